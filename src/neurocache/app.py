@@ -1,0 +1,61 @@
+"""`create_app(settings)`: one hub, its services built once, wired to Flask and Socket.IO."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from neurocache.hub import Hub
+from neurocache.logging_setup import configure_logging
+from neurocache.settings import Settings, load_settings
+from neurocache.web import audit, client, keys, system
+from neurocache.web.errors import register_error_handlers
+from neurocache.web.hooks import register_request_hooks
+from neurocache.web.realtime import Realtime
+from neurocache.web.trust import OriginPolicy, TrustMiddleware
+
+BLUEPRINTS = (system.bp, keys.bp, audit.bp, client.bp)
+# Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
+ASYNC_MODE = "threading"
+
+
+def create_app(settings: Settings | None = None, *, testing: bool = False) -> Flask:
+    settings = settings or load_settings()
+    configure_logging(settings)
+    app = Flask("neurocache", static_folder=None)
+    app.config.update(TESTING=testing, MAX_CONTENT_LENGTH=settings.max_request_bytes)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    policy = OriginPolicy(settings)
+    socketio = SocketIO()
+    hub = Hub(settings, publish=_emitter(socketio))
+    app.extensions["neurocache"] = hub
+    socketio.init_app(
+        app, async_mode=ASYNC_MODE, cors_allowed_origins=policy, cors_credentials=False,
+        manage_session=False, max_http_buffer_size=settings.max_request_bytes,
+    )
+    app.extensions["neurocache.realtime"] = Realtime(socketio, hub)
+
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    register_request_hooks(app)
+    app.wsgi_app = TrustMiddleware(app.wsgi_app, policy)  # type: ignore[method-assign]
+    return app
+
+
+def _emitter(socketio: SocketIO):
+    def publish(event: str, payload: dict[str, Any], room: str | None = None) -> None:
+        socketio.emit(event, payload, to=room)
+
+    return publish
+
+
+def hub_of(app: Flask) -> Hub:
+    return app.extensions["neurocache"]
+
+
+def socketio_of(app: Flask) -> SocketIO:
+    return app.extensions["socketio"]

@@ -1,0 +1,209 @@
+"""The `neurocache` command. Every command takes every setting as a flag."""
+
+from __future__ import annotations
+
+import errno
+import json
+import signal
+import sys
+import threading
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from neurocache import __version__
+from neurocache.errors import NeurocacheError
+from neurocache.settings import ENV_PREFIX, Settings, load_settings, setting_sources
+from neurocache.store.audit import Actor
+from neurocache.store.keys import SCOPES
+
+CLI_ACTOR = Actor("cli")
+
+
+def _option_for(name: str, field: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A click option for one settings field, typed after its annotation."""
+    flag = "--" + name.replace("_", "-")
+    help_text = f"{field.description} [env: {ENV_PREFIX}{name.upper()}]"
+    annotation = field.annotation
+    args = typing.get_args(annotation)
+    if annotation is bool:
+        return click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_text)
+    if typing.get_origin(annotation) is list or list in (typing.get_origin(a) for a in args):
+        return click.option(flag, name, multiple=True, default=None, help=help_text)
+    if typing.get_origin(annotation) is typing.Literal:
+        return click.option(flag, name, type=click.Choice(args), default=None, help=help_text)
+    if annotation is int:
+        return click.option(flag, name, type=int, default=None, help=help_text)
+    if annotation is Path:
+        return click.option(flag, name, type=click.Path(path_type=Path), default=None,
+                            help=help_text)
+    if isinstance(annotation, types.UnionType) or annotation is str:
+        return click.option(flag, name, type=str, default=None, help=help_text)
+    raise TypeError(f"no CLI flag type for setting {name}: {annotation}")  # pragma: no cover
+
+
+def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for name, field in reversed(Settings.model_fields.items()):
+        command = _option_for(name, field)(command)
+    return command
+
+
+def split_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Take the settings flags out of a command's arguments; unset ones are dropped."""
+    flags = {}
+    for name in Settings.model_fields:
+        value = kwargs.pop(name, None)
+        if value not in (None, ()):
+            flags[name] = list(value) if isinstance(value, tuple) else value
+    return flags
+
+
+def settings_from(kwargs: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
+    flags = split_flags(kwargs)
+    try:
+        return load_settings(flags), flags
+    except (ValueError, NeurocacheError) as exc:
+        raise click.UsageError(f"invalid settings: {exc}") from exc
+
+
+@click.group()
+@click.version_option(__version__, prog_name="neurocache")
+def main() -> None:
+    """Neurocache: a local-first memory hub."""
+
+
+@main.command()
+@settings_options
+def serve(**kwargs: Any) -> None:
+    """Run the hub in the foreground until Ctrl-C or SIGTERM."""
+    from neurocache.app import create_app
+    from neurocache.web.server import HubServer
+
+    settings, _ = settings_from(kwargs)
+    app = create_app(settings)
+    try:
+        server = HubServer(app, settings.host, settings.port)
+    except OSError as exc:
+        app.extensions["neurocache"].close()
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {settings.port} on {settings.host} is already in use: is another hub "
+                "running? Choose another with --port (0 picks a free one)."
+            ) from exc
+        raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc}") \
+            from exc
+    token = app.extensions["neurocache"].owner_token.value
+    click.echo(f"Neurocache {__version__} is listening on {server.url}")
+    click.echo(f"Data: {settings.data_dir}")
+    click.echo(f"Open the hub: {server.url}/?token={token}", color=False)
+    sys.stdout.flush()
+    _serve_until_signalled(server)
+    click.echo("Neurocache stopped.")
+
+
+def _serve_until_signalled(server: Any) -> None:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@settings_options
+def config(as_json: bool, **kwargs: Any) -> None:
+    """Print every effective setting and where its value came from."""
+    settings, flags = settings_from(kwargs)
+    sources = setting_sources(settings, flags)
+    values = settings.model_dump(mode="json")
+    if as_json:
+        click.echo(json.dumps({n: {"value": values[n], "source": sources[n]} for n in values},
+                              indent=2))
+        return
+    width = max(len(name) for name in values)
+    click.echo(f"# config file: {settings.config_file}")
+    for name, value in values.items():
+        click.echo(f"{name:<{width}}  {json.dumps(value):<40}  ({sources[name]})")
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+def _hub(kwargs: dict[str, Any]):
+    from neurocache.hub import Hub
+
+    settings, _ = settings_from(kwargs)
+    return Hub(settings)
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="What the key is for.")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(SCOPES),
+              help="Repeat for several; default: read.")
+@settings_options
+def keys_create(name: str, scopes: tuple[str, ...], **kwargs: Any) -> None:
+    """Create a key; prints it alone on the last line (it is shown only this once)."""
+    hub = _hub(kwargs)
+    try:
+        view, secret = hub.keys.create(name, list(scopes) or ["read"], CLI_ACTOR)
+    except NeurocacheError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        hub.close()
+    click.echo(f"Created key {view['id']} ({view['name']}; scopes: {', '.join(view['scopes'])}).")
+    click.echo("Store it now: it is not shown again.")
+    click.echo(secret)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@settings_options
+def keys_list(as_json: bool, **kwargs: Any) -> None:
+    """List keys, newest first."""
+    hub = _hub(kwargs)
+    try:
+        rows, cursor = hub.keys.list(limit=500)
+        while cursor:
+            more, cursor = hub.keys.list(limit=500, cursor=cursor)
+            rows += more
+    finally:
+        hub.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        used = row["last_used_at"] or "never used"
+        click.echo(f"{row['id']}  {row['prefix']}…  {row['name']}  "
+                   f"[{','.join(row['scopes'])}]  {state}  {used}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@settings_options
+def keys_revoke(key_id: str, **kwargs: Any) -> None:
+    """Revoke a key by id: it stops working at once."""
+    hub = _hub(kwargs)
+    try:
+        view = hub.keys.revoke(key_id, CLI_ACTOR)
+    except NeurocacheError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        hub.close()
+    click.echo(f"Revoked key {view['id']} ({view['name']}).")

@@ -1,0 +1,61 @@
+"""Every service of one hub, built once. No Flask here: the CLI uses it directly, and
+`create_app` wraps it in the web layer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from neurocache import __version__
+from neurocache.settings import Settings
+from neurocache.store import Database
+from neurocache.store.audit import AuditLog
+from neurocache.store.keys import OWNER, ApiKeys, Principal
+from neurocache.store.owner_token import OwnerToken
+
+# publish(event_name, payload, room): how services tell the world what happened.
+Publish = Callable[[str, dict[str, Any], str | None], None]
+
+
+def publish_nowhere(event: str, payload: dict[str, Any], room: str | None = None) -> None:
+    """The default when nobody listens (CLI commands)."""
+
+
+class Hub:
+    def __init__(self, settings: Settings, publish: Publish = publish_nowhere) -> None:
+        self.settings = settings
+        self.publish = publish
+        self.started_at = time.monotonic()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.effective_database_url)
+        self.db.migrate()
+        self.keys = ApiKeys(self.db)
+        self.audit = AuditLog(self.db)
+        self.owner_token = OwnerToken.load_or_create(settings.data_dir)
+
+    def authenticate(self, token: str | None) -> Principal | None:
+        """The owner for the owner's token, a key's principal for a live key, else None."""
+        if not token:
+            return None
+        if self.owner_token.matches(token):
+            return OWNER
+        return self.keys.authenticate(token)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "data_dir": str(self.settings.data_dir),
+            "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "store": {
+                "backend": self.db.engine.dialect.name,
+                "schema_revision": self.db.current_revision(),
+                "size_bytes": self.db.file_size(),
+                "memories": self.db.memory_count(),
+            },
+            # Filled in by the search service (issue 4): name → {"vectors", "size_bytes"}.
+            "indexes": {},
+        }
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,163 @@
+"""The hub's one settings object.
+
+Each value comes from the first layer that sets it: CLI flags → `NEUROCACHE_*` environment →
+`config.toml` in the data dir → the default below. Every field carries its help text in
+`description`; `docs/settings.md` documents each one (a test checks).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "NEUROCACHE_"
+CONFIG_FILE_NAME = "config.toml"
+
+StrList = Annotated[list[str], NoDecode]
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("neurocache", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the hub keeps its database, indexes, logs and models "
+        "(default: the per-user data directory).",
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the hub listens on. Keep the loopback default unless "
+        "the hub is shared on a network.",
+    )
+    port: int = Field(
+        4444, ge=0, le=65535, description="TCP port the hub listens on; 0 picks a free one."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the store (e.g. postgresql+psycopg://...); "
+        "default: SQLite file `neurocache.db` in the data dir.",
+    )
+    allowed_hosts: StrList = Field(
+        default_factory=list,
+        description="Extra host names (besides 127.0.0.1, localhost and [::1]) that "
+        "requests may address the hub by; comma-separated in the environment.",
+    )
+    allowed_origins: StrList = Field(
+        default_factory=list,
+        description="Extra web origins (scheme://host[:port]) allowed to make "
+        "cross-origin requests; comma-separated in the environment.",
+    )
+    allow_extension_origins: bool = Field(
+        True,
+        description="Allow cross-origin requests from browser extensions "
+        "(chrome-extension://, moz-extension://); they still need an API key.",
+    )
+    max_request_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest request body accepted (bigger → 413)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Level of the hub's log (console and file)."
+    )
+    log_file_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, description="Size at which `logs/hub.log` is rotated."
+    )
+    log_file_count: int = Field(
+        5, ge=1, description="How many rotated log files are kept."
+    )
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, ConfigFileSource(settings_cls, init_settings)
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / CONFIG_FILE_NAME
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'neurocache.db'}"
+
+
+class ConfigFileSource(PydanticBaseSettingsSource):
+    """Reads `config.toml` from the data dir chosen by the higher layers."""
+
+    def __init__(self, settings_cls: type[BaseSettings], init_settings: Any) -> None:
+        super().__init__(settings_cls)
+        self._init_kwargs: Mapping[str, Any] = getattr(init_settings, "init_kwargs", {})
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self().get(field_name), field_name, False  # pragma: no cover - unused hook
+
+    def __call__(self) -> dict[str, Any]:
+        data_dir = self._init_kwargs.get("data_dir") or os.environ.get(f"{ENV_PREFIX}DATA_DIR")
+        path = Path(data_dir or default_data_dir()).expanduser() / CONFIG_FILE_NAME
+        return read_config_file(path)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid TOML: {exc}") from exc
+    return {key.replace("-", "_"): value for key, value in values.items()}
+
+
+def load_settings(flags: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from every layer; `flags` are the CLI's (None values are ignored)."""
+    given = {name: value for name, value in (flags or {}).items() if value is not None}
+    return Settings(**given)
+
+
+def setting_sources(settings: Settings, flags: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Which layer each effective value came from: flag, env, file or default."""
+    flags = {name: value for name, value in (flags or {}).items() if value is not None}
+    from_file = read_config_file(settings.config_file)
+    sources = {}
+    for name in Settings.model_fields:
+        if name in flags:
+            sources[name] = "flag"
+        elif f"{ENV_PREFIX}{name.upper()}" in os.environ:
+            sources[name] = "env"
+        elif name in from_file:
+            sources[name] = "file"
+        else:
+            sources[name] = "default"
+    return sources

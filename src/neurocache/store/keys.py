@@ -1,0 +1,174 @@
+"""API keys: created, listed, revoked, and checked on every request."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from neurocache.errors import InvalidInput, NotFound
+from neurocache.store import audit
+from neurocache.store.audit import Actor
+from neurocache.store.database import Database
+from neurocache.store.models import ApiKey
+from neurocache.store.paging import decode_cursor, encode_cursor
+from neurocache.store.types import isoformat, utcnow
+
+SCOPES = ("read", "write", "chat", "admin")
+KEY_PREFIX = "nc_"
+# last_used_at is written at most this often per key, so that a busy key does not turn
+# every read into a write transaction.
+TOUCH_INTERVAL = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request or socket is: the owner (browser session) or an API key."""
+
+    kind: str  # "owner" | "key"
+    id: str
+    name: str
+    scopes: frozenset[str]
+
+    def can(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+    def actor(self, request_id: str | None = None) -> Actor:
+        return Actor("owner" if self.kind == "owner" else f"key:{self.id}", request_id)
+
+
+OWNER = Principal(kind="owner", id="owner", name="owner", scopes=frozenset(SCOPES))
+
+
+def hash_secret(secret: str) -> str:
+    # Keys carry 256 random bits, so a plain SHA-256 cannot be brute-forced; a slow
+    # password hash would only slow down every request.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def key_view(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": list(key.scopes),
+        "owner": key.owner,
+        "created_at": isoformat(key.created_at),
+        "last_used_at": isoformat(key.last_used_at),
+        "revoked_at": isoformat(key.revoked_at),
+        "use_count": key.use_count,
+    }
+
+
+def check_new_key(name: str, scopes: list[str]) -> list[str]:
+    if not name.strip() or len(name) > 200:
+        raise InvalidInput("a key needs a name of 1 to 200 characters")
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise InvalidInput(
+            f"scopes must be a non-empty selection of {', '.join(SCOPES)}",
+            details={"unknown": unknown},
+        )
+    return [scope for scope in SCOPES if scope in scopes]
+
+
+class ApiKeys:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._touched: dict[str, datetime] = {}
+        self._uses_unwritten: dict[str, int] = {}
+
+    def create(
+        self, name: str, scopes: list[str], actor: Actor, owner: str = "owner"
+    ) -> tuple[dict[str, Any], str]:
+        """A new key and its secret; the secret is never stored and cannot be shown again."""
+        scopes = check_new_key(name, scopes)
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        key = ApiKey(
+            name=name.strip(), prefix=secret[:10], secret_hash=hash_secret(secret),
+            scopes=scopes, owner=owner, created_at=utcnow(), use_count=0,
+        )
+        with self._db.session() as session:
+            session.add(key)
+            session.flush()
+            view = key_view(key)
+            audit.record(session, actor, "key.create", ("api_key", key.id), None, view)
+        return view, secret
+
+    def list(
+        self, *, limit: int = 50, cursor: str | None = None, include_revoked: bool = True
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first."""
+        query = select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+        if not include_revoked:
+            query = query.where(ApiKey.revoked_at.is_(None))
+        if cursor:
+            created, key_id = decode_cursor(cursor, 2, str, str)
+            created_at = datetime.fromisoformat(created)
+            query = query.where(
+                or_(
+                    ApiKey.created_at < created_at,
+                    (ApiKey.created_at == created_at) & (ApiKey.id < key_id),
+                )
+            )
+        with self._db.session() as session:
+            rows = list(session.scalars(query.limit(limit + 1)))
+        page = rows[:limit]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if more else None
+        return [key_view(row) for row in page], next_cursor
+
+    def get(self, key_id: str) -> dict[str, Any]:
+        with self._db.session() as session:
+            key = session.get(ApiKey, key_id)
+            if key is None:
+                raise NotFound(f"no API key with id {key_id}")
+            return key_view(key)
+
+    def revoke(self, key_id: str, actor: Actor) -> dict[str, Any]:
+        """Revoke a key (idempotent); the row stays for the audit trail."""
+        with self._db.session() as session:
+            key = session.get(ApiKey, key_id)
+            if key is None:
+                raise NotFound(f"no API key with id {key_id}")
+            if key.revoked_at is not None:
+                return key_view(key)
+            before = key_view(key)
+            key.revoked_at = utcnow()
+            session.flush()
+            after = key_view(key)
+            audit.record(session, actor, "key.revoke", ("api_key", key.id), before, after)
+        self._touched.pop(key_id, None)
+        return after
+
+    def authenticate(self, secret: str) -> Principal | None:
+        """The principal of a live key, or None; counts the use."""
+        if not secret.startswith(KEY_PREFIX):
+            return None
+        with self._db.session() as session:
+            key = session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)))
+            if key is None or key.revoked_at is not None:
+                return None
+            principal = Principal("key", key.id, key.name, frozenset(key.scopes))
+        self._touch(principal.id)
+        return principal
+
+    def _touch(self, key_id: str) -> None:
+        now = utcnow()
+        uses = self._uses_unwritten.get(key_id, 0) + 1
+        last = self._touched.get(key_id)
+        if last is not None and now - last < TOUCH_INTERVAL:
+            self._uses_unwritten[key_id] = uses
+            return
+        self._touched[key_id] = now
+        self._uses_unwritten[key_id] = 0
+        with self._db.session() as session:
+            session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id)
+                .values(last_used_at=now, use_count=ApiKey.use_count + uses)
+            )

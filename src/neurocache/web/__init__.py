@@ -1,0 +1,1 @@
+"""The web layer: Flask blueprints, Socket.IO handlers, auth, the error shape."""

@@ -1,0 +1,93 @@
+"""The browser client's pages and its login: the token from the first URL (or a form)
+becomes an HttpOnly, SameSite=Strict cookie."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, redirect, request, send_from_directory
+from pydantic import BaseModel, Field
+
+from neurocache.errors import Unauthorized
+from neurocache.store.keys import OWNER, Principal
+from neurocache.web.api import RequestModel, endpoint
+from neurocache.web.auth import SESSION_COOKIE, current_hub, require
+
+bp = Blueprint("client", __name__)
+SESSION_DAYS = 30
+
+
+def client_dir() -> Path:
+    """The packaged copy of the client if there is one, else the repository's."""
+    packaged = Path(__file__).resolve().parent.parent / "client"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[3] / "browser-client"
+
+
+def principal_view(principal: Principal) -> dict[str, object]:
+    return {"kind": principal.kind, "id": principal.id, "name": principal.name,
+            "scopes": sorted(principal.scopes)}
+
+
+def with_session(response: Response, token: str) -> Response:
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=SESSION_DAYS * 86400, httponly=True,
+        samesite="Strict", secure=request.is_secure, path="/",
+    )
+    return response
+
+
+@bp.get("/")
+def index():
+    token = request.args.get("token")
+    if token is not None:
+        if not current_hub().owner_token.matches(token):
+            raise Unauthorized("that login link is not valid for this hub")
+        # Redirect so the token leaves the address bar and the history.
+        return with_session(redirect("/", code=303), token)
+    return send_from_directory(client_dir(), "index.html", max_age=0)
+
+
+@bp.get("/app/<path:filename>")
+def asset(filename: str):
+    return send_from_directory(client_dir(), filename, max_age=0)
+
+
+class Login(RequestModel):
+    token: str = Field(min_length=1, description="The owner's login token (printed by `serve`).")
+
+
+class WhoAmI(BaseModel):
+    kind: str
+    id: str
+    name: str
+    scopes: list[str]
+
+
+class Session(BaseModel):
+    principal: WhoAmI
+
+
+@bp.post("/api/v1/session")
+@endpoint(scope=None, body=Login, responses={200: Session})
+def login(body: Login):
+    """Sign the browser in with the owner's token; sets the session cookie."""
+    if not current_hub().owner_token.matches(body.token):
+        raise Unauthorized("that token is not this hub's login token")
+    response = current_app.json.response({"principal": principal_view(OWNER)})
+    return with_session(response, body.token)
+
+
+@bp.get("/api/v1/session")
+@endpoint(scope="read", responses={200: Session})
+def whoami():
+    """Who the credentials of this request belong to."""
+    return {"principal": principal_view(require("read"))}
+
+
+@bp.delete("/api/v1/session")
+@endpoint(scope=None, responses={200: None})
+def logout():
+    """Forget the session cookie."""
+    response = current_app.json.response({"ok": True})
+    response.delete_cookie(SESSION_COOKIE, path="/", samesite="Strict", httponly=True)
+    return response

@@ -1,0 +1,108 @@
+"""The one error body of the API, made here and nowhere else:
+`{"error": {"code", "message", "status", "details"}}`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from neurocache.errors import NeurocacheError
+from neurocache.logging_setup import request_id_var
+
+log = logging.getLogger("neurocache.web")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_body(
+    status: int, message: str, code: str | None = None, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code or CODES.get(status, "error"),
+            "message": message,
+            "status": status,
+            "details": details or {},
+        }
+    }
+
+
+def error_response(
+    status: int, message: str, code: str | None = None, details: dict[str, Any] | None = None
+) -> Response:
+    response = jsonify(error_body(status, message, code, details))
+    response.status_code = status
+    return response
+
+
+def wsgi_error(
+    start_response: Callable[..., Any], status: int, message: str, code: str
+) -> Iterable[bytes]:
+    """The same body for refusals made below Flask (the trust middleware)."""
+    payload = json.dumps(error_body(status, message, code)).encode()
+    start_response(
+        f"{status} {code.replace('_', ' ')}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+    )
+    return [payload]
+
+
+def _from_ours(exc: NeurocacheError) -> Response:
+    return error_response(exc.status, exc.message, exc.code, exc.details)
+
+
+def _http_message(exc: HTTPException) -> str:
+    if exc.code == 404:
+        return f"Nothing is at {request.path}; the API is described at /api/v1/docs."
+    if exc.code == 405:
+        allowed = ", ".join(m for m in getattr(exc, "valid_methods", None) or [] if m != "OPTIONS")
+        return f"{request.method} is not allowed on {request.path}; allowed: {allowed}."
+    if exc.code == 413:
+        limit = request.max_content_length
+        return f"The request body is larger than this hub accepts ({limit} bytes)."
+    return exc.description or exc.name
+
+
+def _from_http(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    response = error_response(status, _http_message(exc))
+    # Keep what the exception says about itself: Allow on 405, Retry-After on 429, ...
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _from_anything(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        return _from_http(exc)
+    request_id = request_id_var.get()
+    log.exception("unhandled error")
+    return error_response(
+        500, f"The hub hit an internal error; the hub log has the details (request {request_id}).",
+        details={"request_id": request_id},
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(NeurocacheError, _from_ours)
+    app.register_error_handler(HTTPException, _from_http)
+    app.register_error_handler(Exception, _from_anything)

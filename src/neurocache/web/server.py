@@ -1,0 +1,80 @@
+"""The hub's HTTP + WebSocket server: Werkzeug's threaded server, one thread per
+connection (see docs/decisions/0001-socketio-async-mode.md), with a clean stop."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from neurocache.web.trust import bind_address_as_host
+
+log = logging.getLogger("neurocache.server")
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """The hub writes its own access log (with request ids); Werkzeug's is switched off."""
+
+    def log_request(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+class HubServer:
+    """Binds at construction (so a taken port fails at once, with OSError)."""
+
+    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        # Bound here rather than by Werkzeug, which prints and exits on a taken port; the
+        # deep backlog absorbs hundreds of clients (re)connecting at once.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host.strip("[]"), port), family=family, backlog=1024)
+        try:
+            self._server: BaseWSGIServer = make_server(
+                host.strip("[]"), port, app, threaded=True,
+                request_handler=QuietRequestHandler, fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # Werkzeug holds its own duplicate of the socket
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._serving = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        host = bind_address_as_host(self._server.server_address[0])
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    def serve_forever(self) -> None:
+        self._serving.set()
+        self._server.serve_forever(poll_interval=0.2)
+
+    def start(self) -> HubServer:
+        """Serve from a background thread (tests, the desktop shell)."""
+        self._thread = threading.Thread(target=self.serve_forever, name="hub-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Disconnect Socket.IO clients, stop accepting, close the services. Idempotent."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        socketio = self.app.extensions["socketio"]
+        socketio.server.eio.disconnect()  # every client, each told it is disconnected
+        socketio.server.shutdown()
+        if self._serving.is_set():
+            self._server.shutdown()  # waits for serve_forever to return
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.app.extensions["neurocache"].close()
+        log.info("hub stopped")

@@ -1,0 +1,63 @@
+"""Health, status and the API's own description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, render_template
+from pydantic import BaseModel
+
+from neurocache import __version__
+from neurocache.web.api import endpoint
+from neurocache.web.auth import current_hub
+from neurocache.web.openapi import openapi_document
+
+bp = Blueprint("system", __name__, url_prefix="/api/v1", template_folder="templates")
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class StoreStatus(BaseModel):
+    backend: str
+    schema_revision: str | None
+    size_bytes: int | None
+    memories: int
+
+
+class Status(BaseModel):
+    version: str
+    data_dir: str
+    uptime_s: float
+    store: StoreStatus
+    indexes: dict[str, Any]
+
+
+@bp.get("/health")
+@endpoint(scope=None, responses={200: Health})
+def health():
+    """Liveness: answers without credentials."""
+    return {"status": "ok", "version": __version__}
+
+
+@bp.get("/status")
+@endpoint(scope="read", responses={200: Status})
+def status():
+    """Version, data dir, store and index sizes, uptime."""
+    return current_hub().status()
+
+
+@bp.get("/openapi.json")
+@endpoint(scope=None)
+def openapi():
+    """This document."""
+    return openapi_document(current_app)
+
+
+@bp.get("/docs")
+@endpoint(scope=None)
+def docs():
+    """The API described for people (HTML)."""
+    return render_template("api_docs.html", doc=openapi_document(current_app))
