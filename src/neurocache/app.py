@@ -11,7 +11,7 @@ from neurocache.hub import Hub
 from neurocache.logging_setup import configure_logging
 from neurocache.settings import Settings, load_settings
 from neurocache.web import audit, client, keys, system
-from neurocache.web.errors import register_error_handlers
+from neurocache.web.errors import SocketIOErrorShape, register_error_handlers
 from neurocache.web.hooks import register_request_hooks
 from neurocache.web.realtime import Realtime
 from neurocache.web.trust import OriginPolicy, TrustMiddleware
@@ -42,7 +42,9 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_request_hooks(app)
-    app.wsgi_app = TrustMiddleware(app.wsgi_app, policy)  # type: ignore[method-assign]
+    app.wsgi_app = TrustMiddleware(  # type: ignore[method-assign]
+        SocketIOErrorShape(app.wsgi_app), policy
+    )
     return app
 
 

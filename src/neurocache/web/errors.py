@@ -106,3 +106,33 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(NeurocacheError, _from_ours)
     app.register_error_handler(HTTPException, _from_http)
     app.register_error_handler(Exception, _from_anything)
+
+
+class SocketIOErrorShape:
+    """Engine.IO answers protocol errors on /socket.io/ in plain text; give them our body."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], path: str = "/socket.io/") -> None:
+        self.app = app
+        self.path = path
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+        if not environ.get("PATH_INFO", "").startswith(self.path):
+            return self.app(environ, start_response)
+        failed: dict[str, int] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+            code = int(status.split(" ", 1)[0])
+            if code < 400:
+                return start_response(status, headers, exc_info)
+            failed["status"] = code
+            return lambda _data: None
+
+        body = self.app(environ, capture)
+        if "status" not in failed:
+            return body
+        for _chunk in body:  # drain and close what Engine.IO produced, then answer ours
+            pass
+        getattr(body, "close", lambda: None)()
+        status = failed["status"]
+        return wsgi_error(start_response, status, "Socket.IO refused this request: connect "
+                          "with a Socket.IO client to /socket.io/.", CODES.get(status, "error"))

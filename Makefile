@@ -1,0 +1,48 @@
+# Two commands: `make run` (set up .venv and run the hub) and `make test` (set up and test).
+# .venv is refreshed whenever a requirements file or pyproject.toml changes.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# llama-cpp-python compiles from source (minutes); pip caches the built wheel for next time.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint bench requirements clean
+
+run: $(VENV)/.run-installed
+	$(PY) -m neurocache serve
+
+test: $(VENV)/.dev-installed
+	$(PY) -m ruff check src tests bench build_scripts
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(PY) -m ruff check src tests bench build_scripts
+
+bench: $(VENV)/.dev-installed
+	$(PY) bench/socketio_clients.py
+
+$(PY):
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.run-installed: requirements/hub-cpu.txt pyproject.toml | $(PY)
+	$(PIP) install --quiet -r requirements/hub-cpu.txt
+	$(PIP) install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.dev-installed: requirements/hub-dev.txt pyproject.toml | $(PY)
+	$(PIP) install --quiet -r requirements/hub-dev.txt
+	$(PIP) install --quiet --no-deps -e .
+	touch $@ $(VENV)/.run-installed
+
+# Re-pin every requirements file from its .in (needs the registry).
+requirements: $(VENV)/.dev-installed
+	for f in base cpu cuda rocm builder dev; do \
+	  $(VENV)/bin/pip-compile --quiet --no-emit-index-url --no-emit-find-links --strip-extras \
+	    --allow-unsafe requirements/hub-$$f.in -o requirements/hub-$$f.txt; done
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
