@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from flask import request
-from flask_socketio import SocketIO, join_room, leave_room
+from flask_socketio import ConnectionRefusedError, SocketIO, join_room, leave_room
 
 from neurocache.hub import Hub
 from neurocache.store.keys import OWNER, Principal
@@ -43,9 +43,8 @@ class Realtime:
             cookie = request.cookies.get(SESSION_COOKIE)
             principal = OWNER if self.hub.owner_token.matches(cookie) else None
         if principal is None:
-            raise ConnectionRefusedError(
-                error_body(401, "connect with auth={'token': '<api key or session token>'}")
-            )
+            message = "connect with auth={'token': '<api key or session token>'}"
+            raise ConnectionRefusedError(message, error_body(401, message))
         self.principals[request.sid] = principal
 
     def on_disconnect(self, *_reason: Any) -> None:

@@ -21,6 +21,12 @@ class QuietRequestHandler(WSGIRequestHandler):
     def log_request(self, *args: object, **kwargs: object) -> None:
         pass
 
+    def connection_dropped(self, error: BaseException, environ: object = None) -> None:
+        # A finished WebSocket ends its request this way. Without closing here, Werkzeug
+        # keeps the connection alive and parses the client's closing frames as a new
+        # HTTP request (a 400), and the client waits seconds for the socket to close.
+        self.close_connection = True
+
 
 class HubServer:
     """Binds at construction (so a taken port fails at once, with OSError)."""
