@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -69,14 +70,31 @@ class HubServer:
         self._thread.start()
         return self
 
+    def _disconnect_clients(self, grace_s: float = 2.0) -> None:
+        """Tell every Socket.IO client it is disconnected, all at once.
+
+        Engine.IO's own disconnect-all closes sockets one at a time and waits on each
+        socket's queue, which never drains when the client hangs up first: with many
+        clients, a stop then hangs for good. Here every socket gets its CLOSE packet
+        queued at once, and the wait (bounded) is for the writers to have taken it.
+        """
+        eio = self.app.extensions["socketio"].server.eio
+        sockets = list(eio.sockets.values())
+        for sock in sockets:
+            sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+        deadline = time.monotonic() + grace_s
+        # A queue holds [CLOSE, None] until its writer takes CLOSE (then at most [None]).
+        while time.monotonic() < deadline and any(s.queue.qsize() > 1 for s in sockets):
+            time.sleep(0.02)
+        eio.sockets = {}
+        self.app.extensions["socketio"].server.shutdown()
+
     def stop(self) -> None:
         """Disconnect Socket.IO clients, stop accepting, close the services. Idempotent."""
         if self._stopped.is_set():
             return
         self._stopped.set()
-        socketio = self.app.extensions["socketio"]
-        socketio.server.eio.disconnect()  # every client, each told it is disconnected
-        socketio.server.shutdown()
+        self._disconnect_clients()
         if self._serving.is_set():
             self._server.shutdown()  # waits for serve_forever to return
         self._server.server_close()
