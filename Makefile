@@ -8,14 +8,25 @@ PIP := $(PY) -m pip
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench requirements clean
+.PHONY: run test lint bench requirements clean test-system-deps
 
 run: $(VENV)/.run-installed
 	$(PY) -m neurocache serve
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed test-system-deps
 	$(PY) -m ruff check src tests bench build_scripts
 	$(PY) -m pytest
+
+# System packages the tests use: PostgreSQL's server binaries (the store's PostgreSQL
+# tests start a throw-away cluster). Installed with apt when missing; without root or
+# sudo those tests are skipped, and say why.
+test-system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ( $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    $$SUDO apt-get install -y -q --no-install-recommends postgresql ) \
+	  || echo "could not install PostgreSQL: its tests will be skipped"; \
+	fi
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check src tests bench build_scripts

@@ -1,0 +1,52 @@
+"""A throw-away PostgreSQL server for the tests: a cluster in a temp dir, on a free
+loopback port, started with the system's PostgreSQL binaries (`make test` installs them)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def postgres_bin_dir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if found:
+        return Path(found[-1]).parent
+    pg_ctl = shutil.which("pg_ctl")
+    return Path(pg_ctl).parent if pg_ctl else None
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    # initdb refuses to run as root; CI runs as root, so the cluster belongs to `postgres`.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def postgres_server(bin_dir: Path) -> Iterator[str]:
+    """Yields the SQLAlchemy URL of the server's `postgres` database."""
+    data = Path(tempfile.mkdtemp(prefix="neurocache-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+    run = lambda *args: subprocess.run(_as_server_user([str(bin_dir / args[0]), *args[1:]]),  # noqa: E731
+                                       check=True, capture_output=True, timeout=120)
+    run("initdb", "-D", str(data / "db"), "-A", "trust", "-U", "neurocache", "--no-sync")
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run("pg_ctl", "-D", str(data / "db"), "-o", options, "-l", str(data / "log"), "-w", "start")
+    try:
+        yield f"postgresql+psycopg://neurocache@127.0.0.1:{port}/postgres"
+    finally:
+        run("pg_ctl", "-D", str(data / "db"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(data, ignore_errors=True)
