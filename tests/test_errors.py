@@ -126,3 +126,21 @@ def test_errors_over_real_http(live_hub):
     response = requests.get(live_hub.url + "/api/v1/health", headers={"Host": "evil.example"},
                             timeout=5)
     assert_error(response, 403, "forbidden_host")
+
+
+@pytest.mark.parametrize("values", [["x", "a"], ["2024-01-01", "a"], [True, "a"], [1, 2]])
+def test_forged_key_cursors_are_422_not_500(client, admin_headers, values):
+    import base64
+    import json
+
+    cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    assert_error(client.get(f"/api/v1/keys?cursor={cursor}", headers=admin_headers), 422)
+
+
+@pytest.mark.parametrize("values", [[True], ["1"], [1.5]])
+def test_forged_audit_cursors_are_422_not_500(client, admin_headers, values):
+    import base64
+    import json
+
+    cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    assert_error(client.get(f"/api/v1/audit?cursor={cursor}", headers=admin_headers), 422)

@@ -6,8 +6,9 @@ import queue
 import threading
 
 import pytest
+import requests
 import socketio
-from tests.conftest import make_key
+from tests.conftest import bearer, make_key
 
 
 def connect(url: str, token: str | None = None, **kwargs) -> socketio.Client:
@@ -131,3 +132,45 @@ def test_flask_socketio_test_client_for_quick_checks(app, client, hub):
     assert ok.emit("join", {"room": "models"}, callback=True) == {"ok": True}
     hub.publish("model.status", {"state": "running"}, "models")
     assert ok.get_received()[-1]["name"] == "model.status"
+
+
+def test_revoking_a_key_closes_its_sockets_at_once(live_hub):
+    from neurocache.store.audit import Actor
+
+    view, secret = live_hub.hub.keys.create("short-lived", ["read", "write"], Actor("test"))
+    client = connect(live_hub.url, secret)
+    gone = threading.Event()
+    client.on("disconnect", lambda *args: gone.set())
+    response = requests.delete(f"{live_hub.url}/api/v1/keys/{view['id']}", timeout=5,
+                               headers=bearer(live_hub.key("admin")))
+    assert response.status_code == 200
+    assert gone.wait(5), "the revoked key's socket stayed open"
+
+
+def test_a_key_revoked_by_another_process_is_refused_at_the_next_message(live_hub):
+    from neurocache.store.audit import Actor
+    from neurocache.store.keys import ApiKeys
+
+    view, secret = live_hub.hub.keys.create("cli-revoked", ["read", "write"], Actor("test"))
+    client = connect(live_hub.url, secret)
+    gone = threading.Event()
+    client.on("disconnect", lambda *args: gone.set())
+    ApiKeys(live_hub.hub.db).revoke(view["id"], Actor("cli"))  # as `neurocache keys revoke`
+    client.emit("publish", {"channel": "c", "content": 1})
+    assert gone.wait(5), "a socket of a revoked key stayed open"
+
+
+def test_subscribing_needs_the_read_scope(live_hub):
+    chat_only = connect(live_hub.url, live_hub.key("chat"))
+    try:
+        answer = chat_only.call("subscribe", {"channels": ["c"]}, timeout=5)
+        assert answer["ok"] is False and answer["error"]["status"] == 403
+    finally:
+        chat_only.disconnect()
+
+
+def test_the_session_cookie_does_not_work_from_another_origin(live_hub):
+    token = live_hub.hub.owner_token.value
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        connect(live_hub.url, headers={"Cookie": f"nc_session={token}",
+                                       "Origin": "chrome-extension://someone-else"})

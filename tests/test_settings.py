@@ -107,3 +107,25 @@ def test_every_setting_is_a_flag_of_serve(runner):
     help_text = runner.invoke(main, ["serve", "--help"]).output
     for name in Settings.model_fields:
         assert f"--{name.replace('_', '-')}" in help_text
+
+
+def test_environment_names_match_without_regard_to_case(monkeypatch, tmp_path):
+    (tmp_path / "config.toml").write_text("port = 5000\n")
+    monkeypatch.setenv("neurocache_data_dir", str(tmp_path))
+    monkeypatch.setenv("Neurocache_Log_Level", "DEBUG")
+    settings = load_settings()
+    assert (settings.data_dir, settings.port, settings.log_level) == (tmp_path, 5000, "DEBUG")
+    sources = setting_sources(settings)
+    assert (sources["data_dir"], sources["port"], sources["log_level"]) == ("env", "file", "env")
+
+
+def test_the_config_file_cannot_choose_the_data_dir(tmp_path):
+    (tmp_path / "config.toml").write_text(f'data_dir = "{tmp_path / "elsewhere"}"\n')
+    with pytest.raises(ValueError, match="data_dir cannot be set in the config file"):
+        load_settings({"data_dir": tmp_path})
+
+
+def test_comma_separated_flags_are_split_too(runner, tmp_path):
+    result = runner.invoke(main, ["config", "--json", "--data-dir", str(tmp_path),
+                                  "--allowed-hosts", "a.test,b.test", "--allowed-hosts", "c"])
+    assert json.loads(result.output)["allowed_hosts"]["value"] == ["a.test", "b.test", "c"]

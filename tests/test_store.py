@@ -160,3 +160,24 @@ def test_unknown_key_and_bad_cursor(db):
         keys.revoke("nope", ACTOR)
     with pytest.raises(InvalidInput):
         keys.list(cursor="garbage!")
+
+
+def test_uses_from_many_threads_are_counted_exactly_once(db):
+    import sys
+    import threading
+
+    keys = ApiKeys(db)
+    view, secret = keys.create("busy", ["read"], ACTOR)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # make the threads interleave as much as they can
+    try:
+        threads = [threading.Thread(target=lambda: [keys.authenticate(secret)
+                                                    for _ in range(200)]) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    keys.flush()
+    assert keys.get(view["id"])["use_count"] == 1600

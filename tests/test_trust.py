@@ -125,3 +125,31 @@ def test_cookie_is_sent_back_by_a_real_browser_session(live_hub):
     first = session.get(f"{live_hub.url}/?token={token}", allow_redirects=False, timeout=5)
     assert first.status_code == 303
     assert session.get(f"{live_hub.url}/api/v1/status", timeout=5).status_code == 200
+
+
+def test_the_session_cookie_is_ignored_on_cross_origin_requests(owner_client):
+    assert owner_client.get("/api/v1/keys").status_code == 200
+    response = owner_client.get("/api/v1/keys", headers={"Origin": "chrome-extension://other"})
+    assert_error(response, 401, "unauthorized")
+
+
+def test_bracketed_host_with_trailing_junk_is_refused(client):
+    assert_error(client.get("/api/v1/health", headers={"Host": "[::1]evil"}), 403)
+
+
+def test_a_new_data_dir_is_private_to_its_user(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path / "fresh"), testing=True)
+    assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o700
+    hub_of(app).close()
+
+
+def test_a_wildcard_ipv6_bind_prints_a_reachable_url(tmp_path):
+    from neurocache.web.server import HubServer
+
+    app = create_app(Settings(data_dir=tmp_path), testing=True)
+    server = HubServer(app, "::", 0).start()
+    try:
+        assert server.url.startswith("http://[::1]:")
+        assert requests.get(server.url + "/api/v1/health", timeout=5).status_code == 200
+    finally:
+        server.stop()

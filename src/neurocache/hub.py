@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from neurocache import __version__
-from neurocache.settings import Settings
+from neurocache.settings import Settings, ensure_private_dir
 from neurocache.store import Database
 from neurocache.store.audit import AuditLog
 from neurocache.store.keys import OWNER, ApiKeys, Principal
@@ -27,7 +27,7 @@ class Hub:
         self.settings = settings
         self.publish = publish
         self.started_at = time.monotonic()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(settings.data_dir)
         self.db = Database(settings.effective_database_url)
         self.db.migrate()
         self.keys = ApiKeys(self.db)
@@ -58,4 +58,5 @@ class Hub:
         }
 
     def close(self) -> None:
+        self.keys.flush()
         self.db.close()

@@ -1,5 +1,8 @@
-"""Logging, configured once per hub: console + a rotating file in the data dir, with the
-id of the request being served on every line."""
+"""Logging: console + a rotating file in the data dir, with the id of the request being
+served on every line.
+
+Python's logging is per process, so it is too: when two hubs run in one process (only the
+tests do that), the one configured last owns the log file."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sys
 from contextvars import ContextVar
 from logging.handlers import RotatingFileHandler
 
-from neurocache.settings import Settings
+from neurocache.settings import Settings, ensure_private_dir
 
 # A ContextVar, not a global value: each request's thread/context sees its own id.
 request_id_var: ContextVar[str] = ContextVar("neurocache_request_id", default="-")
@@ -28,8 +31,8 @@ def configure_logging(settings: Settings) -> logging.Logger:
     for handler in [h for h in logger.handlers if getattr(h, "neurocache", False)]:
         logger.removeHandler(handler)
         handler.close()
-    log_dir = settings.data_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = ensure_private_dir(settings.data_dir) / "logs"
+    log_dir.mkdir(exist_ok=True)
     handlers: list[logging.Handler] = [
         logging.StreamHandler(sys.stderr),
         RotatingFileHandler(

@@ -29,6 +29,14 @@ CONFIG_FILE_NAME = "config.toml"
 StrList = Annotated[list[str], NoDecode]
 
 
+def ensure_private_dir(path: Path) -> Path:
+    """The data dir holds every memory: when the hub creates it, only its user may enter."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        path.chmod(0o700)  # mkdir's mode is cut by the umask
+    return path
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("neurocache", appauthor=False))
 
@@ -85,8 +93,11 @@ class Settings(BaseSettings):
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
+        """`a,b` and `["a", "b"]` and `["a,b"]` all mean two entries."""
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            value = [value]
+        if isinstance(value, list | tuple):
+            return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
         return value
 
     @field_validator("data_dir", mode="after")
@@ -125,9 +136,17 @@ class ConfigFileSource(PydanticBaseSettingsSource):
         return self().get(field_name), field_name, False  # pragma: no cover - unused hook
 
     def __call__(self) -> dict[str, Any]:
-        data_dir = self._init_kwargs.get("data_dir") or os.environ.get(f"{ENV_PREFIX}DATA_DIR")
+        data_dir = self._init_kwargs.get("data_dir") or environment().get("data_dir")
         path = Path(data_dir or default_data_dir()).expanduser() / CONFIG_FILE_NAME
         return read_config_file(path)
+
+
+def environment() -> dict[str, str]:
+    """The NEUROCACHE_* variables by setting name, matched without regard to case, as
+    pydantic-settings matches them."""
+    prefix = ENV_PREFIX.lower()
+    return {name.lower().removeprefix(prefix): value for name, value in os.environ.items()
+            if name.lower().startswith(prefix)}
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -137,7 +156,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
         values = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not valid TOML: {exc}") from exc
-    return {key.replace("-", "_"): value for key, value in values.items()}
+    values = {key.replace("-", "_"): value for key, value in values.items()}
+    if "data_dir" in values:
+        # The file lives in the data dir: it cannot also choose it.
+        raise ValueError(f"{path}: data_dir cannot be set in the config file of a data dir; "
+                         "use --data-dir or NEUROCACHE_DATA_DIR")
+    return values
 
 
 def load_settings(flags: Mapping[str, Any] | None = None) -> Settings:
@@ -150,11 +174,12 @@ def setting_sources(settings: Settings, flags: Mapping[str, Any] | None = None) 
     """Which layer each effective value came from: flag, env, file or default."""
     flags = {name: value for name, value in (flags or {}).items() if value is not None}
     from_file = read_config_file(settings.config_file)
+    from_env = environment()
     sources = {}
     for name in Settings.model_fields:
         if name in flags:
             sources[name] = "flag"
-        elif f"{ENV_PREFIX}{name.upper()}" in os.environ:
+        elif name in from_env:
             sources[name] = "env"
         elif name in from_file:
             sources[name] = "file"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +66,16 @@ def key_view(key: ApiKey) -> dict[str, Any]:
     }
 
 
+def parse_cursor_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput("cursor is not one this hub gave out") from exc
+    if moment.tzinfo is None:
+        raise InvalidInput("cursor is not one this hub gave out")
+    return moment
+
+
 def check_new_key(name: str, scopes: list[str]) -> list[str]:
     if not name.strip() or len(name) > 200:
         raise InvalidInput("a key needs a name of 1 to 200 characters")
@@ -79,8 +91,8 @@ def check_new_key(name: str, scopes: list[str]) -> list[str]:
 class ApiKeys:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._touched: dict[str, datetime] = {}
-        self._uses_unwritten: dict[str, int] = {}
+        self._uses = KeyUses(db)
+        self._revocation_listeners: list[Callable[[str], None]] = []
 
     def create(
         self, name: str, scopes: list[str], actor: Actor, owner: str = "owner"
@@ -108,7 +120,7 @@ class ApiKeys:
             query = query.where(ApiKey.revoked_at.is_(None))
         if cursor:
             created, key_id = decode_cursor(cursor, 2, str, str)
-            created_at = datetime.fromisoformat(created)
+            created_at = parse_cursor_time(created)
             query = query.where(
                 or_(
                     ApiKey.created_at < created_at,
@@ -142,8 +154,24 @@ class ApiKeys:
             session.flush()
             after = key_view(key)
             audit.record(session, actor, "key.revoke", ("api_key", key.id), before, after)
-        self._touched.pop(key_id, None)
+        self._uses.forget(key_id)
+        for listener in self._revocation_listeners:
+            listener(key_id)
         return after
+
+    def on_revoke(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(key_id)` after a key is revoked (by this process)."""
+        self._revocation_listeners.append(listener)
+
+    def is_live(self, key_id: str) -> bool:
+        """Still usable: exists and not revoked (by any process sharing the store)."""
+        with self._db.session() as session:
+            row = session.execute(select(ApiKey.revoked_at).where(ApiKey.id == key_id)).first()
+        return row is not None and row.revoked_at is None
+
+    def flush(self) -> None:
+        """Write the use counts not yet written (on shutdown)."""
+        self._uses.flush()
 
     def authenticate(self, secret: str) -> Principal | None:
         """The principal of a live key, or None; counts the use."""
@@ -154,21 +182,47 @@ class ApiKeys:
             if key is None or key.revoked_at is not None:
                 return None
             principal = Principal("key", key.id, key.name, frozenset(key.scopes))
-        self._touch(principal.id)
+        self._uses.record(principal.id)
         return principal
 
-    def _touch(self, key_id: str) -> None:
+
+class KeyUses:
+    """Counts uses of keys in memory and writes them (count and last-used time) at most
+    once per TOUCH_INTERVAL per key, so a busy key does not make every read a write."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+        self._written_at: dict[str, datetime] = {}
+        self._pending: dict[str, tuple[int, datetime]] = {}
+
+    def record(self, key_id: str) -> None:
         now = utcnow()
-        uses = self._uses_unwritten.get(key_id, 0) + 1
-        last = self._touched.get(key_id)
-        if last is not None and now - last < TOUCH_INTERVAL:
-            self._uses_unwritten[key_id] = uses
-            return
-        self._touched[key_id] = now
-        self._uses_unwritten[key_id] = 0
+        with self._lock:
+            count, _ = self._pending.get(key_id, (0, now))
+            self._pending[key_id] = (count + 1, now)
+            last = self._written_at.get(key_id)
+            if last is not None and now - last < TOUCH_INTERVAL:
+                return
+            self._written_at[key_id] = now
+            uses, used_at = self._pending.pop(key_id)
+        self._write(key_id, uses, used_at)
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for key_id, (uses, used_at) in pending.items():
+            self._write(key_id, uses, used_at)
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._pending.pop(key_id, None)
+            self._written_at.pop(key_id, None)
+
+    def _write(self, key_id: str, uses: int, used_at: datetime) -> None:
         with self._db.session() as session:
             session.execute(
                 update(ApiKey)
                 .where(ApiKey.id == key_id)
-                .values(last_used_at=now, use_count=ApiKey.use_count + uses)
+                .values(last_used_at=used_at, use_count=ApiKey.use_count + uses)
             )

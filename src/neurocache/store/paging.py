@@ -23,6 +23,8 @@ def decode_cursor(cursor: str, arity: int, *types: type) -> list[Any]:
         raise InvalidInput("cursor is not one this hub gave out") from exc
     if not isinstance(values, list) or len(values) != arity:
         raise InvalidInput("cursor is not one this hub gave out")
-    if types and not all(isinstance(v, t) for v, t in zip(values, types, strict=True)):
+    # bool is an int to isinstance, never to a cursor
+    if types and not all(isinstance(v, t) and not isinstance(v, bool)
+                         for v, t in zip(values, types, strict=True)):
         raise InvalidInput("cursor is not one this hub gave out")
     return values

@@ -9,6 +9,7 @@ from neurocache.errors import Forbidden, Unauthorized
 from neurocache.hub import Hub
 from neurocache.store.audit import Actor
 from neurocache.store.keys import OWNER, Principal
+from neurocache.web.trust import cross_origin
 
 SESSION_COOKIE = "nc_session"
 
@@ -35,6 +36,8 @@ def resolve_principal() -> Principal | None:
         if principal is None:
             raise Unauthorized("that API key is not valid (unknown or revoked)")
         return principal
+    if cross_origin(request.environ):
+        return None  # the session cookie is for the hub's own page, never another origin
     return OWNER if hub.owner_token.matches(request.cookies.get(SESSION_COOKIE)) else None
 
 

@@ -56,8 +56,8 @@ class HubServer:
     @property
     def url(self) -> str:
         host = bind_address_as_host(self._server.server_address[0])
-        if host in ("0.0.0.0", "[::]"):
-            host = "127.0.0.1"
+        # A wildcard bind is reached, from this machine, through its loopback address.
+        host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)
         return f"http://{host}:{self.port}"
 
     def serve_forever(self) -> None:

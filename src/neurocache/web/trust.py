@@ -27,9 +27,17 @@ def split_host(host: str) -> tuple[str, str | None]:
     host = host.strip().lower()
     if host.startswith("["):
         name, _, rest = host.partition("]")
-        return name + "]", rest[1:] if rest.startswith(":") else None
+        if rest and not rest.startswith(":"):
+            return "", None  # `[::1]junk`: names no host
+        return name + "]", rest[1:] if rest else None
     name, sep, port = host.partition(":")
     return name, port if sep else None
+
+
+def cross_origin(environ: dict[str, Any]) -> bool:
+    """Whether the request carries an Origin other than the hub's own."""
+    origin = environ.get("HTTP_ORIGIN")
+    return origin is not None and not OriginPolicy.same_origin(origin, environ)
 
 
 def bind_address_as_host(address: str) -> str:
@@ -97,7 +105,7 @@ class TrustMiddleware:
         if not self.policy.origin_allowed(origin, environ):
             return wsgi_error(start_response, 403, f"Requests from {origin} are not allowed.",
                               "forbidden_origin")
-        cross = origin is not None and not self.policy.same_origin(origin, environ)
+        cross = cross_origin(environ)
         if not cross or environ.get("PATH_INFO", "").startswith(SOCKETIO_PATH):
             return self.app(environ, start_response)  # Engine.IO adds its own CORS headers
         preflight = "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ

@@ -1,0 +1,1 @@
+"""Things the tests build or serve: a tiny GGUF model, a faulty file server."""

@@ -1,0 +1,100 @@
+"""A tiny random-weight llama GGUF that llama.cpp loads in milliseconds and that
+generates, chats, streams and embeds (2 layers, 64 wide, F32).
+
+Built with the `gguf` package; the facts that make it work:
+- the vocabulary is SentencePiece-style: the 256 `<0xXX>` byte tokens (line feed is
+  `<0x0A>`) and every prefix of each `▁word` piece, so any text tokenizes;
+- the output rows of byte and control tokens are zero, so greedy decoding only ever
+  picks whole word pieces: valid UTF-8, deterministic for a given prompt;
+- `pooling_type` MEAN gives one vector per text when embedding;
+- `tokenizer.chat_template` makes chat completion work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+WORDS = (
+    "the memory hub keeps what you read write and say answers from it with sources "
+    "local model page document note chat agent search find remember question answer "
+    "cat dog tree river mountain city light dark fast slow red green blue one two three"
+).split()
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<s>{{ message['role'] }}\n{{ message['content'] }}</s>\n"
+    "{% endfor %}{% if add_generation_prompt %}<s>assistant\n{% endif %}"
+)
+
+NORMAL, UNKNOWN, CONTROL, BYTE = (gguf.TokenType.NORMAL, gguf.TokenType.UNKNOWN,
+                                  gguf.TokenType.CONTROL, gguf.TokenType.BYTE)
+
+
+def vocabulary(words: tuple[str, ...] | list[str] = WORDS) -> tuple[list[str], list[float], list[int]]:
+    tokens = ["<unk>", "<s>", "</s>"]
+    types = [UNKNOWN, CONTROL, CONTROL]
+    tokens += [f"<0x{b:02X}>" for b in range(256)]
+    types += [BYTE] * 256
+    pieces: list[str] = []
+    for word in words:
+        piece = "▁" + word
+        pieces += [piece[:i] for i in range(1, len(piece) + 1) if piece[:i] not in pieces]
+    tokens += pieces
+    types += [NORMAL] * len(pieces)
+    # Longer pieces score higher, so the tokenizer prefers whole words.
+    scores = [0.0] * (3 + 256) + [float(len(p)) for p in pieces]
+    return tokens, scores, [int(t) for t in types]
+
+
+def write_tiny_llama(
+    path: Path, *, n_embd: int = 64, n_layer: int = 2, n_head: int = 4, n_ff: int = 128,
+    n_ctx: int = 512, seed: int = 0, name: str = "tiny-random-llama",
+) -> Path:
+    tokens, scores, types = vocabulary()
+    rng = np.random.default_rng(seed)
+
+    def weights(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape) * 0.5).astype(np.float32)
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name(name)
+    writer.add_context_length(n_ctx)
+    writer.add_embedding_length(n_embd)
+    writer.add_block_count(n_layer)
+    writer.add_feed_forward_length(n_ff)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_head)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(n_embd // n_head)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_pooling_type(gguf.PoolingType.MEAN)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    writer.add_chat_template(CHAT_TEMPLATE)
+
+    n_vocab = len(tokens)
+    output = weights(n_vocab, n_embd)
+    output[[i for i, t in enumerate(types) if t != NORMAL]] = 0.0
+    writer.add_tensor("token_embd.weight", weights(n_vocab, n_embd))
+    writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
+    writer.add_tensor("output.weight", output)
+    for i in range(n_layer):
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(n_embd, dtype=np.float32))
+        for part in ("q", "k", "v", "output"):
+            writer.add_tensor(f"blk.{i}.attn_{part}.weight", weights(n_embd, n_embd))
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(n_embd, dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weights(n_ff, n_embd))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", weights(n_ff, n_embd))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", weights(n_embd, n_ff))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
