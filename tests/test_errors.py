@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import requests
-from tests.conftest import assert_error, bearer, make_key
 
 from neurocache.app import create_app, hub_of
 from neurocache.settings import Settings
+from tests.conftest import assert_error, bearer, make_key
 
 
 def test_unknown_route(client):

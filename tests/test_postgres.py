@@ -9,8 +9,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
-from tests.conftest import bearer, make_key
-from tests.postgres import postgres_bin_dir, postgres_server
 
 from neurocache.app import create_app, hub_of
 from neurocache.settings import Settings
@@ -18,6 +16,8 @@ from neurocache.store import Database
 from neurocache.store.audit import Actor, AuditLog
 from neurocache.store.keys import ApiKeys
 from neurocache.store.models import Base, Edge, Memory
+from tests.conftest import bearer, make_key
+from tests.postgres import postgres_bin_dir, postgres_server
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import threading
 import pytest
 import requests
 import socketio
+
 from tests.conftest import bearer, make_key
 
 
@@ -110,9 +111,8 @@ def test_publish_needs_write_scope_and_a_valid_message(live_hub):
 
 
 def test_stopping_the_hub_disconnects_clients(tmp_path):
-    from tests.conftest import start_live_hub
-
     from neurocache.settings import Settings
+    from tests.conftest import start_live_hub
 
     live = start_live_hub(Settings(data_dir=tmp_path))
     client = connect(live.url, live.key("read"))

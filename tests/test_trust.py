@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import requests
-from tests.conftest import assert_error
 
 from neurocache.app import create_app, hub_of
 from neurocache.settings import Settings
 from neurocache.web.auth import SESSION_COOKIE
+from tests.conftest import assert_error
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "LOCALHOST", "localhost:80"])

@@ -17,11 +17,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-WORDS = (
-    "the memory hub keeps what you read write and say answers from it with sources "
-    "local model page document note chat agent search find remember question answer "
-    "cat dog tree river mountain city light dark fast slow red green blue one two three"
-).split()
+WORDS = ["the", "memory", "hub", "keeps", "what", "you", "read", "write", "and", "say", "answers", "from", "it", "with", "sources", "local", "model", "page", "document", "note", "chat", "agent", "search", "find", "remember", "question", "answer", "cat", "dog", "tree", "river", "mountain", "city", "light", "dark", "fast", "slow", "red", "green", "blue", "one", "two", "three"]
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<s>{{ message['role'] }}\n{{ message['content'] }}</s>\n"
