@@ -17,18 +17,66 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-WORDS = ["the", "memory", "hub", "keeps", "what", "you", "read", "write", "and", "say", "answers", "from", "it", "with", "sources", "local", "model", "page", "document", "note", "chat", "agent", "search", "find", "remember", "question", "answer", "cat", "dog", "tree", "river", "mountain", "city", "light", "dark", "fast", "slow", "red", "green", "blue", "one", "two", "three"]
+WORDS = [
+    "the",
+    "memory",
+    "hub",
+    "keeps",
+    "what",
+    "you",
+    "read",
+    "write",
+    "and",
+    "say",
+    "answers",
+    "from",
+    "it",
+    "with",
+    "sources",
+    "local",
+    "model",
+    "page",
+    "document",
+    "note",
+    "chat",
+    "agent",
+    "search",
+    "find",
+    "remember",
+    "question",
+    "answer",
+    "cat",
+    "dog",
+    "tree",
+    "river",
+    "mountain",
+    "city",
+    "light",
+    "dark",
+    "fast",
+    "slow",
+    "red",
+    "green",
+    "blue",
+    "one",
+    "two",
+    "three",
+]
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<s>{{ message['role'] }}\n{{ message['content'] }}</s>\n"
     "{% endfor %}{% if add_generation_prompt %}<s>assistant\n{% endif %}"
 )
 
-NORMAL, UNKNOWN, CONTROL, BYTE = (gguf.TokenType.NORMAL, gguf.TokenType.UNKNOWN,
-                                  gguf.TokenType.CONTROL, gguf.TokenType.BYTE)
+NORMAL, UNKNOWN, CONTROL, BYTE = (
+    gguf.TokenType.NORMAL,
+    gguf.TokenType.UNKNOWN,
+    gguf.TokenType.CONTROL,
+    gguf.TokenType.BYTE,
+)
 
 
-def vocabulary(words: tuple[str, ...] | list[str] = WORDS) -> tuple[list[str], list[float], list[int]]:
+def vocabulary(words: list[str] = WORDS) -> tuple[list[str], list[float], list[int]]:
     tokens = ["<unk>", "<s>", "</s>"]
     types = [UNKNOWN, CONTROL, CONTROL]
     tokens += [f"<0x{b:02X}>" for b in range(256)]
@@ -45,8 +93,15 @@ def vocabulary(words: tuple[str, ...] | list[str] = WORDS) -> tuple[list[str], l
 
 
 def write_tiny_llama(
-    path: Path, *, n_embd: int = 64, n_layer: int = 2, n_head: int = 4, n_ff: int = 128,
-    n_ctx: int = 512, seed: int = 0, name: str = "tiny-random-llama",
+    path: Path,
+    *,
+    n_embd: int = 64,
+    n_layer: int = 2,
+    n_head: int = 4,
+    n_ff: int = 128,
+    n_ctx: int = 512,
+    seed: int = 0,
+    name: str = "tiny-random-llama",
 ) -> Path:
     tokens, scores, types = vocabulary()
     rng = np.random.default_rng(seed)
