@@ -29,6 +29,8 @@ def _option_for(name: str, field: Any) -> Callable[[Callable[..., Any]], Callabl
     flag = "--" + name.replace("_", "-")
     help_text = f"{field.description} [env: {ENV_PREFIX}{name.upper()}]"
     annotation = field.annotation
+    if isinstance(annotation, types.UnionType):  # `X | None`: the flag takes an X
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
     args = typing.get_args(annotation)
     if annotation is bool:
         return click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_text)
@@ -36,12 +38,12 @@ def _option_for(name: str, field: Any) -> Callable[[Callable[..., Any]], Callabl
         return click.option(flag, name, multiple=True, default=None, help=help_text)
     if typing.get_origin(annotation) is typing.Literal:
         return click.option(flag, name, type=click.Choice(args), default=None, help=help_text)
-    if annotation is int:
-        return click.option(flag, name, type=int, default=None, help=help_text)
+    if annotation in (int, float):
+        return click.option(flag, name, type=annotation, default=None, help=help_text)
     if annotation is Path:
         return click.option(flag, name, type=click.Path(path_type=Path), default=None,
                             help=help_text)
-    if isinstance(annotation, types.UnionType) or annotation is str:
+    if annotation is str:
         return click.option(flag, name, type=str, default=None, help=help_text)
     raise TypeError(f"no CLI flag type for setting {name}: {annotation}")  # pragma: no cover
 

@@ -90,6 +90,36 @@ class Settings(BaseSettings):
         5, ge=1, description="How many rotated log files are kept."
     )
 
+    catalog_path: Path | None = Field(
+        None,
+        description="A JSON model catalog to use instead of the one shipped in the package.",
+    )
+    models_dir: Path | None = Field(
+        None, description="Where downloaded models are kept (default: `models/` in the data dir)."
+    )
+    max_concurrent_downloads: int = Field(
+        2, ge=1, le=8, description="How many model downloads run at once; more wait in a queue."
+    )
+    download_retries: int = Field(
+        5, ge=0, le=50,
+        description="How many times a broken download is retried (with growing waits) "
+        "before it fails.",
+    )
+    model_start_timeout_s: float = Field(
+        120.0, gt=0, description="How long a model server may take to become ready."
+    )
+    model_health_interval_s: float = Field(
+        5.0, gt=0, description="How often a running model server is health-checked."
+    )
+    model_max_restarts: int = Field(
+        5, ge=0,
+        description="Crashes in a row after which a model server is given up on (state `failed`).",
+    )
+    gpu_layers: int = Field(
+        -1, ge=-1,
+        description="Layers to offload to a GPU when one is found: -1 all, 0 none (CPU only).",
+    )
+
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
@@ -119,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def config_file(self) -> Path:
         return self.data_dir / CONFIG_FILE_NAME
+
+    @property
+    def effective_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def effective_database_url(self) -> str:

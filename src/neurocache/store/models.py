@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Float,
     ForeignKey,
@@ -115,3 +116,38 @@ class Edge(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("source_id", "target_id", "relation"),)
+
+
+class Model(Base):
+    """A model the hub knows beyond its catalog: downloaded, registered, or remote.
+
+    `state` is what is on disk (absent, downloading, installed, failed); whether a model
+    server runs is the supervisor's, known only while the hub runs."""
+
+    __tablename__ = "models"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    format: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expected_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verified: Mapped[bool] = mapped_column(default=False)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # files pass 2 GiB
+    context_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    base_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    api_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    remote_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    state: Mapped[str] = mapped_column(String(20), default="absent")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("role IN ('chat', 'embedding')", name="role"),
+        CheckConstraint("state IN ('absent', 'downloading', 'installed', 'failed')",
+                        name="state"),
+    )
