@@ -31,7 +31,8 @@ class CatalogEntry(BaseModel):
 
     @property
     def file_name(self) -> str:
-        return self.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or f"{self.id}.{self.format}"
+        name = self.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+        return name or f"{self.id}.{self.format}"
 
 
 class Catalog(BaseModel):
