@@ -209,3 +209,31 @@ def keys_revoke(key_id: str, **kwargs: Any) -> None:
     finally:
         hub.close()
     click.echo(f"Revoked key {view['id']} ({view['name']}).")
+
+
+@main.command("model-server", hidden=True)
+@click.option("--model", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, required=True)
+@click.option("--embedding", is_flag=True)
+@click.option("--n-ctx", type=int, default=4096)
+@click.option("--n-gpu-layers", type=int, default=0)
+@click.option("--alias")
+@click.option("--parent-pid", type=int, help="End when this process is gone.")
+def model_server(model: str, host: str, port: int, embedding: bool, n_ctx: int,
+                 n_gpu_layers: int, alias: str | None, parent_pid: int | None) -> None:
+    """Serve one GGUF over the OpenAI protocol (the hub starts this itself)."""
+    from neurocache.models.processes import run_model_server
+
+    run_model_server(model, host, port, parent_pid=parent_pid, embedding=embedding,
+                     n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, alias=alias)
+
+
+@main.command("guard", hidden=True, context_settings={"ignore_unknown_options": True})
+@click.option("--parent-pid", type=int, required=True)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def guard(parent_pid: int, command: tuple[str, ...]) -> None:
+    """Run COMMAND (a llamafile) and end it when the hub is gone (the hub starts this)."""
+    from neurocache.models.processes import run_guarded
+
+    sys.exit(run_guarded(list(command), parent_pid))

@@ -1,0 +1,89 @@
+"""A small OpenAI-compatible client, used for every backend: supervised local servers and
+remote endpoints alike. Every call has explicit timeouts; every failure becomes one of our
+errors at this boundary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from neurocache.errors import NeurocacheError, Unavailable
+
+
+class BackendError(NeurocacheError):
+    """The model server answered, with an error."""
+
+    status = 502
+    code = "backend_error"
+
+
+class BackendUnavailable(Unavailable):
+    code = "backend_unavailable"
+
+
+class OpenAIClient:
+    def __init__(
+        self, base_url: str, api_key: str | None = None, *, connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 300.0, session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        if not self.base_url.endswith("/v1"):
+            self.base_url += "/v1"
+        self.api_key = api_key
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        self.session = session or requests.Session()
+
+    def models(self, *, timeout_s: float | None = None) -> list[dict[str, Any]]:
+        timeout = (timeout_s, timeout_s) if timeout_s else self.timeout
+        return self._call("GET", "/models", timeout=timeout).json().get("data", [])
+
+    def chat(self, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
+        body = {"messages": messages, **params, "stream": False}
+        return self._call("POST", "/chat/completions", json=body).json()
+
+    def chat_stream(self, messages: list[dict[str, Any]], **params: Any) -> Iterator[dict]:
+        """The streamed chunks, as OpenAI's SSE `data:` lines, until `[DONE]`."""
+        body = {"messages": messages, **params, "stream": True}
+        response = self._call("POST", "/chat/completions", json=body, stream=True)
+        with response:
+            try:
+                yield from parse_sse(response.iter_lines(decode_unicode=True))
+            except requests.RequestException as exc:
+                raise BackendUnavailable(f"the model server broke off the reply: {exc}") from exc
+
+    def embeddings(self, texts: list[str], model: str | None = None) -> list[list[float]]:
+        body: dict[str, Any] = {"input": texts, **({"model": model} if model else {})}
+        data = self._call("POST", "/embeddings", json=body).json()["data"]
+        return [item["embedding"] for item in sorted(data, key=lambda d: d["index"])]
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, self.base_url + path, headers=headers,
+                                            **kwargs)
+        except requests.RequestException as exc:
+            raise BackendUnavailable(f"the model server at {self.base_url} cannot be "
+                                     f"reached: {exc}") from exc
+        if response.status_code >= 400:
+            raise BackendError(
+                f"the model server answered {response.status_code}",
+                details={"status": response.status_code, "body": response.text[:2000]},
+            )
+        return response
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        if not line or not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        try:
+            yield json.loads(data)
+        except ValueError as exc:
+            raise BackendError(f"the model server sent a malformed event: {data[:200]}") from exc

@@ -1,0 +1,233 @@
+"""Model servers as supervised child processes.
+
+Each runs on a free loopback port, in its own process group, started and watched by one
+long-lived thread: it waits for readiness (`GET /v1/models`), health-checks, restarts
+with exponential backoff when the server dies, and gives up (state `failed`, with the
+reason) after repeated crashes. Its output goes to a bounded buffer and a log file.
+Stopping is terminate, then kill, of the whole group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from neurocache.errors import NeurocacheError
+from neurocache.models.client import OpenAIClient
+from neurocache.models.gpu import LayerPlacement
+
+log = logging.getLogger("neurocache.models")
+LOG_LINES_KEPT = 2000
+LOG_FILE_MAX_BYTES = 10 * 1024 * 1024
+HEALTH_MISSES_ALLOWED = 3
+STABLE_AFTER_S = 60.0  # a server up this long has its crash count forgiven
+STOP_GRACE_S = 5.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ModelProcess:
+    """One model server, kept running until `stop()`."""
+
+    def __init__(
+        self, model_id: str, command_for_port: Callable[[int], list[str]], *, log_path: Path,
+        on_change: Callable[[ModelProcess], None] = lambda _p: None,
+        start_timeout_s: float = 120.0, health_interval_s: float = 5.0, max_restarts: int = 5,
+        gpu_plan: dict[str, Any] | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.command_for_port = command_for_port
+        self.log_path = log_path
+        self.on_change = on_change
+        self.start_timeout_s = start_timeout_s
+        self.health_interval_s = health_interval_s
+        self.max_restarts = max_restarts
+        self.gpu_plan = gpu_plan or {}
+        self.state = "stopped"  # starting | running | restarting | failed | stopped
+        self.error: str | None = None
+        self.port: int | None = None
+        self.restarts = 0
+        self.placement = LayerPlacement()
+        self._lines: deque[str] = deque(maxlen=LOG_LINES_KEPT)
+        self._process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # ---- what others see
+    @property
+    def base_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.port}/v1" if self.port else None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process and self._process.poll() is None else None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state, "error": self.error, "port": self.port, "pid": self.pid,
+            "restarts": self.restarts, **self.gpu_plan,
+            "placement": self.placement.summary(),
+        }
+
+    def logs(self, lines: int = 200) -> list[str]:
+        with self._lock:
+            return list(self._lines)[-lines:]
+
+    # ---- control
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self.restarts, self.error = 0, None
+        self._thread = threading.Thread(target=self._supervise, name=f"model-{self.model_id}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._terminate()
+        if self._thread is not None:
+            self._thread.join(STOP_GRACE_S * 3)
+        self._set("stopped")
+
+    # ---- the supervising thread
+    def _supervise(self) -> None:
+        crashes = 0
+        while not self._stopping.is_set():
+            began = time.monotonic()
+            reason = self._run_once()
+            if self._stopping.is_set():
+                return
+            crashes = 1 if time.monotonic() - began > STABLE_AFTER_S else crashes + 1
+            log.warning("model %s: %s", self.model_id, reason)
+            if crashes > self.max_restarts:
+                self._set("failed", f"{reason}; gave up after {crashes} crashes in a row")
+                return
+            self.restarts += 1
+            self._set("restarting", reason)
+            if self._stopping.wait(min(2 ** (crashes - 1), 30)):
+                return
+
+    def _run_once(self) -> str:
+        """Start the server, watch it; returns why it ended."""
+        self.port = free_port()
+        self.placement = LayerPlacement()
+        self._set("starting")
+        try:
+            self._process = self._spawn(self.command_for_port(self.port))
+        except OSError as exc:
+            return f"could not start: {exc}"
+        try:
+            reason = self._wait_ready()
+            if reason is None:
+                self._set("running")
+                reason = self._watch()
+            return reason
+        finally:
+            self._terminate()
+
+    def _spawn(self, command: list[str]) -> subprocess.Popen:
+        self._rotate_log()
+        extra: dict[str, Any] = (
+            {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
+            else {"start_new_session": True}  # its own group: stopped as a whole
+        )
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            text=True, errors="replace", bufsize=1, **extra,
+        )
+        threading.Thread(target=self._collect_output, args=(process,), daemon=True).start()
+        return process
+
+    def _collect_output(self, process: subprocess.Popen) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as log_file:
+            for line in process.stdout:  # type: ignore[union-attr]
+                line = line.rstrip("\n")
+                with self._lock:
+                    self._lines.append(line)
+                self.placement.feed(line)
+                log_file.write(line + "\n")
+                log_file.flush()
+
+    def _wait_ready(self) -> str | None:
+        client = OpenAIClient(self.base_url or "", connect_timeout_s=1, read_timeout_s=2)
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            code = self._process.poll() if self._process else -1
+            if code is not None:
+                return f"exited with code {code} while starting: {self._last_line()}"
+            try:
+                client.models(timeout_s=2)
+                return None
+            except NeurocacheError:
+                self._stopping.wait(0.1)
+        if self._stopping.is_set():
+            return "stopped"
+        return f"not ready after {self.start_timeout_s:.0f} s: {self._last_line()}"
+
+    def _watch(self) -> str:
+        client = OpenAIClient(self.base_url or "", connect_timeout_s=2, read_timeout_s=5)
+        misses = 0
+        while not self._stopping.wait(self.health_interval_s):
+            code = self._process.poll() if self._process else -1
+            if code is not None:
+                return f"exited with code {code}: {self._last_line()}"
+            try:
+                client.models(timeout_s=5)
+                misses = 0
+            except NeurocacheError:
+                misses += 1
+                if misses >= HEALTH_MISSES_ALLOWED:
+                    return f"stopped answering health checks ({misses} in a row)"
+        return "stopped"
+
+    def _terminate(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        self._signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self._signal_group(process, getattr(signal, "SIGKILL", signal.SIGTERM))
+            process.wait(STOP_GRACE_S)
+
+    @staticmethod
+    def _signal_group(process: subprocess.Popen, signum: int) -> None:
+        try:
+            if sys.platform == "win32":
+                process.terminate() if signum == signal.SIGTERM else process.kill()
+            else:
+                os.killpg(process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _last_line(self) -> str:
+        with self._lock:
+            return next((line for line in reversed(self._lines) if line.strip()), "no output")
+
+    def _rotate_log(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.log_path.exists() and self.log_path.stat().st_size > LOG_FILE_MAX_BYTES:
+            os.replace(self.log_path, self.log_path.with_suffix(".log.1"))
+
+    def _set(self, state: str, error: str | None = None) -> None:
+        self.state = state
+        if error is not None or state in ("running", "stopped"):
+            self.error = error
+        self.on_change(self)

@@ -1,0 +1,120 @@
+"""Real model-server processes (the tiny GGUF under the hub's model-server mode)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from neurocache.models.client import OpenAIClient
+from neurocache.models.processes import self_command
+from neurocache.models.supervisor import ModelProcess
+from tests.support.tiny_gguf import write_tiny_llama
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return write_tiny_llama(tmp_path_factory.mktemp("models") / "tiny.gguf")
+
+
+def model_server_command(model, *extra):
+    return lambda port: [*self_command(), "model-server", "--model", str(model), "--port",
+                         str(port), "--n-ctx", "256", "--parent-pid", str(os.getpid()), *extra]
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill 0; it is gone for our purposes
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+@pytest.fixture
+def supervised(tiny_model, tmp_path):
+    states = []
+    process = ModelProcess("tiny", model_server_command(tiny_model), log_path=tmp_path / "m.log",
+                           on_change=lambda p: states.append(p.state), health_interval_s=0.2,
+                           start_timeout_s=30)
+    process.states = states
+    yield process
+    process.stop()
+
+
+def test_starts_serves_and_stops(supervised):
+    supervised.start()
+    assert wait_for(lambda: supervised.state == "running")
+    reply = OpenAIClient(supervised.base_url).chat([{"role": "user", "content": "hi"}],
+                                                   max_tokens=4, temperature=0)
+    assert reply["choices"][0]["message"]["content"]
+    pid = supervised.pid
+    supervised.stop()
+    assert supervised.state == "stopped" and not alive(pid)
+    assert supervised.states[:2] == ["starting", "running"]
+    assert any("load_tensors" in line for line in supervised.logs(2000))
+    assert supervised.status()["placement"]["layers"] == 3
+    assert supervised.log_path.read_text()
+
+
+def test_a_killed_server_is_restarted(supervised):
+    supervised.start()
+    assert wait_for(lambda: supervised.state == "running")
+    first_pid = supervised.pid
+    os.kill(first_pid, signal.SIGKILL)
+    assert wait_for(lambda: supervised.state == "restarting")
+    assert "exited with code -9" in supervised.error
+    assert wait_for(lambda: supervised.state == "running" and supervised.pid != first_pid)
+    assert supervised.restarts == 1
+    OpenAIClient(supervised.base_url).models()
+
+
+def test_repeated_crashes_end_in_failed_with_the_reason(tmp_path):
+    crash = [sys.executable, "-c", "import sys; print('boom: no such model'); sys.exit(3)"]
+    process = ModelProcess("bad", lambda port: crash, log_path=tmp_path / "bad.log",
+                           max_restarts=2, start_timeout_s=5)
+    waits = []
+    process._stopping.wait = lambda s: waits.append(s) or False  # no real backoff waits
+    process.start()
+    assert wait_for(lambda: process.state == "failed", 20)
+    assert "exited with code 3 while starting: boom: no such model" in process.error
+    assert "gave up after 3 crashes" in process.error
+    assert [w for w in waits if w >= 1] == [1, 2]  # backoff between the three tries
+
+
+def test_a_server_that_never_gets_ready_times_out(tmp_path):
+    sleeper = [sys.executable, "-c", "import time; print('loading...', flush=True); time.sleep(60)"]
+    process = ModelProcess("slow", lambda port: sleeper, log_path=tmp_path / "slow.log",
+                           max_restarts=0, start_timeout_s=1)
+    process.start()
+    assert wait_for(lambda: process.state == "failed", 20)
+    assert "not ready after 1 s: loading..." in process.error
+    process.stop()
+
+
+def test_stop_kills_the_whole_process_group(tmp_path):
+    """A server that ignores SIGTERM and has a child of its own leaves nothing behind."""
+    script = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+              "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+              "print('child', c.pid, flush=True); time.sleep(60)")
+    process = ModelProcess("stubborn", lambda port: [sys.executable, "-c", script],
+                           log_path=tmp_path / "s.log", start_timeout_s=30)
+    process.start()
+    assert wait_for(lambda: any(line.startswith("child") for line in process.logs()))
+    parent_pid = process.pid
+    child_pid = int(next(line for line in process.logs() if line.startswith("child")).split()[1])
+    process.stop()
+    assert wait_for(lambda: not alive(parent_pid) and not alive(child_pid), 15)
