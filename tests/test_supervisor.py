@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ from neurocache.models.client import OpenAIClient
 from neurocache.models.processes import self_command
 from neurocache.models.supervisor import ModelProcess
 from tests.support.tiny_gguf import write_tiny_llama
+from tests.support.waiting import alive, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -23,25 +23,6 @@ def tiny_model(tmp_path_factory):
 def model_server_command(model, *extra):
     return lambda port: [*self_command(), "model-server", "--model", str(model), "--port",
                          str(port), "--n-ctx", "256", "--parent-pid", str(os.getpid()), *extra]
-
-
-def wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie still answers kill 0; it is gone for our purposes
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split()[2] != "Z"
 
 
 @pytest.fixture

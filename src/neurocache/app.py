@@ -10,13 +10,13 @@ from flask_socketio import SocketIO
 from neurocache.hub import Hub
 from neurocache.logging_setup import configure_logging
 from neurocache.settings import Settings, load_settings
-from neurocache.web import audit, client, keys, system
+from neurocache.web import audit, client, keys, models, system
 from neurocache.web.errors import SocketIOErrorShape, register_error_handlers
 from neurocache.web.hooks import register_request_hooks
 from neurocache.web.realtime import Realtime
 from neurocache.web.trust import OriginPolicy, TrustMiddleware
 
-BLUEPRINTS = (system.bp, keys.bp, audit.bp, client.bp)
+BLUEPRINTS = (system.bp, keys.bp, audit.bp, models.bp, client.bp)
 # Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
 ASYNC_MODE = "threading"
 
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     socketio = SocketIO()
     hub = Hub(settings, publish=_emitter(socketio))
     app.extensions["neurocache"] = hub
+    hub.start_background_work()
     socketio.init_app(
         app, async_mode=ASYNC_MODE, cors_allowed_origins=policy, cors_credentials=False,
         manage_session=False, max_http_buffer_size=settings.max_request_bytes,

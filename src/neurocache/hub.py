@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from neurocache import __version__
+from neurocache.models.manager import ModelManager
 from neurocache.settings import Settings, ensure_private_dir
 from neurocache.store import Database
 from neurocache.store.audit import AuditLog
@@ -33,6 +34,11 @@ class Hub:
         self.keys = ApiKeys(self.db)
         self.audit = AuditLog(self.db)
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
+        self.models = ModelManager(settings, self.db, publish)
+
+    def start_background_work(self) -> None:
+        """What a serving hub does on its own (a CLI command that opens the store does not)."""
+        self.models.resume_downloads()
 
     def authenticate(self, token: str | None) -> Principal | None:
         """The owner for the owner's token, a key's principal for a live key, else None."""
@@ -58,5 +64,6 @@ class Hub:
         }
 
     def close(self) -> None:
+        self.models.close()
         self.keys.flush()
         self.db.close()

@@ -67,14 +67,16 @@ def run_guarded(command: list[str], parent_pid: int) -> int:
     child = subprocess.Popen(command)
 
     def stop(*_args: object) -> None:
+        # Only signal here: this may run inside a signal handler while the main thread
+        # waits on the child, and a second wait would stall. A timer escalates to kill.
         if child.poll() is None:
             child.terminate()
-            try:
-                child.wait(5)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            killer = threading.Timer(5.0, lambda: child.poll() is None and child.kill())
+            killer.daemon = True
+            killer.start()
 
-    signal.signal(signal.SIGTERM, lambda *a: stop())
-    signal.signal(signal.SIGINT, lambda *a: stop())
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     die_with_parent(parent_pid, stop)
-    return child.wait()
+    code = child.wait()
+    return 128 - code if code < 0 else code  # killed by signal N: exit 128 + N, as shells do

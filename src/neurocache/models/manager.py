@@ -1,0 +1,373 @@
+"""The model manager: one service for listing, downloading, registering, starting and
+stopping models. It reports every change through `publish` (room `models`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from neurocache.errors import Conflict, InvalidInput, NeurocacheError, NotFound
+from neurocache.models.catalog import CatalogEntry, load_catalog
+from neurocache.models.client import OpenAIClient
+from neurocache.models.downloader import (
+    Download,
+    DownloadCancelled,
+    DownloadError,
+    DownloadOptions,
+    Progress,
+    part_path,
+)
+from neurocache.models.gpu import GpuInfo, detect_gpu
+from neurocache.models.processes import self_command
+from neurocache.models.registry import (
+    inspect_local_file,
+    model_view,
+    new_local_id,
+    row_from_catalog,
+)
+from neurocache.models.supervisor import ModelProcess
+from neurocache.settings import Settings
+from neurocache.store import Database, audit
+from neurocache.store.audit import Actor
+from neurocache.store.models import Model
+
+log = logging.getLogger("neurocache.models")
+ROOM = "models"
+MAX_CONTEXT = 4096  # context asked of a model server unless the model has less
+
+Publish = Callable[[str, dict[str, Any], str | None], None]
+
+
+class ModelManager:
+    def __init__(
+        self, settings: Settings, db: Database, publish: Publish, *,
+        gpu: GpuInfo | None = None, download_options: DownloadOptions | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.publish = publish
+        self.catalog: dict[str, CatalogEntry] = load_catalog(settings.catalog_path)
+        self.models_dir = settings.effective_models_dir
+        self.download_options = download_options or DownloadOptions(
+            retries=settings.download_retries)
+        self._gpu = gpu
+        self._lock = threading.RLock()
+        self._processes: dict[str, ModelProcess] = {}
+        self._downloads: dict[str, Download] = {}
+        self._progress: dict[str, dict[str, Any]] = {}
+        self._slots = threading.BoundedSemaphore(settings.max_concurrent_downloads)
+
+    # ---- reading
+    def list(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = {row.id: row for row in session.scalars(select(Model))}
+        ids = list(self.catalog) + [i for i in rows if i not in self.catalog]
+        return [self._view(i, rows.get(i)) for i in ids]
+
+    def get(self, model_id: str) -> dict[str, Any]:
+        row = self._row(model_id)
+        if row is None and model_id not in self.catalog:
+            raise NotFound(f"no model with id {model_id}")
+        return self._view(model_id, row)
+
+    def logs(self, model_id: str, lines: int = 200) -> list[str]:
+        self.get(model_id)
+        process = self._processes.get(model_id)
+        if process is not None:
+            return process.logs(lines)
+        path = self._log_path(model_id)
+        return path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+
+    def running(self, role: str) -> dict[str, Any] | None:
+        """The running model of a role (chat or embedding), if any."""
+        return next((m for m in self.list() if m["role"] == role and m["state"] == "running"),
+                    None)
+
+    def client_for(self, model_id: str) -> OpenAIClient:
+        row = self._row(model_id)
+        if row is not None and row.source == "remote":
+            return OpenAIClient(row.base_url or "", row.api_key)
+        process = self._processes.get(model_id)
+        if process is None or process.state != "running":
+            raise Conflict(f"model {model_id} is not running: start it first")
+        return OpenAIClient(process.base_url or "")
+
+    # ---- registering
+    def register_local(self, path: str, actor: Actor, *, name: str | None = None,
+                       role: str | None = None) -> dict[str, Any]:
+        file = Path(path).expanduser().resolve()
+        facts = inspect_local_file(file)
+        row = Model(
+            id=new_local_id("local"), name=name or facts["name"], role=role or facts["role"],
+            format=facts["format"], source="local", path=str(file), state="installed",
+            size=file.stat().st_size, context_length=facts["context_length"], verified=False,
+            meta={"architecture": facts.get("architecture")},
+        )
+        return self._add(row, actor)
+
+    def register_remote(self, base_url: str, model: str, actor: Actor, *,
+                        api_key: str | None = None, name: str | None = None,
+                        role: str = "chat") -> dict[str, Any]:
+        row = Model(
+            id=new_local_id("remote"), name=name or f"{model} at {base_url}", role=role,
+            format="remote", source="remote", base_url=base_url.rstrip("/"),
+            api_key=api_key, remote_model=model, state="installed", verified=False, meta={},
+        )
+        view = self._add(row, actor)
+        return self._check_remote(row.id) or view
+
+    def _add(self, row: Model, actor: Actor) -> dict[str, Any]:
+        with self.db.session() as session:
+            session.add(row)
+            session.flush()
+            view = model_view(self.catalog.get(row.id), row)
+            audit.record(session, actor, "model.register", ("model", row.id), None,
+                         _audit_safe(view))
+        self._changed(row.id)
+        return self.get(row.id)
+
+    # ---- downloading
+    def download(self, model_id: str, actor: Actor) -> dict[str, Any]:
+        entry = self.catalog.get(model_id)
+        if entry is None:
+            raise InvalidInput(f"{model_id} is not in the catalog: only catalog models download")
+        with self._lock:
+            if model_id in self._downloads:
+                return self.get(model_id)
+            row = self._ensure_row(entry)
+            if row.state == "installed":
+                raise Conflict(f"{model_id} is already installed")
+            self._set_row(model_id, state="downloading", error=None)
+            self._start_download(model_id)
+        with self.db.session() as session:
+            audit.record(session, actor, "model.download", ("model", model_id), None,
+                         {"url": entry.url})
+        return self.get(model_id)
+
+    def cancel_download(self, model_id: str, actor: Actor) -> dict[str, Any]:
+        with self._lock:
+            job = self._downloads.get(model_id)
+        if job is None:
+            raise Conflict(f"{model_id} is not downloading")
+        job.cancel(discard=True)
+        return self.get(model_id)
+
+    def resume_downloads(self) -> None:
+        """Downloads that were running when the hub stopped go on where they stopped."""
+        with self.db.session() as session:
+            ids = list(session.scalars(select(Model.id).where(Model.state == "downloading")))
+        for model_id in ids:
+            if model_id in self.catalog:
+                self._start_download(model_id)
+            else:
+                self._set_row(model_id, state="failed", error="no longer in the catalog")
+
+    def _ensure_row(self, entry: CatalogEntry) -> Model:
+        row = self._row(entry.id)
+        if row is None:
+            row = row_from_catalog(entry, self.models_dir)
+            with self.db.session() as session:
+                session.add(row)
+        return row
+
+    def _start_download(self, model_id: str) -> None:
+        row = self._row(model_id)
+        assert row is not None and row.url and row.path
+        job = Download(
+            row.url, Path(row.path),
+            # A hash recorded on an earlier download counts as the expected one (TOFU).
+            expected_sha256=row.expected_sha256 or row.sha256, size_hint=row.size,
+            options=self.download_options,
+            on_progress=lambda progress: self._download_progress(model_id, progress),
+        )
+        self._downloads[model_id] = job
+        threading.Thread(target=self._download_worker, args=(model_id, job),
+                         name=f"download-{model_id}", daemon=True).start()
+
+    def _download_worker(self, model_id: str, job: Download) -> None:
+        try:
+            with self._slots:
+                result = job.run()
+        except DownloadCancelled:
+            if job.part.exists():  # kept for a restart: still downloading
+                return
+            self._set_row(model_id, state="absent", error=None)
+        except (DownloadError, OSError) as exc:
+            self._set_row(model_id, state="failed", error=str(exc))
+        except Exception as exc:  # never let a download thread die silently
+            log.exception("download of %s failed", model_id)
+            self._set_row(model_id, state="failed", error=f"internal error: {exc}")
+        else:
+            self._set_row(model_id, state="installed", error=None, sha256=result.sha256,
+                          verified=result.verified, size=result.size)
+        finally:
+            with self._lock:
+                self._downloads.pop(model_id, None)
+                self._progress.pop(model_id, None)
+            self._changed(model_id)
+
+    def _download_progress(self, model_id: str, progress: Progress) -> None:
+        payload = {"id": model_id, "bytes": progress.done, "total": progress.total,
+                   "rate": round(progress.rate), "eta_s": progress.eta_s}
+        self._progress[model_id] = payload
+        self.publish("model.download.progress", payload, ROOM)
+
+    # ---- running
+    def start(self, model_id: str) -> dict[str, Any]:
+        row = self._row(model_id)
+        if row is None or row.state != "installed":
+            raise Conflict(f"{model_id} is not installed: download or register it first")
+        if row.source == "remote":
+            return self._check_remote(model_id) or self.get(model_id)
+        if not Path(row.path or "").is_file():
+            self._set_row(model_id, state="failed", error=f"the file {row.path} is gone")
+            raise Conflict(f"the file of {model_id} is gone: download it again")
+        for other_id, process in list(self._processes.items()):
+            other = self._row(other_id)
+            if other_id != model_id and other is not None and other.role == row.role:
+                process.stop()  # one chat model and one embedding model at a time
+        with self._lock:
+            process = self._processes.get(model_id)
+            if process is None:
+                process = self._new_process(row)
+                self._processes[model_id] = process
+        process.start()
+        return self.get(model_id)
+
+    def stop(self, model_id: str) -> dict[str, Any]:
+        self.get(model_id)
+        process = self._processes.get(model_id)
+        if process is not None:
+            process.stop()
+        return self.get(model_id)
+
+    def _new_process(self, row: Model) -> ModelProcess:
+        gpu = self.gpu
+        if row.format == "llamafile":  # a llamafile brings its own GPU support
+            gpu = GpuInfo(gpu.kind, gpu.name, build_can_offload=True)
+        plan = gpu.plan(self.settings.gpu_layers)
+        return ModelProcess(
+            row.id, self._command(row, int(plan["gpu_layers"])), log_path=self._log_path(row.id),
+            on_change=lambda _p: self._changed(row.id),
+            start_timeout_s=self.settings.model_start_timeout_s,
+            health_interval_s=self.settings.model_health_interval_s,
+            max_restarts=self.settings.model_max_restarts, gpu_plan=plan,
+        )
+
+    def _command(self, row: Model, gpu_layers: int) -> Callable[[int], list[str]]:
+        n_ctx = min(row.context_length or MAX_CONTEXT, MAX_CONTEXT)
+        parent = str(os.getpid())
+        embedding = ["--embedding"] if row.role == "embedding" else []
+        if row.format == "llamafile":
+            executable = _executable(Path(row.path or ""))
+            gpu = ["-ngl", str(gpu_layers)] if gpu_layers else ["--gpu", "disable"]
+            return lambda port: [*self_command(), "guard", "--parent-pid", parent, "--",
+                                 *executable, "--server", "--host", "127.0.0.1", "--port",
+                                 str(port), "--nobrowser", "-c", str(n_ctx), *gpu, *embedding]
+        return lambda port: [*self_command(), "model-server", "--model", row.path or "",
+                             "--port", str(port), "--n-ctx", str(n_ctx), "--n-gpu-layers",
+                             str(gpu_layers), "--alias", row.id, "--parent-pid", parent,
+                             *embedding]
+
+    @property
+    def gpu(self) -> GpuInfo:
+        if self._gpu is None:
+            self._gpu = detect_gpu()
+        return self._gpu
+
+    def _check_remote(self, model_id: str) -> dict[str, Any] | None:
+        row = self._row(model_id)
+        assert row is not None
+        try:
+            OpenAIClient(row.base_url or "", row.api_key, read_timeout_s=10).models(timeout_s=10)
+        except NeurocacheError as exc:
+            self._set_row(model_id, error=f"not reachable: {exc.message}")
+        else:
+            self._set_row(model_id, error=None)
+        self._changed(model_id)
+        return self.get(model_id)
+
+    # ---- removing
+    def delete(self, model_id: str, actor: Actor) -> dict[str, Any]:
+        before = self.get(model_id)
+        process = self._processes.pop(model_id, None)
+        if process is not None:
+            process.stop()
+        with self._lock:
+            job = self._downloads.get(model_id)
+        if job is not None:
+            job.cancel(discard=True)
+        row = self._row(model_id)
+        with self.db.session() as session:
+            if row is not None and row.source == "catalog":
+                # The downloaded file goes; the row stays with the hash first received.
+                for path in (Path(row.path or ""), part_path(Path(row.path or ""))):
+                    path.unlink(missing_ok=True)
+                stored = session.get(Model, model_id)
+                stored.state, stored.error = "absent", None
+            elif row is not None:  # a registered file stays where the user keeps it
+                session.delete(session.get(Model, model_id))
+            audit.record(session, actor, "model.delete", ("model", model_id),
+                         _audit_safe(before), None)
+        self._changed(model_id)
+        return self.get(model_id) if model_id in self.catalog else {**before, "state": "absent"}
+
+    def close(self) -> None:
+        """Stop every model server; pause downloads (they resume at the next start)."""
+        for process in list(self._processes.values()):
+            process.stop()
+        with self._lock:
+            jobs = list(self._downloads.values())
+        for job in jobs:
+            job.cancel(discard=False)
+
+    # ---- plumbing
+    def _row(self, model_id: str) -> Model | None:
+        with self.db.session() as session:
+            return session.get(Model, model_id)
+
+    def _set_row(self, model_id: str, **values: Any) -> None:
+        with self.db.session() as session:
+            row = session.get(Model, model_id)
+            if row is not None:
+                for name, value in values.items():
+                    setattr(row, name, value)
+
+    def _view(self, model_id: str, row: Model | None) -> dict[str, Any]:
+        process = self._processes.get(model_id)
+        return model_view(self.catalog.get(model_id), row,
+                          process.status() if process else None, self._progress.get(model_id))
+
+    def _changed(self, model_id: str) -> None:
+        try:
+            view = self.get(model_id)
+        except NotFound:
+            return
+        self.publish("model.status", _audit_safe(view), ROOM)
+
+    def _log_path(self, model_id: str) -> Path:
+        return self.settings.data_dir / "logs" / "models" / f"{model_id}.log"
+
+
+def _executable(path: Path) -> list[str]:
+    """A llamafile, made executable. It is also a valid shell script (APE), and running it
+    through `sh` avoids the shells and binfmt setups that refuse to exec it directly."""
+    if sys.platform == "win32":
+        return [str(path)]
+    mode = path.stat().st_mode
+    if not mode & stat.S_IXUSR:
+        path.chmod(mode | stat.S_IXUSR)
+    return ["sh", str(path)]
+
+
+def _audit_safe(view: dict[str, Any]) -> dict[str, Any]:
+    """A view without transient parts (progress, server pid): what the audit log keeps."""
+    return {k: v for k, v in view.items() if k not in ("progress", "server")}
