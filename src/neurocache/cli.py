@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from neurocache import __version__
+from neurocache import __version__, cli_models
 from neurocache.errors import NeurocacheError
 from neurocache.settings import ENV_PREFIX, Settings, load_settings, setting_sources
 from neurocache.store.audit import Actor
@@ -99,6 +99,7 @@ def serve(**kwargs: Any) -> None:
         raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc}") \
             from exc
     token = app.extensions["neurocache"].owner_token.value
+    server.announce(settings.data_dir)
     click.echo(f"Neurocache {__version__} is listening on {server.url}")
     click.echo(f"Data: {settings.data_dir}")
     click.echo(f"Open the hub: {server.url}/?token={token}", color=False)
@@ -209,6 +210,9 @@ def keys_revoke(key_id: str, **kwargs: Any) -> None:
     finally:
         hub.close()
     click.echo(f"Revoked key {view['id']} ({view['name']}).")
+
+
+cli_models.register(main, settings_options, settings_from)
 
 
 @main.command("model-server", hidden=True)

@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 ENV_PREFIX = "NEUROCACHE_"
 CONFIG_FILE_NAME = "config.toml"
+RUNTIME_FILE = "hub.json"  # written by a serving hub: where it listens, for the CLI
 
 StrList = Annotated[list[str], NoDecode]
 

@@ -3,14 +3,18 @@ connection (see docs/decisions/0001-socketio-async-mode.md), with a clean stop."
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import socket
 import threading
 import time
+from pathlib import Path
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from neurocache.settings import RUNTIME_FILE
 from neurocache.web.trust import bind_address_as_host
 
 log = logging.getLogger("neurocache.server")
@@ -48,6 +52,7 @@ class HubServer:
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self._serving = threading.Event()
+        self._announced: Path | None = None
 
     @property
     def port(self) -> int:
@@ -63,6 +68,14 @@ class HubServer:
     def serve_forever(self) -> None:
         self._serving.set()
         self._server.serve_forever(poll_interval=0.2)
+
+    def announce(self, data_dir: Path) -> None:
+        """Tell CLI commands on this machine where this hub listens (`hub.json`)."""
+        path = data_dir / RUNTIME_FILE
+        temp = path.with_suffix(".tmp")
+        temp.write_text(json.dumps({"pid": os.getpid(), "url": self.url}))
+        os.replace(temp, path)
+        self._announced = path
 
     def start(self) -> HubServer:
         """Serve from a background thread (tests, the desktop shell)."""
@@ -101,4 +114,6 @@ class HubServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.app.extensions["neurocache"].close()
+        if self._announced is not None:
+            self._announced.unlink(missing_ok=True)
         log.info("hub stopped")

@@ -1,0 +1,219 @@
+"""`neurocache models list|pull|add|start|stop|rm`.
+
+With a hub running on this data dir (it writes `hub.json` there), the commands go through
+its API, so what they do is what the hub does. Without one, `list`, `pull`, `add` and `rm`
+work on the store directly; `start` and `stop` need the hub, which runs the servers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import click
+import requests
+
+from neurocache.errors import NeurocacheError
+from neurocache.hub import Hub, Publish, publish_nowhere
+from neurocache.settings import RUNTIME_FILE, Settings
+from neurocache.store.audit import Actor
+
+CLI_ACTOR = Actor("cli")
+
+
+class RunningHub:
+    """The hub serving this data dir, reached over loopback with the owner's token."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    @classmethod
+    def find(cls, settings: Settings) -> RunningHub | None:
+        try:
+            info = json.loads((settings.data_dir / RUNTIME_FILE).read_text())
+            token = (settings.data_dir / "owner_token").read_text().strip()
+            requests.get(info["url"] + "/api/v1/health", timeout=2).raise_for_status()
+        except (OSError, ValueError, KeyError, requests.RequestException):
+            return None
+        return cls(info["url"], token)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = requests.request(method, f"{self.url}/api/v1/models{path}",
+                                    headers=self.headers, timeout=60, **kwargs)
+        body = response.json()
+        if response.status_code >= 400:
+            raise click.ClickException(body["error"]["message"])
+        return body
+
+
+def _table(models: list[dict[str, Any]]) -> None:
+    for model in models:
+        size = f"{model['size'] / 1e9:.2f} GB" if model.get("size") else "-"
+        extra = f"  ({model['error']})" if model.get("error") else ""
+        click.echo(f"{model['id']:<40} {model['role']:<9} {model['state']:<11} {size:>9}  "
+                   f"{model['name']}{extra}")
+
+
+def register(main: click.Group, settings_options: Any, settings_from: Any) -> None:
+    @main.group()
+    def models() -> None:
+        """List, download, register, start and stop models."""
+
+    def context(kwargs: dict[str, Any]) -> tuple[Settings, RunningHub | None]:
+        settings, _ = settings_from(kwargs)
+        return settings, RunningHub.find(settings)
+
+    def local(settings: Settings, work: Any, publish: Publish = publish_nowhere) -> Any:
+        hub = Hub(settings, publish)
+        try:
+            return work(hub)
+        except NeurocacheError as exc:
+            raise click.ClickException(exc.message) from exc
+        finally:
+            hub.close()
+
+    @models.command("list")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+    @settings_options
+    def list_(as_json: bool, **kwargs: Any) -> None:
+        """The catalog and registered models, with their state."""
+        settings, running = context(kwargs)
+        rows = running.call("GET", "")["models"] if running else \
+            local(settings, lambda hub: hub.models.list())
+        click.echo(json.dumps(rows, indent=2)) if as_json else _table(rows)
+
+    @models.command("add")
+    @click.argument("path", required=False)
+    @click.option("--base-url", help="A remote OpenAI-compatible server instead of a file.")
+    @click.option("--model", "remote_model", help="The remote server's model name.")
+    @click.option("--api-key", help="Key for the remote server.")
+    @click.option("--name")
+    @click.option("--role", type=click.Choice(["chat", "embedding"]))
+    @settings_options
+    def add(path: str | None, base_url: str | None, remote_model: str | None,
+            api_key: str | None, name: str | None, role: str | None, **kwargs: Any) -> None:
+        """Register a local .gguf / llamafile (PATH) or a remote server (--base-url)."""
+        if (path is None) == (base_url is None) or (base_url and not remote_model):
+            raise click.UsageError("give PATH, or --base-url with --model")
+        settings, running = context(kwargs)
+        body = {k: v for k, v in {"path": path, "base_url": base_url, "model": remote_model,
+                                  "api_key": api_key, "name": name, "role": role}.items() if v}
+        if running:
+            model = running.call("POST", "", json=body)
+        elif path:
+            model = local(settings, lambda hub: hub.models.register_local(
+                path, CLI_ACTOR, name=name, role=role))
+        else:
+            model = local(settings, lambda hub: hub.models.register_remote(
+                base_url or "", remote_model or "", CLI_ACTOR, api_key=api_key, name=name,
+                role=role or "chat"))
+        click.echo(f"Added {model['id']} ({model['role']}, {model['state']}).")
+
+    @models.command("pull")
+    @click.argument("model_id")
+    @settings_options
+    def pull(model_id: str, **kwargs: Any) -> None:
+        """Download a catalog model, with a progress bar; resumes an interrupted one."""
+        settings, running = context(kwargs)
+        if running:
+            final = _pull_via_hub(running, model_id)
+        else:
+            watcher = DownloadWatcher(model_id)
+            final = local(settings, watcher.pull, publish=watcher.publish)
+        if final["state"] != "installed":
+            raise click.ClickException(f"{model_id}: {final.get('error') or final['state']}")
+        check = "verified" if final.get("verified") else "not verified (no published checksum)"
+        click.echo(f"Installed {model_id} ({check}; sha256 {final.get('sha256')}).")
+
+    @models.command("start")
+    @click.argument("model_id")
+    @settings_options
+    def start(model_id: str, **kwargs: Any) -> None:
+        """Start a model's server in the running hub."""
+        _, running = context(kwargs)
+        if running is None:
+            raise click.ClickException("no hub is running on this data dir: "
+                                       "start one with `neurocache serve`")
+        model = running.call("POST", f"/{model_id}/start")
+        while model["state"] == "starting":
+            time.sleep(0.3)
+            model = running.call("GET", f"/{model_id}")
+        if model["state"] != "running":
+            raise click.ClickException(f"{model_id} did not start: {model.get('error')}")
+        server = model.get("server") or {}
+        click.echo(f"{model_id} is running ({server.get('note', '')}).")
+
+    @models.command("stop")
+    @click.argument("model_id")
+    @settings_options
+    def stop(model_id: str, **kwargs: Any) -> None:
+        """Stop a model's server in the running hub."""
+        _, running = context(kwargs)
+        if running is None:
+            raise click.ClickException("no hub is running on this data dir")
+        click.echo(f"{model_id}: {running.call('POST', f'/{model_id}/stop')['state']}.")
+
+    @models.command("rm")
+    @click.argument("model_id")
+    @settings_options
+    def rm(model_id: str, **kwargs: Any) -> None:
+        """Delete a downloaded model's file, or forget a registered one."""
+        settings, running = context(kwargs)
+        if running:
+            running.call("DELETE", f"/{model_id}")
+        else:
+            local(settings, lambda hub: hub.models.delete(model_id, CLI_ACTOR))
+        click.echo(f"Removed {model_id}.")
+
+
+def _bar(total: int | None, label: str) -> Any:
+    return click.progressbar(length=total or 1, label=label, show_eta=True, show_percent=True,
+                             width=30)
+
+
+def _pull_via_hub(running: RunningHub, model_id: str) -> dict[str, Any]:
+    model = running.call("POST", f"/{model_id}/download")
+    with _bar(model.get("size"), model_id) as bar:
+        while model["state"] == "downloading":
+            time.sleep(0.3)
+            model = running.call("GET", f"/{model_id}")
+            progress = model.get("progress") or {}
+            _advance(bar, progress)
+    return model
+
+
+class DownloadWatcher:
+    """Follows one download in this process through the manager's events."""
+
+    def __init__(self, model_id: str) -> None:
+        self.model_id = model_id
+        self.progress: dict[str, Any] = {}
+        self.done = threading.Event()
+
+    def publish(self, event: str, payload: dict[str, Any], _room: str | None = None) -> None:
+        if payload.get("id") != self.model_id:
+            return
+        if event == "model.download.progress":
+            self.progress = payload
+        elif event == "model.status" and payload["state"] != "downloading":
+            self.done.set()
+
+    def pull(self, hub: Hub) -> dict[str, Any]:
+        model = hub.models.download(self.model_id, CLI_ACTOR)
+        with _bar(model.get("size"), self.model_id) as bar:
+            while not self.done.wait(0.3):
+                _advance(bar, self.progress)
+            _advance(bar, self.progress)
+        return hub.models.get(self.model_id)
+
+
+def _advance(bar: Any, progress: dict[str, Any]) -> None:
+    if progress.get("total"):
+        bar.length = progress["total"]
+    if "bytes" in progress:
+        bar.update(progress["bytes"] - bar.pos)
+        rate = progress.get("rate") or 0
+        bar.label = f"{rate / 1e6:5.1f} MB/s"
