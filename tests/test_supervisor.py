@@ -45,7 +45,7 @@ def test_starts_serves_and_stops(supervised):
     pid = supervised.pid
     supervised.stop()
     assert supervised.state == "stopped" and not alive(pid)
-    assert supervised.states[:2] == ["starting", "running"]
+    assert supervised.states[:3] == ["starting", "starting", "running"]
     assert any("load_tensors" in line for line in supervised.logs(2000))
     assert supervised.status()["placement"]["layers"] == 3
     assert supervised.log_path.read_text()

@@ -94,6 +94,7 @@ class ModelProcess:
             return
         self._stopping.clear()
         self.restarts, self.error = 0, None
+        self._set("starting")  # before returning, so no caller sees the old state
         self._thread = threading.Thread(target=self._supervise, name=f"model-{self.model_id}",
                                         daemon=True)
         self._thread.start()
