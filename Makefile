@@ -10,10 +10,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint bench requirements clean test-system-deps
 
-run: $(VENV)/.run-installed
+# The built-in embedder, converted from its pinned weights (build_scripts/convert_minilm.py).
+EMBEDDER := src/neurocache/models/builtin/all-minilm-l6-v2-f16.gguf
+
+run: $(VENV)/.run-installed $(EMBEDDER)
 	$(PY) -m neurocache serve
 
-test: $(VENV)/.dev-installed test-system-deps
+test: $(VENV)/.dev-installed $(EMBEDDER) test-system-deps
 	$(PY) -m ruff check src tests bench build_scripts
 	$(PY) -m pytest
 
@@ -48,6 +51,10 @@ $(VENV)/.dev-installed: requirements/hub-dev.txt pyproject.toml | $(PY)
 	$(PIP) install --quiet -r requirements/hub-dev.txt
 	$(PIP) install --quiet --no-deps -e .
 	touch $@ $(VENV)/.run-installed
+
+$(EMBEDDER): requirements/embedder.txt build_scripts/convert_minilm.py | $(VENV)/.run-installed
+	$(PIP) install --quiet --no-deps --require-hashes -r requirements/embedder.txt
+	$(PY) build_scripts/convert_minilm.py --type f16 --out $@
 
 # Re-pin every requirements file from its .in (needs the registry).
 requirements: $(VENV)/.dev-installed

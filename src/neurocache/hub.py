@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from neurocache import __version__
+from neurocache.models.embedder import LlamaEmbedder, RemoteEmbedder
 from neurocache.models.manager import ModelManager
 from neurocache.settings import Settings, ensure_private_dir
 from neurocache.store import Database
@@ -35,6 +37,17 @@ class Hub:
         self.audit = AuditLog(self.db)
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
         self.models = ModelManager(settings, self.db, publish)
+        self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
+        self._embedder_lock = threading.Lock()
+
+    @property
+    def embedder(self) -> LlamaEmbedder | RemoteEmbedder:
+        """The active embedder (the `embedder` setting), loaded on first use."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = self.models.embedder_for(self.settings.embedder,
+                                                          self.settings.embedder_threads)
+            return self._embedder
 
     def start_background_work(self) -> None:
         """What a serving hub does on its own (a CLI command that opens the store does not)."""
@@ -61,9 +74,18 @@ class Hub:
             },
             # Filled in by the search service (issue 4): name → {"vectors", "size_bytes"}.
             "indexes": {},
+            "embedder": self._embedder_status(),
         }
 
+    def _embedder_status(self) -> dict[str, Any]:
+        loaded = self._embedder
+        if loaded is None:
+            return {"name": self.settings.embedder, "loaded": False}
+        return {"name": loaded.name, "loaded": True, "dimension": loaded.dimension}
+
     def close(self) -> None:
+        if self._embedder is not None:
+            self._embedder.close()
         self.models.close()
         self.keys.flush()
         self.db.close()

@@ -116,6 +116,15 @@ class Settings(BaseSettings):
         5, ge=0,
         description="Crashes in a row after which a model server is given up on (state `failed`).",
     )
+    embedder: str = Field(
+        "builtin",
+        description="`builtin` (all-MiniLM-L6-v2, shipped, no download) or the id of an "
+        "embedding model: a local GGUF runs in-process, a remote one through its server.",
+    )
+    embedder_threads: int = Field(
+        2, ge=1, le=64,
+        description="Parallel single-thread llama.cpp contexts of an in-process embedder.",
+    )
     gpu_layers: int = Field(
         -1, ge=-1,
         description="Layers to offload to a GPU when one is found: -1 all, 0 none (CPU only).",

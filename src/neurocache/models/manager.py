@@ -25,6 +25,12 @@ from neurocache.models.downloader import (
     Progress,
     part_path,
 )
+from neurocache.models.embedder import (
+    BUILTIN_MODEL,
+    BUILTIN_TOKENIZER,
+    LlamaEmbedder,
+    RemoteEmbedder,
+)
 from neurocache.models.gpu import GpuInfo, detect_gpu
 from neurocache.models.processes import self_command
 from neurocache.models.registry import (
@@ -99,6 +105,20 @@ class ModelManager:
         if process is None or process.state != "running":
             raise Conflict(f"model {model_id} is not running: start it first")
         return OpenAIClient(process.base_url or "")
+
+    def embedder_for(self, choice: str, threads: int) -> LlamaEmbedder | RemoteEmbedder:
+        """`builtin`, or an embedding model: in-process when it is a local GGUF."""
+        if choice == "builtin":
+            return LlamaEmbedder(BUILTIN_MODEL, contexts=threads, tokenizer_path=BUILTIN_TOKENIZER,
+                                 name="builtin (all-MiniLM-L6-v2)")
+        row = self._row(choice)
+        if row is None or row.role != "embedding":
+            raise InvalidInput(f"the embedder {choice!r} is not an embedding model of this hub")
+        if row.source == "remote":
+            return RemoteEmbedder(self.client_for(choice), row.remote_model, row.name)
+        if row.state != "installed" or row.format != "gguf":
+            raise Conflict(f"the embedder {choice} is not an installed GGUF file")
+        return LlamaEmbedder(Path(row.path or ""), contexts=threads, name=row.name)
 
     # ---- registering
     def register_local(self, path: str, actor: Actor, *, name: str | None = None,

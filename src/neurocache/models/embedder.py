@@ -1,0 +1,179 @@
+"""Embeddings in-process with llama.cpp: the built-in all-MiniLM-L6-v2, or any GGUF
+embedding model.
+
+llama.cpp aborts the whole process (GGML_ASSERT) on a sequence past the model's
+positions, or on several sequences in one batch when `n_ubatch < n_batch`; and
+`Llama.embed` truncates to `n_batch` and drops the final `[SEP]`. So this module
+tokenizes and truncates itself (`[CLS]` + at most 254 pieces + `[SEP]`), keeps
+`n_ubatch == n_batch`, packs small batches (their cost grows with the square of their
+tokens), and runs them on several single-thread contexts in parallel.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from neurocache.errors import Unavailable
+
+BUILTIN_DIR = Path(__file__).with_name("builtin")
+BUILTIN_MODEL = BUILTIN_DIR / "all-minilm-l6-v2-f16.gguf"
+BUILTIN_TOKENIZER = BUILTIN_MODEL.with_suffix(".tokenizer.json")
+MAX_TOKENS = 256  # what all-MiniLM-L6-v2 was trained on (its position table has 512)
+CHARS_PER_TOKEN_BOUND = 32  # text beyond MAX_TOKENS * this cannot reach the model anyway
+BATCH_TOKENS = 512
+# BERT's WordPiece reads a word of more than 100 characters as [UNK]; llama.cpp splits it
+# instead. A word is a run of letters and digits (CJK characters are words of their own).
+CJK = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af"
+OVERLONG_WORD = re.compile(rf"(?:(?![{CJK}])[^\W_]){{101,}}")
+
+
+class LlamaEmbedder:
+    """Thread-safe; `embed` returns unit-length float32 vectors."""
+
+    def __init__(
+        self, model_path: Path = BUILTIN_MODEL, *, contexts: int = 2, threads_per_context: int = 1,
+        max_tokens: int = MAX_TOKENS, texts_per_batch: int = 4, name: str | None = None,
+        tokenizer_path: Path | None = None,
+    ) -> None:
+        if not model_path.is_file():
+            raise Unavailable(
+                f"the embedding model {model_path} is missing; the built-in one is built by "
+                "`make` (build_scripts/convert_minilm.py)"
+            )
+        from llama_cpp import Llama
+
+        self.name = name or model_path.stem
+        self.max_tokens = max_tokens
+        self.texts_per_batch = texts_per_batch
+        self._llamas = [
+            Llama(str(model_path), embedding=True, n_ctx=BATCH_TOKENS, n_batch=BATCH_TOKENS,
+                  n_ubatch=BATCH_TOKENS, n_threads=threads_per_context,
+                  n_threads_batch=threads_per_context, n_seq_max=texts_per_batch,
+                  flash_attn=True, verbose=False)
+            for _ in range(contexts)
+        ]
+        first = self._llamas[0]
+        self.dimension = first.n_embd()
+        import llama_cpp
+
+        positions = llama_cpp.llama_model_n_ctx_train(first._model.model)
+        self.max_tokens = min(self.max_tokens, positions, BATCH_TOKENS)
+        # BERT-style models: [CLS] ... [SEP]; a model without them gets neither.
+        self._prefix = [first.token_bos()] if first.token_bos() >= 0 else []
+        self._suffix = [first.token_eos()] if first.token_eos() >= 0 else []
+        self._hf_tokenizer = self._load_tokenizer(tokenizer_path)
+        self._free: queue.Queue = queue.Queue()
+        for llama in self._llamas:
+            self._free.put(llama)
+        self._pool = ThreadPoolExecutor(max_workers=contexts, thread_name_prefix="embed")
+        self._tokenize_lock = threading.Lock()
+
+    def _load_tokenizer(self, path: Path | None) -> object | None:
+        """The model's own tokenizer when it ships one (the built-in model does)."""
+        if path is None or not path.is_file():
+            return None
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        tokenizer.no_padding()
+        return tokenizer
+
+    def tokens(self, text: str) -> list[int]:
+        """`[CLS]` + pieces + `[SEP]`, at most `max_tokens`. Literal `[CLS]`/`[SEP]` in the
+        text count as those tokens, as the model's own tokenizer has it."""
+        text = text[: self.max_tokens * CHARS_PER_TOKEN_BOUND]
+        if self._hf_tokenizer is not None:
+            return self._hf_tokenizer.encode(text.encode("utf-8", "replace").decode()).ids
+        text = OVERLONG_WORD.sub(" [UNK] ", text)
+        raw = text.encode("utf-8", "replace")
+        with self._tokenize_lock:
+            pieces = self._llamas[0].tokenize(raw, add_bos=False, special=True)
+        room = self.max_tokens - len(self._prefix) - len(self._suffix)
+        return [*self._prefix, *pieces[:room], *self._suffix]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        token_lists = [self.tokens(text) for text in texts]
+        batches = list(self._batches(token_lists))
+        results = self._pool.map(self._embed_batch, [tokens for _, tokens in batches])
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for (indices, _), vectors in zip(batches, results, strict=True):
+            out[indices] = vectors
+        return out
+
+    def _batches(self, token_lists: list[list[int]]) -> Iterator[tuple[list[int], list]]:
+        indices: list[int] = []
+        batch: list[list[int]] = []
+        total = 0
+        for index, tokens in enumerate(token_lists):
+            if batch and (len(batch) >= self.texts_per_batch or total + len(tokens) > BATCH_TOKENS):
+                yield indices, batch
+                indices, batch, total = [], [], 0
+            indices.append(index)
+            batch.append(tokens)
+            total += len(tokens)
+        if batch:
+            yield indices, batch
+
+    def _embed_batch(self, token_lists: list[list[int]]) -> np.ndarray:
+        import llama_cpp
+
+        with self._context() as llama:
+            # Llama.embed cannot take token ids, so this does what it does, with ours.
+            llama._ctx.kv_cache_clear()
+            llama._batch.reset()
+            for seq_id, tokens in enumerate(token_lists):
+                llama._batch.add_sequence(tokens, seq_id, True)
+            llama._ctx.decode(llama._batch)
+            vectors = np.array([
+                np.ctypeslib.as_array(llama_cpp.llama_get_embeddings_seq(llama._ctx.ctx, i),
+                                      shape=(self.dimension,))
+                for i in range(len(token_lists))
+            ], dtype=np.float32)
+            llama._batch.reset()
+            llama._ctx.kv_cache_clear()
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+    @contextmanager
+    def _context(self) -> Iterator[object]:
+        llama = self._free.get()
+        try:
+            yield llama
+        finally:
+            self._free.put(llama)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for llama in self._llamas:
+            llama.close()
+
+
+class RemoteEmbedder:
+    """An embedding model served over the OpenAI protocol (a remote server)."""
+
+    def __init__(self, client: object, model: str | None, name: str) -> None:
+        self.client = client
+        self.model = model
+        self.name = name
+        self.dimension = len(self.embed(["dimension probe"])[0])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
+        vectors = np.array(self.client.embeddings(list(texts), self.model),  # type: ignore[attr-defined]
+                           dtype=np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def close(self) -> None:
+        pass
