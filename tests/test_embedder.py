@@ -18,7 +18,7 @@ SENTENCES = [
     "The hub keeps what you read and answers from it.",
     "Where did I read about vector databases last week?",
     "Café crème à Paris — naïve résumé, Ærøskøbing, São Paulo",
-    "Привет, как дела? Γειά σου κόσμε. مرحبا بالعالم",
+    "Привет, как дела? Γειά σου κόσμε. مرحبا بالعالم",  # noqa: RUF001 - non-Latin on purpose
     "日本語のテキストも埋め込めます。中文也可以。한국어도 됩니다.",
     "def embed(texts): return [model(t) for t in texts]  # code, too",
     "[CLS] literal special tokens [SEP] in the text [MASK]",
@@ -133,7 +133,7 @@ def test_many_threads_can_embed_at_once(embedder):
 
 
 def test_a_missing_model_file_is_a_clear_error(tmp_path):
-    with pytest.raises(Unavailable, match="build_scripts/convert_minilm.py"):
+    with pytest.raises(Unavailable, match=r"build_scripts/convert_minilm\.py"):
         LlamaEmbedder(tmp_path / "absent.gguf")
 
 
