@@ -43,7 +43,41 @@ from neurocache.models.embedder import (  # noqa: E402
 from neurocache.models.processes import self_command  # noqa: E402
 from neurocache.models.supervisor import free_port  # noqa: E402
 
-WORDS = ["memory", "hub", "local", "model", "search", "answer", "question", "document", "page", "note", "chat", "agent", "river", "mountain", "city", "light", "dark", "fast", "slow", "red", "green", "blue", "library", "index", "vector", "capture", "browser", "extension", "private", "offline", "source", "citation", "summary"]
+WORDS = [
+    "memory",
+    "hub",
+    "local",
+    "model",
+    "search",
+    "answer",
+    "question",
+    "document",
+    "page",
+    "note",
+    "chat",
+    "agent",
+    "river",
+    "mountain",
+    "city",
+    "light",
+    "dark",
+    "fast",
+    "slow",
+    "red",
+    "green",
+    "blue",
+    "library",
+    "index",
+    "vector",
+    "capture",
+    "browser",
+    "extension",
+    "private",
+    "offline",
+    "source",
+    "citation",
+    "summary",
+]
 
 
 def corpus(count: int, words: int = 50, seed: int = 7) -> list[str]:
@@ -61,20 +95,33 @@ def embedder_rows(texts: list[str], quick: bool) -> list[dict]:
     from llama_cpp import Llama
 
     rows = []
-    plain = Llama(str(BUILTIN_MODEL), embedding=True, n_ctx=512, n_batch=512, n_ubatch=512,
-                  verbose=False)
+    plain = Llama(
+        str(BUILTIN_MODEL), embedding=True, n_ctx=512, n_batch=512, n_ubatch=512, verbose=False
+    )
     plain.embed(texts[:8])
     seconds = timed(lambda: plain.embed(texts))
     tokens = sum(len(plain.tokenize(t.encode())) for t in texts)
     plain.close()
     baseline = len(texts) / seconds
-    rows.append({"embedder": "plain Llama.embed (list)", "texts_per_s": round(baseline, 1),
-                 "tokens_per_s": round(tokens / seconds), "vs_plain": 1.0})
-    layouts = [(2, 1, 4)] if quick else [(2, 1, 4), (1, 2, 4), (2, 1, 1), (2, 1, 2), (2, 1, 8),
-                                         (4, 1, 4)]
+    rows.append(
+        {
+            "embedder": "plain Llama.embed (list)",
+            "texts_per_s": round(baseline, 1),
+            "tokens_per_s": round(tokens / seconds),
+            "vs_plain": 1.0,
+        }
+    )
+    layouts = (
+        [(2, 1, 4)] if quick else [(2, 1, 4), (1, 2, 4), (2, 1, 1), (2, 1, 2), (2, 1, 8), (4, 1, 4)]
+    )
     for contexts, threads, per_batch in layouts:
-        embedder = LlamaEmbedder(BUILTIN_MODEL, contexts=contexts, threads_per_context=threads,
-                                 texts_per_batch=per_batch, tokenizer_path=BUILTIN_TOKENIZER)
+        embedder = LlamaEmbedder(
+            BUILTIN_MODEL,
+            contexts=contexts,
+            threads_per_context=threads,
+            texts_per_batch=per_batch,
+            tokenizer_path=BUILTIN_TOKENIZER,
+        )
         embedder.embed(texts[:8])
         seconds = timed(lambda embedder=embedder: embedder.embed(texts))
         hub_tokens = sum(len(embedder.tokens(t)) for t in texts)
@@ -83,9 +130,14 @@ def embedder_rows(texts: list[str], quick: bool) -> list[dict]:
         label = f"hub: {contexts} ctx x {threads} thr, {per_batch}/batch"
         if (contexts, threads, per_batch) == (2, 1, 4):
             label += " (default)"
-        rows.append({"embedder": label, "texts_per_s": round(rate, 1),
-                     "tokens_per_s": round(hub_tokens / seconds), "vs_plain": round(rate /
-                                                                                   baseline, 2)})
+        rows.append(
+            {
+                "embedder": label,
+                "texts_per_s": round(rate, 1),
+                "tokens_per_s": round(hub_tokens / seconds),
+                "vs_plain": round(rate / baseline, 2),
+            }
+        )
     if not quick:
         with tempfile.TemporaryDirectory() as tmp:
             q8 = convert(source_dir(), Path(tmp) / "q8.gguf", "q8_0")
@@ -93,9 +145,14 @@ def embedder_rows(texts: list[str], quick: bool) -> list[dict]:
             embedder.embed(texts[:8])
             seconds = timed(lambda: embedder.embed(texts))
             embedder.close()
-            rows.append({"embedder": "hub default, q8_0 weights", "texts_per_s":
-                         round(len(texts) / seconds, 1), "tokens_per_s": None,
-                         "vs_plain": round(len(texts) / seconds / baseline, 2)})
+            rows.append(
+                {
+                    "embedder": "hub default, q8_0 weights",
+                    "texts_per_s": round(len(texts) / seconds, 1),
+                    "tokens_per_s": None,
+                    "vs_plain": round(len(texts) / seconds / baseline, 2),
+                }
+            )
     return rows
 
 
@@ -106,9 +163,20 @@ def start_rows(runs: int) -> list[dict]:
         for _ in range(runs):
             port = free_port()
             began = time.perf_counter()
-            process = subprocess.Popen([*self_command(), "model-server", "--model", str(model),
-                                        "--port", str(port), "--n-ctx", "256"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                [
+                    *self_command(),
+                    "model-server",
+                    "--model",
+                    str(model),
+                    "--port",
+                    str(port),
+                    "--n-ctx",
+                    "256",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             while True:
                 try:
                     requests.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
@@ -118,9 +186,15 @@ def start_rows(runs: int) -> list[dict]:
             times.append(time.perf_counter() - began)
             process.terminate()
             process.wait(10)
-    return [{"measure": "model-server start to ready (tiny GGUF)", "median_s":
-             round(statistics.median(times), 2), "min_s": round(min(times), 2),
-             "max_s": round(max(times), 2), "runs": runs}]
+    return [
+        {
+            "measure": "model-server start to ready (tiny GGUF)",
+            "median_s": round(statistics.median(times), 2),
+            "min_s": round(min(times), 2),
+            "max_s": round(max(times), 2),
+            "runs": runs,
+        }
+    ]
 
 
 def download_rows(size_mb: int) -> list[dict]:
@@ -129,6 +203,7 @@ def download_rows(size_mb: int) -> list[dict]:
     url = server.serve("/big.bin", data)
     try:
         with tempfile.TemporaryDirectory() as tmp:
+
             def raw() -> None:
                 with requests.get(url, stream=True, timeout=30) as response:
                     for _ in response.iter_content(1024 * 1024):
@@ -136,16 +211,23 @@ def download_rows(size_mb: int) -> list[dict]:
 
             raw()  # warm
             raw_s = timed(raw)
-            hub_s = timed(lambda: Download(url, Path(tmp) / "big.bin",
-                                           options=DownloadOptions()).run())
+            hub_s = timed(
+                lambda: Download(url, Path(tmp) / "big.bin", options=DownloadOptions()).run()
+            )
     finally:
         server.close()
     mb = len(data) / 1e6
     return [
-        {"download": f"raw streamed GET, {size_mb} MiB", "MB_per_s": round(mb / raw_s),
-         "vs_raw": 1.0},
-        {"download": "hub downloader (write .part, fsync, SHA-256, rename)",
-         "MB_per_s": round(mb / hub_s), "vs_raw": round(raw_s / hub_s, 2)},
+        {
+            "download": f"raw streamed GET, {size_mb} MiB",
+            "MB_per_s": round(mb / raw_s),
+            "vs_raw": 1.0,
+        },
+        {
+            "download": "hub downloader (write .part, fsync, SHA-256, rename)",
+            "MB_per_s": round(mb / hub_s),
+            "vs_raw": round(raw_s / hub_s, 2),
+        },
     ]
 
 
@@ -168,8 +250,9 @@ def main() -> None:
         "start": start_rows(3 if args.quick else 5),
         "download": download_rows(64 if args.quick else 256),
     }
-    print_table(f"Embedding {args.texts} texts of 50 words (cpus: {os.cpu_count()})",
-                results["embedder"])
+    print_table(
+        f"Embedding {args.texts} texts of 50 words (cpus: {os.cpu_count()})", results["embedder"]
+    )
     print_table("Model server", results["start"])
     print_table("Downloads from a loopback server", results["download"])
     out = HERE / "results" / "models.json"
