@@ -338,3 +338,21 @@ def _answers(base_url: str) -> bool:
         return True
     except Exception:
         return False
+
+
+def test_downloads_beyond_the_limit_wait_their_turn(hub_factory, tiny_model, tmp_path,
+                                                   file_server):
+    data = tiny_model.read_bytes()
+    entries = [{"id": f"m{i}", "name": f"M{i}", "size": len(data),
+                "url": file_server.serve(f"/m{i}.gguf", data, rate_bytes_per_s=400_000)}
+               for i in range(2)]
+    live = hub_factory(catalog_path=catalog_file(tmp_path / "c.json", *entries),
+                       max_concurrent_downloads=1)
+    for entry in entries:
+        api(live, "POST", f"/api/v1/models/{entry['id']}/download")
+    assert wait_for(lambda: api(live, "GET", "/api/v1/models/m0").json().get("progress"))
+    queued = api(live, "GET", "/api/v1/models/m1").json()
+    assert queued["state"] == "downloading" and "progress" not in queued
+    assert file_server.files["/m1.gguf"].requests == []  # not even asked yet
+    assert wait_for(lambda: state_of(live, "m1") == "installed")
+    assert state_of(live, "m0") == "installed"
