@@ -31,9 +31,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from build_scripts.convert_minilm import convert, source_dir  # noqa: E402
-from tests.support.file_server import FileServer  # noqa: E402
-from tests.support.tiny_gguf import write_tiny_llama  # noqa: E402
-
 from neurocache.models.downloader import Download, DownloadOptions  # noqa: E402
 from neurocache.models.embedder import (  # noqa: E402
     BUILTIN_MODEL,
@@ -42,6 +39,8 @@ from neurocache.models.embedder import (  # noqa: E402
 )
 from neurocache.models.processes import self_command  # noqa: E402
 from neurocache.models.supervisor import free_port  # noqa: E402
+from tests.support.file_server import FileServer  # noqa: E402
+from tests.support.tiny_gguf import write_tiny_llama  # noqa: E402
 
 WORDS = [
     "memory",

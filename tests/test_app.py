@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import requests
-from tests.conftest import assert_error, bearer, start_live_hub
 
 from neurocache.app import create_app, hub_of
 from neurocache.settings import Settings
 from neurocache.store import Database
+from tests.conftest import assert_error, bearer, start_live_hub
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "neurocache"
 SERVICES = ["settings.py", "errors.py", "hub.py", "logging_setup.py", "store"]

@@ -8,8 +8,8 @@ import threading
 
 import numpy as np
 import pytest
-from build_scripts.convert_minilm import source_dir
 
+from build_scripts.convert_minilm import source_dir
 from neurocache.errors import InvalidInput, Unavailable
 from neurocache.models.embedder import BUILTIN_MODEL, BUILTIN_TOKENIZER, LlamaEmbedder
 from tests.support.minilm_reference import ReferenceMiniLM

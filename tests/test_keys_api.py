@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import assert_error, bearer
-
 from neurocache.cli import main
+from tests.conftest import assert_error, bearer
 
 
 def test_create_shows_the_secret_once(client, admin_headers):
