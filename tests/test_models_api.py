@@ -5,6 +5,7 @@ injected `GpuInfo` (tests/test_gpu.py); the hub itself runs on the CPU."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import queue
@@ -13,6 +14,7 @@ import signal
 import stat
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -55,7 +57,8 @@ def hub_factory(tmp_path):
         settings.setdefault("data_dir", tmp_path / "data")
         settings.setdefault("model_health_interval_s", 0.2)
         live = start_live_hub(Settings(**settings))
-        live.admin = bearer(live.key("admin"))
+        # The owner (what the CLI and the browser are); API keys are narrower, see below.
+        live.admin = bearer(live.hub.owner_token.value)
         started.append(live)
         return live
 
@@ -205,8 +208,9 @@ def test_a_download_is_cancelled(hub_factory, tiny_model, tmp_path, file_server)
     api(live, "POST", "/api/v1/models/slow/download")
     assert wait_for(lambda: api(live, "GET", "/api/v1/models/slow").json().get("progress"))
     assert api(live, "DELETE", "/api/v1/models/slow/download").status_code == 200
-    assert wait_for(lambda: state_of(live, "slow") == "absent")
-    assert list(live.hub.settings.effective_models_dir.iterdir()) == []
+    assert state_of(live, "slow") == "absent"  # at once
+    models_dir = live.hub.settings.effective_models_dir
+    assert wait_for(lambda: list(models_dir.iterdir()) == [])  # the worker drops the .part
     assert_error(api(live, "DELETE", "/api/v1/models/slow/download"), 409)
 
 
@@ -273,10 +277,17 @@ def test_a_llamafile_runs_under_the_guard_with_gpu_flags(hub_factory, tiny_model
     live.hub.models.client_for(model["id"]).models()
 
 
-def fake_llamafile(tmp_path: Path) -> Path:
-    llamafile = tmp_path / "fake.llamafile"
-    llamafile.write_text(f"MZqFpD='\n'\nexec {sys.executable} {SUPPORT / 'fake_llamafile.py'} "
-                         '"$@"\n')
+def fake_llamafile(tmp_path: Path, with_model: bool = True) -> Path:
+    """A shell script that starts like an APE (`MZqFpD='`) with a zip appended, as a real
+    llamafile is: the script part runs tests/support/fake_llamafile.py. No shebang, so the
+    kernel refuses to exec it and the guard's `sh` fallback is exercised too."""
+    llamafile = tmp_path / ("fake.llamafile" if with_model else "empty.llamafile")
+    script = (f"MZqFpD='\n'\nexec {sys.executable} {SUPPORT / 'fake_llamafile.py'} \"$@\"\n"
+              "exit 1\n")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("model.gguf" if with_model else "readme.txt", b"weights")
+    llamafile.write_bytes(script.encode() + archive.getvalue())
     return llamafile
 
 
@@ -356,3 +367,86 @@ def test_downloads_beyond_the_limit_wait_their_turn(hub_factory, tiny_model, tmp
     assert file_server.files["/m1.gguf"].requests == []  # not even asked yet
     assert wait_for(lambda: state_of(live, "m1") == "installed")
     assert state_of(live, "m0") == "installed"
+
+
+def test_api_keys_register_only_files_in_the_models_dir(hub_factory, tiny_model, tmp_path):
+    """A llamafile is a program the hub runs: only the owner may point at any path."""
+    live = hub_factory()
+    key = bearer(live.key("admin"))
+    outside = requests.post(live.url + "/api/v1/models", json={"path": str(tiny_model)},
+                            headers=key, timeout=10)
+    assert_error(outside, 403, "forbidden")
+    models_dir = live.hub.settings.effective_models_dir
+    models_dir.mkdir(parents=True, exist_ok=True)
+    inside = shutil.copy(tiny_model, models_dir / "mine.gguf")
+    assert requests.post(live.url + "/api/v1/models", json={"path": str(inside)}, headers=key,
+                         timeout=10).status_code == 201
+
+
+def test_a_file_that_only_starts_like_a_llamafile_is_refused(hub_factory, tmp_path):
+    live = hub_factory()
+    script = tmp_path / "notes.txt"
+    script.write_text("MZqFpD=x; echo not a model\n")
+    error = assert_error(api(live, "POST", "/api/v1/models", json={"path": str(script)}), 422)
+    assert "holds no model" in error["message"]
+    empty = fake_llamafile(tmp_path, with_model=False)
+    assert_error(api(live, "POST", "/api/v1/models", json={"path": str(empty)}), 422)
+
+
+def model_server_children(model_path: Path) -> int:
+    out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
+    return sum(1 for line in out.splitlines()
+               if "model-server" in line and str(model_path) in line and "ps -eo" not in line)
+
+
+def test_concurrent_starts_leave_one_server_per_role(hub_factory, tiny_model, tmp_path):
+    import threading
+
+    live = hub_factory()
+    copy = Path(shutil.copy(tiny_model, tmp_path / "other.gguf"))
+    first = api(live, "POST", "/api/v1/models", json={"path": str(tiny_model)}).json()["id"]
+    second = api(live, "POST", "/api/v1/models", json={"path": str(copy)}).json()["id"]
+    threads = [threading.Thread(target=live.hub.models.start, args=(model_id,))
+               for model_id in (first, first, first, second, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wait_for(lambda: sum(state_of(live, m) == "running" for m in (first, second)) == 1)
+    counted = wait_for(lambda: model_server_children(tiny_model) + model_server_children(copy)
+                       == 1, 15)
+    assert counted, subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True,
+                                   text=True).stdout
+
+
+def test_a_queued_download_cancels_at_once_and_can_be_downloaded_again(
+        hub_factory, tiny_model, tmp_path, file_server):
+    data = tiny_model.read_bytes()
+    entries = [{"id": name, "name": name, "size": len(data),
+                "url": file_server.serve(f"/{name}.gguf", data, rate_bytes_per_s=rate)}
+               for name, rate in (("slow", 150_000), ("queued", None))]
+    live = hub_factory(catalog_path=catalog_file(tmp_path / "c.json", *entries),
+                       max_concurrent_downloads=1)
+    api(live, "POST", "/api/v1/models/slow/download")
+    api(live, "POST", "/api/v1/models/queued/download")
+    assert api(live, "DELETE", "/api/v1/models/queued/download").json()["state"] == "absent"
+    again = api(live, "POST", "/api/v1/models/queued/download").json()
+    assert again["state"] == "downloading"
+    assert wait_for(lambda: state_of(live, "queued") == "installed", 30)
+    assert Path(api(live, "GET", "/api/v1/models/queued").json()["path"]).read_bytes() == data
+
+
+def test_deleting_a_model_while_it_downloads_leaves_nothing(hub_factory, tiny_model, tmp_path,
+                                                            file_server):
+    data = tiny_model.read_bytes()
+    url = file_server.serve("/m.gguf", data, rate_bytes_per_s=300_000)
+    live = hub_factory(catalog_path=catalog_file(tmp_path / "c.json", {
+        "id": "m", "name": "M", "url": url, "size": len(data)}))
+    api(live, "POST", "/api/v1/models/m/download")
+    assert wait_for(lambda: api(live, "GET", "/api/v1/models/m").json().get("progress"))
+    assert api(live, "DELETE", "/api/v1/models/m").json()["state"] == "absent"
+    models_dir = live.hub.settings.effective_models_dir
+    assert wait_for(lambda: list(models_dir.iterdir()) == [])
+    assert state_of(live, "m") == "absent"
+    audit = live.hub.audit.list(target_id="m")[0]
+    assert [e["action"] for e in audit] == ["model.delete", "model.download"]

@@ -99,3 +99,46 @@ def test_stop_kills_the_whole_process_group(tmp_path):
     child_pid = int(next(line for line in process.logs() if line.startswith("child")).split()[1])
     process.stop()
     assert wait_for(lambda: not alive(parent_pid) and not alive(child_pid), 15)
+
+
+def test_layer_placement_can_be_read_while_it_is_fed():
+    import threading
+
+    from neurocache.models.gpu import LayerPlacement
+
+    placement = LayerPlacement()
+    errors = []
+
+    def feed() -> None:
+        for i in range(20000):
+            placement.feed(f"load_tensors: layer {i:3d} assigned to device CPU, is_swa = 0")
+
+    def read() -> None:
+        try:
+            for _ in range(2000):
+                placement.summary()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=feed), threading.Thread(target=read)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and placement.summary()["layers"] == 20000
+
+
+def test_a_chatty_server_log_is_rotated_while_it_runs(tmp_path, monkeypatch):
+    from neurocache.models import supervisor as module
+
+    monkeypatch.setattr(module, "LOG_FILE_MAX_BYTES", 20_000)
+    chatty = [sys.executable, "-c",
+              "import time\nfor i in range(3000): print('line', i, 'x' * 40, flush=True)\n"
+              "time.sleep(60)"]
+    process = ModelProcess("chatty", lambda port: chatty, log_path=tmp_path / "c.log",
+                           start_timeout_s=30)
+    process.start()
+    assert wait_for(lambda: (tmp_path / "c.log.1").exists(), 20)
+    assert wait_for(lambda: any("line 2999" in line for line in process.logs(10)), 20)
+    process.stop()
+    assert (tmp_path / "c.log").stat().st_size <= 20_000 + 200

@@ -98,6 +98,14 @@ class Download:
         self._discard = discard
         self._cancelled.set()
 
+    @property
+    def discarded(self) -> bool:
+        """Cancelled for good (not paused for a restart)."""
+        return self._cancelled.is_set() and self._discard
+
+    def raise_if_cancelled(self) -> None:
+        self._check_cancelled()
+
     def run(self) -> DownloadResult:
         try:
             return self._run()

@@ -8,6 +8,7 @@ import platform
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,14 +77,18 @@ class LayerPlacement:
 
     def __init__(self) -> None:
         self.devices: dict[int, str] = {}
+        self._lock = threading.Lock()  # fed by the output thread, read by requests
 
     def feed(self, line: str) -> None:
         match = LAYER_DEVICE.search(line)
         if match:
-            self.devices[int(match.group(1))] = match.group(2)
+            with self._lock:
+                self.devices[int(match.group(1))] = match.group(2)
 
     def summary(self) -> dict[str, int] | None:
-        if not self.devices:
+        with self._lock:
+            devices = list(self.devices.values())
+        if not devices:
             return None
-        on_gpu = sum(1 for device in self.devices.values() if not device.startswith("CPU"))
-        return {"layers": len(self.devices), "layers_on_gpu": on_gpu}
+        on_gpu = sum(1 for device in devices if not device.startswith("CPU"))
+        return {"layers": len(devices), "layers_on_gpu": on_gpu}

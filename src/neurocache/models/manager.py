@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from neurocache.errors import Conflict, InvalidInput, NeurocacheError, NotFound
+from neurocache.errors import Conflict, Forbidden, InvalidInput, NeurocacheError, NotFound
 from neurocache.models.catalog import CatalogEntry, load_catalog
 from neurocache.models.client import OpenAIClient
 from neurocache.models.downloader import (
@@ -65,7 +65,8 @@ class ModelManager:
         self.download_options = download_options or DownloadOptions(
             retries=settings.download_retries)
         self._gpu = gpu
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # downloads and their rows
+        self._start_lock = threading.Lock()  # starting and stopping model servers
         self._processes: dict[str, ModelProcess] = {}
         self._downloads: dict[str, Download] = {}
         self._progress: dict[str, dict[str, Any]] = {}
@@ -122,8 +123,14 @@ class ModelManager:
 
     # ---- registering
     def register_local(self, path: str, actor: Actor, *, name: str | None = None,
-                       role: str | None = None) -> dict[str, Any]:
+                       role: str | None = None, anywhere: bool = True) -> dict[str, Any]:
+        """A local model file. A llamafile is a program the hub will run: callers that are
+        not the machine's owner (`anywhere=False`) may only name files in the models dir."""
         file = Path(path).expanduser().resolve()
+        models_dir = self.models_dir.resolve()
+        if not anywhere and not file.is_relative_to(models_dir):
+            raise Forbidden(f"an API key may register only files in {models_dir}; the owner "
+                            "(CLI or browser) may register any path")
         facts = inspect_local_file(file)
         row = Model(
             id=new_local_id("local"), name=name or facts["name"], role=role or facts["role"],
@@ -174,10 +181,9 @@ class ModelManager:
 
     def cancel_download(self, model_id: str, actor: Actor) -> dict[str, Any]:
         with self._lock:
-            job = self._downloads.get(model_id)
-        if job is None:
-            raise Conflict(f"{model_id} is not downloading")
-        job.cancel(discard=True)
+            if not self._forget_download(model_id):
+                raise Conflict(f"{model_id} is not downloading")
+        self._changed(model_id)
         return self.get(model_id)
 
     def resume_downloads(self) -> None:
@@ -213,26 +219,47 @@ class ModelManager:
                          name=f"download-{model_id}", daemon=True).start()
 
     def _download_worker(self, model_id: str, job: Download) -> None:
+        outcome: dict[str, Any]
         try:
-            with self._slots:
+            while not self._slots.acquire(timeout=0.2):  # queued: still cancellable
+                job.raise_if_cancelled()
+            try:
                 result = job.run()
+            finally:
+                self._slots.release()
         except DownloadCancelled:
-            if job.part.exists():  # kept for a restart: still downloading
-                return
-            self._set_row(model_id, state="absent", error=None)
+            outcome = {} if not job.discarded else {"state": "absent", "error": None}
         except (DownloadError, OSError) as exc:
-            self._set_row(model_id, state="failed", error=str(exc))
+            outcome = {"state": "failed", "error": str(exc)}
         except Exception as exc:  # never let a download thread die silently
             log.exception("download of %s failed", model_id)
-            self._set_row(model_id, state="failed", error=f"internal error: {exc}")
+            outcome = {"state": "failed", "error": f"internal error: {exc}"}
         else:
-            self._set_row(model_id, state="installed", error=None, sha256=result.sha256,
-                          verified=result.verified, size=result.size)
-        finally:
-            with self._lock:
-                self._downloads.pop(model_id, None)
+            outcome = {"state": "installed", "error": None, "sha256": result.sha256,
+                       "verified": result.verified, "size": result.size}
+        self._settle_download(model_id, job, outcome)
+
+    def _settle_download(self, model_id: str, job: Download, outcome: dict[str, Any]) -> None:
+        """The last word on a download's row, unless a cancel or delete already had it."""
+        with self._lock:
+            if self._downloads.get(model_id) is job:
+                self._downloads.pop(model_id)
                 self._progress.pop(model_id, None)
-            self._changed(model_id)
+                if outcome:  # empty: paused by a shutdown, to resume at the next start
+                    self._set_row(model_id, **outcome)
+            elif outcome.get("state") == "installed":
+                job.dest.unlink(missing_ok=True)  # finished just as it was cancelled
+        self._changed(model_id)
+
+    def _forget_download(self, model_id: str) -> bool:
+        """Cancel a download for good; the row says `absent` at once. Call under the lock."""
+        job = self._downloads.pop(model_id, None)
+        if job is None:
+            return False
+        self._progress.pop(model_id, None)
+        job.cancel(discard=True)
+        self._set_row(model_id, state="absent", error=None)
+        return True
 
     def _download_progress(self, model_id: str, progress: Progress) -> None:
         payload = {"id": model_id, "bytes": progress.done, "total": progress.total,
@@ -250,16 +277,16 @@ class ModelManager:
         if not Path(row.path or "").is_file():
             self._set_row(model_id, state="failed", error=f"the file {row.path} is gone")
             raise Conflict(f"the file of {model_id} is gone: download it again")
-        for other_id, process in list(self._processes.items()):
-            other = self._row(other_id)
-            if other_id != model_id and other is not None and other.role == row.role:
-                process.stop()  # one chat model and one embedding model at a time
-        with self._lock:
+        with self._start_lock:  # two starts at once still leave one model per role
+            for other_id, process in list(self._processes.items()):
+                other = self._row(other_id)
+                if other_id != model_id and other is not None and other.role == row.role:
+                    process.stop()  # one chat model and one embedding model at a time
             process = self._processes.get(model_id)
             if process is None:
                 process = self._new_process(row)
                 self._processes[model_id] = process
-        process.start()
+            process.start()
         return self.get(model_id)
 
     def stop(self, model_id: str) -> dict[str, Any]:
@@ -322,9 +349,12 @@ class ModelManager:
         if process is not None:
             process.stop()
         with self._lock:
-            job = self._downloads.get(model_id)
-        if job is not None:
-            job.cancel(discard=True)
+            self._forget_download(model_id)
+            self._delete_row_and_files(model_id, actor, before)
+        self._changed(model_id)
+        return self.get(model_id) if model_id in self.catalog else {**before, "state": "absent"}
+
+    def _delete_row_and_files(self, model_id: str, actor: Actor, before: dict[str, Any]) -> None:
         row = self._row(model_id)
         with self.db.session() as session:
             if row is not None and row.source == "catalog":
@@ -337,8 +367,6 @@ class ModelManager:
                 session.delete(session.get(Model, model_id))
             audit.record(session, actor, "model.delete", ("model", model_id),
                          _audit_safe(before), None)
-        self._changed(model_id)
-        return self.get(model_id) if model_id in self.catalog else {**before, "state": "absent"}
 
     def close(self) -> None:
         """Stop every model server; pause downloads (they resume at the next start)."""
@@ -378,14 +406,12 @@ class ModelManager:
 
 
 def _executable(path: Path) -> list[str]:
-    """A llamafile, made executable. It is also a valid shell script (APE), and running it
-    through `sh` avoids the shells and binfmt setups that refuse to exec it directly."""
-    if sys.platform == "win32":
-        return [str(path)]
-    mode = path.stat().st_mode
-    if not mode & stat.S_IXUSR:
-        path.chmod(mode | stat.S_IXUSR)
-    return ["sh", str(path)]
+    """A llamafile, made executable (the guard falls back to `sh` where exec refuses it)."""
+    if sys.platform != "win32":
+        mode = path.stat().st_mode
+        if not mode & stat.S_IXUSR:
+            path.chmod(mode | stat.S_IXUSR)
+    return [str(path)]
 
 
 def _audit_safe(view: dict[str, Any]) -> dict[str, Any]:

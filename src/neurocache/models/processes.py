@@ -5,6 +5,7 @@ themselves when the hub that started them is gone, so no model server outlives i
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import signal
 import subprocess
@@ -64,7 +65,14 @@ def run_model_server(
 def run_guarded(command: list[str], parent_pid: int) -> int:
     """Run `command` (a llamafile) as our child, and end it when the hub is gone or when
     we are told to stop. Returns its exit code."""
-    child = subprocess.Popen(command)
+    try:
+        child = subprocess.Popen(command)
+    except OSError as exc:
+        if exc.errno != errno.ENOEXEC or os.name != "posix":
+            raise
+        # An APE (llamafile) is also a shell script; some kernels and binfmt setups refuse
+        # to exec it directly, and `sh` runs it everywhere.
+        child = subprocess.Popen(["sh", *command])
 
     def stop(*_args: object) -> None:
         # Only signal here: this may run inside a signal handler while the main thread

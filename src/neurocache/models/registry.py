@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ def inspect_local_file(path: Path) -> dict[str, Any]:
     with open(path, "rb") as handle:
         head = handle.read(8)
     if head.startswith(LLAMAFILE_MAGIC):
+        if not holds_gguf(path):
+            raise InvalidInput(f"{path} starts like a llamafile but holds no model (a llamafile "
+                               "is also a zip archive with a .gguf inside)")
         return {"format": "llamafile", "role": "chat", "name": path.stem, "context_length": None}
     if not head.startswith(GGUF_MAGIC):
         raise InvalidInput(f"{path} is neither a GGUF file nor a llamafile")
@@ -55,6 +59,14 @@ def inspect_local_file(path: Path) -> dict[str, Any]:
         "context_length": _field(reader, f"{arch}.context_length"),
         "architecture": arch,
     }
+
+
+def holds_gguf(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith(".gguf") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def _field(reader: gguf.GGUFReader, key: str) -> Any:

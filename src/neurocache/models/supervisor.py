@@ -66,7 +66,8 @@ class ModelProcess:
         self._process: subprocess.Popen | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the output lines
+        self._control = threading.Lock()  # start: one supervising thread, never two
 
     # ---- what others see
     @property
@@ -90,14 +91,15 @@ class ModelProcess:
 
     # ---- control
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self.restarts, self.error = 0, None
-        self._set("starting")  # before returning, so no caller sees the old state
-        self._thread = threading.Thread(target=self._supervise, name=f"model-{self.model_id}",
-                                        daemon=True)
-        self._thread.start()
+        with self._control:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping.clear()
+            self.restarts, self.error = 0, None
+            self._set("starting")  # before returning, so no caller sees the old state
+            self._thread = threading.Thread(target=self._supervise, daemon=True,
+                                            name=f"model-{self.model_id}")
+            self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -156,7 +158,8 @@ class ModelProcess:
         return process
 
     def _collect_output(self, process: subprocess.Popen) -> None:
-        with open(self.log_path, "a", encoding="utf-8") as log_file:
+        log_file = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - rotated below
+        try:
             for line in process.stdout:  # type: ignore[union-attr]
                 line = line.rstrip("\n")
                 with self._lock:
@@ -164,6 +167,12 @@ class ModelProcess:
                 self.placement.feed(line)
                 log_file.write(line + "\n")
                 log_file.flush()
+                if log_file.tell() > LOG_FILE_MAX_BYTES:  # a long-running, chatty server
+                    log_file.close()
+                    self._rotate_log()
+                    log_file = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115
+        finally:
+            log_file.close()
 
     def _wait_ready(self) -> str | None:
         client = OpenAIClient(self.base_url or "", connect_timeout_s=1, read_timeout_s=2)

@@ -54,6 +54,11 @@ def require(scope: str) -> Principal:
     return principal
 
 
+def current_principal() -> Principal:
+    """Who this request is (after `require`)."""
+    return g.principal
+
+
 def current_actor() -> Actor:
     """The audit actor of this request (after `require`)."""
     return g.principal.actor(g.get("request_id"))

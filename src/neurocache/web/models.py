@@ -8,7 +8,7 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurocache.web.api import QueryModel, RequestModel, endpoint
-from neurocache.web.auth import current_actor, current_hub
+from neurocache.web.auth import current_actor, current_hub, current_principal
 
 bp = Blueprint("models", __name__, url_prefix="/api/v1/models")
 
@@ -74,8 +74,9 @@ def register_model(body: RegisterModel):
     """Register a local model file or a remote OpenAI-compatible server."""
     models = current_hub().models
     if body.path is not None:
+        owner = current_principal().kind == "owner"
         return models.register_local(body.path, current_actor(), name=body.name,
-                                     role=body.role), 201
+                                     role=body.role, anywhere=owner), 201
     return models.register_remote(body.base_url or "", body.model or "", current_actor(),
                                   api_key=body.api_key, name=body.name,
                                   role=body.role or "chat"), 201
