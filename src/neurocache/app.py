@@ -32,7 +32,6 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     socketio = SocketIO()
     hub = Hub(settings, publish=_emitter(socketio))
     app.extensions["neurocache"] = hub
-    hub.start_background_work()
     socketio.init_app(
         app, async_mode=ASYNC_MODE, cors_allowed_origins=policy, cors_credentials=False,
         manage_session=False, max_http_buffer_size=settings.max_request_bytes,
@@ -46,6 +45,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     app.wsgi_app = TrustMiddleware(  # type: ignore[method-assign]
         SocketIOErrorShape(app.wsgi_app), policy
     )
+    hub.start_background_work()  # last: what it publishes needs Socket.IO ready
     return app
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from neurocache import __version__
 from neurocache.models.embedder import LlamaEmbedder, RemoteEmbedder
 from neurocache.models.manager import ModelManager
+from neurocache.models.reembed import Reembedder
 from neurocache.settings import Settings, ensure_private_dir
 from neurocache.store import Database
 from neurocache.store.audit import AuditLog
@@ -38,6 +39,7 @@ class Hub:
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
         self.models = ModelManager(settings, self.db, publish)
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
+        self._reembedder: Reembedder | None = None
         self._embedder_lock = threading.Lock()
 
     @property
@@ -50,8 +52,12 @@ class Hub:
             return self._embedder
 
     def start_background_work(self) -> None:
-        """What a serving hub does on its own (a CLI command that opens the store does not)."""
+        """What a serving hub does on its own (a CLI command that opens the store does not):
+        resume downloads; re-embed what the active embedder did not embed."""
         self.models.resume_downloads()
+        self._reembedder = Reembedder(self.db, self.settings.embedder, lambda: self.embedder,
+                                      lambda *event: self.publish(*event))
+        self._reembedder.start()
 
     def authenticate(self, token: str | None) -> Principal | None:
         """The owner for the owner's token, a key's principal for a live key, else None."""
@@ -84,6 +90,8 @@ class Hub:
         return {"name": loaded.name, "loaded": True, "dimension": loaded.dimension}
 
     def close(self) -> None:
+        if self._reembedder is not None:
+            self._reembedder.stop()
         if self._embedder is not None:
             self._embedder.close()
         self.models.close()

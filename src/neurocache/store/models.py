@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -151,3 +152,17 @@ class Model(Base):
         CheckConstraint("state IN ('absent', 'downloading', 'installed', 'failed')",
                         name="state"),
     )
+
+
+class Vector(Base):
+    """A memory's embedding, with the embedder that made it: the store holds the vectors,
+    the FAISS index files are caches rebuilt from here (design §2)."""
+
+    __tablename__ = "vectors"
+    memory_id: Mapped[str] = mapped_column(
+        ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True
+    )
+    embedder: Mapped[str] = mapped_column(String(200), index=True)
+    dimension: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

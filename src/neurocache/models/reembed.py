@@ -1,0 +1,120 @@
+"""Keeping every memory's vector made by the active embedder.
+
+Vectors live in the store with the name of the embedder that made them. When the
+`embedder` setting changes, the hub re-embeds, in the background and in small batches,
+every memory whose vector came from another embedder (or that has none yet), publishing
+`job.progress` in room `jobs`. Each batch commits on its own: a hub stopped halfway
+goes on where it stopped at its next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+from sqlalchemy import func, or_, select
+
+from neurocache.store import Database
+from neurocache.store.models import Memory, Vector
+from neurocache.store.types import utcnow
+
+log = logging.getLogger("neurocache.models")
+BATCH = 64
+
+Publish = Callable[[str, dict[str, Any], str | None], None]
+
+
+class Embedder(Protocol):
+    dimension: int
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+def stale_query(embedder_name: str):
+    """Memories without a vector from this embedder."""
+    return (select(Memory.id, Memory.content)
+            .outerjoin(Vector, Vector.memory_id == Memory.id)
+            .where(or_(Vector.memory_id.is_(None), Vector.embedder != embedder_name))
+            .order_by(Memory.id))
+
+
+def count_stale(db: Database, embedder_name: str) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(
+            stale_query(embedder_name).subquery())) or 0
+
+
+def store_vectors(db: Database, embedder_name: str, ids: list[str], vectors: np.ndarray) -> None:
+    with db.session() as session:
+        for memory_id, vector in zip(ids, vectors, strict=True):
+            row = session.get(Vector, memory_id) or Vector(memory_id=memory_id)
+            row.embedder, row.dimension = embedder_name, int(vector.shape[0])
+            row.vector = np.asarray(vector, dtype="<f4").tobytes()
+            row.created_at = utcnow()
+            session.add(row)
+
+
+def load_vector(row: Vector) -> np.ndarray:
+    return np.frombuffer(row.vector, dtype="<f4")
+
+
+class Reembedder:
+    """One background pass over the stale memories; cancellable between batches."""
+
+    def __init__(self, db: Database, embedder_name: str, get_embedder: Callable[[], Embedder],
+                 publish: Publish) -> None:
+        self.db = db
+        self.embedder_name = embedder_name
+        self.get_embedder = get_embedder
+        self.publish = publish
+        self.job_id = f"reembed:{embedder_name}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> bool:
+        """Start if anything is stale; returns whether it started."""
+        total = count_stale(self.db, self.embedder_name)
+        if total == 0:
+            return False
+        self._thread = threading.Thread(target=self.run, args=(total,), daemon=True,
+                                        name="reembed")
+        self._thread.start()
+        return True
+
+    def run(self, total: int) -> int:
+        done = 0
+        try:
+            self._report("running", done, total)
+            embedder = self.get_embedder()
+            while not self._stop.is_set():
+                with self.db.session() as session:
+                    batch = session.execute(stale_query(self.embedder_name).limit(BATCH)).all()
+                if not batch:
+                    break
+                ids = [memory_id for memory_id, _ in batch]
+                store_vectors(self.db, self.embedder_name, ids,
+                              embedder.embed([content for _, content in batch]))
+                done += len(batch)
+                self._report("running", done, max(total, done))
+        except Exception as exc:  # reported, never a dead thread nobody hears of
+            log.exception("re-embedding failed")
+            self._report("failed", done, total, error=str(exc))
+            return done
+        self._report("cancelled" if self._stop.is_set() else "done", done, max(total, done))
+        return done
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _report(self, status: str, done: int, total: int, error: str | None = None) -> None:
+        payload = {"id": self.job_id, "kind": "reembed", "status": status, "done": done,
+                   "total": total, "progress": round(done / total, 4) if total else 1.0,
+                   "embedder": self.embedder_name}
+        if error:
+            payload["error"] = error
+        self.publish("job.progress", payload, "jobs")
