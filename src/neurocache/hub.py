@@ -9,9 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from neurocache import __version__
+from neurocache.knowledge.jobs import JobQueue
+from neurocache.knowledge.service import Knowledge
 from neurocache.models.embedder import LlamaEmbedder, RemoteEmbedder
 from neurocache.models.manager import ModelManager
 from neurocache.models.reembed import Reembedder
+from neurocache.search.service import SearchService
 from neurocache.settings import Settings, ensure_private_dir
 from neurocache.store import Database
 from neurocache.store.audit import AuditLog
@@ -38,6 +41,12 @@ class Hub:
         self.audit = AuditLog(self.db)
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
         self.models = ModelManager(settings, self.db, publish)
+        self.search = SearchService(self.db, settings.data_dir / "indexes", settings.embedder,
+                                    lambda: self.embedder)
+        self.jobs = JobQueue(self.db, lambda *event: self.publish(*event),
+                             workers=settings.ingest_workers)
+        self.knowledge = Knowledge(settings, self.db, self.search, self.jobs,
+                                   lambda: self.embedder)
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
         self._reembedder: Reembedder | None = None
         self._embedder_lock = threading.Lock()
@@ -56,8 +65,10 @@ class Hub:
         resume downloads; re-embed what the active embedder did not embed."""
         self.models.resume_downloads()
         self._reembedder = Reembedder(self.db, self.settings.embedder, lambda: self.embedder,
-                                      lambda *event: self.publish(*event))
+                                      lambda *event: self.publish(*event),
+                                      on_stored=self.knowledge.index_vectors)
         self._reembedder.start()
+        self.jobs.start()
 
     def authenticate(self, token: str | None) -> Principal | None:
         """The owner for the owner's token, a key's principal for a live key, else None."""
@@ -90,6 +101,7 @@ class Hub:
         return {"name": loaded.name, "loaded": True, "dimension": loaded.dimension}
 
     def close(self) -> None:
+        self.jobs.stop()
         if self._reembedder is not None:
             self._reembedder.stop()
         if self._embedder is not None:

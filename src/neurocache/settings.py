@@ -125,6 +125,15 @@ class Settings(BaseSettings):
         2, ge=1, le=64,
         description="Parallel single-thread llama.cpp contexts of an in-process embedder.",
     )
+    chunk_tokens: int = Field(
+        200, ge=16, le=254, description="Chunk size, in the embedder's tokens."
+    )
+    chunk_overlap_tokens: int = Field(
+        30, ge=0, le=128, description="Tokens each chunk shares with the one before it."
+    )
+    ingest_workers: int = Field(
+        1, ge=1, le=16, description="Background jobs (ingestion) that run at once."
+    )
     gpu_layers: int = Field(
         -1, ge=-1,
         description="Layers to offload to a GPU when one is found: -1 all, 0 none (CPU only).",

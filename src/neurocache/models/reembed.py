@@ -23,6 +23,9 @@ from neurocache.store.types import utcnow
 
 log = logging.getLogger("neurocache.models")
 BATCH = 64
+# A document's whole text is not embedded (its chunks are): past 256 tokens a vector of
+# it would say little, and it would crowd its own chunks out of results.
+UNEMBEDDED_KINDS = ("document",)
 
 Publish = Callable[[str, dict[str, Any], str | None], None]
 
@@ -38,6 +41,7 @@ def stale_query(embedder_name: str):
     return (select(Memory.id, Memory.content)
             .outerjoin(Vector, Vector.memory_id == Memory.id)
             .where(or_(Vector.memory_id.is_(None), Vector.embedder != embedder_name))
+            .where(Memory.kind.not_in(UNEMBEDDED_KINDS))
             .order_by(Memory.id))
 
 
@@ -65,7 +69,10 @@ class Reembedder:
     """One background pass over the stale memories; cancellable between batches."""
 
     def __init__(self, db: Database, embedder_name: str, get_embedder: Callable[[], Embedder],
-                 publish: Publish) -> None:
+                 publish: Publish,
+                 on_stored: Callable[[list[str], np.ndarray], None] = lambda _i, _v: None,
+                 ) -> None:
+        self.on_stored = on_stored  # e.g. the search index, kept current as vectors change
         self.db = db
         self.embedder_name = embedder_name
         self.get_embedder = get_embedder
@@ -95,8 +102,9 @@ class Reembedder:
                 if not batch:
                     break
                 ids = [memory_id for memory_id, _ in batch]
-                store_vectors(self.db, self.embedder_name, ids,
-                              embedder.embed([content for _, content in batch]))
+                vectors = embedder.embed([content for _, content in batch])
+                store_vectors(self.db, self.embedder_name, ids, vectors)
+                self.on_stored(ids, vectors)
                 done += len(batch)
                 self._report("running", done, max(total, done))
         except Exception as exc:  # reported, never a dead thread nobody hears of

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from neurocache.store.database import managed_by_models
 from neurocache.store.models import Base
 
 
@@ -14,6 +15,7 @@ def run_migrations() -> None:
         target_metadata=Base.metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
         compare_type=True,
+        include_object=managed_by_models,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,1 @@
+"""Knowledge: loaders → splitter → embed → index, as persistent background jobs."""

@@ -1,0 +1,135 @@
+"""Persistent background jobs: a row per job, a few worker threads. Jobs that were
+queued or running when the hub stopped run again at the next start (handlers are
+idempotent)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from neurocache.errors import NotFound
+from neurocache.store import Database
+from neurocache.store.models import Job
+from neurocache.store.types import isoformat
+
+log = logging.getLogger("neurocache.jobs")
+ROOM = "jobs"
+PROGRESS_INTERVAL_S = 0.25
+
+Handler = Callable[[str, dict[str, Any], Callable[[float], None]], None]
+Publish = Callable[[str, dict[str, Any], str | None], None]
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    view = {"id": job.id, "kind": job.kind, "status": job.status,
+            "progress": round(job.progress, 4), "created_at": isoformat(job.created_at),
+            "updated_at": isoformat(job.updated_at)}
+    if job.error:
+        view["error"] = job.error
+    return view
+
+
+class JobQueue:
+    def __init__(self, db: Database, publish: Publish, workers: int = 1) -> None:
+        self.db = db
+        self.publish = publish
+        self.workers = workers
+        self.handlers: dict[str, Handler] = {}
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+
+    def register(self, kind: str, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    def submit(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        with self.db.session() as session:
+            job = Job(kind=kind, payload=payload, status="queued", progress=0.0)
+            session.add(job)
+            session.flush()
+            view = job_view(job)
+        self._queue.put(view["id"])
+        self.publish("job.progress", view, ROOM)
+        return view
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFound(f"no job with id {job_id}")
+            return job_view(job)
+
+    def start(self) -> None:
+        """Start the workers, with the jobs a previous run left unfinished first."""
+        with self.db.session() as session:
+            unfinished = list(session.scalars(
+                select(Job.id).where(Job.status.in_(("queued", "running")))
+                .order_by(Job.created_at)))
+        for job_id in unfinished:
+            self._queue.put(job_id)
+        for number in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"job-worker-{number}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(30)
+        self._threads.clear()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.db.session() as session:
+                busy = session.scalar(select(Job.id).where(
+                    Job.status.in_(("queued", "running"))).limit(1))
+            if busy is None:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _work(self) -> None:
+        while (job_id := self._queue.get()) is not None:
+            self._run(job_id)
+
+    def _run(self, job_id: str) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.status not in ("queued", "running"):
+                return
+            job.status, job.progress = "running", 0.0
+            kind, payload = job.kind, dict(job.payload)
+        self._announce(job_id)
+        last = [0.0]
+
+        def progress(fraction: float) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_INTERVAL_S:
+                last[0] = now
+                self._update(job_id, progress=min(max(fraction, 0.0), 0.999))
+
+        try:
+            self.handlers[kind](job_id, payload, progress)
+        except Exception as exc:  # the job fails; the worker lives on
+            log.exception("job %s (%s) failed", job_id, kind)
+            self._update(job_id, status="failed", error=str(exc) or type(exc).__name__)
+        else:
+            self._update(job_id, status="done", progress=1.0)
+
+    def _update(self, job_id: str, **values: Any) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            for name, value in values.items():
+                setattr(job, name, value)
+        self._announce(job_id)
+
+    def _announce(self, job_id: str) -> None:
+        self.publish("job.progress", self.get(job_id), ROOM)

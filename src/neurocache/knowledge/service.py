@@ -1,0 +1,230 @@
+"""Collections and documents, and the ingestion that turns a document into indexed chunks.
+
+A document's readable text is stored first (a memory of kind `document`), then a job
+splits it into chunk memories (`part_of` the document), embeds them and indexes them.
+The job is idempotent: run again after a crash, it replaces whatever half it left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError
+
+from neurocache.errors import Conflict, InvalidInput, NotFound
+from neurocache.knowledge.jobs import JobQueue
+from neurocache.knowledge.loaders import html_title, readable_html
+from neurocache.knowledge.splitting import make_splitter, split
+from neurocache.models.reembed import store_vectors
+from neurocache.search.service import SearchService
+from neurocache.settings import Settings
+from neurocache.store import Database, audit
+from neurocache.store.audit import Actor
+from neurocache.store.models import Collection, Document, Edge, Memory, Vector
+from neurocache.store.types import isoformat
+
+INGEST = "ingest"
+MIME = {"text": "text/plain", "html": "text/html", "markdown": "text/markdown"}
+EMBED_BATCH = 32
+
+
+def sha256(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
+
+
+def collection_view(collection: Collection) -> dict[str, Any]:
+    return {"id": collection.id, "name": collection.name, "description": collection.description,
+            "created_at": isoformat(collection.created_at)}
+
+
+def document_view(document: Document) -> dict[str, Any]:
+    return {"id": document.id, "title": document.title, "url": document.url,
+            "path": document.path, "collection_id": document.collection_id,
+            "source": document.source, "mime": document.mime, "status": document.status,
+            "error": document.error, "chunk_count": document.chunk_count,
+            "created_at": isoformat(document.created_at),
+            "updated_at": isoformat(document.updated_at)}
+
+
+class Knowledge:
+    def __init__(self, settings: Settings, db: Database, search: SearchService,
+                 jobs: JobQueue, get_embedder: Callable[[], Any]) -> None:
+        self.settings = settings
+        self.db = db
+        self.search = search
+        self.jobs = jobs
+        self.get_embedder = get_embedder
+        jobs.register(INGEST, self._ingest_job)
+
+    # ---- collections
+    def create_collection(self, name: str, description: str, actor: Actor) -> dict[str, Any]:
+        try:
+            with self.db.session() as session:
+                collection = Collection(name=name.strip(), description=description)
+                session.add(collection)
+                session.flush()
+                view = collection_view(collection)
+                audit.record(session, actor, "collection.create", ("collection", view["id"]),
+                             None, view)
+        except IntegrityError as exc:
+            raise Conflict(f"a collection named {name!r} exists already") from exc
+        return view
+
+    def list_collections(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return [collection_view(c) for c in
+                    session.scalars(select(Collection).order_by(Collection.name))]
+
+    def collection_id(self, name_or_id: str | None) -> str | None:
+        if name_or_id is None:
+            return None
+        with self.db.session() as session:
+            found = session.scalar(select(Collection.id).where(
+                (Collection.id == name_or_id) | (Collection.name == name_or_id)))
+        if found is None:
+            raise NotFound(f"no collection {name_or_id!r}")
+        return found
+
+    # ---- documents
+    def add_text(self, *, title: str, body: str, fmt: str, actor: Actor, url: str | None = None,
+                 collection: str | None = None, metadata: dict[str, Any] | None = None,
+                 source: str = "text") -> dict[str, Any]:
+        """Store a document's readable text and queue its indexing (202 for the API)."""
+        if fmt == "html":
+            title = title or html_title(body) or url or "Untitled page"
+            body = readable_html(body)
+        if not body.strip():
+            raise InvalidInput("the document has no text")
+        collection_id = self.collection_id(collection)
+        with self.db.session() as session:
+            memory = Memory(kind="document", content=body, content_hash=sha256(body),
+                            meta={**(metadata or {}), "collection_id": collection_id,
+                                  "format": fmt, "title": title})
+            session.add(memory)
+            session.flush()
+            document = Document(id=memory.id, collection_id=collection_id, title=title,
+                                url=url, source=source, mime=MIME[fmt], status="queued")
+            session.add(document)
+            session.flush()
+            view = document_view(document)
+            audit.record(session, actor, "document.create", ("document", view["id"]), None,
+                         view)
+        job = self.jobs.submit(INGEST, {"document_id": view["id"]})
+        return {"document": view, "job": job}
+
+    def get_document(self, document_id: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            document = session.get(Document, document_id)
+            if document is None:
+                raise NotFound(f"no document with id {document_id}")
+            return document_view(document)
+
+    def delete_document(self, document_id: str, actor: Actor) -> dict[str, Any]:
+        before = self.get_document(document_id)
+        rowids = self._drop_chunks(document_id)
+        with self.db.session() as session:
+            session.delete(session.get(Memory, document_id))  # the document row goes with it
+            audit.record(session, actor, "document.delete", ("document", document_id), before,
+                         None)
+        self.search.remove(rowids)
+        self.search.persist()
+        return before
+
+    # ---- ingestion (the job)
+    def _ingest_job(self, job_id: str, payload: dict[str, Any],
+                    progress: Callable[[float], None]) -> None:
+        document_id = payload["document_id"]
+        with self.db.session() as session:
+            memory = session.get(Memory, document_id)
+            if memory is None:
+                return  # deleted while queued: nothing to do
+            body, fmt = memory.content, memory.meta.get("format", "text")
+            collection_id = memory.meta.get("collection_id")
+            session.get(Document, document_id).status = "indexing"
+        try:
+            self._index_document(document_id, body, fmt, collection_id, progress)
+        except Exception as exc:
+            self._set_status(document_id, "failed", error=str(exc))
+            raise
+        self._set_status(document_id, "indexed")
+
+    def _index_document(self, document_id: str, body: str, fmt: str,
+                        collection_id: str | None, progress: Callable[[float], None]) -> None:
+        self.search.remove(self._drop_chunks(document_id))  # what a crashed run left
+        embedder = self.get_embedder()
+        splitter = make_splitter(fmt, self.settings.chunk_tokens,
+                                 self.settings.chunk_overlap_tokens,
+                                 lambda piece: max(len(embedder.tokens(piece)) - 2, 0))
+        chunks = split(body, splitter)
+        ids = self._store_chunks(document_id, collection_id, chunks)
+        for start in range(0, len(ids), EMBED_BATCH):
+            batch = ids[start:start + EMBED_BATCH]
+            self._embed(batch, [chunks[start + i].text for i in range(len(batch))])
+            progress((start + len(batch)) / max(len(ids), 1))
+        with self.db.session() as session:
+            session.get(Document, document_id).chunk_count = len(ids)
+        self.search.persist()
+
+    def _store_chunks(self, document_id: str, collection_id: str | None,
+                      chunks: list) -> list[str]:
+        with self.db.session() as session:
+            rows = [Memory(kind="chunk", content=c.text, content_hash=sha256(c.text),
+                           meta={"document_id": document_id, "collection_id": collection_id,
+                                 "start": c.start, "end": c.end, "index": i})
+                    for i, c in enumerate(chunks)]
+            session.add_all(rows)
+            session.flush()
+            session.add_all([Edge(source_id=row.id, target_id=document_id, relation="part_of")
+                             for row in rows])
+            return [row.id for row in rows]
+
+    def _embed(self, memory_ids: list[str], texts: list[str]) -> None:
+        """Embed what has no vector by this embedder yet; identical text reuses one."""
+        name = self.search.embedder_name
+        hashes = [sha256(t) for t in texts]
+        with self.db.session() as session:
+            known = dict(session.execute(
+                select(Memory.content_hash, Vector.vector)
+                .join(Vector, Vector.memory_id == Memory.id)
+                .where(Vector.embedder == name, Memory.content_hash.in_(hashes))).all())
+        missing = [i for i, h in enumerate(hashes) if h not in known]
+        fresh = self.get_embedder().embed([texts[i] for i in missing]) if missing else []
+        vectors = np.empty((len(texts), self.get_embedder().dimension), dtype=np.float32)
+        for position, i in enumerate(missing):
+            vectors[i] = fresh[position]
+        for i, digest in enumerate(hashes):
+            if digest in known:
+                vectors[i] = np.frombuffer(known[digest], dtype="<f4")
+        store_vectors(self.db, name, memory_ids, vectors)
+        self.index_vectors(memory_ids, vectors)
+
+    def index_vectors(self, memory_ids: list[str], vectors: np.ndarray) -> None:
+        """Put stored vectors into the loaded vector index."""
+        self.search.add(self._rowids(memory_ids), vectors)
+
+    def _rowids(self, memory_ids: list[str]) -> list[int]:
+        with self.db.session() as session:
+            found = dict(session.execute(
+                select(Memory.id, text("memories.rowid")).where(Memory.id.in_(memory_ids))).all())
+        return [found[m] for m in memory_ids]
+
+    def _drop_chunks(self, document_id: str) -> list[int]:
+        """Delete a document's chunks (vectors, edges and full-text go with them)."""
+        with self.db.session() as session:
+            ids = list(session.scalars(select(Edge.source_id).where(
+                Edge.target_id == document_id, Edge.relation == "part_of")))
+            rowids = list(session.scalars(select(text("memories.rowid")).select_from(Memory)
+                                          .where(Memory.id.in_(ids)))) if ids else []
+            if ids:
+                session.execute(delete(Memory).where(Memory.id.in_(ids)))
+        return rowids
+
+    def _set_status(self, document_id: str, status: str, error: str | None = None) -> None:
+        with self.db.session() as session:
+            document = session.get(Document, document_id)
+            if document is not None:
+                document.status, document.error = status, error

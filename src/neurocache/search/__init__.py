@@ -1,0 +1,1 @@
+"""Search: full-text (SQLite FTS5, BM25), vectors (FAISS, a cache of the store), hybrid."""

@@ -1,0 +1,153 @@
+"""Collections, documents, jobs and search: the knowledge API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from neurocache.search.service import Filters
+from neurocache.web.api import RequestModel, endpoint
+from neurocache.web.auth import current_actor, current_hub
+
+bp = Blueprint("knowledge", __name__, url_prefix="/api/v1")
+
+
+class NewCollection(RequestModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+
+
+class CollectionOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    created_at: str
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionOut]
+
+
+class NewDocument(RequestModel):
+    """Text or HTML; HTML is reduced to its main content."""
+
+    title: str = Field("", max_length=1000)
+    text: str | None = None
+    html: str | None = None
+    url: str | None = Field(None, max_length=8000)
+    collection: str | None = Field(None, description="A collection's id or name.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> NewDocument:
+        if (self.text is None) == (self.html is None):
+            raise ValueError("give exactly one of `text` and `html`")
+        return self
+
+
+class DocumentOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    title: str
+    status: Literal["queued", "indexing", "indexed", "failed"]
+    chunk_count: int
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    kind: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    progress: float
+    error: str | None = None
+
+
+class Accepted(BaseModel):
+    document: DocumentOut
+    job: JobOut
+
+
+class SearchRequest(RequestModel):
+    query: str = Field(min_length=1, max_length=10_000)
+    k: int = Field(10, ge=1, le=200)
+    mode: Literal["hybrid", "vector", "fulltext"] = "hybrid"
+    collections: list[str] | None = Field(None, description="Collection ids or names.")
+    kinds: list[str] | None = Field(None, description="Memory kinds (default: all but whole "
+                                    "documents).")
+    documents: list[str] | None = None
+    filters: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Metadata fields that must equal these values.")
+
+
+class SearchResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    memory_id: str
+    kind: str
+    text: str
+    score: float
+
+
+class SearchResults(BaseModel):
+    results: list[SearchResult]
+
+
+@bp.post("/collections")
+@endpoint(scope="write", body=NewCollection, responses={201: CollectionOut})
+def create_collection(body: NewCollection):
+    """Create a named knowledge base."""
+    return current_hub().knowledge.create_collection(body.name, body.description,
+                                                     current_actor()), 201
+
+
+@bp.get("/collections")
+@endpoint(scope="read", responses={200: CollectionList})
+def list_collections():
+    """Every collection, by name."""
+    return {"collections": current_hub().knowledge.list_collections()}
+
+
+@bp.post("/documents")
+@endpoint(scope="write", body=NewDocument, responses={202: Accepted})
+def add_document(body: NewDocument):
+    """Take in a document; it is indexed in the background (follow its job)."""
+    fmt, content = ("html", body.html) if body.html is not None else ("text", body.text)
+    return current_hub().knowledge.add_text(
+        title=body.title, body=content or "", fmt=fmt, url=body.url,
+        collection=body.collection, metadata=body.metadata, actor=current_actor()), 202
+
+
+@bp.get("/documents/<document_id>")
+@endpoint(scope="read", responses={200: DocumentOut})
+def get_document(document_id: str):
+    """One document and its indexing status."""
+    return current_hub().knowledge.get_document(document_id)
+
+
+@bp.delete("/documents/<document_id>")
+@endpoint(scope="write", responses={200: DocumentOut})
+def delete_document(document_id: str):
+    """Delete a document: its chunks leave every index."""
+    return current_hub().knowledge.delete_document(document_id, current_actor())
+
+
+@bp.get("/jobs/<job_id>")
+@endpoint(scope="read", responses={200: JobOut})
+def get_job(job_id: str):
+    """A background job's status and progress."""
+    return current_hub().jobs.get(job_id)
+
+
+@bp.post("/search")
+@endpoint(scope="read", body=SearchRequest, responses={200: SearchResults})
+def search(body: SearchRequest):
+    """Search every memory by meaning and by words."""
+    knowledge = current_hub().knowledge
+    collections = [knowledge.collection_id(c) for c in body.collections] \
+        if body.collections else None
+    filters = Filters(kinds=body.kinds, collections=collections, documents=body.documents,
+                      metadata=body.filters)
+    results = current_hub().search.search(body.query, k=body.k, mode=body.mode,
+                                          filters=filters)
+    return {"results": results}

@@ -1,0 +1,198 @@
+"""Collections, documents, ingestion jobs and search, through the API with the built-in
+embedder, real FTS5 and a real FAISS index."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from neurocache.app import create_app, hub_of
+from neurocache.settings import Settings
+from neurocache.store.models import Edge, Job, Memory, Vector
+from tests.conftest import assert_error
+
+RIVERS = ("The Rhine flows through Basel and into the North Sea. Salmon return to the "
+          "rivers of Europe each autumn, swimming upstream to spawn.")
+ALPS_HTML = ("<html><head><title>Mountains</title></head><body><nav><a href='/'>Home</a>"
+             "</nav><article><h1>Alps</h1><p>The Matterhorn is a mountain in the Alps, near "
+             "Zermatt, first climbed in 1865 by Edward Whymper.</p><p>It is one of the "
+             "highest peaks in Europe.</p></article><footer>cookies</footer></body></html>")
+
+
+@pytest.fixture
+def owner(hub):
+    return {"Authorization": f"Bearer {hub.owner_token.value}"}
+
+
+def add(client, owner, **body):
+    response = client.post("/api/v1/documents", json=body, headers=owner)
+    assert response.status_code == 202, response.json
+    return response.json
+
+
+def search(client, owner, query, **options):
+    response = client.post("/api/v1/search", json={"query": query, **options}, headers=owner)
+    assert response.status_code == 200, response.json
+    return response.json["results"]
+
+
+def test_collections(client, owner):
+    created = client.post("/api/v1/collections", json={"name": "notes", "description": "mine"},
+                          headers=owner)
+    assert created.status_code == 201 and created.json["name"] == "notes"
+    assert_error(client.post("/api/v1/collections", json={"name": "notes"}, headers=owner), 409)
+    assert [c["name"] for c in client.get("/api/v1/collections", headers=owner)
+            .json["collections"]] == ["notes"]
+
+
+def test_a_document_is_indexed_by_a_job_into_chunks_with_offsets(client, owner, hub):
+    accepted = add(client, owner, title="Rivers", text=RIVERS * 20)
+    assert accepted["document"]["status"] == "queued"
+    assert hub.jobs.wait_idle(60)
+    job = client.get(f"/api/v1/jobs/{accepted['job']['id']}", headers=owner).json
+    assert (job["status"], job["progress"]) == ("done", 1.0)
+    document = client.get(f"/api/v1/documents/{accepted['document']['id']}", headers=owner).json
+    assert document["status"] == "indexed" and document["chunk_count"] > 2
+    body = RIVERS * 20
+    with hub.db.session() as session:
+        chunks = list(session.scalars(select(Memory).where(Memory.kind == "chunk")))
+        edges = list(session.scalars(select(Edge)))
+        vectors = list(session.scalars(select(Vector)))
+    assert len(chunks) == document["chunk_count"] == len(edges) == len(vectors)
+    for chunk in chunks:
+        assert body[chunk.meta["start"]:chunk.meta["end"]] == chunk.content
+        assert len(hub.embedder.tokens(chunk.content)) - 2 <= hub.settings.chunk_tokens
+    assert {e.relation for e in edges} == {"part_of"}
+
+
+def test_html_is_reduced_to_its_main_content(client, owner, hub):
+    accepted = add(client, owner, html=ALPS_HTML, url="https://example.org/alps")
+    assert accepted["document"]["title"] == "Mountains"
+    hub.jobs.wait_idle(60)
+    [hit] = search(client, owner, "Matterhorn", mode="fulltext")
+    assert "Home" not in hit["text"] and "cookies" not in hit["text"]
+    assert hit["document"]["url"] == "https://example.org/alps"
+
+
+def test_three_modes_find_by_words_and_by_meaning(client, owner, hub):
+    add(client, owner, title="Rivers", text=RIVERS)
+    add(client, owner, html=ALPS_HTML)
+    hub.jobs.wait_idle(60)
+    by_words = search(client, owner, "Whymper", mode="fulltext")
+    assert [r["document"]["title"] for r in by_words] == ["Mountains"]
+    assert {"text": "Whymper", "match": True} in by_words[0]["highlights"]
+    by_meaning = search(client, owner, "fish swimming against the current", mode="vector")
+    assert by_meaning[0]["document"]["title"] == "Rivers"
+    both = search(client, owner, "fish swimming in rivers", mode="hybrid", k=1)
+    assert len(both) == 1 and both[0]["document"]["title"] == "Rivers"
+    assert search(client, owner, "the of and", mode="fulltext") == []  # only stop-words
+
+
+def test_filters_by_collection_kind_and_metadata(client, owner, hub):
+    client.post("/api/v1/collections", json={"name": "travel"}, headers=owner)
+    add(client, owner, title="Rivers", text=RIVERS, metadata={"lang": "en"})
+    add(client, owner, html=ALPS_HTML, collection="travel")
+    hub.jobs.wait_idle(60)
+    in_travel = search(client, owner, "Europe", collections=["travel"])
+    assert {r["document"]["title"] for r in in_travel} == {"Mountains"}
+    assert search(client, owner, "Europe", kinds=["document"], mode="fulltext")[0]["kind"] \
+        == "document"
+    english = search(client, owner, "Europe", filters={"lang": "en"})
+    assert english == []  # metadata lives on the document memory, not its chunks
+    assert_error(client.post("/api/v1/search", json={"query": "x", "collections": ["nope"]},
+                             headers=owner), 404)
+
+
+def test_identical_content_is_embedded_once(client, owner, hub, monkeypatch):
+    add(client, owner, title="one", text=RIVERS)
+    hub.jobs.wait_idle(60)
+    calls = []
+    real = hub.embedder.embed
+    monkeypatch.setattr(hub.embedder, "embed", lambda texts: calls.append(texts) or real(texts))
+    add(client, owner, title="copy", text=RIVERS)
+    hub.jobs.wait_idle(60)
+    assert calls == []
+    assert len(search(client, owner, "salmon", mode="vector")) == 2
+
+
+def test_deleting_a_document_removes_it_from_every_index(client, owner, hub):
+    accepted = add(client, owner, title="Rivers", text=RIVERS)
+    add(client, owner, html=ALPS_HTML)
+    hub.jobs.wait_idle(60)
+    size = hub.search.index().size
+    assert client.delete(f"/api/v1/documents/{accepted['document']['id']}",
+                         headers=owner).status_code == 200
+    assert search(client, owner, "Rhine", mode="fulltext") == []
+    assert all(r["document"]["title"] != "Rivers"
+               for r in search(client, owner, "salmon river", mode="vector"))
+    assert hub.search.index().size == size - 1
+    with hub.db.session() as session:
+        assert session.scalar(select(Memory).where(Memory.id == accepted["document"]["id"])) \
+            is None
+    assert_error(client.get(f"/api/v1/documents/{accepted['document']['id']}", headers=owner),
+                 404)
+
+
+def test_the_vector_index_persists_and_is_rebuilt_when_it_disagrees(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    app = create_app(settings, testing=True)
+    hub = hub_of(app)
+    hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=hub_actor())
+    hub.jobs.wait_idle(60)
+    path = hub.search.index_path
+    hub.close()
+    assert path.is_file()
+
+    hub = hub_of(create_app(settings, testing=True))
+    assert hub.search.index().size == 1  # loaded as saved
+    hub.close()
+    path.write_bytes(b"damaged")
+    hub = hub_of(create_app(settings, testing=True))
+    assert hub.search.index().size == 1  # rebuilt from the store
+    assert hub.search.search("salmon", mode="vector")[0]["text"] == RIVERS
+    hub.close()
+
+
+def test_a_job_left_running_by_a_crash_runs_again_exactly_once(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    hub = hub_of(create_app(settings, testing=True))
+    hub.jobs.stop()  # the workers are gone, as in a crash before the job ran
+    accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS * 10, fmt="text",
+                                      actor=hub_actor())
+    with hub.db.session() as session:
+        session.get(Job, accepted["job"]["id"]).status = "running"
+    hub.close()
+
+    hub = hub_of(create_app(settings, testing=True))
+    assert hub.jobs.wait_idle(60)
+    document = hub.knowledge.get_document(accepted["document"]["id"])
+    with hub.db.session() as session:
+        chunks = session.scalars(select(Memory).where(Memory.kind == "chunk")).all()
+    assert document["status"] == "indexed" and len(chunks) == document["chunk_count"]
+    assert hub.search.index().size == len(chunks)
+    hub.close()
+
+
+def test_bad_documents_and_searches_are_refused(client, owner):
+    for body in ({"text": "x", "html": "<p>x</p>"}, {}, {"text": "   "}, {"html": ""},
+                 {"text": "x", "collection": "nope"}):
+        response = client.post("/api/v1/documents", json=body, headers=owner)
+        assert response.status_code in (404, 422), (body, response.json)
+        assert_error(response, response.status_code)
+    for body in ({"query": ""}, {"query": "x", "mode": "magic"}, {"query": "x", "k": 0}):
+        assert_error(client.post("/api/v1/search", json=body, headers=owner), 422)
+    assert_error(client.get("/api/v1/jobs/nope", headers=owner), 404)
+
+
+def test_scopes(client, hub):
+    from tests.conftest import bearer, make_key
+
+    reader = bearer(make_key(hub, "read"))
+    assert_error(client.post("/api/v1/documents", json={"text": "x"}, headers=reader), 403)
+    assert client.post("/api/v1/search", json={"query": "x"}, headers=reader).status_code == 200
+
+
+def hub_actor():
+    from neurocache.store.audit import Actor
+
+    return Actor("test")
