@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from neurocache.errors import Conflict, InvalidInput, NotFound
 from neurocache.knowledge.jobs import JobQueue
-from neurocache.knowledge.loaders import html_title, readable_html
-from neurocache.knowledge.splitting import make_splitter, split
+from neurocache.knowledge.loaders import Loaded, html_title, load_file, page_of, readable_html
+from neurocache.knowledge.splitting import Chunk, make_splitter, split
 from neurocache.models.reembed import store_vectors
 from neurocache.search.service import SearchService
 from neurocache.settings import Settings
@@ -30,6 +30,17 @@ from neurocache.store.types import isoformat
 INGEST = "ingest"
 MIME = {"text": "text/plain", "html": "text/html", "markdown": "text/markdown"}
 EMBED_BATCH = 32
+
+
+def split_pages(body: str, splitter: Any, pages: list | None) -> list[Chunk]:
+    """Chunks that never cross a page, so that each cites one page."""
+    if not pages:
+        return split(body, splitter)
+    chunks = []
+    for _number, start, end in pages:
+        chunks += [Chunk(c.text, c.start + start, c.end + start)
+                   for c in split(body[start:end], splitter)]
+    return chunks
 
 
 def sha256(value: str) -> str:
@@ -97,17 +108,33 @@ class Knowledge:
         if fmt == "html":
             title = title or html_title(body) or url or "Untitled page"
             body = readable_html(body)
-        if not body.strip():
-            raise InvalidInput("the document has no text")
+        loaded = Loaded(title or "Untitled", body, fmt, MIME.get(fmt, "text/plain"))
+        return self._add(loaded, actor, source=source, url=url, collection=collection,
+                         metadata=metadata)
+
+    def add_file(self, filename: str, data: bytes, actor: Actor,
+                 collection: str | None = None) -> dict[str, Any]:
+        """An uploaded file, read by its kind (PDF, DOCX, HTML, Markdown, code, ...)."""
+        return self._add(load_file(filename, data), actor, source="upload", path=filename,
+                         collection=collection)
+
+    def _add(self, loaded: Loaded, actor: Actor, *, source: str, url: str | None = None,
+             path: str | None = None, collection: str | None = None,
+             metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not loaded.text.strip():
+            raise InvalidInput(f"{loaded.title}: the document has no text")
         collection_id = self.collection_id(collection)
         with self.db.session() as session:
-            memory = Memory(kind="document", content=body, content_hash=sha256(body),
+            memory = Memory(kind="document", content=loaded.text,
+                            content_hash=sha256(loaded.text),
                             meta={**(metadata or {}), "collection_id": collection_id,
-                                  "format": fmt, "title": title})
+                                  "format": loaded.fmt, "title": loaded.title,
+                                  "pages": loaded.pages})
             session.add(memory)
             session.flush()
-            document = Document(id=memory.id, collection_id=collection_id, title=title,
-                                url=url, source=source, mime=MIME[fmt], status="queued")
+            document = Document(id=memory.id, collection_id=collection_id, title=loaded.title,
+                                url=url, path=path, source=source, mime=loaded.mime,
+                                status="queued")
             session.add(document)
             session.flush()
             view = document_view(document)
@@ -144,23 +171,24 @@ class Knowledge:
                 return  # deleted while queued: nothing to do
             body, fmt = memory.content, memory.meta.get("format", "text")
             collection_id = memory.meta.get("collection_id")
+            pages = memory.meta.get("pages")
             session.get(Document, document_id).status = "indexing"
         try:
-            self._index_document(document_id, body, fmt, collection_id, progress)
+            self._index_document(document_id, body, fmt, collection_id, pages, progress)
         except Exception as exc:
             self._set_status(document_id, "failed", error=str(exc))
             raise
         self._set_status(document_id, "indexed")
 
-    def _index_document(self, document_id: str, body: str, fmt: str,
-                        collection_id: str | None, progress: Callable[[float], None]) -> None:
+    def _index_document(self, document_id: str, body: str, fmt: str, collection_id: str | None,
+                        pages: list | None, progress: Callable[[float], None]) -> None:
         self.search.remove(self._drop_chunks(document_id))  # what a crashed run left
         embedder = self.get_embedder()
         splitter = make_splitter(fmt, self.settings.chunk_tokens,
                                  self.settings.chunk_overlap_tokens,
                                  lambda piece: max(len(embedder.tokens(piece)) - 2, 0))
-        chunks = split(body, splitter)
-        ids = self._store_chunks(document_id, collection_id, chunks)
+        chunks = split_pages(body, splitter, pages)
+        ids = self._store_chunks(document_id, collection_id, chunks, pages)
         for start in range(0, len(ids), EMBED_BATCH):
             batch = ids[start:start + EMBED_BATCH]
             self._embed(batch, [chunks[start + i].text for i in range(len(batch))])
@@ -169,12 +197,13 @@ class Knowledge:
             session.get(Document, document_id).chunk_count = len(ids)
         self.search.persist()
 
-    def _store_chunks(self, document_id: str, collection_id: str | None,
-                      chunks: list) -> list[str]:
+    def _store_chunks(self, document_id: str, collection_id: str | None, chunks: list,
+                      pages: list | None) -> list[str]:
         with self.db.session() as session:
             rows = [Memory(kind="chunk", content=c.text, content_hash=sha256(c.text),
                            meta={"document_id": document_id, "collection_id": collection_id,
-                                 "start": c.start, "end": c.end, "index": i})
+                                 "start": c.start, "end": c.end, "index": i,
+                                 "page": page_of(pages, c.start)})
                     for i, c in enumerate(chunks)]
             session.add_all(rows)
             session.flush()

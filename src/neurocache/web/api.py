@@ -51,6 +51,7 @@ class EndpointSpec:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    multipart: dict[str, Any] | None = None  # JSON schema of a multipart form also accepted
 
 
 def validation_details(exc: ValidationError) -> dict[str, Any]:
@@ -93,16 +94,20 @@ def endpoint(
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     responses: dict[int, type[BaseModel] | None] | None = None,
+    multipart: dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`scope=None` makes an endpoint public. The view receives `body=` and `query=`."""
-    spec = EndpointSpec(scope, body, query, responses or {200: None})
+    """`scope=None` makes an endpoint public. The view receives `body=` and `query=`; with
+    `multipart`, a multipart form is accepted too and the view gets `body=None`."""
+    spec = EndpointSpec(scope, body, query, responses or {200: None}, multipart)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if spec.scope is not None:
                 require(spec.scope)
-            if spec.body is not None:
+            if spec.multipart is not None and request.mimetype == "multipart/form-data":
+                kwargs["body"] = None
+            elif spec.body is not None:
                 kwargs["body"] = parse_body(spec.body)
             if spec.query is not None:
                 kwargs["query"] = parse_query(spec.query)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint
+from flask import Blueprint, request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.search.service import Filters
 from neurocache.web.api import RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub
+from neurocache.web.errors import error_body
 
 bp = Blueprint("knowledge", __name__, url_prefix="/api/v1")
 
@@ -65,8 +67,12 @@ class JobOut(BaseModel):
 
 
 class Accepted(BaseModel):
-    document: DocumentOut
-    job: JobOut
+    """One document: `document` and `job`. Several uploaded files: `items`, each with its
+    `file` and either `document` + `job` or `error`."""
+
+    model_config = ConfigDict(extra="allow")
+    document: DocumentOut | None = None
+    job: JobOut | None = None
 
 
 class SearchRequest(RequestModel):
@@ -108,14 +114,57 @@ def list_collections():
     return {"collections": current_hub().knowledge.list_collections()}
 
 
+UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"},
+                 "description": "One or more files (field `file`, repeated)."},
+        "collection": {"type": "string", "description": "A collection's id or name."},
+    },
+}
+
+
 @bp.post("/documents")
-@endpoint(scope="write", body=NewDocument, responses={202: Accepted})
-def add_document(body: NewDocument):
-    """Take in a document; it is indexed in the background (follow its job)."""
+@endpoint(scope="write", body=NewDocument, multipart=UPLOAD_FORM, responses={202: Accepted})
+def add_document(body: NewDocument | None):
+    """Take in documents: JSON text/HTML, or uploaded files (multipart, one or many).
+
+    Each is indexed in the background (follow its job). With several files, the answer
+    lists each one's document and job, or its error; the others still go in."""
+    knowledge = current_hub().knowledge
+    if body is None:
+        return _upload(knowledge)
     fmt, content = ("html", body.html) if body.html is not None else ("text", body.text)
-    return current_hub().knowledge.add_text(
+    return knowledge.add_text(
         title=body.title, body=content or "", fmt=fmt, url=body.url,
         collection=body.collection, metadata=body.metadata, actor=current_actor()), 202
+
+
+def _upload(knowledge: Any):
+    files = request.files.getlist("file")
+    if not files:
+        raise InvalidInput("send the files in the multipart field `file`")
+    collection = request.form.get("collection") or None
+    knowledge.collection_id(collection)  # an unknown collection fails the whole request
+    items = []
+    for upload in files:
+        name = upload.filename or "upload"
+        try:
+            items.append({"file": name, **knowledge.add_file(name, upload.read(),
+                                                              current_actor(), collection)})
+        except NeurocacheError as exc:
+            items.append({"file": name, "error": error_body(exc.status, exc.message,
+                                                            exc.code, exc.details)["error"]})
+    accepted = [item for item in items if "document" in item]
+    if not accepted:  # nothing went in: the request failed, with each file's reason
+        first = items[0]["error"]
+        raise NeurocacheError.with_status(first["status"], first["code"],
+                                          f"no file could be taken in: {first['message']}",
+                                          {"files": items})
+    if len(files) == 1:
+        return {"document": accepted[0]["document"], "job": accepted[0]["job"]}, 202
+    return {"items": items}, 202
 
 
 @bp.get("/documents/<document_id>")

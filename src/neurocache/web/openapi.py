@@ -85,6 +85,9 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
         }
+        if spec.multipart is not None:
+            operation["requestBody"]["content"]["multipart/form-data"] = {
+                "schema": spec.multipart}
     for status, model in spec.responses.items():
         content = {"application/json": {"schema": refs[(model, "serialization")]}} if model else {}
         operation["responses"][str(status)] = {"description": "Success", **(
