@@ -8,6 +8,7 @@ The job is idempotent: run again after a crash, it replaces whatever half it lef
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from neurocache.errors import Conflict, InvalidInput, NotFound
-from neurocache.knowledge.jobs import JobQueue
+from neurocache.knowledge.jobs import JobQueue, job_view
 from neurocache.knowledge.loaders import Loaded, html_title, load_file, page_of, readable_html
 from neurocache.knowledge.splitting import Chunk, make_splitter, split
 from neurocache.models.reembed import store_vectors
@@ -24,12 +25,30 @@ from neurocache.search.service import SearchService
 from neurocache.settings import Settings
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
-from neurocache.store.models import Collection, Document, Edge, Memory, Vector
+from neurocache.store.models import Collection, Document, Edge, Job, Memory, Vector
 from neurocache.store.types import isoformat
 
 INGEST = "ingest"
 MIME = {"text": "text/plain", "html": "text/html", "markdown": "text/markdown"}
 EMBED_BATCH = 32
+
+
+def capture_text(capture: dict[str, Any]) -> str:
+    """What a capture says, readable: the selection, else the page's text or main content;
+    the user's note comes first when there is one."""
+    if capture.get("selection"):
+        body = capture["selection"]
+    elif capture.get("text"):
+        body = capture["text"]
+    elif capture.get("html"):
+        body = readable_html(capture["html"])
+    else:
+        body = ""
+    note = (capture.get("note") or "").strip()
+    text_ = f"{note}\n\n{body}".strip() if note else body.strip()
+    if not text_:
+        raise InvalidInput("a capture needs html, text, selection or a note")
+    return text_
 
 
 def split_pages(body: str, splitter: Any, pages: list | None) -> list[Chunk]:
@@ -142,6 +161,59 @@ class Knowledge:
                          view)
         job = self.jobs.submit(INGEST, {"document_id": view["id"]})
         return {"document": view, "job": job}
+
+    def add_capture(self, capture: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        """A page, selection or note from the browser extension. The same URL with the same
+        content creates nothing new; with new content, a new version `version_of` the last."""
+        readable = capture_text(capture)
+        digest = sha256(readable)
+        url = capture["url"]
+        previous = self._captures_of(url)
+        for document_id, content_hash in previous:
+            if content_hash == digest:
+                return {**self._accepted(document_id), "duplicate": True}
+        original = self._keep_original(capture.get("html"))
+        title = capture.get("title") or url
+        metadata = {key: capture.get(key) for key in ("selection", "note", "tags", "captured_at")}
+        metadata |= {"original": original, "version": len(previous) + 1,
+                     "capture": "selection" if capture.get("selection") else
+                     "page" if capture.get("html") or capture.get("text") else "note"}
+        accepted = self._add(Loaded(title, readable, "markdown", "text/markdown"), actor,
+                             source="capture", url=url, collection=capture.get("collection"),
+                             metadata=metadata)
+        if previous:
+            with self.db.session() as session:
+                session.add(Edge(source_id=accepted["document"]["id"],
+                                 target_id=previous[-1][0], relation="version_of"))
+        return {**accepted, "duplicate": False}
+
+    def _captures_of(self, url: str) -> list[tuple[str, str]]:
+        with self.db.session() as session:
+            return list(session.execute(
+                select(Document.id, Memory.content_hash).join(Memory, Memory.id == Document.id)
+                .where(Document.url == url, Document.source == "capture")
+                .order_by(Document.created_at)).all())
+
+    def _accepted(self, document_id: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            job = session.scalar(select(Job).where(
+                Job.payload["document_id"].as_string() == document_id)
+                .order_by(Job.created_at.desc()))
+            return {"document": self.get_document(document_id),
+                    "job": job_view(job) if job else None}
+
+    def _keep_original(self, html: str | None) -> str | None:
+        """The page as captured, content-addressed under blobs/ (written atomically)."""
+        if not html:
+            return None
+        digest = sha256(html)
+        path = self.settings.data_dir / "blobs" / f"{digest}.html"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_suffix(".tmp")
+            temp.write_text(html, encoding="utf-8")
+            os.replace(temp, path)
+        return digest
 
     def get_document(self, document_id: str) -> dict[str, Any]:
         with self.db.session() as session:

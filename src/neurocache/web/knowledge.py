@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from flask import Blueprint, request
@@ -165,6 +166,33 @@ def _upload(knowledge: Any):
     if len(files) == 1:
         return {"document": accepted[0]["document"], "job": accepted[0]["job"]}, 202
     return {"items": items}, 202
+
+
+class NewCapture(RequestModel):
+    """What the browser extension sends: a page, a selection or a note."""
+
+    url: str = Field(min_length=1, max_length=8000)
+    title: str = Field("", max_length=1000)
+    html: str | None = None
+    text: str | None = None
+    selection: str | None = None
+    note: str | None = Field(None, max_length=100_000)
+    captured_at: datetime | None = None
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    collection: str | None = None
+
+
+class CaptureAccepted(Accepted):
+    duplicate: bool = Field(description="True: the same URL with the same content was "
+                            "captured before; nothing new was made.")
+
+
+@bp.post("/captures")
+@endpoint(scope="write", body=NewCapture, responses={202: CaptureAccepted})
+def add_capture(body: NewCapture):
+    """Save a page, selection or note; the same content twice is kept once."""
+    capture = body.model_dump(mode="json")
+    return current_hub().knowledge.add_capture(capture, current_actor()), 202
 
 
 @bp.get("/documents/<document_id>")
