@@ -21,7 +21,7 @@ def readable_html(html: str) -> str:
     if not html.strip():
         raise InvalidInput("the HTML is empty")
     text = trafilatura.extract(html, output_format="markdown", include_comments=False,
-                               include_tables=True)
+                               include_tables=True, favor_precision=True)
     if text:
         return text
     try:  # not an article: all its visible text
