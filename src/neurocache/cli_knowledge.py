@@ -1,0 +1,181 @@
+"""`neurocache ingest PATH...` and `neurocache search QUERY`: through the running hub of
+this data dir when there is one (so it does the work), else in this process."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+from neurocache.cli_models import CLI_ACTOR, RunningHub
+from neurocache.errors import NeurocacheError
+from neurocache.hub import Hub
+from neurocache.knowledge.loaders import READABLE
+from neurocache.search.service import Filters
+
+SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"}
+
+
+def files_under(paths: tuple[str, ...]) -> tuple[list[Path], int]:
+    """Readable files in PATHs (folders walked, hidden and tool folders skipped), and how
+    many other files were passed over."""
+    found, skipped = [], 0
+    for given in map(Path, paths):
+        candidates = [given] if given.is_file() else _walk(given)
+        for file in candidates:
+            if file.suffix.lower() in READABLE:
+                found.append(file)
+            else:
+                skipped += 1
+    return found, skipped
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    if not folder.is_dir():
+        raise click.BadParameter(f"{folder} is neither a file nor a folder")
+    for path in sorted(folder.rglob("*")):
+        parts = set(path.relative_to(folder).parts[:-1])
+        if path.is_file() and not parts & SKIPPED_DIRS and not path.name.startswith("."):
+            yield path
+
+
+class Target:
+    """Where the work happens: the running hub over HTTP, or a hub in this process."""
+
+    def __init__(self, hub: Hub | None, running: RunningHub | None) -> None:
+        self.hub, self.running = hub, running
+
+    def add_file(self, path: Path, collection: str | None) -> str:
+        if self.running is not None:
+            with open(path, "rb") as handle:
+                response = requests.post(
+                    f"{self.running.url}/api/v1/documents", headers=self.running.headers,
+                    files={"file": (str(path), handle)}, timeout=300,
+                    data={"collection": collection} if collection else {})
+            body = response.json()
+            if response.status_code >= 400:
+                raise NeurocacheError(body["error"]["message"])
+            return body["job"]["id"]
+        assert self.hub is not None
+        return self.hub.knowledge.add_file(str(path), path.read_bytes(), CLI_ACTOR,
+                                           collection)["job"]["id"]
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        if self.running is not None:
+            return requests.get(f"{self.running.url}/api/v1/jobs/{job_id}",
+                                headers=self.running.headers, timeout=30).json()
+        assert self.hub is not None
+        return self.hub.jobs.get(job_id)
+
+    def search(self, query: str, k: int, mode: str, collections: list[str]) -> list[dict]:
+        if self.running is not None:
+            response = requests.post(
+                f"{self.running.url}/api/v1/search", headers=self.running.headers, timeout=60,
+                json={"query": query, "k": k, "mode": mode, "collections": collections or None})
+            body = response.json()
+            if response.status_code >= 400:
+                raise NeurocacheError(body["error"]["message"])
+            return body["results"]
+        assert self.hub is not None
+        ids = [self.hub.knowledge.collection_id(c) for c in collections] or None
+        return self.hub.search.search(query, k=k, mode=mode, filters=Filters(collections=ids))
+
+
+def _target(settings: Any) -> Target:
+    running = RunningHub.find(settings)
+    if running is not None:
+        return Target(None, running)
+    hub = Hub(settings)
+    hub.start_background_work()
+    return Target(hub, None)
+
+
+def register(main: click.Group, settings_options: Any, settings_from: Any) -> None:
+    @main.command()
+    @click.argument("paths", nargs=-1, required=True)
+    @click.option("--collection", help="A collection's name or id.")
+    @settings_options
+    def ingest(paths: tuple[str, ...], collection: str | None, **kwargs: Any) -> None:
+        """Take in files and folders, with a progress bar and a summary."""
+        settings, _ = settings_from(kwargs)
+        files, skipped = files_under(paths)
+        target = _target(settings)
+        try:
+            _ingest(target, files, skipped, collection)
+        finally:
+            if target.hub is not None:
+                target.hub.close()
+
+    @main.command()
+    @click.argument("query")
+    @click.option("-k", "k", type=int, default=10, show_default=True)
+    @click.option("--mode", type=click.Choice(["hybrid", "vector", "fulltext"]),
+                  default="hybrid", show_default=True)
+    @click.option("--collection", "collections", multiple=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @settings_options
+    def search(query: str, k: int, mode: str, collections: tuple[str, ...], as_json: bool,
+               **kwargs: Any) -> None:
+        """Search everything the hub keeps; prints ranked sources."""
+        settings, _ = settings_from(kwargs)
+        target = _target(settings)
+        try:
+            results = target.search(query, k, mode, list(collections))
+        except NeurocacheError as exc:
+            raise click.ClickException(exc.message) from exc
+        finally:
+            if target.hub is not None:
+                target.hub.close()
+        if as_json:
+            click.echo(json.dumps(results, indent=2))
+            return
+        for rank, hit in enumerate(results, start=1):
+            _print_hit(rank, hit)
+        if not results:
+            click.echo("Nothing found.")
+
+
+def _ingest(target: Target, files: list[Path], skipped: int, collection: str | None) -> None:
+    started = time.monotonic()
+    jobs: dict[str, Path] = {}
+    failures: list[str] = []
+    with click.progressbar(files, label="Reading", show_pos=True) as bar:
+        for path in bar:
+            try:
+                jobs[target.add_file(path, collection)] = path
+            except NeurocacheError as exc:
+                failures.append(f"{path}: {exc.message}")
+    done: dict[str, dict] = {}
+    with click.progressbar(length=len(jobs), label="Indexing", show_pos=True,
+                           show_eta=True) as bar:
+        while len(done) < len(jobs):
+            for job_id in [j for j in jobs if j not in done]:
+                job = target.job(job_id)
+                if job["status"] in ("done", "failed", "cancelled"):
+                    done[job_id] = job
+                    bar.update(1)
+                    if job["status"] != "done":
+                        failures.append(f"{jobs[job_id]}: {job.get('error') or job['status']}")
+            time.sleep(0.2)
+    seconds = time.monotonic() - started
+    ok = sum(1 for job in done.values() if job["status"] == "done")
+    click.echo(f"Ingested {ok} of {len(files)} files in {seconds:.1f} s "
+               f"({ok / max(seconds, 1e-9):.1f} files/s); {skipped} skipped, "
+               f"{len(failures)} failed.")
+    for failure in failures:
+        click.echo(f"  failed: {failure}", err=True)
+
+
+def _print_hit(rank: int, hit: dict[str, Any]) -> None:
+    document = hit.get("document") or {}
+    where = document.get("url") or document.get("path") or ""
+    page = f", page {document['page']}" if document.get("page") else ""
+    click.echo(f"{rank:>2}. {document.get('title', hit['kind'])} [{where}{page}] "
+               f"score {hit['score']:.4f}")
+    snippet = " ".join(hit["text"].split())
+    click.echo(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
