@@ -21,15 +21,44 @@ from neurocache.search.service import SearchService
 from neurocache.store import Database
 from neurocache.store.models import Document, Edge, Memory, Vector
 
-WORDS = ["river", "mountain", "city", "library", "harbour", "market", "garden", "bridge", "tower", "forest", "meadow", "island", "valley", "desert", "glacier", "canyon", "volcano", "lagoon", "prairie", "tundra"]
+WORDS = [
+    "river",
+    "mountain",
+    "city",
+    "library",
+    "harbour",
+    "market",
+    "garden",
+    "bridge",
+    "tower",
+    "forest",
+    "meadow",
+    "island",
+    "valley",
+    "desert",
+    "glacier",
+    "canyon",
+    "volcano",
+    "lagoon",
+    "prairie",
+    "tundra",
+]
 
 
 def start_hub(data_dir):
-    env = {**os.environ, "NEUROCACHE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1",
-           "NEUROCACHE_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([sys.executable, "-m", "neurocache", "serve", "--port", "0"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True)
+    env = {
+        **os.environ,
+        "NEUROCACHE_DATA_DIR": str(data_dir),
+        "PYTHONUNBUFFERED": "1",
+        "NEUROCACHE_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neurocache", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     for line in process.stdout:
         if "Open the hub:" in line:
             url, token = line.split("Open the hub: ")[1].strip().split("/?token=")
@@ -38,8 +67,10 @@ def start_hub(data_dir):
 
 
 def document_text(rng: random.Random) -> str:
-    paragraphs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 120)))
-                  for _ in range(rng.randint(2, 6))]
+    paragraphs = [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 120)))
+        for _ in range(rng.randint(2, 6))
+    ]
     return "\n\n".join(paragraphs)
 
 
@@ -54,9 +85,12 @@ def test_kills_during_ingestion_lose_and_duplicate_nothing(tmp_path):
             posted = 0
             while time.monotonic() < deadline and posted < 12:
                 posted += 1
-                response = requests.post(f"{url}/api/v1/documents", headers=owner, timeout=30,
-                                         json={"title": f"doc {len(acknowledged)}",
-                                               "text": document_text(rng)})
+                response = requests.post(
+                    f"{url}/api/v1/documents",
+                    headers=owner,
+                    timeout=30,
+                    json={"title": f"doc {len(acknowledged)}", "text": document_text(rng)},
+                )
                 if response.status_code == 202:
                     acknowledged.append(response.json()["document"]["id"])
         finally:
@@ -69,14 +103,20 @@ def test_kills_during_ingestion_lose_and_duplicate_nothing(tmp_path):
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            statuses = Counter(requests.get(f"{url}/api/v1/documents/{d}", headers=owner,
-                                            timeout=30).json()["status"] for d in acknowledged)
+            statuses = Counter(
+                requests.get(f"{url}/api/v1/documents/{d}", headers=owner, timeout=30).json()[
+                    "status"
+                ]
+                for d in acknowledged
+            )
             if statuses.get("indexed", 0) == len(acknowledged):
                 break
             time.sleep(0.5)
         assert statuses == {"indexed": len(acknowledged)}, statuses
-        print(f"{len(acknowledged)} documents; the last start finished them in "
-              f"{time.monotonic() - began:.1f} s")
+        print(
+            f"{len(acknowledged)} documents; the last start finished them in "
+            f"{time.monotonic() - began:.1f} s"
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
@@ -92,8 +132,7 @@ def test_kills_during_ingestion_lose_and_duplicate_nothing(tmp_path):
     per_document = Counter(c.meta["document_id"] for c in chunks)
     for document_id, document in documents.items():
         assert per_document[document_id] == document.chunk_count > 0  # exactly once
-        indexes = sorted(c.meta["index"] for c in chunks
-                         if c.meta["document_id"] == document_id)
+        indexes = sorted(c.meta["index"] for c in chunks if c.meta["document_id"] == document_id)
         assert indexes == list(range(document.chunk_count))  # no duplicate, no gap
     assert len(edges) == len(chunks) and {e.target_id for e in edges} <= set(documents)
     assert {v.memory_id for v in vectors} == {c.id for c in chunks}  # no orphan, none missing
