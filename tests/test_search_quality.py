@@ -27,8 +27,8 @@ def test_hybrid_recall_is_at_least_each_mode_alone(hub, capsys):
     assert hub.jobs.wait_idle(120)
     scores = {mode: recall_at_5(hub, mode, titles) for mode in ("hybrid", "vector", "fulltext")}
     with capsys.disabled():
-        print("\nrecall@5 on %d questions: %s" % (
-            len(CORPUS["questions"]), ", ".join(f"{m} {s:.2f}" for m, s in scores.items())))
+        summary = ", ".join(f"{mode} {score:.2f}" for mode, score in scores.items())
+        print(f"\nrecall@5 on {len(CORPUS['questions'])} questions: {summary}")
     assert scores["hybrid"] >= scores["vector"]
     assert scores["hybrid"] >= scores["fulltext"]
     assert scores["hybrid"] >= 0.8
