@@ -196,3 +196,95 @@ def hub_actor():
     from neurocache.store.audit import Actor
 
     return Actor("test")
+
+
+def test_documents_are_listed_newest_first_and_paged(client, owner, hub):
+    client.post("/api/v1/collections", json={"name": "a"}, headers=owner)
+    ids = [add(client, owner, title=f"d{i}", text=f"text number {i}",
+               collection="a" if i % 2 else None)["document"]["id"] for i in range(5)]
+    hub.jobs.wait_idle(60)
+    seen, cursor = [], None
+    while True:
+        page = client.get("/api/v1/documents", query_string={
+            "limit": 2, **({"cursor": cursor} if cursor else {})}, headers=owner).json
+        seen += [d["id"] for d in page["documents"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert seen == ids[::-1]
+    in_a = client.get("/api/v1/documents?collection=a&status=indexed", headers=owner).json
+    assert {d["title"] for d in in_a["documents"]} == {"d1", "d3"}
+
+
+def test_a_document_moves_between_collections_with_its_chunks(client, owner, hub):
+    for name in ("first", "second"):
+        client.post("/api/v1/collections", json={"name": name}, headers=owner)
+    document = add(client, owner, title="Rivers", text=RIVERS, collection="first")["document"]
+    hub.jobs.wait_idle(60)
+    moved = client.patch(f"/api/v1/documents/{document['id']}", json={"collection": "second"},
+                         headers=owner)
+    assert moved.status_code == 200
+    assert search(client, owner, "salmon", collections=["first"]) == []
+    assert search(client, owner, "salmon", collections=["second"])[0]["document"]["id"] \
+        == document["id"]
+    out = client.patch(f"/api/v1/documents/{document['id']}", json={"collection": None},
+                       headers=owner).json
+    assert out["collection_id"] is None
+    assert_error(client.patch(f"/api/v1/documents/{document['id']}",
+                              json={"collection": "nope"}, headers=owner), 404)
+    actions = [e["action"] for e in hub.audit.list(target_id=document["id"])[0]]
+    assert actions == ["document.move", "document.move", "document.create"]
+
+
+def test_a_queued_job_can_be_cancelled(tmp_path):
+    hub = hub_of(create_app(Settings(data_dir=tmp_path), testing=True))
+    hub.jobs.stop()  # nothing runs: the job stays queued
+    accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text",
+                                      actor=hub_actor())
+    assert hub.jobs.cancel(accepted["job"]["id"])["status"] == "cancelled"
+    hub.close()
+    hub = hub_of(create_app(Settings(data_dir=tmp_path), testing=True))
+    assert hub.jobs.wait_idle(30)
+    assert hub.jobs.get(accepted["job"]["id"])["status"] == "cancelled"
+    assert hub.knowledge.get_document(accepted["document"]["id"])["chunk_count"] == 0
+    hub.close()
+
+
+def test_a_running_job_stops_at_its_next_step_when_cancelled(client, owner, hub, monkeypatch):
+    from neurocache.knowledge import service
+
+    monkeypatch.setattr(service, "EMBED_BATCH", 1)
+    import threading
+
+    original = hub.knowledge._embed
+    cancelled = []
+    submitted: dict = {}
+    known = threading.Event()
+
+    def embed_then_cancel(ids, texts):
+        original(ids, texts)
+        if not cancelled and known.wait(10):  # the worker may be quicker than the test
+            cancelled.append(hub.jobs.cancel(submitted["job"]["id"]))
+
+    monkeypatch.setattr(hub.knowledge, "_embed", embed_then_cancel)
+    accepted = add(client, owner, title="long", text=RIVERS * 30)
+    submitted.update(accepted)
+    known.set()
+    job = accepted["job"]
+    assert hub.jobs.wait_idle(60)
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=owner).json["status"] == "cancelled"
+    document = client.get(f"/api/v1/documents/{accepted['document']['id']}",
+                          headers=owner).json
+    assert document["status"] == "failed" and "cancelled" in document["error"]
+    assert search(client, owner, "salmon", mode="fulltext") == []  # its chunks are gone
+
+
+def test_search_by_time(client, owner, hub):
+    from datetime import UTC, datetime, timedelta
+
+    add(client, owner, title="Rivers", text=RIVERS)
+    hub.jobs.wait_idle(60)
+    now = datetime.now(UTC)
+    since = (now - timedelta(minutes=5)).isoformat()
+    until = (now - timedelta(minutes=1)).isoformat()
+    assert search(client, owner, "salmon", since=since)
+    assert search(client, owner, "salmon", until=until) == []

@@ -26,6 +26,10 @@ Handler = Callable[[str, dict[str, Any], Callable[[float], None]], None]
 Publish = Callable[[str, dict[str, Any], str | None], None]
 
 
+class JobCancelled(Exception):
+    """Raised inside a handler (by its progress callback) when its job was cancelled."""
+
+
 def job_view(job: Job) -> dict[str, Any]:
     view = {"id": job.id, "kind": job.kind, "status": job.status,
             "progress": round(job.progress, 4), "created_at": isoformat(job.created_at),
@@ -63,6 +67,21 @@ class JobQueue:
             if job is None:
                 raise NotFound(f"no job with id {job_id}")
             return job_view(job)
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """A queued job never runs; a running one stops at its next progress report."""
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFound(f"no job with id {job_id}")
+            if job.status in ("queued", "running"):
+                job.status = "cancelled"
+        self._announce(job_id)
+        return self.get(job_id)
+
+    def _cancelled(self, job_id: str) -> bool:
+        with self.db.session() as session:
+            return session.scalar(select(Job.status).where(Job.id == job_id)) == "cancelled"
 
     def start(self) -> None:
         """Start the workers, with the jobs a previous run left unfinished first."""
@@ -104,13 +123,15 @@ class JobQueue:
         with self.db.session() as session:
             job = session.get(Job, job_id)
             if job is None or job.status not in ("queued", "running"):
-                return
+                return  # cancelled while queued, or already finished
             job.status, job.progress = "running", 0.0
             kind, payload = job.kind, dict(job.payload)
         self._announce(job_id)
         last = [0.0]
 
         def progress(fraction: float) -> None:
+            if self._cancelled(job_id):
+                raise JobCancelled(job_id)
             now = time.monotonic()
             if now - last[0] >= PROGRESS_INTERVAL_S:
                 last[0] = now
@@ -118,11 +139,14 @@ class JobQueue:
 
         try:
             self.handlers[kind](job_id, payload, progress)
+        except JobCancelled:
+            self._announce(job_id)
         except Exception as exc:  # the job fails; the worker lives on
             log.exception("job %s (%s) failed", job_id, kind)
             self._update(job_id, status="failed", error=str(exc) or type(exc).__name__)
         else:
-            self._update(job_id, status="done", progress=1.0)
+            if not self._cancelled(job_id):  # a cancel that came too late keeps its word
+                self._update(job_id, status="done", progress=1.0)
 
     def _update(self, job_id: str, **values: Any) -> None:
         with self.db.session() as session:

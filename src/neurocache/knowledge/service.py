@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select, text
+from sqlalchemy import and_, delete, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from neurocache.errors import Conflict, InvalidInput, NotFound
-from neurocache.knowledge.jobs import JobQueue, job_view
+from neurocache.knowledge.jobs import JobCancelled, JobQueue, job_view
 from neurocache.knowledge.loaders import Loaded, html_title, load_file, page_of, readable_html
 from neurocache.knowledge.splitting import Chunk, make_splitter, split
 from neurocache.models.reembed import store_vectors
@@ -25,7 +25,9 @@ from neurocache.search.service import SearchService
 from neurocache.settings import Settings
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
+from neurocache.store.keys import parse_cursor_time
 from neurocache.store.models import Collection, Document, Edge, Job, Memory, Vector
+from neurocache.store.paging import decode_cursor, encode_cursor
 from neurocache.store.types import isoformat
 
 INGEST = "ingest"
@@ -222,6 +224,46 @@ class Knowledge:
                 raise NotFound(f"no document with id {document_id}")
             return document_view(document)
 
+    def list_documents(self, *, collection: str | None = None, status: str | None = None,
+                       limit: int = 50, cursor: str | None = None,
+                       ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first."""
+        query = select(Document).order_by(Document.created_at.desc(), Document.id.desc())
+        if collection is not None:
+            query = query.where(Document.collection_id == self.collection_id(collection))
+        if status is not None:
+            query = query.where(Document.status == status)
+        if cursor:
+            created, document_id = decode_cursor(cursor, 2, str, str)
+            moment = parse_cursor_time(created)
+            query = query.where(or_(Document.created_at < moment,
+                                    and_(Document.created_at == moment,
+                                         Document.id < document_id)))
+        with self.db.session() as session:
+            rows = list(session.scalars(query.limit(limit + 1)))
+        page = rows[:limit]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if more \
+            else None
+        return [document_view(d) for d in page], next_cursor
+
+    def move_document(self, document_id: str, collection: str | None,
+                      actor: Actor) -> dict[str, Any]:
+        """Into another collection (None: into none); its chunks follow it in searches."""
+        before = self.get_document(document_id)
+        collection_id = self.collection_id(collection)
+        with self.db.session() as session:
+            session.get(Document, document_id).collection_id = collection_id
+            ids = [document_id, *session.scalars(select(Edge.source_id).where(
+                Edge.target_id == document_id, Edge.relation == "part_of"))]
+            for memory in session.scalars(select(Memory).where(Memory.id.in_(ids))):
+                memory.meta = {**memory.meta, "collection_id": collection_id}
+            session.flush()
+            after = document_view(session.get(Document, document_id))
+            audit.record(session, actor, "document.move", ("document", document_id), before,
+                         after)
+        return after
+
     def delete_document(self, document_id: str, actor: Actor) -> dict[str, Any]:
         before = self.get_document(document_id)
         rowids = self._drop_chunks(document_id)
@@ -247,6 +289,10 @@ class Knowledge:
             session.get(Document, document_id).status = "indexing"
         try:
             self._index_document(document_id, body, fmt, collection_id, pages, progress)
+        except JobCancelled:
+            self.search.remove(self._drop_chunks(document_id))
+            self._set_status(document_id, "failed", error="indexing was cancelled")
+            raise
         except Exception as exc:
             self._set_status(document_id, "failed", error=str(exc))
             raise
@@ -260,6 +306,7 @@ class Knowledge:
                                  self.settings.chunk_overlap_tokens,
                                  lambda piece: max(len(embedder.tokens(piece)) - 2, 0))
         chunks = split_pages(body, splitter, pages)
+        progress(0.0)  # a job cancelled while it waited stops here
         ids = self._store_chunks(document_id, collection_id, chunks, pages)
         for start in range(0, len(ids), EMBED_BATCH):
             batch = ids[start:start + EMBED_BATCH]

@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ class Filters:
     collections: list[str] | None = None
     documents: list[str] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    since: datetime | None = None
+    until: datetime | None = None
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """SQL conditions on `memories m`."""
@@ -48,6 +51,10 @@ class Filters:
                 clauses.append(f"json_extract(m.metadata, '$.{name}') IN "
                                f"(SELECT value FROM json_each(:{name}))")
                 params[name] = _json_list(values)
+        for name, moment, operator in (("since", self.since, ">="), ("until", self.until, "<")):
+            if moment is not None:  # stored as naive UTC text: compare in the same form
+                clauses.append(f"m.created_at {operator} :{name}")
+                params[name] = moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
         for i, (key, value) in enumerate(self.metadata.items()):
             clauses.append(f"json_extract(m.metadata, :mkey{i}) = :mval{i}")
             params[f"mkey{i}"], params[f"mval{i}"] = f"$.{key}", value

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.search.service import Filters
-from neurocache.web.api import RequestModel, endpoint
+from neurocache.web.api import PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub
 from neurocache.web.errors import error_body
 
@@ -86,6 +86,8 @@ class SearchRequest(RequestModel):
     documents: list[str] | None = None
     filters: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Metadata fields that must equal these values.")
+    since: datetime | None = Field(None, description="Only memories made at or after this.")
+    until: datetime | None = Field(None, description="Only memories made before this.")
 
 
 class SearchResult(BaseModel):
@@ -209,6 +211,45 @@ def delete_document(document_id: str):
     return current_hub().knowledge.delete_document(document_id, current_actor())
 
 
+class DocumentQuery(PageQuery):
+    collection: str | None = Field(None, description="A collection's id or name.")
+    status: Literal["queued", "indexing", "indexed", "failed"] | None = None
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentOut]
+    next_cursor: str | None
+
+
+class DocumentChange(RequestModel):
+    collection: str | None = Field(description="Move into this collection (id or name); "
+                                   "null: into none.")
+
+
+@bp.get("/documents")
+@endpoint(scope="read", query=DocumentQuery, responses={200: DocumentList})
+def list_documents(query: DocumentQuery):
+    """Documents, newest first, by collection and status."""
+    documents, next_cursor = current_hub().knowledge.list_documents(
+        collection=query.collection, status=query.status, limit=query.limit,
+        cursor=query.cursor)
+    return {"documents": documents, "next_cursor": next_cursor}
+
+
+@bp.patch("/documents/<document_id>")
+@endpoint(scope="write", body=DocumentChange, responses={200: DocumentOut})
+def move_document(document_id: str, body: DocumentChange):
+    """Move a document to another collection."""
+    return current_hub().knowledge.move_document(document_id, body.collection, current_actor())
+
+
+@bp.delete("/jobs/<job_id>")
+@endpoint(scope="write", responses={200: JobOut})
+def cancel_job(job_id: str):
+    """Cancel a job: a queued one never runs, a running one stops at its next step."""
+    return current_hub().jobs.cancel(job_id)
+
+
 @bp.get("/jobs/<job_id>")
 @endpoint(scope="read", responses={200: JobOut})
 def get_job(job_id: str):
@@ -224,7 +265,7 @@ def search(body: SearchRequest):
     collections = [knowledge.collection_id(c) for c in body.collections] \
         if body.collections else None
     filters = Filters(kinds=body.kinds, collections=collections, documents=body.documents,
-                      metadata=body.filters)
+                      metadata=body.filters, since=body.since, until=body.until)
     results = current_hub().search.search(body.query, k=body.k, mode=body.mode,
                                           filters=filters)
     return {"results": results}
