@@ -18,8 +18,9 @@ def test_unknown_route(client):
 
 
 def test_wrong_method_on_every_route_says_what_is_allowed(app, client):
+    patchable = {r.rule for r in app.url_map.iter_rules() if "PATCH" in r.methods}
     for rule in app.url_map.iter_rules():
-        if "PATCH" in rule.methods or rule.rule.startswith("/socket.io"):
+        if rule.rule in patchable or rule.rule.startswith("/socket.io"):
             continue
         path = rule.rule.replace("<key_id>", "x").replace("<path:filename>", "x.js")
         response = client.patch(path)

@@ -10,6 +10,7 @@ from neurocache.app import create_app, hub_of
 from neurocache.settings import Settings
 from neurocache.store.models import Edge, Job, Memory, Vector
 from tests.conftest import assert_error
+from tests.support.waiting import wait_for
 
 RIVERS = ("The Rhine flows through Basel and into the North Sea. Salmon return to the "
           "rivers of Europe each autumn, swimming upstream to spawn.")
@@ -272,9 +273,13 @@ def test_a_running_job_stops_at_its_next_step_when_cancelled(client, owner, hub,
     job = accepted["job"]
     assert hub.jobs.wait_idle(60)
     assert client.get(f"/api/v1/jobs/{job['id']}", headers=owner).json["status"] == "cancelled"
-    document = client.get(f"/api/v1/documents/{accepted['document']['id']}",
+
+    def document():
+        return client.get(f"/api/v1/documents/{accepted['document']['id']}",
                           headers=owner).json
-    assert document["status"] == "failed" and "cancelled" in document["error"]
+
+    assert wait_for(lambda: document()["status"] == "failed")  # the worker stops next step
+    assert "cancelled" in document()["error"]
     assert search(client, owner, "salmon", mode="fulltext") == []  # its chunks are gone
 
 

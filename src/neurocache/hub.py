@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from neurocache import __version__
+from neurocache.knowledge.folders import FolderWatcher
 from neurocache.knowledge.jobs import JobQueue
 from neurocache.knowledge.service import Knowledge
 from neurocache.models.embedder import LlamaEmbedder, RemoteEmbedder
@@ -47,6 +48,9 @@ class Hub:
                              workers=settings.ingest_workers)
         self.knowledge = Knowledge(settings, self.db, self.search, self.jobs,
                                    lambda: self.embedder)
+        self.folders = FolderWatcher(self.db, self.knowledge,
+                                     interval_s=settings.watch_interval_s,
+                                     max_file_bytes=settings.watch_max_file_bytes)
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
         self._reembedder: Reembedder | None = None
         self._embedder_lock = threading.Lock()
@@ -69,6 +73,7 @@ class Hub:
                                       on_stored=self.knowledge.index_vectors)
         self._reembedder.start()
         self.jobs.start()
+        self.folders.start()
 
     def authenticate(self, token: str | None) -> Principal | None:
         """The owner for the owner's token, a key's principal for a live key, else None."""
@@ -101,6 +106,7 @@ class Hub:
         return {"name": loaded.name, "loaded": True, "dimension": loaded.dimension}
 
     def close(self) -> None:
+        self.folders.stop()
         self.jobs.stop()
         if self._reembedder is not None:
             self._reembedder.stop()

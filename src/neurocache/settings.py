@@ -134,6 +134,13 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(
         1, ge=1, le=16, description="Background jobs (ingestion) that run at once."
     )
+    watch_interval_s: float = Field(
+        10.0, gt=0, description="How often watched folders are checked for changes."
+    )
+    watch_max_file_bytes: int = Field(
+        50 * 1024 * 1024, gt=0, description="Files in watched folders larger than this are "
+        "passed over."
+    )
     gpu_layers: int = Field(
         -1, ge=-1,
         description="Layers to offload to a GPU when one is found: -1 all, 0 none (CPU only).",

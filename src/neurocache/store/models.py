@@ -223,3 +223,31 @@ class Job(Base):
             "status IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="status"
         ),
     )
+
+
+class WatchedFolder(Base):
+    __tablename__ = "watched_folders"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    collection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("collections.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    scanned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WatchedFile(Base):
+    """What the hub last saw of a file in a watched folder, to notice changes."""
+
+    __tablename__ = "watched_files"
+    folder_id: Mapped[str] = mapped_column(
+        ForeignKey("watched_folders.id", ondelete="CASCADE"), primary_key=True
+    )
+    relpath: Mapped[str] = mapped_column(Text, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    document_id: Mapped[str | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL"), nullable=True
+    )
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.search.service import Filters
 from neurocache.web.api import PageQuery, RequestModel, endpoint
-from neurocache.web.auth import current_actor, current_hub
+from neurocache.web.auth import current_actor, current_hub, current_principal
 from neurocache.web.errors import error_body
 
 bp = Blueprint("knowledge", __name__, url_prefix="/api/v1")
@@ -269,3 +269,43 @@ def search(body: SearchRequest):
     results = current_hub().search.search(body.query, k=body.k, mode=body.mode,
                                           filters=filters)
     return {"results": results}
+
+
+class NewFolder(RequestModel):
+    path: str = Field(min_length=1, max_length=4096, description="A folder on this machine.")
+    collection: str | None = Field(None, description="A collection's id or name.")
+
+
+class FolderOut(BaseModel):
+    id: str
+    path: str
+    collection_id: str | None
+    created_at: str
+    scanned_at: str | None
+
+
+class FolderList(BaseModel):
+    folders: list[FolderOut]
+
+
+@bp.post("/folders")
+@endpoint(scope="admin", body=NewFolder, responses={201: FolderOut})
+def watch_folder(body: NewFolder):
+    """Watch a folder: its files go in now, and changes follow (owner only)."""
+    owner = current_principal().kind == "owner"
+    return current_hub().folders.register(body.path, current_actor(),
+                                          collection=body.collection, owner=owner), 201
+
+
+@bp.get("/folders")
+@endpoint(scope="read", responses={200: FolderList})
+def list_folders():
+    """The watched folders."""
+    return {"folders": current_hub().folders.list()}
+
+
+@bp.delete("/folders/<folder_id>")
+@endpoint(scope="admin", responses={200: FolderOut})
+def unwatch_folder(folder_id: str):
+    """Stop watching a folder (its documents stay)."""
+    return current_hub().folders.remove(folder_id, current_actor())

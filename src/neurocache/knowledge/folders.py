@@ -1,0 +1,243 @@
+"""Watched folders: a folder's readable files go in (minding `.gitignore` and a size
+limit), and new, changed and deleted files are picked up while the hub runs and, by
+comparing with what was last seen, after a restart."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitignore_parser import parse_gitignore
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from neurocache.errors import Conflict, Forbidden, InvalidInput, NeurocacheError, NotFound
+from neurocache.knowledge.loaders import READABLE
+from neurocache.knowledge.service import Knowledge
+from neurocache.store import Database, audit
+from neurocache.store.audit import Actor
+from neurocache.store.models import WatchedFile, WatchedFolder
+from neurocache.store.types import isoformat, utcnow
+
+log = logging.getLogger("neurocache.folders")
+SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"}
+
+
+class FolderGone(Exception):
+    """The folder stopped being watched while it was scanned."""
+
+
+@dataclass(frozen=True)
+class Seen:
+    size: int
+    mtime_ns: int
+
+
+def folder_view(folder: WatchedFolder) -> dict[str, Any]:
+    return {"id": folder.id, "path": folder.path, "collection_id": folder.collection_id,
+            "created_at": isoformat(folder.created_at), "scanned_at": isoformat(folder.scanned_at)}
+
+
+def readable_files(root: Path, max_bytes: int) -> Iterator[tuple[str, Seen]]:
+    """Files the hub would read, as paths relative to `root`, honouring every `.gitignore`
+    on the way down, skipping hidden and tool folders and files past `max_bytes`."""
+    ignores: list[Callable[[str], bool]] = []
+
+    def walk(folder: Path, depth_ignores: list[Callable[[str], bool]]) -> Iterator[Path]:
+        here = list(depth_ignores)
+        gitignore = folder / ".gitignore"
+        if gitignore.is_file():
+            here.append(parse_gitignore(gitignore, base_dir=folder))
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith(".") or any(ignored(str(entry)) for ignored in here):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                if entry.name not in SKIPPED_DIRS:
+                    yield from walk(entry, here)
+            elif entry.is_file() and entry.suffix.lower() in READABLE:
+                yield entry
+
+    for path in walk(root, ignores):
+        stat = path.stat()
+        if stat.st_size <= max_bytes:
+            yield path.relative_to(root).as_posix(), Seen(stat.st_size, stat.st_mtime_ns)
+
+
+class FolderWatcher:
+    def __init__(self, db: Database, knowledge: Knowledge, *, interval_s: float,
+                 max_file_bytes: int) -> None:
+        self.db = db
+        self.knowledge = knowledge
+        self.interval_s = interval_s
+        self.max_file_bytes = max_file_bytes
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._scan_lock = threading.Lock()
+
+    # ---- registering
+    def register(self, path: str, actor: Actor, *, collection: str | None = None,
+                 owner: bool = True) -> dict[str, Any]:
+        if not owner:
+            raise Forbidden("only the owner (CLI or browser) may have the hub read a folder")
+        root = Path(path).expanduser().resolve()
+        if not root.is_dir():
+            raise InvalidInput(f"{root} is not a folder")
+        collection_id = self.knowledge.collection_id(collection)
+        with self.db.session() as session:
+            if session.scalar(select(WatchedFolder).where(WatchedFolder.path == str(root))):
+                raise Conflict(f"{root} is watched already")
+            folder = WatchedFolder(path=str(root), collection_id=collection_id)
+            session.add(folder)
+            session.flush()
+            view = folder_view(folder)
+            audit.record(session, actor, "folder.watch", ("folder", view["id"]), None, view)
+        threading.Thread(target=self._scan_quietly, args=(view["id"],), daemon=True,
+                         name="folder-scan").start()
+        return view
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return [folder_view(f) for f in session.scalars(select(WatchedFolder))]
+
+    def remove(self, folder_id: str, actor: Actor) -> dict[str, Any]:
+        """Stop watching; the documents taken in stay (delete them one by one if wanted)."""
+        with self.db.session() as session:
+            folder = session.get(WatchedFolder, folder_id)
+            if folder is None:
+                raise NotFound(f"no watched folder with id {folder_id}")
+            view = folder_view(folder)
+            session.delete(folder)
+            audit.record(session, actor, "folder.unwatch", ("folder", folder_id), view, None)
+        return view
+
+    # ---- watching
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name="folder-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _watch(self) -> None:
+        while True:  # at start first: what changed while the hub was down
+            for folder in self.list():
+                if self._stop.is_set():
+                    return
+                try:
+                    self.scan(folder["id"])
+                except Exception:  # a folder gone or unreadable must not stop the others
+                    log.exception("scanning %s failed", folder["path"])
+            if self._stop.wait(self.interval_s):
+                return
+
+    def _scan_quietly(self, folder_id: str) -> None:
+        try:
+            self.scan(folder_id)
+        except Exception:  # logged: a background scan has nobody to raise to
+            log.exception("scanning folder %s failed", folder_id)
+
+    def scan(self, folder_id: str) -> dict[str, int]:
+        try:
+            return self._scan(folder_id)
+        except FolderGone:
+            return {}
+
+    def _scan(self, folder_id: str) -> dict[str, int]:
+        """Bring the store in line with the folder; returns what changed. Each file is
+        its own short transaction, so a scan never holds the store against ingestion."""
+        with self._scan_lock:
+            with self.db.session() as session:
+                folder = session.get(WatchedFolder, folder_id)
+                if folder is None:
+                    return {}
+                root, collection = Path(folder.path), folder.collection_id
+                known = {f.relpath: f for f in session.scalars(
+                    select(WatchedFile).where(WatchedFile.folder_id == folder_id))}
+            found = dict(readable_files(root, self.max_file_bytes)) if root.is_dir() else {}
+            counts = {"added": 0, "changed": 0, "removed": 0}
+            for relpath in sorted(found.keys() - known.keys()):
+                self._save(self._take_in(folder_id, root, relpath, found[relpath], collection))
+                counts["added"] += 1
+            for relpath in sorted(known.keys() - found.keys()):
+                self._forget(known[relpath])
+                self._delete(known[relpath])
+                counts["removed"] += 1
+            for relpath in sorted(found.keys() & known.keys()):
+                if self._refresh(known[relpath], root, found[relpath], collection):
+                    counts["changed"] += 1
+                    self._save(known[relpath])
+            with self.db.session() as session:
+                session.get(WatchedFolder, folder_id).scanned_at = utcnow()
+        return counts
+
+    def _save(self, row: WatchedFile) -> None:
+        try:
+            with self.db.session() as session:
+                session.merge(row)
+        except IntegrityError as exc:  # the folder was unwatched during the scan
+            raise FolderGone(row.folder_id) from exc
+
+    def _delete(self, row: WatchedFile) -> None:
+        with self.db.session() as session:
+            stored = session.get(WatchedFile, (row.folder_id, row.relpath))
+            if stored is not None:
+                session.delete(stored)
+
+    def _take_in(self, folder_id: str, root: Path, relpath: str, seen: Seen,
+                 collection: str | None) -> WatchedFile:
+        row = WatchedFile(folder_id=folder_id, relpath=relpath, size=seen.size,
+                          mtime_ns=seen.mtime_ns)
+        self._read_into(row, root, collection)
+        return row
+
+    def _refresh(self, row: WatchedFile, root: Path, seen: Seen, collection: str | None) -> bool:
+        if (row.size, row.mtime_ns) == (seen.size, seen.mtime_ns):
+            return False
+        row.size, row.mtime_ns = seen.size, seen.mtime_ns
+        data = self._read(root / row.relpath)
+        if data is not None and hashlib.sha256(data).hexdigest() == row.content_hash:
+            self._save(row)  # touched, not changed: remember the new time only
+            return False
+        self._forget(row)
+        self._read_into(row, root, collection)
+        return True
+
+    def _read_into(self, row: WatchedFile, root: Path, collection: str | None) -> None:
+        path = root / row.relpath
+        data = self._read(path)
+        row.content_hash = hashlib.sha256(data).hexdigest() if data is not None else None
+        row.document_id, row.error = None, None
+        if data is None:
+            row.error = "cannot be read"
+            return
+        try:
+            accepted = self.knowledge.add_file(str(path), data, Actor("folder-watch"),
+                                               collection)
+            row.document_id = accepted["document"]["id"]
+        except NeurocacheError as exc:  # kept, so an unreadable file is not retried forever
+            row.error = exc.message
+
+    def _forget(self, row: WatchedFile) -> None:
+        if row.document_id is not None:
+            with contextlib.suppress(NotFound):  # deleted by hand meanwhile
+                self.knowledge.delete_document(row.document_id, Actor("folder-watch"))
+            row.document_id = None
+
+    @staticmethod
+    def _read(path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
