@@ -30,6 +30,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from _table import print_table  # noqa: E402
 from build_scripts.convert_minilm import convert, source_dir  # noqa: E402
 from neurocache.models.downloader import Download, DownloadOptions  # noqa: E402
 from neurocache.models.embedder import (  # noqa: E402
@@ -230,15 +231,6 @@ def download_rows(size_mb: int) -> list[dict]:
     ]
 
 
-def print_table(title: str, rows: list[dict]) -> None:
-    print(f"\n{title}")
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    for row in rows:
-        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--texts", type=int, default=1000)
@@ -249,11 +241,10 @@ def main() -> None:
         "start": start_rows(3 if args.quick else 5),
         "download": download_rows(64 if args.quick else 256),
     }
-    print_table(
-        f"Embedding {args.texts} texts of 50 words (cpus: {os.cpu_count()})", results["embedder"]
-    )
-    print_table("Model server", results["start"])
-    print_table("Downloads from a loopback server", results["download"])
+    print_table(results["embedder"],
+                f"Embedding {args.texts} texts of 50 words (cpus: {os.cpu_count()})")
+    print_table(results["start"], "Model server")
+    print_table(results["download"], "Downloads from a loopback server")
     out = HERE / "results" / "models.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"machine": {"cpus": os.cpu_count()}, **results}, indent=2))

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import socketio
 
+from _table import print_table
+
 HERE = Path(__file__).resolve().parent
 URL_LINE = re.compile(r"Open the hub: (http://[^/]+)/\?token=(\S+)")
 SERVERS = {
@@ -114,14 +116,6 @@ async def run_mode(mode: str, count: int, messages: int) -> dict[str, float | st
         "stop_s": round(stop_s, 2), "exit_code": exit_code,
         "left_connected": still_connected,
     }
-
-
-def print_table(rows: list[dict]) -> None:
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    for row in rows:
-        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
 
 
 def main() -> None:

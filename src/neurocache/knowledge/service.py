@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, delete, or_, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from neurocache.errors import Conflict, InvalidInput, NotFound
@@ -25,9 +25,8 @@ from neurocache.search.service import SearchService
 from neurocache.settings import Settings
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
-from neurocache.store.keys import parse_cursor_time
 from neurocache.store.models import Collection, Document, Edge, Job, Memory, Vector
-from neurocache.store.paging import decode_cursor, encode_cursor
+from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat
 
 INGEST = "ingest"
@@ -228,24 +227,13 @@ class Knowledge:
                        limit: int = 50, cursor: str | None = None,
                        ) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first."""
-        query = select(Document).order_by(Document.created_at.desc(), Document.id.desc())
+        query = select(Document)
         if collection is not None:
             query = query.where(Document.collection_id == self.collection_id(collection))
         if status is not None:
             query = query.where(Document.status == status)
-        if cursor:
-            created, document_id = decode_cursor(cursor, 2, str, str)
-            moment = parse_cursor_time(created)
-            query = query.where(or_(Document.created_at < moment,
-                                    and_(Document.created_at == moment,
-                                         Document.id < document_id)))
         with self.db.session() as session:
-            rows = list(session.scalars(query.limit(limit + 1)))
-        page = rows[:limit]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if more \
-            else None
-        return [document_view(d) for d in page], next_cursor
+            return newest_first(session, query, Document, limit, cursor, document_view)
 
     def move_document(self, document_id: str, collection: str | None,
                       actor: Actor) -> dict[str, Any]:

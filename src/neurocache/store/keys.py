@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.store import audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import Database
 from neurocache.store.models import ApiKey
-from neurocache.store.paging import decode_cursor, encode_cursor
+from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat, utcnow
 
 SCOPES = ("read", "write", "chat", "admin")
@@ -66,16 +66,6 @@ def key_view(key: ApiKey) -> dict[str, Any]:
     }
 
 
-def parse_cursor_time(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput("cursor is not one this hub gave out") from exc
-    if moment.tzinfo is None:
-        raise InvalidInput("cursor is not one this hub gave out")
-    return moment
-
-
 def check_new_key(name: str, scopes: list[str]) -> list[str]:
     if not name.strip() or len(name) > 200:
         raise InvalidInput("a key needs a name of 1 to 200 characters")
@@ -115,24 +105,11 @@ class ApiKeys:
         self, *, limit: int = 50, cursor: str | None = None, include_revoked: bool = True
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first."""
-        query = select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+        query = select(ApiKey)
         if not include_revoked:
             query = query.where(ApiKey.revoked_at.is_(None))
-        if cursor:
-            created, key_id = decode_cursor(cursor, 2, str, str)
-            created_at = parse_cursor_time(created)
-            query = query.where(
-                or_(
-                    ApiKey.created_at < created_at,
-                    (ApiKey.created_at == created_at) & (ApiKey.id < key_id),
-                )
-            )
         with self._db.session() as session:
-            rows = list(session.scalars(query.limit(limit + 1)))
-        page = rows[:limit]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if more else None
-        return [key_view(row) for row in page], next_cursor
+            return newest_first(session, query, ApiKey, limit, cursor, key_view)
 
     def get(self, key_id: str) -> dict[str, Any]:
         with self._db.session() as session:

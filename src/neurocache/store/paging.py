@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import Session
 
 from neurocache.errors import InvalidInput
 
@@ -28,3 +33,30 @@ def decode_cursor(cursor: str, arity: int, *types: type) -> list[Any]:
                          for v, t in zip(values, types, strict=True)):
         raise InvalidInput("cursor is not one this hub gave out")
     return values
+
+
+def parse_cursor_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput("cursor is not one this hub gave out") from exc
+    if moment.tzinfo is None:
+        raise InvalidInput("cursor is not one this hub gave out")
+    return moment
+
+
+def newest_first(session: Session, query: Select, model: Any, limit: int, cursor: str | None,
+                 view: Callable[[Any], dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of `model` rows, newest first, after `cursor`: keyset paging on
+    (created_at, id), so pages stay right while rows are added."""
+    query = query.order_by(model.created_at.desc(), model.id.desc())
+    if cursor:
+        created, key = decode_cursor(cursor, 2, str, str)
+        moment = parse_cursor_time(created)
+        query = query.where(or_(model.created_at < moment,
+                                and_(model.created_at == moment, model.id < key)))
+    rows = list(session.scalars(query.limit(limit + 1)))
+    page = rows[:limit]
+    more = len(rows) > limit
+    next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if more else None
+    return [view(row) for row in page], next_cursor
