@@ -22,6 +22,7 @@ from neurocache.knowledge.loaders import READABLE
 from neurocache.knowledge.service import Knowledge
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
+from neurocache.store.database import get_or_not_found
 from neurocache.store.models import WatchedFile, WatchedFolder
 from neurocache.store.types import isoformat, utcnow
 
@@ -112,9 +113,7 @@ class FolderWatcher:
     def remove(self, folder_id: str, actor: Actor) -> dict[str, Any]:
         """Stop watching; the documents taken in stay (delete them one by one if wanted)."""
         with self.db.session() as session:
-            folder = session.get(WatchedFolder, folder_id)
-            if folder is None:
-                raise NotFound(f"no watched folder with id {folder_id}")
+            folder = get_or_not_found(session, WatchedFolder, folder_id, "watched folder")
             view = folder_view(folder)
             session.delete(folder)
             audit.record(session, actor, "folder.unwatch", ("folder", folder_id), view, None)

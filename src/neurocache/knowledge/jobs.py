@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from neurocache.errors import NotFound
 from neurocache.store import Database
+from neurocache.store.database import get_or_not_found
 from neurocache.store.models import Job
 from neurocache.store.types import isoformat
 
@@ -63,17 +63,12 @@ class JobQueue:
 
     def get(self, job_id: str) -> dict[str, Any]:
         with self.db.session() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                raise NotFound(f"no job with id {job_id}")
-            return job_view(job)
+            return job_view(get_or_not_found(session, Job, job_id, "job"))
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """A queued job never runs; a running one stops at its next progress report."""
         with self.db.session() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                raise NotFound(f"no job with id {job_id}")
+            job = get_or_not_found(session, Job, job_id, "job")
             if job.status in ("queued", "running"):
                 job.status = "cancelled"
         self._announce(job_id)

@@ -25,6 +25,7 @@ from neurocache.search.service import SearchService
 from neurocache.settings import Settings
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
+from neurocache.store.database import get_or_not_found
 from neurocache.store.models import Collection, Document, Edge, Job, Memory, Vector
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat
@@ -218,10 +219,7 @@ class Knowledge:
 
     def get_document(self, document_id: str) -> dict[str, Any]:
         with self.db.session() as session:
-            document = session.get(Document, document_id)
-            if document is None:
-                raise NotFound(f"no document with id {document_id}")
-            return document_view(document)
+            return document_view(get_or_not_found(session, Document, document_id, "document"))
 
     def list_documents(self, *, collection: str | None = None, status: str | None = None,
                        limit: int = 50, cursor: str | None = None,

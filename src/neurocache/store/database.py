@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -15,9 +15,20 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from neurocache.errors import NotFound
 from neurocache.store.models import Memory
 
+T = TypeVar("T")
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def get_or_not_found(session: Session, model: type[T], key: Any, what: str) -> T:
+    """The row, or NotFound naming what was looked for (`no <what> with id <key>`)."""
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(f"no {what} with id {key}")
+    return row
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from neurocache.errors import InvalidInput, NotFound
+from neurocache.errors import InvalidInput
 from neurocache.store import audit
 from neurocache.store.audit import Actor
-from neurocache.store.database import Database
+from neurocache.store.database import Database, get_or_not_found
 from neurocache.store.models import ApiKey
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat, utcnow
@@ -113,17 +113,12 @@ class ApiKeys:
 
     def get(self, key_id: str) -> dict[str, Any]:
         with self._db.session() as session:
-            key = session.get(ApiKey, key_id)
-            if key is None:
-                raise NotFound(f"no API key with id {key_id}")
-            return key_view(key)
+            return key_view(get_or_not_found(session, ApiKey, key_id, "API key"))
 
     def revoke(self, key_id: str, actor: Actor) -> dict[str, Any]:
         """Revoke a key (idempotent); the row stays for the audit trail."""
         with self._db.session() as session:
-            key = session.get(ApiKey, key_id)
-            if key is None:
-                raise NotFound(f"no API key with id {key_id}")
+            key = get_or_not_found(session, ApiKey, key_id, "API key")
             if key.revoked_at is not None:
                 return key_view(key)
             before = key_view(key)
