@@ -30,7 +30,8 @@ def test_ingest_then_search_in_process(runner, tmp_path, corpus):
     data = ["--data-dir", str(tmp_path / "d")]
     result = runner.invoke(main, ["ingest", str(corpus), *data])
     assert result.exit_code == 0, result.output
-    assert re.search(r"Ingested 2 of 3 files in [\d.]+ s \([\d.]+ files/s\); 1 skipped, "
+    assert re.search(r"Ingested 2 of 3 files \(\d+ chunks\) in [\d.]+ s \([\d.]+ files/s, "
+                     r"[\d.]+ chunks/s\); 1 skipped, "
                      r"1 failed\.", result.output)
     assert "broken.pdf" in result.output and "cannot be read as a PDF" in result.output
     found = runner.invoke(main, ["search", "river through Hungary", *data])

@@ -50,7 +50,8 @@ class Target:
     def __init__(self, hub: Hub | None, running: RunningHub | None) -> None:
         self.hub, self.running = hub, running
 
-    def add_file(self, path: Path, collection: str | None) -> str:
+    def add_file(self, path: Path, collection: str | None) -> dict[str, Any]:
+        """The upload's answer: its `document` and `job`."""
         if self.running is not None:
             with open(path, "rb") as handle:
                 response = requests.post(
@@ -60,10 +61,16 @@ class Target:
             body = response.json()
             if response.status_code >= 400:
                 raise NeurocacheError(body["error"]["message"])
-            return body["job"]["id"]
+            return body
         assert self.hub is not None
-        return self.hub.knowledge.add_file(str(path), path.read_bytes(), CLI_ACTOR,
-                                           collection)["job"]["id"]
+        return self.hub.knowledge.add_file(str(path), path.read_bytes(), CLI_ACTOR, collection)
+
+    def document(self, document_id: str) -> dict[str, Any]:
+        if self.running is not None:
+            return requests.get(f"{self.running.url}/api/v1/documents/{document_id}",
+                                headers=self.running.headers, timeout=30).json()
+        assert self.hub is not None
+        return self.hub.knowledge.get_document(document_id)
 
     def job(self, job_id: str) -> dict[str, Any]:
         if self.running is not None:
@@ -142,33 +149,61 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
 
 def _ingest(target: Target, files: list[Path], skipped: int, collection: str | None) -> None:
     started = time.monotonic()
-    jobs: dict[str, Path] = {}
+    accepted: dict[str, tuple[Path, str]] = {}  # job id → (file, document id)
     failures: list[str] = []
     with click.progressbar(files, label="Reading", show_pos=True) as bar:
         for path in bar:
             try:
-                jobs[target.add_file(path, collection)] = path
+                answer = target.add_file(path, collection)
+                accepted[answer["job"]["id"]] = (path, answer["document"]["id"])
             except NeurocacheError as exc:
                 failures.append(f"{path}: {exc.message}")
-    done: dict[str, dict] = {}
-    with click.progressbar(length=len(jobs), label="Indexing", show_pos=True,
-                           show_eta=True) as bar:
-        while len(done) < len(jobs):
-            for job_id in [j for j in jobs if j not in done]:
-                job = target.job(job_id)
-                if job["status"] in ("done", "failed", "cancelled"):
-                    done[job_id] = job
-                    bar.update(1)
-                    if job["status"] != "done":
-                        failures.append(f"{jobs[job_id]}: {job.get('error') or job['status']}")
+    progress = _IndexingProgress(started)
+    with click.progressbar(length=len(accepted), label="Indexing", show_pos=True,
+                           show_eta=True, item_show_func=progress.line) as bar:
+        pending = list(accepted)
+        while pending:
+            for job_id, job in _finished(target, pending):
+                path, document_id = accepted[job_id]
+                if job["status"] == "done":
+                    progress.done(target.document(document_id).get("chunk_count") or 0)
+                else:
+                    failures.append(f"{path}: {job.get('error') or job['status']}")
+                pending.remove(job_id)
+                bar.update(1, job_id)
             time.sleep(0.2)
     seconds = time.monotonic() - started
-    ok = sum(1 for job in done.values() if job["status"] == "done")
-    click.echo(f"Ingested {ok} of {len(files)} files in {seconds:.1f} s "
-               f"({ok / max(seconds, 1e-9):.1f} files/s); {skipped} skipped, "
+    click.echo(f"Ingested {progress.files} of {len(files)} files ({progress.chunks} chunks) "
+               f"in {seconds:.1f} s ({progress.files / max(seconds, 1e-9):.1f} files/s, "
+               f"{progress.chunks / max(seconds, 1e-9):.1f} chunks/s); {skipped} skipped, "
                f"{len(failures)} failed.")
     for failure in failures:
         click.echo(f"  failed: {failure}", err=True)
+
+
+def _finished(target: Target, pending: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The jobs at the head of the queue that have ended. Jobs run oldest first, so asking
+    stops at the first one still running: a few requests a round, however many files."""
+    ended = []
+    for job_id in pending:
+        job = target.job(job_id)
+        if job["status"] not in ("done", "failed", "cancelled"):
+            break
+        ended.append((job_id, job))
+    return ended
+
+
+class _IndexingProgress:
+    def __init__(self, started: float) -> None:
+        self.started, self.files, self.chunks = started, 0, 0
+
+    def done(self, chunks: int) -> None:
+        self.files += 1
+        self.chunks += chunks
+
+    def line(self, _item: object) -> str:
+        rate = self.chunks / max(time.monotonic() - self.started, 1e-9)
+        return f"{self.chunks} chunks, {rate:.1f} chunks/s"
 
 
 def _print_hit(rank: int, hit: dict[str, Any]) -> None:

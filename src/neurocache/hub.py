@@ -16,6 +16,7 @@ from neurocache.models.embedder import LlamaEmbedder, RemoteEmbedder
 from neurocache.models.manager import ModelManager
 from neurocache.models.reembed import Reembedder
 from neurocache.search.service import SearchService
+from neurocache.search.vectors import IndexPolicy
 from neurocache.settings import Settings, ensure_private_dir
 from neurocache.store import Database
 from neurocache.store.audit import AuditLog
@@ -42,8 +43,10 @@ class Hub:
         self.audit = AuditLog(self.db)
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
         self.models = ModelManager(settings, self.db, publish)
-        self.search = SearchService(self.db, settings.data_dir / "indexes", settings.embedder,
-                                    lambda: self.embedder)
+        self.search = SearchService(
+            self.db, settings.data_dir / "indexes", settings.embedder, lambda: self.embedder,
+            IndexPolicy(settings.vector_exact_limit, settings.vector_nprobe),
+            settings.index_save_interval_s)
         self.jobs = JobQueue(self.db, lambda *event: self.publish(*event),
                              workers=settings.ingest_workers)
         self.knowledge = Knowledge(settings, self.db, self.search, self.jobs,
@@ -94,8 +97,7 @@ class Hub:
                 "size_bytes": self.db.file_size(),
                 "memories": self.db.memory_count(),
             },
-            # Filled in by the search service (issue 4): name → {"vectors", "size_bytes"}.
-            "indexes": {},
+            "indexes": {"vectors": self.search.status()},
             "embedder": self._embedder_status(),
         }
 
@@ -110,6 +112,7 @@ class Hub:
         self.jobs.stop()
         if self._reembedder is not None:
             self._reembedder.stop()
+        self.search.close()
         if self._embedder is not None:
             self._embedder.close()
         self.models.close()

@@ -132,7 +132,17 @@ class Settings(BaseSettings):
         30, ge=0, le=128, description="Tokens each chunk shares with the one before it."
     )
     ingest_workers: int = Field(
-        1, ge=1, le=16, description="Background jobs (ingestion) that run at once."
+        2, ge=1, le=16, description="Background jobs (ingestion) that run at once."
+    )
+    vector_exact_limit: int = Field(
+        50_000, ge=1,
+        description="Up to this many vectors search is exact; above, an inverted-list index.",
+    )
+    vector_nprobe: int = Field(
+        64, ge=1, le=4096, description="Lists an inverted-list vector search visits."
+    )
+    index_save_interval_s: float = Field(
+        60.0, ge=0, description="Least time between two saves of the vector index to disk."
     )
     watch_interval_s: float = Field(
         10.0, gt=0, description="How often watched folders are checked for changes."

@@ -258,7 +258,7 @@ class Knowledge:
             audit.record(session, actor, "document.delete", ("document", document_id), before,
                          None)
         self.search.remove(rowids)
-        self.search.persist()
+        self.search.checkpoint()
         return before
 
     # ---- ingestion (the job)
@@ -300,7 +300,7 @@ class Knowledge:
             progress((start + len(batch)) / max(len(ids), 1))
         with self.db.session() as session:
             session.get(Document, document_id).chunk_count = len(ids)
-        self.search.persist()
+        self.search.checkpoint()
 
     def _store_chunks(self, document_id: str, collection_id: str | None, chunks: list,
                       pages: list | None) -> list[str]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from neurocache.search.fulltext import search_fulltext, segments
 from neurocache.search.hybrid import fuse
-from neurocache.search.vectors import VectorIndex
+from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
 from neurocache.store import Database
 from neurocache.store.models import Document, Memory, Vector
 
 log = logging.getLogger("neurocache.search")
-OVERSAMPLE = 10  # vector candidates fetched per result wanted, before filters
+FIRST_ASK = 2  # vector candidates asked per result wanted; filters may drop some
+WIDEST_ASK = 4096  # past this, a filtered search scores its own few vectors exactly
 DEFAULT_EXCLUDED_KINDS = ("document",)  # a document's whole text would shadow its chunks
 
 
@@ -63,13 +66,20 @@ class Filters:
 
 class SearchService:
     def __init__(self, db: Database, index_dir: Path, embedder_name: str,
-                 get_embedder: Callable[[], Any]) -> None:
+                 get_embedder: Callable[[], Any], policy: IndexPolicy | None = None,
+                 save_interval_s: float = 60.0) -> None:
         self.db = db
         self.index_dir = index_dir
         self.embedder_name = embedder_name
         self.get_embedder = get_embedder
+        self.policy = policy or IndexPolicy()
+        self.save_interval_s = save_interval_s
         self._index: VectorIndex | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._pending: list[tuple[str, tuple]] | None = None  # changes during a rebuild
+        self._saved_at = time.monotonic()
+        self._dirty = False
+        self._legs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search")
 
     # ---- the vector index, a cache of the store
     @property
@@ -80,7 +90,7 @@ class SearchService:
     def index(self) -> VectorIndex:
         with self._lock:
             if self._index is None:
-                self._index = self._load_or_rebuild()
+                self._index = self._load_checked()
             return self._index
 
     def fingerprint(self) -> dict[str, Any]:
@@ -91,42 +101,144 @@ class SearchService:
         return {"embedder": self.embedder_name, "vectors": count,
                 "newest": newest.isoformat() if newest else None}
 
-    def _load_or_rebuild(self) -> VectorIndex:
+    def _load_checked(self) -> VectorIndex:
+        """The saved index when it agrees with the store; topped up when it is only behind
+        or ahead (a crash between saves); rebuilt when damaged or of the wrong kind."""
         dimension = self.get_embedder().dimension
-        loaded = VectorIndex.load(self.index_path, dimension)
         expected = self.fingerprint()
+        loaded = VectorIndex.load(self.index_path, dimension, self.policy.nprobe)
         if loaded is not None and loaded[1] == expected and loaded[0].size == expected["vectors"]:
             return loaded[0]
-        log.info("vector index %s disagrees with the store: rebuilding", self.index_path.name)
-        index = VectorIndex(dimension)
-        with self.db.session() as session:
-            rows = session.execute(
-                select(text("memories.rowid"), Vector.vector)
-                .join(Memory, Memory.id == Vector.memory_id)
-                .where(Vector.embedder == self.embedder_name)).all()
-        if rows:
-            index.add([r for r, _ in rows],
-                      np.vstack([np.frombuffer(v, dtype="<f4") for _, v in rows]))
+        if loaded is not None and self.policy.fits(loaded[0], expected["vectors"]):
+            index = loaded[0]
+            added, removed = self._top_up(index)
+            log.info("vector index %s topped up: %d added, %d removed",
+                     self.index_path.name, added, removed)
+        else:
+            log.info("vector index %s missing, damaged or outgrown: rebuilding",
+                     self.index_path.name)
+            index = self._build(dimension)
         index.save(self.index_path, expected)
         return index
 
+    def _build(self, dimension: int) -> VectorIndex:
+        rowids, vectors = self._stored_vectors()
+        count = len(rowids)
+        if self.policy.kind_for(count) == EXACT:
+            index = VectorIndex.exact(dimension)
+        else:
+            lists = self.policy.lists_for(count)
+            picked = np.random.default_rng(0).choice(
+                count, min(count, lists * TRAINING_POINTS_PER_LIST), replace=False)
+            index = VectorIndex.inverted(vectors[np.sort(picked)], lists, self.policy.nprobe)
+        index.add(rowids.tolist(), vectors)
+        return index
+
+    def _top_up(self, index: VectorIndex) -> tuple[int, int]:
+        with self.db.session() as session:
+            stored = set(session.scalars(
+                select(text("memories.rowid")).select_from(Vector)
+                .join(Memory, Memory.id == Vector.memory_id)
+                .where(Vector.embedder == self.embedder_name)))
+        present = set(index.ids().tolist())
+        extra, missing = sorted(present - stored), sorted(stored - present)
+        index.remove(extra)
+        for start in range(0, len(missing), 10_000):
+            rowids, vectors = self._stored_vectors(missing[start:start + 10_000])
+            index.add(rowids.tolist(), vectors)
+        return len(missing), len(extra)
+
+    def _stored_vectors(self, among: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids, matrix) of the vectors this embedder made; all of them, or `among`."""
+        query = (select(text("memories.rowid"), Vector.vector)
+                 .join(Memory, Memory.id == Vector.memory_id)
+                 .where(Vector.embedder == self.embedder_name))
+        if among is not None:
+            query = query.where(text("memories.rowid IN (SELECT value FROM json_each(:among))")
+                                ).params(among=_json_list(among))
+        with self.db.session() as session:
+            rows = session.execute(query).all()
+        dimension = self.get_embedder().dimension
+        matrix = np.frombuffer(b"".join(v for _, v in rows), dtype="<f4")
+        return (np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows)),
+                matrix.reshape(len(rows), dimension))
+
     def add(self, rowids: list[int], vectors: np.ndarray) -> None:
-        self.index().add(rowids, vectors)
+        self._change("add", rowids, vectors)
 
     def remove(self, rowids: list[int]) -> None:
-        self.index().remove(rowids)
+        self._change("remove", rowids)
 
-    def persist(self) -> None:
-        """After a change: write the index with the store's fingerprint."""
-        self.index().save(self.index_path, self.fingerprint())
+    def _change(self, operation: str, *args: Any) -> None:
+        with self._lock:
+            getattr(self.index(), operation)(*args)
+            self._dirty = True
+            if self._pending is not None:
+                self._pending.append((operation, args))
+
+    def checkpoint(self) -> None:
+        """After a batch of changes. The store is the truth and start-up tops the index up,
+        so saving now and then is enough; an index that outgrew its kind is rebuilt in the
+        background while searches go on with the old one."""
+        index = self.index()
+        if not self.policy.fits(index, index.size):
+            self._start_rebuild()
+        elif time.monotonic() - self._saved_at >= self.save_interval_s:
+            self.save()
+
+    def close(self) -> None:
+        self._legs.shutdown(wait=True)
+        self.save()
+
+    def save(self) -> None:
+        with self._lock:
+            if self._index is None or not self._dirty:
+                return
+            index, fingerprint, self._dirty = self._index, self.fingerprint(), False
+        index.save(self.index_path, fingerprint)
+        self._saved_at = time.monotonic()
+
+    def _start_rebuild(self) -> None:
+        with self._lock:
+            if self._pending is not None:
+                return  # one already runs
+            self._pending = []
+        threading.Thread(target=self._rebuild, name="vector-index-rebuild", daemon=True).start()
+
+    def _rebuild(self) -> None:
+        try:
+            fresh = self._build(self.index().dimension)
+        except Exception:
+            log.exception("rebuilding the vector index failed; the old one stays")
+            with self._lock:
+                self._pending = None
+            return
+        with self._lock:
+            for operation, args in self._pending or []:  # replayed: add and remove are
+                getattr(fresh, operation)(*args)  # idempotent, so overlap is harmless
+            self._pending, self._index, self._dirty = None, fresh, True
+        log.info("vector index rebuilt: %s, %d vectors", fresh.kind, fresh.size)
+        self.save()
+
+    def status(self) -> dict[str, Any]:
+        path = self.index_path
+        view: dict[str, Any] = {"size_bytes": path.stat().st_size if path.is_file() else 0,
+                                "loaded": self._index is not None}
+        if self._index is not None:
+            view.update(kind=self._index.kind, vectors=self._index.size,
+                        lists=self._index.lists, rebuilding=self._pending is not None)
+        return view
 
     # ---- searching
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid",
                filters: Filters | None = None) -> list[dict[str, Any]]:
         filters = filters or Filters()
-        want = max(k * 3, 30)
-        text_hits = self._fulltext(query, want, filters) if mode != "vector" else []
+        want = max(k * 3, 30) if mode == "hybrid" else k  # fusion needs more of each
+        # Hybrid: the full-text leg runs while the query is embedded (both leave the GIL).
+        text_leg = self._legs.submit(self._fulltext, query, want, filters) \
+            if mode != "vector" else None
         vector_hits = self._vector(query, want, filters) if mode != "fulltext" else []
+        text_hits = text_leg.result() if text_leg is not None else []
         highlights = {h[0]: h[2] for h in text_hits}
         if mode == "fulltext":
             ranked = [(rowid, score) for rowid, score, _ in text_hits]
@@ -143,11 +255,34 @@ class SearchService:
         return [(h.rowid, h.score, h.highlight) for h in hits]
 
     def _vector(self, query: str, limit: int, filters: Filters) -> list[tuple[int, float]]:
+        """Nearest first; asks FAISS for a few more than wanted and widens the ask while
+        filters drop too many; a narrow filter ends in an exact scan of its own vectors."""
         vector = self.get_embedder().embed([query])[0]
-        found = self.index().search(vector, limit * OVERSAMPLE)
+        index = self.index()
+        ask = limit * FIRST_ASK
+        while True:
+            found = index.search(vector, ask)
+            with self.db.session() as session:
+                allowed = set(self._candidates(session, filters, [r for r, _ in found]))
+            hits = [(rowid, score) for rowid, score in found if rowid in allowed][:limit]
+            if len(hits) >= limit or ask >= index.size:
+                return hits
+            if ask >= WIDEST_ASK:
+                return self._exact_within(vector, limit, filters)
+            ask *= 8
+
+    def _exact_within(self, vector: np.ndarray, limit: int,
+                      filters: Filters) -> list[tuple[int, float]]:
+        where, params = filters.where()
         with self.db.session() as session:
-            allowed = set(self._candidates(session, filters, [r for r, _ in found]) or [])
-        return [(rowid, score) for rowid, score in found if rowid in allowed][:limit]
+            among = list(session.scalars(text(
+                f"SELECT m.rowid FROM memories m WHERE {where}"), params))
+        rowids, vectors = self._stored_vectors(among)
+        if not len(rowids):
+            return []
+        scores = vectors @ vector.astype(np.float32)
+        best = np.argsort(-scores)[:limit]
+        return [(int(rowids[i]), float(scores[i])) for i in best]
 
     @staticmethod
     def _candidates(session: Session, filters: Filters, among: list[int]) -> list[int]:

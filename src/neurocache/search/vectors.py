@@ -1,29 +1,96 @@
 """The vector index: FAISS, owned by the hub, keyed by the memories' rowids.
 
 It is a cache of the `vectors` table: written atomically (temp file + rename), and at
-start compared with the store and rebuilt when they disagree. Exact inner product over
-unit vectors (cosine); see docs/decisions for when it becomes approximate."""
+start compared with the store and topped up or rebuilt when they disagree. Cosine on
+unit vectors (inner product). Exact (`IDMap2,Flat`) up to `IndexPolicy.exact_limit`
+vectors, inverted lists (`IVF,Flat`) above: measured in docs/decisions/0003. HNSW was
+passed over because FAISS cannot delete from it, and documents are deleted."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+EXACT, INVERTED = "exact", "ivf"
+TRAINING_POINTS_PER_LIST = 64  # FAISS wants 39 or more; more buys little
+
+
+@dataclass(frozen=True)
+class IndexPolicy:
+    """Which index a number of vectors gets, and how it is searched."""
+
+    exact_limit: int = 50_000
+    nprobe: int = 64
+
+    def kind_for(self, count: int) -> str:
+        return INVERTED if count > self.exact_limit else EXACT
+
+    @staticmethod
+    def lists_for(count: int) -> int:
+        """4·√n lists (FAISS's rule of thumb), never fewer points per list than it needs."""
+        return max(1, min(int(4 * math.sqrt(count)), count // 39))
+
+    def fits(self, index: VectorIndex, count: int) -> bool:
+        """Whether `index` still suits `count` vectors. Hysteresis (exact up to the limit,
+        inverted down to half of it; lists within 2x of ideal) keeps it from flapping."""
+        if index.kind == EXACT:
+            return count <= self.exact_limit
+        ideal = self.lists_for(count)
+        return count >= self.exact_limit // 2 and ideal / 2 <= index.lists <= ideal * 2
+
 
 class VectorIndex:
-    def __init__(self, dimension: int) -> None:
-        self.dimension = dimension
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+    def __init__(self, index: faiss.Index, nprobe: int = IndexPolicy.nprobe) -> None:
+        self._index = index
         self._lock = threading.RLock()
+        if self.kind == INVERTED:
+            faiss.extract_index_ivf(index).nprobe = nprobe
+
+    @classmethod
+    def exact(cls, dimension: int) -> VectorIndex:
+        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
+
+    @classmethod
+    def inverted(cls, sample: np.ndarray, lists: int, nprobe: int) -> VectorIndex:
+        """Inverted lists trained on `sample`; a hash map of ids makes deletion cheap."""
+        index = faiss.index_factory(sample.shape[1], f"IVF{lists},Flat",
+                                    faiss.METRIC_INNER_PRODUCT)
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        return cls(index, nprobe)
+
+    @property
+    def kind(self) -> str:
+        return EXACT if isinstance(self._index, faiss.IndexIDMap2) else INVERTED
+
+    @property
+    def lists(self) -> int:
+        return 0 if self.kind == EXACT else int(faiss.extract_index_ivf(self._index).nlist)
+
+    @property
+    def dimension(self) -> int:
+        return int(self._index.d)
 
     @property
     def size(self) -> int:
         return int(self._index.ntotal)
+
+    def ids(self) -> np.ndarray:
+        """Every rowid in the index."""
+        with self._lock:
+            if self.kind == EXACT:
+                return faiss.vector_to_array(self._index.id_map).copy()
+            lists = faiss.extract_index_ivf(self._index).invlists
+            parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                     for i in range(lists.nlist) if lists.list_size(i)]
+            return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def add(self, rowids: list[int], vectors: np.ndarray) -> None:
         if not rowids:
@@ -39,6 +106,10 @@ class VectorIndex:
                 self._index.remove_ids(np.asarray(rowids, dtype=np.int64))
 
     def search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        # One query gains nothing from OpenMP threads, and their spinning after each search
+        # slowed the embedder's threads 2x (bench/search.py). This sets the calling
+        # thread's OpenMP thread count only: a rebuild's training keeps every core.
+        faiss.omp_set_num_threads(1)
         with self._lock:
             if self.size == 0:
                 return []
@@ -59,17 +130,17 @@ class VectorIndex:
         os.replace(meta.with_suffix(".tmp"), meta)
 
     @classmethod
-    def load(cls, path: Path, dimension: int) -> tuple[VectorIndex, dict] | None:
+    def load(cls, path: Path, dimension: int,
+             nprobe: int = IndexPolicy.nprobe) -> tuple[VectorIndex, dict] | None:
         meta = path.with_suffix(".json")
         if not path.is_file() or not meta.is_file():
             return None
         try:
             index = faiss.read_index(str(path))
             fingerprint = json.loads(meta.read_text())
+            loaded = cls(index, nprobe)
         except (RuntimeError, ValueError, OSError):
-            return None  # damaged: the caller rebuilds from the store
+            return None  # damaged or foreign: the caller rebuilds from the store
         if index.d != dimension:
             return None
-        loaded = cls(dimension)
-        loaded._index = index
         return loaded, fingerprint

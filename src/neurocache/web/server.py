@@ -23,6 +23,13 @@ log = logging.getLogger("neurocache.server")
 class QuietRequestHandler(WSGIRequestHandler):
     """The hub writes its own access log (with request ids); Werkzeug's is switched off."""
 
+    def setup(self) -> None:
+        super().setup()
+        # Werkzeug sends a response's headers and body in separate writes; with Nagle's
+        # algorithm the body then waits for the client's (delayed) ACK of the headers.
+        if self.connection.family in (socket.AF_INET, socket.AF_INET6):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_request(self, *args: object, **kwargs: object) -> None:
         pass
 
