@@ -48,7 +48,8 @@ def test_join_is_acknowledged_and_bad_rooms_are_refused(live_hub):
     client = connect(live_hub.url, live_hub.key("read"))
     try:
         assert client.call("join", {"room": "jobs"}, timeout=5) == {"ok": True}
-        assert client.call("join", {"room": "conversation:abc-1"}, timeout=5) == {"ok": True}
+        refused = client.call("join", {"room": "conversation:abc-1"}, timeout=5)
+        assert refused["ok"] is False and refused["error"]["status"] == 403  # needs `chat`
         for bad in ({"room": "secret-room"}, {"room": 5}, "jobs", None):
             answer = client.call("join", bad, timeout=5)
             assert answer["ok"] is False
@@ -57,6 +58,11 @@ def test_join_is_acknowledged_and_bad_rooms_are_refused(live_hub):
         assert client.call("leave", {"room": "jobs"}, timeout=5) == {"ok": True}
     finally:
         client.disconnect()
+    chat = connect(live_hub.url, live_hub.key("chat"))
+    try:
+        assert chat.call("join", {"room": "conversation:abc-1"}, timeout=5) == {"ok": True}
+    finally:
+        chat.disconnect()
 
 
 def test_events_published_by_services_reach_only_the_room(live_hub):

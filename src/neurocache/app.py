@@ -10,13 +10,23 @@ from flask_socketio import SocketIO
 from neurocache.hub import Hub
 from neurocache.logging_setup import configure_logging
 from neurocache.settings import Settings, load_settings
-from neurocache.web import audit, client, keys, knowledge, models, system
+from neurocache.web import (
+    audit,
+    client,
+    conversations,
+    keys,
+    knowledge,
+    models,
+    openai_api,
+    system,
+)
 from neurocache.web.errors import SocketIOErrorShape, register_error_handlers
 from neurocache.web.hooks import register_request_hooks
 from neurocache.web.realtime import Realtime
 from neurocache.web.trust import OriginPolicy, TrustMiddleware
 
-BLUEPRINTS = (system.bp, keys.bp, audit.bp, models.bp, knowledge.bp, client.bp)
+BLUEPRINTS = (system.bp, keys.bp, audit.bp, models.bp, knowledge.bp, conversations.bp,
+              openai_api.bp, client.bp)
 # Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
 ASYNC_MODE = "threading"
 

@@ -9,6 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from neurocache import __version__
+from neurocache.chat.answering import Answerer, ChatOptions
+from neurocache.chat.completions import Completions
+from neurocache.chat.history import HotHistory
+from neurocache.chat.service import Conversations
+from neurocache.errors import InvalidInput
 from neurocache.knowledge.folders import FolderWatcher
 from neurocache.knowledge.jobs import JobQueue
 from neurocache.knowledge.service import Knowledge
@@ -54,6 +59,22 @@ class Hub:
         self.folders = FolderWatcher(self.db, self.knowledge,
                                      interval_s=settings.watch_interval_s,
                                      max_file_bytes=settings.watch_max_file_bytes)
+        self.conversations = Conversations(self.db, self.knowledge.collection_id,
+                                           self._check_chat_model)
+        self.answers = Answerer(
+            self.conversations, self.search, self.models.chat_backend, self.knowledge.remember,
+            lambda *event: self.publish(*event),
+            ChatOptions(settings.chat_max_reply_tokens, settings.chat_temperature,
+                        settings.chat_sources, settings.chat_recalled_turns,
+                        settings.chat_history_turns, settings.chat_workers),
+            HotHistory(active_ttl_s=settings.chat_cache_active_s,
+                       idle_ttl_s=settings.chat_cache_idle_s))
+        self.completions = Completions(
+            self.models.chat_backend,
+            lambda question, collections, k: self.answers.retrieve(
+                question, [self.knowledge.collection_id(c) for c in collections or []] or None,
+                k),
+            settings.chat_sources)
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
         self._reembedder: Reembedder | None = None
         self._embedder_lock = threading.Lock()
@@ -75,6 +96,7 @@ class Hub:
                                       lambda *event: self.publish(*event),
                                       on_stored=self.knowledge.index_vectors)
         self._reembedder.start()
+        self.conversations.fail_unfinished()
         self.jobs.start()
         self.folders.start()
 
@@ -107,7 +129,12 @@ class Hub:
             return {"name": self.settings.embedder, "loaded": False}
         return {"name": loaded.name, "loaded": True, "dimension": loaded.dimension}
 
+    def _check_chat_model(self, model_id: str) -> None:
+        if self.models.get(model_id)["role"] != "chat":
+            raise InvalidInput(f"{model_id} is not a chat model", details={"field": "model"})
+
     def close(self) -> None:
+        self.answers.close()
         self.folders.stop()
         self.jobs.stop()
         if self._reembedder is not None:

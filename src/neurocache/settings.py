@@ -151,6 +151,30 @@ class Settings(BaseSettings):
         50 * 1024 * 1024, gt=0, description="Files in watched folders larger than this are "
         "passed over."
     )
+    chat_max_reply_tokens: int = Field(
+        512, ge=16, le=32768, description="The longest reply a conversation asks of the model."
+    )
+    chat_temperature: float = Field(
+        0.7, ge=0, le=2, description="Sampling temperature of conversation replies."
+    )
+    chat_sources: int = Field(
+        6, ge=0, le=50, description="Passages retrieved for each question."
+    )
+    chat_recalled_turns: int = Field(
+        3, ge=0, le=20, description="Turns of earlier conversations recalled into a prompt."
+    )
+    chat_history_turns: int = Field(
+        20, ge=0, le=500, description="Recent turns of a conversation offered to the model."
+    )
+    chat_workers: int = Field(
+        4, ge=1, le=64, description="Replies that can be written at once."
+    )
+    chat_cache_active_s: float = Field(
+        24 * 3600, gt=0, description="How long an active conversation stays in the hot cache."
+    )
+    chat_cache_idle_s: float = Field(
+        3600, gt=0, description="How long a conversation only read stays in the hot cache."
+    )
     gpu_layers: int = Field(
         -1, ge=-1,
         description="Layers to offload to a GPU when one is found: -1 all, 0 none (CPU only).",

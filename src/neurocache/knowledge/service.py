@@ -336,6 +336,11 @@ class Knowledge:
         store_vectors(self.db, name, memory_ids, vectors)
         self.index_vectors(memory_ids, vectors)
 
+    def remember(self, memory_ids: list[str], texts: list[str]) -> None:
+        """Embed and index memories written elsewhere (chat messages), for recall."""
+        self._embed(memory_ids, texts)
+        self.search.checkpoint()
+
     def index_vectors(self, memory_ids: list[str], vectors: np.ndarray) -> None:
         """Put stored vectors into the loaded vector index."""
         self.search.add(self._rowids(memory_ids), vectors)

@@ -14,7 +14,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from neurocache.errors import Conflict, Forbidden, InvalidInput, NeurocacheError, NotFound
+from neurocache.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NeurocacheError,
+    NotFound,
+    Unavailable,
+)
+from neurocache.models.backend import ChatBackend, GgufTokenizer, estimate_tokens
 from neurocache.models.catalog import CatalogEntry, load_catalog
 from neurocache.models.client import OpenAIClient
 from neurocache.models.downloader import (
@@ -68,6 +76,7 @@ class ModelManager:
         self._lock = threading.RLock()  # downloads and their rows
         self._start_lock = threading.Lock()  # starting and stopping model servers
         self._processes: dict[str, ModelProcess] = {}
+        self._tokenizers: dict[str, GgufTokenizer] = {}
         self._downloads: dict[str, Download] = {}
         self._progress: dict[str, dict[str, Any]] = {}
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_downloads)
@@ -106,6 +115,40 @@ class ModelManager:
         if process is None or process.state != "running":
             raise Conflict(f"model {model_id} is not running: start it first")
         return OpenAIClient(process.base_url or "")
+
+    def chat_backend(self, model_id: str | None = None) -> ChatBackend:
+        """The chat model `model_id`, or the running one; 503 saying what to do when none
+        can answer."""
+        if model_id is None:
+            running = self.running("chat")
+            if running is None:
+                raise Unavailable(
+                    "no chat model is running: start one (`neurocache models start ID` or "
+                    "POST /api/v1/models/{id}/start), after downloading one if none is "
+                    "installed (`neurocache models pull ID`)",
+                    details={"models": "/api/v1/models"})
+            model_id = running["id"]
+        row = self._row(model_id)
+        if row is None or row.role != "chat":
+            raise InvalidInput(f"{model_id} is not a chat model of this hub")
+        if row.source != "remote" and model_id not in self._running_ids():
+            raise Unavailable(f"the chat model {model_id} is not running: start it "
+                              f"(POST /api/v1/models/{model_id}/start)")
+        return ChatBackend(model_id, self.client_for(model_id),
+                           row.remote_model if row.source == "remote" else row.id,
+                           min(row.context_length or MAX_CONTEXT, MAX_CONTEXT),
+                           self._token_counter(row))
+
+    def _running_ids(self) -> set[str]:
+        return {i for i, p in self._processes.items() if p.state == "running"}
+
+    def _token_counter(self, row: Model) -> Callable[[str], int]:
+        if row.format != "gguf" or row.source == "remote" or not row.path:
+            return estimate_tokens
+        with self._start_lock:
+            if row.id not in self._tokenizers:
+                self._tokenizers[row.id] = GgufTokenizer(Path(row.path))
+            return self._tokenizers[row.id]
 
     def embedder_for(self, choice: str, threads: int) -> LlamaEmbedder | RemoteEmbedder:
         """`builtin`, or an embedding model: in-process when it is a local GGUF."""
@@ -372,6 +415,8 @@ class ModelManager:
         """Stop every model server; pause downloads (they resume at the next start)."""
         for process in list(self._processes.values()):
             process.stop()
+        for tokenizer in self._tokenizers.values():
+            tokenizer.close()
         with self._lock:
             jobs = list(self._downloads.values())
         for job in jobs:

@@ -18,14 +18,13 @@ import numpy as np
 from sqlalchemy import func, or_, select
 
 from neurocache.store import Database
-from neurocache.store.models import Memory, Vector
+from neurocache.store.models import UNEMBEDDED_KINDS, Memory, Vector
 from neurocache.store.types import utcnow
 
 log = logging.getLogger("neurocache.models")
 BATCH = 64
 # A document's whole text is not embedded (its chunks are): past 256 tokens a vector of
 # it would say little, and it would crowd its own chunks out of results.
-UNEMBEDDED_KINDS = ("document",)
 
 Publish = Callable[[str, dict[str, Any], str | None], None]
 

@@ -78,31 +78,48 @@ class TextHit:
     highlight: str
 
 
-def fts_query(query: str) -> str | None:
-    """The user's words as an FTS5 query: each quoted (no operator injection), any may
-    match, BM25 ranks documents with more of them higher."""
+def query_words(query: str) -> list[str]:
+    """The user's words, each quoted (no FTS operator injection), stop-words dropped."""
     words = [w for w in WORD.findall(query) if w.lower() not in STOPWORDS]
-    return " OR ".join(f'"{w}"' for w in words[:64]) or None
+    return [f'"{w}"' for w in words[:64]]
 
 
 def search_fulltext(
     session: Session, query: str, limit: int, where: str = "1", params: dict[str, Any] | None = None
 ) -> list[TextHit]:
-    """Best `limit` matches among the memories `m` that satisfy `where`."""
-    match = fts_query(query)
-    if match is None:
+    """Best `limit` matches among the memories `m` that satisfy `where`: those holding
+    every word first, then those holding any. BM25 ranks within each. FTS5 scores every
+    row a query matches, so the narrow every-word query, when it finds enough, spares
+    scoring the many rows that hold only a common word."""
+    words = query_words(query)
+    if not words:
         return []
     if session.bind.dialect.name != "sqlite":  # type: ignore[union-attr]
         raise Unavailable("full-text search needs the SQLite store for now")
+    params = params or {}
+    hits = _ranked(session, " AND ".join(words), limit, where, params) if len(words) > 1 else []
+    if len(hits) < limit:
+        seen = {hit.rowid for hit in hits}
+        hits += [hit for hit in _ranked(session, " OR ".join(words), limit, where, params)
+                 if hit.rowid not in seen][:limit - len(hits)]
+    return hits
+
+
+def _ranked(session: Session, match: str, limit: int, where: str,
+            params: dict[str, Any]) -> list[TextHit]:
+    # Ranked first, highlighted after: highlight() on every matching row before the LIMIT
+    # would cost as much as the search.
     rows = session.execute(
         text(
-            "SELECT memories_fts.rowid, bm25(memories_fts), "
-            f"highlight(memories_fts, 0, '{MARK_OPEN}', '{MARK_CLOSE}') "
+            "WITH best AS (SELECT memories_fts.rowid AS id, bm25(memories_fts) AS score "
             "FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
             f"WHERE memories_fts MATCH :match AND {where} "
-            "ORDER BY bm25(memories_fts) LIMIT :limit"
+            "ORDER BY score LIMIT :limit) "
+            f"SELECT best.id, best.score, highlight(memories_fts, 0, '{MARK_OPEN}', "
+            f"'{MARK_CLOSE}') FROM best JOIN memories_fts ON memories_fts.rowid = best.id "
+            "WHERE memories_fts MATCH :match ORDER BY best.score"
         ),
-        {**(params or {}), "match": match, "limit": limit},
+        {**params, "match": match, "limit": limit},
     ).all()
     return [TextHit(rowid, -score, highlight) for rowid, score, highlight in rows]
 

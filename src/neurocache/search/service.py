@@ -22,12 +22,11 @@ from neurocache.search.fulltext import search_fulltext, segments
 from neurocache.search.hybrid import fuse
 from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
 from neurocache.store import Database
-from neurocache.store.models import Document, Memory, Vector
+from neurocache.store.models import UNEMBEDDED_KINDS, Document, Memory, Vector
 
 log = logging.getLogger("neurocache.search")
 FIRST_ASK = 2  # vector candidates asked per result wanted; filters may drop some
 WIDEST_ASK = 4096  # past this, a filtered search scores its own few vectors exactly
-DEFAULT_EXCLUDED_KINDS = ("document",)  # a document's whole text would shadow its chunks
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,13 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
 
+    @property
+    def narrows(self) -> bool:
+        """Whether these filters pass over more than the default-excluded kinds (which are
+        never embedded, so the vector index holds nothing they would drop)."""
+        return bool(self.kinds or self.collections or self.documents or self.metadata
+                    or self.since or self.until)
+
     def where(self) -> tuple[str, dict[str, Any]]:
         """SQL conditions on `memories m`."""
         clauses, params = [], {}
@@ -47,7 +53,7 @@ class Filters:
             params["kinds"] = _json_list(self.kinds)
         else:
             clauses.append("m.kind NOT IN (SELECT value FROM json_each(:excluded))")
-            params["excluded"] = _json_list(DEFAULT_EXCLUDED_KINDS)
+            params["excluded"] = _json_list(UNEMBEDDED_KINDS)
         for name, values in (("collection_id", self.collections),
                              ("document_id", self.documents)):
             if values:
@@ -262,6 +268,8 @@ class SearchService:
         ask = limit * FIRST_ASK
         while True:
             found = index.search(vector, ask)
+            if not filters.narrows:
+                return found[:limit]
             with self.db.session() as session:
                 allowed = set(self._candidates(session, filters, [r for r, _ in found]))
             hits = [(rowid, score) for rowid, score in found if rowid in allowed][:limit]

@@ -78,6 +78,11 @@ class AuditEntry(Base):
     __table_args__ = (Index("ix_audit_target", "target_type", "target_id"),)
 
 
+# Memory kinds that are never embedded nor searched by default: a document's whole text
+# would shadow its own chunks; a conversation's memory is only its title.
+UNEMBEDDED_KINDS = ("document", "conversation")
+
+
 class Memory(Base):
     """Every piece of text the hub keeps (design §2)."""
 
@@ -251,3 +256,52 @@ class WatchedFile(Base):
         ForeignKey("documents.id", ondelete="SET NULL"), nullable=True
     )
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Conversation(Base):
+    """A chat. Its title is also a memory of kind `conversation` with the same id (so its
+    messages can be `in_session` it). Its history is the chain of `parent_id`s from `head_id`:
+    a fork is a new conversation whose head is a message of another, sharing its past."""
+
+    __tablename__ = "conversations"
+    id: Mapped[str] = mapped_column(
+        ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True
+    )
+    title: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(100), default="owner")
+    collections: Mapped[list[str]] = mapped_column(JSONDict, default=list)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    head_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    short_term: Mapped[bool] = mapped_column(default=True)
+    long_term: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Message(Base):
+    """A turn: its text is the memory with the same id (kind `message`)."""
+
+    __tablename__ = "messages"
+    id: Mapped[str] = mapped_column(
+        ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True
+    )
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="complete")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONDict, default=list)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    tokens_in: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_out: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("role IN ('user', 'assistant', 'system')", name="role"),
+        CheckConstraint(
+            "status IN ('streaming', 'complete', 'stopped', 'failed')", name="status"
+        ),
+    )

@@ -1,5 +1,6 @@
 """The one error body of the API, made here and nowhere else:
-`{"error": {"code", "message", "status", "details"}}`."""
+`{"error": {"code", "message", "status", "details"}}` — and under `/v1/`, the
+OpenAI-compatible API, OpenAI's own `{"error": {"message", "type", "param", "code"}}`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from neurocache.errors import NeurocacheError
 from neurocache.logging_setup import request_id_var
 
 log = logging.getLogger("neurocache.web")
+OPENAI_PREFIX = "/v1/"
 
 CODES = {
     400: "bad_request",
@@ -45,10 +47,25 @@ def error_body(
     }
 
 
+def openai_error_body(status: int, message: str, code: str | None,
+                      details: dict[str, Any] | None) -> dict[str, Any]:
+    """OpenAI's shape, for `/v1/...`, so that its clients raise their usual errors."""
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    details = details or {}
+    errors = details.get("errors") or [{}]
+    param = details.get("field") or ".".join(map(str, errors[0].get("loc") or [])) or None
+    return {"error": {"message": message, "type": kind, "param": param,
+                      "code": code or CODES.get(status, "error")}}
+
+
 def error_response(
     status: int, message: str, code: str | None = None, details: dict[str, Any] | None = None
 ) -> Response:
-    response = jsonify(error_body(status, message, code, details))
+    if request.path.startswith(OPENAI_PREFIX):
+        status = 400 if status == 422 else status  # OpenAI's answer to a bad parameter
+        response = jsonify(openai_error_body(status, message, code, details))
+    else:
+        response = jsonify(error_body(status, message, code, details))
     response.status_code = status
     return response
 

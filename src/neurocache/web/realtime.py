@@ -73,8 +73,10 @@ class Realtime:
         self.principals.pop(request.sid, None)
 
     def may_read(self, principal: Principal, room: str) -> bool:
-        # Every room is readable with the `read` scope for now; the issues that add
-        # conversations, channels and agents narrow it to what the principal may see.
+        # A conversation's room needs the scope its API needs; other rooms `read` (channels
+        # and agents narrow this when they come).
+        if room.startswith("conversation:"):
+            return principal.can("chat")
         return principal.can("read")
 
     def on_join(self, data: Any = None) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Conversations: retrieval-augmented answers with citations, streamed; forks; memory."""

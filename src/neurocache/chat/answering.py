@@ -1,0 +1,242 @@
+"""Answering a message: retrieve, build the prompt, stream the reply, keep it with sources.
+
+A reply runs in a worker thread and is streamed to room `conversation:<id>` as
+`message.delta` events, then `message.completed` with the stored message. Its text is saved
+every couple of seconds while it is written, so a stopped or crashed reply keeps what it
+had. Stopping a reply keeps the partial text (status `stopped`); a model that fails midway
+marks the reply `failed` with the reason."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
+from neurocache.chat.history import HotHistory
+from neurocache.chat.prompt import Prompt, Source, Turn, build_prompt, cited_numbers
+from neurocache.chat.service import Conversations
+from neurocache.errors import NeurocacheError
+from neurocache.models.backend import ChatBackend
+from neurocache.search.service import Filters, SearchService
+from neurocache.store.models import Conversation
+
+log = logging.getLogger("neurocache.chat")
+Publish = Callable[[str, dict[str, Any], str | None], None]
+SAVE_EVERY_S = 2.0
+RECALL_MIN_SCORE = 0.3  # cosine: below this an earlier turn is rarely about the question
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    max_reply_tokens: int = 512
+    temperature: float = 0.7
+    sources: int = 6
+    recalled: int = 3
+    history_turns: int = 20
+    workers: int = 4
+
+
+def room(conversation_id: str) -> str:
+    return f"conversation:{conversation_id}"
+
+
+class Answerer:
+    def __init__(self, conversations: Conversations, search: SearchService,
+                 backend_for: Callable[[str | None], ChatBackend],
+                 remember: Callable[[list[str], list[str]], None], publish: Publish,
+                 options: ChatOptions, hot: HotHistory) -> None:
+        self.conversations = conversations
+        self.search = search
+        self.backend_for = backend_for
+        self.remember = remember  # embeds messages for long-term recall
+        self.publish = publish
+        self.options = options
+        self.hot = hot
+        self._pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="reply")
+        self._stops: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    # ---- entry points
+    def post(self, conversation_id: str, content: str, *, wait: bool = False,
+             ) -> dict[str, Any]:
+        conversation = self.conversations.row(conversation_id)
+        backend = self.backend_for(conversation.model)  # 503 before anything is stored
+        message = self.conversations.add_message(conversation_id, "user", content,
+                                                 parent_id=conversation.head_id)
+        self.hot.extend(conversation_id, conversation.head_id, message["id"],
+                        Turn("user", content))
+        self.publish("message.created", message, room(conversation_id))
+        return self._reply(conversation_id, message, backend, wait)
+
+    def regenerate(self, conversation_id: str, reply_id: str, *, wait: bool = False,
+                   ) -> dict[str, Any]:
+        """A new reply to the same question, beside the old one (which stays, as a branch);
+        the conversation goes on from the new one."""
+        old = self.conversations.message(reply_id)
+        if old["conversation_id"] != conversation_id or old["role"] != "assistant" \
+                or old["parent_id"] is None:
+            raise NeurocacheError.with_status(
+                422, "invalid_input", "only a reply of this conversation can be regenerated",
+                details={"message_id": reply_id})
+        conversation = self.conversations.row(conversation_id)
+        backend = self.backend_for(conversation.model)
+        return self._reply(conversation_id, self.conversations.message(old["parent_id"]),
+                           backend, wait)
+
+    def stop(self, reply_id: str) -> dict[str, Any]:
+        with self._lock:
+            event = self._stops.get(reply_id)
+        if event is not None:
+            event.set()
+        return self.conversations.message(reply_id)
+
+    def close(self) -> None:
+        with self._lock:
+            for event in self._stops.values():
+                event.set()
+        self._pool.shutdown(wait=True)
+
+    # ---- one reply
+    def _reply(self, conversation_id: str, question: dict[str, Any], backend: ChatBackend,
+               wait: bool) -> dict[str, Any]:
+        with self.conversations.db.session() as session:  # the reply hangs off the question
+            session.get(Conversation, conversation_id).head_id = question["id"]
+        reply = self.conversations.add_message(conversation_id, "assistant", "",
+                                               parent_id=question["id"], status="streaming",
+                                               model=backend.model_id)
+        with self._lock:
+            self._stops[reply["id"]] = threading.Event()
+        self.publish("message.created", reply, room(conversation_id))
+        future: Future = self._pool.submit(self._answer, conversation_id, question,
+                                           reply["id"], backend)
+        if wait:
+            return {"message": question, "reply": future.result()}
+        return {"message": question, "reply_id": reply["id"]}
+
+    def _answer(self, conversation_id: str, question: dict[str, Any], reply_id: str,
+                backend: ChatBackend) -> dict[str, Any]:
+        text, fields, prompt = "", {"status": "failed"}, None
+        try:
+            conversation = self.conversations.row(conversation_id)
+            prompt = self._prompt(conversation, question, backend)
+            text, usage = self._stream(conversation_id, reply_id, prompt, backend)
+            stopped = self._stops[reply_id].is_set()
+            fields = {"status": "stopped" if stopped else "complete", **usage}
+        except NeurocacheError as exc:
+            fields = {"status": "failed", "error": exc.message}
+        except Exception as exc:  # the reply must end, whatever happened
+            log.exception("reply %s failed", reply_id)
+            fields = {"status": "failed", "error": f"internal error: {type(exc).__name__}"}
+        finally:
+            with self._lock:
+                self._stops.pop(reply_id, None)
+        return self._finish(conversation_id, question, reply_id, text, fields, prompt)
+
+    def _finish(self, conversation_id: str, question: dict[str, Any], reply_id: str,
+                text: str, fields: dict[str, Any], prompt: Prompt | None) -> dict[str, Any]:
+        if prompt is not None:
+            cited = cited_numbers(text, len(prompt.sources))
+            fields["sources"] = [s.view(n, n in cited)
+                                 for n, s in enumerate(prompt.sources, start=1)]
+        try:
+            reply = self.conversations.finish_message(reply_id, text, **fields)
+        except NeurocacheError:
+            return {"id": reply_id, "status": "deleted"}  # deleted while it was written
+        self.publish("message.completed", reply, room(conversation_id))
+        conversation = self.conversations.row(conversation_id)
+        self.hot.set(conversation_id, self.conversations.history(
+            conversation.head_id)[-self.options.history_turns - 2:])
+        if conversation.long_term and text and reply["status"] != "failed":
+            self.remember([question["id"], reply_id], [question["content"], text])
+        return reply
+
+    def _stream(self, conversation_id: str, reply_id: str, prompt: Prompt,
+                backend: ChatBackend) -> tuple[str, dict[str, Any]]:
+        parts: list[str] = []
+        usage: dict[str, Any] = {"tokens_in": prompt.tokens}
+        stop, saved_at = self._stops[reply_id], time.monotonic()
+        stream = backend.client.chat_stream(
+            prompt.messages, max_tokens=self.options.max_reply_tokens,
+            temperature=self.options.temperature, model=backend.served_name)
+        with closing(stream):
+            for chunk in stream:
+                if stop.is_set():
+                    break
+                delta = _delta(chunk)
+                if delta:
+                    parts.append(delta)
+                    self.publish("message.delta", {"message_id": reply_id, "delta": delta,
+                                                   "conversation_id": conversation_id},
+                                 room(conversation_id))
+                if chunk.get("usage"):
+                    usage["tokens_out"] = chunk["usage"].get("completion_tokens")
+                if time.monotonic() - saved_at > SAVE_EVERY_S:
+                    self.conversations.finish_message(reply_id, "".join(parts))
+                    saved_at = time.monotonic()
+        usage.setdefault("tokens_out", len(parts))  # a delta is about a token
+        return "".join(parts), usage
+
+    # ---- what the model reads
+    def _prompt(self, conversation: Conversation, question: dict[str, Any],
+                backend: ChatBackend) -> Prompt:
+        history = self._history(conversation, question)
+        sources = self._sources(question["content"], conversation)
+        recalled = self._recalled(question["content"], conversation, question["id"])
+        budget = backend.context_tokens - self.options.max_reply_tokens
+        return build_prompt(question["content"], history=history, sources=sources,
+                            recalled=recalled, budget=budget, count=backend.count_tokens)
+
+    def _history(self, conversation: Conversation, question: dict[str, Any]) -> list[Turn]:
+        """The turns before the question, from the hot cache when it holds this branch."""
+        if not conversation.short_term or question["parent_id"] is None:
+            return []
+        chain = self.hot.get(conversation.id,
+                             lambda: self.conversations.history(question["id"]))
+        ids = [i for i, _ in chain]
+        if question["id"] not in ids:  # another branch (a regenerated reply): the store
+            chain = self.conversations.history(question["id"])
+            ids = [i for i, _ in chain]
+        before = chain[:ids.index(question["id"])] if question["id"] in ids else chain
+        return [t for _, t in before][-self.options.history_turns:]
+
+    def _sources(self, query: str, conversation: Conversation) -> list[Source]:
+        return self.retrieve(query, conversation.collections or None, self.options.sources)
+
+    def retrieve(self, query: str, collections: list[str] | None, k: int) -> list[Source]:
+        """The passages most relevant to `query` (hybrid search), best first."""
+        if k == 0 or not query.strip():
+            return []
+        results = self.search.search(query, k=k, mode="hybrid", filters=Filters(
+            kinds=["chunk"], collections=collections))
+        return [_source(r) for r in results]
+
+    def _recalled(self, query: str, conversation: Conversation,
+                  question_id: str) -> list[Turn]:
+        if not conversation.long_term or self.options.recalled == 0:
+            return []
+        here = {i for i, _ in self.conversations.history(conversation.head_id)} | {question_id}
+        hits = self.search.search(query, k=self.options.recalled * 4, mode="vector",
+                                  filters=Filters(kinds=["message"]))
+        roles = self.conversations.recallable_roles([h["memory_id"] for h in hits])
+        return [Turn(roles[h["memory_id"]], h["text"]) for h in hits
+                if h["memory_id"] in roles and h["memory_id"] not in here
+                and h["score"] >= RECALL_MIN_SCORE][:self.options.recalled]
+
+
+def _delta(chunk: dict[str, Any]) -> str:
+    choices = chunk.get("choices") or [{}]
+    return (choices[0].get("delta") or {}).get("content") or ""
+
+
+def _source(result: dict[str, Any]) -> Source:
+    document = result.get("document") or {}
+    return Source(memory_id=result["memory_id"], text=result["text"], score=result["score"],
+                  title=document.get("title"), url=document.get("url"),
+                  path=document.get("path"), page=document.get("page"),
+                  start=result.get("start"), end=result.get("end"),
+                  document_id=document.get("id"))

@@ -1,0 +1,117 @@
+"""OpenAI-style chat completions through the hub: the request goes to the hub's chat model,
+with the person's memory added when the body asks for it (`"neurocache": {...}`).
+
+Retrieval puts one system message in front of the client's messages: the instructions to
+cite and the numbered sources, as many as fit the model's context next to what the client
+sent and the reply it asked room for. The sources come back in a `neurocache` field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from neurocache.chat.prompt import (
+    INSTRUCTIONS,
+    MESSAGE_OVERHEAD,
+    SAFETY_MARGIN,
+    SOURCES_HEADING,
+    PromptTooLong,
+    Source,
+    cited_numbers,
+)
+from neurocache.models.backend import ChatBackend
+
+PASSED_THROUGH = ("temperature", "top_p", "max_tokens", "stop", "presence_penalty",
+                  "frequency_penalty", "seed", "logit_bias", "response_format", "user")
+DEFAULT_MAX_TOKENS = 512
+
+
+@dataclass
+class Prepared:
+    backend: ChatBackend
+    body: dict[str, Any]
+    sources: list[Source] = field(default_factory=list)
+
+    def sources_view(self, reply: str) -> list[dict[str, Any]]:
+        cited = cited_numbers(reply, len(self.sources))
+        return [s.view(n, n in cited) for n, s in enumerate(self.sources, start=1)]
+
+
+class Completions:
+    def __init__(self, backend_for: Callable[[str | None], ChatBackend],
+                 retrieve: Callable[[str, list[str] | None, int], list[Source]],
+                 sources_wanted: int) -> None:
+        self.backend_for = backend_for
+        self.retrieve = retrieve  # (question, collections, k) → sources, best first
+        self.sources_wanted = sources_wanted
+
+    def prepare(self, request: dict[str, Any], model_id: str | None) -> Prepared:
+        backend = self.backend_for(model_id)
+        body = {name: request[name] for name in PASSED_THROUGH if request.get(name) is not None}
+        if request.get("max_completion_tokens") and "max_tokens" not in body:
+            body["max_tokens"] = request["max_completion_tokens"]
+        body.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+        body["model"] = backend.served_name
+        messages = [dict(m) for m in request["messages"]]
+        options = request.get("neurocache") or {}
+        sources: list[Source] = []
+        if options and options.get("rag", True):
+            question = last_user_text(messages)
+            found = self.retrieve(question, options.get("collections"), self.sources_wanted)
+            sources = fit_sources(found, messages, backend, body["max_tokens"])
+            if sources:
+                messages.insert(0, {"role": "system", "content": sources_message(sources)})
+        body["messages"] = messages
+        return Prepared(backend, body, sources)
+
+    @staticmethod
+    def complete(prepared: Prepared) -> dict[str, Any]:
+        return prepared.backend.client.chat(prepared.body["messages"], **_params(prepared))
+
+    @staticmethod
+    def stream(prepared: Prepared) -> Iterator[dict[str, Any]]:
+        return prepared.backend.client.chat_stream(prepared.body["messages"],
+                                                   **_params(prepared))
+
+
+def _params(prepared: Prepared) -> dict[str, Any]:
+    return {k: v for k, v in prepared.body.items() if k != "messages"}
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return content_text(message.get("content"))
+    return ""
+
+
+def content_text(content: Any) -> str:
+    """A message's text: a string, or the text parts of OpenAI's list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content
+                         if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def sources_message(sources: list[Source]) -> str:
+    blocks = "".join(f"\n\n{s.heading(n)}\n{s.text}" for n, s in enumerate(sources, start=1))
+    return f"{INSTRUCTIONS}{SOURCES_HEADING}{blocks}"
+
+
+def fit_sources(found: list[Source], messages: list[dict[str, Any]], backend: ChatBackend,
+                reply_tokens: int) -> list[Source]:
+    """As many of the best sources as fit beside the client's messages and the reply."""
+    count = backend.count_tokens
+    taken = sum(count(content_text(m.get("content"))) + MESSAGE_OVERHEAD for m in messages)
+    limit = int((backend.context_tokens - reply_tokens) * SAFETY_MARGIN)
+    if taken > limit:
+        raise PromptTooLong(f"the messages take {taken} tokens; this model has room for "
+                            f"{limit} beside a reply of {reply_tokens}",
+                            details={"tokens": taken, "limit": limit})
+    sources = list(found)
+    while sources and taken + count(sources_message(sources)) + MESSAGE_OVERHEAD > limit:
+        sources.pop()
+    return sources

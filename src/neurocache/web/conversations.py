@@ -1,0 +1,182 @@
+"""Conversations and their messages: the chat API (answers stream over Socket.IO)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from flask import Blueprint, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from neurocache.errors import NotFound
+from neurocache.web.api import PageQuery, QueryModel, RequestModel, endpoint
+from neurocache.web.auth import current_actor, current_hub
+
+bp = Blueprint("conversations", __name__, url_prefix="/api/v1")
+
+
+class NewConversation(RequestModel):
+    title: str | None = Field(None, max_length=500)
+    collections: list[str] | None = Field(
+        None, description="Collections (ids or names) answers draw from; none: all memory.")
+    model: str | None = Field(None, description="A chat model's id; none: the running one.")
+    agent_id: str | None = None
+    short_term: bool = Field(True, description="Offer the recent turns to the model.")
+    long_term: bool = Field(
+        True, description="Remember these messages, and recall earlier conversations.")
+
+
+class ConversationChange(RequestModel):
+    title: str | None = Field(None, min_length=1, max_length=500)
+    collections: list[str] | None = None
+    model: str | None = None
+    short_term: bool | None = None
+    long_term: bool | None = None
+
+
+class SourceOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    number: int
+    memory_id: str
+    quote: str
+    cited: bool
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    role: Literal["user", "assistant", "system"]
+    content: str
+    status: Literal["streaming", "complete", "stopped", "failed"]
+    sources: list[SourceOut]
+    created_at: str
+    error: str | None = None
+
+
+class ConversationOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    title: str
+    collections: list[str]
+    model: str | None
+    created_at: str
+    updated_at: str
+
+
+class ConversationWithMessages(ConversationOut):
+    messages: list[MessageOut]
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationOut]
+    next_cursor: str | None
+
+
+class NewMessage(RequestModel):
+    content: str = Field(min_length=1, max_length=200_000)
+    wait: bool = Field(False, description="Answer when the reply is complete (for scripts).")
+
+
+class Posted(BaseModel):
+    message: MessageOut
+    reply_id: str | None = None
+    reply: MessageOut | None = None
+
+
+class Regenerate(RequestModel):
+    wait: bool = False
+
+
+class Fork(RequestModel):
+    message_id: str
+    title: str | None = Field(None, max_length=500)
+
+
+class ExportQuery(QueryModel):
+    format: Literal["markdown", "json"] = "markdown"
+
+
+@bp.post("/conversations")
+@endpoint(scope="chat", body=NewConversation, responses={201: ConversationOut})
+def create_conversation(body: NewConversation):
+    """Start a conversation."""
+    return current_hub().conversations.create(current_actor(), **body.model_dump()), 201
+
+
+@bp.get("/conversations")
+@endpoint(scope="chat", query=PageQuery, responses={200: ConversationList})
+def list_conversations(query: PageQuery):
+    """Newest first, paged with `cursor`."""
+    conversations, next_cursor = current_hub().conversations.list(limit=query.limit,
+                                                                  cursor=query.cursor)
+    return {"conversations": conversations, "next_cursor": next_cursor}
+
+
+@bp.get("/conversations/<conversation_id>")
+@endpoint(scope="chat", responses={200: ConversationWithMessages})
+def get_conversation(conversation_id: str):
+    """With its messages, oldest first (a fork shows the history it shares)."""
+    return current_hub().conversations.get(conversation_id)
+
+
+@bp.patch("/conversations/<conversation_id>")
+@endpoint(scope="chat", body=ConversationChange, responses={200: ConversationOut})
+def update_conversation(conversation_id: str, body: ConversationChange):
+    """Rename it, or change what it draws from."""
+    changes = body.model_dump(exclude_unset=True)
+    return current_hub().conversations.update(conversation_id, changes, current_actor())
+
+
+@bp.delete("/conversations/<conversation_id>")
+@endpoint(scope="chat", responses={204: None})
+def delete_conversation(conversation_id: str):
+    """Its messages go with it, but for those a fork still shows."""
+    hub = current_hub()
+    hub.search.remove(hub.conversations.delete(conversation_id, current_actor()))
+    hub.answers.hot.forget(conversation_id)
+    return "", 204
+
+
+@bp.get("/conversations/<conversation_id>/export")
+@endpoint(scope="chat", query=ExportQuery, responses={200: None})
+def export_conversation(conversation_id: str, query: ExportQuery):
+    """The whole conversation as Markdown (for people) or JSON (for programs)."""
+    body, mime = current_hub().conversations.export(conversation_id, query.format)
+    extension = "md" if query.format == "markdown" else "json"
+    return Response(body, mimetype=mime.split(";")[0], headers={
+        "Content-Disposition": f'attachment; filename="conversation-{conversation_id}.'
+                               f'{extension}"'})
+
+
+@bp.post("/conversations/<conversation_id>/messages")
+@endpoint(scope="chat", body=NewMessage, responses={200: Posted, 202: Posted})
+def post_message(conversation_id: str, body: NewMessage):
+    """Ask. The reply streams in room `conversation:<id>` (`message.delta`, then
+    `message.completed`); with `wait`, the answer carries the finished reply."""
+    posted = current_hub().answers.post(conversation_id, body.content, wait=body.wait)
+    return posted, 200 if body.wait else 202
+
+
+@bp.post("/conversations/<conversation_id>/messages/<message_id>/regenerate")
+@endpoint(scope="chat", body=Regenerate, responses={200: Posted, 202: Posted})
+def regenerate(conversation_id: str, message_id: str, body: Regenerate):
+    """Another reply to the same question, beside the first (kept as a branch)."""
+    posted = current_hub().answers.regenerate(conversation_id, message_id, wait=body.wait)
+    return posted, 200 if body.wait else 202
+
+
+@bp.post("/conversations/<conversation_id>/messages/<message_id>/stop")
+@endpoint(scope="chat", responses={200: MessageOut})
+def stop_reply(conversation_id: str, message_id: str):
+    """Stop a reply being written; what it wrote so far is kept (status `stopped`)."""
+    hub = current_hub()
+    if hub.conversations.message(message_id)["conversation_id"] != conversation_id:
+        raise NotFound(f"message {message_id} is not in conversation {conversation_id}")
+    return hub.answers.stop(message_id)
+
+
+@bp.post("/conversations/<conversation_id>/fork")
+@endpoint(scope="chat", body=Fork, responses={201: ConversationWithMessages})
+def fork_conversation(conversation_id: str, body: Fork):
+    """A new conversation sharing this one's history up to `message_id`."""
+    return current_hub().conversations.fork(conversation_id, body.message_id, current_actor(),
+                                            body.title), 201

@@ -1,0 +1,115 @@
+"""The OpenAI-compatible API, driven by the official `openai` client against a live hub
+running the tiny GGUF model under the supervisor."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import openai
+import pytest
+import requests
+
+from neurocache.settings import Settings
+from neurocache.store.audit import Actor
+from tests.conftest import start_live_hub
+from tests.test_conversations import CHAT_SETTINGS, RIVERS, start_model, tiny_chat_model
+
+__all__ = ["tiny_chat_model"]  # the module fixture, shared
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, tiny_chat_model):
+    hub = start_live_hub(Settings(data_dir=tmp_path_factory.mktemp("openai"), **CHAT_SETTINGS))
+    hub.model_id = start_model(hub.hub, tiny_chat_model)
+    hub.hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=Actor("test"))
+    assert hub.hub.jobs.wait_idle(60)
+    yield hub
+    hub.server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(live):
+    return openai.OpenAI(base_url=live.url + "/v1", api_key=live.key("chat"), max_retries=0)
+
+
+def test_models_lists_the_running_chat_model_and_the_embedder(client, live):
+    ids = [m.id for m in client.models.list()]
+    assert ids == [live.model_id, "builtin"]
+
+
+def test_a_completion_with_and_without_memory(client, live):
+    plain = client.chat.completions.create(
+        model="anything", messages=[{"role": "user", "content": "Hello"}], max_tokens=8,
+        temperature=0)
+    assert plain.model == "anything" and plain.choices[0].message.role == "assistant"
+    assert plain.usage.completion_tokens <= 8
+    assert getattr(plain, "neurocache", None) is None
+    with_memory = client.chat.completions.create(
+        model=live.model_id, messages=[{"role": "user", "content": "Where do salmon go?"}],
+        max_tokens=8, extra_body={"neurocache": {"rag": True}})
+    sources = with_memory.neurocache["sources"]
+    assert sources[0]["title"] == "Rivers" and "Salmon" in sources[0]["quote"]
+
+
+def test_streaming_yields_deltas_then_the_sources(client):
+    stream = client.chat.completions.create(
+        model="anything", messages=[{"role": "user", "content": "Salmon?"}], max_tokens=12,
+        temperature=0, stream=True, extra_body={"neurocache": {}})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text and chunks[-1].choices == []
+    assert chunks[-1].neurocache["sources"][0]["title"] == "Rivers"
+    same = client.chat.completions.create(
+        model="anything", messages=[{"role": "user", "content": "Salmon?"}], max_tokens=12,
+        temperature=0, extra_body={"neurocache": {}})
+    assert same.choices[0].message.content == text  # greedy: streamed == whole
+
+
+def test_embeddings_from_the_builtin_embedder(client, live):
+    answer = client.embeddings.create(model="builtin", input=["salmon", "river"])
+    assert [d.index for d in answer.data] == [0, 1] and len(answer.data[0].embedding) == 384
+    assert answer.usage.prompt_tokens > 0
+    expected = live.hub.embedder.embed(["salmon"])[0]
+    assert np.allclose(answer.data[0].embedding, expected, atol=1e-6)
+    raw = requests.post(live.url + "/v1/embeddings", timeout=30,
+                        headers={"Authorization": f"Bearer {live.key('chat')}"},
+                        json={"input": "salmon", "encoding_format": "base64"}).json()
+    decoded = np.frombuffer(base64.b64decode(raw["data"][0]["embedding"]), dtype="<f4")
+    assert np.allclose(decoded, expected, atol=1e-6)
+
+
+def test_errors_come_in_openais_shape(client, live):
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="x", messages=[{"role": "user", "content": "a"}],
+                                       temperature=7)
+    assert bad.value.status_code == 400
+    assert set(bad.value.body) == {"message", "type", "param", "code"}
+    assert bad.value.body["type"] == "invalid_request_error"
+    assert bad.value.body["param"] == "temperature"
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="x", messages=[])
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=live.url + "/v1", api_key="nc_wrong", max_retries=0
+                      ).models.list()
+    with pytest.raises(openai.PermissionDeniedError):
+        openai.OpenAI(base_url=live.url + "/v1", api_key=live.key("read"), max_retries=0
+                      ).models.list()
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.get("/nothing-here", cast_to=object)
+    assert missing.value.status_code == 404
+
+
+def test_no_running_model_is_a_503_saying_what_to_do(client, live):
+    live.hub.models.stop(live.model_id)
+    try:
+        with pytest.raises(openai.InternalServerError) as unavailable:
+            client.chat.completions.create(
+                model="x", messages=[{"role": "user", "content": "a"}])
+        assert unavailable.value.status_code == 503
+        assert "no chat model is running" in unavailable.value.body["message"]
+    finally:
+        live.hub.models.start(live.model_id)
+        from tests.support.waiting import wait_for
+        assert wait_for(lambda: live.hub.models.get(live.model_id)["state"] == "running",
+                        timeout=60)
