@@ -97,7 +97,7 @@ class Prober(threading.Thread):
         number = 0
         while not self.stop.wait(self.interval):
             number += 1
-            query = f"{TOPICS[number % len(TOPICS)]} number {number}"
+            query = f"{TOPICS[number % len(TOPICS)]} {VERBS[number % len(VERBS)]} site"
             self._time(self.search_s, lambda q=query: self.http.post(
                 f"{self.url}/api/v1/search", json={"query": q, "k": 10}, timeout=60))
             self._time(self.health_s, lambda: self.http.get(f"{self.url}/api/v1/health",
@@ -167,7 +167,7 @@ def main() -> None:
     parser.add_argument("--per-request", type=int, default=20)
     parser.add_argument("--workers", type=int, default=Settings().ingest_workers,
                         help="the ingest_workers setting")
-    parser.add_argument("--probe-every", type=float, default=0.5,
+    parser.add_argument("--probe-every", type=float, default=1.0,
                         help="seconds between two API calls (search, health) meanwhile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nc-bench-ingest-") as temp:

@@ -113,3 +113,21 @@ def test_no_running_model_is_a_503_saying_what_to_do(client, live):
         from tests.support.waiting import wait_for
         assert wait_for(lambda: live.hub.models.get(live.model_id)["state"] == "running",
                         timeout=60)
+
+
+def test_a_completion_can_join_a_conversation(client, live):
+    conversation = live.hub.conversations.create(Actor("test"), title="From OpenAI")
+    client.chat.completions.create(
+        model="x", messages=[{"role": "user", "content": "Salmon?"}], max_tokens=6,
+        extra_body={"neurocache": {"conversation_id": conversation["id"]}})
+    list(client.chat.completions.create(
+        model="x", messages=[{"role": "user", "content": "Rivers?"}], max_tokens=6,
+        stream=True, extra_body={"neurocache": {"conversation_id": conversation["id"]}}))
+    messages = live.hub.conversations.get(conversation["id"])["messages"]
+    assert [(m["role"], m["content"]) for m in messages if m["role"] == "user"] == [
+        ("user", "Salmon?"), ("user", "Rivers?")]
+    assert messages[1]["sources"][0]["title"] == "Rivers"
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model="x", messages=[{"role": "user", "content": "a"}],
+            extra_body={"neurocache": {"conversation_id": "nope"}})

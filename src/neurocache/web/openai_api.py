@@ -14,6 +14,7 @@ import numpy as np
 from flask import Blueprint, Response, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field
 
+from neurocache.chat.completions import content_text
 from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.web.api import RequestModel, endpoint
 from neurocache.web.auth import current_hub
@@ -80,6 +81,9 @@ def chat_completions(body: ChatCompletionRequest):
     hub = current_hub()
     request = body.model_dump(exclude_none=True)
     request["messages"] = [m.model_dump(exclude_none=True) for m in body.messages]
+    conversation_id = body.neurocache.conversation_id if body.neurocache else None
+    if conversation_id is not None:
+        hub.conversations.row(conversation_id)  # 404 before the model is asked
     prepared = hub.completions.prepare(request, _hub_model(hub, body.model))
     if not body.stream:
         answer = hub.completions.complete(prepared)
@@ -87,15 +91,18 @@ def chat_completions(body: ChatCompletionRequest):
         if body.neurocache is not None:
             reply = (answer.get("choices") or [{}])[0].get("message", {}).get("content") or ""
             answer["neurocache"] = {"sources": prepared.sources_view(reply)}
+            _record(hub, conversation_id, request, reply, prepared)
         return answer
     chunks = hub.completions.stream(prepared)
     first = next(chunks, None)  # the model's errors become HTTP errors before streaming
-    return Response(stream_with_context(_sse(first, chunks, body, prepared)),
+    return Response(stream_with_context(_sse(first, chunks, body, prepared,
+                                             lambda reply: _record(hub, conversation_id,
+                                                                   request, reply, prepared))),
                     mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 def _sse(first: dict | None, chunks: Iterator[dict], body: ChatCompletionRequest,
-         prepared: Any) -> Iterator[str]:
+         prepared: Any, record: Any) -> Iterator[str]:
     written: list[str] = []
     last: dict[str, Any] = {}
     try:
@@ -105,6 +112,7 @@ def _sse(first: dict | None, chunks: Iterator[dict], body: ChatCompletionRequest
                 written.append((choice.get("delta") or {}).get("content") or "")
             last = chunk
             yield f"data: {json.dumps(chunk)}\n\n"
+        record("".join(written))
         if body.neurocache is not None:
             yield "data: " + json.dumps({
                 "id": last.get("id", ""), "object": "chat.completion.chunk",
@@ -114,6 +122,22 @@ def _sse(first: dict | None, chunks: Iterator[dict], body: ChatCompletionRequest
     except NeurocacheError as exc:  # after the headers: an error event, as OpenAI sends
         yield f"data: {json.dumps(openai_error_body(exc.status, exc.message, exc.code, {}))}\n\n"
     yield "data: [DONE]\n\n"
+
+
+def _record(hub: Any, conversation_id: str | None, request: dict[str, Any], reply: str,
+            prepared: Any) -> None:
+    """With `neurocache.conversation_id`: the question and the reply join that
+    conversation, as if asked there (the client keeps sending its own history)."""
+    if conversation_id is None:
+        return
+    question = content_text(request["messages"][-1].get("content"))
+    head = hub.conversations.row(conversation_id).head_id
+    asked = hub.conversations.add_message(conversation_id, "user", question, parent_id=head)
+    answered = hub.conversations.add_message(conversation_id, "assistant", reply,
+                                             parent_id=asked["id"],
+                                             model=prepared.backend.model_id)
+    hub.conversations.finish_message(answered["id"], reply,
+                                     sources=prepared.sources_view(reply))
 
 
 def _chain(first: dict | None, rest: Iterator[dict]) -> Iterator[dict]:
