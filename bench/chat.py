@@ -87,10 +87,18 @@ class Trials:
             body["neurocache"] = {"rag": rag}
         return body
 
+    def forget_prompt(self) -> None:
+        """The server keeps the last prompt's cache; a short other prompt evicts it, so each
+        way starts from the same cold state (else the second to send a prompt wins)."""
+        body = {"messages": [{"role": "user", "content": "x"}], "max_tokens": 1}
+        requests.post(self.model_url.rstrip("/").removesuffix("/v1") + "/v1/chat/completions",
+                      json=body, timeout=60).raise_for_status()
+
     def direct(self, question: str, rag: bool) -> tuple[float, float, int]:
         prepared = self.hub.completions.prepare(self.body(question, rag), None)
         body = {**prepared.body, "stream": True}
-        return timed_stream(sse(self.model_url + "/v1/chat/completions", {}, body))
+        return timed_stream(sse(self.model_url.rstrip("/").removesuffix("/v1")
+                                + "/v1/chat/completions", {}, body))
 
     def hub_http(self, question: str, rag: bool) -> tuple[float, float, int]:
         return timed_stream(sse(self.url + "/v1/chat/completions", self.headers,
@@ -135,6 +143,7 @@ def run(trials: Trials, count: int) -> list[dict]:
         for n in range(count):  # interleaved, so that noise falls on every way alike
             question = f"What does note {n} say about the {TOPICS[n % len(TOPICS)]}?"
             for name, way in ways.items():
+                trials.forget_prompt()
                 results.setdefault(name, []).append(way(question))
     finally:
         client.disconnect()

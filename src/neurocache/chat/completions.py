@@ -54,9 +54,9 @@ class Completions:
         body.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         body["model"] = backend.served_name
         messages = [dict(m) for m in request["messages"]]
-        options = request.get("neurocache") or {}
+        options = request.get("neurocache")
         sources: list[Source] = []
-        if options and options.get("rag", True):
+        if options is not None and options.get("rag", True):
             question = last_user_text(messages)
             found = self.retrieve(question, options.get("collections"), self.sources_wanted)
             sources = fit_sources(found, messages, backend, body["max_tokens"])
@@ -111,7 +111,11 @@ def fit_sources(found: list[Source], messages: list[dict[str, Any]], backend: Ch
         raise PromptTooLong(f"the messages take {taken} tokens; this model has room for "
                             f"{limit} beside a reply of {reply_tokens}",
                             details={"tokens": taken, "limit": limit})
-    sources = list(found)
-    while sources and taken + count(sources_message(sources)) + MESSAGE_OVERHEAD > limit:
-        sources.pop()
-    return sources
+    # Each block counted once (re-counting the whole message per try cost ~10 ms).
+    taken += count(INSTRUCTIONS + SOURCES_HEADING) + MESSAGE_OVERHEAD
+    costs = [count(f"\n\n{s.heading(n)}\n{s.text}") for n, s in enumerate(found, start=1)]
+    kept = 0
+    while kept < len(found) and taken + costs[kept] <= limit:
+        taken += costs[kept]
+        kept += 1
+    return list(found[:kept])

@@ -77,6 +77,7 @@ class ModelManager:
         self._start_lock = threading.Lock()  # starting and stopping model servers
         self._processes: dict[str, ModelProcess] = {}
         self._tokenizers: dict[str, GgufTokenizer] = {}
+        self._clients: dict[tuple[str, str | None], OpenAIClient] = {}
         self._downloads: dict[str, Download] = {}
         self._progress: dict[str, dict[str, Any]] = {}
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_downloads)
@@ -110,24 +111,33 @@ class ModelManager:
     def client_for(self, model_id: str) -> OpenAIClient:
         row = self._row(model_id)
         if row is not None and row.source == "remote":
-            return OpenAIClient(row.base_url or "", row.api_key)
+            return self._client(row.base_url or "", row.api_key)
         process = self._processes.get(model_id)
         if process is None or process.state != "running":
             raise Conflict(f"model {model_id} is not running: start it first")
-        return OpenAIClient(process.base_url or "")
+        return self._client(process.base_url or "", None)
+
+    def _client(self, base_url: str, api_key: str | None) -> OpenAIClient:
+        """One client (and its pool of kept-alive connections) per server: a new
+        connection per answer cost milliseconds of time to first token."""
+        with self._lock:
+            key = (base_url, api_key)
+            if key not in self._clients:
+                self._clients[key] = OpenAIClient(base_url, api_key)
+            return self._clients[key]
 
     def chat_backend(self, model_id: str | None = None) -> ChatBackend:
         """The chat model `model_id`, or the running one; 503 saying what to do when none
         can answer."""
         if model_id is None:
-            running = self.running("chat")
+            running = self._running_chat_model()
             if running is None:
                 raise Unavailable(
                     "no chat model is running: start one (`neurocache models start ID` or "
                     "POST /api/v1/models/{id}/start), after downloading one if none is "
                     "installed (`neurocache models pull ID`)",
                     details={"models": "/api/v1/models"})
-            model_id = running["id"]
+            model_id = running
         row = self._row(model_id)
         if row is None or row.role != "chat":
             raise InvalidInput(f"{model_id} is not a chat model of this hub")
@@ -138,6 +148,21 @@ class ModelManager:
                            row.remote_model if row.source == "remote" else row.id,
                            min(row.context_length or MAX_CONTEXT, MAX_CONTEXT),
                            self._token_counter(row))
+
+    def is_chat_model(self, model_id: str) -> bool:
+        """Registered or installed as a chat model (no catalog view is built: cheap)."""
+        row = self._row(model_id)
+        return row is not None and row.role == "chat"
+
+    def _running_chat_model(self) -> str | None:
+        """Cheaper than `running("chat")` (no views built): asked before every answer."""
+        for model_id in self._running_ids():
+            row = self._row(model_id)
+            if row is not None and row.role == "chat":
+                return model_id
+        with self.db.session() as session:  # a remote model answers while it is registered
+            return session.scalar(select(Model.id).where(
+                Model.role == "chat", Model.source == "remote", Model.error.is_(None)))
 
     def _running_ids(self) -> set[str]:
         return {i for i, p in self._processes.items() if p.state == "running"}

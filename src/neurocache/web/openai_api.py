@@ -148,8 +148,7 @@ def _chain(first: dict | None, rest: Iterator[dict]) -> Iterator[dict]:
 
 def _hub_model(hub: Any, name: str) -> str | None:
     """`name` when it is a chat model of the hub, else None (the running one)."""
-    return next((m["id"] for m in hub.models.list()
-                 if m["id"] == name and m["role"] == "chat"), None)
+    return name if hub.models.is_chat_model(name) else None
 
 
 @bp.post("/embeddings")
