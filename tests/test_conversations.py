@@ -304,3 +304,16 @@ def test_replies_stream_to_socketio_clients_and_two_conversations_stream_at_once
     for reply_id, message in completed.items():
         assert message["status"] == "complete"
         assert "".join(deltas[reply_id]) == message["content"]
+
+
+def test_a_fork_of_a_fork_keeps_its_whole_past_when_both_originals_go(chat):
+    trunk = chat.conversations.create(Actor("test"))
+    first = chat.answers.post(trunk["id"], "one", wait=True)["reply"]
+    branch = chat.conversations.fork(trunk["id"], first["id"], Actor("test"))
+    second = chat.answers.post(branch["id"], "two", wait=True)["reply"]
+    twig = chat.conversations.fork(branch["id"], second["id"], Actor("test"))
+    chat.answers.post(twig["id"], "three", wait=True)
+    chat.conversations.delete(branch["id"], Actor("test"))
+    chat.conversations.delete(trunk["id"], Actor("test"))
+    left = chat.conversations.get(twig["id"])["messages"]
+    assert [m["content"] for m in left if m["role"] == "user"] == ["one", "two", "three"]

@@ -130,8 +130,12 @@ class Conversations:
             before = conversation_view(conversation)
             own = set(session.scalars(select(Message.id).where(
                 Message.conversation_id == conversation_id)))
-            for other in session.scalars(select(Conversation).where(
-                    Conversation.id != conversation_id)):
+            # Only a fork (a conversation with a `forked_from` edge) can show messages of
+            # another conversation; plain conversations need no walk.
+            forks = session.scalars(select(Conversation).join(
+                Edge, Edge.source_id == Conversation.id).where(
+                Edge.relation == "forked_from", Conversation.id != conversation_id).distinct())
+            for other in forks:
                 shared = {m.id for m, _ in self._chain(session, other.head_id)} & own
                 if shared:
                     session.query(Message).filter(Message.id.in_(shared)).update(
