@@ -3,6 +3,7 @@ real retrieval (built-in embedder, FTS5, FAISS), over HTTP and Socket.IO."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -75,8 +76,8 @@ def test_a_question_is_answered_with_the_sources_it_was_given(chat):
     conversation = chat.conversations.create(Actor("test"), title="Fish")
     posted = chat.answers.post(conversation["id"], "Where do salmon swim in autumn?",
                                wait=True)
-    reply = posted["reply"]
-    assert reply["status"] == "complete" and reply["content"]
+    reply = posted["reply"]  # random weights: the text may be anything, even empty
+    assert reply["status"] == "complete" and isinstance(reply["content"], str)
     assert reply["parent_id"] == posted["message"]["id"]
     (source,) = [s for s in reply["sources"] if s["title"] == "Rivers"]
     assert source["number"] == 1 and "Salmon" in source["quote"]
@@ -94,12 +95,14 @@ def test_the_next_turn_sees_the_history_and_earlier_conversations_are_recalled(c
     first = chat.conversations.create(Actor("test"), title="Earlier")
     chat.answers.post(first["id"], "My boat is called Lorelei", wait=True)
     second = chat.conversations.create(Actor("test"), title="Later")
-    chat.answers.post(second["id"], "Hello there", wait=True)
+    hello = chat.conversations.add_message(second["id"], "user", "Hello there",
+                                           parent_id=None)
+    chat.conversations.add_message(second["id"], "assistant", "Hi!", parent_id=hello["id"])
     chat.answers.post(second["id"], "What is my boat called Lorelei?", wait=True)
     conversation = chat.conversations.row(second["id"])
     question = chat.conversations.get(second["id"])["messages"][2]
     prompt = chat.answers._prompt(conversation, question, chat.models.chat_backend())
-    assert [t.content for t in prompt.history][:1] == ["Hello there"]
+    assert [t.content for t in prompt.history] == ["Hello there", "Hi!"]
     assert "My boat is called Lorelei" in [t.content for t in prompt.recalled]
     assert "Earlier conversations" in prompt.messages[0]["content"]
 
@@ -144,7 +147,12 @@ def test_a_model_killed_mid_reply_fails_the_reply_with_the_reason(chat):
         os.killpg(pid, signal.SIGKILL)
 
     chat.events.on_delta = kill
-    posted = chat.answers.post(conversation["id"], "Tell me about rivers", wait=True)
+    short = chat.answers.options
+    chat.answers.options = dataclasses.replace(short, max_reply_tokens=400)  # still writing
+    try:  # when the kill lands (24 tokens could all be sent before it)
+        posted = chat.answers.post(conversation["id"], "Tell me about rivers", wait=True)
+    finally:
+        chat.answers.options = short
     reply = posted["reply"]
     assert reply["status"] == "failed" and "model server" in reply["error"]
     assert chat.conversations.message(reply["id"])["status"] == "failed"
@@ -238,6 +246,8 @@ def test_conversations_api_create_list_rename_export_delete(live_chat):
     path = f"/api/v1/conversations/{conversation['id']}"
     renamed = call(live_chat, "PATCH", path, json={"title": "Better plans"}).json()
     assert renamed["title"] == "Better plans"
+    assert_error(call(live_chat, "PATCH", path, json={"title": None}), 422)
+    assert_error(call(live_chat, "PATCH", path, json={"long_term": None}), 422)
     exported = call(live_chat, "GET", path + "/export?format=markdown")
     assert exported.status_code == 200 and exported.text.startswith("# Better plans")
     assert "attachment" in exported.headers["Content-Disposition"]

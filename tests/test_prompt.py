@@ -117,3 +117,15 @@ def test_hot_history_keeps_a_bounded_number_of_conversations():
     loads = []
     cache.get("a", lambda: loads.append(1) or [])
     assert loads == [1]  # the oldest was evicted
+
+
+def test_history_keeps_whole_exchanges_so_turns_alternate():
+    from neurocache.chat.answering import exchanges
+
+    turns = [Turn("user", "a"), Turn("assistant", "A"), Turn("user", "b (its reply failed)"),
+             Turn("user", "c"), Turn("assistant", "C"), Turn("user", "d (no reply yet)")]
+    assert exchanges(turns) == [turns[0], turns[1], turns[3], turns[4]]
+    prompt = build_prompt("q", history=exchanges(turns), sources=[], recalled=[],
+                          budget=int((words(INSTRUCTIONS) + 60) / 0.95), count=words)
+    roles = [m["role"] for m in prompt.messages[1:-1]]
+    assert roles == ["user", "assistant"] * (len(roles) // 2)  # dropped a pair at a time

@@ -155,3 +155,18 @@ def test_a_narrow_filter_finds_its_few_vectors_however_far_they_lie(db, tmp_path
     assert sorted(r["text"] for r in found) == ["chunk 0", "chunk 1", "chunk 2"]
     assert found[-1]["text"] == "chunk 0"  # the one pointing straight away: last
     assert search.search("anything", k=5, mode="vector")[0]["text"] != "chunk 0"
+
+
+def test_a_rowid_reused_after_a_crash_gets_its_new_vector(db, tmp_path):
+    vectors = unit_vectors(12)
+    rowids = stored_memories(db, vectors[:10])
+    search = service(db, tmp_path)
+    search.add(rowids, vectors[:10])
+    search.save()
+    with db.session() as session:  # the newest memory goes; SQLite reuses its rowid
+        session.execute(text("DELETE FROM memories WHERE rowid = :r"), {"r": rowids[-1]})
+    reused = stored_memories(db, vectors[10:11])
+    assert reused == [rowids[-1]]  # then the hub is killed before the next save
+
+    reopened = service(db, tmp_path).index()
+    assert reopened.search(vectors[10], 1) == [(rowids[-1], pytest.approx(1.0, abs=1e-5))]

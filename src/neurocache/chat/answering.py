@@ -59,19 +59,22 @@ class Answerer:
         self.hot = hot
         self._pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="reply")
         self._stops: dict[str, threading.Event] = {}
+        self._heads: dict[str, threading.Lock] = {}  # per conversation: who moves its head
         self._lock = threading.Lock()
 
     # ---- entry points
     def post(self, conversation_id: str, content: str, *, wait: bool = False,
              ) -> dict[str, Any]:
-        conversation = self.conversations.row(conversation_id)
-        backend = self.backend_for(conversation.model)  # 503 before anything is stored
-        message = self.conversations.add_message(conversation_id, "user", content,
-                                                 parent_id=conversation.head_id)
-        self.hot.extend(conversation_id, conversation.head_id, message["id"],
-                        Turn("user", content))
-        self.publish("message.created", message, room(conversation_id))
-        return self._reply(conversation_id, message, backend, wait)
+        with self._head_lock(conversation_id):  # two posts at once: one after the other
+            conversation = self.conversations.row(conversation_id)
+            backend = self.backend_for(conversation.model)  # 503 before anything is stored
+            message = self.conversations.add_message(conversation_id, "user", content,
+                                                     parent_id=conversation.head_id)
+            self.hot.extend(conversation_id, conversation.head_id, message["id"],
+                            Turn("user", content))
+            self.publish("message.created", message, room(conversation_id))
+            future = self._reply(conversation_id, message, backend)
+        return _posted(message, future, wait)
 
     def regenerate(self, conversation_id: str, reply_id: str, *, wait: bool = False,
                    ) -> dict[str, Any]:
@@ -83,10 +86,12 @@ class Answerer:
             raise NeurocacheError.with_status(
                 422, "invalid_input", "only a reply of this conversation can be regenerated",
                 details={"message_id": reply_id})
-        conversation = self.conversations.row(conversation_id)
-        backend = self.backend_for(conversation.model)
-        return self._reply(conversation_id, self.conversations.message(old["parent_id"]),
-                           backend, wait)
+        with self._head_lock(conversation_id):
+            conversation = self.conversations.row(conversation_id)
+            backend = self.backend_for(conversation.model)
+            question = self.conversations.message(old["parent_id"])
+            future = self._reply(conversation_id, question, backend)
+        return _posted(question, future, wait)
 
     def stop(self, reply_id: str) -> dict[str, Any]:
         with self._lock:
@@ -102,8 +107,12 @@ class Answerer:
         self._pool.shutdown(wait=True)
 
     # ---- one reply
-    def _reply(self, conversation_id: str, question: dict[str, Any], backend: ChatBackend,
-               wait: bool) -> dict[str, Any]:
+    def _head_lock(self, conversation_id: str) -> threading.Lock:
+        with self._lock:
+            return self._heads.setdefault(conversation_id, threading.Lock())
+
+    def _reply(self, conversation_id: str, question: dict[str, Any],
+               backend: ChatBackend) -> Future:
         with self.conversations.db.session() as session:  # the reply hangs off the question
             session.get(Conversation, conversation_id).head_id = question["id"]
         reply = self.conversations.add_message(conversation_id, "assistant", "",
@@ -114,9 +123,8 @@ class Answerer:
         self.publish("message.created", reply, room(conversation_id))
         future: Future = self._pool.submit(self._answer, conversation_id, question,
                                            reply["id"], backend)
-        if wait:
-            return {"message": question, "reply": future.result()}
-        return {"message": question, "reply_id": reply["id"]}
+        future.reply_id = reply["id"]  # type: ignore[attr-defined]
+        return future
 
     def _answer(self, conversation_id: str, question: dict[str, Any], reply_id: str,
                 backend: ChatBackend) -> dict[str, Any]:
@@ -135,7 +143,19 @@ class Answerer:
         finally:
             with self._lock:
                 self._stops.pop(reply_id, None)
-        return self._finish(conversation_id, question, reply_id, text, fields, prompt)
+        try:
+            return self._finish(conversation_id, question, reply_id, text, fields, prompt)
+        except Exception:  # nobody waits on this thread: say it, and never leave `streaming`
+            log.exception("storing reply %s failed", reply_id)
+            return self._mark_failed(reply_id, text)
+
+    def _mark_failed(self, reply_id: str, text: str) -> dict[str, Any]:
+        try:
+            return self.conversations.finish_message(
+                reply_id, text, status="failed", error="the reply could not be stored whole")
+        except Exception:
+            log.exception("reply %s stays unfinished until the next start", reply_id)
+            return {"id": reply_id, "status": "failed"}
 
     def _finish(self, conversation_id: str, question: dict[str, Any], reply_id: str,
                 text: str, fields: dict[str, Any], prompt: Prompt | None) -> dict[str, Any]:
@@ -151,8 +171,10 @@ class Answerer:
         conversation = self.conversations.row(conversation_id)
         self.hot.set(conversation_id, self.conversations.history(
             conversation.head_id)[-self.options.history_turns - 2:])
-        if conversation.long_term and text and reply["status"] != "failed":
-            self.remember([question["id"], reply_id], [question["content"], text])
+        if conversation.long_term:  # the question is worth recalling even unanswered
+            answered = bool(text) and reply["status"] != "failed"
+            self.remember([question["id"], *([reply_id] if answered else [])],
+                          [question["content"], *([text] if answered else [])])
         return reply
 
     def _stream(self, conversation_id: str, reply_id: str, prompt: Prompt,
@@ -202,7 +224,7 @@ class Answerer:
             chain = self.conversations.history(question["id"])
             ids = [i for i, _ in chain]
         before = chain[:ids.index(question["id"])] if question["id"] in ids else chain
-        return [t for _, t in before][-self.options.history_turns:]
+        return exchanges([t for _, t in before])[-self.options.history_turns:]
 
     def _sources(self, query: str, conversation: Conversation) -> list[Source]:
         return self.retrieve(query, conversation.collections or None, self.options.sources)
@@ -222,10 +244,27 @@ class Answerer:
         here = {i for i, _ in self.conversations.history(conversation.head_id)} | {question_id}
         hits = self.search.search(query, k=self.options.recalled * 4, mode="vector",
                                   filters=Filters(kinds=["message"]))
-        roles = self.conversations.recallable_roles([h["memory_id"] for h in hits])
+        roles = self.conversations.recallable_roles([h["memory_id"] for h in hits],
+                                                    besides=conversation.id)
         return [Turn(roles[h["memory_id"]], h["text"]) for h in hits
                 if h["memory_id"] in roles and h["memory_id"] not in here
                 and h["score"] >= RECALL_MIN_SCORE][:self.options.recalled]
+
+
+def _posted(question: dict[str, Any], future: Future, wait: bool) -> dict[str, Any]:
+    if wait:
+        return {"message": question, "reply": future.result()}
+    return {"message": question, "reply_id": future.reply_id}  # type: ignore[attr-defined]
+
+
+def exchanges(turns: list[Turn]) -> list[Turn]:
+    """Only whole question-and-reply pairs: a question whose reply failed is left out, so
+    the turns alternate as chat templates require (some refuse anything else)."""
+    kept: list[Turn] = []
+    for turn, following in zip(turns, [*turns[1:], None], strict=True):
+        if turn.role == "user" and following is not None and following.role == "assistant":
+            kept += [turn, following]
+    return kept
 
 
 def _delta(chunk: dict[str, Any]) -> str:

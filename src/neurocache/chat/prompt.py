@@ -96,9 +96,12 @@ def build_prompt(question: str, *, history: list[Turn], sources: list[Source],
         elif sources:
             sources.pop(), source_costs.pop()
             dropped["sources"] += 1
-        elif history:
+        elif history:  # a whole exchange at a time: templates want user, assistant, ...
             history.pop(0), history_costs.pop(0)
             dropped["history"] += 1
+            if history and history[0].role == "assistant":
+                history.pop(0), history_costs.pop(0)
+                dropped["history"] += 1
         else:
             raise PromptTooLong(
                 f"the message is too long for the model's context ({fixed} tokens with the "

@@ -113,7 +113,8 @@ class Conversations:
                 if name in changes:
                     setattr(conversation, name, changes[name])
             if "title" in changes:
-                session.get(Memory, conversation_id).content = changes["title"]
+                memory = session.get(Memory, conversation_id)
+                memory.content, memory.content_hash = changes["title"], sha256(changes["title"])
             conversation.updated_at = utcnow()
             session.flush()
             after = conversation_view(conversation)
@@ -227,13 +228,16 @@ class Conversations:
             return [(m.id, Turn(m.role, content)) for m, content in self._chain(session, head_id)
                     if m.status in ("complete", "stopped") and content]
 
-    def recallable_roles(self, message_ids: list[str]) -> dict[str, str]:
-        """id → role of those messages whose conversation keeps long-term memory."""
+    def recallable_roles(self, message_ids: list[str], besides: str) -> dict[str, str]:
+        """id → role of those messages of other conversations than `besides` that keep
+        long-term memory (a conversation's own turns, its old branches included, are not
+        "earlier conversations")."""
         with self.db.session() as session:
             return dict(session.execute(
                 select(Message.id, Message.role)
                 .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(Message.id.in_(message_ids), Conversation.long_term.is_(True))).all())
+                .where(Message.id.in_(message_ids), Conversation.long_term.is_(True),
+                       Message.conversation_id != besides)).all())
 
     def fail_unfinished(self) -> int:
         """At start: replies a stopped hub left half-written are marked failed (their text

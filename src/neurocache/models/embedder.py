@@ -116,7 +116,11 @@ class LlamaEmbedder:
         pending = []
         for indices, tokens in batches:
             slot = self._take_context(urgent=len(batches) == 1)
-            future = self._workers[slot].submit(self._embed_batch, slot, tokens, threads)
+            try:
+                future = self._workers[slot].submit(self._embed_batch, slot, tokens, threads)
+            except RuntimeError:  # closed: give the context back, or later calls would wait
+                self._give_back(slot)
+                raise
             future.add_done_callback(lambda _done, slot=slot: self._give_back(slot))
             pending.append((indices, future))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
@@ -161,6 +165,8 @@ class LlamaEmbedder:
                 self._freed.wait_for(lambda: self._free and (urgent or not self._urgent_waiting))
             finally:
                 self._urgent_waiting -= urgent
+                if urgent and not self._urgent_waiting:
+                    self._freed.notify_all()  # batches held back for it may go now
             slot = min(self._free)
             self._free.remove(slot)
             return slot

@@ -165,12 +165,12 @@ class ModelManager:
                 Model.role == "chat", Model.source == "remote", Model.error.is_(None)))
 
     def _running_ids(self) -> set[str]:
-        return {i for i, p in self._processes.items() if p.state == "running"}
+        return {i for i, p in list(self._processes.items()) if p.state == "running"}
 
     def _token_counter(self, row: Model) -> Callable[[str], int]:
         if row.format != "gguf" or row.source == "remote" or not row.path:
             return estimate_tokens
-        with self._start_lock:
+        with self._lock:
             if row.id not in self._tokenizers:
                 self._tokenizers[row.id] = GgufTokenizer(Path(row.path))
             return self._tokenizers[row.id]

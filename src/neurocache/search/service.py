@@ -82,6 +82,7 @@ class SearchService:
         self.save_interval_s = save_interval_s
         self._index: VectorIndex | None = None
         self._lock = threading.RLock()
+        self._saving = threading.Lock()
         self._pending: list[tuple[str, tuple]] | None = None  # changes during a rebuild
         self._saved_at = time.monotonic()
         self._dirty = False
@@ -117,7 +118,7 @@ class SearchService:
             return loaded[0]
         if loaded is not None and self.policy.fits(loaded[0], expected["vectors"]):
             index = loaded[0]
-            added, removed = self._top_up(index)
+            added, removed = self._top_up(index, loaded[1].get("newest"))
             log.info("vector index %s topped up: %d added, %d removed",
                      self.index_path.name, added, removed)
         else:
@@ -140,14 +141,18 @@ class SearchService:
         index.add(rowids.tolist(), vectors)
         return index
 
-    def _top_up(self, index: VectorIndex) -> tuple[int, int]:
+    def _top_up(self, index: VectorIndex, saved_newest: str | None) -> tuple[int, int]:
+        """Adds what the index lacks, removes what the store lost, and re-adds what changed
+        after the save: SQLite may give a deleted memory's rowid to a new one."""
+        rowid = select(text("memories.rowid")).select_from(Vector).join(
+            Memory, Memory.id == Vector.memory_id).where(Vector.embedder == self.embedder_name)
         with self.db.session() as session:
-            stored = set(session.scalars(
-                select(text("memories.rowid")).select_from(Vector)
-                .join(Memory, Memory.id == Vector.memory_id)
-                .where(Vector.embedder == self.embedder_name)))
+            stored = set(session.scalars(rowid))
+            newer = set(session.scalars(rowid.where(
+                Vector.created_at > datetime.fromisoformat(saved_newest)))) \
+                if saved_newest else stored
         present = set(index.ids().tolist())
-        extra, missing = sorted(present - stored), sorted(stored - present)
+        extra, missing = sorted(present - stored), sorted((stored - present) | newer)
         index.remove(extra)
         for start in range(0, len(missing), 10_000):
             rowids, vectors = self._stored_vectors(missing[start:start + 10_000])
@@ -197,12 +202,13 @@ class SearchService:
         self.save()
 
     def save(self) -> None:
-        with self._lock:
-            if self._index is None or not self._dirty:
-                return
-            index, fingerprint, self._dirty = self._index, self.fingerprint(), False
-        index.save(self.index_path, fingerprint)
-        self._saved_at = time.monotonic()
+        with self._saving:  # one save at a time: they share the files
+            with self._lock:
+                if self._index is None or not self._dirty:
+                    return
+                index, fingerprint, self._dirty = self._index, self.fingerprint(), False
+            index.save(self.index_path, fingerprint)
+            self._saved_at = time.monotonic()
 
     def _start_rebuild(self) -> None:
         with self._lock:

@@ -121,13 +121,14 @@ class VectorIndex:
     def save(self, path: Path, fingerprint: dict) -> None:
         """Atomically: the index and what it was built from (to check it at start)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_suffix(".tmp")
+        temp = path.with_name(path.name + ".tmp")
         with self._lock:
             faiss.write_index(self._index, str(temp))
         os.replace(temp, path)
         meta = path.with_suffix(".json")
-        meta.with_suffix(".tmp").write_text(json.dumps(fingerprint))
-        os.replace(meta.with_suffix(".tmp"), meta)
+        meta_temp = meta.with_name(meta.name + ".tmp")
+        meta_temp.write_text(json.dumps(fingerprint))
+        os.replace(meta_temp, meta)
 
     @classmethod
     def load(cls, path: Path, dimension: int,

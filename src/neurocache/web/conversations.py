@@ -7,7 +7,7 @@ from typing import Literal
 from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from neurocache.errors import NotFound
+from neurocache.errors import InvalidInput, NotFound
 from neurocache.web.api import PageQuery, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub
 
@@ -123,6 +123,10 @@ def get_conversation(conversation_id: str):
 def update_conversation(conversation_id: str, body: ConversationChange):
     """Rename it, or change what it draws from."""
     changes = body.model_dump(exclude_unset=True)
+    nulls = [name for name in ("title", "short_term", "long_term") if name in changes
+             and changes[name] is None]
+    if nulls:
+        raise InvalidInput(f"{', '.join(nulls)} cannot be null", details={"field": nulls[0]})
     return current_hub().conversations.update(conversation_id, changes, current_actor())
 
 

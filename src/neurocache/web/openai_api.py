@@ -14,7 +14,7 @@ import numpy as np
 from flask import Blueprint, Response, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field
 
-from neurocache.chat.completions import content_text
+from neurocache.chat.completions import last_user_text
 from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.web.api import RequestModel, endpoint
 from neurocache.web.auth import current_hub
@@ -130,14 +130,17 @@ def _record(hub: Any, conversation_id: str | None, request: dict[str, Any], repl
     conversation, as if asked there (the client keeps sending its own history)."""
     if conversation_id is None:
         return
-    question = content_text(request["messages"][-1].get("content"))
-    head = hub.conversations.row(conversation_id).head_id
+    question = last_user_text(request["messages"])
+    conversation = hub.conversations.row(conversation_id)
+    head = conversation.head_id
     asked = hub.conversations.add_message(conversation_id, "user", question, parent_id=head)
     answered = hub.conversations.add_message(conversation_id, "assistant", reply,
                                              parent_id=asked["id"],
                                              model=prepared.backend.model_id)
     hub.conversations.finish_message(answered["id"], reply,
                                      sources=prepared.sources_view(reply))
+    if conversation.long_term and reply:
+        hub.knowledge.remember([asked["id"], answered["id"]], [question, reply])
 
 
 def _chain(first: dict | None, rest: Iterator[dict]) -> Iterator[dict]:
