@@ -65,3 +65,5 @@ def test_sse_parsing():
     assert list(parse_sse(iter(lines))) == [{"a": 1}, {"b": 2}]
     with pytest.raises(BackendError, match="malformed"):
         list(parse_sse(iter(["data: {oops"])))
+    with pytest.raises(BackendUnavailable, match="before \\[DONE\\]"):  # cut off
+        list(parse_sse(iter(['data: {"a": 1}'])))

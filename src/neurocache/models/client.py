@@ -77,6 +77,8 @@ class OpenAIClient:
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The events until `[DONE]`; a stream that ends without it was cut off (a server
+    that died can close its connection cleanly), which is an error, not an answer."""
     for line in lines:
         if not line or not line.startswith("data:"):
             continue
@@ -87,3 +89,5 @@ def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             yield json.loads(data)
         except ValueError as exc:
             raise BackendError(f"the model server sent a malformed event: {data[:200]}") from exc
+    raise BackendUnavailable("the model server broke off the reply: the stream ended "
+                             "before [DONE]")
