@@ -16,6 +16,7 @@ from neurocache.web import (
     conversations,
     keys,
     knowledge,
+    memories,
     models,
     openai_api,
     system,
@@ -26,7 +27,7 @@ from neurocache.web.realtime import Realtime
 from neurocache.web.trust import OriginPolicy, TrustMiddleware
 
 BLUEPRINTS = (system.bp, keys.bp, audit.bp, models.bp, knowledge.bp, conversations.bp,
-              openai_api.bp, client.bp)
+              memories.bp, openai_api.bp, client.bp)
 # Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
 ASYNC_MODE = "threading"
 

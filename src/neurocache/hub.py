@@ -25,6 +25,7 @@ from neurocache.search.vectors import IndexPolicy
 from neurocache.settings import Settings, ensure_private_dir
 from neurocache.store import Database
 from neurocache.store.audit import AuditLog
+from neurocache.store.graph import MemoryGraph
 from neurocache.store.keys import OWNER, ApiKeys, Principal
 from neurocache.store.owner_token import OwnerToken
 
@@ -59,6 +60,7 @@ class Hub:
         self.folders = FolderWatcher(self.db, self.knowledge,
                                      interval_s=settings.watch_interval_s,
                                      max_file_bytes=settings.watch_max_file_bytes)
+        self.graph = MemoryGraph(self.db)
         self.conversations = Conversations(self.db, self.knowledge.collection_id,
                                            self._check_chat_model)
         self.answers = Answerer(

@@ -1,0 +1,128 @@
+"""The memory graph API: memories, edges between them, and traversal."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, Field
+
+from neurocache.errors import InvalidInput
+from neurocache.store.graph import MAX_DEPTH
+from neurocache.web.api import QueryModel, RequestModel, endpoint
+from neurocache.web.auth import current_actor, current_hub
+
+bp = Blueprint("memories", __name__, url_prefix="/api/v1")
+Tier = Literal["working", "long_term", "personal_log", "archive"]
+
+
+class NewMemory(RequestModel):
+    kind: str = Field(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_.-]*$")
+    content: str = Field(min_length=1, max_length=1_000_000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tier: Tier | None = None
+    owner: str | None = Field(None, max_length=100)
+
+
+class MemoryChange(RequestModel):
+    content: str | None = Field(None, min_length=1, max_length=1_000_000)
+    metadata: dict[str, Any] | None = None
+    tier: Tier | None = None
+
+
+class MemoryOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    kind: str
+    content: str
+    content_hash: str
+    tier: str | None
+
+
+class NewEdge(RequestModel):
+    source: str
+    target: str
+    relation: str = Field(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_.-]*$")
+    weight: float = Field(1.0, ge=-1e6, le=1e6)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class EdgeOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    source: str
+    target: str
+    relation: str
+    weight: float
+
+
+class GraphQuery(QueryModel):
+    depth: int = Field(1, ge=0, le=MAX_DEPTH)
+
+
+class GraphOut(BaseModel):
+    root: MemoryOut
+    memories: list[MemoryOut]
+    edges: list[EdgeOut]
+
+
+@bp.post("/memories")
+@endpoint(scope="write", body=NewMemory, responses={201: MemoryOut})
+def create_memory(body: NewMemory):
+    """A memory of your own kind (a note, a fact, ...); searchable at once."""
+    hub = current_hub()
+    memory = hub.graph.create(current_actor(), **body.model_dump())
+    hub.knowledge.remember([memory["id"]], [memory["content"]])
+    return memory, 201
+
+
+@bp.get("/memories/<memory_id>")
+@endpoint(scope="read", responses={200: MemoryOut})
+def get_memory(memory_id: str):
+    """One memory, of any kind."""
+    return current_hub().graph.get(memory_id)
+
+
+@bp.patch("/memories/<memory_id>")
+@endpoint(scope="write", body=MemoryChange, responses={200: MemoryOut})
+def update_memory(memory_id: str, body: MemoryChange):
+    """Change its content (its hash and vector follow), metadata or tier."""
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("content", "") is None or changes.get("metadata", {}) is None:
+        raise InvalidInput("content and metadata cannot be null")
+    hub = current_hub()
+    memory = hub.graph.update(memory_id, changes, current_actor())
+    if "content" in changes:
+        hub.knowledge.remember([memory_id], [memory["content"]])
+    return memory
+
+
+@bp.delete("/memories/<memory_id>")
+@endpoint(scope="write", responses={204: None})
+def delete_memory(memory_id: str):
+    """It leaves every index; its edges go with it."""
+    hub = current_hub()
+    hub.search.remove([hub.graph.delete(memory_id, current_actor())])
+    return "", 204
+
+
+@bp.get("/memories/<memory_id>/graph")
+@endpoint(scope="read", query=GraphQuery, responses={200: GraphOut})
+def memory_graph(memory_id: str, query: GraphQuery):
+    """The memories within `depth` edges of this one, either way, and those edges."""
+    return current_hub().graph.neighbourhood(memory_id, query.depth)
+
+
+@bp.post("/edges")
+@endpoint(scope="write", body=NewEdge, responses={201: EdgeOut})
+def create_edge(body: NewEdge):
+    """A typed, weighted relation; one that would close a cycle of a hierarchical relation
+    (`part_of`, `reply_to`, `forked_from`, `in_session`, `child_of`) is refused with 409."""
+    return current_hub().graph.connect(current_actor(), **body.model_dump()), 201
+
+
+@bp.delete("/edges/<edge_id>")
+@endpoint(scope="write", responses={204: None})
+def delete_edge(edge_id: str):
+    current_hub().graph.disconnect(edge_id, current_actor())
+    return "", 204
