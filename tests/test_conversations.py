@@ -15,6 +15,7 @@ import pytest
 import requests
 import socketio
 
+from neurocache.errors import NotFound
 from neurocache.hub import Hub
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
@@ -346,3 +347,24 @@ def test_a_fork_of_a_fork_keeps_its_whole_past_when_both_originals_go(chat):
     chat.conversations.delete(trunk["id"], Actor("test"))
     left = chat.conversations.get(twig["id"])["messages"]
     assert [m["content"] for m in left if m["role"] == "user"] == ["one", "two", "three"]
+
+
+def test_an_agents_persona_temperature_and_knowledge_shape_the_prompt(chat):
+    chat.knowledge.create_collection("whales", "", actor=Actor("test"))
+    chat.knowledge.add_text(title="Moby", body="The white whale swims in the Pacific.",
+                            fmt="text", actor=Actor("test"), collection="whales")
+    assert chat.jobs.wait_idle(60)
+    agent = chat.agents.create(Actor("test"), name="Ahab", persona="You are Captain Ahab.",
+                               temperature=0.1, collections=["whales"])
+    conversation = chat.conversations.create(Actor("test"), agent_id=agent["id"])
+    posted = chat.answers.post(conversation["id"], "Where do salmon and whales swim?",
+                               wait=True)
+    assert [s["title"] for s in posted["reply"]["sources"]] == ["Moby"]  # its collection
+    question = chat.conversations.get(conversation["id"])["messages"][0]
+    prompt = chat.answers._prompt(chat.conversations.row(conversation["id"]), question,
+                                  chat.models.chat_backend())
+    assert prompt.messages[0]["content"].startswith("You are Captain Ahab.\n\nYou are "
+                                                    "Neurocache")
+    assert prompt.temperature == 0.1
+    with pytest.raises(NotFound):
+        chat.conversations.create(Actor("test"), agent_id="nope")

@@ -11,6 +11,7 @@ from neurocache.hub import Hub
 from neurocache.logging_setup import configure_logging
 from neurocache.settings import Settings, load_settings
 from neurocache.web import (
+    agents,
     audit,
     client,
     conversations,
@@ -27,7 +28,7 @@ from neurocache.web.realtime import Realtime
 from neurocache.web.trust import OriginPolicy, TrustMiddleware
 
 BLUEPRINTS = (system.bp, keys.bp, audit.bp, models.bp, knowledge.bp, conversations.bp,
-              memories.bp, openai_api.bp, client.bp)
+              memories.bp, agents.bp, openai_api.bp, client.bp)
 # Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
 ASYNC_MODE = "threading"
 

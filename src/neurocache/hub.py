@@ -9,11 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from neurocache import __version__
+from neurocache.chat.agents import Agents
 from neurocache.chat.answering import Answerer, ChatOptions
 from neurocache.chat.completions import Completions
 from neurocache.chat.history import HotHistory
 from neurocache.chat.service import Conversations
-from neurocache.errors import InvalidInput
+from neurocache.errors import InvalidInput, NotFound
 from neurocache.knowledge.folders import FolderWatcher
 from neurocache.knowledge.jobs import JobQueue
 from neurocache.knowledge.service import Knowledge
@@ -61,8 +62,9 @@ class Hub:
                                      interval_s=settings.watch_interval_s,
                                      max_file_bytes=settings.watch_max_file_bytes)
         self.graph = MemoryGraph(self.db)
+        self.agents = Agents(self.db, self.knowledge.collection_id, self._check_chat_model)
         self.conversations = Conversations(self.db, self.knowledge.collection_id,
-                                           self._check_chat_model)
+                                           self._check_chat_model, self.agents.get)
         self.answers = Answerer(
             self.conversations, self.search, self.models.chat_backend, self.knowledge.remember,
             lambda *event: self.publish(*event),
@@ -70,7 +72,8 @@ class Hub:
                         settings.chat_sources, settings.chat_recalled_turns,
                         settings.chat_history_turns, settings.chat_workers),
             HotHistory(active_ttl_s=settings.chat_cache_active_s,
-                       idle_ttl_s=settings.chat_cache_idle_s))
+                       idle_ttl_s=settings.chat_cache_idle_s),
+            self._agent_or_nothing)
         self.completions = Completions(
             self.models.chat_backend,
             lambda question, collections, k: self.answers.retrieve(
@@ -130,6 +133,12 @@ class Hub:
         if loaded is None:
             return {"name": self.settings.embedder, "loaded": False}
         return {"name": loaded.name, "loaded": True, "dimension": loaded.dimension}
+
+    def _agent_or_nothing(self, agent_id: str) -> dict[str, Any]:
+        try:
+            return self.agents.get(agent_id)
+        except NotFound:  # deleted since: the conversation goes on without it
+            return {}
 
     def _check_chat_model(self, model_id: str) -> None:
         if self.models.get(model_id)["role"] != "chat":

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from neurocache.chat.history import HotHistory
-from neurocache.chat.prompt import Prompt, Source, Turn, build_prompt, cited_numbers
+from neurocache.chat.prompt import (
+    INSTRUCTIONS,
+    Prompt,
+    Source,
+    Turn,
+    build_prompt,
+    cited_numbers,
+)
 from neurocache.chat.service import Conversations
 from neurocache.errors import NeurocacheError
 from neurocache.models.backend import ChatBackend
@@ -49,8 +56,10 @@ class Answerer:
     def __init__(self, conversations: Conversations, search: SearchService,
                  backend_for: Callable[[str | None], ChatBackend],
                  remember: Callable[[list[str], list[str]], None], publish: Publish,
-                 options: ChatOptions, hot: HotHistory) -> None:
+                 options: ChatOptions, hot: HotHistory,
+                 agent_for: Callable[[str], dict[str, Any]] | None = None) -> None:
         self.conversations = conversations
+        self.agent_for = agent_for or (lambda _agent_id: {})
         self.search = search
         self.backend_for = backend_for
         self.remember = remember  # embeds messages for long-term recall
@@ -67,7 +76,7 @@ class Answerer:
              ) -> dict[str, Any]:
         with self._head_lock(conversation_id):  # two posts at once: one after the other
             conversation = self.conversations.row(conversation_id)
-            backend = self.backend_for(conversation.model)  # 503 before anything is stored
+            backend = self.backend_for(self._model(conversation))  # 503 before storing
             message = self.conversations.add_message(conversation_id, "user", content,
                                                      parent_id=conversation.head_id)
             self.hot.extend(conversation_id, conversation.head_id, message["id"],
@@ -88,7 +97,7 @@ class Answerer:
                 details={"message_id": reply_id})
         with self._head_lock(conversation_id):
             conversation = self.conversations.row(conversation_id)
-            backend = self.backend_for(conversation.model)
+            backend = self.backend_for(self._model(conversation))
             question = self.conversations.message(old["parent_id"])
             future = self._reply(conversation_id, question, backend)
         return _posted(question, future, wait)
@@ -107,6 +116,13 @@ class Answerer:
         self._pool.shutdown(wait=True)
 
     # ---- one reply
+    def _agent(self, conversation: Conversation) -> dict[str, Any]:
+        """The conversation's agent (persona, model, temperature, knowledge), if any."""
+        return self.agent_for(conversation.agent_id) if conversation.agent_id else {}
+
+    def _model(self, conversation: Conversation) -> str | None:
+        return conversation.model or self._agent(conversation).get("model")
+
     def _head_lock(self, conversation_id: str) -> threading.Lock:
         with self._lock:
             return self._heads.setdefault(conversation_id, threading.Lock())
@@ -184,7 +200,8 @@ class Answerer:
         stop, saved_at = self._stops[reply_id], time.monotonic()
         stream = backend.client.chat_stream(
             prompt.messages, max_tokens=self.options.max_reply_tokens,
-            temperature=self.options.temperature, model=backend.served_name)
+            temperature=prompt.temperature if prompt.temperature is not None
+            else self.options.temperature, model=backend.served_name)
         with closing(stream):
             for chunk in stream:
                 if stop.is_set():
@@ -206,12 +223,19 @@ class Answerer:
     # ---- what the model reads
     def _prompt(self, conversation: Conversation, question: dict[str, Any],
                 backend: ChatBackend) -> Prompt:
+        agent = self._agent(conversation)
         history = self._history(conversation, question)
-        sources = self._sources(question["content"], conversation)
+        collections = conversation.collections or agent.get("collections") or None
+        sources = self.retrieve(question["content"], collections, self.options.sources)
         recalled = self._recalled(question["content"], conversation, question["id"])
         budget = backend.context_tokens - self.options.max_reply_tokens
-        return build_prompt(question["content"], history=history, sources=sources,
-                            recalled=recalled, budget=budget, count=backend.count_tokens)
+        persona = agent.get("persona") or ""
+        prompt = build_prompt(question["content"], history=history, sources=sources,
+                              recalled=recalled, budget=budget, count=backend.count_tokens,
+                              instructions=f"{persona}\n\n{INSTRUCTIONS}" if persona
+                              else INSTRUCTIONS)
+        prompt.temperature = agent.get("temperature")
+        return prompt
 
     def _history(self, conversation: Conversation, question: dict[str, Any]) -> list[Turn]:
         """The turns before the question, from the hot cache when it holds this branch."""
@@ -225,9 +249,6 @@ class Answerer:
             ids = [i for i, _ in chain]
         before = chain[:ids.index(question["id"])] if question["id"] in ids else chain
         return exchanges([t for _, t in before])[-self.options.history_turns:]
-
-    def _sources(self, query: str, conversation: Conversation) -> list[Source]:
-        return self.retrieve(query, conversation.collections or None, self.options.sources)
 
     def retrieve(self, query: str, collections: list[str] | None, k: int) -> list[Source]:
         """The passages most relevant to `query` (hybrid search), best first."""

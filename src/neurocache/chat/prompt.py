@@ -74,6 +74,7 @@ class Prompt:
     history: list[Turn]
     tokens: int
     dropped: dict[str, int] = field(default_factory=dict)
+    temperature: float | None = None  # the agent's, when it has one
 
 
 def build_prompt(question: str, *, history: list[Turn], sources: list[Source],

@@ -46,10 +46,12 @@ def message_view(message: Message, content: str) -> dict[str, Any]:
 
 
 class Conversations:
-    def __init__(self, db: Database, resolve_collection: Any, check_model: Any) -> None:
+    def __init__(self, db: Database, resolve_collection: Any, check_model: Any,
+                 check_agent: Any = lambda _agent_id: None) -> None:
         self.db = db
         self.resolve_collection = resolve_collection  # name or id → id (404 if unknown)
         self.check_model = check_model  # model id → raises when it is no chat model
+        self.check_agent = check_agent  # agent id → raises when there is no such agent
 
     # ---- conversations
     def create(self, actor: Actor, *, title: str | None = None,
@@ -58,6 +60,8 @@ class Conversations:
                long_term: bool = True) -> dict[str, Any]:
         if model is not None:
             self.check_model(model)
+        if agent_id is not None:
+            self.check_agent(agent_id)
         ids = [self.resolve_collection(c) for c in collections or []]
         title = (title or "").strip() or "New conversation"
         with self.db.session() as session:

@@ -305,3 +305,19 @@ class Message(Base):
             "status IN ('streaming', 'complete', 'stopped', 'failed')", name="status"
         ),
     )
+
+
+class Agent(Base):
+    """An AI agent: a persona with its own model, knowledge and memories (memories owned by
+    `agent:<id>`)."""
+
+    __tablename__ = "agents"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    avatar: Mapped[str | None] = mapped_column(Text, nullable=True)
+    persona: Mapped[str] = mapped_column(Text, default="")
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    temperature: Mapped[float | None] = mapped_column(Float, nullable=True)
+    collections: Mapped[list[str]] = mapped_column(JSONDict, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
