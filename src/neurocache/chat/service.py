@@ -15,10 +15,10 @@ from sqlalchemy import select, text
 
 from neurocache.chat.prompt import Turn
 from neurocache.errors import InvalidInput, NotFound
-from neurocache.knowledge.service import sha256
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
+from neurocache.store.graph import content_hash
 from neurocache.store.models import Conversation, Edge, Memory, Message
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat, utcnow
@@ -65,7 +65,7 @@ class Conversations:
         ids = [self.resolve_collection(c) for c in collections or []]
         title = (title or "").strip() or "New conversation"
         with self.db.session() as session:
-            memory = Memory(kind="conversation", content=title, content_hash=sha256(title),
+            memory = Memory(kind="conversation", content=title, content_hash=content_hash(title),
                             meta={"collections": ids})
             session.add(memory)
             session.flush()
@@ -118,7 +118,8 @@ class Conversations:
                     setattr(conversation, name, changes[name])
             if "title" in changes:
                 memory = session.get(Memory, conversation_id)
-                memory.content, memory.content_hash = changes["title"], sha256(changes["title"])
+                memory.content = changes["title"]
+                memory.content_hash = content_hash(changes["title"])
             conversation.updated_at = utcnow()
             session.flush()
             after = conversation_view(conversation)
@@ -192,7 +193,7 @@ class Conversations:
                     model: str | None = None) -> dict[str, Any]:
         """A new message at the head of the conversation."""
         with self.db.session() as session:
-            memory = Memory(kind="message", content=content, content_hash=sha256(content),
+            memory = Memory(kind="message", content=content, content_hash=content_hash(content),
                             meta={"conversation_id": conversation_id, "role": role})
             session.add(memory)
             session.flush()
@@ -220,7 +221,7 @@ class Conversations:
             if message is None:
                 raise NotFound(f"message {message_id} was deleted")
             memory = session.get(Memory, message_id)
-            memory.content, memory.content_hash = content, sha256(content)
+            memory.content, memory.content_hash = content, content_hash(content)
             for name, value in fields.items():
                 setattr(message, name, value)
             session.flush()

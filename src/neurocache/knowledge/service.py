@@ -7,7 +7,6 @@ The job is idempotent: run again after a crash, it replaces whatever half it lef
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,7 @@ from neurocache.settings import Settings
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
+from neurocache.store.graph import content_hash
 from neurocache.store.models import Collection, Document, Edge, Job, Memory, Vector
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat
@@ -62,10 +62,6 @@ def split_pages(body: str, splitter: Any, pages: list | None) -> list[Chunk]:
         chunks += [Chunk(c.text, c.start + start, c.end + start)
                    for c in split(body[start:end], splitter)]
     return chunks
-
-
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
 
 
 def collection_view(collection: Collection) -> dict[str, Any]:
@@ -147,7 +143,7 @@ class Knowledge:
         collection_id = self.collection_id(collection)
         with self.db.session() as session:
             memory = Memory(kind="document", content=loaded.text,
-                            content_hash=sha256(loaded.text),
+                            content_hash=content_hash(loaded.text),
                             meta={**(metadata or {}), "collection_id": collection_id,
                                   "format": loaded.fmt, "title": loaded.title,
                                   "pages": loaded.pages})
@@ -168,11 +164,11 @@ class Knowledge:
         """A page, selection or note from the browser extension. The same URL with the same
         content creates nothing new; with new content, a new version `version_of` the last."""
         readable = capture_text(capture)
-        digest = sha256(readable)
+        digest = content_hash(readable)
         url = capture["url"]
         previous = self._captures_of(url)
-        for document_id, content_hash in previous:
-            if content_hash == digest:
+        for document_id, known_hash in previous:
+            if known_hash == digest:
                 return {**self._accepted(document_id), "duplicate": True}
         original = self._keep_original(capture.get("html"))
         title = capture.get("title") or url
@@ -208,7 +204,7 @@ class Knowledge:
         """The page as captured, content-addressed under blobs/ (written atomically)."""
         if not html:
             return None
-        digest = sha256(html)
+        digest = content_hash(html)
         path = self.settings.data_dir / "blobs" / f"{digest}.html"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -305,7 +301,7 @@ class Knowledge:
     def _store_chunks(self, document_id: str, collection_id: str | None, chunks: list,
                       pages: list | None) -> list[str]:
         with self.db.session() as session:
-            rows = [Memory(kind="chunk", content=c.text, content_hash=sha256(c.text),
+            rows = [Memory(kind="chunk", content=c.text, content_hash=content_hash(c.text),
                            meta={"document_id": document_id, "collection_id": collection_id,
                                  "start": c.start, "end": c.end, "index": i,
                                  "page": page_of(pages, c.start)})
@@ -319,7 +315,7 @@ class Knowledge:
     def _embed(self, memory_ids: list[str], texts: list[str]) -> None:
         """Embed what has no vector by this embedder yet; identical text reuses one."""
         name = self.search.embedder_name
-        hashes = [sha256(t) for t in texts]
+        hashes = [content_hash(t) for t in texts]
         with self.db.session() as session:
             known = dict(session.execute(
                 select(Memory.content_hash, Vector.vector)

@@ -41,7 +41,8 @@ def edge_view(edge: Edge) -> dict[str, Any]:
 
 
 def content_hash(content: str) -> str:
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+    """The SHA-256 every memory carries (text that cannot be UTF-8 is hashed as replaced)."""
+    return hashlib.sha256(content.encode("utf-8", "replace")).hexdigest()
 
 
 class MemoryGraph:
