@@ -13,6 +13,7 @@ from neurocache.settings import Settings, load_settings
 from neurocache.web import (
     agents,
     audit,
+    channels,
     client,
     conversations,
     keys,
@@ -21,6 +22,7 @@ from neurocache.web import (
     models,
     openai_api,
     system,
+    users,
 )
 from neurocache.web.errors import SocketIOErrorShape, register_error_handlers
 from neurocache.web.hooks import register_request_hooks
@@ -28,7 +30,7 @@ from neurocache.web.realtime import Realtime
 from neurocache.web.trust import OriginPolicy, TrustMiddleware
 
 BLUEPRINTS = (system.bp, keys.bp, audit.bp, models.bp, knowledge.bp, conversations.bp,
-              memories.bp, agents.bp, openai_api.bp, client.bp)
+              memories.bp, agents.bp, channels.bp, users.bp, openai_api.bp, client.bp)
 # Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
 ASYNC_MODE = "threading"
 

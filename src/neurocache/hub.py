@@ -6,17 +6,27 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from neurocache import __version__
 from neurocache.chat.agents import Agents
 from neurocache.chat.answering import Answerer, ChatOptions
+from neurocache.chat.channel_agents import ChannelAgents, ChannelOptions
+from neurocache.chat.channel_cache import ChannelCache
+from neurocache.chat.channel_messages import ChannelMessages
+from neurocache.chat.channels import Channels
 from neurocache.chat.completions import Completions
 from neurocache.chat.history import HotHistory
+from neurocache.chat.maintenance import Maintenance
+from neurocache.chat.presence import Presence
 from neurocache.chat.service import Conversations
+from neurocache.chat.streaming import SerialQueues
+from neurocache.chat.tiers import AgentMemories, ConsolidationRules, model_summarizer
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.knowledge.folders import FolderWatcher
 from neurocache.knowledge.jobs import JobQueue
+from neurocache.knowledge.later import IndexLater
 from neurocache.knowledge.service import Knowledge
 from neurocache.models.embedder import LlamaEmbedder, RemoteEmbedder
 from neurocache.models.manager import ModelManager
@@ -29,6 +39,7 @@ from neurocache.store.audit import AuditLog
 from neurocache.store.graph import MemoryGraph
 from neurocache.store.keys import OWNER, ApiKeys, Principal
 from neurocache.store.owner_token import OwnerToken
+from neurocache.store.users import Users
 
 # publish(event_name, payload, room): how services tell the world what happened.
 Publish = Callable[[str, dict[str, Any], str | None], None]
@@ -73,16 +84,50 @@ class Hub:
                         settings.chat_history_turns, settings.chat_workers),
             HotHistory(active_ttl_s=settings.chat_cache_active_s,
                        idle_ttl_s=settings.chat_cache_idle_s),
-            self._agent_or_nothing)
+            self._agent_or_nothing, on_answered=self._agent_answered)
         self.completions = Completions(
             self.models.chat_backend,
             lambda question, collections, k: self.answers.retrieve(
                 question, [self.knowledge.collection_id(c) for c in collections or []] or None,
                 k),
             settings.chat_sources)
+        self.users = Users(self.db)
+        self.presence = Presence()
+        self._build_agents_and_channels(settings)
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
         self._reembedder: Reembedder | None = None
         self._embedder_lock = threading.Lock()
+
+    def _build_agents_and_channels(self, settings: Settings) -> None:
+        publish = lambda *event: self.publish(*event)  # noqa: E731 (tests swap self.publish)
+        self.tiers = AgentMemories(
+            self.db, self.graph, self.search, self.agents.get, self.knowledge.remember,
+            publish, ConsolidationRules(settings.agent_working_max_age_s,
+                                        settings.agent_summary_batch),
+            model_summarizer(self.models.chat_backend))
+        self.channels = Channels(self.db)
+        self.index_later = IndexLater(self.knowledge.remember)
+        self.channel_messages = ChannelMessages(
+            self.db, self.channels, ChannelCache(settings.channel_hot_messages), publish,
+            self.index_later.add, self.search.remove)
+        self._speakers = ThreadPoolExecutor(max_workers=settings.chat_workers,
+                                            thread_name_prefix="agent")
+        self.channel_agents = ChannelAgents(
+            self.channels, self.channel_messages, self.agents, self.tiers,
+            self.answers.retrieve, self.models.chat_backend, publish,
+            SerialQueues(self._speakers),
+            ChannelOptions(settings.channel_agent_turns, settings.chat_max_reply_tokens,
+                           settings.chat_temperature, settings.chat_sources,
+                           settings.agent_memories_recalled, settings.chat_history_turns))
+        self.maintenance = Maintenance(
+            interval_s=settings.maintenance_interval_s,
+            retention_days=settings.channel_retention_days,
+            agent_ids=lambda: [a for a in self.agents.ids()],
+            consolidate=self.tiers.consolidate,
+            delete_messages_before=self.channel_messages.delete_older_than)
+
+    def _agent_answered(self, agent_id: str, where: str, question: str, reply: str) -> None:
+        self.tiers.record_turn(agent_id, where, question, reply)
 
     @property
     def embedder(self) -> LlamaEmbedder | RemoteEmbedder:
@@ -104,6 +149,7 @@ class Hub:
         self.conversations.fail_unfinished()
         self.jobs.start()
         self.folders.start()
+        self.maintenance.start()
 
     def authenticate(self, token: str | None) -> Principal | None:
         """The owner for the owner's token, a key's principal for a live key, else None."""
@@ -145,7 +191,10 @@ class Hub:
             raise InvalidInput(f"{model_id} is not a chat model", details={"field": "model"})
 
     def close(self) -> None:
+        self.maintenance.stop()
+        self._speakers.shutdown(wait=True, cancel_futures=True)
         self.answers.close()
+        self.index_later.close()
         self.folders.stop()
         self.jobs.stop()
         if self._reembedder is not None:

@@ -175,6 +175,38 @@ class Settings(BaseSettings):
     chat_cache_idle_s: float = Field(
         3600, gt=0, description="How long a conversation only read stays in the hot cache."
     )
+    channel_agent_turns: int = Field(
+        3, ge=0, le=50,
+        description="Agent replies one person's message may set off in a channel, agents "
+        "answering each other included (so agents cannot loop).",
+    )
+    channel_hot_messages: int = Field(
+        200, ge=1, le=10_000,
+        description="Newest messages of each active channel kept in memory (the store "
+        "always has them all).",
+    )
+    channel_retention_days: float = Field(
+        0, ge=0,
+        description="Channel messages older than this many days are deleted, with their "
+        "index entries, by the scheduled maintenance; 0 keeps them for ever.",
+    )
+    agent_working_max_age_s: float = Field(
+        24 * 3600, gt=0,
+        description="Agents' working memories older than this are consolidated into a "
+        "long-term summary and moved to the archive.",
+    )
+    agent_summary_batch: int = Field(
+        20, ge=1, le=500, description="Working memories summarized together at most."
+    )
+    agent_memories_recalled: int = Field(
+        3, ge=0, le=50,
+        description="An agent's own memories (working, long-term, personal log) given to it "
+        "with each message it answers.",
+    )
+    maintenance_interval_s: float = Field(
+        600, gt=0,
+        description="How often memory consolidation and message retention run.",
+    )
     gpu_layers: int = Field(
         -1, ge=-1,
         description="Layers to offload to a GPU when one is found: -1 all, 0 none (CPU only).",

@@ -12,7 +12,7 @@ from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
 from neurocache.store.graph import TIERS
-from neurocache.store.models import Agent, Memory
+from neurocache.store.models import Agent, ChannelMember, Memory
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat, utcnow
 
@@ -54,6 +54,10 @@ class Agents:
         with self.db.session() as session:
             return newest_first(session, select(Agent), Agent, limit, cursor, agent_view)
 
+    def ids(self) -> list[str]:
+        with self.db.session() as session:
+            return list(session.scalars(select(Agent.id).order_by(Agent.created_at)))
+
     def get(self, agent_id: str) -> dict[str, Any]:
         with self.db.session() as session:
             return agent_view(get_or_not_found(session, Agent, agent_id, "agent"))
@@ -80,6 +84,7 @@ class Agents:
             rowids = list(session.scalars(text(
                 "SELECT rowid FROM memories WHERE owner = :owner"), {"owner": owner}))
             count = session.query(Memory).filter(Memory.owner == owner).delete()
+            session.query(ChannelMember).filter(ChannelMember.member == owner).delete()
             audit.record(session, actor, "agent.delete", ("agent", agent_id),
                          {**agent_view(agent), "memories": count}, None)
             session.delete(agent)

@@ -57,8 +57,11 @@ class Answerer:
                  backend_for: Callable[[str | None], ChatBackend],
                  remember: Callable[[list[str], list[str]], None], publish: Publish,
                  options: ChatOptions, hot: HotHistory,
-                 agent_for: Callable[[str], dict[str, Any]] | None = None) -> None:
+                 agent_for: Callable[[str], dict[str, Any]] | None = None,
+                 on_answered: Callable[[str, str, str, str], None] | None = None) -> None:
         self.conversations = conversations
+        # on_answered(agent id, where, question, reply): the agent's working memory
+        self.on_answered = on_answered or (lambda *_turn: None)
         self.agent_for = agent_for or (lambda _agent_id: {})
         self.search = search
         self.backend_for = backend_for
@@ -187,8 +190,11 @@ class Answerer:
         conversation = self.conversations.row(conversation_id)
         self.hot.set(conversation_id, self.conversations.history(
             conversation.head_id)[-self.options.history_turns - 2:])
+        answered = bool(text) and reply["status"] != "failed"
+        if answered and conversation.agent_id:
+            self.on_answered(conversation.agent_id, f"the conversation {conversation.title!r}",
+                             question["content"], text)
         if conversation.long_term:  # the question is worth recalling even unanswered
-            answered = bool(text) and reply["status"] != "failed"
             self.remember([question["id"], *([reply_id] if answered else [])],
                           [question["content"], *([text] if answered else [])])
         return reply

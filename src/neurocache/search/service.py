@@ -37,13 +37,15 @@ class Filters:
     metadata: dict[str, Any] = field(default_factory=dict)
     since: datetime | None = None
     until: datetime | None = None
+    owners: list[str] | None = None  # "owner", "user:<id>", "agent:<id>", ...
+    tiers: list[str] | None = None  # working, long_term, personal_log, archive
 
     @property
     def narrows(self) -> bool:
         """Whether these filters pass over more than the default-excluded kinds (which are
         never embedded, so the vector index holds nothing they would drop)."""
         return bool(self.kinds or self.collections or self.documents or self.metadata
-                    or self.since or self.until)
+                    or self.since or self.until or self.owners or self.tiers)
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """SQL conditions on `memories m`."""
@@ -60,6 +62,10 @@ class Filters:
                 clauses.append(f"json_extract(m.metadata, '$.{name}') IN "
                                f"(SELECT value FROM json_each(:{name}))")
                 params[name] = _json_list(values)
+        for column, values in (("owner", self.owners), ("tier", self.tiers)):
+            if values:
+                clauses.append(f"m.{column} IN (SELECT value FROM json_each(:{column}s))")
+                params[f"{column}s"] = _json_list(values)
         for name, moment, operator in (("since", self.since, ">="), ("until", self.until, "<")):
             if moment is not None:  # stored as naive UTC text: compare in the same form
                 clauses.append(f"m.created_at {operator} :{name}")
@@ -328,7 +334,10 @@ def _result(memory: Memory, score: float, documents: dict[str, Document],
     meta = memory.meta or {}
     document = documents.get(meta.get("document_id", ""))
     result: dict[str, Any] = {"memory_id": memory.id, "kind": memory.kind,
-                              "text": memory.content, "score": round(score, 6)}
+                              "text": memory.content, "score": round(score, 6),
+                              "owner": memory.owner}
+    if memory.tier is not None:
+        result["tier"] = memory.tier
     if document is not None:
         result["document"] = {"id": document.id, "title": document.title, "url": document.url,
                               "path": document.path, "page": meta.get("page")}

@@ -35,12 +35,18 @@ class Principal:
     id: str
     name: str
     scopes: frozenset[str]
+    person: str = "owner"  # whose key: "owner" or "user:<id>" (who said what)
 
     def can(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
 
     def actor(self, request_id: str | None = None) -> Actor:
         return Actor("owner" if self.kind == "owner" else f"key:{self.id}", request_id)
+
+    @property
+    def is_owner(self) -> bool:
+        """The hub's owner, in person or through one of the owner's keys."""
+        return self.person == "owner"
 
 
 OWNER = Principal(kind="owner", id="owner", name="owner", scopes=frozenset(SCOPES))
@@ -131,6 +137,15 @@ class ApiKeys:
             listener(key_id)
         return after
 
+    def revoke_all_of(self, person: str, actor: Actor) -> int:
+        """Revoke every live key of a person (`user:<id>`); returns how many."""
+        with self._db.session() as session:
+            ids = list(session.scalars(select(ApiKey.id).where(
+                ApiKey.owner == person, ApiKey.revoked_at.is_(None))))
+        for key_id in ids:
+            self.revoke(key_id, actor)
+        return len(ids)
+
     def on_revoke(self, listener: Callable[[str], None]) -> None:
         """Call `listener(key_id)` after a key is revoked (by this process)."""
         self._revocation_listeners.append(listener)
@@ -153,7 +168,7 @@ class ApiKeys:
             key = session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)))
             if key is None or key.revoked_at is not None:
                 return None
-            principal = Principal("key", key.id, key.name, frozenset(key.scopes))
+            principal = Principal("key", key.id, key.name, frozenset(key.scopes), key.owner)
         self._uses.record(principal.id)
         return principal
 

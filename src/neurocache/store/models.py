@@ -321,3 +321,80 @@ class Agent(Base):
     collections: Mapped[list[str]] = mapped_column(JSONDict, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    """A named person besides the owner (a hub shared on a LAN or a server): each has their
+    own API keys (`api_keys.owner` = `user:<id>`), so the hub knows who said what."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Channel(Base):
+    """A Slack-like room of people and agents. Its name is also a memory of kind `channel`
+    with the same id (its messages are `in_session` it)."""
+
+    __tablename__ = "channels"
+    id: Mapped[str] = mapped_column(
+        ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChannelMember(Base):
+    """`member` is `owner`, `user:<id>` or `agent:<id>`; an agent's `mode` says when it
+    speaks: `mention` (when @mentioned) or `auto` (to every message of a person)."""
+
+    __tablename__ = "channel_members"
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    member: Mapped[str] = mapped_column(String(100), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(20), default="mention")
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("mode IN ('mention', 'auto')", name="mode"),
+        Index("ix_channel_members_member", "member"),
+    )
+
+
+class ChannelMessage(Base):
+    """A message in a channel: its text is the memory with the same id (kind
+    `channel_message`, owned by its author). `seq` orders a channel's messages and is the
+    cursor clients page and catch up by."""
+
+    __tablename__ = "channel_messages"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(
+        ForeignKey("memories.id", ondelete="CASCADE"), unique=True
+    )
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(100))
+    reply_to: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    mentions: Mapped[list[str]] = mapped_column(JSONDict, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="complete")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONDict, default=list)
+    # The person's message that set off a chain of agent replies (bounds agent turns).
+    trigger_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('streaming', 'complete', 'stopped', 'failed')", name="status"
+        ),
+        Index("ix_channel_messages_channel_seq", "channel_id", "seq"),
+        Index("ix_channel_messages_created_at", "created_at"),
+    )

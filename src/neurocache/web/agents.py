@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurocache.errors import InvalidInput
+from neurocache.store.graph import TIERS
 from neurocache.web.api import PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub
 
@@ -80,4 +83,136 @@ def delete_agent(agent_id: str):
     """The agent and every memory it owns."""
     hub = current_hub()
     hub.search.remove(hub.agents.delete(agent_id, current_actor()))
+    return "", 204
+
+
+# ---- an agent's memories, in tiers
+Tier = Literal["working", "long_term", "personal_log", "archive"]
+
+
+class NewAgentMemory(RequestModel):
+    tier: Tier
+    content: str = Field(min_length=1, max_length=1_000_000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentMemoryChange(RequestModel):
+    content: str | None = Field(None, min_length=1, max_length=1_000_000)
+    metadata: dict[str, Any] | None = None
+    tier: Tier | None = None
+
+
+class MoveMemory(RequestModel):
+    tier: Tier
+
+
+class AgentMemoryQuery(PageQuery):
+    tier: str | None = Field(None, description="One tier, or several comma-separated.")
+
+
+class AgentMemorySearch(RequestModel):
+    query: str = Field(min_length=1, max_length=10_000)
+    tiers: list[Tier] | None = None
+    k: int = Field(10, ge=1, le=200)
+    mode: Literal["hybrid", "vector", "fulltext"] = "hybrid"
+
+
+class Consolidate(RequestModel):
+    older_than_s: float | None = Field(
+        None, ge=0, description="Consolidate working memories older than this (default: "
+        "the `agent_working_max_age_s` setting).")
+
+
+class AgentMemoryOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    kind: str
+    content: str
+    tier: Tier | None
+    owner: str
+
+
+class AgentMemoryList(BaseModel):
+    memories: list[AgentMemoryOut]
+    next_cursor: str | None
+
+
+class AgentMemoryResults(BaseModel):
+    results: list[dict[str, Any]]
+
+
+class Consolidated(BaseModel):
+    agent_id: str
+    summaries: list[str]
+    archived: int
+
+
+def tiers_of(raw: str | None) -> list[str] | None:
+    tiers = [t.strip() for t in raw.split(",") if t.strip()] if raw else None
+    unknown = sorted(set(tiers or ()) - set(TIERS))
+    if unknown:
+        raise InvalidInput(f"tier is one of {', '.join(TIERS)}",
+                           details={"field": "tier", "unknown": unknown})
+    return tiers
+
+
+@bp.get("/agents/<agent_id>/memories")
+@endpoint(scope="read", query=AgentMemoryQuery, responses={200: AgentMemoryList})
+def list_agent_memories(agent_id: str, query: AgentMemoryQuery):
+    """Newest first, in one tier or several (`?tier=working,long_term`)."""
+    memories, next_cursor = current_hub().tiers.list(
+        agent_id, tiers=tiers_of(query.tier), limit=query.limit, cursor=query.cursor)
+    return {"memories": memories, "next_cursor": next_cursor}
+
+
+@bp.post("/agents/<agent_id>/memories")
+@endpoint(scope="write", body=NewAgentMemory, responses={201: AgentMemoryOut})
+def create_agent_memory(agent_id: str, body: NewAgentMemory):
+    """A memory of the agent's, in a tier; searchable at once."""
+    return current_hub().tiers.create(agent_id, current_actor(), **body.model_dump()), 201
+
+
+@bp.post("/agents/<agent_id>/memories/search")
+@endpoint(scope="read", body=AgentMemorySearch, responses={200: AgentMemoryResults})
+def search_agent_memories(agent_id: str, body: AgentMemorySearch):
+    """The agent's memories most relevant to `query` (in `tiers`, or all)."""
+    return {"results": current_hub().tiers.search(agent_id, body.query, tiers=body.tiers,
+                                                  k=body.k, mode=body.mode)}
+
+
+@bp.post("/agents/<agent_id>/memories/consolidate")
+@endpoint(scope="write", body=Consolidate, responses={200: Consolidated})
+def consolidate_agent_memories(agent_id: str, body: Consolidate):
+    """Run the consolidation now (it also runs on a schedule): old working memories
+    become a long-term summary and move to the archive."""
+    return current_hub().tiers.consolidate(agent_id, max_age_s=body.older_than_s)
+
+
+@bp.get("/agents/<agent_id>/memories/<memory_id>")
+@endpoint(scope="read", responses={200: AgentMemoryOut})
+def get_agent_memory(agent_id: str, memory_id: str):
+    return current_hub().tiers.get(agent_id, memory_id)
+
+
+@bp.patch("/agents/<agent_id>/memories/<memory_id>")
+@endpoint(scope="write", body=AgentMemoryChange, responses={200: AgentMemoryOut})
+def update_agent_memory(agent_id: str, memory_id: str, body: AgentMemoryChange):
+    """Change its content (hash and vector follow), metadata or tier."""
+    changes = body.model_dump(exclude_unset=True)
+    if any(value is None for value in changes.values()):
+        raise InvalidInput("content, metadata and tier cannot be null")
+    return current_hub().tiers.update(agent_id, memory_id, changes, current_actor())
+
+
+@bp.post("/agents/<agent_id>/memories/<memory_id>/move")
+@endpoint(scope="write", body=MoveMemory, responses={200: AgentMemoryOut})
+def move_agent_memory(agent_id: str, memory_id: str, body: MoveMemory):
+    """Into another tier."""
+    return current_hub().tiers.move(agent_id, memory_id, body.tier, current_actor())
+
+
+@bp.delete("/agents/<agent_id>/memories/<memory_id>")
+@endpoint(scope="write", responses={204: None})
+def delete_agent_memory(agent_id: str, memory_id: str):
+    current_hub().tiers.delete(agent_id, memory_id, current_actor())
     return "", 204

@@ -88,6 +88,10 @@ class SearchRequest(RequestModel):
         default_factory=dict, description="Metadata fields that must equal these values.")
     since: datetime | None = Field(None, description="Only memories made at or after this.")
     until: datetime | None = Field(None, description="Only memories made before this.")
+    owners: list[str] | None = Field(None, description="Only memories of these owners "
+                                     "(`owner`, `user:<id>`, `agent:<id>`).")
+    tiers: list[Literal["working", "long_term", "personal_log", "archive"]] | None = Field(
+        None, description="Only memories in these tiers (agents' memories).")
 
 
 class SearchResult(BaseModel):
@@ -265,7 +269,8 @@ def search(body: SearchRequest):
     collections = [knowledge.collection_id(c) for c in body.collections] \
         if body.collections else None
     filters = Filters(kinds=body.kinds, collections=collections, documents=body.documents,
-                      metadata=body.filters, since=body.since, until=body.until)
+                      metadata=body.filters, since=body.since, until=body.until,
+                      owners=body.owners, tiers=body.tiers)
     results = current_hub().search.search(body.query, k=body.k, mode=body.mode,
                                           filters=filters)
     return {"results": results}

@@ -73,6 +73,7 @@ def create_memory(body: NewMemory):
     hub = current_hub()
     memory = hub.graph.create(current_actor(), **body.model_dump())
     hub.knowledge.remember([memory["id"]], [memory["content"]])
+    hub.tiers.announce("created", memory)
     return memory, 201
 
 
@@ -94,6 +95,7 @@ def update_memory(memory_id: str, body: MemoryChange):
     memory = hub.graph.update(memory_id, changes, current_actor())
     if "content" in changes:
         hub.knowledge.remember([memory_id], [memory["content"]])
+    hub.tiers.announce("updated", memory)
     return memory
 
 
@@ -102,7 +104,9 @@ def update_memory(memory_id: str, body: MemoryChange):
 def delete_memory(memory_id: str):
     """It leaves every index; its edges go with it."""
     hub = current_hub()
+    memory = hub.graph.get(memory_id)
     hub.search.remove([hub.graph.delete(memory_id, current_actor())])
+    hub.tiers.announce("deleted", memory)
     return "", 204
 
 

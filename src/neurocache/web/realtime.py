@@ -34,7 +34,9 @@ class Realtime:
         self.hub = hub
         self.socketio = socketio
         self.principals: dict[str, Principal] = {}
-        for name in ("connect", "disconnect", "join", "leave", "subscribe", "publish"):
+        self.channels_of: dict[str, set[str]] = {}  # sid → channels it is present in
+        for name in ("connect", "disconnect", "join", "leave", "subscribe", "publish",
+                     "typing"):
             socketio.on_event(name, getattr(self, f"on_{name}"))
         hub.keys.on_revoke(self.disconnect_key)
 
@@ -70,13 +72,19 @@ class Realtime:
         self.principals[request.sid] = principal
 
     def on_disconnect(self, *_reason: Any) -> None:
-        self.principals.pop(request.sid, None)
+        principal = self.principals.pop(request.sid, None)
+        for channel_id in self.channels_of.pop(request.sid, set()):
+            if principal is not None:
+                self._left(channel_id, principal)
 
     def may_read(self, principal: Principal, room: str) -> bool:
-        # A conversation's room needs the scope its API needs; other rooms `read` (channels
-        # and agents narrow this when they come).
+        # A room needs the scope its API needs; a channel's, membership too (the owner
+        # reads every channel).
         if room.startswith("conversation:"):
             return principal.can("chat")
+        if room.startswith("channel:"):
+            return principal.can("read") and self.hub.channels.may_read(
+                principal.person, room.removeprefix("channel:"))
         return principal.can("read")
 
     def on_join(self, data: Any = None) -> dict[str, Any]:
@@ -90,6 +98,8 @@ class Realtime:
         if not self.may_read(principal, room):
             return refusal(403, f"you may not read {room}")
         join_room(room)
+        if room.startswith("channel:"):
+            self._arrived(room.removeprefix("channel:"), principal)
         return OK
 
     def on_leave(self, data: Any = None) -> dict[str, Any]:
@@ -97,7 +107,45 @@ class Realtime:
         if not isinstance(room, str):
             return refusal(422, "leave needs {'room': '...'}")
         leave_room(room)
+        channel_id = room.removeprefix("channel:")
+        principal = self.principals.get(request.sid)
+        if principal is not None and channel_id in self.channels_of.get(request.sid, ()):
+            self.channels_of[request.sid].discard(channel_id)
+            self._left(channel_id, principal)
         return OK
+
+    def on_typing(self, data: Any = None) -> dict[str, Any]:
+        """`typing` {"room": "channel:<id>", "typing": bool} → the others in the room."""
+        room = data.get("room") if isinstance(data, dict) else None
+        channel_id = room.removeprefix("channel:") if isinstance(room, str) else None
+        if channel_id is None or not isinstance(data.get("typing", True), bool):
+            return refusal(422, "typing needs {'room': 'channel:<id>', 'typing': true|false}")
+        principal = self.principal()
+        if principal is None:
+            return REVOKED
+        if channel_id not in self.channels_of.get(request.sid, ()):
+            return refusal(403, f"join {room} before typing in it")
+        self.socketio.emit("typing", {
+            "channel_id": channel_id, "member": principal.person,
+            "name": self.hub.channels.name_of(principal.person),
+            "typing": data.get("typing", True)}, to=room, skip_sid=request.sid)
+        return OK
+
+    def _arrived(self, channel_id: str, principal: Principal) -> None:
+        joined = self.channels_of.setdefault(request.sid, set())
+        if channel_id not in joined:
+            joined.add(channel_id)
+            if self.hub.presence.arrive(channel_id, principal.person):
+                self._presence(channel_id, principal.person, "online")
+
+    def _left(self, channel_id: str, principal: Principal) -> None:
+        if self.hub.presence.leave(channel_id, principal.person):
+            self._presence(channel_id, principal.person, "offline")
+
+    def _presence(self, channel_id: str, person: str, status: str) -> None:
+        self.socketio.emit("presence", {"channel_id": channel_id, "member": person,
+                                        "name": self.hub.channels.name_of(person),
+                                        "status": status}, to=f"channel:{channel_id}")
 
     def on_subscribe(self, data: Any = None) -> dict[str, Any]:
         channels = data.get("channels") if isinstance(data, dict) else None

@@ -1,0 +1,39 @@
+"""Who is in which channel right now: counted per socket, so a person with two tabs open
+goes offline only when the last one leaves. Only a running hub knows this; nothing is
+stored."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+
+class Presence:
+    def __init__(self) -> None:
+        self._online: dict[str, Counter[str]] = {}
+        self._lock = threading.Lock()
+
+    def arrive(self, channel_id: str, person: str) -> bool:
+        """True when `person` was not here before (say so to the channel)."""
+        with self._lock:
+            here = self._online.setdefault(channel_id, Counter())
+            here[person] += 1
+            return here[person] == 1
+
+    def leave(self, channel_id: str, person: str) -> bool:
+        """True when `person`'s last socket left."""
+        with self._lock:
+            here = self._online.get(channel_id)
+            if here is None or here[person] == 0:
+                return False
+            here[person] -= 1
+            if here[person] == 0:
+                del here[person]
+                if not here:
+                    del self._online[channel_id]
+                return True
+            return False
+
+    def online(self, channel_id: str) -> set[str]:
+        with self._lock:
+            return set(self._online.get(channel_id, ()))

@@ -1,0 +1,80 @@
+"""Small pieces shared by everything that has a model write: streaming a reply, and
+running work for one key (a channel) in order while other keys run in parallel."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from typing import Any
+
+from neurocache.models.backend import ChatBackend
+
+SAVE_EVERY_S = 2.0
+
+
+def stream_reply(backend: ChatBackend, messages: list[dict[str, str]], *, max_tokens: int,
+                 temperature: float, on_delta: Callable[[str], None] = lambda _d: None,
+                 save: Callable[[str], None] = lambda _t: None,
+                 stop: threading.Event | None = None) -> tuple[str, int]:
+    """The reply's text and its token count; `save` gets the text so far every couple of
+    seconds (a crash keeps what was written), `stop` ends it early."""
+    parts: list[str] = []
+    tokens: int | None = None
+    saved_at = time.monotonic()
+    stream = backend.client.chat_stream(messages, max_tokens=max_tokens,
+                                        temperature=temperature, model=backend.served_name)
+    with closing(stream):
+        for chunk in stream:
+            if stop is not None and stop.is_set():
+                break
+            choices = chunk.get("choices") or [{}]
+            delta = (choices[0].get("delta") or {}).get("content") or ""
+            if delta:
+                parts.append(delta)
+                on_delta(delta)
+            if chunk.get("usage"):
+                tokens = chunk["usage"].get("completion_tokens")
+            if time.monotonic() - saved_at > SAVE_EVERY_S:
+                save("".join(parts))
+                saved_at = time.monotonic()
+    return "".join(parts), tokens if tokens is not None else len(parts)
+
+
+class SerialQueues:
+    """Work for one key runs in order, one at a time; different keys run in parallel on
+    the pool (so agents in one channel answer in turn, never over each other)."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._queues: dict[str, deque[tuple[Callable[[], Any], Future]]] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, key: str, work: Callable[[], Any]) -> Future:
+        future: Future = Future()
+        with self._lock:
+            queue = self._queues.get(key)
+            idle = queue is None
+            if idle:
+                queue = self._queues[key] = deque()
+            queue.append((work, future))  # type: ignore[union-attr]
+        if idle:
+            self._pool.submit(self._drain, key)
+        return future
+
+    def _drain(self, key: str) -> None:
+        while True:
+            with self._lock:
+                queue = self._queues[key]
+                if not queue:
+                    del self._queues[key]
+                    return
+                work, future = queue.popleft()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(work())
+                except BaseException as exc:  # the caller reads it from the future
+                    future.set_exception(exc)

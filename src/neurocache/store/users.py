@@ -1,0 +1,92 @@
+"""People: the owner, plus named users of a shared hub. Each user has their own API keys
+(`api_keys.owner` = `user:<id>`), so messages, changes and audit entries say who. A removed
+user is disabled, not deleted: what they said still names them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from neurocache.errors import Conflict, InvalidInput, NotFound
+from neurocache.store import audit
+from neurocache.store.audit import Actor
+from neurocache.store.database import Database, get_or_not_found
+from neurocache.store.models import User
+from neurocache.store.paging import newest_first
+from neurocache.store.types import isoformat, utcnow
+
+USER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")  # what @mentions address
+
+
+def person_of(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def user_view(user: User) -> dict[str, Any]:
+    return {"id": user.id, "name": user.name, "display_name": user.display_name,
+            "person": person_of(user.id), "created_at": isoformat(user.created_at),
+            "disabled_at": isoformat(user.disabled_at)}
+
+
+class Users:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, name: str, actor: Actor, display_name: str | None = None
+               ) -> dict[str, Any]:
+        if not USER_NAME.match(name):
+            raise InvalidInput("a user name is 1 to 100 of a-z 0-9 _ . - (lower case, as "
+                               "@mentions write it)", details={"field": "name"})
+        with self.db.session() as session:
+            if session.scalar(select(User.id).where(User.name == name)) or name == "owner":
+                raise Conflict(f"a user named {name!r} exists", details={"field": "name"})
+            user = User(name=name, display_name=(display_name or name).strip() or name)
+            session.add(user)
+            session.flush()
+            view = user_view(user)
+            audit.record(session, actor, "user.create", ("user", user.id), None, view)
+        return view
+
+    def list(self, *, limit: int = 50, cursor: str | None = None,
+             ) -> tuple[list[dict[str, Any]], str | None]:
+        with self.db.session() as session:
+            return newest_first(session, select(User), User, limit, cursor, user_view)
+
+    def get(self, user_id_or_name: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            user = session.get(User, user_id_or_name) or session.scalar(
+                select(User).where(User.name == user_id_or_name))
+            if user is None:
+                raise NotFound(f"no user {user_id_or_name}")
+            return user_view(user)
+
+    def disable(self, user_id: str, actor: Actor) -> dict[str, Any]:
+        """The user can no longer sign in (the caller revokes their keys)."""
+        with self.db.session() as session:
+            user = get_or_not_found(session, User, user_id, "user")
+            before = user_view(user)
+            user.disabled_at = user.disabled_at or utcnow()
+            session.flush()
+            after = user_view(user)
+            audit.record(session, actor, "user.disable", ("user", user_id), before, after)
+        return after
+
+    def names(self, people: set[str]) -> dict[str, str]:
+        """person (`user:<id>`) → display name, for those that are users."""
+        ids = [p.removeprefix("user:") for p in people if p.startswith("user:")]
+        if not ids:
+            return {}
+        with self.db.session() as session:
+            rows = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+            return {person_of(i): n for i, n in rows}
+
+    def by_names(self, names: set[str]) -> dict[str, str]:
+        """user name → person (`user:<id>`), for the names that are live users."""
+        if not names:
+            return {}
+        with self.db.session() as session:
+            rows = session.execute(select(User.name, User.id).where(
+                User.name.in_(names), User.disabled_at.is_(None)))
+            return {n: person_of(i) for n, i in rows}

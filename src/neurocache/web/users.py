@@ -1,0 +1,95 @@
+"""People: named users of a shared hub, each with their own API keys; and `/me`."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, Field
+
+from neurocache.errors import Conflict
+from neurocache.web.api import PageQuery, RequestModel, endpoint
+from neurocache.web.auth import current_actor, current_hub, current_principal
+from neurocache.web.keys import CreatedKey, NewKey
+
+bp = Blueprint("users", __name__, url_prefix="/api/v1")
+
+
+class NewUser(RequestModel):
+    name: str = Field(min_length=1, max_length=100,
+                      description="How @mentions address them: a-z 0-9 _ . - (lower case).")
+    display_name: str | None = Field(None, max_length=200)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str
+    display_name: str
+    person: str = Field(description="`user:<id>`: how messages and members name them.")
+    disabled_at: str | None
+
+
+class UserList(BaseModel):
+    users: list[UserOut]
+    next_cursor: str | None
+
+
+class Me(BaseModel):
+    person: str
+    name: str
+    kind: str
+    scopes: list[str]
+
+
+@bp.get("/me")
+@endpoint(scope="read", responses={200: Me})
+def who_am_i():
+    """Who this credential is: the owner, or a user (through one of their keys)."""
+    principal = current_principal()
+    name = "owner" if principal.is_owner else \
+        current_hub().users.get(principal.person.removeprefix("user:"))["name"]
+    return {"person": principal.person, "name": name, "kind": principal.kind,
+            "scopes": sorted(principal.scopes)}
+
+
+@bp.post("/users")
+@endpoint(scope="admin", body=NewUser, responses={201: UserOut})
+def create_user(body: NewUser):
+    """A person who will use this hub with their own keys."""
+    return current_hub().users.create(body.name, current_actor(), body.display_name), 201
+
+
+@bp.get("/users")
+@endpoint(scope="read", query=PageQuery, responses={200: UserList})
+def list_users(query: PageQuery):
+    users, next_cursor = current_hub().users.list(limit=query.limit, cursor=query.cursor)
+    return {"users": users, "next_cursor": next_cursor}
+
+
+@bp.get("/users/<user_id>")
+@endpoint(scope="read", responses={200: UserOut})
+def get_user(user_id: str):
+    """By id or name."""
+    return current_hub().users.get(user_id)
+
+
+@bp.delete("/users/<user_id>")
+@endpoint(scope="admin", responses={200: UserOut})
+def disable_user(user_id: str):
+    """Their keys are revoked at once; what they said keeps their name."""
+    hub = current_hub()
+    user = hub.users.get(user_id)
+    hub.keys.revoke_all_of(user["person"], current_actor())
+    return hub.users.disable(user["id"], current_actor())
+
+
+@bp.post("/users/<user_id>/keys")
+@endpoint(scope="admin", body=NewKey, responses={201: CreatedKey})
+def create_user_key(user_id: str, body: NewKey):
+    """A key for this person; the answer holds its secret, shown once."""
+    hub = current_hub()
+    user = hub.users.get(user_id)
+    if user["disabled_at"] is not None:
+        raise Conflict(f"user {user['name']} is disabled")
+    view, secret = hub.keys.create(body.name, list(body.scopes), current_actor(),
+                                   owner=user["person"])
+    return {**view, "secret": secret}, 201
