@@ -39,6 +39,8 @@ def message_view(row: ChannelMessage, memory: Memory) -> dict[str, Any]:
             "content": memory.content, "reply_to": row.reply_to, "mentions": row.mentions,
             "status": row.status, "sources": row.sources,
             "created_at": isoformat(row.created_at), "edited_at": isoformat(row.edited_at)}
+    if row.trigger_id:  # an agent's reply: the person's message that set it off
+        view["trigger_id"] = row.trigger_id
     if row.error:
         view["error"] = row.error
     return view
