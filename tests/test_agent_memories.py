@@ -52,10 +52,11 @@ def test_memories_in_tiers_live_and_move(client, owner, events):
     edited = client.patch(f"{base}/{fact['id']}", json={"content": "Ines runs the harbour"},
                           headers=owner).json
     assert edited["content_hash"] != fact["content_hash"]
-    found = client.post(f"{base}/search", json={"query": "who runs the harbour"},
+    search = f"/api/v1/agents/{agent['id']}/search"
+    found = client.post(search, json={"query": "who runs the harbour"},
                         headers=owner).json["results"]
     assert found[0]["memory_id"] == fact["id"] and found[0]["tier"] == "long_term"
-    archived = client.post(f"{base}/search", json={"query": "tide", "tiers": ["archive"]},
+    archived = client.post(search, json={"query": "tide", "tiers": ["archive"]},
                            headers=owner).json["results"]
     assert [r["memory_id"] for r in archived] == [note["id"]]
     assert client.delete(f"{base}/{note['id']}", headers=owner).status_code == 204
@@ -131,8 +132,8 @@ def test_consolidation_summarizes_old_working_memories_and_archives_them(client,
     ("post", "/api/v1/agents/{a}/memories/{mine}/move", {"tier": "nowhere"}, 422),
     ("post", "/api/v1/agents/{a}/memories/{mine}/move", {}, 422),
     ("delete", "/api/v1/agents/{a}/memories/nope", None, 404),
-    ("post", "/api/v1/agents/{a}/memories/search", {"query": ""}, 422),
-    ("post", "/api/v1/agents/{a}/memories/consolidate", {"older_than_s": -1}, 422),
+    ("post", "/api/v1/agents/{a}/search", {"query": ""}, 422),
+    ("post", "/api/v1/agents/{a}/consolidate", {"older_than_s": -1}, 422),
 ])
 def test_agent_memory_errors(client, owner, method, path, body, status):
     agent, other = new_agent(client, owner), new_agent(client, owner, "Other")

@@ -189,8 +189,10 @@ def test_a_conversation_with_an_agent_writes_its_working_memory(parrot_hub):
     alpha = agent(parrot_hub, "Alpha")
     conversation = call(parrot_hub, "POST", "/api/v1/conversations",
                         {"agent_id": alpha["id"]}, 201)
-    call(parrot_hub, "POST", f"/api/v1/conversations/{conversation['id']}/messages",
-         {"content": "Remember the blue door", "wait": True})
+    posted = call(parrot_hub, "POST",
+                  f"/api/v1/conversations/{conversation['id']}/messages",
+                  {"content": "Remember the blue door", "wait": True})
+    assert posted["reply"]["status"] == "complete", posted["reply"]
     working = call(parrot_hub, "GET", f"/api/v1/agents/{alpha['id']}/memories")["memories"]
     assert [m["tier"] for m in working] == ["working"]
     assert "Remember the blue door" in working[0]["content"]
@@ -201,7 +203,7 @@ def test_consolidation_summarizes_with_the_agents_model(parrot_hub):
     for note in ("Met Ada at the pier", "Ada wants a map of the reef"):
         call(parrot_hub, "POST", f"/api/v1/agents/{alpha['id']}/memories",
              {"tier": "working", "content": note}, 201)
-    done = call(parrot_hub, "POST", f"/api/v1/agents/{alpha['id']}/memories/consolidate",
+    done = call(parrot_hub, "POST", f"/api/v1/agents/{alpha['id']}/consolidate",
                 {"older_than_s": 0})
     assert done["archived"] == 2 and len(done["summaries"]) == 1
     summary = call(parrot_hub, "GET",

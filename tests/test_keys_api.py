@@ -97,3 +97,23 @@ def test_cli_errors_are_clear(runner, tmp_path):
     assert bad_scope.exit_code == 2 and "root" in bad_scope.output
     unknown = runner.invoke(main, ["keys", "revoke", "nope", "--data-dir", str(tmp_path)])
     assert unknown.exit_code == 1 and "no API key with id nope" in unknown.output
+
+
+def test_cli_people_have_their_own_keys(runner, client, app):
+    data_dir = str(app.extensions["neurocache"].settings.data_dir)
+    added = runner.invoke(main, ["users", "add", "ada", "--display-name", "Ada L",
+                                 "--data-dir", data_dir])
+    assert added.exit_code == 0 and "@ada" in added.output, added.output
+    created = runner.invoke(main, ["keys", "create", "--name", "laptop", "--scope", "read",
+                                   "--user", "ada", "--data-dir", data_dir])
+    secret = created.output.rstrip("\n").splitlines()[-1]
+    me = client.get("/api/v1/me", headers=bearer(secret)).json
+    assert me["name"] == "ada" and me["person"].startswith("user:")
+    assert "Ada L" in runner.invoke(main, ["users", "list", "--data-dir", data_dir]).output
+    removed = runner.invoke(main, ["users", "remove", "ada", "--data-dir", data_dir])
+    assert removed.exit_code == 0 and "revoked 1 key" in removed.output
+    assert_error(client.get("/api/v1/me", headers=bearer(secret)), 401)
+    for bad in (["users", "add", "Not Valid"], ["users", "remove", "nobody"],
+                ["keys", "create", "--name", "x", "--user", "nobody"]):
+        result = runner.invoke(main, [*bad, "--data-dir", data_dir])
+        assert result.exit_code == 1 and "Error" in result.output, result.output

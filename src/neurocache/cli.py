@@ -159,12 +159,14 @@ def _hub(kwargs: dict[str, Any]):
 @click.option("--name", required=True, help="What the key is for.")
 @click.option("--scope", "scopes", multiple=True, type=click.Choice(SCOPES),
               help="Repeat for several; default: read.")
+@click.option("--user", help="A user's name or id: the key is theirs (default: the owner's).")
 @settings_options
-def keys_create(name: str, scopes: tuple[str, ...], **kwargs: Any) -> None:
+def keys_create(name: str, scopes: tuple[str, ...], user: str | None, **kwargs: Any) -> None:
     """Create a key; prints it alone on the last line (it is shown only this once)."""
     hub = _hub(kwargs)
     try:
-        view, secret = hub.keys.create(name, list(scopes) or ["read"], CLI_ACTOR)
+        owner = hub.users.get(user)["person"] if user else "owner"
+        view, secret = hub.keys.create(name, list(scopes) or ["read"], CLI_ACTOR, owner=owner)
     except NeurocacheError as exc:
         raise click.ClickException(exc.message) from exc
     finally:
@@ -172,6 +174,58 @@ def keys_create(name: str, scopes: tuple[str, ...], **kwargs: Any) -> None:
     click.echo(f"Created key {view['id']} ({view['name']}; scopes: {', '.join(view['scopes'])}).")
     click.echo("Store it now: it is not shown again.")
     click.echo(secret)
+
+
+@main.group()
+def users() -> None:
+    """People who share this hub, each with their own keys."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--display-name", help="How messages show them (default: NAME).")
+@settings_options
+def users_add(name: str, display_name: str | None, **kwargs: Any) -> None:
+    """Add a person (NAME is how @mentions address them); then `keys create --user NAME`."""
+    hub = _hub(kwargs)
+    try:
+        user = hub.users.create(name, CLI_ACTOR, display_name)
+    except NeurocacheError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        hub.close()
+    click.echo(f"Added {user['display_name']} (@{user['name']}, {user['person']}).")
+
+
+@users.command("list")
+@settings_options
+def users_list(**kwargs: Any) -> None:
+    """Every user, newest first."""
+    hub = _hub(kwargs)
+    try:
+        rows, _cursor = hub.users.list(limit=500)
+    finally:
+        hub.close()
+    for row in rows:
+        state = f"disabled {row['disabled_at']}" if row["disabled_at"] else "active"
+        click.echo(f"{row['id']}  @{row['name']}  {row['display_name']}  {state}")
+
+
+@users.command("remove")
+@click.argument("name")
+@settings_options
+def users_remove(name: str, **kwargs: Any) -> None:
+    """Disable a user and revoke their keys (what they said keeps their name)."""
+    hub = _hub(kwargs)
+    try:
+        user = hub.users.get(name)
+        revoked = hub.keys.revoke_all_of(user["person"], CLI_ACTOR)
+        hub.users.disable(user["id"], CLI_ACTOR)
+    except NeurocacheError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        hub.close()
+    click.echo(f"Disabled @{user['name']}; revoked {revoked} key(s).")
 
 
 @keys.command("list")

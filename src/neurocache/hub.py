@@ -147,6 +147,7 @@ class Hub:
                                       on_stored=self.knowledge.index_vectors)
         self._reembedder.start()
         self.conversations.fail_unfinished()
+        self.channel_messages.fail_unfinished()
         self.jobs.start()
         self.folders.start()
         self.maintenance.start()

@@ -123,6 +123,10 @@ class ChannelAgents:
             final = self.messages.finish(reply["id"], text, **fields)
         except NotFound:
             return {"id": reply["id"], "status": "deleted"}
+        except Exception:  # never leave a reply `streaming`
+            log.exception("storing agent reply %s failed", reply["id"])
+            final = self.messages.finish(reply["id"], text, status="failed",
+                                         error="the reply could not be stored whole")
         self.publish("message.completed", final, room(channel_id))
         if final["status"] == "complete":
             self.messages.index(final["id"], text)

@@ -159,6 +159,16 @@ class ChannelMessages:
         self.cache.changed(view)
         return view
 
+    def fail_unfinished(self) -> int:
+        """At start: agent replies a stopped hub left half-written are marked failed."""
+        with self.db.session() as session:
+            unfinished = list(session.scalars(select(ChannelMessage).where(
+                ChannelMessage.status == "streaming")))
+            for row in unfinished:
+                row.status = "failed"
+                row.error = "the hub stopped while this reply was being written"
+        return len(unfinished)
+
     def agent_turns_since(self, trigger_id: str) -> int:
         """How many agent replies a person's message has set off so far."""
         with self.db.session() as session:

@@ -3,6 +3,7 @@ running work for one key (a channel) in order while other keys run in parallel."
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -13,6 +14,7 @@ from typing import Any
 
 from neurocache.models.backend import ChatBackend
 
+log = logging.getLogger("neurocache.chat")
 SAVE_EVERY_S = 2.0
 
 
@@ -76,5 +78,6 @@ class SerialQueues:
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(work())
-                except BaseException as exc:  # the caller reads it from the future
+                except BaseException as exc:  # nobody may read the future: say it here too
+                    log.exception("queued work for %s failed", key)
                     future.set_exception(exc)

@@ -172,7 +172,7 @@ def create_agent_memory(agent_id: str, body: NewAgentMemory):
     return current_hub().tiers.create(agent_id, current_actor(), **body.model_dump()), 201
 
 
-@bp.post("/agents/<agent_id>/memories/search")
+@bp.post("/agents/<agent_id>/search")
 @endpoint(scope="read", body=AgentMemorySearch, responses={200: AgentMemoryResults})
 def search_agent_memories(agent_id: str, body: AgentMemorySearch):
     """The agent's memories most relevant to `query` (in `tiers`, or all)."""
@@ -180,7 +180,7 @@ def search_agent_memories(agent_id: str, body: AgentMemorySearch):
                                                   k=body.k, mode=body.mode)}
 
 
-@bp.post("/agents/<agent_id>/memories/consolidate")
+@bp.post("/agents/<agent_id>/consolidate")
 @endpoint(scope="write", body=Consolidate, responses={200: Consolidated})
 def consolidate_agent_memories(agent_id: str, body: Consolidate):
     """Run the consolidation now (it also runs on a schedule): old working memories

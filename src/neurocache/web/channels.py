@@ -122,7 +122,7 @@ class MemberList(BaseModel):
     members: list[MemberOut]
 
 
-class Posted(BaseModel):
+class ChannelPosted(BaseModel):
     message: ChannelMessageOut
     replies: list[dict[str, Any]] | None = None
 
@@ -237,7 +237,7 @@ def list_messages(channel_id: str, query: MessagesQuery):
 
 
 @bp.post("/channels/<channel_id>/messages")
-@endpoint(scope="chat", body=NewChannelMessage, responses={201: Posted, 200: Posted})
+@endpoint(scope="chat", body=NewChannelMessage, responses={201: ChannelPosted, 200: ChannelPosted})
 def post_message(channel_id: str, body: NewChannelMessage):
     """Say something. Agents @mentioned, and agents in `auto` mode, answer in turn (their
     replies stream as `message.delta` in room `channel:<id>`)."""
