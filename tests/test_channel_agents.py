@@ -4,6 +4,7 @@ named Alpha and Beta call on each other in every reply, as chatty agents would."
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -64,7 +65,11 @@ def settled(live, channel_id, count: int, quiet_s: float = 1.0) -> list[dict]:
         messages = call(live, "GET", path)["messages"]
         return len(messages) >= count and all(m["status"] != "streaming" for m in messages)
 
-    assert wait_for(done, timeout=60), call(live, "GET", path)
+    assert wait_for(done, timeout=60), (
+        [(m["seq"], m["author"][-4:], m["status"], m["content"][:15])
+         for m in call(live, "GET", path)["messages"]],
+        [(m["seq"], m["author"][-4:], m["status"], m["content"][:15])
+         for m in live.hub.channel_messages._load(channel_id, None, None, 50, None)])
     time.sleep(quiet_s)
     return call(live, "GET", path)["messages"]
 
@@ -210,3 +215,27 @@ def test_consolidation_summarizes_with_the_agents_model(parrot_hub):
                    f"/api/v1/agents/{alpha['id']}/memories/{done['summaries'][0]}")
     assert summary["tier"] == "long_term" and summary["metadata"]["by_model"] is True
     assert "@alpha" in summary["content"]  # the parrot wrote it
+
+
+def test_replies_are_not_cut_short_by_health_checks_or_other_requests(parrot_hub):
+    """llama-cpp-python's server ends a streaming reply when any other request comes in,
+    unless told not to: replies came back empty or cut whenever a health check landed."""
+    client = parrot_hub.hub.models.chat_backend().client
+    question = [{"role": "user", "content": "talk"}]
+    lengths, health_ms = [], []
+
+    def long_reply():
+        chunks = list(client.chat_stream(question, max_tokens=1500, temperature=0.0))
+        lengths.append(sum(1 for c in chunks if (c["choices"][0].get("delta") or {})
+                           .get("content")))
+
+    writers = [threading.Thread(target=long_reply) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    while any(w.is_alive() for w in writers):
+        started = time.perf_counter()
+        client.health(timeout_s=5)
+        health_ms.append(1000 * (time.perf_counter() - started))
+        time.sleep(0.02)
+    assert lengths == [1500, 1500]  # both whole: the second waited its turn
+    assert max(health_ms) < 1000, health_ms  # and the health check never waited on them

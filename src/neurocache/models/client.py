@@ -36,6 +36,23 @@ class OpenAIClient:
         self.timeout = (connect_timeout_s, read_timeout_s)
         self.session = session or requests.Session()
 
+    def health(self, *, timeout_s: float = 5.0) -> None:
+        """Whether the server answers, without waiting for a model busy writing a reply:
+        llama.cpp's servers (the hub's own, llamafiles) answer `GET /health` at once;
+        a server without it is asked for its models instead."""
+        root = self.base_url.removesuffix("/v1")
+        try:
+            response = self.session.get(root + "/health", timeout=(timeout_s, timeout_s))
+        except requests.RequestException as exc:
+            raise BackendUnavailable(f"the model server at {root} cannot be reached: "
+                                     f"{exc}") from exc
+        if response.status_code == 404:
+            self.models(timeout_s=timeout_s)
+        elif response.status_code >= 400:
+            raise BackendError(f"the model server's health check answered "
+                               f"{response.status_code}",
+                               details={"status": response.status_code})
+
     def models(self, *, timeout_s: float | None = None) -> list[dict[str, Any]]:
         timeout = (timeout_s, timeout_s) if timeout_s else self.timeout
         return self._call("GET", "/models", timeout=timeout).json().get("data", [])

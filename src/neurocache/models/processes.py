@@ -57,8 +57,13 @@ def run_model_server(
         model=model, model_alias=alias or os.path.basename(model), embedding=embedding,
         n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, verbose=True,  # llama.cpp's log: GPU offload
     )
-    app = create_app(server_settings=ServerSettings(host=host, port=port),
+    # interrupt_requests (its default) ends a streaming reply as soon as any other request
+    # arrives, a health check or a second conversation included: replies were cut short.
+    # Requests now wait their turn, and health checks go to /health, which takes no lock.
+    app = create_app(server_settings=ServerSettings(host=host, port=port,
+                                                    interrupt_requests=False),
                      model_settings=[settings])
+    app.add_api_route("/health", lambda: {"status": "ok"}, methods=["GET"])
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

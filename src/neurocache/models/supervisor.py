@@ -198,7 +198,7 @@ class ModelProcess:
             if code is not None:
                 return f"exited with code {code}: {self._last_line()}"
             try:
-                client.models(timeout_s=5)
+                client.health(timeout_s=5)
                 misses = 0
             except NeurocacheError:
                 misses += 1
