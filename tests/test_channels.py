@@ -223,3 +223,30 @@ def test_retention_deletes_old_messages_and_their_index_entries(client, owner, h
         assert client.post("/api/v1/search", json={
             "query": "ancient walrus", "mode": mode, "kinds": ["channel_message"]},
             headers=owner).json["results"] == []
+
+
+def test_people_see_only_their_own_conversations(client, owner, hub):
+    ada, ada_headers = user_with_key(client, owner, "ada")
+    _bob, bob_headers = user_with_key(client, owner, "bob")
+    mine = client.post("/api/v1/conversations", json={"title": "Ada's"}, headers=ada_headers)
+    assert mine.status_code == 201
+    path = f"/api/v1/conversations/{mine.json['id']}"
+    assert client.get(path, headers=ada_headers).status_code == 200
+    assert client.get(path, headers=owner).status_code == 200  # the owner sees every one
+    for method, suffix, body in (("get", "", None), ("patch", "", {"title": "mine now"}),
+                                 ("delete", "", None), ("get", "/export", None),
+                                 ("post", "/messages", {"content": "hi"})):
+        kwargs = {"json": body} if body is not None else {}
+        assert_error(getattr(client, method)(path + suffix, headers=bob_headers, **kwargs),
+                     404)
+    assert client.get("/api/v1/conversations", headers=bob_headers).json["conversations"] \
+        == []
+    assert [c["id"] for c in client.get("/api/v1/conversations", headers=ada_headers)
+            .json["conversations"]] == [mine.json["id"]]
+    socketio_ext = client.application.extensions["socketio"]
+    bob_socket = socketio_ext.test_client(client.application, flask_test_client=client,
+                                          auth={"token": bob_headers["Authorization"][7:]})
+    refused = bob_socket.emit("join", {"room": f"conversation:{mine.json['id']}"},
+                              callback=True)
+    assert refused["ok"] is False and refused["error"]["status"] == 403
+    assert ada["person"].startswith("user:")

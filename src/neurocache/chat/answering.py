@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +25,7 @@ from neurocache.chat.prompt import (
     cited_numbers,
 )
 from neurocache.chat.service import Conversations
+from neurocache.chat.streaming import stream_reply
 from neurocache.errors import NeurocacheError
 from neurocache.models.backend import ChatBackend
 from neurocache.search.service import Filters, SearchService
@@ -34,7 +33,6 @@ from neurocache.store.models import Conversation
 
 log = logging.getLogger("neurocache.chat")
 Publish = Callable[[str, dict[str, Any], str | None], None]
-SAVE_EVERY_S = 2.0
 RECALL_MIN_SCORE = 0.3  # cosine: below this an earlier turn is rarely about the question
 
 
@@ -201,30 +199,16 @@ class Answerer:
 
     def _stream(self, conversation_id: str, reply_id: str, prompt: Prompt,
                 backend: ChatBackend) -> tuple[str, dict[str, Any]]:
-        parts: list[str] = []
-        usage: dict[str, Any] = {"tokens_in": prompt.tokens}
-        stop, saved_at = self._stops[reply_id], time.monotonic()
-        stream = backend.client.chat_stream(
-            prompt.messages, max_tokens=self.options.max_reply_tokens,
+        text, tokens = stream_reply(
+            backend, prompt.messages, max_tokens=self.options.max_reply_tokens,
             temperature=prompt.temperature if prompt.temperature is not None
-            else self.options.temperature, model=backend.served_name)
-        with closing(stream):
-            for chunk in stream:
-                if stop.is_set():
-                    break
-                delta = _delta(chunk)
-                if delta:
-                    parts.append(delta)
-                    self.publish("message.delta", {"message_id": reply_id, "delta": delta,
-                                                   "conversation_id": conversation_id},
-                                 room(conversation_id))
-                if chunk.get("usage"):
-                    usage["tokens_out"] = chunk["usage"].get("completion_tokens")
-                if time.monotonic() - saved_at > SAVE_EVERY_S:
-                    self.conversations.finish_message(reply_id, "".join(parts))
-                    saved_at = time.monotonic()
-        usage.setdefault("tokens_out", len(parts))  # a delta is about a token
-        return "".join(parts), usage
+            else self.options.temperature,
+            on_delta=lambda delta: self.publish("message.delta", {
+                "message_id": reply_id, "delta": delta, "conversation_id": conversation_id},
+                room(conversation_id)),
+            save=lambda so_far: self.conversations.finish_message(reply_id, so_far),
+            stop=self._stops[reply_id])
+        return text, {"tokens_in": prompt.tokens, "tokens_out": tokens}
 
     # ---- what the model reads
     def _prompt(self, conversation: Conversation, question: dict[str, Any],
@@ -292,11 +276,6 @@ def exchanges(turns: list[Turn]) -> list[Turn]:
         if turn.role == "user" and following is not None and following.role == "assistant":
             kept += [turn, following]
     return kept
-
-
-def _delta(chunk: dict[str, Any]) -> str:
-    choices = chunk.get("choices") or [{}]
-    return (choices[0].get("delta") or {}).get("content") or ""
 
 
 def _source(result: dict[str, Any]) -> Source:

@@ -57,7 +57,8 @@ class Conversations:
     def create(self, actor: Actor, *, title: str | None = None,
                collections: list[str] | None = None, model: str | None = None,
                agent_id: str | None = None, short_term: bool = True,
-               long_term: bool = True) -> dict[str, Any]:
+               long_term: bool = True, owner: str = "owner") -> dict[str, Any]:
+        """`owner` is the person whose conversation it is (`owner` or `user:<id>`)."""
         if model is not None:
             self.check_model(model)
         if agent_id is not None:
@@ -69,7 +70,7 @@ class Conversations:
                             meta={"collections": ids})
             session.add(memory)
             session.flush()
-            conversation = Conversation(id=memory.id, title=title, owner=actor.name,
+            conversation = Conversation(id=memory.id, title=title, owner=owner,
                                         collections=ids, model=model, agent_id=agent_id,
                                         short_term=short_term, long_term=long_term)
             session.add(conversation)
@@ -79,11 +80,29 @@ class Conversations:
                          None, view)
         return view
 
-    def list(self, *, limit: int = 50, cursor: str | None = None,
+    def list(self, *, limit: int = 50, cursor: str | None = None, person: str = "owner",
              ) -> tuple[list[dict[str, Any]], str | None]:
+        """The conversations `person` may read: a user's own; every one for the owner."""
+        query = select(Conversation)
+        if person != "owner":
+            query = query.where(Conversation.owner == person)
         with self.db.session() as session:
-            return newest_first(session, select(Conversation), Conversation, limit, cursor,
+            return newest_first(session, query, Conversation, limit, cursor,
                                 conversation_view)
+
+    def may_read(self, person: str, conversation_id: str) -> bool:
+        """The hub's owner reads every conversation; a user, their own (conversations made
+        before people existed name a key or `cli` as owner: they are the owner's)."""
+        if person == "owner":
+            return True
+        with self.db.session() as session:
+            owner = session.scalar(select(Conversation.owner).where(
+                Conversation.id == conversation_id))
+        return owner == person
+
+    def check_readable(self, person: str, conversation_id: str) -> None:
+        if not self.may_read(person, conversation_id):
+            raise NotFound(f"no conversation with id {conversation_id}")
 
     def get(self, conversation_id: str) -> dict[str, Any]:
         with self.db.session() as session:
@@ -156,7 +175,7 @@ class Conversations:
         return rowids
 
     def fork(self, conversation_id: str, message_id: str, actor: Actor,
-             title: str | None = None) -> dict[str, Any]:
+             title: str | None = None, owner: str = "owner") -> dict[str, Any]:
         original = self.get(conversation_id)
         if message_id not in {m["id"] for m in original["messages"]}:
             raise InvalidInput(f"message {message_id} is not in conversation "
@@ -164,7 +183,7 @@ class Conversations:
         fork = self.create(actor, title=title or f"{original['title']} (fork)",
                            collections=original["collections"], model=original["model"],
                            agent_id=original["agent_id"], short_term=original["short_term"],
-                           long_term=original["long_term"])
+                           long_term=original["long_term"], owner=owner)
         with self.db.session() as session:
             session.get(Conversation, fork["id"]).head_id = message_id
             session.add(Edge(source_id=fork["id"], target_id=message_id,

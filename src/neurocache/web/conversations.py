@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.web.api import PageQuery, QueryModel, RequestModel, endpoint
-from neurocache.web.auth import current_actor, current_hub
+from neurocache.web.auth import current_actor, current_hub, current_principal, require
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1")
 
@@ -95,19 +95,30 @@ class ExportQuery(QueryModel):
     format: Literal["markdown", "json"] = "markdown"
 
 
+@bp.before_request
+def only_your_own_conversations() -> None:
+    """A user reads and writes their own conversations (the owner, every one): any other
+    is answered as missing."""
+    conversation_id = (request.view_args or {}).get("conversation_id")
+    if conversation_id is not None:
+        person = require("chat").person
+        current_hub().conversations.check_readable(person, conversation_id)
+
+
 @bp.post("/conversations")
 @endpoint(scope="chat", body=NewConversation, responses={201: ConversationOut})
 def create_conversation(body: NewConversation):
     """Start a conversation."""
-    return current_hub().conversations.create(current_actor(), **body.model_dump()), 201
+    return current_hub().conversations.create(current_actor(), **body.model_dump(),
+                                              owner=current_principal().person), 201
 
 
 @bp.get("/conversations")
 @endpoint(scope="chat", query=PageQuery, responses={200: ConversationList})
 def list_conversations(query: PageQuery):
     """Newest first, paged with `cursor`."""
-    conversations, next_cursor = current_hub().conversations.list(limit=query.limit,
-                                                                  cursor=query.cursor)
+    conversations, next_cursor = current_hub().conversations.list(
+        limit=query.limit, cursor=query.cursor, person=current_principal().person)
     return {"conversations": conversations, "next_cursor": next_cursor}
 
 
@@ -183,4 +194,4 @@ def stop_reply(conversation_id: str, message_id: str):
 def fork_conversation(conversation_id: str, body: Fork):
     """A new conversation sharing this one's history up to `message_id`."""
     return current_hub().conversations.fork(conversation_id, body.message_id, current_actor(),
-                                            body.title), 201
+                                            body.title, current_principal().person), 201

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from neurocache.chat.completions import last_user_text
 from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.web.api import RequestModel, endpoint
-from neurocache.web.auth import current_hub
+from neurocache.web.auth import current_hub, current_principal
 from neurocache.web.errors import openai_error_body
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
@@ -84,6 +84,7 @@ def chat_completions(body: ChatCompletionRequest):
     conversation_id = body.neurocache.conversation_id if body.neurocache else None
     if conversation_id is not None:
         hub.conversations.row(conversation_id)  # 404 before the model is asked
+        hub.conversations.check_readable(current_principal().person, conversation_id)
     prepared = hub.completions.prepare(request, _hub_model(hub, body.model))
     if not body.stream:
         answer = hub.completions.complete(prepared)

@@ -81,7 +81,8 @@ class Realtime:
         # A room needs the scope its API needs; a channel's, membership too (the owner
         # reads every channel).
         if room.startswith("conversation:"):
-            return principal.can("chat")
+            return principal.can("chat") and self.hub.conversations.may_read(
+                principal.person, room.removeprefix("conversation:"))
         if room.startswith("channel:"):
             return principal.can("read") and self.hub.channels.may_read(
                 principal.person, room.removeprefix("channel:"))
