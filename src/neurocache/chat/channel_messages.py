@@ -46,9 +46,14 @@ def message_view(row: ChannelMessage, memory: Memory) -> dict[str, Any]:
     return view
 
 
-def mentioned(content: str, handles: dict[str, str]) -> list[str]:
-    """The members @mentioned in `content`, in order, each once."""
-    found = [handles.get(h.lower().rstrip(".")) for h in MENTION.findall(content)]
+def mentioned(content: str, handles: Callable[[], dict[str, str]]) -> list[str]:
+    """The members @mentioned in `content`, in order, each once (`handles` is only asked
+    when there is an @ to resolve)."""
+    names = MENTION.findall(content)
+    if not names:
+        return []
+    known = handles()
+    found = [known.get(h.lower().rstrip(".")) for h in names]
     return list(dict.fromkeys(m for m in found if m))
 
 
@@ -64,7 +69,7 @@ class ChannelMessages:
              reply_to: str | None = None, trigger_id: str | None = None,
              status: str = "complete", via: str | None = None) -> dict[str, Any]:
         """A new message; `trigger_id` names the person's message an agent answers."""
-        mentions = mentioned(content, self.channels.handles(channel_id))
+        mentions = mentioned(content, lambda: self.channels.handles(channel_id))
         with self.db.session() as session:
             if reply_to is not None:
                 self._check_thread(session, channel_id, reply_to)
@@ -118,7 +123,7 @@ class ChannelMessages:
             before = message_view(row, memory)
             memory.content, memory.content_hash = content, content_hash(content)
             memory.updated_at = row.edited_at = utcnow()
-            row.mentions = mentioned(content, self.channels.handles(channel_id))
+            row.mentions = mentioned(content, lambda: self.channels.handles(channel_id))
             session.flush()
             view = message_view(row, memory)
             audit.record(session, actor, "channel.message.edit", ("memory", message_id),
@@ -153,7 +158,7 @@ class ChannelMessages:
             for name, value in fields.items():
                 setattr(row, name, value)
             if "content" in fields or fields.get("status") == "complete":
-                row.mentions = mentioned(content, self.channels.handles(row.channel_id))
+                row.mentions = mentioned(content, lambda: self.channels.handles(row.channel_id))
             session.flush()
             view = message_view(row, memory)
         self.cache.changed(view)
