@@ -165,7 +165,7 @@ def keys_create(name: str, scopes: tuple[str, ...], user: str | None, **kwargs: 
     """Create a key; prints it alone on the last line (it is shown only this once)."""
     hub = _hub(kwargs)
     try:
-        owner = hub.users.get(user)["person"] if user else "owner"
+        owner = hub.users.person_for_new_key(user) if user else "owner"
         view, secret = hub.keys.create(name, list(scopes) or ["read"], CLI_ACTOR, owner=owner)
     except NeurocacheError as exc:
         raise click.ClickException(exc.message) from exc

@@ -100,22 +100,22 @@ class Hub:
 
     def _build_agents_and_channels(self, settings: Settings) -> None:
         publish = lambda *event: self.publish(*event)  # noqa: E731 (tests swap self.publish)
+        self.index_later = IndexLater(self.knowledge.remember)
         self.tiers = AgentMemories(
             self.db, self.graph, self.search, self.agents.get, self.knowledge.remember,
             publish, ConsolidationRules(settings.agent_working_max_age_s,
                                         settings.agent_summary_batch),
-            model_summarizer(self.models.chat_backend))
+            model_summarizer(self.models.chat_backend), self.index_later.add)
         self.channels = Channels(self.db)
-        self.index_later = IndexLater(self.knowledge.remember)
         self.channel_messages = ChannelMessages(
             self.db, self.channels, ChannelCache(settings.channel_hot_messages), publish,
             self.index_later.add, self.search.remove)
         self._speakers = ThreadPoolExecutor(max_workers=settings.chat_workers,
                                             thread_name_prefix="agent")
+        self._turns = SerialQueues(self._speakers)
         self.channel_agents = ChannelAgents(
             self.channels, self.channel_messages, self.agents, self.tiers,
-            self.answers.retrieve, self.models.chat_backend, publish,
-            SerialQueues(self._speakers),
+            self.answers.retrieve, self.models.chat_backend, publish, self._turns,
             ChannelOptions(settings.channel_agent_turns, settings.chat_max_reply_tokens,
                            settings.chat_temperature, settings.chat_sources,
                            settings.agent_memories_recalled, settings.chat_history_turns))
@@ -126,8 +126,10 @@ class Hub:
             consolidate=self.tiers.consolidate,
             delete_messages_before=self.channel_messages.delete_older_than)
 
-    def _agent_answered(self, agent_id: str, where: str, question: str, reply: str) -> None:
-        self.tiers.record_turn(agent_id, where, question, reply)
+    def _agent_answered(self, agent_id: str, conversation_id: str, where: str, question: str,
+                        reply: str) -> None:
+        self.tiers.record_turn(agent_id, where, question, reply,
+                               source={"conversation_id": conversation_id})
 
     @property
     def embedder(self) -> LlamaEmbedder | RemoteEmbedder:
@@ -193,7 +195,8 @@ class Hub:
 
     def close(self) -> None:
         self.maintenance.stop()
-        self._speakers.shutdown(wait=True, cancel_futures=True)
+        self._turns.close()
+        self._speakers.shutdown(wait=True)
         self.answers.close()
         self.index_later.close()
         self.folders.stop()

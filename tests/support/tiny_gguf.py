@@ -109,6 +109,53 @@ def write_tiny_llama(
     def weights(*shape: int) -> np.ndarray:
         return (rng.standard_normal(shape) * 0.5).astype(np.float32)
 
+    output = weights(len(tokens), n_embd)
+    output[[i for i, t in enumerate(types) if t != NORMAL]] = 0.0
+    tensors = {"token_embd.weight": weights(len(tokens), n_embd), "output.weight": output}
+    for i in range(n_layer):
+        for part in ("q", "k", "v", "output"):
+            tensors[f"blk.{i}.attn_{part}.weight"] = weights(n_embd, n_embd)
+        tensors[f"blk.{i}.ffn_gate.weight"] = weights(n_ff, n_embd)
+        tensors[f"blk.{i}.ffn_up.weight"] = weights(n_ff, n_embd)
+        tensors[f"blk.{i}.ffn_down.weight"] = weights(n_embd, n_ff)
+    return _write_llama(path, name, (tokens, scores, types), tensors,
+                        n_embd=n_embd, n_layer=n_layer, n_head=n_head, n_ff=n_ff, n_ctx=n_ctx)
+
+
+def write_parrot_llama(path: Path, words: tuple[str, str] = ("@alpha", "@beta"),
+                       n_embd: int = 64, n_ctx: int = 2048) -> Path:
+    """A llama that, whatever it is asked, says `first second first second …` (greedy).
+
+    Every layer is zero, so the hidden state at a position is the embedding of its token
+    alone, and the next token depends only on the current one: `second` follows `first`,
+    `first` follows anything else. Agents whose handles are the two words mention each
+    other in every reply, which is what a test of agents answering agents needs."""
+    first, second = words
+    tokens, scores, types = vocabulary([*WORDS, first, second])
+    index = {t: i for i, t in enumerate(tokens)}
+    a, b = index["▁" + first], index["▁" + second]
+    other, after_a, after_b = np.eye(n_embd, dtype=np.float32)[:3]
+    embeddings = np.tile(other, (len(tokens), 1))
+    embeddings[a], embeddings[b] = after_a, after_b
+    output = np.zeros((len(tokens), n_embd), dtype=np.float32)
+    output[a] = 10 * (other + after_b)  # after anything but `first`, and after `second`
+    output[b] = 10 * after_a  # after `first`
+    n_ff = 16
+    zeros = {f"blk.0.attn_{part}.weight": np.zeros((n_embd, n_embd), dtype=np.float32)
+             for part in ("q", "k", "v", "output")}
+    zeros |= {"blk.0.ffn_gate.weight": np.zeros((n_ff, n_embd), dtype=np.float32),
+              "blk.0.ffn_up.weight": np.zeros((n_ff, n_embd), dtype=np.float32),
+              "blk.0.ffn_down.weight": np.zeros((n_embd, n_ff), dtype=np.float32)}
+    return _write_llama(path, "parrot-llama", (tokens, scores, types),
+                        {"token_embd.weight": embeddings, "output.weight": output, **zeros},
+                        n_embd=n_embd, n_layer=1, n_head=4, n_ff=n_ff, n_ctx=n_ctx)
+
+
+def _write_llama(path: Path, name: str, vocab: tuple[list[str], list[float], list[int]],
+                 tensors: dict[str, np.ndarray], *, n_embd: int, n_layer: int, n_head: int,
+                 n_ff: int, n_ctx: int) -> Path:
+    """The GGUF: its metadata, `tensors`, and the norms (all ones) every llama has."""
+    tokens, scores, types = vocab
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name(name)
     writer.add_context_length(n_ctx)
@@ -129,76 +176,12 @@ def write_tiny_llama(
     writer.add_eos_token_id(2)
     writer.add_unk_token_id(0)
     writer.add_chat_template(CHAT_TEMPLATE)
-
-    n_vocab = len(tokens)
-    output = weights(n_vocab, n_embd)
-    output[[i for i, t in enumerate(types) if t != NORMAL]] = 0.0
-    writer.add_tensor("token_embd.weight", weights(n_vocab, n_embd))
-    writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
-    writer.add_tensor("output.weight", output)
+    ones = np.ones(n_embd, dtype=np.float32)
+    norms = {"output_norm.weight": ones}
     for i in range(n_layer):
-        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(n_embd, dtype=np.float32))
-        for part in ("q", "k", "v", "output"):
-            writer.add_tensor(f"blk.{i}.attn_{part}.weight", weights(n_embd, n_embd))
-        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(n_embd, dtype=np.float32))
-        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weights(n_ff, n_embd))
-        writer.add_tensor(f"blk.{i}.ffn_up.weight", weights(n_ff, n_embd))
-        writer.add_tensor(f"blk.{i}.ffn_down.weight", weights(n_embd, n_ff))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
-def write_parrot_llama(path: Path, words: tuple[str, str] = ("@alpha", "@beta"),
-                       n_embd: int = 64, n_ctx: int = 2048) -> Path:
-    """A llama that, whatever it is asked, says `first second first second …` (greedy).
-
-    Every layer is zero, so the hidden state at a position is the embedding of its token
-    alone, and the next token depends only on the current one: `second` follows `first`,
-    `first` follows anything else. Agents whose handles are the two words mention each
-    other in every reply, which is what a test of agents answering agents needs."""
-    first, second = words
-    tokens, scores, types = vocabulary([*WORDS, first.lstrip("▁"), second.lstrip("▁")])
-    index = {t: i for i, t in enumerate(tokens)}
-    a, b = index["▁" + first], index["▁" + second]
-    other, after_a, after_b = np.eye(n_embd, dtype=np.float32)[:3]
-    embeddings = np.tile(other, (len(tokens), 1))
-    embeddings[a], embeddings[b] = after_a, after_b
-    output = np.zeros((len(tokens), n_embd), dtype=np.float32)
-    output[a] = 10 * (other + after_b)  # after anything but `first`, and after `second`
-    output[b] = 10 * after_a  # after `first`
-
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("parrot-llama")
-    for add, value in ((writer.add_context_length, n_ctx), (writer.add_embedding_length, n_embd),
-                       (writer.add_block_count, 1), (writer.add_feed_forward_length, 16),
-                       (writer.add_head_count, 4), (writer.add_head_count_kv, 4),
-                       (writer.add_rope_dimension_count, n_embd // 4)):
-        add(value)
-    writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    writer.add_pooling_type(gguf.PoolingType.MEAN)
-    writer.add_tokenizer_model("llama")
-    writer.add_token_list(tokens)
-    writer.add_token_scores(scores)
-    writer.add_token_types(types)
-    writer.add_bos_token_id(1)
-    writer.add_eos_token_id(2)
-    writer.add_unk_token_id(0)
-    writer.add_chat_template(CHAT_TEMPLATE)
-    zeros = lambda *shape: np.zeros(shape, dtype=np.float32)  # noqa: E731
-    writer.add_tensor("token_embd.weight", embeddings)
-    writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
-    writer.add_tensor("output.weight", output)
-    writer.add_tensor("blk.0.attn_norm.weight", np.ones(n_embd, dtype=np.float32))
-    for part in ("q", "k", "v", "output"):
-        writer.add_tensor(f"blk.0.attn_{part}.weight", zeros(n_embd, n_embd))
-    writer.add_tensor("blk.0.ffn_norm.weight", np.ones(n_embd, dtype=np.float32))
-    writer.add_tensor("blk.0.ffn_gate.weight", zeros(16, n_embd))
-    writer.add_tensor("blk.0.ffn_up.weight", zeros(16, n_embd))
-    writer.add_tensor("blk.0.ffn_down.weight", zeros(n_embd, 16))
+        norms |= {f"blk.{i}.attn_norm.weight": ones, f"blk.{i}.ffn_norm.weight": ones}
+    for tensor_name, values in {**tensors, **norms}.items():
+        writer.add_tensor(tensor_name, values)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

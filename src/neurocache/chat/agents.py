@@ -81,9 +81,12 @@ class Agents:
         with self.db.session() as session:
             agent = get_or_not_found(session, Agent, agent_id, "agent")
             owner = owner_of(agent_id)
-            rowids = list(session.scalars(text(
-                "SELECT rowid FROM memories WHERE owner = :owner"), {"owner": owner}))
-            count = session.query(Memory).filter(Memory.owner == owner).delete()
+            # What it said in channels stays there (its name with it): those are the
+            # channels' messages.
+            mine = (Memory.owner == owner, Memory.kind != "channel_message")
+            rowids = list(session.scalars(select(text("memories.rowid")).select_from(Memory)
+                                          .where(*mine)))
+            count = session.query(Memory).filter(*mine).delete()
             session.query(ChannelMember).filter(ChannelMember.member == owner).delete()
             audit.record(session, actor, "agent.delete", ("agent", agent_id),
                          {**agent_view(agent), "memories": count}, None)

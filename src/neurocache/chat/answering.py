@@ -56,9 +56,11 @@ class Answerer:
                  remember: Callable[[list[str], list[str]], None], publish: Publish,
                  options: ChatOptions, hot: HotHistory,
                  agent_for: Callable[[str], dict[str, Any]] | None = None,
-                 on_answered: Callable[[str, str, str, str], None] | None = None) -> None:
+                 on_answered: Callable[[str, str, str, str, str], None] | None = None,
+                 ) -> None:
         self.conversations = conversations
-        # on_answered(agent id, where, question, reply): the agent's working memory
+        # on_answered(agent id, conversation id, where, question, reply): the agent's
+        # working memory
         self.on_answered = on_answered or (lambda *_turn: None)
         self.agent_for = agent_for or (lambda _agent_id: {})
         self.search = search
@@ -190,8 +192,9 @@ class Answerer:
             conversation.head_id)[-self.options.history_turns - 2:])
         answered = bool(text) and reply["status"] != "failed"
         if answered and conversation.agent_id:
-            self.on_answered(conversation.agent_id, f"the conversation {conversation.title!r}",
-                             question["content"], text)
+            self.on_answered(conversation.agent_id, conversation.id,
+                             f"the conversation {conversation.title!r}", question["content"],
+                             text)
         if conversation.long_term:  # the question is worth recalling even unanswered
             self.remember([question["id"], *([reply_id] if answered else [])],
                           [question["content"], *([text] if answered else [])])
@@ -256,7 +259,8 @@ class Answerer:
         hits = self.search.search(query, k=self.options.recalled * 4, mode="vector",
                                   filters=Filters(kinds=["message"]))
         roles = self.conversations.recallable_roles([h["memory_id"] for h in hits],
-                                                    besides=conversation.id)
+                                                    besides=conversation.id,
+                                                    owner=conversation.owner)
         return [Turn(roles[h["memory_id"]], h["text"]) for h in hits
                 if h["memory_id"] in roles and h["memory_id"] not in here
                 and h["score"] >= RECALL_MIN_SCORE][:self.options.recalled]

@@ -79,6 +79,10 @@ class ChannelAgents:
                                    lambda a=agent_id: self._speak(a, message, trigger))
                 for agent_id in called if agent_id in members]
 
+    def wait(self, replies: list[Future], timeout: float) -> list[dict[str, Any]]:
+        """The replies those futures made (an agent that stayed quiet made none)."""
+        return [r for r in (f.result(timeout) for f in replies) if r is not None]
+
     def _speak(self, agent_id: str, prompting: dict[str, Any], trigger: str) -> dict | None:
         channel_id = prompting["channel_id"]
         if self.messages.agent_turns_since(trigger) >= self.options.max_agent_turns:
@@ -130,10 +134,10 @@ class ChannelAgents:
         self.publish("message.completed", final, room(channel_id))
         if final["status"] == "complete":
             self.messages.index(final["id"], text)
-            where = f"#{self.channels.get(channel_id)['name']}"
-            self.tiers.record_turn(agent["id"], where,
-                                   f"{prompting['author_name']}: {prompting['content']}", text)
             self.on_message(final)  # it may call on another agent
+            self.tiers.record_turn(agent["id"], f"#{self.channels.name(channel_id)}",
+                                   f"{prompting['author_name']}: {prompting['content']}", text,
+                                   source={"channel_id": channel_id})
         return final
 
     def _channel_prompt(self, agent: dict[str, Any], prompting: dict[str, Any],
@@ -145,7 +149,7 @@ class ChannelAgents:
         history, question = transcript(before, prompting, f"agent:{agent['id']}")
         sources = self._sources(agent, prompting["content"])
         instructions = CHANNEL_INSTRUCTIONS.format(
-            name=agent["name"], channel=self.channels.get(channel_id)["name"])
+            name=agent["name"], channel=self.channels.name(channel_id))
         prompt = build_prompt(
             question, history=history, sources=sources, recalled=[],
             budget=backend.context_tokens - self.options.max_reply_tokens,
@@ -162,8 +166,8 @@ class ChannelAgents:
                            "(POST /api/v1/channels/{id}/members {\"agent_id\"})")
         agents = [self.agents.get(a) for a in agent_ids]
         backends = [self.backend_for(a.get("model")) for a in agents]  # 503 before any work
-        answers = [self._answer_alone(a, b, question) for a, b in zip(agents, backends,
-                                                                      strict=True)]
+        answers = [self._answer_alone(a, b, question, channel_id)
+                   for a, b in zip(agents, backends, strict=True)]
         combined, sources = self._combine(question, answers, backends[0])
         return {"question": question, "answer": combined, "sources": sources,
                 "answers": [{"agent_id": a["id"], "name": a["name"], "answer": t,
@@ -171,8 +175,8 @@ class ChannelAgents:
                                          for n, s in enumerate(ss, start=1)]}
                             for a, (t, ss) in zip(agents, answers, strict=True)]}
 
-    def _answer_alone(self, agent: dict[str, Any], backend: ChatBackend,
-                      question: str) -> tuple[str, list[Source]]:
+    def _answer_alone(self, agent: dict[str, Any], backend: ChatBackend, question: str,
+                      channel_id: str) -> tuple[str, list[Source]]:
         instructions = _with_persona(agent, QUERY_INSTRUCTIONS.format(name=agent["name"]))
         prompt = build_prompt(question, history=[], sources=self._sources(agent, question),
                               recalled=[], count=backend.count_tokens,
@@ -180,7 +184,8 @@ class ChannelAgents:
                               instructions=instructions)
         text, _ = stream_reply(backend, prompt.messages, temperature=self._temperature(agent),
                                max_tokens=self.options.max_reply_tokens)
-        self.tiers.record_turn(agent["id"], "a channel query", f"Question: {question}", text)
+        self.tiers.record_turn(agent["id"], f"a query of #{self.channels.name(channel_id)}",
+                               f"Question: {question}", text, source={"channel_id": channel_id})
         return text, prompt.sources
 
     def _combine(self, question: str, answers: list[tuple[str, list[Source]]],

@@ -54,11 +54,18 @@ class ChannelCache:
             return [v for v in tail if v["seq"] > seq]
 
     def added(self, view: View) -> None:
+        """A new message. A tail loaded just after its commit may hold it already, and
+        two posts may arrive here in the other order than their seqs."""
         with self._lock:
-            self._count_write(view["channel_id"])
-            tail = self._tails.get(view["channel_id"])
-            if tail is not None:
-                tail.append(view)
+            channel_id = view["channel_id"]
+            self._count_write(channel_id)
+            tail = self._tails.get(channel_id)
+            if tail is None or any(v["id"] == view["id"] for v in tail):
+                return
+            tail.append(view)
+            if len(tail) > 1 and tail[-2]["seq"] > view["seq"]:
+                self._tails[channel_id] = deque(sorted(tail, key=lambda v: v["seq"]),
+                                                maxlen=self.size)
 
     def changed(self, view: View) -> None:
         with self._lock:

@@ -180,22 +180,25 @@ class ChannelMessages:
             return session.scalar(select(func.count()).where(
                 ChannelMessage.trigger_id == trigger_id)) or 0
 
-    def delete_older_than(self, cutoff: datetime) -> int:
-        """Retention: messages made before `cutoff` leave the store and every index."""
-        with self.db.session() as session:
-            old = list(session.execute(
-                select(ChannelMessage.id, ChannelMessage.channel_id)
-                .where(ChannelMessage.created_at < cutoff)))
-            if not old:
-                return 0
-            ids = [i for i, _ in old]
-            rowids = list(session.scalars(select(text("memories.rowid")).select_from(Memory)
-                                          .where(Memory.id.in_(ids))))
-            session.query(Memory).filter(Memory.id.in_(ids)).delete()
-        for channel_id in {c for _, c in old}:
-            self.cache.forget(channel_id)
-        self.unindex(rowids)
-        return len(ids)
+    def delete_older_than(self, cutoff: datetime, batch: int = 500) -> int:
+        """Retention: messages made before `cutoff` leave the store and every index, a
+        batch per transaction (a long backlog never makes one huge statement)."""
+        deleted = 0
+        while True:
+            with self.db.session() as session:
+                old = list(session.execute(
+                    select(ChannelMessage.id, ChannelMessage.channel_id)
+                    .where(ChannelMessage.created_at < cutoff).limit(batch)))
+                if not old:
+                    return deleted
+                ids = [i for i, _ in old]
+                rowids = list(session.scalars(select(text("memories.rowid"))
+                                              .select_from(Memory).where(Memory.id.in_(ids))))
+                session.query(Memory).filter(Memory.id.in_(ids)).delete()
+            for channel_id in {c for _, c in old}:
+                self.cache.forget(channel_id)
+            self.unindex(rowids)
+            deleted += len(ids)
 
     # ---- helpers
     def _load(self, channel_id: str, before: int | None, after: int | None, limit: int,

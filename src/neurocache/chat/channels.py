@@ -9,11 +9,13 @@ user reads the channels they are a member of. An archived channel can be read, n
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from neurocache.errors import Conflict, InvalidInput, NotFound
+from neurocache.errors import Conflict, Forbidden, InvalidInput, NotFound
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
@@ -42,11 +44,24 @@ def channel_view(channel: Channel) -> dict[str, Any]:
 class Channels:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._removal_listeners: list[Callable[[str, str], None]] = []
+
+    def on_member_removed(self, listener: Callable[[str, str], None]) -> None:
+        """Call `listener(channel_id, member)` after a member is removed."""
+        self._removal_listeners.append(listener)
 
     # ---- channels
     def create(self, actor: Actor, person: str, *, name: str,
                description: str = "") -> dict[str, Any]:
         self._check_name(name)
+        try:
+            return self._create(actor, person, name, description)
+        except IntegrityError as exc:  # the same name made at the same moment
+            raise Conflict(f"a channel named {name!r} exists",
+                           details={"field": "name"}) from exc
+
+    def _create(self, actor: Actor, person: str, name: str,
+                description: str) -> dict[str, Any]:
         with self.db.session() as session:
             self._check_free(session, name)
             memory = Memory(kind="channel", content=name, content_hash=content_hash(name),
@@ -78,6 +93,13 @@ class Channels:
         with self.db.session() as session:
             view = channel_view(get_or_not_found(session, Channel, channel_id, "channel"))
         return {**view, "members": self.members(channel_id)}
+
+    def name(self, channel_id: str) -> str:
+        with self.db.session() as session:
+            name = session.scalar(select(Channel.name).where(Channel.id == channel_id))
+        if name is None:
+            raise NotFound(f"no channel with id {channel_id}")
+        return name
 
     def update(self, channel_id: str, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
         """Rename, describe, archive (`archived: true`) or bring back (`false`)."""
@@ -116,6 +138,13 @@ class Channels:
             channel = session.get(Channel, channel_id)
         if channel is None or not self.may_read(person, channel_id):
             raise NotFound(f"no channel {channel_id}")
+        return channel
+
+    def check_manageable(self, person: str, channel_id: str) -> Channel:
+        """Renaming, archiving and removing others: its creator's, or the hub owner's."""
+        channel = self.check_readable(person, channel_id)
+        if person not in ("owner", channel.created_by):
+            raise Forbidden("only the channel's creator (or the hub's owner) may do this")
         return channel
 
     def check_writable(self, person: str, channel_id: str) -> Channel:
@@ -161,6 +190,8 @@ class Channels:
             audit.record(session, actor, "channel.member.remove", ("channel", channel_id),
                          {"member": member}, None)
             session.delete(row)
+        for listener in self._removal_listeners:
+            listener(channel_id, member)
 
     def agents_in(self, channel_id: str) -> list[tuple[str, str]]:
         """(agent id, mode) of the channel's agents, in the order they joined (asked at

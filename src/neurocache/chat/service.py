@@ -252,16 +252,19 @@ class Conversations:
             return [(m.id, Turn(m.role, content)) for m, content in self._chain(session, head_id)
                     if m.status in ("complete", "stopped") and content]
 
-    def recallable_roles(self, message_ids: list[str], besides: str) -> dict[str, str]:
-        """id → role of those messages of other conversations than `besides` that keep
-        long-term memory (a conversation's own turns, its old branches included, are not
-        "earlier conversations")."""
+    def recallable_roles(self, message_ids: list[str], besides: str,
+                         owner: str = "owner") -> dict[str, str]:
+        """id → role of those messages of `owner`'s other conversations than `besides` that
+        keep long-term memory (a conversation's own turns, its old branches included, are
+        not "earlier conversations"; nor is anybody else's conversation)."""
+        whose = Conversation.owner == owner if owner.startswith("user:") \
+            else Conversation.owner.not_like("user:%")
         with self.db.session() as session:
             return dict(session.execute(
                 select(Message.id, Message.role)
                 .join(Conversation, Conversation.id == Message.conversation_id)
                 .where(Message.id.in_(message_ids), Conversation.long_term.is_(True),
-                       Message.conversation_id != besides)).all())
+                       Message.conversation_id != besides, whose)).all())
 
     def fail_unfinished(self) -> int:
         """At start: replies a stopped hub left half-written are marked failed (their text

@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from typing import Any
 
+from neurocache.errors import Unavailable
 from neurocache.models.backend import ChatBackend
 
 log = logging.getLogger("neurocache.chat")
@@ -54,10 +55,24 @@ class SerialQueues:
         self._pool = pool
         self._queues: dict[str, deque[tuple[Callable[[], Any], Future]]] = {}
         self._lock = threading.Lock()
+        self._closed = False
+
+    def close(self) -> None:
+        """Work not yet started fails (whoever waits on it is told); what runs finishes."""
+        with self._lock:
+            self._closed = True
+            waiting = [f for queue in self._queues.values() for _, f in queue]
+            for queue in self._queues.values():
+                queue.clear()
+        for future in waiting:
+            future.set_exception(Unavailable("the hub is stopping"))
 
     def submit(self, key: str, work: Callable[[], Any]) -> Future:
         future: Future = Future()
         with self._lock:
+            if self._closed:
+                future.set_exception(Unavailable("the hub is stopping"))
+                return future
             queue = self._queues.get(key)
             idle = queue is None
             if idle:

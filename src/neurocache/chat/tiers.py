@@ -9,8 +9,8 @@ the archive. Every change publishes `memory.updated` in room `agent:<id>`."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,15 +21,17 @@ from neurocache.chat.agents import owner_of
 from neurocache.chat.streaming import stream_reply
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.search.service import Filters, SearchService
-from neurocache.store import Database
+from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
-from neurocache.store.graph import TIERS, MemoryGraph, memory_view
-from neurocache.store.models import Memory
+from neurocache.store.graph import TIERS, MemoryGraph, content_hash, memory_view
+from neurocache.store.models import Edge, Memory
 from neurocache.store.paging import newest_first
 from neurocache.store.types import utcnow
 
 log = logging.getLogger("neurocache.chat")
 KIND = "agent_memory"
+# What an agent says in a channel is a memory it owns too, but a channel's, not its own.
+NOT_AGENT_MEMORIES = ("channel_message",)
 SYSTEM = Actor("system:consolidation")
 Publish = Callable[[str, dict[str, Any], str | None], None]
 # summarize(agent, texts) -> a summary, or "" when no model could write one
@@ -78,26 +80,35 @@ class AgentMemories:
     def __init__(self, db: Database, graph: MemoryGraph, search: SearchService,
                  get_agent: Callable[[str], dict[str, Any]],
                  remember: Callable[[list[str], list[str]], None], publish: Publish,
-                 rules: ConsolidationRules, summarize: Summarize | None = None) -> None:
+                 rules: ConsolidationRules, summarize: Summarize | None = None,
+                 remember_later: Callable[[str, str], None] | None = None) -> None:
         self.db, self.graph, self.searcher = db, graph, search
         self.get_agent, self.remember, self.publish = get_agent, remember, publish
+        # turns are embedded off the reply's path; what people write, at once
+        self.remember_later = remember_later or (lambda i, t: remember([i], [t]))
         self.rules = rules
         self.summarize = summarize or (lambda _agent, _texts: "")
+        self._consolidating: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
 
     # ---- what the API does
     def create(self, agent_id: str, actor: Actor, *, tier: str, content: str,
-               metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+               metadata: dict[str, Any] | None = None, later: bool = False,
+               ) -> dict[str, Any]:
         self.get_agent(agent_id)  # 404 for an unknown agent
         memory = self.graph.create(actor, kind=KIND, content=content, metadata=metadata or {},
                                    tier=tier, owner=owner_of(agent_id))
-        self.remember([memory["id"]], [content])
+        if later:
+            self.remember_later(memory["id"], content)
+        else:
+            self.remember([memory["id"]], [content])
         self.announce("created", memory)
         return memory
 
     def list(self, agent_id: str, *, tiers: list[str] | None = None, limit: int = 50,
              cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         self.get_agent(agent_id)
-        query = select(Memory).where(Memory.owner == owner_of(agent_id))
+        query = select(Memory).where(*self._of_agent(agent_id))
         if tiers:
             query = query.where(Memory.tier.in_(tiers))
         with self.db.session() as session:
@@ -105,13 +116,15 @@ class AgentMemories:
 
     def search(self, agent_id: str, query: str, *, tiers: list[str] | None = None,
                k: int = 10, mode: str = "hybrid") -> list[dict[str, Any]]:
+        """Its memories most relevant to `query` (what it said in channels is not among
+        them: those are the channels' messages, with no tier)."""
         self.get_agent(agent_id)
         return self.searcher.search(query, k=k, mode=mode, filters=Filters(
-            owners=[owner_of(agent_id)], tiers=tiers))
+            owners=[owner_of(agent_id)], tiers=tiers or list(TIERS)))
 
     def get(self, agent_id: str, memory_id: str) -> dict[str, Any]:
         memory = self.graph.get(memory_id)
-        if memory["owner"] != owner_of(agent_id):
+        if memory["owner"] != owner_of(agent_id) or memory["kind"] in NOT_AGENT_MEMORIES:
             raise NotFound(f"agent {agent_id} has no memory {memory_id}")
         return memory
 
@@ -141,50 +154,92 @@ class AgentMemories:
             self.publish("memory.updated", {"action": action, "agent_id": agent_id,
                                             "memory": memory}, f"agent:{agent_id}")
 
+    @staticmethod
+    def _of_agent(agent_id: str) -> tuple[Any, ...]:
+        return (Memory.owner == owner_of(agent_id), Memory.kind.not_in(NOT_AGENT_MEMORIES))
+
     # ---- what agents do by themselves
-    def record_turn(self, agent_id: str, where: str, said: str, answered: str) -> None:
-        """After each turn: what was said and what the agent answered, as working memory."""
+    def record_turn(self, agent_id: str, where: str, said: str, answered: str,
+                    source: dict[str, str]) -> None:
+        """After each turn: what was said and what the agent answered, as working memory;
+        `source` names the channel or conversation (who may read the memory follows it).
+        Never fails the turn it records."""
         content = f"In {where}: {said.strip()[:2000]}\nI answered: {answered.strip()[:2000]}"
-        with suppress(NotFound):  # the agent was deleted while it answered
+        try:
             self.create(agent_id, Actor(owner_of(agent_id)), tier="working", content=content,
-                        metadata={"where": where, "source": "turn"})
+                        metadata={"where": where, "source": "turn", **source}, later=True)
+        except NotFound:  # the agent was deleted while it answered
+            pass
+        except Exception:
+            log.exception("agent %s could not remember a turn", agent_id)
 
     def consolidate(self, agent_id: str, now: datetime | None = None,
                     max_age_s: float | None = None) -> dict[str, Any]:
         """Working memories older than `max_age_s` (the rule's by default) → one long-term
         summary per batch; the originals move to the archive, linked from the summary by
-        `summarizes` edges."""
+        `summarizes` edges. One run per agent at a time; each batch is one transaction."""
         agent = self.get_agent(agent_id)
         age = self.rules.working_max_age_s if max_age_s is None else max_age_s
         cutoff = (now or utcnow()) - timedelta(seconds=age)
         summaries, archived = [], 0
-        while old := self._old_working(agent_id, cutoff):
-            summary = self._summarize(agent, old)
-            summaries.append(summary["id"])
-            for memory in old:
-                self.graph.connect(SYSTEM, source=summary["id"], target=memory.id,
-                                   relation="summarizes")
-                self.update(agent_id, memory.id, {"tier": "archive"}, SYSTEM)
-            archived += len(old)
+        with self._agent_lock(agent_id):
+            while old := self._old_working(agent_id, cutoff):
+                summary = self._store_summary(agent, old, self._summary_text(agent, old))
+                summaries.append(summary["id"])
+                archived += len(old)
         return {"agent_id": agent_id, "summaries": summaries, "archived": archived}
+
+    def _agent_lock(self, agent_id: str) -> threading.Lock:
+        with self._lock:
+            return self._consolidating.setdefault(agent_id, threading.Lock())
 
     def _old_working(self, agent_id: str, cutoff: datetime) -> list[Memory]:
         with self.db.session() as session:
             return list(session.scalars(
-                select(Memory).where(Memory.owner == owner_of(agent_id),
-                                     Memory.tier == "working", Memory.created_at < cutoff)
+                select(Memory).where(*self._of_agent(agent_id), Memory.tier == "working",
+                                     Memory.created_at < cutoff)
                 .order_by(Memory.created_at).limit(self.rules.batch)))
 
-    def _summarize(self, agent: dict[str, Any], old: list[Memory]) -> dict[str, Any]:
+    def _summary_text(self, agent: dict[str, Any], old: list[Memory]) -> tuple[str, bool]:
         texts = [m.content for m in old]
         try:
             text = self.summarize(agent, texts).strip()
         except Exception as exc:  # no model, or it failed: the notes are still summarized
             log.info("summarizing %s's memories without a model: %s", agent["id"], exc)
             text = ""
-        by_model = bool(text)
-        return self.create(agent["id"], SYSTEM, tier="long_term",
-                           content=text or extractive_summary(texts),
-                           metadata={"source": "consolidation", "by_model": by_model,
-                                     "from": old[0].created_at.isoformat(),
-                                     "to": old[-1].created_at.isoformat()})
+        return (text, True) if text else (extractive_summary(texts), False)
+
+    def _store_summary(self, agent: dict[str, Any], old: list[Memory],
+                       written: tuple[str, bool]) -> dict[str, Any]:
+        """The summary, its edges and the moves to the archive land together or not at all
+        (a crash between them would summarize the same memories twice)."""
+        text, by_model = written
+        sources = {key: sorted({m.meta[key] for m in old if m.meta.get(key)})
+                   for key in ("channel_id", "conversation_id")}
+        with self.db.session() as session:
+            summary = Memory(kind=KIND, content=text, content_hash=content_hash(text),
+                             owner=owner_of(agent["id"]), tier="long_term", meta={
+                                 "source": "consolidation", "by_model": by_model,
+                                 "from": old[0].created_at.isoformat(),
+                                 "to": old[-1].created_at.isoformat(),
+                                 **{f"{k}s": v for k, v in sources.items() if v}})
+            session.add(summary)
+            session.flush()
+            view = memory_view(summary)
+            audit.record(session, SYSTEM, "memory.create", ("memory", summary.id), None, view)
+            moved = []
+            for memory in old:
+                row = session.get(Memory, memory.id)
+                before = memory_view(row)
+                row.tier, row.updated_at = "archive", utcnow()
+                session.add(Edge(source_id=summary.id, target_id=row.id,
+                                 relation="summarizes"))
+                session.flush()
+                moved.append(memory_view(row))
+                audit.record(session, SYSTEM, "memory.update", ("memory", row.id), before,
+                             moved[-1])
+        self.remember([view["id"]], [text])
+        self.announce("created", view)
+        for memory in moved:
+            self.announce("moved", memory)
+        return view

@@ -21,25 +21,25 @@ class IndexLater:
         self.remember = remember
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._idle = threading.Event()
-        self._idle.set()
+        self._pending = 0  # queued or being embedded
+        self._idle = threading.Condition()
 
     def add(self, memory_id: str, text: str) -> None:
-        with self._lock:
+        with self._idle:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="index-later",
                                                 daemon=True)
                 self._thread.start()
-            self._idle.clear()
+            self._pending += 1
             self._queue.put((memory_id, text))
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """True once everything queued is embedded (for tests and shutdown)."""
-        return self._idle.wait(timeout)
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def close(self) -> None:
-        with self._lock:
+        with self._idle:
             thread, self._thread = self._thread, None
         if thread is not None:
             self._queue.put(None)
@@ -55,9 +55,9 @@ class IndexLater:
                     break
                 batch.append(nxt)
             self._embed(batch)
-            if self._queue.empty():
-                self._idle.set()
-        self._idle.set()
+            with self._idle:
+                self._pending -= len(batch)
+                self._idle.notify_all()
 
     def _embed(self, batch: list[tuple[str, str]]) -> None:
         try:

@@ -37,7 +37,7 @@ class OpenAIClient:
         self.session = session or requests.Session()
 
     def health(self, *, timeout_s: float = 5.0) -> None:
-        """Whether the server answers, without waiting for a model busy writing a reply:
+        """Raises unless the server answers, without waiting for a model busy writing:
         llama.cpp's servers (the hub's own, llamafiles) answer `GET /health` at once;
         a server without it is asked for its models instead."""
         root = self.base_url.removesuffix("/v1")
@@ -46,12 +46,10 @@ class OpenAIClient:
         except requests.RequestException as exc:
             raise BackendUnavailable(f"the model server at {root} cannot be reached: "
                                      f"{exc}") from exc
+        # Any other answer means it is alive: a llama.cpp server answers 503 while all its
+        # slots are busy, which is no reason to restart it.
         if response.status_code == 404:
             self.models(timeout_s=timeout_s)
-        elif response.status_code >= 400:
-            raise BackendError(f"the model server's health check answered "
-                               f"{response.status_code}",
-                               details={"status": response.status_code})
 
     def models(self, *, timeout_s: float | None = None) -> list[dict[str, Any]]:
         timeout = (timeout_s, timeout_s) if timeout_s else self.timeout

@@ -93,8 +93,13 @@ class ApiKeys:
     def create(
         self, name: str, scopes: list[str], actor: Actor, owner: str = "owner"
     ) -> tuple[dict[str, Any], str]:
-        """A new key and its secret; the secret is never stored and cannot be shown again."""
+        """A new key and its secret; the secret is never stored and cannot be shown again.
+        `owner` is whose key it is: the owner's, or a user's (`user:<id>`), who may not
+        have `admin` (it would let them make the owner's keys and read everything)."""
         scopes = check_new_key(name, scopes)
+        if owner != "owner" and "admin" in scopes:
+            raise InvalidInput("a user's key cannot have the admin scope: admin is the "
+                               "owner's", details={"field": "scopes"})
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey(
             name=name.strip(), prefix=secret[:10], secret_hash=hash_secret(secret),

@@ -387,7 +387,7 @@ class ChannelMessage(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONDict, default=list)
     # The person's message that set off a chain of agent replies (bounds agent turns).
-    trigger_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    trigger_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -397,4 +397,7 @@ class ChannelMessage(Base):
         ),
         Index("ix_channel_messages_channel_seq", "channel_id", "seq"),
         Index("ix_channel_messages_created_at", "created_at"),
+        # A seq is never given twice, even after the newest message is deleted: clients
+        # catch up with `after=<seq>`.
+        {"sqlite_autoincrement": True},
     )

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from neurocache.errors import Conflict, InvalidInput, NotFound
 from neurocache.store import audit
@@ -39,14 +40,18 @@ class Users:
         if not USER_NAME.match(name):
             raise InvalidInput("a user name is 1 to 100 of a-z 0-9 _ . - (lower case, as "
                                "@mentions write it)", details={"field": "name"})
-        with self.db.session() as session:
-            if session.scalar(select(User.id).where(User.name == name)) or name == "owner":
-                raise Conflict(f"a user named {name!r} exists", details={"field": "name"})
-            user = User(name=name, display_name=(display_name or name).strip() or name)
-            session.add(user)
-            session.flush()
-            view = user_view(user)
-            audit.record(session, actor, "user.create", ("user", user.id), None, view)
+        taken = Conflict(f"a user named {name!r} exists", details={"field": "name"})
+        try:
+            with self.db.session() as session:
+                if session.scalar(select(User.id).where(User.name == name)) or name == "owner":
+                    raise taken
+                user = User(name=name, display_name=(display_name or name).strip() or name)
+                session.add(user)
+                session.flush()
+                view = user_view(user)
+                audit.record(session, actor, "user.create", ("user", user.id), None, view)
+        except IntegrityError as exc:  # the same name made at the same moment
+            raise taken from exc
         return view
 
     def list(self, *, limit: int = 50, cursor: str | None = None,
@@ -73,20 +78,9 @@ class Users:
             audit.record(session, actor, "user.disable", ("user", user_id), before, after)
         return after
 
-    def names(self, people: set[str]) -> dict[str, str]:
-        """person (`user:<id>`) → display name, for those that are users."""
-        ids = [p.removeprefix("user:") for p in people if p.startswith("user:")]
-        if not ids:
-            return {}
-        with self.db.session() as session:
-            rows = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
-            return {person_of(i): n for i, n in rows}
-
-    def by_names(self, names: set[str]) -> dict[str, str]:
-        """user name → person (`user:<id>`), for the names that are live users."""
-        if not names:
-            return {}
-        with self.db.session() as session:
-            rows = session.execute(select(User.name, User.id).where(
-                User.name.in_(names), User.disabled_at.is_(None)))
-            return {n: person_of(i) for n, i in rows}
+    def person_for_new_key(self, user_id_or_name: str) -> str:
+        """`user:<id>` of a live user (a disabled one gets no new key: 409)."""
+        user = self.get(user_id_or_name)
+        if user["disabled_at"] is not None:
+            raise Conflict(f"user {user['name']} is disabled")
+        return user["person"]

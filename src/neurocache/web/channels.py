@@ -147,6 +147,10 @@ def writable(channel_id: str) -> None:
     current_hub().channels.check_writable(person(), channel_id)
 
 
+def manageable(channel_id: str) -> None:
+    current_hub().channels.check_manageable(person(), channel_id)
+
+
 def with_presence(channel_id: str, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     online = current_hub().presence.online(channel_id)
     return [{**m, "online": m["member"] in online} for m in members]
@@ -185,8 +189,9 @@ def get_channel(channel_id: str):
 @bp.patch("/channels/<channel_id>")
 @endpoint(scope="write", body=ChannelChange, responses={200: ChannelOut})
 def update_channel(channel_id: str, body: ChannelChange):
-    """Rename, describe, archive (`archived: true`) or bring back (`archived: false`)."""
-    readable(channel_id)
+    """Rename, describe, archive (`archived: true`) or bring back (`archived: false`): the
+    channel's creator, or the hub's owner."""
+    manageable(channel_id)
     changes = body.model_dump(exclude_unset=True)
     if any(value is None for value in changes.values()):
         raise InvalidInput("name, description and archived cannot be null")
@@ -219,8 +224,13 @@ def add_member(channel_id: str, body: NewMember):
 @bp.delete("/channels/<channel_id>/members/<member>")
 @endpoint(scope="write", responses={204: None})
 def remove_member(channel_id: str, member: str):
-    """`member` as listed: `owner`, `user:<id>` or `agent:<id>`."""
-    readable(channel_id)
+    """`member` as listed: `owner`, `user:<id>` or `agent:<id>`. Anyone may leave; removing
+    someone else is the channel's creator's (or the hub owner's)."""
+    if member == person():
+        writable(channel_id)
+    else:
+        manageable(channel_id)
+        writable(channel_id)
     current_hub().channels.remove_member(channel_id, member, current_actor())
     return "", 204
 
@@ -249,7 +259,8 @@ def post_message(channel_id: str, body: NewChannelMessage):
         via=None if principal.kind == "owner" else f"key:{principal.id}")
     replies = hub.channel_agents.on_message(message)
     if body.wait:
-        return {"message": message, "replies": [r.result() for r in replies]}, 200
+        return {"message": message,
+                "replies": hub.channel_agents.wait(replies, timeout=600)}, 200
     return {"message": message}, 201
 
 

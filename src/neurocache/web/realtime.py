@@ -34,11 +34,14 @@ class Realtime:
         self.hub = hub
         self.socketio = socketio
         self.principals: dict[str, Principal] = {}
-        self.channels_of: dict[str, set[str]] = {}  # sid → channels it is present in
+        # sid → (its person, the channels it is present in): kept apart from `principals`
+        # so that a socket dropped for a revoked key still says it left
+        self.channels_of: dict[str, tuple[str, set[str]]] = {}
         for name in ("connect", "disconnect", "join", "leave", "subscribe", "publish",
                      "typing"):
             socketio.on_event(name, getattr(self, f"on_{name}"))
         hub.keys.on_revoke(self.disconnect_key)
+        hub.channels.on_member_removed(self.evict)
 
     def disconnect_key(self, key_id: str) -> None:
         """A revoked key's sockets are closed at once, not at their next message."""
@@ -71,11 +74,22 @@ class Realtime:
             raise ConnectionRefusedError(message, error_body(401, message))
         self.principals[request.sid] = principal
 
+    def evict(self, channel_id: str, person: str) -> None:
+        """A member removed from a channel leaves its room at once (every socket of
+        theirs): they may no longer read it. The owner reads every channel: stays."""
+        if person == "owner":
+            return
+        room = f"channel:{channel_id}"
+        for sid, principal in list(self.principals.items()):
+            if principal.person == person:
+                self.socketio.server.leave_room(sid, room, namespace="/")
+                self._leave_channel(sid, channel_id)
+
     def on_disconnect(self, *_reason: Any) -> None:
-        principal = self.principals.pop(request.sid, None)
-        for channel_id in self.channels_of.pop(request.sid, set()):
-            if principal is not None:
-                self._left(channel_id, principal)
+        self.principals.pop(request.sid, None)
+        person, channels = self.channels_of.pop(request.sid, ("", set()))
+        for channel_id in channels:
+            self._left(channel_id, person)
 
     def may_read(self, principal: Principal, room: str) -> bool:
         # A room needs the scope its API needs; a channel's, membership too (the owner
@@ -108,11 +122,7 @@ class Realtime:
         if not isinstance(room, str):
             return refusal(422, "leave needs {'room': '...'}")
         leave_room(room)
-        channel_id = room.removeprefix("channel:")
-        principal = self.principals.get(request.sid)
-        if principal is not None and channel_id in self.channels_of.get(request.sid, ()):
-            self.channels_of[request.sid].discard(channel_id)
-            self._left(channel_id, principal)
+        self._leave_channel(request.sid, room.removeprefix("channel:"))
         return OK
 
     def on_typing(self, data: Any = None) -> dict[str, Any]:
@@ -124,7 +134,7 @@ class Realtime:
         principal = self.principal()
         if principal is None:
             return REVOKED
-        if channel_id not in self.channels_of.get(request.sid, ()):
+        if channel_id not in self.channels_of.get(request.sid, ("", set()))[1]:
             return refusal(403, f"join {room} before typing in it")
         self.socketio.emit("typing", {
             "channel_id": channel_id, "member": principal.person,
@@ -133,15 +143,21 @@ class Realtime:
         return OK
 
     def _arrived(self, channel_id: str, principal: Principal) -> None:
-        joined = self.channels_of.setdefault(request.sid, set())
+        _, joined = self.channels_of.setdefault(request.sid, (principal.person, set()))
         if channel_id not in joined:
             joined.add(channel_id)
             if self.hub.presence.arrive(channel_id, principal.person):
                 self._presence(channel_id, principal.person, "online")
 
-    def _left(self, channel_id: str, principal: Principal) -> None:
-        if self.hub.presence.leave(channel_id, principal.person):
-            self._presence(channel_id, principal.person, "offline")
+    def _leave_channel(self, sid: str, channel_id: str) -> None:
+        person, joined = self.channels_of.get(sid, ("", set()))
+        if channel_id in joined:
+            joined.discard(channel_id)
+            self._left(channel_id, person)
+
+    def _left(self, channel_id: str, person: str) -> None:
+        if self.hub.presence.leave(channel_id, person):
+            self._presence(channel_id, person, "offline")
 
     def _presence(self, channel_id: str, person: str, status: str) -> None:
         self.socketio.emit("presence", {"channel_id": channel_id, "member": person,

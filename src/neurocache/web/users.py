@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from neurocache.errors import Conflict
 from neurocache.web.api import PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 from neurocache.web.keys import CreatedKey, NewKey
@@ -87,9 +86,6 @@ def disable_user(user_id: str):
 def create_user_key(user_id: str, body: NewKey):
     """A key for this person; the answer holds its secret, shown once."""
     hub = current_hub()
-    user = hub.users.get(user_id)
-    if user["disabled_at"] is not None:
-        raise Conflict(f"user {user['name']} is disabled")
     view, secret = hub.keys.create(body.name, list(body.scopes), current_actor(),
-                                   owner=user["person"])
+                                   owner=hub.users.person_for_new_key(user_id))
     return {**view, "secret": secret}, 201

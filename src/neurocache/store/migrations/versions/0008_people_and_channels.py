@@ -89,6 +89,7 @@ def upgrade() -> None:
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_channel_messages")),
         sa.UniqueConstraint("id", name=op.f("uq_channel_messages_id")),
+        sqlite_autoincrement=True,  # a seq is never given twice
     )
     op.create_index("ix_channel_messages_channel_seq", "channel_messages",
                     ["channel_id", "seq"], unique=False)
@@ -96,6 +97,8 @@ def upgrade() -> None:
                     unique=False)
     op.create_index(op.f("ix_channel_messages_reply_to"), "channel_messages", ["reply_to"],
                     unique=False)
+    op.create_index(op.f("ix_channel_messages_trigger_id"), "channel_messages",
+                    ["trigger_id"], unique=False)
 
 
 def downgrade() -> None:
