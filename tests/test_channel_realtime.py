@@ -181,3 +181,18 @@ def test_edits_and_deletes_reach_the_room(team):
     assert bob.next("message.deleted") == {"id": message["id"],
                                            "channel_id": team["channel"]["id"],
                                            "seq": message["seq"]}
+
+
+def test_a_removed_member_leaves_the_room_at_once(team, live_hub):
+    bob = team["connect"]("bob")
+    bob.join(team["room"])
+    bob_person = team["people"]["bob"][0]["person"]
+    response = requests.delete(
+        f"{team['url']}/api/v1/channels/{team['channel']['id']}/members/{bob_person}",
+        headers=bearer(live_hub.hub.owner_token.value), timeout=5)
+    assert response.status_code == 204
+    say(team, "ada", "now that Bob is gone")
+    assert [e for e, _ in bob.drain() if e.startswith("message.")] == []
+    refused = bob.socket.call("typing", {"room": team["room"]}, timeout=5)
+    assert refused["ok"] is False and refused["error"]["status"] == 403
+    assert bob.join(team["room"])["ok"] is False

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from neurocache.store.audit import Actor
 from neurocache.store.types import utcnow
 from tests.conftest import assert_error, bearer, make_key
 
@@ -250,3 +251,92 @@ def test_people_see_only_their_own_conversations(client, owner, hub):
                               callback=True)
     assert refused["ok"] is False and refused["error"]["status"] == 403
     assert ada["person"].startswith("user:")
+
+
+def test_a_seq_is_never_given_twice(client, owner):
+    channel = new_channel(client, owner)
+    first = say(client, owner, channel["id"], "one")
+    client.delete(f"/api/v1/channels/{channel['id']}/messages/{first['id']}", headers=owner)
+    second = say(client, owner, channel["id"], "two")
+    assert second["seq"] > first["seq"]  # a client that saw `first` still catches `second`
+    caught = client.get(f"/api/v1/channels/{channel['id']}/messages?after={first['seq']}",
+                        headers=owner).json["messages"]
+    assert [m["id"] for m in caught] == [second["id"]]
+
+
+def test_only_the_creator_or_owner_manages_a_channel(client, owner):
+    ada, ada_headers = user_with_key(client, owner, "ada")
+    bob, bob_headers = user_with_key(client, owner, "bob")
+    channel = new_channel(client, ada_headers, "adas")
+    members = f"/api/v1/channels/{channel['id']}/members"
+    assert client.post(members, json={"user_id": "bob"}, headers=ada_headers).status_code \
+        == 201
+    assert client.post(members, json={"user_id": "owner"}, headers=bob_headers).status_code \
+        == 201  # any member may invite
+    path = f"/api/v1/channels/{channel['id']}"
+    assert_error(client.patch(path, json={"name": "bobs"}, headers=bob_headers), 403)
+    assert_error(client.patch(path, json={"archived": True}, headers=bob_headers), 403)
+    assert_error(client.delete(f"{members}/{ada['person']}", headers=bob_headers), 403)
+    assert client.patch(path, json={"name": "ours"}, headers=owner).status_code == 200
+    assert client.delete(f"{members}/{bob['person']}", headers=bob_headers).status_code \
+        == 204  # anyone may leave
+    assert_error(client.get(path, headers=bob_headers), 404)
+
+
+def test_a_users_key_is_never_admin(client, owner):
+    ada, _headers = user_with_key(client, owner, "ada")
+    response = client.post(f"/api/v1/users/{ada['id']}/keys",
+                           json={"name": "root", "scopes": ["admin"]}, headers=owner)
+    assert_error(response, 422)
+    client.delete(f"/api/v1/users/{ada['id']}", headers=owner)
+    assert_error(client.post(f"/api/v1/users/{ada['id']}/keys",
+                             json={"name": "again", "scopes": ["read"]}, headers=owner), 409)
+
+
+def test_an_agents_channel_messages_outlive_it_and_are_not_its_tier_memories(client, owner,
+                                                                             hub):
+    agent = client.post("/api/v1/agents", json={"name": "Scribe"}, headers=owner).json
+    channel = new_channel(client, owner)
+    said = hub.channel_messages.post(channel["id"], f"agent:{agent['id']}", "noted")
+    assert client.get(f"/api/v1/agents/{agent['id']}/memories",
+                      headers=owner).json["memories"] == []
+    assert_error(client.get(f"/api/v1/agents/{agent['id']}/memories/{said['id']}",
+                            headers=owner), 404)
+    client.delete(f"/api/v1/agents/{agent['id']}", headers=owner)
+    kept = client.get(f"/api/v1/channels/{channel['id']}/messages", headers=owner).json
+    assert [(m["id"], m["author_name"]) for m in kept["messages"]] == [(said["id"], "Scribe")]
+
+
+def test_retention_works_through_a_backlog_in_batches(hub):
+    channel = hub.channels.create(Actor("t"), "owner", name="old")
+    for i in range(7):
+        hub.channel_messages.post(channel["id"], "owner", f"m{i}")
+    assert hub.channel_messages.delete_older_than(utcnow() + timedelta(days=1), batch=3) == 7
+    assert hub.channel_messages.page(channel["id"])["messages"] == []
+
+
+def test_the_cache_never_shows_a_message_twice_or_out_of_order():
+    from neurocache.chat.channel_cache import ChannelCache
+
+    cache = ChannelCache(size=10)
+
+    def view(seq):
+        return {"id": f"m{seq}", "seq": seq, "channel_id": "c"}
+
+    assert cache.latest("c", 5, lambda n: [view(1), view(2)]) == [view(1), view(2)]
+    cache.added(view(2))  # loaded just after its commit, then announced
+    cache.added(view(4))
+    cache.added(view(3))  # two posts that reached the cache in the other order
+    assert [v["seq"] for v in cache.latest("c", 10, lambda n: [])] == [1, 2, 3, 4]
+
+
+def test_long_term_recall_stays_within_a_persons_own_conversations(hub):
+    adas = hub.conversations.create(Actor("t"), owner="user:ada")
+    owners = hub.conversations.create(Actor("t"))
+    secret = hub.conversations.add_message(adas["id"], "user", "my secret", parent_id=None)
+    mine = hub.conversations.add_message(owners["id"], "user", "my note", parent_id=None)
+    asking = hub.conversations.create(Actor("t"))
+    ids = [secret["id"], mine["id"]]
+    assert hub.conversations.recallable_roles(ids, besides=asking["id"]) == {mine["id"]: "user"}
+    assert hub.conversations.recallable_roles(ids, besides=asking["id"], owner="user:ada") \
+        == {secret["id"]: "user"}
