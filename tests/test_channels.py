@@ -340,3 +340,49 @@ def test_long_term_recall_stays_within_a_persons_own_conversations(hub):
     assert hub.conversations.recallable_roles(ids, besides=asking["id"]) == {mine["id"]: "user"}
     assert hub.conversations.recallable_roles(ids, besides=asking["id"], owner="user:ada") \
         == {secret["id"]: "user"}
+
+
+def test_what_belongs_to_a_private_channel_stays_there(client, owner, hub):
+    """Through the generic memory, graph and search endpoints, and through an agent's
+    memories of turns taken there."""
+    _ada, ada_headers = user_with_key(client, owner, "ada")
+    bob, bob_headers = user_with_key(client, owner, "bob")
+    private = new_channel(client, ada_headers, "ada-private")
+    secret = say(client, ada_headers, private["id"], "The vault code is walrus")
+    agent = client.post("/api/v1/agents", json={"name": "Keeper"}, headers=owner).json
+    hub.tiers.record_turn(agent["id"], "#ada-private", "Ada: the vault code?", "walrus",
+                          source={"channel_id": private["id"]})
+    hub.index_later.wait_idle(30)
+    for path in (f"/api/v1/memories/{secret['id']}", f"/api/v1/memories/{private['id']}",
+                 f"/api/v1/memories/{private['id']}/graph"):
+        assert_error(client.get(path, headers=bob_headers), 404)
+        assert client.get(path, headers=owner).status_code == 200
+    assert client.post("/api/v1/search", json={"query": "vault code walrus"},
+                       headers=bob_headers).json["results"] == []
+    assert client.post("/api/v1/search", json={"query": "vault code walrus"},
+                       headers=ada_headers).json["results"]
+    agent_memories = f"/api/v1/agents/{agent['id']}/memories"
+    assert client.get(agent_memories, headers=bob_headers).json["memories"] == []
+    [remembered] = client.get(agent_memories, headers=ada_headers).json["memories"]
+    assert_error(client.get(f"{agent_memories}/{remembered['id']}", headers=bob_headers), 404)
+    assert client.post(f"/api/v1/agents/{agent['id']}/search", json={"query": "vault"},
+                       headers=bob_headers).json["results"] == []
+    # channel messages change only through the channel API, even for the owner
+    assert_error(client.patch(f"/api/v1/memories/{secret['id']}", json={"content": "x"},
+                              headers=owner), 409)
+    # the agent does not bring it up where Bob can hear it
+    public = new_channel(client, owner, "public")
+    for member in ({"user_id": bob["id"]}, {"agent_id": agent["id"]}):
+        client.post(f"/api/v1/channels/{public['id']}/members", json=member, headers=owner)
+    recalled = hub.channel_agents._sources(hub.agents.get(agent["id"]), "vault code",
+                                           public["id"])
+    assert not any("walrus" in s.text for s in recalled)
+    in_private = hub.channel_agents._sources(hub.agents.get(agent["id"]), "vault code",
+                                             private["id"])
+    assert any("walrus" in s.text for s in in_private)
+    # and its room, which carries every memory it makes, is the owner's
+    socketio_ext = client.application.extensions["socketio"]
+    bob_socket = socketio_ext.test_client(client.application, flask_test_client=client,
+                                          auth={"token": bob_headers["Authorization"][7:]})
+    joined = bob_socket.emit("join", {"room": f"agent:{agent['id']}"}, callback=True)
+    assert joined["ok"] is False and joined["error"]["status"] == 403

@@ -23,6 +23,7 @@ from neurocache.chat.presence import Presence
 from neurocache.chat.service import Conversations
 from neurocache.chat.streaming import SerialQueues
 from neurocache.chat.tiers import AgentMemories, ConsolidationRules, model_summarizer
+from neurocache.chat.visibility import Visibility
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.knowledge.folders import FolderWatcher
 from neurocache.knowledge.jobs import JobQueue
@@ -93,6 +94,7 @@ class Hub:
             settings.chat_sources)
         self.users = Users(self.db)
         self.presence = Presence()
+        self.visibility = Visibility(self.db)
         self._build_agents_and_channels(settings)
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
         self._reembedder: Reembedder | None = None
@@ -116,6 +118,7 @@ class Hub:
         self.channel_agents = ChannelAgents(
             self.channels, self.channel_messages, self.agents, self.tiers,
             self.answers.retrieve, self.models.chat_backend, publish, self._turns,
+            self.visibility,
             ChannelOptions(settings.channel_agent_turns, settings.chat_max_reply_tokens,
                            settings.chat_temperature, settings.chat_sources,
                            settings.agent_memories_recalled, settings.chat_history_turns))

@@ -23,6 +23,7 @@ from neurocache.chat.channels import Channels
 from neurocache.chat.prompt import Source, Turn, build_prompt, cited_numbers
 from neurocache.chat.streaming import SerialQueues, stream_reply
 from neurocache.chat.tiers import AgentMemories
+from neurocache.chat.visibility import Visibility
 from neurocache.errors import Conflict, NeurocacheError, NotFound
 from neurocache.models.backend import ChatBackend
 
@@ -58,10 +59,11 @@ class ChannelAgents:
     def __init__(self, channels: Channels, messages: ChannelMessages, agents: Agents,
                  tiers: AgentMemories, retrieve: Retrieve,
                  backend_for: Callable[[str | None], ChatBackend], publish: Publish,
-                 queues: SerialQueues, options: ChannelOptions) -> None:
+                 queues: SerialQueues, visibility: Visibility,
+                 options: ChannelOptions) -> None:
         self.channels, self.messages, self.agents, self.tiers = channels, messages, agents, tiers
         self.retrieve, self.backend_for, self.publish = retrieve, backend_for, publish
-        self.queues, self.options = queues, options
+        self.queues, self.visibility, self.options = queues, visibility, options
 
     # ---- replies in a channel
     def on_message(self, message: dict[str, Any]) -> list[Future]:
@@ -147,7 +149,7 @@ class ChannelAgents:
         before = [m for m in recent if m["seq"] < prompting["seq"] and m["content"]
                   and m["status"] != "failed"]
         history, question = transcript(before, prompting, f"agent:{agent['id']}")
-        sources = self._sources(agent, prompting["content"])
+        sources = self._sources(agent, prompting["content"], channel_id)
         instructions = CHANNEL_INSTRUCTIONS.format(
             name=agent["name"], channel=self.channels.name(channel_id))
         prompt = build_prompt(
@@ -178,7 +180,8 @@ class ChannelAgents:
     def _answer_alone(self, agent: dict[str, Any], backend: ChatBackend, question: str,
                       channel_id: str) -> tuple[str, list[Source]]:
         instructions = _with_persona(agent, QUERY_INSTRUCTIONS.format(name=agent["name"]))
-        prompt = build_prompt(question, history=[], sources=self._sources(agent, question),
+        prompt = build_prompt(question, history=[],
+                              sources=self._sources(agent, question, channel_id),
                               recalled=[], count=backend.count_tokens,
                               budget=backend.context_tokens - self.options.max_reply_tokens,
                               instructions=instructions)
@@ -203,13 +206,17 @@ class ChannelAgents:
         return text, [s.view(n, n in cited) for n, s in enumerate(prompt.sources, start=1)]
 
     # ---- helpers
-    def _sources(self, agent: dict[str, Any], query: str) -> list[Source]:
-        """Passages of the agent's collections, then its own memories."""
+    def _sources(self, agent: dict[str, Any], query: str, channel_id: str) -> list[Source]:
+        """Passages of the agent's collections, then its own memories: those every person
+        in the channel may see (a memory of a private channel stays out of others)."""
         passages = self.retrieve(query, agent.get("collections") or None, self.options.sources)
         if self.options.memories == 0:
             return passages
-        hits = self.tiers.search(agent["id"], query, tiers=RECALLED_TIERS,
-                                 k=self.options.memories)
+        people = [m["member"] for m in self.channels.members(channel_id)
+                  if m["kind"] == "person"]
+        hits = self.visibility.to_all(people, self.tiers.search(
+            agent["id"], query, tiers=RECALLED_TIERS, k=self.options.memories * 2),
+            key="memory_id")[:self.options.memories]
         return passages + [Source(memory_id=h["memory_id"], text=h["text"], score=h["score"],
                                   title=f"{agent['name']}'s memory ({h.get('tier')})")
                            for h in hits]

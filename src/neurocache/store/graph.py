@@ -21,7 +21,8 @@ from neurocache.store.models import Edge, Memory
 from neurocache.store.types import isoformat, utcnow
 
 HIERARCHICAL = frozenset({"part_of", "reply_to", "forked_from", "in_session", "child_of"})
-MANAGED_KINDS = frozenset({"document", "chunk", "conversation", "message"})
+MANAGED_KINDS = frozenset({"document", "chunk", "conversation", "message", "channel",
+                           "channel_message"})
 TIERS = ("working", "long_term", "personal_log", "archive")
 MAX_DEPTH = 5
 
@@ -101,7 +102,7 @@ class MemoryGraph:
         memory = get_or_not_found(session, Memory, memory_id, "memory")
         if memory.kind in MANAGED_KINDS:
             raise Conflict(f"memory {memory_id} is a {memory.kind}: change it through its "
-                           "own API (documents, conversations)")
+                           "own API (documents, conversations, channels)")
         return memory
 
     # ---- edges

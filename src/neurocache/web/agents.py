@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from neurocache.errors import InvalidInput
 from neurocache.store.graph import TIERS
 from neurocache.web.api import PageQuery, RequestModel, endpoint
-from neurocache.web.auth import current_actor, current_hub
+from neurocache.web.auth import current_actor, current_hub, current_principal
+from neurocache.web.memories import seen
 
 bp = Blueprint("agents", __name__, url_prefix="/api/v1")
 
@@ -160,9 +161,11 @@ def tiers_of(raw: str | None) -> list[str] | None:
 @endpoint(scope="read", query=AgentMemoryQuery, responses={200: AgentMemoryList})
 def list_agent_memories(agent_id: str, query: AgentMemoryQuery):
     """Newest first, in one tier or several (`?tier=working,long_term`)."""
-    memories, next_cursor = current_hub().tiers.list(
+    hub = current_hub()
+    memories, next_cursor = hub.tiers.list(
         agent_id, tiers=tiers_of(query.tier), limit=query.limit, cursor=query.cursor)
-    return {"memories": memories, "next_cursor": next_cursor}
+    return {"memories": hub.visibility.visible(current_principal().person, memories),
+            "next_cursor": next_cursor}
 
 
 @bp.post("/agents/<agent_id>/memories")
@@ -176,8 +179,11 @@ def create_agent_memory(agent_id: str, body: NewAgentMemory):
 @endpoint(scope="read", body=AgentMemorySearch, responses={200: AgentMemoryResults})
 def search_agent_memories(agent_id: str, body: AgentMemorySearch):
     """The agent's memories most relevant to `query` (in `tiers`, or all)."""
-    return {"results": current_hub().tiers.search(agent_id, body.query, tiers=body.tiers,
-                                                  k=body.k, mode=body.mode)}
+    hub = current_hub()
+    results = hub.tiers.search(agent_id, body.query, tiers=body.tiers, k=body.k,
+                               mode=body.mode)
+    return {"results": hub.visibility.visible(current_principal().person, results,
+                                              key="memory_id")}
 
 
 @bp.post("/agents/<agent_id>/consolidate")
@@ -191,6 +197,7 @@ def consolidate_agent_memories(agent_id: str, body: Consolidate):
 @bp.get("/agents/<agent_id>/memories/<memory_id>")
 @endpoint(scope="read", responses={200: AgentMemoryOut})
 def get_agent_memory(agent_id: str, memory_id: str):
+    seen(memory_id)
     return current_hub().tiers.get(agent_id, memory_id)
 
 
@@ -201,6 +208,7 @@ def update_agent_memory(agent_id: str, memory_id: str, body: AgentMemoryChange):
     changes = body.model_dump(exclude_unset=True)
     if any(value is None for value in changes.values()):
         raise InvalidInput("content, metadata and tier cannot be null")
+    seen(memory_id)
     return current_hub().tiers.update(agent_id, memory_id, changes, current_actor())
 
 
@@ -208,11 +216,13 @@ def update_agent_memory(agent_id: str, memory_id: str, body: AgentMemoryChange):
 @endpoint(scope="write", body=MoveMemory, responses={200: AgentMemoryOut})
 def move_agent_memory(agent_id: str, memory_id: str, body: MoveMemory):
     """Into another tier."""
+    seen(memory_id)
     return current_hub().tiers.move(agent_id, memory_id, body.tier, current_actor())
 
 
 @bp.delete("/agents/<agent_id>/memories/<memory_id>")
 @endpoint(scope="write", responses={204: None})
 def delete_agent_memory(agent_id: str, memory_id: str):
+    seen(memory_id)
     current_hub().tiers.delete(agent_id, memory_id, current_actor())
     return "", 204

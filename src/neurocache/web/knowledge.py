@@ -271,9 +271,10 @@ def search(body: SearchRequest):
     filters = Filters(kinds=body.kinds, collections=collections, documents=body.documents,
                       metadata=body.filters, since=body.since, until=body.until,
                       owners=body.owners, tiers=body.tiers)
-    results = current_hub().search.search(body.query, k=body.k, mode=body.mode,
-                                          filters=filters)
-    return {"results": results}
+    hub = current_hub()
+    results = hub.search.search(body.query, k=body.k, mode=body.mode, filters=filters)
+    return {"results": hub.visibility.visible(current_principal().person, results,
+                                              key="memory_id")}
 
 
 class NewFolder(RequestModel):

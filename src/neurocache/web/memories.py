@@ -7,10 +7,10 @@ from typing import Any, Literal
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from neurocache.errors import InvalidInput
+from neurocache.errors import InvalidInput, NotFound
 from neurocache.store.graph import MAX_DEPTH
 from neurocache.web.api import QueryModel, RequestModel, endpoint
-from neurocache.web.auth import current_actor, current_hub
+from neurocache.web.auth import current_actor, current_hub, current_principal
 
 bp = Blueprint("memories", __name__, url_prefix="/api/v1")
 Tier = Literal["working", "long_term", "personal_log", "archive"]
@@ -66,6 +66,13 @@ class GraphOut(BaseModel):
     edges: list[EdgeOut]
 
 
+def seen(memory_id: str) -> None:
+    """404 for a memory this caller may not see (another person's channel or chat)."""
+    hub = current_hub()
+    if hub.visibility.hidden(current_principal().person, [memory_id]):
+        raise NotFound(f"no memory with id {memory_id}")
+
+
 @bp.post("/memories")
 @endpoint(scope="write", body=NewMemory, responses={201: MemoryOut})
 def create_memory(body: NewMemory):
@@ -81,6 +88,7 @@ def create_memory(body: NewMemory):
 @endpoint(scope="read", responses={200: MemoryOut})
 def get_memory(memory_id: str):
     """One memory, of any kind."""
+    seen(memory_id)
     return current_hub().graph.get(memory_id)
 
 
@@ -91,6 +99,7 @@ def update_memory(memory_id: str, body: MemoryChange):
     changes = body.model_dump(exclude_unset=True)
     if changes.get("content", "") is None or changes.get("metadata", {}) is None:
         raise InvalidInput("content and metadata cannot be null")
+    seen(memory_id)
     hub = current_hub()
     memory = hub.graph.update(memory_id, changes, current_actor())
     if "content" in changes:
@@ -103,6 +112,7 @@ def update_memory(memory_id: str, body: MemoryChange):
 @endpoint(scope="write", responses={204: None})
 def delete_memory(memory_id: str):
     """It leaves every index; its edges go with it."""
+    seen(memory_id)
     hub = current_hub()
     memory = hub.graph.get(memory_id)
     hub.search.remove([hub.graph.delete(memory_id, current_actor())])
@@ -113,8 +123,15 @@ def delete_memory(memory_id: str):
 @bp.get("/memories/<memory_id>/graph")
 @endpoint(scope="read", query=GraphQuery, responses={200: GraphOut})
 def memory_graph(memory_id: str, query: GraphQuery):
-    """The memories within `depth` edges of this one, either way, and those edges."""
-    return current_hub().graph.neighbourhood(memory_id, query.depth)
+    """The memories within `depth` edges of this one, either way, and those edges (those
+    you may see)."""
+    seen(memory_id)
+    hub = current_hub()
+    graph = hub.graph.neighbourhood(memory_id, query.depth)
+    memories = hub.visibility.visible(current_principal().person, graph["memories"])
+    kept = {m["id"] for m in memories}
+    return {**graph, "memories": memories,
+            "edges": [e for e in graph["edges"] if {e["source"], e["target"]} <= kept]}
 
 
 @bp.post("/edges")

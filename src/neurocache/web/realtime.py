@@ -100,6 +100,8 @@ class Realtime:
         if room.startswith("channel:"):
             return principal.can("read") and self.hub.channels.may_read(
                 principal.person, room.removeprefix("channel:"))
+        if room.startswith("agent:"):  # its memories of every channel and conversation
+            return principal.can("read") and principal.is_owner
         return principal.can("read")
 
     def on_join(self, data: Any = None) -> dict[str, Any]:
