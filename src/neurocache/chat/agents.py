@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
-from neurocache.store.graph import TIERS
+from neurocache.store.graph import TIERS, delete_memories
 from neurocache.store.models import Agent, ChannelMember, Memory
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat, utcnow
@@ -83,13 +83,11 @@ class Agents:
             owner = owner_of(agent_id)
             # What it said in channels stays there (its name with it): those are the
             # channels' messages.
-            mine = (Memory.owner == owner, Memory.kind != "channel_message")
-            rowids = list(session.scalars(select(text("memories.rowid")).select_from(Memory)
-                                          .where(*mine)))
-            count = session.query(Memory).filter(*mine).delete()
+            rowids = delete_memories(session, Memory.owner == owner,
+                                     Memory.kind != "channel_message")
             session.query(ChannelMember).filter(ChannelMember.member == owner).delete()
             audit.record(session, actor, "agent.delete", ("agent", agent_id),
-                         {**agent_view(agent), "memories": count}, None)
+                         {**agent_view(agent), "memories": len(rowids)}, None)
             session.delete(agent)
         return rowids
 

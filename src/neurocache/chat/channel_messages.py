@@ -12,14 +12,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from neurocache.chat.channel_cache import ChannelCache
 from neurocache.chat.channels import Channels
 from neurocache.errors import Forbidden, InvalidInput, NotFound
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
-from neurocache.store.graph import content_hash
+from neurocache.store.graph import content_hash, delete_memories
 from neurocache.store.models import ChannelMessage, Edge, Memory
 from neurocache.store.types import isoformat, utcnow
 
@@ -70,10 +70,11 @@ class ChannelMessages:
              status: str = "complete", via: str | None = None) -> dict[str, Any]:
         """A new message; `trigger_id` names the person's message an agent answers."""
         mentions = mentioned(content, lambda: self.channels.handles(channel_id))
+        author_name = self.channels.name_of(author)
         with self.db.session() as session:
             if reply_to is not None:
                 self._check_thread(session, channel_id, reply_to)
-            meta = {"channel_id": channel_id, "author_name": self.channels.name_of(author),
+            meta = {"channel_id": channel_id, "author_name": author_name,
                     **({"reply_to": reply_to} if reply_to else {}),
                     **({"via": via} if via else {})}
             memory = Memory(kind=KIND, content=content, content_hash=content_hash(content),
@@ -137,13 +138,11 @@ class ChannelMessages:
         with self.db.session() as session:
             row, memory = self._row(session, channel_id, message_id)
             self._check_author(row, person, "delete")
-            rowid = session.scalar(text("SELECT rowid FROM memories WHERE id = :id"),
-                                   {"id": message_id})
             audit.record(session, actor, "channel.message.delete", ("memory", message_id),
                          message_view(row, memory), None)
-            session.delete(memory)
+            rowids = delete_memories(session, Memory.id == message_id)
         self.cache.removed(channel_id, message_id)
-        self.unindex([int(rowid)])
+        self.unindex(rowids)
         self.publish("message.deleted", {"id": message_id, "channel_id": channel_id,
                                          "seq": row.seq}, room(channel_id))
 
@@ -191,14 +190,11 @@ class ChannelMessages:
                     .where(ChannelMessage.created_at < cutoff).limit(batch)))
                 if not old:
                     return deleted
-                ids = [i for i, _ in old]
-                rowids = list(session.scalars(select(text("memories.rowid"))
-                                              .select_from(Memory).where(Memory.id.in_(ids))))
-                session.query(Memory).filter(Memory.id.in_(ids)).delete()
+                rowids = delete_memories(session, Memory.id.in_([i for i, _ in old]))
             for channel_id in {c for _, c in old}:
                 self.cache.forget(channel_id)
             self.unindex(rowids)
-            deleted += len(ids)
+            deleted += len(old)
 
     # ---- helpers
     def _load(self, channel_id: str, before: int | None, after: int | None, limit: int,

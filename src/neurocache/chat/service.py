@@ -18,7 +18,7 @@ from neurocache.errors import InvalidInput, NotFound
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
-from neurocache.store.graph import content_hash
+from neurocache.store.graph import content_hash, delete_memories
 from neurocache.store.models import Conversation, Edge, Memory, Message
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat, utcnow
@@ -167,9 +167,7 @@ class Conversations:
                         {"conversation_id": other.id})
                     own -= shared
             gone = set(own) | {conversation_id}
-            rowids = list(session.scalars(select(text("memories.rowid")).select_from(Memory)
-                                          .where(Memory.id.in_(gone))))
-            session.query(Memory).filter(Memory.id.in_(gone)).delete()
+            rowids = delete_memories(session, Memory.id.in_(gone))
             audit.record(session, actor, "conversation.delete",
                          ("conversation", conversation_id), before, None)
         return rowids

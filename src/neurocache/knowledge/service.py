@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from neurocache.errors import Conflict, InvalidInput, NotFound
@@ -25,7 +25,7 @@ from neurocache.settings import Settings
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
-from neurocache.store.graph import content_hash
+from neurocache.store.graph import content_hash, delete_memories
 from neurocache.store.models import Collection, Document, Edge, Job, Memory, Vector
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat
@@ -352,11 +352,7 @@ class Knowledge:
         with self.db.session() as session:
             ids = list(session.scalars(select(Edge.source_id).where(
                 Edge.target_id == document_id, Edge.relation == "part_of")))
-            rowids = list(session.scalars(select(text("memories.rowid")).select_from(Memory)
-                                          .where(Memory.id.in_(ids)))) if ids else []
-            if ids:
-                session.execute(delete(Memory).where(Memory.id.in_(ids)))
-        return rowids
+            return delete_memories(session, Memory.id.in_(ids)) if ids else []
 
     def _set_status(self, document_id: str, status: str, error: str | None = None) -> None:
         with self.db.session() as session:

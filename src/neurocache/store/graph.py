@@ -41,6 +41,15 @@ def edge_view(edge: Edge) -> dict[str, Any]:
             "created_at": isoformat(edge.created_at)}
 
 
+def delete_memories(session: Session, *where: Any) -> list[int]:
+    """Delete the memories matching `where` (their edges, vectors and full text go with
+    them); returns their rowids, for the caller to take out of the vector index."""
+    rowids = list(session.scalars(select(text("memories.rowid")).select_from(Memory)
+                                  .where(*where)))
+    session.query(Memory).filter(*where).delete()
+    return rowids
+
+
 def content_hash(content: str) -> str:
     """The SHA-256 every memory carries (text that cannot be UTF-8 is hashed as replaced)."""
     return hashlib.sha256(content.encode("utf-8", "replace")).hexdigest()
