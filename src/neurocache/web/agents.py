@@ -11,7 +11,7 @@ from neurocache.errors import InvalidInput
 from neurocache.store.graph import TIERS
 from neurocache.web.api import PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
-from neurocache.web.memories import seen
+from neurocache.web.memories import Tier, seen
 
 bp = Blueprint("agents", __name__, url_prefix="/api/v1")
 
@@ -88,7 +88,6 @@ def delete_agent(agent_id: str):
 
 
 # ---- an agent's memories, in tiers
-Tier = Literal["working", "long_term", "personal_log", "archive"]
 
 
 class NewAgentMemory(RequestModel):
