@@ -131,9 +131,9 @@ def test_people_see_only_their_channels(client, owner, hub):
                         json={"user_id": bob["id"]}, headers=ada_headers)
     assert added.status_code == 201 and added.json["name"] == "Bob"
     assert say(client, bob_headers, mine["id"], "thanks")["author_name"] == "Bob"
-    me = client.get("/api/v1/me", headers=bob_headers).json
-    assert me == {"person": bob["person"], "name": "bob", "kind": "key",
-                  "scopes": ["chat", "read", "write"]}
+    me = client.get("/api/v1/session", headers=bob_headers).json["principal"]
+    assert (me["person"], me["user"], me["kind"], me["scopes"]) == (
+        bob["person"], "bob", "key", ["chat", "read", "write"])
     # a disabled user's keys stop at once; what they said keeps their name
     assert client.delete(f"/api/v1/users/{bob['id']}", headers=owner).json["disabled_at"]
     assert_error(client.get("/api/v1/channels", headers=bob_headers), 401)

@@ -107,12 +107,12 @@ def test_cli_people_have_their_own_keys(runner, client, app):
     created = runner.invoke(main, ["keys", "create", "--name", "laptop", "--scope", "read",
                                    "--user", "ada", "--data-dir", data_dir])
     secret = created.output.rstrip("\n").splitlines()[-1]
-    me = client.get("/api/v1/me", headers=bearer(secret)).json
-    assert me["name"] == "ada" and me["person"].startswith("user:")
+    me = client.get("/api/v1/session", headers=bearer(secret)).json["principal"]
+    assert me["user"] == "ada" and me["person"].startswith("user:")
     assert "Ada L" in runner.invoke(main, ["users", "list", "--data-dir", data_dir]).output
     removed = runner.invoke(main, ["users", "remove", "ada", "--data-dir", data_dir])
     assert removed.exit_code == 0 and "revoked 1 key" in removed.output
-    assert_error(client.get("/api/v1/me", headers=bearer(secret)), 401)
+    assert_error(client.get("/api/v1/session", headers=bearer(secret)), 401)
     for bad in (["users", "add", "Not Valid"], ["users", "remove", "nobody"],
                 ["keys", "create", "--name", "x", "--user", "nobody"]):
         result = runner.invoke(main, [*bad, "--data-dir", data_dir])

@@ -24,8 +24,11 @@ def client_dir() -> Path:
 
 
 def principal_view(principal: Principal) -> dict[str, object]:
+    """`person` is whose credential it is (`owner` or `user:<id>`), `user` their name."""
+    user = None if principal.is_owner else \
+        current_hub().users.get(principal.person.removeprefix("user:"))["name"]
     return {"kind": principal.kind, "id": principal.id, "name": principal.name,
-            "scopes": sorted(principal.scopes)}
+            "scopes": sorted(principal.scopes), "person": principal.person, "user": user}
 
 
 def with_session(response: Response, token: str) -> Response:
@@ -61,6 +64,8 @@ class WhoAmI(BaseModel):
     id: str
     name: str
     scopes: list[str]
+    person: str = Field(description="Whose credential: `owner` or `user:<id>`.")
+    user: str | None = Field(description="The user's name, for a user's key.")
 
 
 class Session(BaseModel):

@@ -1,4 +1,5 @@
-"""People: named users of a shared hub, each with their own API keys; and `/me`."""
+"""People: named users of a shared hub, each with their own API keys (who a credential
+belongs to: `GET /api/v1/session`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurocache.web.api import PageQuery, RequestModel, endpoint
-from neurocache.web.auth import current_actor, current_hub, current_principal
+from neurocache.web.auth import current_actor, current_hub
 from neurocache.web.keys import CreatedKey, NewKey
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1")
@@ -30,24 +31,6 @@ class UserOut(BaseModel):
 class UserList(BaseModel):
     users: list[UserOut]
     next_cursor: str | None
-
-
-class Me(BaseModel):
-    person: str
-    name: str
-    kind: str
-    scopes: list[str]
-
-
-@bp.get("/me")
-@endpoint(scope="read", responses={200: Me})
-def who_am_i():
-    """Who this credential is: the owner, or a user (through one of their keys)."""
-    principal = current_principal()
-    name = "owner" if principal.is_owner else \
-        current_hub().users.get(principal.person.removeprefix("user:"))["name"]
-    return {"person": principal.person, "name": name, "kind": principal.kind,
-            "scopes": sorted(principal.scopes)}
 
 
 @bp.post("/users")
