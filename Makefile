@@ -21,14 +21,18 @@ test: $(VENV)/.dev-installed $(EMBEDDER) test-system-deps
 	$(PY) -m pytest
 
 # System packages the tests use: PostgreSQL's server binaries (the store's PostgreSQL
-# tests start a throw-away cluster). Installed with apt when missing; without root or
-# sudo those tests are skipped, and say why.
+# tests start a throw-away cluster) and Debian's chromium (the browser-client tests drive
+# it with playwright; no browser is downloaded). Installed with apt when missing; without
+# root or sudo those tests are skipped, and say why.
+SYSTEM_PACKAGES_MISSING = $(shell ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || echo postgresql) \
+	$(shell command -v chromium >/dev/null 2>&1 || echo chromium)
 test-system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	@missing="$(strip $(SYSTEM_PACKAGES_MISSING))"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  ( $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive \
-	    $$SUDO apt-get install -y -q --no-install-recommends postgresql ) \
-	  || echo "could not install PostgreSQL: its tests will be skipped"; \
+	    $$SUDO apt-get install -y -q --no-install-recommends $$missing ) \
+	  || echo "could not install $$missing: the tests that need them will be skipped"; \
 	fi
 
 lint: $(VENV)/.dev-installed

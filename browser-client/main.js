@@ -1,54 +1,74 @@
-// The minimal client of the hub foundation: sign in, then show the hub's status.
-// Everything from the server is inserted as text, never as HTML.
+// The hub's web UI: sign in, then one view per section, chosen by the address's #hash
+// (#/chat/<id>, #/channels/<id>, #/knowledge). No build step: plain ES modules.
+import { api, ApiError } from "./lib/api.js";
+import { $, clear } from "./lib/dom.js";
+import { connect } from "./lib/socket.js";
 
-const $ = (id) => document.getElementById(id);
+const VIEWS = {
+  chat: () => import("./views/chat.js"),
+  channels: () => import("./views/channels.js"),
+  knowledge: () => import("./views/knowledge.js"),
+};
+let unmount = null;
+let routing = 0; // the newest route wins: an older one still loading its view gives way
+export const session = { principal: null };
 
-async function api(path, options = {}) {
-  const response = await fetch(path, { credentials: "same-origin", ...options });
-  const body = await response.json().catch(() => ({}));
-  return { ok: response.ok, status: response.status, body };
-}
-
-function showStatus(status) {
-  const list = $("status-list");
-  list.replaceChildren();
-  const rows = {
-    Version: status.version,
-    "Data directory": status.data_dir,
-    Store: `${status.store.backend}, ${status.store.memories} memories`,
-    Uptime: `${Math.round(status.uptime_s)} s`,
-  };
-  for (const [name, value] of Object.entries(rows)) {
-    const dt = document.createElement("dt");
-    dt.textContent = name;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    list.append(dt, dd);
+async function route() {
+  const [, section = "chat", ...rest] = location.hash.replace(/^#/, "").split("/");
+  const load = VIEWS[section] || VIEWS.chat;
+  for (const link of document.querySelectorAll(".rail a[data-section]")) {
+    link.classList.toggle("active", link.dataset.section === section);
+    if (link.dataset.section === section) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
-  $("status").hidden = false;
-  $("login").hidden = true;
+  const mine = ++routing;
+  const view = await load();
+  if (mine !== routing) return;
+  if (unmount) unmount();
+  const main = clear($("#view"));
+  unmount = view.mount(main, rest.map(decodeURIComponent));
 }
 
-async function refresh() {
+async function start() {
   try {
-    const result = await api("/api/v1/status");
-    $("unreachable").hidden = true;
-    if (result.ok) showStatus(result.body);
-    else $("login").hidden = false;
-  } catch {
-    $("unreachable").hidden = false;
+    session.principal = (await api("/api/v1/session")).principal;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return showLogin();
+    $("#offline").hidden = false;
+    return setTimeout(start, 2000);
   }
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  connect();
+  window.addEventListener("hashchange", route);
+  route();
 }
 
-$("login-form").addEventListener("submit", async (event) => {
+function showLogin() {
+  $("#login").hidden = false;
+  $("#token").focus();
+}
+
+$("#login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const result = await api("/api/v1/session", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ token: $("token").value }),
-  });
-  $("login-error").textContent = result.ok ? "" : result.body.error?.message ?? "Sign-in failed.";
-  if (result.ok) refresh();
+  try {
+    await api("/api/v1/session", { method: "POST", body: { token: $("#token").value } });
+    start();
+  } catch (error) {
+    $("#login-error").textContent = error.message;
+  }
 });
 
-refresh();
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  localStorage.setItem("theme", theme);
+}
+$("#theme").addEventListener("click", () => {
+  const dark = document.documentElement.dataset.theme === "dark"
+    || (!document.documentElement.dataset.theme
+        && matchMedia("(prefers-color-scheme: dark)").matches);
+  applyTheme(dark ? "light" : "dark");
+});
+if (localStorage.getItem("theme")) applyTheme(localStorage.getItem("theme"));
+
+start();

@@ -1,0 +1,42 @@
+// Building the page: every string from the hub (captured pages, model output, people's
+// words) goes in as text, never as HTML. Markdown is the one exception, and it goes
+// through DOMPurify first (render.js).
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+// el("button.primary", {onclick, title}, "Send") → <button class="primary" ...>Send</button>
+export function el(spec, props = {}, ...children) {
+  const [tag, ...classes] = spec.split(".");
+  const node = document.createElement(tag || "div");
+  if (classes.length) node.className = classes.join(" ");
+  for (const [name, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else if (name in node && name !== "list") node[name] = value;
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
+export function clear(node, ...children) {
+  node.replaceChildren(...children.flat().filter(Boolean));
+  return node;
+}
+
+export function timeOf(iso) {
+  if (!iso) return "";
+  const when = new Date(iso);
+  const today = new Date().toDateString() === when.toDateString();
+  return today
+    ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : when.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+export function toast(message, kind = "error") {
+  const box = $("#toasts");
+  const item = el(`div.toast.${kind}`, { role: kind === "error" ? "alert" : "status" }, message);
+  box.append(item);
+  setTimeout(() => item.remove(), 6000);
+}

@@ -1,0 +1,44 @@
+// One Socket.IO connection for the page (signed in by the session cookie). Rooms joined
+// are joined again after a reconnect, and whoever needs to catch up is told (`onReconnect`).
+import { io } from "../vendor/socket.io.esm.min.js";
+import { $ } from "./dom.js";
+
+let socket = null;
+const rooms = new Set();
+const reconnectHandlers = new Set();
+
+export function connect() {
+  socket = io({ transports: ["websocket"], reconnectionDelayMax: 5000 });
+  socket.on("connect", () => {
+    $("#offline").hidden = true;
+    for (const room of rooms) socket.emit("join", { room });
+    for (const handler of reconnectHandlers) handler();
+  });
+  socket.on("disconnect", () => { $("#offline").hidden = false; });
+  socket.on("connect_error", () => { $("#offline").hidden = false; });
+  return socket;
+}
+
+export function on(event, handler) {
+  socket.on(event, handler);
+  return () => socket.off(event, handler);
+}
+
+export function onReconnect(handler) {
+  reconnectHandlers.add(handler);
+  return () => reconnectHandlers.delete(handler);
+}
+
+export function join(room) {
+  rooms.add(room);
+  if (socket.connected) socket.emit("join", { room });
+}
+
+export function leave(room) {
+  rooms.delete(room);
+  if (socket.connected) socket.emit("leave", { room });
+}
+
+export function emit(event, data) {
+  if (socket?.connected) socket.emit(event, data);
+}

@@ -1,0 +1,168 @@
+// Chat: conversations on the left; the open one's messages, streamed as they are written,
+// with citations that open their source; stop, regenerate, fork, export; what it draws on.
+import { del, get, patch, post } from "../lib/api.js";
+import { clear, el, timeOf, toast } from "../lib/dom.js";
+import { markdown } from "../lib/render.js";
+import { join, leave, on, onReconnect } from "../lib/socket.js";
+
+export function mount(root, [conversationId]) {
+  const state = { id: conversationId || null, messages: new Map(), offs: [] };
+  const list = el("ul.list", { "aria-label": "Conversations" });
+  const thread = el("div.messages", { role: "log", "aria-live": "polite" });
+  const sourcePanel = el("aside.source", { hidden: true, "aria-label": "Source" });
+  const header = el("header.bar");
+  const input = el("textarea", { placeholder: "Ask your memory… (Enter sends, Shift+Enter: new line)",
+    rows: 2, "aria-label": "Message" });
+  const send = el("button.primary", { type: "submit" }, "Send");
+  const composer = el("form.composer", { onsubmit: (e) => { e.preventDefault(); ask(); } },
+    input, send);
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); ask(); }
+  });
+  root.append(el("section.sidebar",
+    {}, el("div.bar", {}, el("h2", {}, "Chat"),
+      el("button", { type: "button", onclick: () => create(), title: "New conversation" }, "+ New")),
+    list),
+  el("section.pane", {}, header, thread, composer), sourcePanel);
+
+  async function loadList() {
+    const { conversations } = await get("/api/v1/conversations?limit=100");
+    clear(list, conversations.map((c) => el("li", {},
+      el("a", { href: `#/chat/${c.id}`, className: c.id === state.id ? "active" : "" },
+        el("span.title", {}, c.title), el("span.when", {}, timeOf(c.updated_at))))));
+    if (!state.id) header.replaceChildren(el("h2", {}, "Ask anything of your memory"));
+  }
+
+  async function create() {
+    const conversation = await post("/api/v1/conversations", {});
+    location.hash = `#/chat/${conversation.id}`;
+  }
+
+  async function open() {
+    if (!state.id) { thread.replaceChildren(emptyState()); return; }
+    join(`conversation:${state.id}`);
+    const conversation = await get(`/api/v1/conversations/${state.id}`);
+    state.messages = new Map(conversation.messages.map((m) => [m.id, m]));
+    renderHeader(conversation);
+    clear(thread, conversation.messages.map(renderMessage));
+    if (!conversation.messages.length) thread.append(emptyState());
+    thread.scrollTop = thread.scrollHeight;
+  }
+
+  function emptyState() {
+    return el("div.empty", {}, el("p", {}, "Your answers come from what you saved, with sources."),
+      el("p.muted", {}, "Type a question below."));
+  }
+
+  async function renderHeader(conversation) {
+    const [collections, agents] = await Promise.all([
+      get("/api/v1/collections").then((r) => r.collections).catch(() => []),
+      get("/api/v1/agents?limit=100").then((r) => r.agents).catch(() => []),
+    ]);
+    const title = el("input.title", { value: conversation.title, "aria-label": "Title",
+      onchange: (e) => patch(`/api/v1/conversations/${state.id}`, { title: e.target.value })
+        .then(loadList).catch((err) => toast(err.message)) });
+    const knowledge = el("select", { "aria-label": "Draws on",
+      onchange: (e) => patch(`/api/v1/conversations/${state.id}`, {
+        collections: e.target.value ? [e.target.value] : [] }).catch((err) => toast(err.message)) },
+      el("option", { value: "" }, "All memory"),
+      collections.map((c) => el("option", { value: c.id,
+        selected: conversation.collections.includes(c.id) }, c.name)));
+    const agent = conversation.agent_id
+      ? el("span.pill", {}, `agent: ${agents.find((a) => a.id === conversation.agent_id)?.name || "?"}`)
+      : null;
+    const exportLink = el("a.button", { href: `/api/v1/conversations/${state.id}/export?format=markdown`,
+      download: "" }, "Export");
+    const remove = el("button", { type: "button", title: "Delete conversation", onclick: async () => {
+      if (!confirm("Delete this conversation?")) return;
+      await del(`/api/v1/conversations/${state.id}`);
+      location.hash = "#/chat";
+    } }, "Delete");
+    clear(header, title, knowledge, agent, exportLink, remove);
+  }
+
+  function renderMessage(message) {
+    const body = message.status === "streaming"
+      ? el("div.markdown.streaming", {}, message.content)
+      : markdown(message.content, { sources: message.sources, onCite: showSource });
+    const actions = el("div.actions", {},
+      message.status === "streaming" && el("button", { type: "button",
+        onclick: () => post(`/api/v1/conversations/${state.id}/messages/${message.id}/stop`) }, "Stop"),
+      message.role === "assistant" && message.status !== "streaming" && el("button", {
+        type: "button", onclick: () => post(`/api/v1/conversations/${state.id}/messages/${message.id}/regenerate`, {})
+          .catch((e) => toast(e.message)) }, "Regenerate"),
+      message.status !== "streaming" && el("button", { type: "button", title: "A new conversation from here",
+        onclick: async () => {
+          const fork = await post(`/api/v1/conversations/${state.id}/fork`, { message_id: message.id });
+          location.hash = `#/chat/${fork.id}`;
+        } }, "Fork"));
+    const sources = message.sources?.length ? el("ol.sources", {}, message.sources.map((s) =>
+      el("li", {}, el("button.link", { type: "button", onclick: () => showSource(s) },
+        `[${s.number}] ${s.title || s.url || s.path || "note"}${s.page ? `, page ${s.page}` : ""}`,
+        s.cited ? " ✓" : "")))) : null;
+    return el(`article.message.${message.role}.${message.status}`, { id: `m-${message.id}` },
+      el("div.meta", {}, message.role === "user" ? "You" : "Neurocache", " · ", timeOf(message.created_at),
+        message.status === "failed" ? el("span.error", {}, ` — ${message.error || "failed"}`) : null,
+        message.status === "stopped" ? el("span.muted", {}, " — stopped") : null),
+      body, sources, actions);
+  }
+
+  function showSource(source) {
+    const panel = sourcePanel;
+    const link = /^https?:\/\//.test(source.url || "")
+      ? el("a", { href: source.url, target: "_blank", rel: "noopener noreferrer nofollow" }, "Open the original")
+      : null;
+    clear(panel, el("div.bar", {}, el("h3", {}, `[${source.number}] ${source.title || "Source"}`),
+      el("button", { type: "button", "aria-label": "Close", onclick: () => { panel.hidden = true; } }, "×")),
+    el("p.muted", {}, [source.path, source.page ? `page ${source.page}` : null].filter(Boolean).join(" · ")),
+    el("blockquote.quote", {}, source.quote), link);
+    panel.hidden = false;
+  }
+
+  function upsert(message) {
+    if (message.conversation_id && message.conversation_id !== state.id) return;
+    state.messages.set(message.id, message);
+    const node = renderMessage(message);
+    const old = document.getElementById(`m-${message.id}`);
+    if (old) old.replaceWith(node);
+    else { thread.querySelector(".empty")?.remove(); thread.append(node); }
+    thread.scrollTop = thread.scrollHeight;
+  }
+
+  async function ask() {
+    const content = input.value.trim();
+    if (!content) return;
+    input.value = "";
+    try {
+      if (!state.id) {  // the first question starts a conversation, without a reload
+        const conversation = await post("/api/v1/conversations", { title: content.slice(0, 60) });
+        state.id = conversation.id;
+        history.replaceState(null, "", `#/chat/${state.id}`);
+        join(`conversation:${state.id}`);
+        thread.replaceChildren();
+        renderHeader(conversation);
+      }
+      await post(`/api/v1/conversations/${state.id}/messages`, { content });
+      loadList();
+    } catch (error) {
+      input.value = content;
+      toast(error.message);
+    }
+  }
+
+  state.offs.push(
+    on("message.created", upsert),
+    on("message.completed", upsert),
+    on("message.delta", ({ message_id, delta }) => {
+      const node = document.querySelector(`#m-${CSS.escape(message_id)} .streaming`);
+      if (node) { node.append(delta); thread.scrollTop = thread.scrollHeight; }
+    }),
+    onReconnect(open));
+  loadList().catch((e) => toast(e.message));
+  open().catch((e) => toast(e.message));
+  input.focus();
+  return () => {
+    state.offs.forEach((off) => off());
+    if (state.id) leave(`conversation:${state.id}`);
+  };
+}

@@ -1,0 +1,123 @@
+// Knowledge: collections, drag-and-drop upload of many files with progress per file,
+// documents with their status (live while they are indexed), and search with highlights.
+import { del, get, post } from "../lib/api.js";
+import { clear, el, timeOf, toast } from "../lib/dom.js";
+import { join, leave, on } from "../lib/socket.js";
+
+export function mount(root) {
+  const state = { collection: "", offs: [] };
+  const collections = el("select", { "aria-label": "Collection", onchange: (e) => {
+    state.collection = e.target.value; loadDocuments(); } });
+  const drop = el("label.drop", { tabindex: 0 },
+    el("input", { type: "file", multiple: true, hidden: true, onchange: (e) => upload([...e.target.files]) }),
+    el("strong", {}, "Drop files here"), el("span.muted", {}, " or click to choose (PDF, Word, HTML, Markdown, text, code…)"));
+  const uploads = el("ul.uploads", { "aria-label": "Uploads" });
+  const documents = el("table.documents", {});
+  const query = el("input", { type: "search", placeholder: "Search everything you saved", "aria-label": "Search" });
+  const mode = el("select", { "aria-label": "Mode" }, ["hybrid", "vector", "fulltext"].map((m) =>
+    el("option", { value: m }, m)));
+  const results = el("ol.results", { "aria-label": "Results" });
+  root.append(el("section.pane.wide", {},
+    el("header.bar", {}, el("h2", {}, "Knowledge"), collections,
+      el("button", { type: "button", onclick: newCollection }, "+ Collection")),
+    el("form.search", { onsubmit: (e) => { e.preventDefault(); search(); } }, query, mode,
+      el("button.primary", { type: "submit" }, "Search")),
+    results, drop, uploads, el("h3", {}, "Documents"), documents));
+  for (const name of ["dragover", "dragenter"]) {
+    drop.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    upload([...e.dataTransfer.files]);
+  });
+
+  async function loadCollections() {
+    const list = (await get("/api/v1/collections")).collections;
+    clear(collections, el("option", { value: "" }, "All collections"),
+      list.map((c) => el("option", { value: c.name, selected: c.name === state.collection }, c.name)));
+  }
+
+  async function newCollection() {
+    const name = prompt("Name of the new collection:");
+    if (!name) return;
+    try {
+      await post("/api/v1/collections", { name });
+      state.collection = name;
+      loadCollections();
+      loadDocuments();
+    } catch (error) { toast(error.message); }
+  }
+
+  async function loadDocuments() {
+    const query = state.collection ? `&collection=${encodeURIComponent(state.collection)}` : "";
+    const { documents: rows } = await get(`/api/v1/documents?limit=200${query}`);
+    clear(documents, el("tr", {}, ["Title", "Status", "Chunks", "Added", ""].map((h) => el("th", {}, h))),
+      rows.map((d) => el("tr", { id: `d-${d.id}` },
+        el("td", {}, d.title, d.error ? el("div.error", {}, d.error) : null),
+        el("td", {}, el(`span.status.${d.status}`, {}, d.status)),
+        el("td", {}, String(d.chunk_count)), el("td", {}, timeOf(d.created_at)),
+        el("td", {}, el("button", { type: "button", "aria-label": `Delete ${d.title}`, onclick: async () => {
+          if (!confirm(`Delete “${d.title}”?`)) return;
+          await del(`/api/v1/documents/${d.id}`).catch((e) => toast(e.message));
+          loadDocuments();
+        } }, "Delete")))));
+  }
+
+  function upload(files) {
+    for (const file of files) {
+      const bar = el("progress", { max: 1, value: 0 });
+      const line = el("li", {}, el("span", {}, file.name), bar, el("span.muted.state", {}, "uploading"));
+      uploads.append(line);
+      const form = new FormData();
+      form.append("file", file);
+      if (state.collection) form.append("collection", state.collection);
+      const request = new XMLHttpRequest();  // fetch has no upload progress
+      request.open("POST", "/api/v1/documents");
+      request.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total / 2; };
+      request.onload = () => {
+        const body = JSON.parse(request.responseText || "{}");
+        if (request.status >= 400) {
+          line.querySelector(".state").textContent = body.error?.message || "failed";
+          line.classList.add("error");
+          return;
+        }
+        line.dataset.job = body.job?.id || "";
+        line.querySelector(".state").textContent = "indexing";
+        bar.value = 0.5;
+        loadDocuments();
+      };
+      request.onerror = () => { line.querySelector(".state").textContent = "the hub cannot be reached"; };
+      request.send(form);
+    }
+  }
+
+  async function search() {
+    if (!query.value.trim()) return;
+    try {
+      const body = { query: query.value, mode: mode.value, k: 20 };
+      if (state.collection) body.collections = [state.collection];
+      const { results: hits } = await post("/api/v1/search", body);
+      clear(results, hits.length ? hits.map((r) => el("li", {},
+        el("div.meta", {}, r.document?.title || r.kind, r.document?.page ? ` · page ${r.document.page}` : "",
+          ` · ${r.score.toFixed(3)}`),
+        el("p", {}, (r.highlights || [{ text: r.text }]).map((s) => s.match ? el("mark", {}, s.text) : s.text)),
+        /^https?:\/\//.test(r.document?.url || "") ? el("a", { href: r.document.url, target: "_blank",
+          rel: "noopener noreferrer nofollow" }, "Open the original") : null))
+        : el("li.muted", {}, "Nothing found."));
+    } catch (error) { toast(error.message); }
+  }
+
+  join("jobs");
+  state.offs.push(on("job.progress", (job) => {
+    const line = uploads.querySelector(`[data-job="${CSS.escape(job.id || "")}"]`);
+    if (line) {
+      line.querySelector("progress").value = 0.5 + (job.progress || 0) / 2;
+      line.querySelector(".state").textContent = job.status || "indexing";
+    }
+    if (["done", "failed"].includes(job.status)) loadDocuments();
+  }));
+  loadCollections().then(loadDocuments).catch((e) => toast(e.message));
+  return () => { state.offs.forEach((off) => off()); leave("jobs"); };
+}

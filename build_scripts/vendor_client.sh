@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Refresh browser-client/vendor/ from the pinned npm packages (needs npm and the registry).
+set -euo pipefail
+cd "$(dirname "$0")/../browser-client/vendor"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && npm pack --silent socket.io-client@4.8.4 marked@16.4.2 dompurify@3.5.0 >/dev/null)
+for tarball in "$work"/*.tgz; do
+  mkdir -p "${tarball%.tgz}" && tar xzf "$tarball" -C "${tarball%.tgz}"
+done
+cp "$work"/socket.io-client-4.8.4/package/dist/socket.io.esm.min.js socket.io.esm.min.js
+cp "$work"/socket.io-client-4.8.4/package/LICENSE LICENSE.socket.io-client
+cp "$work"/marked-16.4.2/package/lib/marked.esm.js marked.esm.js
+cp "$work"/marked-16.4.2/package/LICENSE.md LICENSE.marked.md
+cp "$work"/dompurify-3.5.0/package/dist/purify.es.mjs purify.es.js
+cp "$work"/dompurify-3.5.0/package/LICENSE LICENSE.dompurify
+sed -i '/sourceMappingURL/d' ./*.js
+echo "vendored: $(ls)"

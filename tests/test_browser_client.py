@@ -1,0 +1,138 @@
+"""The browser client end to end: Debian's chromium driven by playwright against a real hub
+with a real llama.cpp model (a parrot GGUF that answers `see [1] see [1] …`, so every reply
+cites its first source). Screenshots of each page go to test-artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from neurocache.settings import Settings
+from tests.conftest import bearer, start_live_hub
+from tests.support.tiny_gguf import write_parrot_llama
+from tests.test_conversations import start_model
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian's chromium is not installed (make test installs it)")
+XSS = '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> ' \
+      '[click me](javascript:window.__xss=3)'
+
+
+@pytest.fixture(scope="module")
+def hub_with_model(tmp_path_factory):
+    live = start_live_hub(Settings(data_dir=tmp_path_factory.mktemp("client"),
+                                   chat_max_reply_tokens=16, chat_temperature=0.0,
+                                   model_health_interval_s=0.5))
+    start_model(live.hub, write_parrot_llama(tmp_path_factory.mktemp("m") / "cite.gguf",
+                                             words=("see", "[1]")))
+    owner = bearer(live.hub.owner_token.value)
+    live.post("/api/v1/documents", headers=owner, json={
+        "title": "Tides", "url": "https://example.org/tides",
+        "text": "The tide turns at six in the harbour of Saint-Malo, twice a day."})
+    assert live.hub.jobs.wait_idle(60)
+    yield live
+    live.server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def signed_in(browser, live, **options):
+    """A new browser context on the hub's page, signed in through the login link."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    page.on("pageerror", lambda error: pytest.fail(f"page error: {error}"))
+    page.goto(f"{live.url}/?token={live.hub.owner_token.value}")
+    page.wait_for_selector("#app:not([hidden])")
+    return context, page
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_ask_and_get_a_streamed_answer_with_a_working_citation(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/chat")
+    page.fill("textarea", "When does the tide turn?")
+    page.keyboard.press("Enter")
+    reply = page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+    assert "see" in reply.inner_text()
+    page.click("article.message.assistant button.cite")
+    panel = page.wait_for_selector("aside.source:not([hidden])")
+    assert "The tide turns at six" in panel.inner_text()
+    link = panel.query_selector("a")
+    assert link.get_attribute("href") == "https://example.org/tides"
+    assert link.get_attribute("rel") == "noopener noreferrer nofollow"
+    assert page.locator(".list a.active").inner_text().startswith("When does the tide turn")
+    shot(page, "chat")
+    page.click("#theme")
+    shot(page, "chat-dark")
+    context.close()
+
+
+def test_two_browsers_see_each_others_messages_live(browser, hub_with_model):
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    channel = requests.post(f"{hub_with_model.url}/api/v1/channels", json={"name": "crew"},
+                            headers=owner, timeout=10).json()
+    first_context, first = signed_in(browser, hub_with_model)
+    second_context, second = signed_in(browser, hub_with_model)
+    for page in (first, second):
+        page.goto(f"{hub_with_model.url}/#/channels/{channel['id']}")
+        page.wait_for_selector(".pane h2:has-text('# crew')")
+    first.fill(".composer textarea", "Anyone seen the harbour master?")
+    first.keyboard.press("Enter")
+    second.wait_for_selector("article.message:has-text('Anyone seen the harbour master?')")
+    second.fill(".composer textarea", "She is on the pier")
+    second.keyboard.press("Enter")
+    first.wait_for_selector("article.message:has-text('She is on the pier')")
+    shot(first, "channels")
+    first_context.close()
+    second_context.close()
+
+
+def test_script_in_a_message_stays_inert(browser, hub_with_model):
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    channel = requests.post(f"{hub_with_model.url}/api/v1/channels", json={"name": "xss"},
+                            headers=owner, timeout=10).json()
+    requests.post(f"{hub_with_model.url}/api/v1/channels/{channel['id']}/messages",
+                  json={"content": XSS}, headers=owner, timeout=10)
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/channels/{channel['id']}")
+    page.wait_for_selector("article.message:has-text('click me')")
+    page.click("article.message a:has-text('click me')") if page.query_selector(
+        "article.message a[href^='javascript']") else None
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__xss") is None
+    assert page.query_selector("article.message img[onerror]") is None
+    assert page.query_selector("article.message script") is None
+    context.close()
+
+
+def test_upload_then_search_with_highlights(browser, hub_with_model, tmp_path):
+    notes = tmp_path / "lighthouse.md"
+    notes.write_text("# Lighthouse\n\nThe lighthouse keeper feeds the gulls at dawn.\n")
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    page.set_input_files(".drop input[type=file]", str(notes))
+    page.wait_for_selector(".documents tr:has-text('lighthouse') .status.indexed",
+                           timeout=30_000)
+    page.fill(".search input", "gulls at dawn")
+    page.click(".search button")
+    hit = page.wait_for_selector(".results li mark")
+    assert hit.inner_text().lower() in ("gulls", "dawn")
+    shot(page, "knowledge")
+    context.close()
