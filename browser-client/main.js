@@ -8,6 +8,7 @@ const VIEWS = {
   chat: () => import("./views/chat.js"),
   channels: () => import("./views/channels.js"),
   knowledge: () => import("./views/knowledge.js"),
+  models: () => import("./views/models.js"),
 };
 let unmount = null;
 let routing = 0; // the newest route wins: an older one still loading its view gives way

@@ -136,3 +136,43 @@ def test_upload_then_search_with_highlights(browser, hub_with_model, tmp_path):
     assert hit.inner_text().lower() in ("gulls", "dawn")
     shot(page, "knowledge")
     context.close()
+
+
+def test_first_run_downloads_starts_and_answers(browser, tmp_path):
+    """No model yet: the chat page offers the recommended one, downloads it (from a local
+    file server standing in for the internet) with progress, starts it, and answers."""
+    import hashlib
+    import json
+
+    from tests.support.file_server import FileServer
+
+    model = write_parrot_llama(tmp_path / "parrot.gguf", words=("see", "[1]"))
+    data = model.read_bytes()
+    files = FileServer()
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"version": 1, "models": [{
+        "id": "parrot", "name": "Parrot 1B", "role": "chat", "format": "gguf",
+        "url": files.serve("/parrot.gguf", data, rate_bytes_per_s=len(data) // 2),
+        "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "license": "MIT",
+        "recommended": True, "description": "Says the same thing, with a source."}]}))
+    live = start_live_hub(Settings(data_dir=tmp_path / "data", catalog_path=catalog,
+                                   chat_max_reply_tokens=16, chat_temperature=0.0))
+    try:
+        context, page = signed_in(browser, live)
+        card = page.wait_for_selector(".first-run:not([hidden])")
+        assert "Parrot 1B" in card.inner_text()
+        page.click(".first-run button:has-text('Download')")
+        page.wait_for_selector(".first-run progress")  # live progress while it comes
+        shot(page, "first-run-downloading")
+        page.click(".first-run button:has-text('Start')", timeout=30_000)
+        page.wait_for_selector(".first-run", state="hidden", timeout=60_000)
+        page.fill(".composer textarea", "What is new?")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+        page.goto(f"{live.url}/#/models")
+        page.wait_for_selector("#model-parrot .status.running")
+        shot(page, "models")
+        context.close()
+    finally:
+        live.server.stop()
+        files.close()

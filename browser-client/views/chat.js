@@ -4,6 +4,7 @@ import { del, get, patch, post } from "../lib/api.js";
 import { clear, el, timeOf, toast } from "../lib/dom.js";
 import { markdown } from "../lib/render.js";
 import { join, leave, on, onReconnect } from "../lib/socket.js";
+import { firstRunCard } from "./first_run.js";
 
 export function mount(root, [conversationId]) {
   const state = { id: conversationId || null, messages: new Map(), offs: [] };
@@ -11,6 +12,7 @@ export function mount(root, [conversationId]) {
   const thread = el("div.messages", { role: "log", "aria-live": "polite" });
   const sourcePanel = el("aside.source", { hidden: true, "aria-label": "Source" });
   const header = el("header.bar");
+  const firstRun = firstRunCard();
   const input = el("textarea", { placeholder: "Ask your memory… (Enter sends, Shift+Enter: new line)",
     rows: 2, "aria-label": "Message" });
   const send = el("button.primary", { type: "submit" }, "Send");
@@ -23,7 +25,7 @@ export function mount(root, [conversationId]) {
     {}, el("div.bar", {}, el("h2", {}, "Chat"),
       el("button", { type: "button", onclick: () => create(), title: "New conversation" }, "+ New")),
     list),
-  el("section.pane", {}, header, thread, composer), sourcePanel);
+  el("section.pane", {}, header, firstRun, thread, composer), sourcePanel);
 
   async function loadList() {
     const { conversations } = await get("/api/v1/conversations?limit=100");
@@ -163,6 +165,7 @@ export function mount(root, [conversationId]) {
   input.focus();
   return () => {
     state.offs.forEach((off) => off());
+    firstRun.close();
     if (state.id) leave(`conversation:${state.id}`);
   };
 }

@@ -1,0 +1,51 @@
+// What the models page and the first-run card share: sizes, download progress, actions.
+import { del, post } from "./api.js";
+import { el, toast } from "./dom.js";
+
+export function bytes(n) {
+  if (!n) return "";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  const i = Math.min(units.length - 1, Math.floor(Math.log(n) / Math.log(1024)));
+  return `${(n / 1024 ** i).toFixed(i > 1 ? 1 : 0)} ${units[i]}`;
+}
+
+export function progressOf(model) {
+  const p = model.progress;
+  if (!p) return null;
+  const fraction = p.total ? p.bytes / p.total : 0;
+  const eta = p.eta_s != null ? ` · ${Math.ceil(p.eta_s)} s left` : "";
+  return el("div.download", {},
+    el("progress", { max: 1, value: fraction, "aria-label": `Downloading ${model.name}` }),
+    el("span.muted", {}, `${bytes(p.bytes)} of ${bytes(p.total)} · ${bytes(p.rate)}/s${eta}`));
+}
+
+export function where(model) {
+  const server = model.server;
+  if (!server || model.state !== "running") return null;
+  const device = server.device === "cpu" ? "CPU" : `GPU (${server.device})`;
+  return el("span.pill", { title: server.note || "" }, device);
+}
+
+const act = (promise) => promise.catch((error) => toast(error.message));
+
+export function actions(model) {
+  const id = encodeURIComponent(model.id);
+  const button = (label, onclick, primary = false) =>
+    el(`button${primary ? ".primary" : ""}`, { type: "button", onclick }, label);
+  switch (model.state) {
+    case "absent":
+    case "failed":
+      return model.url ? button("Download", () => act(post(`/api/v1/models/${id}/download`)), true)
+        : button("Remove", () => act(del(`/api/v1/models/${id}`)));
+    case "downloading":
+      return button("Cancel", () => act(del(`/api/v1/models/${id}/download`)));
+    case "installed":
+      return [button("Start", () => act(post(`/api/v1/models/${id}/start`)), true),
+        button("Remove", () => confirm(`Remove ${model.name}?`) && act(del(`/api/v1/models/${id}`)))];
+    case "starting":
+    case "running":
+      return button("Stop", () => act(post(`/api/v1/models/${id}/stop`)));
+    default:
+      return null;
+  }
+}
