@@ -9,6 +9,8 @@ const VIEWS = {
   channels: () => import("./views/channels.js"),
   knowledge: () => import("./views/knowledge.js"),
   models: () => import("./views/models.js"),
+  agents: () => import("./views/agents.js"),
+  dashboard: () => import("./views/dashboard.js"),
 };
 let unmount = null;
 let routing = 0; // the newest route wins: an older one still loading its view gives way

@@ -19,6 +19,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian's chromium is not installed (make test installs it)")
+PAGE_ERRORS: dict[int, list] = {}
 XSS = '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> ' \
       '[click me](javascript:window.__xss=3)'
 
@@ -53,10 +54,18 @@ def signed_in(browser, live, **options):
     """A new browser context on the hub's page, signed in through the login link."""
     context = browser.new_context(**options)
     page = context.new_page()
-    page.on("pageerror", lambda error: pytest.fail(f"page error: {error}"))
+    errors = PAGE_ERRORS.setdefault(id(context), [])
+    page.on("pageerror", lambda error: errors.append(error))  # checked by `close`
     page.goto(f"{live.url}/?token={live.hub.owner_token.value}")
     page.wait_for_selector("#app:not([hidden])")
     return context, page
+
+
+def close(context) -> None:
+    """The context, after checking that its pages threw nothing."""
+    errors = [str(e) for e in PAGE_ERRORS.pop(id(context), [])]
+    context.close()
+    assert errors == [], errors
 
 
 def shot(page, name: str) -> None:
@@ -81,7 +90,7 @@ def test_ask_and_get_a_streamed_answer_with_a_working_citation(browser, hub_with
     shot(page, "chat")
     page.click("#theme")
     shot(page, "chat-dark")
-    context.close()
+    close(context)
 
 
 def test_two_browsers_see_each_others_messages_live(browser, hub_with_model):
@@ -100,8 +109,8 @@ def test_two_browsers_see_each_others_messages_live(browser, hub_with_model):
     second.keyboard.press("Enter")
     first.wait_for_selector("article.message:has-text('She is on the pier')")
     shot(first, "channels")
-    first_context.close()
-    second_context.close()
+    close(first_context)
+    close(second_context)
 
 
 def test_script_in_a_message_stays_inert(browser, hub_with_model):
@@ -119,7 +128,7 @@ def test_script_in_a_message_stays_inert(browser, hub_with_model):
     assert page.evaluate("window.__xss") is None
     assert page.query_selector("article.message img[onerror]") is None
     assert page.query_selector("article.message script") is None
-    context.close()
+    close(context)
 
 
 def test_upload_then_search_with_highlights(browser, hub_with_model, tmp_path):
@@ -135,7 +144,7 @@ def test_upload_then_search_with_highlights(browser, hub_with_model, tmp_path):
     hit = page.wait_for_selector(".results li mark")
     assert hit.inner_text().lower() in ("gulls", "dawn")
     shot(page, "knowledge")
-    context.close()
+    close(context)
 
 
 def test_first_run_downloads_starts_and_answers(browser, tmp_path):
@@ -172,7 +181,65 @@ def test_first_run_downloads_starts_and_answers(browser, tmp_path):
         page.goto(f"{live.url}/#/models")
         page.wait_for_selector("#model-parrot .status.running")
         shot(page, "models")
-        context.close()
+        close(context)
     finally:
         live.server.stop()
         files.close()
+
+
+def test_agents_are_made_and_their_memories_moved_between_tiers(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/agents/new")
+    page.fill("input[aria-label=Name]", "Harbour Pilot")
+    page.fill("textarea[aria-label=Persona]", "You know every rock in the bay.")
+    page.click("form.editor button:has-text('Create')")
+    page.wait_for_selector(".pane h2:has-text('Harbour Pilot')")
+    page.fill("textarea[aria-label='New memory']", "The red buoy marks the reef")
+    page.click("form.composer button:has-text('Add')")
+    item = page.wait_for_selector(".memories li:has-text('The red buoy marks the reef')")
+    item.query_selector("select").select_option("long_term")
+    page.click(".tabs button:has-text('Long-term')")
+    page.wait_for_selector(".memories li:has-text('The red buoy marks the reef')")
+    page.fill("input[aria-label='Search memories']", "buoy reef")
+    page.click("form.search button")
+    page.wait_for_selector(".memories li:has-text('long_term')")
+    shot(page, "agents")
+    close(context)
+
+
+def test_dashboard_keys_are_shown_once_and_revoked(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/dashboard")
+    page.wait_for_selector(".stat")
+    page.fill("input[aria-label='Key name']", "my script")
+    page.click("button:has-text('Create key')")
+    secret = page.wait_for_selector(".secret code").inner_text()
+    assert secret.startswith("nc_")
+    response = requests.get(f"{hub_with_model.url}/api/v1/status", headers=bearer(secret),
+                            timeout=10)
+    assert response.status_code == 200
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("tr:has-text('my script') button:has-text('Revoke')")
+    page.wait_for_selector("tr:has-text('my script') :text('revoked')")
+    assert requests.get(f"{hub_with_model.url}/api/v1/status", headers=bearer(secret),
+                        timeout=10).status_code == 401
+    page.reload()
+    page.wait_for_selector("table.models tr:has-text('key.revoke')")
+    assert secret not in page.content()  # shown once, never again
+    shot(page, "dashboard")
+    close(context)
+
+
+def test_a_narrow_window_and_the_keyboard(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model, viewport={"width": 420, "height": 800})
+    page.goto(f"{hub_with_model.url}/#/chat")
+    assert page.is_visible("nav.rail a[data-section=channels]")
+    assert not page.is_visible("section.sidebar")  # the list folds away
+    page.focus("nav.rail a[data-section=chat]")
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.tagName") == "TEXTAREA":
+            break
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Message"
+    shot(page, "chat-narrow")
+    close(context)

@@ -1,0 +1,116 @@
+// Agents: the roster; create and edit an agent's persona, model and knowledge; browse each
+// memory tier, edit, move between tiers, search.
+import { del, get, patch, post } from "../lib/api.js";
+import { clear, el, timeOf, toast } from "../lib/dom.js";
+
+const TIERS = [["working", "Working"], ["long_term", "Long-term"], ["personal_log", "Personal log"],
+  ["archive", "Archive"]];
+
+export function mount(root, [agentId]) {
+  const state = { id: agentId || null, tier: "working" };
+  const roster = el("ul.list", { "aria-label": "Agents" });
+  const pane = el("section.pane.scroll");
+  root.append(el("section.sidebar", {}, el("div.bar", {}, el("h2", {}, "Agents"),
+    el("button", { type: "button", onclick: () => { location.hash = "#/agents/new"; } }, "+ New")), roster), pane);
+
+  async function loadRoster() {
+    const { agents } = await get("/api/v1/agents?limit=200");
+    clear(roster, agents.map((a) => el("li", {}, el("a", { href: `#/agents/${a.id}`,
+      className: a.id === state.id ? "active" : "" }, el("span.title", {}, a.name)))));
+    if (!state.id && agents.length) location.hash = `#/agents/${agents[0].id}`;
+    if (!state.id && !agents.length) clear(pane, el("div.empty", {}, el("p", {}, "No agents yet."),
+      el("a.button", { href: "#/agents/new" }, "Create an agent")));
+  }
+
+  async function editor(agent) {
+    const [{ collections }, { models }] = await Promise.all([get("/api/v1/collections"), get("/api/v1/models")]);
+    const name = el("input", { value: agent?.name || "", required: true, "aria-label": "Name" });
+    const persona = el("textarea", { rows: 5, value: agent?.persona || "", "aria-label": "Persona",
+      placeholder: "Who is this agent? How does it speak, what does it care about?" });
+    const model = el("select", { "aria-label": "Model" }, el("option", { value: "" }, "The running chat model"),
+      models.filter((m) => m.role === "chat" && m.state !== "absent").map((m) =>
+        el("option", { value: m.id, selected: agent?.model === m.id }, m.name)));
+    const temperature = el("input", { type: "number", min: 0, max: 2, step: 0.1, "aria-label": "Temperature",
+      value: agent?.temperature ?? "" });
+    const knowledge = el("select", { multiple: true, "aria-label": "Collections it draws from" },
+      collections.map((c) => el("option", { value: c.id, selected: agent?.collections?.includes(c.id) }, c.name)));
+    const save = async (event) => {
+      event.preventDefault();
+      const body = { name: name.value, persona: persona.value, model: model.value || null,
+        temperature: temperature.value === "" ? null : Number(temperature.value),
+        collections: [...knowledge.selectedOptions].map((o) => o.value) };
+      try {
+        const saved = agent ? await patch(`/api/v1/agents/${agent.id}`, body)
+          : await post("/api/v1/agents", body);
+        toast(`${saved.name} saved`, "info");
+        location.hash = `#/agents/${saved.id}`;
+        loadRoster();
+      } catch (error) { toast(error.message); }
+    };
+    return el("form.card.editor", { onsubmit: save },
+      el("label", {}, "Name", name), el("label", {}, "Persona", persona),
+      el("div.row", {}, el("label", {}, "Model", model), el("label", {}, "Temperature", temperature)),
+      el("label", {}, "Knowledge (collections)", knowledge),
+      el("div.row", {}, el("button.primary", { type: "submit" }, agent ? "Save" : "Create"),
+        agent && el("button", { type: "button", onclick: async () => {
+          if (!confirm(`Delete ${agent.name} and its memories?`)) return;
+          await del(`/api/v1/agents/${agent.id}`).catch((e) => toast(e.message));
+          location.hash = "#/agents";
+        } }, "Delete")));
+  }
+
+  async function open() {
+    if (state.id === "new") { clear(pane, el("header.bar", {}, el("h2", {}, "New agent")), await editor(null)); return; }
+    if (!state.id) return;
+    const agent = await get(`/api/v1/agents/${state.id}`);
+    const tabs = el("div.tabs", { role: "tablist" }, TIERS.map(([tier, label]) => el("button", {
+      type: "button", role: "tab", "aria-selected": String(tier === state.tier),
+      onclick: () => { state.tier = tier; open(); } }, label)));
+    const query = el("input", { type: "search", placeholder: `Search ${agent.name}'s memories`, "aria-label": "Search memories" });
+    const memories = el("ul.memories", { "aria-label": "Memories" });
+    const note = el("textarea", { rows: 2, placeholder: "Add a memory to this tier", "aria-label": "New memory" });
+    clear(pane, el("header.bar", {}, el("h2", {}, agent.name), el("span.muted", {}, agent.persona.slice(0, 80))),
+      await editor(agent),
+      el("h3", {}, "Memories"), tabs,
+      el("form.search", { onsubmit: async (e) => {
+        e.preventDefault();
+        const { results } = await post(`/api/v1/agents/${agent.id}/search`, { query: query.value });
+        clear(memories, results.map((r) => el("li", {}, el("span.pill.small", {}, r.tier), " ", r.text)));
+      } }, query, el("button", { type: "submit" }, "Search")),
+      memories,
+      el("form.composer", { onsubmit: async (e) => {
+        e.preventDefault();
+        if (!note.value.trim()) return;
+        await post(`/api/v1/agents/${agent.id}/memories`, { tier: state.tier, content: note.value })
+          .catch((err) => toast(err.message));
+        open();
+      } }, note, el("button.primary", { type: "submit" }, "Add")));
+    const { memories: rows } = await get(`/api/v1/agents/${agent.id}/memories?tier=${state.tier}&limit=200`);
+    clear(memories, rows.length ? rows.map((m) => memoryItem(agent, m)) : el("li.muted", {}, "Nothing in this tier."));
+  }
+
+  function memoryItem(agent, memory) {
+    const base = `/api/v1/agents/${agent.id}/memories/${memory.id}`;
+    const text = el("p", {}, memory.content);
+    const move = el("select", { "aria-label": "Move to tier", onchange: async (e) => {
+      await post(`${base}/move`, { tier: e.target.value }).catch((err) => toast(err.message));
+      open();
+    } }, TIERS.map(([tier, label]) => el("option", { value: tier, selected: tier === memory.tier }, label)));
+    return el("li.card", {}, el("div.meta", {}, timeOf(memory.created_at),
+      memory.metadata?.where ? ` · ${memory.metadata.where}` : ""), text,
+    el("div.row", {}, move,
+      el("button", { type: "button", onclick: async () => {
+        const content = prompt("Edit this memory:", memory.content);
+        if (content === null || !content.trim()) return;
+        await patch(base, { content }).catch((err) => toast(err.message));
+        open();
+      } }, "Edit"),
+      el("button", { type: "button", onclick: async () => {
+        await del(base).catch((err) => toast(err.message));
+        open();
+      } }, "Delete")));
+  }
+
+  loadRoster().then(open).catch((e) => toast(e.message));
+  return () => {};
+}

@@ -1,0 +1,66 @@
+// Dashboard: the hub's store and indexes, running models, API keys (created — shown
+// once — listed, revoked), and the audit log.
+import { del, get, post } from "../lib/api.js";
+import { clear, el, timeOf, toast } from "../lib/dom.js";
+import { bytes } from "../lib/models.js";
+
+export function mount(root) {
+  const stats = el("div.stats");
+  const keys = el("table.models");
+  const created = el("div");
+  const audit = el("table.models");
+  const keyName = el("input", { placeholder: "What the key is for", required: true, "aria-label": "Key name" });
+  const scopes = ["read", "write", "chat", "admin"].map((s) =>
+    el("label.check", {}, el("input", { type: "checkbox", value: s, checked: s === "read" }), s));
+  root.append(el("section.pane.wide", {}, el("header.bar", {}, el("h2", {}, "Dashboard")),
+    stats, el("h3", {}, "API keys"),
+    el("form.inline", { onsubmit: createKey }, keyName, scopes, el("button.primary", { type: "submit" }, "Create key")),
+    created, keys, el("h3", {}, "Audit log"), audit));
+
+  const stat = (label, value) => el("div.card.stat", {}, el("div.muted", {}, label), el("strong", {}, value));
+
+  async function loadStatus() {
+    const [status, { models }] = await Promise.all([get("/api/v1/status"), get("/api/v1/models")]);
+    const running = models.filter((m) => m.state === "running").map((m) => m.name).join(", ") || "none";
+    clear(stats, stat("Memories", String(status.store.memories)),
+      stat("Store", `${status.store.backend}${status.store.size_bytes ? `, ${bytes(status.store.size_bytes)}` : ""}`),
+      stat("Vectors", String(status.indexes?.vectors?.vectors ?? "—")),
+      stat("Running models", running), stat("Version", status.version));
+  }
+
+  async function createKey(event) {
+    event.preventDefault();
+    const chosen = scopes.map((l) => l.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
+    try {
+      const key = await post("/api/v1/keys", { name: keyName.value, scopes: chosen });
+      clear(created, el("div.card.secret", {}, el("strong", {}, "Copy this key now — it is not shown again: "),
+        el("code", {}, key.secret)));
+      keyName.value = "";
+      loadKeys();
+    } catch (error) { toast(error.message); }
+  }
+
+  async function loadKeys() {
+    const { keys: rows } = await get("/api/v1/keys?limit=200");
+    clear(keys, el("tr", {}, ["Name", "Key", "Scopes", "Owner", "Last used", "Uses", ""].map((h) => el("th", {}, h))),
+      rows.map((k) => el("tr", {}, el("td", {}, k.name), el("td", {}, el("code", {}, `${k.prefix}…`)),
+        el("td", {}, k.scopes.join(", ")), el("td", {}, k.owner), el("td", {}, timeOf(k.last_used_at) || "never"),
+        el("td", {}, String(k.use_count)),
+        el("td", {}, k.revoked_at ? el("span.muted", {}, "revoked")
+          : el("button", { type: "button", onclick: async () => {
+            if (!confirm(`Revoke “${k.name}”? It stops working at once.`)) return;
+            await del(`/api/v1/keys/${k.id}`).catch((e) => toast(e.message));
+            loadKeys();
+          } }, "Revoke")))));
+  }
+
+  async function loadAudit() {
+    const { entries } = await get("/api/v1/audit?limit=100");
+    clear(audit, el("tr", {}, ["When", "Who", "What", "Target"].map((h) => el("th", {}, h))),
+      entries.map((e) => el("tr", {}, el("td", {}, timeOf(e.at)), el("td", {}, e.actor),
+        el("td", {}, e.action), el("td", {}, el("code", {}, `${e.target.type} ${e.target.id}`)))));
+  }
+
+  Promise.all([loadStatus(), loadKeys(), loadAudit()]).catch((e) => toast(e.message));
+  return () => {};
+}
