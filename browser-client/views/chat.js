@@ -21,9 +21,14 @@ export function mount(root, [conversationId]) {
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); ask(); }
   });
+  const withAgent = el("select", { "aria-label": "New chat with an agent",
+    onchange: (e) => e.target.value && create(e.target.value) }, el("option", { value: "" }, "with an agent…"));
+  get("/api/v1/agents?limit=100").then(({ agents }) => withAgent.append(
+    ...agents.map((a) => el("option", { value: a.id }, a.name)))).catch(() => {});
   root.append(el("section.sidebar",
     {}, el("div.bar", {}, el("h2", {}, "Chat"),
-      el("button", { type: "button", onclick: () => create(), title: "New conversation" }, "+ New")),
+      el("button", { type: "button", onclick: () => create(), title: "New conversation" }, "+ New"),
+      withAgent),
     list),
   el("section.pane", {}, header, firstRun, thread, composer), sourcePanel);
 
@@ -35,8 +40,8 @@ export function mount(root, [conversationId]) {
     if (!state.id) header.replaceChildren(el("h2", {}, "Ask anything of your memory"));
   }
 
-  async function create() {
-    const conversation = await post("/api/v1/conversations", {});
+  async function create(agentId) {
+    const conversation = await post("/api/v1/conversations", agentId ? { agent_id: agentId } : {});
     location.hash = `#/chat/${conversation.id}`;
   }
 
@@ -57,10 +62,17 @@ export function mount(root, [conversationId]) {
   }
 
   async function renderHeader(conversation) {
-    const [collections, agents] = await Promise.all([
+    const [collections, agents, models] = await Promise.all([
       get("/api/v1/collections").then((r) => r.collections).catch(() => []),
       get("/api/v1/agents?limit=100").then((r) => r.agents).catch(() => []),
+      get("/api/v1/models").then((r) => r.models).catch(() => []),
     ]);
+    const model = el("select", { "aria-label": "Model",
+      onchange: (e) => patch(`/api/v1/conversations/${state.id}`, { model: e.target.value || null })
+        .catch((err) => toast(err.message)) },
+    el("option", { value: "" }, "Running model"),
+    models.filter((m) => m.role === "chat" && !["absent", "downloading"].includes(m.state))
+      .map((m) => el("option", { value: m.id, selected: conversation.model === m.id }, m.name)));
     const title = el("input.title", { value: conversation.title, "aria-label": "Title",
       onchange: (e) => patch(`/api/v1/conversations/${state.id}`, { title: e.target.value })
         .then(loadList).catch((err) => toast(err.message)) });
@@ -80,7 +92,7 @@ export function mount(root, [conversationId]) {
       await del(`/api/v1/conversations/${state.id}`);
       location.hash = "#/chat";
     } }, "Delete");
-    clear(header, title, knowledge, agent, exportLink, remove);
+    clear(header, title, knowledge, model, agent, exportLink, remove);
   }
 
   function renderMessage(message) {

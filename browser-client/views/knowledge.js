@@ -17,12 +17,18 @@ export function mount(root) {
   const mode = el("select", { "aria-label": "Mode" }, ["hybrid", "vector", "fulltext"].map((m) =>
     el("option", { value: m }, m)));
   const results = el("ol.results", { "aria-label": "Results" });
+  const folders = el("ul.folders", { "aria-label": "Watched folders" });
+  const folderPath = el("input", { placeholder: "/home/me/Notes", "aria-label": "Folder to watch" });
   root.append(el("section.pane.wide", {},
     el("header.bar", {}, el("h2", {}, "Knowledge"), collections,
       el("button", { type: "button", onclick: newCollection }, "+ Collection")),
     el("form.search", { onsubmit: (e) => { e.preventDefault(); search(); } }, query, mode,
       el("button.primary", { type: "submit" }, "Search")),
-    results, drop, uploads, el("h3", {}, "Documents"), documents));
+    results, drop, uploads, el("h3", {}, "Documents"), documents,
+    el("h3", {}, "Watched folders"),
+    el("p.muted", {}, "Files in these folders go in by themselves, and changes follow."),
+    el("form.inline", { onsubmit: watch }, folderPath, el("button", { type: "submit" }, "Watch")),
+    folders));
   for (const name of ["dragover", "dragenter"]) {
     drop.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
   }
@@ -46,6 +52,27 @@ export function mount(root) {
       await post("/api/v1/collections", { name });
       state.collection = name;
       loadCollections();
+      loadDocuments();
+    } catch (error) { toast(error.message); }
+  }
+
+  async function loadFolders() {
+    const { folders: rows } = await get("/api/v1/folders");
+    clear(folders, rows.map((f) => el("li", {}, el("code", {}, f.path),
+      el("span.muted", {}, f.scanned_at ? ` · checked ${timeOf(f.scanned_at)}` : " · waiting"),
+      " ", el("button", { type: "button", onclick: async () => {
+        await del(`/api/v1/folders/${f.id}`).catch((e) => toast(e.message));
+        loadFolders();
+      } }, "Stop watching"))));
+  }
+
+  async function watch(event) {
+    event.preventDefault();
+    try {
+      await post("/api/v1/folders", { path: folderPath.value,
+        ...(state.collection ? { collection: state.collection } : {}) });
+      folderPath.value = "";
+      loadFolders();
       loadDocuments();
     } catch (error) { toast(error.message); }
   }
@@ -118,6 +145,6 @@ export function mount(root) {
     }
     if (["done", "failed"].includes(job.status)) loadDocuments();
   }));
-  loadCollections().then(loadDocuments).catch((e) => toast(e.message));
+  loadCollections().then(loadDocuments).then(loadFolders).catch((e) => toast(e.message));
   return () => { state.offs.forEach((off) => off()); leave("jobs"); };
 }
