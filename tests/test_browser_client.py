@@ -243,3 +243,42 @@ def test_a_narrow_window_and_the_keyboard(browser, hub_with_model):
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Message"
     shot(page, "chat-narrow")
     close(context)
+
+
+def test_html_in_a_model_reply_and_a_captured_page_stays_inert(browser, tmp_path):
+    """A model that answers with markup, and a captured page full of script: shown, never
+    run (a hub of its own: one chat model runs at a time)."""
+    live = start_live_hub(Settings(data_dir=tmp_path / "data", chat_max_reply_tokens=16,
+                                   chat_temperature=0.0))
+    try:
+        start_model(live.hub, write_parrot_llama(
+            tmp_path / "rude.gguf", words=("<script>window.__xss=4</script>", "[1]")))
+        owner = bearer(live.hub.owner_token.value)
+        live.post("/api/v1/captures", headers=owner, json={
+            "url": "https://evil.example/page", "title": "<script>window.__xss=5</script>",
+            "html": "<html><body><h1>Evil page</h1><p>Seashells <script>window.__xss=6"
+                    "</script><img src=x onerror='window.__xss=7'> on the shore.</p>"
+                    "</body></html>"})
+        assert live.hub.jobs.wait_idle(60)
+        context, page = signed_in(browser, live)
+        page.goto(f"{live.url}/#/chat")
+        page.fill(".composer textarea", "Tell me about seashells")
+        page.keyboard.press("Enter")
+        reply = page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+        conversations = requests.get(f"{live.url}/api/v1/conversations", headers=owner,
+                                     timeout=10).json()["conversations"]
+        said = requests.get(f"{live.url}/api/v1/conversations/{conversations[0]['id']}",
+                            headers=owner, timeout=10).json()["messages"][-1]["content"]
+        assert "<script>window.__xss=4</script>" in said  # the model did write markup
+        assert "<script" not in reply.inner_html()
+        page.goto(f"{live.url}/#/knowledge")
+        page.fill(".search input", "seashells shore")
+        page.click(".search button")
+        page.wait_for_selector(".results li")
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__xss") is None
+        assert page.query_selector("#view img[onerror], #view script") is None
+        shot(page, "xss-inert")
+        close(context)
+    finally:
+        live.server.stop()
