@@ -282,3 +282,31 @@ def test_html_in_a_model_reply_and_a_captured_page_stays_inert(browser, tmp_path
         close(context)
     finally:
         live.server.stop()
+
+
+def test_the_page_says_when_the_hub_is_gone_and_catches_up_when_it_is_back(browser, tmp_path):
+    from neurocache.app import create_app
+    from neurocache.web.server import HubServer
+    from tests.conftest import LiveHub
+
+    settings = Settings(data_dir=tmp_path / "data")
+    first = start_live_hub(settings)
+    port, owner = first.server.port, bearer(first.hub.owner_token.value)
+    channel = first.post("/api/v1/channels", json={"name": "news"}, headers=owner).json()
+    context, page = signed_in(browser, first)
+    page.goto(f"{first.url}/#/channels/{channel['id']}")
+    page.wait_for_selector(".pane h2:has-text('# news')")
+    first.server.stop()
+    page.wait_for_selector("#offline:not([hidden])", timeout=10_000)
+    shot(page, "offline")
+    app = create_app(settings)
+    second = LiveHub(app, HubServer(app, "127.0.0.1", port).start())
+    try:
+        second.post(f"/api/v1/channels/{channel['id']}/messages", headers=owner,
+                    json={"content": "Said while you were away"})
+        page.wait_for_selector("article.message:has-text('Said while you were away')",
+                               timeout=20_000)
+        page.wait_for_selector("#offline", state="hidden")
+        close(context)
+    finally:
+        second.server.stop()
