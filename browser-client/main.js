@@ -17,7 +17,9 @@ let routing = 0; // the newest route wins: an older one still loading its view g
 export const session = { principal: null };
 
 async function route() {
-  const [, section = "chat", ...rest] = location.hash.replace(/^#/, "").split("/");
+  const [, section = "chat", ...raw] = location.hash.replace(/^#/, "").split("/");
+  // ids only: anything else in the address would end up in an API path
+  const rest = raw.filter((part) => /^[A-Za-z0-9_-]{1,100}$/.test(part));
   const load = VIEWS[section] || VIEWS.chat;
   for (const link of document.querySelectorAll(".rail a[data-section]")) {
     link.classList.toggle("active", link.dataset.section === section);
@@ -25,11 +27,17 @@ async function route() {
     else link.removeAttribute("aria-current");
   }
   const mine = ++routing;
-  const view = await load();
+  let view;
+  try {
+    view = await load();
+  } catch {
+    $("#offline").hidden = false;  // the page's own code could not be loaded
+    return;
+  }
   if (mine !== routing) return;
   if (unmount) unmount();
   const main = clear($("#view"));
-  unmount = view.mount(main, rest.map(decodeURIComponent));
+  unmount = view.mount(main, rest);
 }
 
 async function start() {

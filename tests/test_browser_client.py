@@ -117,8 +117,9 @@ def test_script_in_a_message_stays_inert(browser, hub_with_model):
     owner = bearer(hub_with_model.hub.owner_token.value)
     channel = requests.post(f"{hub_with_model.url}/api/v1/channels", json={"name": "xss"},
                             headers=owner, timeout=10).json()
-    requests.post(f"{hub_with_model.url}/api/v1/channels/{channel['id']}/messages",
-                  json={"content": XSS}, headers=owner, timeout=10)
+    for content in (XSS, '<div class="banner" id="offline">FAKE: paste your token</div>'):
+        requests.post(f"{hub_with_model.url}/api/v1/channels/{channel['id']}/messages",
+                      json={"content": content}, headers=owner, timeout=10)
     context, page = signed_in(browser, hub_with_model)
     page.goto(f"{hub_with_model.url}/#/channels/{channel['id']}")
     page.wait_for_selector("article.message:has-text('click me')")
@@ -128,6 +129,10 @@ def test_script_in_a_message_stays_inert(browser, hub_with_model):
     assert page.evaluate("window.__xss") is None
     assert page.query_selector("article.message img[onerror]") is None
     assert page.query_selector("article.message script") is None
+    # nor can a message dress up as the hub's own page (its classes and ids are dropped)
+    page.wait_for_selector("article.message:has-text('FAKE')")
+    assert page.evaluate("document.querySelectorAll('#offline').length") == 1
+    assert page.query_selector("article.message .banner") is None
     close(context)
 
 

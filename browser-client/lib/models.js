@@ -26,9 +26,9 @@ export function where(model) {
   return el("span.pill", { title: server.note || "" }, device);
 }
 
-const act = (promise) => promise.catch((error) => toast(error.message));
-
-export function actions(model) {
+// `done` runs after each action (a removed local file sends no event: reload then).
+export function actions(model, done = () => {}) {
+  const act = (promise) => promise.then(done, (error) => toast(error.message));
   const id = encodeURIComponent(model.id);
   const button = (label, onclick, primary = false) =>
     el(`button${primary ? ".primary" : ""}`, { type: "button", onclick }, label);

@@ -7,6 +7,10 @@ import { el } from "./dom.js";
 
 marked.setOptions({ gfm: true, breaks: true });
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  // Classes only for code highlighting: a message must not dress up as the hub's own UI.
+  const language = [...node.classList].filter((c) => /^language-[\w-]+$/.test(c));
+  node.removeAttribute("class");
+  if (language.length) node.className = language.join(" ");
   if (node.tagName === "A") {
     node.setAttribute("target", "_blank");
     node.setAttribute("rel", "noopener noreferrer nofollow");
@@ -17,8 +21,12 @@ const CITATION = /\[(\d{1,3})\]/g;
 
 export function markdown(text, { sources = [], onCite } = {}) {
   const html = DOMPurify.sanitize(marked.parse(text || ""), {
-    FORBID_TAGS: ["style", "form", "input", "textarea", "select", "button", "iframe"],
-    FORBID_ATTR: ["style"],
+    USE_PROFILES: { html: true },
+    // No media (it would fetch, or dress up), no forms, no ids or names (they would
+    // shadow the page's own elements).
+    FORBID_TAGS: ["style", "form", "input", "textarea", "select", "button", "iframe", "img",
+      "video", "audio", "picture", "source", "svg", "math", "dialog"],
+    FORBID_ATTR: ["style", "id", "name"],
   });
   const box = el("div.markdown");
   box.innerHTML = html; // sanitized above

@@ -7,7 +7,7 @@ const TIERS = [["working", "Working"], ["long_term", "Long-term"], ["personal_lo
   ["archive", "Archive"]];
 
 export function mount(root, [agentId]) {
-  const state = { id: agentId || null, tier: "working" };
+  const state = { id: agentId || null, tier: "working", alive: true };
   const roster = el("ul.list", { "aria-label": "Agents" });
   const pane = el("section.pane.scroll");
   root.append(el("section.sidebar", {}, el("div.bar", {}, el("h2", {}, "Agents"),
@@ -15,6 +15,7 @@ export function mount(root, [agentId]) {
 
   async function loadRoster() {
     const { agents } = await get("/api/v1/agents?limit=200");
+    if (!state.alive) return;
     clear(roster, agents.map((a) => el("li", {}, el("a", { href: `#/agents/${a.id}`,
       className: a.id === state.id ? "active" : "" }, el("span.title", {}, a.name)))));
     if (!state.id && agents.length) location.hash = `#/agents/${agents[0].id}`;
@@ -74,8 +75,11 @@ export function mount(root, [agentId]) {
       el("h3", {}, "Memories"), tabs,
       el("form.search", { onsubmit: async (e) => {
         e.preventDefault();
-        const { results } = await post(`/api/v1/agents/${agent.id}/search`, { query: query.value });
-        clear(memories, results.map((r) => el("li", {}, el("span.pill.small", {}, r.tier), " ", r.text)));
+        if (!query.value.trim()) return;
+        try {
+          const { results } = await post(`/api/v1/agents/${agent.id}/search`, { query: query.value });
+          clear(memories, results.map((r) => el("li", {}, el("span.pill.small", {}, r.tier), " ", r.text)));
+        } catch (error) { toast(error.message); }
       } }, query, el("button", { type: "submit" }, "Search")),
       memories,
       el("form.composer", { onsubmit: async (e) => {
@@ -112,5 +116,5 @@ export function mount(root, [agentId]) {
   }
 
   loadRoster().then(open).catch((e) => toast(e.message));
-  return () => {};
+  return () => { state.alive = false; };
 }

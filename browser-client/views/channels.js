@@ -4,6 +4,7 @@
 import { get, patch, post } from "../lib/api.js";
 import { clear, el, timeOf, toast } from "../lib/dom.js";
 import { markdown } from "../lib/render.js";
+import { session } from "../main.js";
 import { emit, join, leave, on, onReconnect } from "../lib/socket.js";
 
 const READ_KEY = "neurocache.read";
@@ -16,7 +17,8 @@ function markRead(channelId, seq) {
 
 export function mount(root, [channelId]) {
   const state = { id: channelId || null, channels: [], members: [], unread: {}, typing: new Map(),
-    oldest: null, newest: 0, hasMore: false, loadingOlder: false, offs: [] };
+    typingTimers: new Map(), oldest: null, newest: 0, hasMore: false, loadingOlder: false,
+    offs: [], alive: true };
   const list = el("ul.list", { "aria-label": "Channels" });
   const header = el("header.bar");
   const stream = el("div.messages", { role: "log", "aria-live": "polite" });
@@ -33,7 +35,9 @@ export function mount(root, [channelId]) {
 
   // ---- the channel list, with unread counts
   async function loadChannels() {
-    state.channels = (await get("/api/v1/channels?limit=200")).channels;
+    const channels = (await get("/api/v1/channels?limit=200")).channels;
+    if (!state.alive) return;  // left while it loaded: join nothing
+    state.channels = channels;
     const read = lastRead();
     await Promise.all(state.channels.map(async (c) => {
       join(c.room);
@@ -41,6 +45,7 @@ export function mount(root, [channelId]) {
       const page = await get(`/api/v1/channels/${c.id}/messages?after=${read[c.id] || 0}&limit=100`);
       state.unread[c.id] = page.messages.length + (page.has_more ? 1 : 0);
     }));
+    if (!state.alive) return;
     renderList();
     if (!state.id && state.channels.length) location.hash = `#/channels/${state.channels[0].id}`;
     if (!state.channels.length) stream.replaceChildren(el("div.empty", {},
@@ -69,13 +74,15 @@ export function mount(root, [channelId]) {
   async function open() {
     if (!state.id) return;
     const channel = await get(`/api/v1/channels/${state.id}`);
+    if (!state.alive) return;
     state.members = channel.members;
     renderHeader(channel);
     const page = await get(`/api/v1/channels/${state.id}/messages?limit=50`);
+    if (!state.alive) return;
     state.oldest = page.before;
     state.hasMore = page.has_more;
     state.newest = page.after || 0;
-    clear(stream, page.messages.map(renderMessage));
+    clear(stream, page.messages.map((m) => renderMessage(m)));
     if (!page.messages.length) stream.append(el("div.empty", {}, el("p.muted", {}, "Say hello.")));
     stream.scrollTop = stream.scrollHeight;
     markRead(state.id, state.newest);
@@ -130,12 +137,13 @@ export function mount(root, [channelId]) {
     } catch (error) { side.hidden = true; toast(error.message); }
   }
 
-  function renderMessage(m) {
+  function renderMessage(m, idPrefix = "c-") {
     const body = m.status === "streaming"
       ? el("div.markdown.streaming", {}, m.content) : markdown(m.content);
     const parent = m.reply_to ? el("div.in-thread.muted", {}, "↳ in a thread") : null;
     return el(`article.message.line.${m.author_kind}.${m.status}`,
-      { id: `c-${m.id}`, dataset: { seq: m.seq } },
+      { id: `${idPrefix}${m.id}`, dataset: { seq: m.seq },
+        "aria-busy": m.status === "streaming" ? "true" : null },
       el("div.meta", {}, el("strong", {}, m.author_name), " · ", timeOf(m.created_at),
         m.edited_at ? " (edited)" : "", m.status === "failed" ? el("span.error", {}, ` — ${m.error}`) : null),
       parent, body,
@@ -143,11 +151,14 @@ export function mount(root, [channelId]) {
   }
 
   async function openThread(root) {
-    const replies = (await get(`/api/v1/channels/${state.id}/messages?thread=${root.id}&limit=200`)).messages;
+    let replies;
+    try {
+      replies = (await get(`/api/v1/channels/${state.id}/messages?thread=${root.id}&limit=200`)).messages;
+    } catch (error) { toast(error.message); return; }
     const box = el("textarea", { rows: 2, "aria-label": "Reply" });
     clear(side, el("div.bar", {}, el("h3", {}, "Thread"),
       el("button", { type: "button", "aria-label": "Close", onclick: () => { side.hidden = true; } }, "×")),
-    renderMessage(root), replies.map(renderMessage),
+    renderMessage(root, "t-"), replies.map((m) => renderMessage(m, "t-")),
     el("form.composer", { onsubmit: async (e) => {
       e.preventDefault();
       if (!box.value.trim()) return;
@@ -158,14 +169,15 @@ export function mount(root, [channelId]) {
     side.hidden = false;
   }
 
+  function countUnread(m) {  // a new message elsewhere, from someone else
+    if (!state.alive || m.channel_id === state.id || m.author === session.principal?.person) return;
+    if (m.status === "streaming") return;  // an agent's reply counts once, when complete
+    state.unread[m.channel_id] = (state.unread[m.channel_id] || 0) + 1;
+    renderList();
+  }
+
   function upsert(m) {
-    if (m.channel_id !== state.id) {
-      if (m.author_kind === "person" || m.status === "complete") {
-        state.unread[m.channel_id] = (state.unread[m.channel_id] || 0) + (m.status !== "streaming" ? 1 : 0);
-        renderList();
-      }
-      return;
-    }
+    if (!state.alive || m.channel_id !== state.id) return;
     const node = renderMessage(m);
     const old = document.getElementById(`c-${m.id}`);
     const atBottom = stream.scrollHeight - stream.scrollTop - stream.clientHeight < 80;
@@ -179,20 +191,28 @@ export function mount(root, [channelId]) {
   async function loadOlder() {
     if (!state.hasMore || state.loadingOlder || !state.id) return;
     state.loadingOlder = true;
-    const page = await get(`/api/v1/channels/${state.id}/messages?before=${state.oldest}&limit=50`);
-    const height = stream.scrollHeight;
-    stream.prepend(...page.messages.map(renderMessage));
-    stream.scrollTop = stream.scrollHeight - height;
-    state.oldest = page.before ?? state.oldest;
-    state.hasMore = page.has_more;
-    state.loadingOlder = false;
+    try {
+      const page = await get(`/api/v1/channels/${state.id}/messages?before=${state.oldest}&limit=50`);
+      const height = stream.scrollHeight;
+      stream.prepend(...page.messages.map((m) => renderMessage(m)));
+      stream.scrollTop = stream.scrollHeight - height;
+      state.oldest = page.before ?? state.oldest;
+      state.hasMore = page.has_more;
+    } catch (error) { toast(error.message); } finally { state.loadingOlder = false; }
   }
   stream.addEventListener("scroll", () => { if (stream.scrollTop < 60) loadOlder(); });
 
-  async function catchUp() {  // after a reconnect: what came while we were away
-    if (!state.id) return;
-    const page = await get(`/api/v1/channels/${state.id}/messages?after=${state.newest}&limit=500`);
-    page.messages.forEach(upsert);
+  async function catchUp() {  // after a reconnect: new messages, and replies that finished
+    if (!state.id || !state.alive) return;
+    let after = state.newest;
+    for (;;) {
+      const page = await get(`/api/v1/channels/${state.id}/messages?after=${after}&limit=500`);
+      page.messages.forEach(upsert);
+      if (!page.has_more || !page.messages.length) break;
+      after = page.after;
+    }
+    const recent = await get(`/api/v1/channels/${state.id}/messages?limit=100`);
+    recent.messages.filter((m) => document.getElementById(`c-${m.id}`)).forEach(upsert);
   }
 
   // ---- writing: mentions, typing
@@ -209,7 +229,7 @@ export function mount(root, [channelId]) {
       e.preventDefault();
       complete(suggestions.querySelector("[aria-selected=true]")?.dataset.handle
         || suggestions.firstChild.dataset.handle);
-    } else if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); }
+    } else if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
     else if (e.key === "Escape") suggestions.hidden = true;
   });
 
@@ -248,7 +268,9 @@ export function mount(root, [channelId]) {
   }
 
   state.offs.push(
-    on("message.created", upsert), on("message.completed", upsert), on("message.updated", upsert),
+    on("message.created", (m) => { countUnread(m); upsert(m); }),
+    on("message.completed", (m) => { if (m.channel_id !== state.id) countUnread(m); upsert(m); }),
+    on("message.updated", upsert),
     on("message.deleted", ({ id }) => document.getElementById(`c-${id}`)?.remove()),
     on("message.delta", ({ message_id, delta }) => {
       const node = document.querySelector(`#c-${CSS.escape(message_id)} .streaming`);
@@ -256,9 +278,10 @@ export function mount(root, [channelId]) {
     }),
     on("typing", ({ channel_id, member, name, typing }) => {
       if (channel_id !== state.id) return;
-      if (typing) {
+      clearTimeout(state.typingTimers.get(member));
+      if (typing) {  // said again every 2 s while typing; gone 6 s after the last
         state.typing.set(member, name);
-        setTimeout(() => { state.typing.delete(member); showTyping(); }, 6000);
+        state.typingTimers.set(member, setTimeout(() => { state.typing.delete(member); showTyping(); }, 6000));
       } else state.typing.delete(member);
       showTyping();
     }),
@@ -273,7 +296,9 @@ export function mount(root, [channelId]) {
   loadChannels().then(open).catch((e) => toast(e.message));
   input.focus();
   return () => {
+    state.alive = false;
     state.offs.forEach((off) => off());
+    state.typingTimers.forEach((timer) => clearTimeout(timer));
     state.channels.forEach((c) => leave(c.room));
   };
 }

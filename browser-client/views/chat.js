@@ -7,7 +7,7 @@ import { join, leave, on, onReconnect } from "../lib/socket.js";
 import { firstRunCard } from "./first_run.js";
 
 export function mount(root, [conversationId]) {
-  const state = { id: conversationId || null, messages: new Map(), offs: [] };
+  const state = { id: conversationId || null, messages: new Map(), offs: [], alive: true };
   const list = el("ul.list", { "aria-label": "Conversations" });
   const thread = el("div.messages", { role: "log", "aria-live": "polite" });
   const sourcePanel = el("aside.source", { hidden: true, "aria-label": "Source" });
@@ -19,7 +19,7 @@ export function mount(root, [conversationId]) {
   const composer = el("form.composer", { onsubmit: (e) => { e.preventDefault(); ask(); } },
     input, send);
   input.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); ask(); }
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); ask(); }
   });
   const withAgent = el("select", { "aria-label": "New chat with an agent",
     onchange: (e) => e.target.value && create(e.target.value) }, el("option", { value: "" }, "with an agent…"));
@@ -41,14 +41,17 @@ export function mount(root, [conversationId]) {
   }
 
   async function create(agentId) {
-    const conversation = await post("/api/v1/conversations", agentId ? { agent_id: agentId } : {});
-    location.hash = `#/chat/${conversation.id}`;
+    try {
+      const conversation = await post("/api/v1/conversations", agentId ? { agent_id: agentId } : {});
+      if (state.alive) location.hash = `#/chat/${conversation.id}`;
+    } catch (error) { toast(error.message); }
   }
 
   async function open() {
     if (!state.id) { thread.replaceChildren(emptyState()); return; }
     join(`conversation:${state.id}`);
     const conversation = await get(`/api/v1/conversations/${state.id}`);
+    if (!state.alive) return;
     state.messages = new Map(conversation.messages.map((m) => [m.id, m]));
     renderHeader(conversation);
     clear(thread, conversation.messages.map(renderMessage));
@@ -89,8 +92,10 @@ export function mount(root, [conversationId]) {
       download: "" }, "Export");
     const remove = el("button", { type: "button", title: "Delete conversation", onclick: async () => {
       if (!confirm("Delete this conversation?")) return;
-      await del(`/api/v1/conversations/${state.id}`);
-      location.hash = "#/chat";
+      try {
+        await del(`/api/v1/conversations/${state.id}`);
+        location.hash = "#/chat";
+      } catch (error) { toast(error.message); }
     } }, "Delete");
     clear(header, title, knowledge, model, agent, exportLink, remove);
   }
@@ -101,20 +106,21 @@ export function mount(root, [conversationId]) {
       : markdown(message.content, { sources: message.sources, onCite: showSource });
     const actions = el("div.actions", {},
       message.status === "streaming" && el("button", { type: "button",
-        onclick: () => post(`/api/v1/conversations/${state.id}/messages/${message.id}/stop`) }, "Stop"),
+        onclick: () => post(`/api/v1/conversations/${state.id}/messages/${message.id}/stop`)
+          .catch((e) => toast(e.message)) }, "Stop"),
       message.role === "assistant" && message.status !== "streaming" && el("button", {
         type: "button", onclick: () => post(`/api/v1/conversations/${state.id}/messages/${message.id}/regenerate`, {})
           .catch((e) => toast(e.message)) }, "Regenerate"),
       message.status !== "streaming" && el("button", { type: "button", title: "A new conversation from here",
-        onclick: async () => {
-          const fork = await post(`/api/v1/conversations/${state.id}/fork`, { message_id: message.id });
-          location.hash = `#/chat/${fork.id}`;
-        } }, "Fork"));
+        onclick: () => post(`/api/v1/conversations/${state.id}/fork`, { message_id: message.id })
+          .then((fork) => { location.hash = `#/chat/${fork.id}`; })
+          .catch((e) => toast(e.message)) }, "Fork"));
     const sources = message.sources?.length ? el("ol.sources", {}, message.sources.map((s) =>
       el("li", {}, el("button.link", { type: "button", onclick: () => showSource(s) },
         `[${s.number}] ${s.title || s.url || s.path || "note"}${s.page ? `, page ${s.page}` : ""}`,
         s.cited ? " ✓" : "")))) : null;
-    return el(`article.message.${message.role}.${message.status}`, { id: `m-${message.id}` },
+    return el(`article.message.${message.role}.${message.status}`, { id: `m-${message.id}`,
+      "aria-busy": message.status === "streaming" ? "true" : null },
       el("div.meta", {}, message.role === "user" ? "You" : "Neurocache", " · ", timeOf(message.created_at),
         message.status === "failed" ? el("span.error", {}, ` — ${message.error || "failed"}`) : null,
         message.status === "stopped" ? el("span.muted", {}, " — stopped") : null),
@@ -134,7 +140,7 @@ export function mount(root, [conversationId]) {
   }
 
   function upsert(message) {
-    if (message.conversation_id && message.conversation_id !== state.id) return;
+    if (!state.alive || message.conversation_id !== state.id) return;  // another chat, a channel
     state.messages.set(message.id, message);
     const node = renderMessage(message);
     const old = document.getElementById(`m-${message.id}`);
@@ -156,7 +162,8 @@ export function mount(root, [conversationId]) {
         thread.replaceChildren();
         renderHeader(conversation);
       }
-      await post(`/api/v1/conversations/${state.id}/messages`, { content });
+      const posted = await post(`/api/v1/conversations/${state.id}/messages`, { content });
+      upsert(posted.message);  // its event may have come before the room was joined
       loadList();
     } catch (error) {
       input.value = content;
@@ -176,6 +183,7 @@ export function mount(root, [conversationId]) {
   open().catch((e) => toast(e.message));
   input.focus();
   return () => {
+    state.alive = false;
     state.offs.forEach((off) => off());
     firstRun.close();
     if (state.id) leave(`conversation:${state.id}`);

@@ -30,10 +30,15 @@ export function firstRunCard() {
   }
 
   const offs = [
-    on("model.status", (m) => { models.set(m.id, { ...models.get(m.id), ...m }); render(); }),
+    on("model.status", (m) => get(`/api/v1/models/${encodeURIComponent(m.id)}`)
+      .then((whole) => { models.set(whole.id, whole); render(); }).catch(() => {})),
     on("model.download.progress", (p) => {
       const m = models.get(p.id);
-      if (m) { m.state = "downloading"; m.progress = p; render(); }
+      if (m && ["downloading", "absent", "failed"].includes(m.state)) {
+        m.state = "downloading";
+        m.progress = p;
+        render();
+      }
     }),
   ];
   join("models");

@@ -8,8 +8,11 @@ export function mount(root) {
   const state = { collection: "", offs: [] };
   const collections = el("select", { "aria-label": "Collection", onchange: (e) => {
     state.collection = e.target.value; loadDocuments(); } });
-  const drop = el("label.drop", { tabindex: 0 },
-    el("input", { type: "file", multiple: true, hidden: true, onchange: (e) => upload([...e.target.files]) }),
+  const picker = el("input", { type: "file", multiple: true, hidden: true,
+    onchange: (e) => upload([...e.target.files]) });
+  const drop = el("label.drop", { tabindex: 0, role: "button", onkeydown: (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); picker.click(); }
+  } }, picker,
     el("strong", {}, "Drop files here"), el("span.muted", {}, " or click to choose (PDF, Word, HTML, Markdown, text, code…)"));
   const uploads = el("ul.uploads", { "aria-label": "Uploads" });
   const documents = el("table.documents", {});
@@ -104,7 +107,8 @@ export function mount(root) {
       request.open("POST", "/api/v1/documents");
       request.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total / 2; };
       request.onload = () => {
-        const body = JSON.parse(request.responseText || "{}");
+        let body = {};
+        try { body = JSON.parse(request.responseText || "{}"); } catch { /* not JSON: below */ }
         if (request.status >= 400) {
           line.querySelector(".state").textContent = body.error?.message || "failed";
           line.classList.add("error");
@@ -113,6 +117,9 @@ export function mount(root) {
         line.dataset.job = body.job?.id || "";
         line.querySelector(".state").textContent = "indexing";
         bar.value = 0.5;
+        if (body.job?.id) {  // a small file may be indexed before this line knew its job
+          get(`/api/v1/jobs/${body.job.id}`).then((job) => showJob(line, job)).catch(() => {});
+        }
         loadDocuments();
       };
       request.onerror = () => { line.querySelector(".state").textContent = "the hub cannot be reached"; };
@@ -137,12 +144,14 @@ export function mount(root) {
   }
 
   join("jobs");
+  function showJob(line, job) {
+    line.querySelector("progress").value = 0.5 + (job.progress || 0) / 2;
+    line.querySelector(".state").textContent = job.status === "done" ? "indexed" : job.status || "indexing";
+  }
+
   state.offs.push(on("job.progress", (job) => {
     const line = uploads.querySelector(`[data-job="${CSS.escape(job.id || "")}"]`);
-    if (line) {
-      line.querySelector("progress").value = 0.5 + (job.progress || 0) / 2;
-      line.querySelector(".state").textContent = job.status || "indexing";
-    }
+    if (line) showJob(line, job);
     if (["done", "failed"].includes(job.status)) loadDocuments();
   }));
   loadCollections().then(loadDocuments).then(loadFolders).catch((e) => toast(e.message));

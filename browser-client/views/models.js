@@ -49,7 +49,7 @@ export function mount(root) {
           : m.license || ""),
         el("td", {}, el(`span.status.${m.state}`, {}, m.state), " ", where(m), progressOf(m),
           m.error ? el("div.error", {}, m.error) : null),
-        el("td.row-actions", {}, actions(m),
+        el("td.row-actions", {}, actions(m, load),
           m.source !== "remote" && ["running", "starting", "failed"].includes(m.state)
             ? el("button", { type: "button", onclick: () => showLogs(m.id) }, "Logs") : null))));
   }
@@ -63,10 +63,16 @@ export function mount(root) {
 
   join("models");
   state.offs.push(
-    on("model.status", (model) => { state.models.set(model.id, { ...state.models.get(model.id), ...model }); render(); }),
+    // the event leaves out progress and the server's details: ask for the whole model
+    on("model.status", (model) => get(`/api/v1/models/${encodeURIComponent(model.id)}`)
+      .then((whole) => { state.models.set(whole.id, whole); render(); }).catch(() => load())),
     on("model.download.progress", (progress) => {
       const model = state.models.get(progress.id);
-      if (model) { model.state = "downloading"; model.progress = progress; render(); }
+      if (model && ["downloading", "absent", "failed"].includes(model.state)) {
+        model.state = "downloading";
+        model.progress = progress;
+        render();
+      }
     }));
   load().catch((e) => toast(e.message));
   return () => { state.offs.forEach((off) => off()); leave("models"); };
