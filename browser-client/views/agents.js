@@ -65,8 +65,8 @@ export function mount(root, [agentId]) {
     if (!state.id) return;
     const agent = await get(`/api/v1/agents/${state.id}`);
     const tabs = el("div.tabs", { role: "tablist" }, TIERS.map(([tier, label]) => el("button", {
-      type: "button", role: "tab", "aria-selected": String(tier === state.tier),
-      onclick: () => { state.tier = tier; open(); } }, label)));
+      type: "button", role: "tab", "aria-selected": String(tier === state.tier), dataset: { tier },
+      onclick: () => { state.tier = tier; showTier(); } }, label)));
     const query = el("input", { type: "search", placeholder: `Search ${agent.name}'s memories`, "aria-label": "Search memories" });
     const memories = el("ul.memories", { "aria-label": "Memories" });
     const note = el("textarea", { rows: 2, placeholder: "Add a memory to this tier", "aria-label": "New memory" });
@@ -87,18 +87,25 @@ export function mount(root, [agentId]) {
         if (!note.value.trim()) return;
         await post(`/api/v1/agents/${agent.id}/memories`, { tier: state.tier, content: note.value })
           .catch((err) => toast(err.message));
-        open();
+        note.value = "";
+        showTier();
       } }, note, el("button.primary", { type: "submit" }, "Add")));
-    const { memories: rows } = await get(`/api/v1/agents/${agent.id}/memories?tier=${state.tier}&limit=200`);
-    clear(memories, rows.length ? rows.map((m) => memoryItem(agent, m)) : el("li.muted", {}, "Nothing in this tier."));
+    // A tab or a change to a memory redraws the tier only: the editor above keeps its edits.
+    async function showTier() {
+      for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.tier === state.tier));
+      const { memories: rows } = await get(`/api/v1/agents/${agent.id}/memories?tier=${state.tier}&limit=200`);
+      clear(memories, rows.length ? rows.map((m) => memoryItem(agent, m, showTier))
+        : el("li.muted", {}, "Nothing in this tier."));
+    }
+    await showTier();
   }
 
-  function memoryItem(agent, memory) {
+  function memoryItem(agent, memory, refresh) {
     const base = `/api/v1/agents/${agent.id}/memories/${memory.id}`;
     const text = el("p", {}, memory.content);
     const move = el("select", { "aria-label": "Move to tier", onchange: async (e) => {
       await post(`${base}/move`, { tier: e.target.value }).catch((err) => toast(err.message));
-      open();
+      refresh();
     } }, TIERS.map(([tier, label]) => el("option", { value: tier, selected: tier === memory.tier }, label)));
     return el("li.card", {}, el("div.meta", {}, timeOf(memory.created_at),
       memory.metadata?.where ? ` · ${memory.metadata.where}` : ""), text,
@@ -107,11 +114,11 @@ export function mount(root, [agentId]) {
         const content = prompt("Edit this memory:", memory.content);
         if (content === null || !content.trim()) return;
         await patch(base, { content }).catch((err) => toast(err.message));
-        open();
+        refresh();
       } }, "Edit"),
       el("button", { type: "button", onclick: async () => {
         await del(base).catch((err) => toast(err.message));
-        open();
+        refresh();
       } }, "Delete")));
   }
 

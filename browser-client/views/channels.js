@@ -225,6 +225,14 @@ export function mount(root, [channelId]) {
     suggest();
   });
   input.addEventListener("keydown", (e) => {
+    if (!suggestions.hidden && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+      e.preventDefault();
+      const options = [...suggestions.children];
+      const at = options.findIndex((o) => o.getAttribute("aria-selected") === "true");
+      const next = (at + (e.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+      options.forEach((o, i) => o.setAttribute("aria-selected", String(i === next)));
+      return;
+    }
     if (!suggestions.hidden && (e.key === "Tab" || (e.key === "Enter" && suggestions.firstChild))) {
       e.preventDefault();
       complete(suggestions.querySelector("[aria-selected=true]")?.dataset.handle
