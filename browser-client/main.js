@@ -37,6 +37,8 @@ async function route() {
   if (mine !== routing) return;
   if (unmount) unmount();
   const main = clear($("#view"));
+  // In a narrow window a list view shows either its list or the open item (style.css).
+  main.dataset.open = rest.length ? "item" : "list";
   unmount = view.mount(main, rest);
 }
 

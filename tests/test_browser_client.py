@@ -176,7 +176,7 @@ def test_first_run_downloads_starts_and_answers(browser, tmp_path):
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps({"version": 1, "models": [{
         "id": "parrot", "name": "Parrot 1B", "role": "chat", "format": "gguf",
-        "url": files.serve("/parrot.gguf", data, rate_bytes_per_s=len(data) // 2),
+        "url": files.serve("/parrot.gguf", data, rate_bytes_per_s=len(data) // 6),
         "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "license": "MIT",
         "recommended": True, "description": "Says the same thing, with a source."}]}))
     live = start_live_hub(Settings(data_dir=tmp_path / "data", catalog_path=catalog,
@@ -249,14 +249,20 @@ def test_a_narrow_window_and_the_keyboard(browser, hub_with_model):
     context, page = signed_in(browser, hub_with_model, viewport={"width": 420, "height": 800})
     page.goto(f"{hub_with_model.url}/#/chat")
     assert page.is_visible("nav.rail a[data-section=channels]")
-    assert not page.is_visible("section.sidebar")  # the list folds away
-    page.focus("nav.rail a[data-section=chat]")
-    for _ in range(8):
+    page.wait_for_selector("section.sidebar .list a")  # the list, full width
+    shot(page, "chat-narrow-list")
+    page.click("section.sidebar .list a")
+    page.wait_for_selector("section.sidebar", state="hidden")  # then the conversation alone
+    page.wait_for_selector("header .back")
+    page.focus("header .back")
+    for _ in range(60):  # through the header's controls and each message's buttons
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.tagName") == "TEXTAREA":
             break
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Message"
     shot(page, "chat-narrow")
+    page.click("header .back")
+    page.wait_for_selector("section.sidebar .list a")
     close(context)
 
 

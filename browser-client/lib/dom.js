@@ -25,6 +25,11 @@ export function clear(node, ...children) {
   return node;
 }
 
+// "← back to the list", shown only in a narrow window (where the list and the item share it)
+export function backLink(href) {
+  return el("a.back", { href, "aria-label": "Back to the list" }, "←");
+}
+
 export function timeOf(iso) {
   if (!iso) return "";
   const when = new Date(iso);

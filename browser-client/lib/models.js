@@ -1,6 +1,16 @@
 // What the models page and the first-run card share: sizes, download progress, actions.
-import { del, post } from "./api.js";
+import { del, get, post } from "./api.js";
 import { el, toast } from "./dom.js";
+
+// `model.status` leaves out progress and the server's details, so the whole model is read
+// again; answers that come back out of order must not undo a newer one.
+const asked = new Map();
+export async function reread(id) {
+  const mine = (asked.get(id) || 0) + 1;
+  asked.set(id, mine);
+  const whole = await get(`/api/v1/models/${encodeURIComponent(id)}`);
+  return asked.get(id) === mine ? whole : null;
+}
 
 export function bytes(n) {
   if (!n) return "";

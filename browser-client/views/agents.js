@@ -1,12 +1,14 @@
 // Agents: the roster; create and edit an agent's persona, model and knowledge; browse each
 // memory tier, edit, move between tiers, search.
 import { del, get, patch, post } from "../lib/api.js";
-import { clear, el, timeOf, toast } from "../lib/dom.js";
+import { backLink, clear, el, timeOf, toast } from "../lib/dom.js";
 
 const TIERS = [["working", "Working"], ["long_term", "Long-term"], ["personal_log", "Personal log"],
   ["archive", "Archive"]];
 
 export function mount(root, [agentId]) {
+  const listOnly = agentId === "list";
+  if (listOnly) { agentId = null; root.dataset.open = "list"; }
   const state = { id: agentId || null, tier: "working", alive: true };
   const roster = el("ul.list", { "aria-label": "Agents" });
   const pane = el("section.pane.scroll");
@@ -18,7 +20,9 @@ export function mount(root, [agentId]) {
     if (!state.alive) return;
     clear(roster, agents.map((a) => el("li", {}, el("a", { href: `#/agents/${a.id}`,
       className: a.id === state.id ? "active" : "" }, el("span.title", {}, a.name)))));
-    if (!state.id && agents.length) location.hash = `#/agents/${agents[0].id}`;
+    if (!state.id && agents.length && !listOnly && !matchMedia("(max-width: 760px)").matches) {
+      location.hash = `#/agents/${agents[0].id}`;
+    }
     if (!state.id && !agents.length) clear(pane, el("div.empty", {}, el("p", {}, "No agents yet."),
       el("a.button", { href: "#/agents/new" }, "Create an agent")));
   }
@@ -70,7 +74,7 @@ export function mount(root, [agentId]) {
     const query = el("input", { type: "search", placeholder: `Search ${agent.name}'s memories`, "aria-label": "Search memories" });
     const memories = el("ul.memories", { "aria-label": "Memories" });
     const note = el("textarea", { rows: 2, placeholder: "Add a memory to this tier", "aria-label": "New memory" });
-    clear(pane, el("header.bar", {}, el("h2", {}, agent.name), el("span.muted", {}, agent.persona.slice(0, 80))),
+    clear(pane, el("header.bar", {}, backLink("#/agents/list"), el("h2", {}, agent.name), el("span.muted", {}, agent.persona.slice(0, 80))),
       await editor(agent),
       el("h3", {}, "Memories"), tabs,
       el("form.search", { onsubmit: async (e) => {

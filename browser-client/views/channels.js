@@ -2,7 +2,7 @@
 // threads, @mention autocomplete, typing indicators, infinite scroll back, and catching up
 // by `seq` after a reconnect.
 import { get, patch, post } from "../lib/api.js";
-import { clear, el, timeOf, toast } from "../lib/dom.js";
+import { backLink, clear, el, timeOf, toast } from "../lib/dom.js";
 import { markdown } from "../lib/render.js";
 import { session } from "../main.js";
 import { emit, join, leave, on, onReconnect } from "../lib/socket.js";
@@ -15,7 +15,11 @@ function markRead(channelId, seq) {
   localStorage.setItem(READ_KEY, JSON.stringify({ ...read, [channelId]: seq }));
 }
 
+const narrow = () => matchMedia("(max-width: 760px)").matches;
+
 export function mount(root, [channelId]) {
+  const listOnly = channelId === "list";
+  if (listOnly) { channelId = null; root.dataset.open = "list"; }
   const state = { id: channelId || null, channels: [], members: [], unread: {}, typing: new Map(),
     typingTimers: new Map(), oldest: null, newest: 0, hasMore: false, loadingOlder: false,
     offs: [], alive: true };
@@ -47,7 +51,10 @@ export function mount(root, [channelId]) {
     }));
     if (!state.alive) return;
     renderList();
-    if (!state.id && state.channels.length) location.hash = `#/channels/${state.channels[0].id}`;
+    // wide: open the first channel; narrow (or #/channels/list): the list itself
+    if (!state.id && state.channels.length && !listOnly && !narrow()) {
+      location.hash = `#/channels/${state.channels[0].id}`;
+    }
     if (!state.channels.length) stream.replaceChildren(el("div.empty", {},
       el("p", {}, "No channels yet."), el("button.primary", { type: "button", onclick: createChannel },
         "Create the first one")));
@@ -101,7 +108,7 @@ export function mount(root, [channelId]) {
       await patch(`/api/v1/channels/${state.id}`, { archived: !channel.archived }).catch((e) => toast(e.message));
       location.hash = "#/channels";
     } }, channel.archived ? "Unarchive" : "Archive");
-    clear(header, el("h2", {}, `# ${channel.name}`), el("span.muted", {}, channel.description),
+    clear(header, backLink("#/channels/list"), el("h2", {}, `# ${channel.name}`), el("span.muted", {}, channel.description),
       el("span.grow"), people, add, ask, archive);
   }
 

@@ -1,7 +1,7 @@
 // Chat: conversations on the left; the open one's messages, streamed as they are written,
 // with citations that open their source; stop, regenerate, fork, export; what it draws on.
 import { del, get, patch, post } from "../lib/api.js";
-import { clear, el, timeOf, toast } from "../lib/dom.js";
+import { backLink, clear, el, timeOf, toast } from "../lib/dom.js";
 import { markdown } from "../lib/render.js";
 import { join, leave, on, onReconnect } from "../lib/socket.js";
 import { firstRunCard } from "./first_run.js";
@@ -38,6 +38,7 @@ export function mount(root, [conversationId]) {
       el("a", { href: `#/chat/${c.id}`, className: c.id === state.id ? "active" : "" },
         el("span.title", {}, c.title), el("span.when", {}, timeOf(c.updated_at))))));
     if (!state.id) header.replaceChildren(el("h2", {}, "Ask anything of your memory"));
+    if (!state.id) root.dataset.open = "list";
   }
 
   async function create(agentId) {
@@ -97,7 +98,7 @@ export function mount(root, [conversationId]) {
         location.hash = "#/chat";
       } catch (error) { toast(error.message); }
     } }, "Delete");
-    clear(header, title, knowledge, model, agent, exportLink, remove);
+    clear(header, backLink("#/chat"), title, knowledge, model, agent, exportLink, remove);
   }
 
   function renderMessage(message) {
@@ -158,6 +159,7 @@ export function mount(root, [conversationId]) {
         const conversation = await post("/api/v1/conversations", { title: content.slice(0, 60) });
         state.id = conversation.id;
         history.replaceState(null, "", `#/chat/${state.id}`);
+        root.dataset.open = "item";
         join(`conversation:${state.id}`);
         thread.replaceChildren();
         renderHeader(conversation);

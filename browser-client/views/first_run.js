@@ -2,7 +2,7 @@
 // recommended one (download with progress, then start), or start one already there.
 import { get } from "../lib/api.js";
 import { clear, el } from "../lib/dom.js";
-import { actions, bytes, progressOf } from "../lib/models.js";
+import { actions, bytes, progressOf, reread } from "../lib/models.js";
 import { join, leave, on } from "../lib/socket.js";
 
 export function firstRunCard() {
@@ -30,8 +30,8 @@ export function firstRunCard() {
   }
 
   const offs = [
-    on("model.status", (m) => get(`/api/v1/models/${encodeURIComponent(m.id)}`)
-      .then((whole) => { models.set(whole.id, whole); render(); }).catch(() => {})),
+    on("model.status", (m) => reread(m.id)
+      .then((whole) => { if (whole) { models.set(whole.id, whole); render(); } }).catch(() => {})),
     on("model.download.progress", (p) => {
       const m = models.get(p.id);
       if (m && ["downloading", "absent", "failed"].includes(m.state)) {

@@ -3,7 +3,7 @@
 // remote OpenAI-compatible server.
 import { get, post } from "../lib/api.js";
 import { clear, el, toast } from "../lib/dom.js";
-import { actions, bytes, progressOf, where } from "../lib/models.js";
+import { actions, bytes, progressOf, reread, where } from "../lib/models.js";
 import { join, leave, on } from "../lib/socket.js";
 
 export function mount(root) {
@@ -64,8 +64,9 @@ export function mount(root) {
   join("models");
   state.offs.push(
     // the event leaves out progress and the server's details: ask for the whole model
-    on("model.status", (model) => get(`/api/v1/models/${encodeURIComponent(model.id)}`)
-      .then((whole) => { state.models.set(whole.id, whole); render(); }).catch(() => load())),
+    on("model.status", (model) => reread(model.id)
+      .then((whole) => { if (whole) { state.models.set(whole.id, whole); render(); } })
+      .catch(() => load())),
     on("model.download.progress", (progress) => {
       const model = state.models.get(progress.id);
       if (model && ["downloading", "absent", "failed"].includes(model.state)) {
