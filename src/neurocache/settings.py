@@ -207,6 +207,51 @@ class Settings(BaseSettings):
         600, gt=0,
         description="How often memory consolidation and message retention run.",
     )
+    rate_limit_generate_per_minute: int = Field(
+        30, ge=0,
+        description="Requests per minute each API key may make to generating and embedding "
+        "endpoints (chat completions, embeddings, conversation and channel messages, channel "
+        "query); 0 means no limit.",
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=0,
+        description="Requests per minute each API key may make to every other endpoint; "
+        "0 means no limit.",
+    )
+    rate_limit_global_per_minute: int = Field(
+        10_000, ge=0,
+        description="Requests per minute the whole hub accepts from API keys together; "
+        "0 means no limit.",
+    )
+    rate_limit_owner: bool = Field(
+        False,
+        description="Apply the per-key limits to the owner's browser session too.",
+    )
+    usage_minutes_kept_h: float = Field(
+        48, gt=0, description="Hours of per-minute usage kept before only hourly sums remain."
+    )
+    usage_hours_kept_days: float = Field(
+        90, gt=0, description="Days of per-hour usage kept before only daily sums remain."
+    )
+    usage_days_kept_days: float = Field(
+        1825, gt=0, description="Days of per-day usage kept."
+    )
+    audit_retention_days: float = Field(
+        0, ge=0,
+        description="Audit entries older than this many days are deleted by the scheduled "
+        "maintenance; 0 keeps them for ever.",
+    )
+    backup_interval_h: float = Field(
+        24, ge=0,
+        description="Hours between scheduled backups while the hub runs; 0 turns them off.",
+    )
+    backup_keep: int = Field(
+        7, ge=1, description="Scheduled backups kept; older ones are deleted."
+    )
+    backup_dir: Path | None = Field(
+        None, description="Where scheduled backups are written (default: `backups/` in "
+        "the data dir; better: another disk)."
+    )
     gpu_layers: int = Field(
         -1, ge=-1,
         description="Layers to offload to a GPU when one is found: -1 all, 0 none (CPU only).",
