@@ -134,3 +134,35 @@ def test_a_completion_can_join_a_conversation(client, live):
         client.chat.completions.create(
             model="x", messages=[{"role": "user", "content": "a"}],
             extra_body={"neurocache": {"conversation_id": "nope"}})
+
+
+def usage_of(live, caller_key: str) -> dict:
+    """This key's usage per model, the last hour."""
+    key_id = next(k["id"] for k in live.hub.keys.list(limit=500)[0]
+                  if caller_key.startswith(k["prefix"]))
+    got = requests.get(live.url + "/api/v1/usage", params={"group_by": "caller,model"},
+                       headers={"Authorization": f"Bearer {live.key('admin')}"},
+                       timeout=10).json()
+    return {s["group"]["model"]: s["totals"] for s in got["series"]
+            if s["group"]["caller"] == f"key:{key_id}"}
+
+
+def test_usage_counts_the_tokens_of_each_key_and_model(live):
+    secret = live.key("chat")
+    own = openai.OpenAI(base_url=live.url + "/v1", api_key=secret, max_retries=0)
+    answer = own.chat.completions.create(
+        model=live.model_id, messages=[{"role": "user", "content": "Name a river."}],
+        max_tokens=6, temperature=0)
+    streamed = list(own.chat.completions.create(
+        model=live.model_id, messages=[{"role": "user", "content": "Name a river."}],
+        max_tokens=6, temperature=0, stream=True))
+    own.embeddings.create(model="builtin", input=["a river", "the sea"])
+    used = usage_of(live, secret)
+    pieces = sum(1 for c in streamed if c.choices and c.choices[0].delta.content)
+    assert used[live.model_id]["tokens_out"] == answer.usage.completion_tokens + pieces
+    # the server's count for the first; the stream's prompt is counted by the tokenizer,
+    # without the chat template's few tokens around each message
+    assert used[live.model_id]["tokens_in"] > answer.usage.prompt_tokens > 0
+    assert used[live.model_id]["requests"] == 0  # requests are counted per endpoint
+    assert used[live.hub.embedder.name]["tokens_in"] > 0
+    assert used[""]["requests"] == 3

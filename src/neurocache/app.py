@@ -13,6 +13,7 @@ from neurocache.settings import Settings, load_settings
 from neurocache.web import (
     agents,
     audit,
+    bundles,
     channels,
     client,
     conversations,
@@ -22,15 +23,18 @@ from neurocache.web import (
     models,
     openai_api,
     system,
+    usage,
     users,
 )
 from neurocache.web.errors import SocketIOErrorShape, register_error_handlers
 from neurocache.web.hooks import register_request_hooks
+from neurocache.web.metering import register_metering
 from neurocache.web.realtime import Realtime
 from neurocache.web.trust import OriginPolicy, TrustMiddleware
 
 BLUEPRINTS = (system.bp, keys.bp, audit.bp, models.bp, knowledge.bp, conversations.bp,
-              memories.bp, agents.bp, channels.bp, users.bp, openai_api.bp, client.bp)
+              memories.bp, agents.bp, channels.bp, users.bp, usage.bp, openai_api.bp, client.bp,
+              bundles.bp)
 # Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
 ASYNC_MODE = "threading"
 
@@ -56,6 +60,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_request_hooks(app)
+    register_metering(app)
     app.wsgi_app = TrustMiddleware(  # type: ignore[method-assign]
         SocketIOErrorShape(app.wsgi_app), policy
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from neurocache import __version__, cli_chat, cli_knowledge, cli_models
+from neurocache import __version__, cli_bundles, cli_chat, cli_knowledge, cli_models, cli_ops
 from neurocache.errors import NeurocacheError
 from neurocache.settings import ENV_PREFIX, Settings, load_settings, setting_sources
 from neurocache.store.audit import Actor
@@ -269,6 +269,8 @@ def keys_revoke(key_id: str, **kwargs: Any) -> None:
 cli_models.register(main, settings_options, settings_from)
 cli_knowledge.register(main, settings_options, settings_from)
 cli_chat.register(main, settings_options, settings_from)
+cli_ops.register(main, settings_options, settings_from)
+cli_bundles.register(main, settings_options, settings_from)
 
 
 @main.command("model-server", hidden=True)

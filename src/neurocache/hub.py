@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 from neurocache import __version__
@@ -36,10 +37,13 @@ from neurocache.search.service import SearchService
 from neurocache.search.vectors import IndexPolicy
 from neurocache.settings import Settings, ensure_private_dir
 from neurocache.store import Database
-from neurocache.store.audit import AuditLog
+from neurocache.store.audit import AuditLog, record_settings
+from neurocache.store.backup_schedule import ScheduledBackups
 from neurocache.store.graph import MemoryGraph
 from neurocache.store.keys import OWNER, ApiKeys, Principal
 from neurocache.store.owner_token import OwnerToken
+from neurocache.store.ratelimit import RateLimiter
+from neurocache.store.usage import UsageMeter, UsageRetention
 from neurocache.store.users import Users
 
 # publish(event_name, payload, room): how services tell the world what happened.
@@ -60,8 +64,13 @@ class Hub:
         self.db.migrate()
         self.keys = ApiKeys(self.db)
         self.audit = AuditLog(self.db)
+        self.usage = UsageMeter(self.db, UsageRetention(
+            timedelta(hours=settings.usage_minutes_kept_h),
+            timedelta(days=settings.usage_hours_kept_days),
+            timedelta(days=settings.usage_days_kept_days)))
+        self.limiter = RateLimiter(self.db)
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
-        self.models = ModelManager(settings, self.db, publish)
+        self.models = ModelManager(settings, self.db, publish, count_usage=self.usage.add)
         self.search = SearchService(
             self.db, settings.data_dir / "indexes", settings.embedder, lambda: self.embedder,
             IndexPolicy(settings.vector_exact_limit, settings.vector_nprobe),
@@ -69,7 +78,7 @@ class Hub:
         self.jobs = JobQueue(self.db, lambda *event: self.publish(*event),
                              workers=settings.ingest_workers)
         self.knowledge = Knowledge(settings, self.db, self.search, self.jobs,
-                                   lambda: self.embedder)
+                                   lambda: self.embedder, count_usage=self.usage.add)
         self.folders = FolderWatcher(self.db, self.knowledge,
                                      interval_s=settings.watch_interval_s,
                                      max_file_bytes=settings.watch_max_file_bytes)
@@ -95,6 +104,7 @@ class Hub:
         self.users = Users(self.db)
         self.presence = Presence()
         self.visibility = Visibility(self.db)
+        self.backups = ScheduledBackups(settings, before=self.search.save)
         self._build_agents_and_channels(settings)
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
         self._reembedder: Reembedder | None = None
@@ -127,7 +137,13 @@ class Hub:
             retention_days=settings.channel_retention_days,
             agent_ids=lambda: [a for a in self.agents.ids()],
             consolidate=self.tiers.consolidate,
-            delete_messages_before=self.channel_messages.delete_older_than)
+            delete_messages_before=self.channel_messages.delete_older_than,
+            tasks={"usage_rows_pruned": self.usage.prune,
+                   "audit_entries_deleted": self._prune_audit})
+
+    def _prune_audit(self, now: datetime) -> int:
+        days = self.settings.audit_retention_days
+        return self.audit.delete_before(now - timedelta(days=days)) if days > 0 else 0
 
     def _agent_answered(self, agent_id: str, conversation_id: str, where: str, question: str,
                         reply: str) -> None:
@@ -146,6 +162,7 @@ class Hub:
     def start_background_work(self) -> None:
         """What a serving hub does on its own (a CLI command that opens the store does not):
         resume downloads; re-embed what the active embedder did not embed."""
+        record_settings(self.db, self.settings)  # a serving hub's settings, audited
         self.models.resume_downloads()
         self._reembedder = Reembedder(self.db, self.settings.embedder, lambda: self.embedder,
                                       lambda *event: self.publish(*event),
@@ -156,6 +173,9 @@ class Hub:
         self.jobs.start()
         self.folders.start()
         self.maintenance.start()
+        self.backups.start()
+        self.usage.start()
+        self.limiter.start()
 
     def authenticate(self, token: str | None) -> Principal | None:
         """The owner for the owner's token, a key's principal for a live key, else None."""
@@ -197,6 +217,7 @@ class Hub:
             raise InvalidInput(f"{model_id} is not a chat model", details={"field": "model"})
 
     def close(self) -> None:
+        self.backups.stop()
         self.maintenance.stop()
         self._turns.close()
         self._speakers.shutdown(wait=True)
@@ -211,4 +232,6 @@ class Hub:
             self._embedder.close()
         self.models.close()
         self.keys.flush()
+        self.usage.close()
+        self.limiter.close()
         self.db.close()

@@ -30,6 +30,7 @@ from neurocache.errors import NeurocacheError
 from neurocache.models.backend import ChatBackend
 from neurocache.search.service import Filters, SearchService
 from neurocache.store.models import Conversation
+from neurocache.store.usage import carrying_scope, scope
 
 log = logging.getLogger("neurocache.chat")
 Publish = Callable[[str, dict[str, Any], str | None], None]
@@ -140,8 +141,8 @@ class Answerer:
         with self._lock:
             self._stops[reply["id"]] = threading.Event()
         self.publish("message.created", reply, room(conversation_id))
-        future: Future = self._pool.submit(self._answer, conversation_id, question,
-                                           reply["id"], backend)
+        future: Future = self._pool.submit(carrying_scope(self._answer), conversation_id,
+                                           question, reply["id"], backend)
         future.reply_id = reply["id"]  # type: ignore[attr-defined]
         return future
 
@@ -151,7 +152,8 @@ class Answerer:
         try:
             conversation = self.conversations.row(conversation_id)
             prompt = self._prompt(conversation, question, backend)
-            text, usage = self._stream(conversation_id, reply_id, prompt, backend)
+            with scope(agent=conversation.agent_id or ""):
+                text, usage = self._stream(conversation_id, reply_id, prompt, backend)
             stopped = self._stops[reply_id].is_set()
             fields = {"status": "stopped" if stopped else "complete", **usage}
         except NeurocacheError as exc:
@@ -210,7 +212,7 @@ class Answerer:
                 "message_id": reply_id, "delta": delta, "conversation_id": conversation_id},
                 room(conversation_id)),
             save=lambda so_far: self.conversations.finish_message(reply_id, so_far),
-            stop=self._stops[reply_id])
+            stop=self._stops[reply_id], prompt_tokens=prompt.tokens)
         return text, {"tokens_in": prompt.tokens, "tokens_out": tokens}
 
     # ---- what the model reads

@@ -26,6 +26,7 @@ from neurocache.chat.tiers import AgentMemories
 from neurocache.chat.visibility import Visibility
 from neurocache.errors import Conflict, NeurocacheError, NotFound
 from neurocache.models.backend import ChatBackend
+from neurocache.store.usage import scope
 
 log = logging.getLogger("neurocache.chat")
 Publish = Callable[[str, dict[str, Any], str | None], None]
@@ -97,7 +98,8 @@ class ChannelAgents:
         member = f"agent:{agent_id}"
         self._typing(channel_id, member, agent["name"], True)
         try:
-            return self._reply(agent, prompting, trigger)
+            with scope(agent=agent_id):
+                return self._reply(agent, prompting, trigger)
         finally:
             self._typing(channel_id, member, agent["name"], False)
 

@@ -21,6 +21,7 @@ from neurocache.chat.prompt import (
     cited_numbers,
 )
 from neurocache.models.backend import ChatBackend
+from neurocache.store.usage import scope, usage_scope
 
 PASSED_THROUGH = ("temperature", "top_p", "max_tokens", "stop", "presence_penalty",
                   "frequency_penalty", "seed", "logit_bias", "response_format", "user")
@@ -67,12 +68,37 @@ class Completions:
 
     @staticmethod
     def complete(prepared: Prepared) -> dict[str, Any]:
-        return prepared.backend.client.chat(prepared.body["messages"], **_params(prepared))
+        answer = prepared.backend.client.chat(prepared.body["messages"], **_params(prepared))
+        usage = answer.get("usage") or {}
+        prepared.backend.count_usage(tokens_in=usage.get("prompt_tokens", 0),
+                                     tokens_out=usage.get("completion_tokens", 0))
+        return answer
 
     @staticmethod
     def stream(prepared: Prepared) -> Iterator[dict[str, Any]]:
-        return prepared.backend.client.chat_stream(prepared.body["messages"],
-                                                   **_params(prepared))
+        return _metered(prepared, prepared.backend.client.chat_stream(
+            prepared.body["messages"], **_params(prepared)), usage_scope.get({}))
+
+
+def _metered(prepared: Prepared, chunks: Iterator[dict[str, Any]],
+             whose: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """The chunks as they come; once they end (or the client goes), the tokens are
+    counted against `whose` usage scope (the generator runs after the view returned, when
+    the request's own scope may be gone): as the server reports them, else one per piece."""
+    pieces, usage = 0, {}
+    try:
+        for chunk in chunks:
+            usage = chunk.get("usage") or usage
+            pieces += sum(1 for c in chunk.get("choices") or []
+                          if (c.get("delta") or {}).get("content"))
+            yield chunk
+    finally:
+        backend = prepared.backend
+        asked = usage.get("prompt_tokens") or sum(
+            backend.count_tokens(content_text(m.get("content"))) for m in prepared.body["messages"])
+        with scope(**whose):
+            backend.count_usage(tokens_in=asked,
+                                tokens_out=usage.get("completion_tokens", pieces))
 
 
 def _params(prepared: Prepared) -> dict[str, Any]:

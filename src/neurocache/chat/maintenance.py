@@ -1,5 +1,6 @@
-"""Work done on a schedule while the hub runs: agents' memory consolidation and the
-retention of channel messages. Each run is also callable directly (tests, the API)."""
+"""Work done on a schedule while the hub runs: agents' memory consolidation, the retention
+of channel messages, and any other pruning the hub hands over (`tasks`: usage roll-ups, the
+audit log). Each run is also callable directly (tests, the API)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ class Maintenance:
     def __init__(self, *, interval_s: float, retention_days: float,
                  agent_ids: Callable[[], list[str]],
                  consolidate: Callable[[str, datetime], dict[str, Any]],
-                 delete_messages_before: Callable[[datetime], int]) -> None:
+                 delete_messages_before: Callable[[datetime], int],
+                 tasks: dict[str, Callable[[datetime], int]] | None = None) -> None:
         self.interval_s, self.retention_days = interval_s, retention_days
         self.agent_ids, self.consolidate = agent_ids, consolidate
         self.delete_messages_before = delete_messages_before
+        self.tasks = tasks or {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -39,6 +42,11 @@ class Maintenance:
         if self.retention_days > 0:
             cutoff = now - timedelta(days=self.retention_days)
             report["messages_deleted"] = self.delete_messages_before(cutoff)
+        for name, task in self.tasks.items():
+            try:
+                report[name] = task(now)
+            except Exception:  # one task's failure must not stop the others'
+                log.exception("maintenance task %s failed", name)
         return report
 
     def start(self) -> None:

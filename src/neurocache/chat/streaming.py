@@ -14,6 +14,7 @@ from typing import Any
 
 from neurocache.errors import Unavailable
 from neurocache.models.backend import ChatBackend
+from neurocache.store.usage import carrying_scope
 
 log = logging.getLogger("neurocache.chat")
 SAVE_EVERY_S = 2.0
@@ -22,9 +23,11 @@ SAVE_EVERY_S = 2.0
 def stream_reply(backend: ChatBackend, messages: list[dict[str, str]], *, max_tokens: int,
                  temperature: float, on_delta: Callable[[str], None] = lambda _d: None,
                  save: Callable[[str], None] = lambda _t: None,
-                 stop: threading.Event | None = None) -> tuple[str, int]:
+                 stop: threading.Event | None = None,
+                 prompt_tokens: int | None = None) -> tuple[str, int]:
     """The reply's text and its token count; `save` gets the text so far every couple of
-    seconds (a crash keeps what was written), `stop` ends it early."""
+    seconds (a crash keeps what was written), `stop` ends it early. The tokens both ways
+    are counted for usage (`backend.count_usage`)."""
     parts: list[str] = []
     tokens: int | None = None
     saved_at = time.monotonic()
@@ -41,10 +44,15 @@ def stream_reply(backend: ChatBackend, messages: list[dict[str, str]], *, max_to
                 on_delta(delta)
             if chunk.get("usage"):
                 tokens = chunk["usage"].get("completion_tokens")
+                prompt_tokens = chunk["usage"].get("prompt_tokens", prompt_tokens)
             if time.monotonic() - saved_at > SAVE_EVERY_S:
                 save("".join(parts))
                 saved_at = time.monotonic()
-    return "".join(parts), tokens if tokens is not None else len(parts)
+    tokens = tokens if tokens is not None else len(parts)
+    if prompt_tokens is None:
+        prompt_tokens = sum(backend.count_tokens(str(m.get("content", ""))) for m in messages)
+    backend.count_usage(tokens_in=prompt_tokens, tokens_out=tokens)
+    return "".join(parts), tokens
 
 
 class SerialQueues:
@@ -77,7 +85,8 @@ class SerialQueues:
             idle = queue is None
             if idle:
                 queue = self._queues[key] = deque()
-            queue.append((work, future))  # type: ignore[union-attr]
+            # run later, but counted against whoever handed it over (usage)
+            queue.append((carrying_scope(work), future))  # type: ignore[union-attr]
         if idle:
             self._pool.submit(self._drain, key)
         return future

@@ -17,9 +17,11 @@ from neurocache.store import Database
 from neurocache.store.database import get_or_not_found
 from neurocache.store.models import Job
 from neurocache.store.types import isoformat
+from neurocache.store.usage import scope, usage_scope
 
 log = logging.getLogger("neurocache.jobs")
 ROOM = "jobs"
+USAGE_SCOPE = "usage_scope"  # payload key: whose work it is
 PROGRESS_INTERVAL_S = 0.25
 
 Handler = Callable[[str, dict[str, Any], Callable[[float], None]], None]
@@ -52,6 +54,8 @@ class JobQueue:
         self.handlers[kind] = handler
 
     def submit(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        # Whose work it is travels with the job, so its usage is counted against them.
+        payload = {**payload, USAGE_SCOPE: usage_scope.get({})}
         with self.db.session() as session:
             job = Job(kind=kind, payload=payload, status="queued", progress=0.0)
             session.add(job)
@@ -133,7 +137,8 @@ class JobQueue:
                 self._update(job_id, progress=min(max(fraction, 0.0), 0.999))
 
         try:
-            self.handlers[kind](job_id, payload, progress)
+            with scope(**payload.pop(USAGE_SCOPE, None) or {}):
+                self.handlers[kind](job_id, payload, progress)
         except JobCancelled:
             self._announce(job_id)
         except Exception as exc:  # the job fails; the worker lives on

@@ -26,7 +26,16 @@ from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
 from neurocache.store.graph import content_hash, delete_memories
-from neurocache.store.models import Collection, Document, Edge, Job, Memory, Vector
+from neurocache.store.models import (
+    Agent,
+    Collection,
+    Conversation,
+    Document,
+    Edge,
+    Job,
+    Memory,
+    Vector,
+)
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat
 
@@ -69,6 +78,15 @@ def collection_view(collection: Collection) -> dict[str, Any]:
             "created_at": isoformat(collection.created_at)}
 
 
+def _forget_collection(session: Any, collection_id: str) -> None:
+    """Agents and conversations that searched a deleted collection search the rest (a JSON
+    list has no foreign key to do it)."""
+    for model in (Agent, Conversation):
+        for row in session.scalars(select(model)):
+            if collection_id in (row.collections or []):
+                row.collections = [c for c in row.collections if c != collection_id]
+
+
 def document_view(document: Document) -> dict[str, Any]:
     return {"id": document.id, "title": document.title, "url": document.url,
             "path": document.path, "collection_id": document.collection_id,
@@ -80,8 +98,10 @@ def document_view(document: Document) -> dict[str, Any]:
 
 class Knowledge:
     def __init__(self, settings: Settings, db: Database, search: SearchService,
-                 jobs: JobQueue, get_embedder: Callable[[], Any]) -> None:
+                 jobs: JobQueue, get_embedder: Callable[[], Any],
+                 count_usage: Callable[..., None] = lambda **_counts: None) -> None:
         self.settings = settings
+        self.count_usage = count_usage  # documents and chunks ingested, for usage
         self.db = db
         self.search = search
         self.jobs = jobs
@@ -101,6 +121,48 @@ class Knowledge:
         except IntegrityError as exc:
             raise Conflict(f"a collection named {name!r} exists already") from exc
         return view
+
+    def update_collection(self, name_or_id: str, actor: Actor, *, name: str | None = None,
+                          description: str | None = None) -> dict[str, Any]:
+        collection_id = self.collection_id(name_or_id)
+        try:
+            with self.db.session() as session:
+                collection = session.get(Collection, collection_id)
+                before = collection_view(collection)
+                if name is not None:
+                    collection.name = name.strip()
+                if description is not None:
+                    collection.description = description
+                session.flush()
+                after = collection_view(collection)
+                audit.record(session, actor, "collection.update", ("collection", collection_id),
+                             before, after)
+        except IntegrityError as exc:
+            raise Conflict(f"a collection named {name!r} exists already") from exc
+        return after
+
+    def delete_collection(self, name_or_id: str, actor: Actor, *,
+                          delete_documents: bool = False) -> dict[str, Any]:
+        """Its documents are deleted too, or (by default) kept, in no collection. Each
+        document is one step (audited as such), so a crash midway leaves whole documents."""
+        collection_id = self.collection_id(name_or_id)
+        with self.db.session() as session:
+            documents = list(session.scalars(select(Document.id).where(
+                Document.collection_id == collection_id)))
+        for document_id in documents:
+            if delete_documents:
+                self.delete_document(document_id, actor)
+            else:
+                self.move_document(document_id, None, actor)
+        with self.db.session() as session:
+            collection = session.get(Collection, collection_id)
+            before = collection_view(collection)
+            session.delete(collection)
+            _forget_collection(session, collection_id)
+            audit.record(session, actor, "collection.delete", ("collection", collection_id),
+                         before, None)
+        return {**before, "documents": len(documents),
+                "documents_deleted": delete_documents}
 
     def list_collections(self) -> list[dict[str, Any]]:
         with self.db.session() as session:
@@ -297,6 +359,7 @@ class Knowledge:
         with self.db.session() as session:
             session.get(Document, document_id).chunk_count = len(ids)
         self.search.checkpoint()
+        self.count_usage(documents=1, chunks=len(ids))
 
     def _store_chunks(self, document_id: str, collection_id: str | None, chunks: list,
                       pages: list | None) -> list[str]:

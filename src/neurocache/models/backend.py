@@ -20,6 +20,8 @@ class ChatBackend:
     served_name: str | None  # the `model` field its server expects, when it cares
     context_tokens: int
     count_tokens: Callable[[str], int]
+    # count_usage(tokens_in=, tokens_out=): what a reply cost, for the usage time series
+    count_usage: Callable[..., None] = lambda **_tokens: None
 
 
 def estimate_tokens(text: str) -> int:

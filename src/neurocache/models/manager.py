@@ -64,8 +64,10 @@ class ModelManager:
     def __init__(
         self, settings: Settings, db: Database, publish: Publish, *,
         gpu: GpuInfo | None = None, download_options: DownloadOptions | None = None,
+        count_usage: Callable[..., None] = lambda **_counts: None,
     ) -> None:
         self.settings = settings
+        self.count_usage = count_usage  # tokens each model took and gave, for usage
         self.db = db
         self.publish = publish
         self.catalog: dict[str, CatalogEntry] = load_catalog(settings.catalog_path)
@@ -147,7 +149,8 @@ class ModelManager:
         return ChatBackend(model_id, self.client_for(model_id),
                            row.remote_model if row.source == "remote" else row.id,
                            min(row.context_length or MAX_CONTEXT, MAX_CONTEXT),
-                           self._token_counter(row))
+                           self._token_counter(row),
+                           lambda **tokens: self.count_usage(model=model_id, **tokens))
 
     def is_chat_model(self, model_id: str) -> bool:
         """Registered or installed as a chat model (no catalog view is built: cheap)."""
@@ -252,7 +255,9 @@ class ModelManager:
             if not self._forget_download(model_id):
                 raise Conflict(f"{model_id} is not downloading")
         self._changed(model_id)
-        return self.get(model_id)
+        after = self.get(model_id)
+        self._record(actor, "model.download.cancel", model_id, None, after)
+        return after
 
     def resume_downloads(self) -> None:
         """Downloads that were running when the hub stopped go on where they stopped."""
@@ -336,7 +341,13 @@ class ModelManager:
         self.publish("model.download.progress", payload, ROOM)
 
     # ---- running
-    def start(self, model_id: str) -> dict[str, Any]:
+    def start(self, model_id: str, actor: Actor | None = None) -> dict[str, Any]:
+        before = self.get(model_id)
+        after = self._start(model_id)
+        self._record(actor, "model.start", model_id, before, after)
+        return after
+
+    def _start(self, model_id: str) -> dict[str, Any]:
         row = self._row(model_id)
         if row is None or row.state != "installed":
             raise Conflict(f"{model_id} is not installed: download or register it first")
@@ -357,12 +368,22 @@ class ModelManager:
             process.start()
         return self.get(model_id)
 
-    def stop(self, model_id: str) -> dict[str, Any]:
-        self.get(model_id)
+    def stop(self, model_id: str, actor: Actor | None = None) -> dict[str, Any]:
+        before = self.get(model_id)
         process = self._processes.get(model_id)
         if process is not None:
             process.stop()
-        return self.get(model_id)
+        after = self.get(model_id)
+        self._record(actor, "model.stop", model_id, before, after)
+        return after
+
+    def _record(self, actor: Actor | None, action: str, model_id: str,
+                before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """Audit a change of a model's state made by someone (the hub's own are not)."""
+        if actor is not None:
+            with self.db.session() as session:
+                audit.record(session, actor, action, ("model", model_id),
+                             before and _audit_safe(before), after and _audit_safe(after))
 
     def _new_process(self, row: Model) -> ModelProcess:
         gpu = self.gpu

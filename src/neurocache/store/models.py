@@ -401,3 +401,44 @@ class ChannelMessage(Base):
         # catch up with `after=<seq>`.
         {"sqlite_autoincrement": True},
     )
+
+
+USAGE_BUCKETS = ("minute", "hour", "day")
+
+
+class UsageRow(Base):
+    """Usage counted per time bucket and per who/what. Every count is added to its minute,
+    hour and day rows at once, so a roll-up is never a separate step that can lag or fail;
+    old minutes and hours are pruned, bounding the table. Unknown dimensions are ''."""
+
+    __tablename__ = "usage"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(String(10))
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    caller: Mapped[str] = mapped_column(String(100))  # owner | key:<id> | ''
+    agent: Mapped[str] = mapped_column(String(36))
+    model: Mapped[str] = mapped_column(String(200))
+    endpoint: Mapped[str] = mapped_column(String(200))
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)  # summed
+    latency_ms_max: Mapped[float] = mapped_column(Float, default=0.0)
+    tokens_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    tokens_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    documents: Mapped[int] = mapped_column(Integer, default=0)
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("bucket", "start", "caller", "agent", "model", "endpoint",
+                         name="uq_usage_cell"),
+        CheckConstraint("bucket IN ('minute', 'hour', 'day')", name="bucket"),
+    )
+
+
+class RateBucket(Base):
+    """A token bucket of the rate limiter, saved so that limits survive a restart."""
+
+    __tablename__ = "rate_buckets"
+    name: Mapped[str] = mapped_column(String(150), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

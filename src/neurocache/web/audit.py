@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
+from neurocache.store.types import as_utc
 from neurocache.web.api import PageQuery, endpoint
 from neurocache.web.auth import current_hub
 
@@ -14,9 +16,12 @@ bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
 
 
 class AuditQuery(PageQuery):
-    action: str | None = Field(None, description="e.g. key.create")
+    action: str | None = Field(None, description="`key.create`, or a family: `key.`")
     target_type: str | None = Field(None, description="e.g. api_key")
     target_id: str | None = None
+    actor: str | None = Field(None, description="`owner`, `key:<id>`, `cli`, `config`...")
+    since: datetime | None = Field(None, description="ISO 8601: entries at or after.")
+    until: datetime | None = Field(None, description="ISO 8601: entries before.")
 
 
 class AuditTarget(BaseModel):
@@ -43,9 +48,11 @@ class AuditList(BaseModel):
 @bp.get("")
 @endpoint(scope="admin", query=AuditQuery, responses={200: AuditList})
 def list_audit(query: AuditQuery):
-    """Audit entries, newest first, filtered by action or target."""
+    """Audit entries, newest first, filtered by action, target, actor or time."""
     entries, next_cursor = current_hub().audit.list(
         limit=query.limit, cursor=query.cursor, action=query.action,
-        target_type=query.target_type, target_id=query.target_id,
+        target_type=query.target_type, target_id=query.target_id, actor=query.actor,
+        since=as_utc(query.since), until=as_utc(query.until),
     )
     return {"entries": entries, "next_cursor": next_cursor}
+

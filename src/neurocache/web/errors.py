@@ -83,7 +83,9 @@ def wsgi_error(
 
 
 def _from_ours(exc: NeurocacheError) -> Response:
-    return error_response(exc.status, exc.message, exc.code, exc.details)
+    response = error_response(exc.status, exc.message, exc.code, exc.details)
+    response.headers.update(getattr(exc, "headers", {}))  # Retry-After on 429
+    return response
 
 
 def _http_message(exc: HTTPException) -> str:

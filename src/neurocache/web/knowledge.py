@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.search.service import Filters
-from neurocache.web.api import PageQuery, RequestModel, endpoint
+from neurocache.web.api import PageQuery, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 from neurocache.web.errors import error_body
 
@@ -112,6 +112,39 @@ def create_collection(body: NewCollection):
     """Create a named knowledge base."""
     return current_hub().knowledge.create_collection(body.name, body.description,
                                                      current_actor()), 201
+
+
+class CollectionChange(RequestModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+
+
+class CollectionDeletion(QueryModel):
+    documents: Literal["keep", "delete"] = Field(
+        "keep", description="`keep`: its documents stay, in no collection; `delete`: they "
+        "go too.")
+
+
+class CollectionDeleted(CollectionOut):
+    documents: int
+    documents_deleted: bool
+
+
+@bp.patch("/collections/<collection_id>")
+@endpoint(scope="write", body=CollectionChange, responses={200: CollectionOut})
+def update_collection(collection_id: str, body: CollectionChange):
+    """Rename a collection or change its description (by id or name)."""
+    return current_hub().knowledge.update_collection(
+        collection_id, current_actor(), name=body.name, description=body.description)
+
+
+@bp.delete("/collections/<collection_id>")
+@endpoint(scope="write", query=CollectionDeletion, responses={200: CollectionDeleted})
+def delete_collection(collection_id: str, query: CollectionDeletion):
+    """Delete a collection; its documents stay (in no collection) unless
+    `?documents=delete`."""
+    return current_hub().knowledge.delete_collection(
+        collection_id, current_actor(), delete_documents=query.documents == "delete")
 
 
 @bp.get("/collections")

@@ -107,14 +107,14 @@ def cancel_download(model_id: str):
 @endpoint(scope="admin", responses={202: ModelOut})
 def start_model(model_id: str):
     """Start the model's server (stopping another running model of the same role)."""
-    return current_hub().models.start(model_id), 202
+    return current_hub().models.start(model_id, current_actor()), 202
 
 
 @bp.post("/<model_id>/stop")
 @endpoint(scope="admin", responses={200: ModelOut})
 def stop_model(model_id: str):
     """Stop the model's server."""
-    return current_hub().models.stop(model_id)
+    return current_hub().models.stop(model_id, current_actor())
 
 
 @bp.get("/<model_id>/logs")

@@ -165,6 +165,7 @@ def embeddings(body: EmbeddingRequest):
     embedder = current_hub().embedder
     vectors = embedder.embed(texts)
     tokens = sum(len(embedder.tokens(t)) for t in texts) if hasattr(embedder, "tokens") else 0
+    current_hub().usage.add(model=embedder.name, tokens_in=tokens)
     return {"object": "list", "model": body.model or embedder.name,
             "data": [{"object": "embedding", "index": i, "embedding": _encoded(v, body)}
                      for i, v in enumerate(vectors)],

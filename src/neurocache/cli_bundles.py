@@ -1,0 +1,128 @@
+"""`neurocache export KIND [ID] [-o FILE]` and `neurocache import FILE`: bundles to carry a
+collection, an agent, a conversation, a channel or every chat from one hub to another.
+
+Export reads the store directly (safe while a hub serves it). Import goes through the running
+hub of this data dir when there is one, so that its indexes take the new memories in; else it
+writes the store in this process and embeds what it imported before it ends."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+from neurocache.cli_models import CLI_ACTOR, RunningHub
+from neurocache.errors import NeurocacheError
+from neurocache.hub import Hub
+from neurocache.store.bundle_format import KINDS, NDJSON
+from neurocache.store.bundles import for_hub
+
+EMBED_TIMEOUT_S = 3600
+
+
+def register(main: click.Group, settings_options: Any, settings_from: Any) -> None:
+    @main.command("export")
+    @click.argument("kind", type=click.Choice(KINDS))
+    @click.argument("item_id", metavar="[ID]", required=False)
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Write here (default: standard output).")
+    @click.option("--vectors", is_flag=True,
+                  help="collection: carry the chunks' vectors (by this hub's embedder).")
+    @settings_options
+    def export(kind: str, item_id: str | None, output: Path | None, vectors: bool,
+               **kwargs: Any) -> None:
+        """Export a collection, agent, conversation or channel by ID (a collection also
+        by name) as a JSON bundle, or `chats` (every conversation and channel) as JSONL."""
+        if kind != "chats" and not item_id:
+            raise click.UsageError(f"`export {kind}` needs the {kind}'s ID")
+        settings, _ = settings_from(kwargs)
+        hub = Hub(settings)
+        try:
+            _write(_bundle_lines(hub, kind, item_id, vectors), output)
+        except NeurocacheError as exc:
+            raise click.ClickException(exc.message) from exc
+        finally:
+            hub.close()
+        if output is not None:
+            click.echo(f"Exported {kind} to {output}.", err=True)
+
+    @main.command("import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--kind", type=click.Choice(KINDS), help="Refuse a bundle of another kind.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the whole answer as JSON "
+                  "(with the map of old ids to new ones).")
+    @settings_options
+    def import_(file: Path, kind: str | None, as_json: bool, **kwargs: Any) -> None:
+        """Import a bundle (.json, or .jsonl for chats): new ids, relations kept; importing
+        one twice makes a second copy."""
+        settings, _ = settings_from(kwargs)
+        raw = file.read_bytes()
+        ndjson = file.suffix.lower() in (".jsonl", ".ndjson")
+        running = RunningHub.find(settings)
+        try:
+            answer = _over_http(running, raw, ndjson, kind) if running \
+                else _in_process(settings, raw, ndjson, kind)
+        except NeurocacheError as exc:
+            raise click.ClickException(exc.message) from exc
+        _report(answer, as_json)
+
+
+def _bundle_lines(hub: Hub, kind: str, item_id: str | None, vectors: bool) -> Iterable[str]:
+    bundles = for_hub(hub)
+    if kind == "chats":
+        return bundles.export_chats()
+    bundle = bundles.export(kind, item_id or "", vectors=vectors)
+    return [json.dumps(bundle, ensure_ascii=False, indent=1) + "\n"]
+
+
+def _write(lines: Iterable[str], output: Path | None) -> None:
+    if output is None:
+        for line in lines:
+            sys.stdout.write(line)
+        return
+    temp = output.with_name(output.name + ".part")  # a half-written bundle never looks whole
+    with open(temp, "w", encoding="utf-8") as handle:
+        handle.writelines(lines)
+    temp.replace(output)
+
+
+def _over_http(running: RunningHub, raw: bytes, ndjson: bool,
+               kind: str | None) -> dict[str, Any]:
+    response = requests.post(
+        f"{running.url}/api/v1/import", data=raw, params={"kind": kind} if kind else {},
+        headers={**running.headers, "Content-Type": NDJSON if ndjson else "application/json"},
+        timeout=600)
+    body = response.json()
+    if response.status_code >= 400:
+        error = body["error"]
+        raise NeurocacheError.with_status(error["status"], error["code"], error["message"],
+                                          error["details"])
+    return body
+
+
+def _in_process(settings: Any, raw: bytes, ndjson: bool,
+                kind: str | None) -> dict[str, Any]:
+    hub = Hub(settings)
+    try:
+        answer = for_hub(hub).import_bundle(raw, CLI_ACTOR, ndjson=ndjson, expected_kind=kind)
+        hub.index_later.wait_idle(EMBED_TIMEOUT_S)  # what was imported is searchable
+        return answer
+    finally:
+        hub.close()
+
+
+def _report(answer: dict[str, Any], as_json: bool) -> None:
+    for warning in answer["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
+        return
+    for created in answer["created"]:
+        click.echo(f"Imported {created['type']} {created['name']!r} as {created['id']}.")
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(answer["counts"].items()))
+    click.echo(f"{len(answer['id_map'])} ids mapped ({counts}).")
