@@ -21,11 +21,13 @@ test: $(VENV)/.dev-installed $(EMBEDDER) test-system-deps
 	$(PY) -m pytest
 
 # System packages the tests use: PostgreSQL's server binaries (the store's PostgreSQL
-# tests start a throw-away cluster) and Debian's chromium (the browser-client tests drive
+# tests start a throw-away cluster), strace (the privacy test watches every connection the
+# hub makes) and Debian's chromium (the browser-client tests drive
 # it with playwright; no browser is downloaded). Installed with apt when missing; without
 # root or sudo those tests are skipped, and say why.
 SYSTEM_PACKAGES_MISSING = $(shell ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || echo postgresql) \
-	$(shell command -v chromium >/dev/null 2>&1 || echo chromium)
+	$(shell command -v chromium >/dev/null 2>&1 || echo chromium) \
+	$(shell command -v strace >/dev/null 2>&1 || echo strace)
 test-system-deps:
 	@missing="$(strip $(SYSTEM_PACKAGES_MISSING))"; \
 	if [ -n "$$missing" ]; then \

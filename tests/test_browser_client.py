@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from neurocache.settings import Settings
-from tests.conftest import bearer, start_live_hub
+from tests.conftest import bearer, make_key, start_live_hub
 from tests.support.tiny_gguf import write_parrot_llama
 from tests.test_conversations import start_model
 
@@ -162,6 +162,47 @@ def test_upload_then_search_with_highlights(browser, hub_with_model, tmp_path):
     close(context)
 
 
+def test_a_watched_folder_brings_its_files_in(browser, hub_with_model, tmp_path):
+    folder = tmp_path / "Harbour notes"
+    folder.mkdir()
+    (folder / "ferries.md").write_text("# Ferries\n\nThe ferry to Dinard leaves at noon.\n")
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    page.fill("input[aria-label='Folder to watch']", str(folder))
+    page.click("button:has-text('Watch')")
+    page.wait_for_selector(f"ul.folders li:has-text('{folder}')")
+    page.wait_for_selector(".documents tr:has-text('Ferries') .status.indexed", timeout=30_000)
+    page.fill(".search input", "ferry to Dinard")
+    page.click(".search button")
+    page.wait_for_selector(".results li:has-text('Dinard')")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(f"ul.folders li:has-text('{folder}') button:has-text('Stop watching')")
+    page.wait_for_selector(f"ul.folders li:has-text('{folder}')", state="detached")
+    close(context)
+
+
+def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_with_model,
+                                                                tmp_path):
+    gguf = write_parrot_llama(tmp_path / "harbour-pilot.gguf", words=("ahoy", "there"))
+    running = next(m for m in hub_with_model.hub.models.list() if m["state"] == "running")
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/models")
+    page.fill("input[aria-label='Local file']", str(gguf))
+    page.click("button:has-text('Add file')")
+    page.wait_for_selector("tr:has-text('harbour-pilot') .status.installed")
+    # a "remote" server: the running model's own OpenAI-compatible server, on loopback
+    page.fill("input[aria-label='Server URL']",
+              f"http://127.0.0.1:{running['server']['port']}/v1")
+    page.fill("input[aria-label='Model name']", "pilot-remote")
+    page.click("button:has-text('Add server')")
+    page.wait_for_selector("tr:has-text('pilot-remote') .status.running")
+    page.fill("input[aria-label='Local file']", str(tmp_path / "missing.gguf"))
+    page.click("button:has-text('Add file')")
+    page.wait_for_selector(".toast:has-text('missing.gguf')")
+    shot(page, "models-registered")
+    close(context)
+
+
 def test_first_run_downloads_starts_and_answers(browser, tmp_path):
     """No model yet: the chat page offers the recommended one, downloads it (from a local
     file server standing in for the internet) with progress, starts it, and answers."""
@@ -242,6 +283,27 @@ def test_dashboard_keys_are_shown_once_and_revoked(browser, hub_with_model):
     page.wait_for_selector("table.models tr:has-text('key.revoke')")
     assert secret not in page.content()  # shown once, never again
     shot(page, "dashboard")
+    close(context)
+
+
+def test_dashboard_charts_usage_over_time_and_per_key(browser, hub_with_model):
+    url = hub_with_model.url
+    secret = make_key(hub_with_model.hub, "read", name="usage probe")
+    for _ in range(3):
+        requests.get(f"{url}/api/v1/collections", headers=bearer(secret), timeout=10)
+    requests.get(f"{url}/api/v1/documents/nope", headers=bearer(secret), timeout=10)
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{url}/#/dashboard")
+    for title in ("Requests", "Tokens", "Ingestion", "Latency (ms)"):
+        page.wait_for_selector(f"[data-chart='{title}'] canvas")
+    page.select_option("select[aria-label='Break down by']", "caller")
+    page.wait_for_selector("[data-chart='Requests by key'] canvas")
+    row = page.wait_for_selector(".usage-totals tr:has-text('usage probe')")
+    cells = [c.inner_text() for c in row.query_selector_all("td")]
+    assert cells[1:3] == ["4", "1"]  # 4 requests, 1 of them an error
+    page.select_option("select[aria-label='Time range']", "day")
+    page.wait_for_selector(".usage-totals tr:has-text('usage probe')")
+    shot(page, "dashboard-usage")
     close(context)
 
 

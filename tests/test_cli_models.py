@@ -78,7 +78,7 @@ def test_with_a_running_hub_the_commands_go_through_it(runner, tmp_path, catalog
         assert "running" in run(runner, "list", *common).output
         assert "installed" in run(runner, "stop", "tiny", *common).output
         refused = run(runner, "start", "nope", *common)
-        assert refused.exit_code == 1 and "not installed" in refused.output
+        assert refused.exit_code == 1 and "no model with id nope" in refused.output
     finally:
         live.server.stop()
     assert not (settings.data_dir / "hub.json").exists()

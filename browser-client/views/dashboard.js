@@ -1,11 +1,13 @@
-// Dashboard: the hub's store and indexes, running models, API keys (created — shown
-// once — listed, revoked), and the audit log.
+// Dashboard: the hub's store and indexes, running models, usage over time (charts), API
+// keys (created — shown once — listed, revoked), and the audit log.
 import { del, get, post } from "../lib/api.js";
 import { clear, el, timeOf, toast } from "../lib/dom.js";
 import { bytes } from "../lib/models.js";
+import { usagePanel } from "./usage_charts.js";
 
 export function mount(root) {
   const stats = el("div.stats");
+  const usage = usagePanel();
   const keys = el("table.models");
   const created = el("div");
   const audit = el("table.models");
@@ -13,7 +15,7 @@ export function mount(root) {
   const scopes = ["read", "write", "chat", "admin"].map((s) =>
     el("label.check", {}, el("input", { type: "checkbox", value: s, checked: s === "read" }), s));
   root.append(el("section.pane.wide", {}, el("header.bar", {}, el("h2", {}, "Dashboard")),
-    stats, el("h3", {}, "API keys"),
+    stats, usage, el("h3", {}, "API keys"),
     el("form.inline", { onsubmit: createKey }, keyName, scopes, el("button.primary", { type: "submit" }, "Create key")),
     created, keys, el("h3", {}, "Audit log"), audit));
 
@@ -61,6 +63,6 @@ export function mount(root) {
         el("td", {}, e.action), el("td", {}, el("code", {}, `${e.target.type} ${e.target.id}`)))));
   }
 
-  Promise.all([loadStatus(), loadKeys(), loadAudit()]).catch((e) => toast(e.message));
+  Promise.all([loadStatus(), usage.load(), loadKeys(), loadAudit()]).catch((e) => toast(e.message));
   return () => {};
 }
