@@ -5,10 +5,12 @@ only what they may read; imports are audited; the CLI does the same."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
@@ -140,6 +142,36 @@ def test_vectors_travel_only_when_asked_and_are_kept_by_the_same_embedder(app, h
     with there.db.session() as session:  # stored with the rows, in the same transaction
         assert session.scalar(select(func.count()).select_from(Vector).where(
             Vector.memory_id.in_(chunk_ids))) == len(chunk_ids)
+
+
+def test_vectors_of_another_size_are_not_kept_and_search_still_works(app, hub, other,
+                                                                     there):
+    collection = rivers(hub)
+    bundle = export(app, f"/api/v1/collections/{collection['id']}/export?vectors=true")
+    bundle["embedder"]["dimension"] = 3  # same name, another model: its vectors must not go in
+    for document in bundle["documents"]:
+        for chunk in document["chunks"]:
+            chunk["vector"] = base64.b64encode(np.full(3, 0.5, dtype="<f4").tobytes()).decode()
+    answer = import_(other, bundle)
+    assert any("embedded again" in w for w in answer["warnings"])
+    assert there.index_later.wait_idle(60) and there.jobs.wait_idle(60)
+    found = there.search.search("Danube", k=3, mode="hybrid")
+    assert found and all(r["memory_id"] for r in found)
+
+
+def test_a_users_import_puts_no_words_in_others_mouths(app, hub, other, there):
+    channel = channel_with_threads(hub)
+    bundle = export(app, f"/api/v1/channels/{channel['id']}/export")
+    ada = there.users.create("ada", TEST)
+    bob = there.users.create("bob", TEST)
+    there.agents.create(TEST, name="Scout")
+    _view, secret = there.keys.create("bob", ["read", "write"], TEST, owner=bob["person"])
+    answer = import_(other, bundle, bearer(secret))
+    page = there.channel_messages.page(answer["created"][0]["id"])["messages"]
+    assert [m["author"] for m in page] == ["imported:owner:owner", "imported:user:ada",
+                                           "imported:agent:Scout", "imported:owner:owner"]
+    assert ada["person"] not in {m["author"] for m in page}
+    assert any("keep their authors' names" in w for w in answer["warnings"])
 
 
 def test_an_agent_travels_with_its_memories_edges_and_collections(app, hub, other, there):

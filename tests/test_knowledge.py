@@ -46,6 +46,36 @@ def test_collections(client, owner):
             .json["collections"]] == ["notes"]
 
 
+def test_collections_are_renamed_and_deleted_keeping_or_deleting_their_documents(
+        client, owner, hub):
+    for name in ("notes", "drafts", "other"):
+        client.post("/api/v1/collections", json={"name": name}, headers=owner)
+    kept = add(client, owner, title="Kept", text=RIVERS, collection="notes")["document"]
+    gone = add(client, owner, title="Gone", text="Drafts about tides.", collection="drafts")
+    agent = client.post("/api/v1/agents", json={"name": "Scout", "collections": ["notes"]},
+                        headers=owner).json
+    assert hub.jobs.wait_idle(60)
+    renamed = client.patch("/api/v1/collections/notes", json={"name": "journal"},
+                           headers=owner)
+    assert renamed.status_code == 200 and renamed.json["name"] == "journal"
+    assert_error(client.patch("/api/v1/collections/journal", json={"name": "other"},
+                              headers=owner), 409)
+    assert_error(client.patch("/api/v1/collections/journal", json={"name": ""},
+                              headers=owner), 422)
+    deleted = client.delete("/api/v1/collections/journal", headers=owner).json
+    assert deleted["documents"] == 1 and deleted["documents_deleted"] is False
+    assert client.get(f"/api/v1/documents/{kept['id']}", headers=owner).json[
+        "collection_id"] is None
+    assert search(client, owner, "salmon Basel", mode="fulltext")  # still found
+    assert client.get(f"/api/v1/agents/{agent['id']}", headers=owner).json["collections"] == []
+    client.delete("/api/v1/collections/drafts?documents=delete", headers=owner)
+    assert_error(client.get(f"/api/v1/documents/{gone['document']['id']}", headers=owner), 404)
+    assert_error(client.delete("/api/v1/collections/drafts", headers=owner), 404)
+    assert_error(client.delete("/api/v1/collections/other?documents=maybe", headers=owner), 422)
+    assert [c["name"] for c in client.get("/api/v1/collections", headers=owner)
+            .json["collections"]] == ["other"]
+
+
 def test_a_document_is_indexed_by_a_job_into_chunks_with_offsets(client, owner, hub):
     accepted = add(client, owner, title="Rivers", text=RIVERS * 20)
     assert accepted["document"]["status"] == "queued"

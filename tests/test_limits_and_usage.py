@@ -4,7 +4,7 @@ series that match the requests made, and the Prometheus endpoint. Real hubs, rea
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 import requests
@@ -84,20 +84,47 @@ def test_the_owner_session_is_not_limited_unless_asked(tmp_path, limited):
     hub_of(app).close()
 
 
-def test_unauthenticated_requests_are_refused_not_limited(limited):
-    client = limited.test_client()
-    for _ in range(8):
+def test_unauthenticated_requests_count_against_the_hub_only(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path / "data", rate_limit_global_per_minute=4),
+                     testing=True)
+    client, _clock = app.test_client(), hold_time_still(app)
+    for _ in range(3):
         assert_error(client.get("/api/v1/collections"), 401)
     assert_error(client.get("/api/v1/collections", headers=bearer("nc_nope")), 401)
+    error = assert_error(client.get("/api/v1/collections"), 429)
+    assert error["details"]["scope"] == "hub"
+    hub_of(app).close()
+
+
+def test_ids_in_refused_urls_are_not_usage_dimensions(client, hub, admin_headers):
+    junk = "x" * 300
+    assert_error(client.get(f"/api/v1/agents/{junk}"), 401)
+    assert_error(client.get(f"/api/v1/agents/{junk}", headers=admin_headers), 404)
+    agent = client.post("/api/v1/agents", json={"name": "Scout"}, headers=admin_headers).json
+    client.get(f"/api/v1/agents/{agent['id']}", headers=admin_headers)
+    got = usage(client, admin_headers, bucket="minute", group_by="agent")
+    agents = {s["group"]["agent"]: s["totals"]["requests"] for s in got["series"]}
+    assert agents[agent["id"]] == 1 and set(agents) == {agent["id"], ""}
+    assert got["series"][1]["group"]["agent_name"] == "Scout"
+
+
+def test_usage_ranges_in_any_time_zone_are_read_in_utc(client, admin_headers):
+    for _ in range(3):
+        client.get("/api/v1/collections", headers=admin_headers)
+    start = (utcnow() - timedelta(hours=3)).astimezone(timezone(timedelta(hours=5, minutes=30)))
+    got = usage(client, admin_headers, bucket="hour", start=start.isoformat())
+    points = got["series"][0]["points"]
+    assert sum(p["requests"] for p in points) == got["totals"]["requests"] == 3
+    assert all(p["t"].endswith(":00:00.000Z") for p in points)
 
 
 def test_limits_survive_a_restart(tmp_path):
-    settings = Settings(data_dir=tmp_path / "data", rate_limit_per_minute=3)
+    # one a minute: the minute a slow restart takes does not refill it
+    settings = Settings(data_dir=tmp_path / "data", rate_limit_per_minute=1)
     app = create_app(settings, testing=True)
     secret = make_key(hub_of(app), "read")
     client = app.test_client()
-    assert [client.get("/api/v1/collections", headers=bearer(secret)).status_code
-            for _ in range(3)] == [200] * 3
+    assert client.get("/api/v1/collections", headers=bearer(secret)).status_code == 200
     hub_of(app).close()
     again = create_app(settings, testing=True)
     assert_error(again.test_client().get("/api/v1/collections", headers=bearer(secret)), 429)

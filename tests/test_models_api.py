@@ -142,7 +142,7 @@ def test_registration_errors(hub_factory, tmp_path):
                          ({"base_url": "http://127.0.0.1:1"}, 422),
                          ({"base_url": "ftp://x", "model": "m"}, 422)]:
         assert_error(api(live, "POST", "/api/v1/models", json=body), status)
-    assert_error(api(live, "POST", "/api/v1/models/nope/start"), 409)
+    assert_error(api(live, "POST", "/api/v1/models/nope/start"), 404)
     assert_error(api(live, "GET", "/api/v1/models/nope"), 404)
     reader = bearer(live.key("read"))
     assert_error(requests.post(live.url + "/api/v1/models", json={"path": "x"}, headers=reader,

@@ -10,12 +10,14 @@ export function mount(root) {
   const usage = usagePanel();
   const keys = el("table.models");
   const created = el("div");
+  const pairing = el("div");
   const audit = el("table.models");
   const keyName = el("input", { placeholder: "What the key is for", required: true, "aria-label": "Key name" });
   const scopes = ["read", "write", "chat", "admin"].map((s) =>
     el("label.check", {}, el("input", { type: "checkbox", value: s, checked: s === "read" }), s));
   root.append(el("section.pane.wide", {}, el("header.bar", {}, el("h2", {}, "Dashboard")),
     stats, usage, el("h3", {}, "API keys"),
+    el("div.inline", {}, el("button", { type: "button", onclick: pair }, "Pair a browser extension"), pairing),
     el("form.inline", { onsubmit: createKey }, keyName, scopes, el("button.primary", { type: "submit" }, "Create key")),
     created, keys, el("h3", {}, "Audit log"), audit));
 
@@ -28,6 +30,15 @@ export function mount(root) {
       stat("Store", `${status.store.backend}${status.store.size_bytes ? `, ${bytes(status.store.size_bytes)}` : ""}`),
       stat("Vectors", String(status.indexes?.vectors?.vectors ?? "—")),
       stat("Running models", running), stat("Version", status.version));
+  }
+
+  // A short code the extension trades for its own key (read, write, chat): nothing to copy.
+  async function pair() {
+    try {
+      const { code, expires_in_s: ttl } = await post("/api/v1/pairings", {});
+      clear(pairing, el("div.card.secret", {}, "In the extension’s settings, type ",
+        el("strong.pair-code", {}, code), ` — valid for ${Math.round(ttl / 60)} minutes, once.`));
+    } catch (error) { toast(error.message); }
   }
 
   async function createKey(event) {

@@ -22,6 +22,7 @@ from neurocache.web import (
     memories,
     models,
     openai_api,
+    pairing,
     system,
     usage,
     users,
@@ -34,7 +35,7 @@ from neurocache.web.trust import OriginPolicy, TrustMiddleware
 
 BLUEPRINTS = (system.bp, keys.bp, audit.bp, models.bp, knowledge.bp, conversations.bp,
               memories.bp, agents.bp, channels.bp, users.bp, usage.bp, openai_api.bp, client.bp,
-              bundles.bp)
+              bundles.bp, pairing.bp)
 # Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
 ASYNC_MODE = "threading"
 

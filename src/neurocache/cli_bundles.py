@@ -1,7 +1,9 @@
 """`neurocache export KIND [ID] [-o FILE]` and `neurocache import FILE`: bundles to carry a
 collection, an agent, a conversation, a channel or every chat from one hub to another.
 
-Export reads the store directly (safe while a hub serves it). Import goes through the running
+Export opens the store as the other commands do and only reads it (SQLite's WAL lets it read
+beside a serving hub; the index it loads is the store's cache, checked at every start). Import
+goes through the running
 hub of this data dir when there is one, so that its indexes take the new memories in; else it
 writes the store in this process and embeds what it imported before it ends."""
 

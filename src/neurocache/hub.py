@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -42,9 +43,12 @@ from neurocache.store.backup_schedule import ScheduledBackups
 from neurocache.store.graph import MemoryGraph
 from neurocache.store.keys import OWNER, ApiKeys, Principal
 from neurocache.store.owner_token import OwnerToken
+from neurocache.store.pairing import Pairings
 from neurocache.store.ratelimit import RateLimiter
 from neurocache.store.usage import UsageMeter, UsageRetention
 from neurocache.store.users import Users
+
+log = logging.getLogger("neurocache.hub")
 
 # publish(event_name, payload, room): how services tell the world what happened.
 Publish = Callable[[str, dict[str, Any], str | None], None]
@@ -63,6 +67,7 @@ class Hub:
         self.db = Database(settings.effective_database_url)
         self.db.migrate()
         self.keys = ApiKeys(self.db)
+        self.pairings = Pairings(self.keys)
         self.audit = AuditLog(self.db)
         self.usage = UsageMeter(self.db, UsageRetention(
             timedelta(hours=settings.usage_minutes_kept_h),
@@ -163,6 +168,9 @@ class Hub:
         """What a serving hub does on its own (a CLI command that opens the store does not):
         resume downloads; re-embed what the active embedder did not embed."""
         record_settings(self.db, self.settings)  # a serving hub's settings, audited
+        if self.db.engine.dialect.name != "sqlite":
+            log.warning("rate limits are kept per hub process: several hubs on one "
+                        "PostgreSQL store each allow the whole limit")
         self.models.resume_downloads()
         self._reembedder = Reembedder(self.db, self.settings.embedder, lambda: self.embedder,
                                       lambda *event: self.publish(*event),

@@ -78,6 +78,15 @@ def collection_view(collection: Collection) -> dict[str, Any]:
             "created_at": isoformat(collection.created_at)}
 
 
+def _move(session: Any, document_id: str, collection_id: str | None) -> None:
+    """A document and its chunks (their metadata filters searches) into a collection."""
+    session.get(Document, document_id).collection_id = collection_id
+    ids = [document_id, *session.scalars(select(Edge.source_id).where(
+        Edge.target_id == document_id, Edge.relation == "part_of"))]
+    for memory in session.scalars(select(Memory).where(Memory.id.in_(ids))):
+        memory.meta = {**memory.meta, "collection_id": collection_id}
+
+
 def _forget_collection(session: Any, collection_id: str) -> None:
     """Agents and conversations that searched a deleted collection search the rest (a JSON
     list has no foreign key to do it)."""
@@ -155,6 +164,10 @@ class Knowledge:
             else:
                 self.move_document(document_id, None, actor)
         with self.db.session() as session:
+            late = list(session.scalars(select(Document.id).where(  # added meanwhile
+                Document.collection_id == collection_id)))
+            for document_id in late:
+                _move(session, document_id, None)
             collection = session.get(Collection, collection_id)
             before = collection_view(collection)
             session.delete(collection)
@@ -234,7 +247,8 @@ class Knowledge:
                 return {**self._accepted(document_id), "duplicate": True}
         original = self._keep_original(capture.get("html"))
         title = capture.get("title") or url
-        metadata = {key: capture.get(key) for key in ("selection", "note", "tags", "captured_at")}
+        metadata = {key: capture.get(key)
+                    for key in ("selection", "note", "tags", "captured_at", "favicon")}
         metadata |= {"original": original, "version": len(previous) + 1,
                      "capture": "selection" if capture.get("selection") else
                      "page" if capture.get("html") or capture.get("text") else "note"}
@@ -297,11 +311,7 @@ class Knowledge:
         before = self.get_document(document_id)
         collection_id = self.collection_id(collection)
         with self.db.session() as session:
-            session.get(Document, document_id).collection_id = collection_id
-            ids = [document_id, *session.scalars(select(Edge.source_id).where(
-                Edge.target_id == document_id, Edge.relation == "part_of"))]
-            for memory in session.scalars(select(Memory).where(Memory.id.in_(ids))):
-                memory.meta = {**memory.meta, "collection_id": collection_id}
+            _move(session, document_id, collection_id)
             session.flush()
             after = document_view(session.get(Document, document_id))
             audit.record(session, actor, "document.move", ("document", document_id), before,

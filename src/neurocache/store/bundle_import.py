@@ -86,9 +86,11 @@ class Writer:
     edges wait for `finish`, since a fork may point into a conversation written later."""
 
     def __init__(self, session: Session, actor: Actor, person: str, kind: str,
-                 embedder_name: str, model_ok: Any) -> None:
+                 embedder_name: str, model_ok: Any, embedder_dimension: int | None = None,
+                 ) -> None:
         self.session, self.actor, self.person = session, actor, person
         self.embedder_name = embedder_name
+        self.embedder_dimension = embedder_dimension
         self.model_ok = model_ok  # model id -> whether this hub has that chat model
         self.result = Imported(kind)
         self._edges: list[Edge] = []
@@ -218,7 +220,9 @@ class Writer:
                                 created_at=when(given.created_at))
         self.session.add(collection)
         self.session.flush()
-        vectors = bundle.embedder is not None and bundle.embedder.name == self.embedder_name
+        # Same name is not enough: names are chosen by people; the dimension must agree too.
+        vectors = (bundle.embedder is not None and bundle.embedder.name == self.embedder_name
+                   and bundle.embedder.dimension == self.embedder_dimension)
         if bundle.embedder is not None and not vectors:
             self.warn(f"the vectors are {bundle.embedder.name}'s, this hub embeds with "
                       f"{self.embedder_name}: the chunks are embedded again")
@@ -347,6 +351,11 @@ class Writer:
         """Its member on this hub, or a name that says it was imported (an author is never
         silently given to somebody else)."""
         found = self.member(ref)
+        if found is not None and self.person != "owner" and found != self.person:
+            # a user's import may not put words in the owner's, another user's or an
+            # agent's mouth: those authors keep their names only
+            self.warn("messages by others than you keep their authors' names only")
+            return f"imported:{ref.kind}:{ref.name}"
         if found is None:
             self.warn(f"no {ref.kind} named {ref.name!r} on this hub: their messages keep "
                       "the name only")

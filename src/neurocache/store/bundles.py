@@ -11,6 +11,7 @@ embedding is embedded at its next start, like any other."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from neurocache.store.bundle_format import parse, validate
 from neurocache.store.bundle_import import Imported, Writer
 from neurocache.store.database import Database
 
+log = logging.getLogger("neurocache.bundles")
 EXPORTABLE = ("collection", "agent", "conversation", "channel")
 
 
@@ -32,7 +34,8 @@ class Bundles:
                  embed_later: Callable[[str, str], None],
                  ingest: Callable[[str], Any],
                  index_vectors: Callable[[list[str], np.ndarray], None],
-                 model_ok: Callable[[str], bool]) -> None:
+                 model_ok: Callable[[str], bool],
+                 embedder_dimension: Callable[[], int] = lambda: 0) -> None:
         self.db = db
         self.exporter = Exporter(db, hidden, embedder_name)
         self.embedder_name = embedder_name
@@ -40,6 +43,7 @@ class Bundles:
         self.ingest = ingest  # document id: split and embed it by the ingestion job
         self.index_vectors = index_vectors  # stored vectors into the loaded index
         self.model_ok = model_ok
+        self.embedder_dimension = embedder_dimension  # vectors of another size are not kept
 
     # ---- export
     def export(self, kind: str, item_id: str, person: str = "owner",
@@ -71,12 +75,17 @@ class Bundles:
         try:
             with self.db.session() as session:
                 writer = Writer(session, actor, person, bundle.kind, self.embedder_name,
-                                self.model_ok)
+                                self.model_ok, self.embedder_dimension())
                 imported = writer.write(bundle)
         except IntegrityError as exc:  # a name taken at the same moment
             raise Conflict("the import clashed with a change made at the same time; "
                            "nothing was imported: try again") from exc
-        self._index(imported)
+        try:
+            self._index(imported)
+        except Exception:  # what was imported is stored; the index is rebuilt at start
+            log.exception("indexing an import failed; the next start catches up")
+            imported.warnings.append("the import is stored, but indexing it failed: "
+                                     "search finds it after the hub restarts")
         return imported.view()
 
     def _index(self, imported: Imported) -> None:
@@ -101,6 +110,7 @@ def for_hub(hub: Any) -> Bundles:
             return False
 
     return Bundles(hub.db, hidden=hub.visibility.hidden,
+                   embedder_dimension=lambda: hub.embedder.dimension,
                    embedder_name=hub.search.embedder_name,
                    embed_later=hub.index_later.add,
                    ingest=lambda document_id: hub.jobs.submit(

@@ -34,8 +34,10 @@ def utcnow() -> datetime:
 
 
 def as_utc(at: datetime | None) -> datetime | None:
-    """A time given without a zone is UTC (API.md)."""
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    """In UTC: a time given without a zone is UTC (API.md); one with a zone is converted."""
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def new_id() -> str:

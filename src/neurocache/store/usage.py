@@ -30,6 +30,7 @@ from neurocache.store.models import USAGE_BUCKETS, Agent, ApiKey, UsageRow
 from neurocache.store.types import isoformat, utcnow
 
 DIMENSIONS = ("caller", "agent", "model", "endpoint")
+DIMENSION_LENGTH = {"caller": 100, "agent": 36, "model": 200, "endpoint": 200}
 SUMMED = ("requests", "errors", "latency_ms", "tokens_in", "tokens_out", "documents", "chunks")
 BUCKET_LENGTH = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1),
                  "day": timedelta(days=1)}
@@ -95,8 +96,8 @@ class UsageMeter:
         """Count `values` (some of SUMMED, plus `latency_ms`) for the current scope;
         dimensions given here (`model=`, `agent=`...) override the scope's."""
         dims = {**usage_scope.get({}), **{k: v for k, v in values.items() if k in DIMENSIONS}}
-        cell = (truncate(at or utcnow(), "minute"),
-                *(str(dims.get(name) or "") for name in DIMENSIONS))
+        cell = (truncate(at or utcnow(), "minute"),  # cut to the columns: never unwritable
+                *(str(dims.get(name) or "")[:DIMENSION_LENGTH[name]] for name in DIMENSIONS))
         with self._lock:
             sums = self._pending.setdefault(cell, {"latency_ms_max": 0.0})  # type: ignore[arg-type]
             for name in SUMMED:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from flask import Blueprint, request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.search.service import Filters
@@ -219,6 +219,15 @@ class NewCapture(RequestModel):
     captured_at: datetime | None = None
     tags: list[str] = Field(default_factory=list, max_length=100)
     collection: str | None = None
+    favicon: str | None = Field(None, max_length=100_000,
+                                description="The page's icon: an http(s) or data: URL.")
+
+    @field_validator("favicon")
+    @classmethod
+    def _icon_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://", "data:image/")):
+            raise ValueError("favicon must be an http(s) or data:image/ URL")
+        return value
 
 
 class CaptureAccepted(Accepted):

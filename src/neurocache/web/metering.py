@@ -52,7 +52,9 @@ def _caller_name(principal: Principal | None) -> str:
 
 def _allowances(principal: Principal | None) -> list[Allowance]:
     settings = current_hub().settings
-    if principal is None or (principal.kind == "owner" and not settings.rate_limit_owner):
+    if principal is None:  # refused anyway (401), but still the hub's to bear: its bucket
+        return [Allowance("hub", settings.rate_limit_global_per_minute)]
+    if principal.kind == "owner" and not settings.rate_limit_owner:
         return []
     generating = (request.method, getattr(request.url_rule, "rule", "")) in GENERATING
     kind, per_minute = (("generate", settings.rate_limit_generate_per_minute) if generating
@@ -66,10 +68,8 @@ def _begin() -> None:
         return
     g.metered_at = time.perf_counter()
     principal = _caller()
-    view_args = request.view_args or {}
-    g.usage_token = usage_scope.set({
-        "caller": _caller_name(principal), "endpoint": endpoint_name(),
-        "agent": view_args.get("agent_id", ""), "model": view_args.get("model_id", "")})
+    g.usage_token = usage_scope.set({"caller": _caller_name(principal),
+                                     "endpoint": endpoint_name()})
     _limit(_allowances(principal))
 
 
@@ -87,12 +87,23 @@ def _limit(allowances: list[Allowance]) -> None:
                      "scope": "hub" if spent.bucket == "hub" else "key"})
 
 
+def _subject(response: Response) -> dict[str, str]:
+    """The agent or model a request was about — only once the hub answered for it: an id
+    in a refused or failed request's URL is anyone's text, not a thing of this hub."""
+    view_args = request.view_args or {}
+    if response.status_code >= 400 or not g.get("principal"):
+        return {}
+    return {name: str(view_args[key]) for name, key in (("agent", "agent_id"),
+                                                         ("model", "model_id"))
+            if key in view_args}
+
+
 def _finish(response: Response) -> Response:
     if "metered_at" not in g:
         return response
     elapsed_ms = (time.perf_counter() - g.metered_at) * 1000
     current_hub().usage.add(requests=1, errors=int(response.status_code >= 400),
-                            latency_ms=elapsed_ms)
+                            latency_ms=elapsed_ms, **_subject(response))
     allowances = [a for a in g.get("allowances", []) if a.per_minute > 0]
     if allowances:  # the tightest of the caller's limits, as the IETF draft names them
         key = allowances[0]

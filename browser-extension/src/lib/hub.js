@@ -1,0 +1,77 @@
+// Talking to the hub: its public API only (API.md), with an API key. Every failure becomes
+// a HubError that says whether trying again later can help.
+
+export const DEFAULT_HUB_URL = "http://127.0.0.1:4444";
+
+export class HubError extends Error {
+  constructor(message, { status = 0, retry = false, code = null } = {}) {
+    super(message);
+    this.status = status; // 0: the hub could not be reached
+    this.retry = retry;
+    this.code = code;
+  }
+}
+
+// Worth trying again later: unreachable, timed out, rate-limited or failing. A refusal
+// (bad key, invalid capture) is not: the user has to act.
+export function retriable(status) {
+  return status === 0 || status === 408 || status === 429 || status >= 500;
+}
+
+export function hubBase(url) {
+  let parsed;
+  try { parsed = new URL(url); } catch { throw new HubError(`not a URL: ${url}`); }
+  if (!["http:", "https:"].includes(parsed.protocol)) throw new HubError("the hub URL must start with http:// or https://");
+  return parsed.origin;
+}
+
+export async function hubFetch(settings, path, init = {}, fetchImpl = fetch) {
+  const headers = { ...(init.headers || {}) };
+  if (settings.key) headers.Authorization = `Bearer ${settings.key}`;
+  if (init.body !== undefined && !headers["Content-Type"]) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetchImpl(hubBase(settings.url) + path, { ...init, headers });
+  } catch (error) {
+    if (error instanceof HubError) throw error;
+    throw new HubError(`the hub at ${settings.url} cannot be reached`, { retry: true });
+  }
+  if (!response.ok) throw await errorOf(response);
+  return response;
+}
+
+async function errorOf(response) {
+  let message = `the hub answered ${response.status}`;
+  let code = null;
+  try {
+    const body = await response.json();
+    message = body?.error?.message || message;
+    code = body?.error?.code || null;
+  } catch { /* not our JSON: keep the status */ }
+  return new HubError(message, { status: response.status, retry: retriable(response.status), code });
+}
+
+export async function sendCapture(settings, capture, fetchImpl = fetch) {
+  const response = await hubFetch(settings, "/api/v1/captures",
+    { method: "POST", body: JSON.stringify(capture) }, fetchImpl);
+  return response.json();
+}
+
+// Reachable, and the key valid: what the options page and the popup show.
+export async function checkHub(settings, fetchImpl = fetch) {
+  if (!settings.key) return { ok: false, reachable: null, message: "no API key yet: pair or paste one" };
+  try {
+    const session = await (await hubFetch(settings, "/api/v1/session", {}, fetchImpl)).json();
+    const who = session.principal || session;
+    return { ok: true, reachable: true, message: `connected as “${who.name || "owner"}”`,
+      scopes: who.scopes || [] };
+  } catch (error) {
+    return { ok: false, reachable: error.status !== 0, message: error.message };
+  }
+}
+
+export async function claimPairing(url, code, name, fetchImpl = fetch) {
+  const response = await hubFetch({ url }, "/api/v1/pairings/claim",
+    { method: "POST", body: JSON.stringify({ code: code.trim().toUpperCase(), name }) }, fetchImpl);
+  return response.json();
+}
