@@ -307,6 +307,17 @@ def test_dashboard_charts_usage_over_time_and_per_key(browser, hub_with_model):
     close(context)
 
 
+def test_dashboard_pairs_a_browser_extension_by_code(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/dashboard")
+    page.click("button:has-text('Pair a browser extension')")
+    code = page.wait_for_selector(".pair-code").inner_text()
+    claimed = requests.post(f"{hub_with_model.url}/api/v1/pairings/claim", timeout=10,
+                            json={"code": code, "name": "paired in a test"})
+    assert claimed.status_code == 201 and claimed.json()["scopes"] == ["read", "write", "chat"]
+    close(context)
+
+
 def test_a_narrow_window_and_the_keyboard(browser, hub_with_model):
     context, page = signed_in(browser, hub_with_model, viewport={"width": 420, "height": 800})
     page.goto(f"{hub_with_model.url}/#/chat")

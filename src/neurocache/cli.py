@@ -72,10 +72,27 @@ def settings_from(kwargs: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
         raise click.UsageError(f"invalid settings: {exc}") from exc
 
 
-@click.group()
+@click.group(invoke_without_command=True)
 @click.version_option(__version__, prog_name="neurocache")
-def main() -> None:
+@click.pass_context
+def main(context: click.Context) -> None:
     """Neurocache: a local-first memory hub."""
+    if context.invoked_subcommand is None:
+        if getattr(sys, "frozen", False):  # the binary, double-clicked: its window
+            context.invoke(desktop)
+        else:
+            click.echo(context.get_help())
+
+
+@main.command()
+@settings_options
+def desktop(**kwargs: Any) -> None:
+    """The hub in a desktop window (the system browser where no window can be shown);
+    closing it stops the hub. A second launch brings the first window forward."""
+    from neurocache import desktop as shell
+
+    settings, _ = settings_from(kwargs)
+    sys.exit(shell.run(settings, say=click.echo))
 
 
 @main.command()

@@ -63,6 +63,8 @@ class Hub:
         self.settings = settings
         self.publish = publish
         self.started_at = time.monotonic()
+        # set by the desktop shell: what `POST /api/v1/desktop/focus` does (None: no window)
+        self.come_forward: Callable[[], None] | None = None
         ensure_private_dir(settings.data_dir)
         self.db = Database(settings.effective_database_url)
         self.db.migrate()

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, render_template
 from pydantic import BaseModel
 
 from neurocache import __version__
+from neurocache.errors import Conflict
 from neurocache.web.api import endpoint
 from neurocache.web.auth import current_hub
 from neurocache.web.openapi import openapi_document
@@ -61,3 +62,14 @@ def openapi():
 def docs():
     """The API described for people (HTML)."""
     return render_template("api_docs.html", doc=openapi_document(current_app))
+
+
+@bp.post("/desktop/focus")
+@endpoint(scope="admin", responses={200: None})
+def desktop_focus():
+    """Bring the desktop window forward (a second launch of the desktop app asks this)."""
+    come_forward = current_hub().come_forward
+    if come_forward is None:
+        raise Conflict("this hub has no window: it runs as `neurocache serve`")
+    come_forward()
+    return {"ok": True}

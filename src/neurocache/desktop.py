@@ -1,0 +1,159 @@
+"""`neurocache desktop`: the hub in a background thread and a window on its browser client.
+
+One hub per data dir: a second launch finds the first by its lock, asks it to bring its
+window forward, and ends. Closing the window stops the hub and every model server. Where no
+window can be made (no display, or no web view: see docs/decisions/0010-desktop-window.md)
+the system browser opens the same page instead, and the hub runs until Ctrl-C or a signal.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+from filelock import FileLock, Timeout
+
+from neurocache.app import create_app, hub_of
+from neurocache.settings import RUNTIME_FILE, Settings, ensure_private_dir
+from neurocache.web.server import HubServer
+
+log = logging.getLogger("neurocache.desktop")
+LOCK_FILE = "desktop.lock"
+WINDOW_SIZE = (1280, 860)
+
+
+def window_backend(platform: str = sys.platform, environ: dict | None = None) -> str | None:
+    """The pywebview backend that can show a window here, or None (then: the browser)."""
+    environ = os.environ if environ is None else environ
+    if importlib.util.find_spec("webview") is None:
+        return None
+    if platform == "win32":
+        return "edgechromium"
+    if platform == "darwin":
+        return "cocoa"
+    if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
+        return None  # Qt and GTK abort the process without a display: never try
+    if _importable("PyQt6.QtWebEngineWidgets"):
+        return "qt"
+    if _importable("gi"):
+        return "gtk"
+    return None
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def ask_first_instance_forward(settings: Settings) -> bool:
+    """True when a hub of this data dir answered the request to show its window."""
+    try:
+        info = json.loads((settings.data_dir / RUNTIME_FILE).read_text())
+        token = (settings.data_dir / "owner_token").read_text().strip()
+        answer = requests.post(info["url"] + "/api/v1/desktop/focus", timeout=5,
+                               headers={"Authorization": f"Bearer {token}"})
+        return answer.status_code == 200
+    except (OSError, ValueError, KeyError, requests.RequestException):
+        return False
+
+
+def start_hub(settings: Settings) -> tuple[Any, HubServer]:
+    """The hub on its port, or on a free one when another program holds that port (a
+    desktop user cares about the window, not the number)."""
+    app = create_app(settings)
+    try:
+        server = HubServer(app, settings.host, settings.port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            hub_of(app).close()
+            raise
+        log.warning("port %s is taken: the hub listens on a free port", settings.port)
+        server = HubServer(app, settings.host, 0)
+    server.announce(settings.data_dir)
+    return app, server.start()
+
+
+def run(settings: Settings, *, backend: str | None = None,
+        open_browser: Callable[[str], Any] = webbrowser.open,
+        say: Callable[[str], None] = print) -> int:
+    """Run the desktop hub until its window closes (or a signal, without a window)."""
+    lock = FileLock(str(_ensure_dir(settings) / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        shown = ask_first_instance_forward(settings)
+        say("Neurocache is already open: " + ("its window is brought forward." if shown
+                                             else "it did not answer; see its window."))
+        return 0 if shown else 1
+    try:
+        return _run_locked(settings, backend if backend is not None else window_backend(),
+                           open_browser, say)
+    finally:
+        lock.release()
+
+
+def _ensure_dir(settings: Settings) -> Path:
+    return ensure_private_dir(settings.data_dir)
+
+
+def _run_locked(settings: Settings, backend: str | None,
+                open_browser: Callable[[str], Any], say: Callable[[str], None]) -> int:
+    app, server = start_hub(settings)
+    hub = hub_of(app)
+    url = f"{server.url}/?token={hub.owner_token.value}"
+    try:
+        if backend:
+            _window(hub, url, backend)
+        else:
+            say("No desktop window can be shown here (no display or no web view); "
+                f"opening your browser instead: {url}")
+            hub.come_forward = lambda: open_browser(url)
+            open_browser(url)
+            _wait_for_signal()
+    finally:
+        server.stop()  # closes the hub: model servers stop with it
+    return 0
+
+
+def _window(hub: Any, url: str, backend: str) -> None:
+    import webview
+
+    if backend == "qt":  # as root (containers, CI) Chromium's sandbox cannot start
+        os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS",
+                              "--no-sandbox" if os.geteuid() == 0 else "")
+    window = webview.create_window("Neurocache", url, width=WINDOW_SIZE[0],
+                                   height=WINDOW_SIZE[1], min_size=(420, 480))
+    hub.come_forward = lambda: _raise(window)
+    webview.start(gui=backend, private_mode=True)  # returns when the window is closed
+
+
+def _raise(window: Any) -> None:
+    window.restore()
+    window.show()
+    window.on_top = True  # a short "always on top" is how each platform lets it come up
+    threading.Timer(0.5, lambda: setattr(window, "on_top", False)).start()
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
