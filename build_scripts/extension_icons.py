@@ -1,5 +1,6 @@
 """Draw the extension's icons (a white N on the hub's blue, rounded) as PNG files, with the
-standard library only; run once, the PNGs are committed: `python build_scripts/extension_icons.py`."""
+standard library only; run once, the PNGs are committed:
+`python build_scripts/extension_icons.py`."""
 
 from __future__ import annotations
 

@@ -86,7 +86,8 @@ def test_without_a_display_the_browser_opens_and_a_second_launch_asks_the_first(
 
 def close_window(display: str, title: str) -> None:
     """What a window manager does when the close button is pressed."""
-    from Xlib import X, display as xdisplay, protocol
+    from Xlib import X, protocol
+    from Xlib import display as xdisplay
 
     screen = xdisplay.Display(display)
     windows = [screen.screen().root]
