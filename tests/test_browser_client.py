@@ -181,6 +181,28 @@ def test_a_watched_folder_brings_its_files_in(browser, hub_with_model, tmp_path)
     close(context)
 
 
+def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hub_with_model):
+    requests.post(f"{hub_with_model.url}/api/v1/collections", json={"name": "Quays"},
+                  headers=bearer(hub_with_model.hub.owner_token.value), timeout=10)
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    page.wait_for_selector("select[aria-label='Collection'] option[value='Quays']",
+                           state="attached")
+    page.select_option("select[aria-label='Collection']", "Quays")
+    answers = iter(["Harbour walls"])
+    page.on("dialog", lambda dialog: dialog.accept(next(answers, "")) if dialog.type == "prompt"
+            else dialog.accept())
+    page.click("button:has-text('Rename')")
+    page.wait_for_selector("select[aria-label='Collection'] option[value='Harbour walls']",
+                           state="attached")
+    page.click("button:has-text('Delete collection')")
+    page.wait_for_selector("select[aria-label='Collection'] option[value='Harbour walls']",
+                           state="detached")
+    names = [c["name"] for c in hub_with_model.hub.knowledge.list_collections()]
+    assert "Quays" not in names and "Harbour walls" not in names
+    close(context)
+
+
 def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_with_model,
                                                                 tmp_path):
     gguf = write_parrot_llama(tmp_path / "harbour-pilot.gguf", words=("ahoy", "there"))

@@ -1,13 +1,13 @@
 // Knowledge: collections, drag-and-drop upload of many files with progress per file,
 // documents with their status (live while they are indexed), and search with highlights.
-import { del, get, post } from "../lib/api.js";
+import { del, get, patch, post } from "../lib/api.js";
 import { clear, el, timeOf, toast } from "../lib/dom.js";
 import { join, leave, on } from "../lib/socket.js";
 
 export function mount(root) {
   const state = { collection: "", offs: [] };
   const collections = el("select", { "aria-label": "Collection", onchange: (e) => {
-    state.collection = e.target.value; loadDocuments(); } });
+    state.collection = e.target.value; collectionActions.hidden = !state.collection; loadDocuments(); } });
   const picker = el("input", { type: "file", multiple: true, hidden: true,
     onchange: (e) => upload([...e.target.files]) });
   const drop = el("label.drop", { tabindex: 0, role: "button", onkeydown: (e) => {
@@ -21,10 +21,13 @@ export function mount(root) {
     el("option", { value: m }, m)));
   const results = el("ol.results", { "aria-label": "Results" });
   const folders = el("ul.folders", { "aria-label": "Watched folders" });
+  const collectionActions = el("span.inline", { hidden: true },
+    el("button", { type: "button", onclick: () => renameCollection() }, "Rename"),
+    el("button", { type: "button", onclick: () => deleteCollection() }, "Delete collection"));
   const folderPath = el("input", { placeholder: "/home/me/Notes", "aria-label": "Folder to watch" });
   root.append(el("section.pane.wide", {},
     el("header.bar", {}, el("h2", {}, "Knowledge"), collections,
-      el("button", { type: "button", onclick: newCollection }, "+ Collection")),
+      el("button", { type: "button", onclick: newCollection }, "+ Collection"), collectionActions),
     el("form.search", { onsubmit: (e) => { e.preventDefault(); search(); } }, query, mode,
       el("button.primary", { type: "submit" }, "Search")),
     results, drop, uploads, el("h3", {}, "Documents"), documents,
@@ -46,6 +49,28 @@ export function mount(root) {
     const list = (await get("/api/v1/collections")).collections;
     clear(collections, el("option", { value: "" }, "All collections"),
       list.map((c) => el("option", { value: c.name, selected: c.name === state.collection }, c.name)));
+    collectionActions.hidden = !state.collection;
+  }
+
+  // The chosen collection: renamed, or deleted (its documents stay, in no collection).
+  async function renameCollection() {
+    const name = prompt("New name of the collection:", state.collection);
+    if (!name || name === state.collection) return;
+    try {
+      await patch(`/api/v1/collections/${encodeURIComponent(state.collection)}`, { name });
+      state.collection = name;
+      loadCollections();
+    } catch (error) { toast(error.message); }
+  }
+
+  async function deleteCollection() {
+    if (!confirm(`Delete the collection “${state.collection}”? Its documents stay, in no collection.`)) return;
+    try {
+      await del(`/api/v1/collections/${encodeURIComponent(state.collection)}`);
+      state.collection = "";
+      loadCollections();
+      loadDocuments();
+    } catch (error) { toast(error.message); }
   }
 
   async function newCollection() {
