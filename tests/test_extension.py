@@ -230,6 +230,32 @@ def test_capture_page_selection_and_note_then_find_them(browser, tmp_path):
 
 
 @needs_chromium
+def test_the_context_menu_and_shortcut_path_captures_without_the_popup(browser, tmp_path):
+    """The context menu and the keyboard shortcut call the worker's `capture(kind, tab)`;
+    a menu click cannot be scripted, so the test calls what the click calls."""
+    pages = Pages(tmp_path)
+    hub = Hub(tmp_path / "data")
+    hub.start()
+    try:
+        pair(browser, hub)
+        article = browser.new_page()
+        article.goto(f"{pages.url}/lighthouse.html")
+        outcome = browser.worker.evaluate(
+            "tab => self.neurocache.capture('page', tab)", tab_id(browser, article.url))
+        assert outcome["status"] == "delivered" and outcome["accepted"]["duplicate"] is False
+        [document] = hub.documents_at(article.url)
+        assert document["title"] == "Lighthouse keeping"
+        menus = browser.worker.evaluate("new Promise(r => chrome.contextMenus.update("
+                                        "'neurocache-selection', {}, () => r("
+                                        "!chrome.runtime.lastError)))")
+        assert menus, "the context menu entries exist"
+        commands = browser.worker.evaluate("chrome.commands.getAll().then(c => c.map(x => x.name))")
+        assert {"save-page", "save-selection"} <= set(commands)
+    finally:
+        hub.stop()
+
+
+@needs_chromium
 def test_with_the_hub_away_a_capture_waits_then_arrives_exactly_once(browser, tmp_path):
     pages = Pages(tmp_path)
     hub = Hub(tmp_path / "data")
