@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench requirements clean test-system-deps
+.PHONY: run test lint bench requirements clean test-system-deps binary smoke
 
 # The built-in embedder, converted from its pinned weights (build_scripts/convert_minilm.py).
 EMBEDDER := src/neurocache/models/builtin/all-minilm-l6-v2-f16.gguf
@@ -48,6 +48,23 @@ lint: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/socketio_clients.py
+
+# The hub as one program (PyInstaller; build_scripts/build.py builds every variant and mode).
+# `make binary`: this OS's CPU onedir build; `make smoke`: build it and run the smoke test
+# (tests/test_binary.py) against it.
+BINARY_OS := $(if $(filter Darwin,$(shell uname -s)),macos,linux)
+BINARY := dist/neurocache-hub-$(BINARY_OS)-cpu-onedir/neurocache-hub-$(BINARY_OS)-cpu
+
+binary: $(VENV)/.builder-installed $(EMBEDDER)
+	$(PY) build_scripts/build.py --variant cpu --onedir
+
+smoke: binary $(VENV)/.dev-installed
+	NEUROCACHE_BINARY=$(BINARY) $(PY) -m pytest -v tests/test_binary.py
+
+$(VENV)/.builder-installed: requirements/hub-builder.txt pyproject.toml | $(PY)
+	$(PIP) install --quiet -r requirements/hub-builder.txt
+	$(PIP) install --quiet --no-deps -e .
+	touch $@
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'

@@ -122,7 +122,7 @@ def _run_locked(settings: Settings, backend: str | None,
                 f"opening your browser instead: {url}")
             hub.come_forward = lambda: open_browser(url)
             open_browser(url)
-            _wait_for_signal()
+            _wait_for_signal(then=server.stop)
     finally:
         server.stop()  # closes the hub: model servers stop with it
     return 0
@@ -147,13 +147,16 @@ def _raise(window: Any) -> None:
     threading.Timer(0.5, lambda: setattr(window, "on_top", False)).start()
 
 
-def _wait_for_signal() -> None:
+def _wait_for_signal(then: Callable[[], None]) -> None:
+    """Until Ctrl-C or SIGTERM; `then` runs before the usual handlers return, so a second
+    Ctrl-C during the shutdown cannot cut it short."""
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stop.wait(0.5):
             pass
+        then()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -1,0 +1,44 @@
+"""A process and its descendants, read from /proc (Linux): who they are, what they hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def parent_of(pid: int) -> int | None:
+    try:  # the command name may hold spaces and parentheses: split after the last ")"
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below `pid` (children, theirs, ...)."""
+    parents = {int(e.name): parent_of(int(e.name)) for e in Path("/proc").iterdir()
+               if e.name.isdigit()}
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory (VmRSS) of one process; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
