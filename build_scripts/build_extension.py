@@ -29,8 +29,10 @@ def manifest_for(browser: str, base: dict, release: str) -> dict:
     if browser == "firefox":  # no service workers in Firefox's MV3: an event page instead
         manifest["background"] = {"scripts": [base["background"]["service_worker"]],
                                   "type": "module"}
-        manifest["browser_specific_settings"] = {
-            "gecko": {"id": FIREFOX_ID, "strict_min_version": "128.0"}}
+        manifest["browser_specific_settings"] = {"gecko": {
+            "id": FIREFOX_ID, "strict_min_version": "128.0",
+            # addons.mozilla.org asks each add-on what it collects: nothing leaves for us
+            "data_collection_permissions": {"required": ["none"]}}}
     return manifest
 
 

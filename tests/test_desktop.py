@@ -84,6 +84,29 @@ def test_without_a_display_the_browser_opens_and_a_second_launch_asks_the_first(
     assert not (data_dir / "hub.json").exists()
 
 
+def test_beside_a_serving_hub_the_desktop_opens_it_instead_of_a_second_hub(tmp_path):
+    from tests.test_serve import start_serve
+
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f"#!/bin/sh\necho \"$1\" >> {opened}\n")
+    browser.chmod(0o755)
+    serving, match = start_serve(tmp_path / "data", "--port", "0")
+    try:
+        desktop = launch(tmp_path / "data", {"DISPLAY": "", "BROWSER": str(browser)})
+        output, _ = desktop.communicate(timeout=60)
+        assert desktop.returncode == 0, output
+        assert "without a window" in output
+        assert opened.read_text().strip() == f"{match.group(1)}/?token={match.group(3)}"
+        again = subprocess.run([sys.executable, "-m", "neurocache", "serve", "--data-dir",
+                                str(tmp_path / "data"), "--port", "0"], capture_output=True,
+                               text=True, timeout=60)
+        assert again.returncode != 0 and "another hub already serves" in again.stderr
+    finally:
+        serving.send_signal(signal.SIGINT)
+        serving.communicate(timeout=60)
+
+
 def close_window(display: str, title: str) -> None:
     """What a window manager does when the close button is pressed."""
     from Xlib import X, protocol

@@ -57,3 +57,24 @@ def test_guessing_voids_every_open_code(client, owner_client):
     for _ in range(MAX_FAILURES):
         assert_error(client.post("/api/v1/pairings/claim", json={"code": "ZZZZ-ZZZZ"}), 404)
     assert_error(client.post("/api/v1/pairings/claim", json={"code": code}), 404)
+
+
+def test_old_typos_are_forgiven_by_a_right_code_and_by_time(hub):
+    now = [0.0]
+    pairings = Pairings(hub.keys, clock=lambda: now[0])
+
+    def typo() -> None:
+        try:
+            pairings.claim("WRONG-CODE", "x")
+        except Exception as error:
+            assert error.status == 404
+
+    for _ in range(MAX_FAILURES - 1):
+        typo()
+    pairings.claim(pairings.create(Actor("owner"))["code"], "right")  # resets the count
+    for _ in range(MAX_FAILURES - 1):
+        typo()
+    now[0] += TTL_S + 1  # old typos age out
+    typo()
+    fresh = pairings.create(Actor("owner"))["code"]
+    assert pairings.claim(fresh, "still works")[1].startswith("nc_")

@@ -41,11 +41,14 @@ export function flush() {
 }
 
 async function flushDue() {
-  const settings = await loadSettings();
-  const ids = await withQueue(async (queue) => [queue, outbox.due(queue).map((i) => i.id)]);
   const results = {};
-  for (const id of ids) results[id] = await sendOne(settings, id);
-  await scheduleWake();
+  try {
+    const settings = await loadSettings();
+    const ids = await withQueue(async (queue) => [queue, outbox.due(queue).map((i) => i.id)]);
+    for (const id of ids) results[id] = await sendOne(settings, id);
+  } finally {
+    await scheduleWake(); // whatever failed above, what waits is woken again
+  }
   return results;
 }
 
@@ -55,16 +58,29 @@ async function sendOne(settings, id) {
     return [found ? outbox.markSending(queue, id) : queue, found];
   });
   if (!item) return { status: "gone" };
+  let accepted;
   try {
-    const accepted = await sendCapture(settings, item.capture);
-    await withQueue(async (queue) => [outbox.remove(queue, id), null]);
-    await remember({ id, title: describe(item.capture), document: accepted.document?.id,
-      duplicate: accepted.duplicate, at: Date.now() });
-    return { status: "delivered", accepted };
+    accepted = await deliver(settings, item.capture);
   } catch (error) {
     const retry = !(error instanceof HubError) || error.retry;
     await withQueue(async (queue) => [outbox.markFailed(queue, id, error.message, { retry }), null]);
     return { status: retry ? "queued" : "held", error: error.message };
+  }
+  await withQueue(async (queue) => [outbox.remove(queue, id), null]);
+  await remember({ id, title: describe(item.capture), document: accepted.document?.id,
+    duplicate: accepted.duplicate, at: Date.now() }).catch(() => {});
+  return { status: "delivered", accepted };
+}
+
+// A collection renamed or deleted since the capture was made: it goes in without one, the
+// name kept as a tag, rather than waiting for ever.
+async function deliver(settings, capture) {
+  try {
+    return await sendCapture(settings, capture);
+  } catch (error) {
+    if (!(error instanceof HubError) || error.status !== 404 || !capture.collection) throw error;
+    const { collection, ...rest } = capture;
+    return sendCapture(settings, { ...rest, tags: [...(capture.tags || []), collection] });
   }
 }
 
@@ -76,8 +92,11 @@ async function remember(delivered) {
 async function scheduleWake() {
   const wake = outbox.nextWake(await loadQueue());
   await chrome.alarms.clear(ALARM);
-  // Chrome wakes alarms at most every 30 s; a sooner retry waits for that or the next capture.
-  if (wake !== null) await chrome.alarms.create(ALARM, { when: Math.max(wake, Date.now() + 30_000) });
+  // Chrome wakes alarms at most every 30 s; a sooner retry waits for that or the next
+  // capture. Periodic as well, so a worker stopped mid-send is woken again.
+  if (wake !== null) {
+    await chrome.alarms.create(ALARM, { when: Math.max(wake, Date.now() + 30_000), periodInMinutes: 1 });
+  }
 }
 
 // ---- captures
@@ -87,22 +106,55 @@ async function readPage(tabId) {
   return result;
 }
 
-export async function capture(kind, tabId, options = {}) {
+// `selectionText` (from the context menu) stands in where the page cannot be read (the
+// browser's own pages, a PDF viewer) or the selection is in a frame.
+export async function capture(kind, tabId, options = {}, selectionText = "") {
   const tab = await chrome.tabs.get(tabId);
-  const payload = kind === "note" ? noteCapture(tab, options)
-    : kind === "selection" ? selectionCapture(await readPage(tabId), options)
-      : pageCapture(await readPage(tabId), options);
+  let payload;
+  if (kind === "note") payload = noteCapture(tab, options);
+  else {
+    const page = await readPage(tabId).catch(() => ({ url: tab.url, title: tab.title }));
+    if (kind === "selection" && !page.selection) page.selection = selectionText;
+    payload = kind === "selection" ? selectionCapture(page, options) : pageCapture(page, options);
+  }
   const id = outbox.newId();
-  await withQueue(async (queue) => [outbox.enqueue(queue, payload, Date.now(), id), null]);
+  await keep(payload, id);
   const results = await flush(); // kept first, sent second: a crash in between loses nothing
-  return results[id] || { status: "queued" };
+  return results[id] || (await outcomeOf(id));
+}
+
+// Into the outbox; a page too large for the browser's storage is kept without its HTML
+// (its text still goes) rather than refused.
+async function keep(payload, id) {
+  try {
+    await withQueue(async (queue) => [outbox.enqueue(queue, payload, Date.now(), id), null]);
+  } catch (error) {
+    if (!payload.html) throw error;
+    const { html, ...lighter } = payload;
+    await withQueue(async (queue) => [outbox.enqueue(queue, lighter, Date.now(), id), null]);
+  }
+}
+
+// Sent by another flush (an alarm's) meanwhile, or waiting: what became of it.
+async function outcomeOf(id) {
+  const waiting = (await loadQueue()).find((i) => i.id === id);
+  if (!waiting) return { status: "delivered", accepted: { duplicate: false } };
+  return { status: waiting.held ? "held" : "queued", error: waiting.lastError || undefined };
+}
+
+async function reportFailure(error) {
+  console.warn("capture failed:", error.message);
+  await chrome.action.setBadgeBackgroundColor({ color: "#c92a2a" });
+  await chrome.action.setBadgeText({ text: "!" });
+  await chrome.storage.local.set({ lastFailure: { message: error.message, at: Date.now() } });
 }
 
 // ---- messages from the popup and the options page
 const HANDLERS = {
   capture: (m) => capture(m.kind, m.tabId, m.options),
   flush: () => flush(),
-  queue: async () => ({ queue: await loadQueue(), recent: (await chrome.storage.local.get("recent")).recent || [] }),
+  queue: () => withQueue(async (queue) => [queue, { queue, // (and the badge is redrawn)
+    recent: (await chrome.storage.local.get("recent")).recent || [] }]),
   retry: async (m) => { await withQueue(async (q) => [outbox.retryNow(q, m.id ?? null), null]); return flush(); },
   discard: (m) => withQueue(async (q) => [outbox.remove(q, m.id), null]),
 };
@@ -123,15 +175,16 @@ chrome.runtime.onInstalled.addListener(() => {
 
 chrome.contextMenus.onClicked.addListener((info, tab) => {
   const kind = info.menuItemId === "neurocache-selection" ? "selection" : "page";
-  if (tab?.id !== undefined) capture(kind, tab.id).catch((e) => console.warn("capture failed:", e.message));
+  if (tab?.id !== undefined) capture(kind, tab.id, {}, info.selectionText || "").catch(reportFailure);
 });
 
 chrome.commands.onCommand.addListener(async (command, tab) => {
   const target = tab ?? (await chrome.tabs.query({ active: true, currentWindow: true }))[0];
-  if (COMMANDS[command] && target) capture(COMMANDS[command], target.id).catch((e) => console.warn("capture failed:", e.message));
+  if (COMMANDS[command] && target) capture(COMMANDS[command], target.id).catch(reportFailure);
 });
 
 chrome.alarms.onAlarm.addListener((alarm) => { if (alarm.name === ALARM) flush(); });
+chrome.runtime.onStartup.addListener(() => flush()); // the browser started: what waited goes
 
 // A new worker (browser start, or woken after being stopped): sends interrupted midway
 // are due again (the hub keeps the same content once), and what waits is counted.

@@ -11,14 +11,15 @@ function say(text, kind) {
 }
 
 // A hub away from this machine needs the user's leave to be reached (optional permission).
-async function allowed(url) {
+// Asked first thing in the click (Firefox grants it only within the user's gesture).
+function allowed(url) {
   const origin = hubBase(url);
-  if (/^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?$/.test(origin)) return true;
+  if (/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(origin)) return Promise.resolve(true);
   return chrome.permissions.request({ origins: [`${origin}/*`] });
 }
 
-async function store(url, key) {
-  if (!(await allowed(url))) throw new Error("the extension may not reach that address");
+async function store(url, key, permitted) {
+  if (!(await permitted)) throw new Error("the extension may not reach that address");
   await saveSettings({ url: hubBase(url), key });
   await chrome.runtime.sendMessage({ type: "retry" }); // what waited may go now
   const status = await checkHub({ url, key });
@@ -27,15 +28,20 @@ async function store(url, key) {
 
 $("settings-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  try { await store($("url").value, $("key").value.trim()); } catch (error) { say(error.message, "error"); }
+  try {
+    const permitted = allowed($("url").value);
+    await store($("url").value, $("key").value.trim(), permitted);
+  } catch (error) { say(error.message, "error"); }
 });
 
 $("pair").addEventListener("click", async () => {
   try {
+    const permitted = allowed($("url").value); // before any await: still the user's gesture
+    if (!(await permitted)) throw new Error("the extension may not reach that address");
     const paired = await claimPairing($("url").value, $("code").value, `Browser extension (${navigator.userAgent.includes("Firefox") ? "Firefox" : "Chromium"})`);
     $("key").value = paired.secret;
     $("code").value = "";
-    await store($("url").value, paired.secret);
+    await store($("url").value, paired.secret, permitted);
   } catch (error) { say(`Pairing failed: ${error.message}`, "error"); }
 });
 

@@ -28,9 +28,10 @@ function say(text, kind = "") {
 }
 
 async function save(kind) {
-  const tab = await targetTab();
+  // what the fields say now, at the click (not after the awaits below)
   const options = { note: $("note").value, tags: $("tags").value, collection: $("collection").value };
   say("Saving…", "muted");
+  const tab = await targetTab();
   try {
     const outcome = await send({ type: "capture", kind, tabId: tab.id, options });
     if (outcome.status === "delivered") {
@@ -40,6 +41,7 @@ async function save(kind) {
       say(`Kept to send later: ${outcome.error || "the hub is away"}`, "error");
     }
   } catch (error) { say(error.message, "error"); }
+  $("result").dataset.saves = String(Number($("result").dataset.saves || 0) + 1);
   showOutbox();
 }
 
@@ -59,6 +61,11 @@ function outboxItem(item) {
 }
 
 async function showOutbox() {
+  const { lastFailure } = await chrome.storage.local.get("lastFailure");
+  if (lastFailure) { // a capture from the context menu or a shortcut that could not be made
+    say(`The last capture failed: ${lastFailure.message}`, "error");
+    await chrome.storage.local.remove("lastFailure");
+  }
   const { queue } = await send({ type: "queue" });
   $("outbox-section").hidden = queue.length === 0;
   $("outbox").replaceChildren(...queue.map(outboxItem));
@@ -97,7 +104,7 @@ async function ask(event) {
   $("answer").setAttribute("aria-busy", "true");
   $("sources").replaceChildren();
   try {
-    const response = await hubFetch(settings, "/v1/chat/completions", { method: "POST", body: JSON.stringify({
+    const response = await hubFetch(settings, "/v1/chat/completions", { method: "POST", streaming: true, body: JSON.stringify({
       model: "neurocache", stream: true, messages, neurocache: { rag: !aboutPage } }) });
     for await (const chunk of sseEvents(response.body)) {
       if (chunk.error) throw new Error(chunk.error.message);

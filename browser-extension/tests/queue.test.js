@@ -39,8 +39,12 @@ test("a refusal is held for the user until retried; discard removes it", () => {
 });
 
 test("sends cut short by a stopped worker are due again", () => {
-  const queue = outbox.markSending(outbox.enqueue([], capture, 0, "a"), "a");
-  assert.deepEqual(outbox.due(outbox.recover(queue), 0).map((i) => i.id), ["a"]);
+  const queue = outbox.markSending(outbox.enqueue([], capture, 0, "a"), "a", 1000);
+  assert.deepEqual(outbox.due(outbox.recover(queue), 1000).map((i) => i.id), ["a"]);
+  // without a new worker: a send marked for longer than a fetch can last is stale
+  assert.deepEqual(outbox.due(queue, 1000 + outbox.STALE_SENDING_MS - 1), []);
+  assert.equal(outbox.nextWake(queue, 1000), 1000 + outbox.STALE_SENDING_MS);
+  assert.deepEqual(outbox.due(queue, 1000 + outbox.STALE_SENDING_MS).map((i) => i.id), ["a"]);
 });
 
 test("ids are random hex", () => {

@@ -99,10 +99,28 @@ def desktop(**kwargs: Any) -> None:
 @settings_options
 def serve(**kwargs: Any) -> None:
     """Run the hub in the foreground until Ctrl-C or SIGTERM."""
+    from filelock import Timeout
+
+    from neurocache.desktop import hub_lock
+
+    settings, _ = settings_from(kwargs)
+    lock = hub_lock(settings.data_dir)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as exc:
+        raise click.ClickException(
+            f"another hub already serves {settings.data_dir} (`hub.json` there says where); "
+            "stop it first, or give this one another --data-dir") from exc
+    try:
+        _serve(settings)
+    finally:
+        lock.release()
+
+
+def _serve(settings: Settings) -> None:
     from neurocache.app import create_app
     from neurocache.web.server import HubServer
 
-    settings, _ = settings_from(kwargs)
     app = create_app(settings)
     try:
         server = HubServer(app, settings.host, settings.port)

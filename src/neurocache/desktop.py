@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,8 @@ from neurocache.settings import RUNTIME_FILE, Settings, ensure_private_dir
 from neurocache.web.server import HubServer
 
 log = logging.getLogger("neurocache.desktop")
-LOCK_FILE = "desktop.lock"
+LOCK_FILE = "hub.lock"  # held by the hub serving a data dir (`serve` or `desktop`)
+FORWARD_TRIES_S = 15.0  # a first instance may still be starting
 WINDOW_SIZE = (1280, 860)
 
 
@@ -58,16 +60,31 @@ def _importable(module: str) -> bool:
         return False
 
 
-def ask_first_instance_forward(settings: Settings) -> bool:
-    """True when a hub of this data dir answered the request to show its window."""
-    try:
-        info = json.loads((settings.data_dir / RUNTIME_FILE).read_text())
-        token = (settings.data_dir / "owner_token").read_text().strip()
-        answer = requests.post(info["url"] + "/api/v1/desktop/focus", timeout=5,
-                               headers={"Authorization": f"Bearer {token}"})
-        return answer.status_code == 200
-    except (OSError, ValueError, KeyError, requests.RequestException):
-        return False
+def hub_lock(data_dir: Path) -> FileLock:
+    """One hub per data dir: `serve` and `desktop` both take this lock (an OS lock, so a
+    crashed hub leaves none behind)."""
+    return FileLock(str(ensure_private_dir(data_dir) / LOCK_FILE))
+
+
+def ask_first_instance_forward(settings: Settings) -> str | None:
+    """Ask the hub serving this data dir to show itself: `window` (it brought its window
+    forward), the login URL of a hub without a window (`serve`), or None (no answer)."""
+    deadline = time.monotonic() + FORWARD_TRIES_S
+    while True:
+        try:
+            info = json.loads((settings.data_dir / RUNTIME_FILE).read_text())
+            token = (settings.data_dir / "owner_token").read_text().strip()
+            answer = requests.post(info["url"] + "/api/v1/desktop/focus", timeout=5,
+                                   headers={"Authorization": f"Bearer {token}"})
+            if answer.status_code == 200:
+                return "window"
+            if answer.status_code == 409:  # `neurocache serve`: no window to bring forward
+                return f"{info['url']}/?token={token}"
+        except (OSError, ValueError, KeyError, requests.RequestException):
+            pass
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.5)
 
 
 def start_hub(settings: Settings) -> tuple[Any, HubServer]:
@@ -90,14 +107,11 @@ def run(settings: Settings, *, backend: str | None = None,
         open_browser: Callable[[str], Any] = webbrowser.open,
         say: Callable[[str], None] = print) -> int:
     """Run the desktop hub until its window closes (or a signal, without a window)."""
-    lock = FileLock(str(_ensure_dir(settings) / LOCK_FILE))
+    lock = hub_lock(settings.data_dir)
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        shown = ask_first_instance_forward(settings)
-        say("Neurocache is already open: " + ("its window is brought forward." if shown
-                                             else "it did not answer; see its window."))
-        return 0 if shown else 1
+        return _show_first_instance(settings, open_browser, say)
     try:
         return _run_locked(settings, backend if backend is not None else window_backend(),
                            open_browser, say)
@@ -105,8 +119,18 @@ def run(settings: Settings, *, backend: str | None = None,
         lock.release()
 
 
-def _ensure_dir(settings: Settings) -> Path:
-    return ensure_private_dir(settings.data_dir)
+def _show_first_instance(settings: Settings, open_browser: Callable[[str], Any],
+                         say: Callable[[str], None]) -> int:
+    shown = ask_first_instance_forward(settings)
+    if shown == "window":
+        say("Neurocache is already open: its window is brought forward.")
+    elif shown:
+        say(f"A hub already serves this data dir (without a window): opening it in your "
+            f"browser: {shown}")
+        open_browser(shown)
+    else:
+        say("A hub holds this data dir but does not answer; see its window or its log.")
+    return 0 if shown else 1
 
 
 def _run_locked(settings: Settings, backend: str | None,
@@ -115,9 +139,7 @@ def _run_locked(settings: Settings, backend: str | None,
     hub = hub_of(app)
     url = f"{server.url}/?token={hub.owner_token.value}"
     try:
-        if backend:
-            _window(hub, url, backend)
-        else:
+        if not (backend and _window(hub, url, backend)):
             say("No desktop window can be shown here (no display or no web view); "
                 f"opening your browser instead: {url}")
             hub.come_forward = lambda: open_browser(url)
@@ -128,7 +150,8 @@ def _run_locked(settings: Settings, backend: str | None,
     return 0
 
 
-def _window(hub: Any, url: str, backend: str) -> None:
+def _window(hub: Any, url: str, backend: str) -> bool:
+    """Show the window until it is closed; False when none could be made."""
     import webview
 
     if backend == "qt":  # as root (containers, CI) Chromium's sandbox cannot start
@@ -137,7 +160,13 @@ def _window(hub: Any, url: str, backend: str) -> None:
     window = webview.create_window("Neurocache", url, width=WINDOW_SIZE[0],
                                    height=WINDOW_SIZE[1], min_size=(420, 480))
     hub.come_forward = lambda: _raise(window)
-    webview.start(gui=backend, private_mode=True)  # returns when the window is closed
+    try:
+        webview.start(gui=backend, private_mode=True)  # returns when the window is closed
+    except Exception:  # e.g. no WebView2 runtime, GTK without WebKit: the browser instead
+        log.exception("the %s window could not be shown", backend)
+        hub.come_forward = None
+        return False
+    return True
 
 
 def _raise(window: Any) -> None:

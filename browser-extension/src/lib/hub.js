@@ -2,6 +2,9 @@
 // a HubError that says whether trying again later can help.
 
 export const DEFAULT_HUB_URL = "http://127.0.0.1:4444";
+// A hub that takes the connection but never answers must not hold the outbox for good
+// (and the browser stops a worker whose fetch runs past 30 s anyway).
+export const TIMEOUT_MS = 25_000;
 
 export class HubError extends Error {
   constructor(message, { status = 0, retry = false, code = null } = {}) {
@@ -25,16 +28,19 @@ export function hubBase(url) {
   return parsed.origin;
 }
 
-export async function hubFetch(settings, path, init = {}, fetchImpl = fetch) {
+// `streaming: true` (an answer being written) goes without the timeout.
+export async function hubFetch(settings, path, { streaming = false, ...init } = {}, fetchImpl = fetch) {
   const headers = { ...(init.headers || {}) };
   if (settings.key) headers.Authorization = `Bearer ${settings.key}`;
   if (init.body !== undefined && !headers["Content-Type"]) headers["Content-Type"] = "application/json";
   let response;
+  const signal = init.signal ?? (streaming ? undefined : AbortSignal.timeout(TIMEOUT_MS));
   try {
-    response = await fetchImpl(hubBase(settings.url) + path, { ...init, headers });
+    response = await fetchImpl(hubBase(settings.url) + path, { ...init, headers, signal });
   } catch (error) {
     if (error instanceof HubError) throw error;
-    throw new HubError(`the hub at ${settings.url} cannot be reached`, { retry: true });
+    const why = error?.name === "TimeoutError" ? "did not answer in time" : "cannot be reached";
+    throw new HubError(`the hub at ${settings.url} ${why}`, { retry: true });
   }
   if (!response.ok) throw await errorOf(response);
   return response;

@@ -4,6 +4,8 @@
 
 export const BACKOFF_BASE_MS = 5_000;
 export const BACKOFF_MAX_MS = 30 * 60_000;
+// A send still marked after this long was cut off (the browser stopped the worker): due again.
+export const STALE_SENDING_MS = 2 * 60_000;
 
 // Try n (1, 2, 3 ...) waits 5 s, 10 s, 20 s ... up to 30 min, with up to 20 % jitter so
 // many queued captures do not all wake the hub at the same instant.
@@ -22,13 +24,17 @@ export function enqueue(queue, capture, now = Date.now(), id = newId()) {
     sending: false, held: false }];
 }
 
-// Due now: not being sent, not held for the user (a refused key), and its wait is over.
-export function due(queue, now = Date.now()) {
-  return queue.filter((item) => !item.sending && !item.held && item.nextAt <= now);
+function sendingNow(item, now) {
+  return item.sending && now - (item.sentAt || 0) < STALE_SENDING_MS;
 }
 
-export function markSending(queue, id) {
-  return queue.map((item) => (item.id === id ? { ...item, sending: true } : item));
+// Due now: not being sent, not held for the user (a refused key), and its wait is over.
+export function due(queue, now = Date.now()) {
+  return queue.filter((item) => !sendingNow(item, now) && !item.held && item.nextAt <= now);
+}
+
+export function markSending(queue, id, now = Date.now()) {
+  return queue.map((item) => (item.id === id ? { ...item, sending: true, sentAt: now } : item));
 }
 
 export function remove(queue, id) {
@@ -58,8 +64,9 @@ export function recover(queue) {
   return queue.map((item) => (item.sending ? { ...item, sending: false } : item));
 }
 
-export function nextWake(queue) {
-  const waiting = queue.filter((item) => !item.held && !item.sending).map((item) => item.nextAt);
+export function nextWake(queue, now = Date.now()) {
+  const waiting = queue.filter((item) => !item.held).map((item) => (sendingNow(item, now)
+    ? item.sentAt + STALE_SENDING_MS : item.nextAt));
   return waiting.length ? Math.min(...waiting) : null;
 }
 

@@ -8,6 +8,7 @@ The job is idempotent: run again after a crash, it replaces whatever half it lef
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -111,6 +112,9 @@ class Knowledge:
                  count_usage: Callable[..., None] = lambda **_counts: None) -> None:
         self.settings = settings
         self.count_usage = count_usage  # documents and chunks ingested, for usage
+        # One capture at a time: "seen before?" and "keep it" must not interleave, or a
+        # resent capture (a reply lost on the way) could be kept twice.
+        self._capturing = threading.Lock()
         self.db = db
         self.search = search
         self.jobs = jobs
@@ -238,6 +242,10 @@ class Knowledge:
     def add_capture(self, capture: dict[str, Any], actor: Actor) -> dict[str, Any]:
         """A page, selection or note from the browser extension. The same URL with the same
         content creates nothing new; with new content, a new version `version_of` the last."""
+        with self._capturing:
+            return self._add_capture(capture, actor)
+
+    def _add_capture(self, capture: dict[str, Any], actor: Actor) -> dict[str, Any]:
         readable = capture_text(capture)
         digest = content_hash(readable)
         url = capture["url"]

@@ -39,7 +39,7 @@ class Pairings:
         self._keys = keys
         self._clock = clock
         self._pending: dict[str, PendingCode] = {}
-        self._failures = 0
+        self._failures: list[float] = []  # when wrong codes came, within the last TTL_S
         self._lock = threading.Lock()
 
     def create(self, actor: Actor) -> dict[str, Any]:
@@ -56,10 +56,12 @@ class Pairings:
                 self._count_failure()
                 raise NotFound("that pairing code is not valid: it may have expired or been "
                                "used; ask the hub for a new one")
+            self._failures.clear()  # a right code: old typos count no more
         return self._keys.create(name, SCOPES, pending.actor)
 
     def _count_failure(self) -> None:
-        self._failures += 1
-        if self._failures >= MAX_FAILURES:  # someone is guessing: void every open code
+        now = self._clock()
+        self._failures = [at for at in self._failures if now - at < TTL_S] + [now]
+        if len(self._failures) >= MAX_FAILURES:  # someone is guessing: void every open code
             self._pending.clear()
-            self._failures = 0
+            self._failures.clear()
