@@ -166,3 +166,24 @@ def test_usage_counts_the_tokens_of_each_key_and_model(live):
     assert used[live.model_id]["requests"] == 0  # requests are counted per endpoint
     assert used[live.hub.embedder.name]["tokens_in"] > 0
     assert used[""]["requests"] == 3
+
+
+def test_a_reply_written_in_the_background_counts_against_the_key_that_asked(live):
+    secret = live.key("chat", "read", "write")
+    headers = {"Authorization": f"Bearer {secret}"}
+    conversation = requests.post(live.url + "/api/v1/conversations", json={}, headers=headers,
+                                 timeout=10).json()
+    posted = requests.post(f"{live.url}/api/v1/conversations/{conversation['id']}/messages",
+                           json={"content": "Name a river."}, headers=headers, timeout=30)
+    assert posted.status_code == 202  # answered on a worker thread, after this request
+
+    def replied() -> bool:
+        messages = requests.get(f"{live.url}/api/v1/conversations/{conversation['id']}",
+                                headers=headers, timeout=10).json()["messages"]
+        return any(m["role"] == "assistant" and m.get("status") == "complete"
+                   for m in messages)
+
+    from tests.support.waiting import wait_for
+    assert wait_for(replied, timeout=60)
+    used = usage_of(live, secret)
+    assert used[live.model_id]["tokens_out"] > 0 and used[live.model_id]["tokens_in"] > 0

@@ -45,6 +45,7 @@ from neurocache.store.keys import OWNER, ApiKeys, Principal
 from neurocache.store.owner_token import OwnerToken
 from neurocache.store.pairing import Pairings
 from neurocache.store.ratelimit import RateLimiter
+from neurocache.store.ratelimit_redis import RedisRateLimiter
 from neurocache.store.usage import UsageMeter, UsageRetention
 from neurocache.store.users import Users
 
@@ -75,7 +76,7 @@ class Hub:
             timedelta(hours=settings.usage_minutes_kept_h),
             timedelta(days=settings.usage_hours_kept_days),
             timedelta(days=settings.usage_days_kept_days)))
-        self.limiter = RateLimiter(self.db)
+        self.limiter = self._limiter(settings)
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
         self.models = ModelManager(settings, self.db, publish, count_usage=self.usage.add)
         self.search = SearchService(
@@ -148,6 +149,12 @@ class Hub:
             tasks={"usage_rows_pruned": self.usage.prune,
                    "audit_entries_deleted": self._prune_audit})
 
+    def _limiter(self, settings: Settings) -> RateLimiter | RedisRateLimiter:
+        own = RateLimiter(self.db)
+        if settings.rate_limit_redis_url:
+            return RedisRateLimiter(settings.rate_limit_redis_url, fallback=own)
+        return own
+
     def _prune_audit(self, now: datetime) -> int:
         days = self.settings.audit_retention_days
         return self.audit.delete_before(now - timedelta(days=days)) if days > 0 else 0
@@ -170,9 +177,10 @@ class Hub:
         """What a serving hub does on its own (a CLI command that opens the store does not):
         resume downloads; re-embed what the active embedder did not embed."""
         record_settings(self.db, self.settings)  # a serving hub's settings, audited
-        if self.db.engine.dialect.name != "sqlite":
+        if self.db.engine.dialect.name != "sqlite" and not self.settings.rate_limit_redis_url:
             log.warning("rate limits are kept per hub process: several hubs on one "
-                        "PostgreSQL store each allow the whole limit")
+                        "PostgreSQL store each allow the whole limit (set "
+                        "rate_limit_redis_url to share them)")
         self.models.resume_downloads()
         self._reembedder = Reembedder(self.db, self.settings.embedder, lambda: self.embedder,
                                       lambda *event: self.publish(*event),

@@ -223,6 +223,11 @@ class Settings(BaseSettings):
         description="Requests per minute the whole hub accepts from API keys together; "
         "0 means no limit.",
     )
+    rate_limit_redis_url: str | None = Field(
+        None,
+        description="Redis URL (redis://host:6379/0) to keep rate limits in, shared by every "
+        "hub process using it; default: each hub keeps its own, saved in its store.",
+    )
     rate_limit_owner: bool = Field(
         False,
         description="Apply the per-key limits to the owner's browser session too.",

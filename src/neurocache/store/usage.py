@@ -53,9 +53,15 @@ def scope(**dimensions: str) -> Iterator[None]:
 
 
 def carrying_scope(fn: Callable[..., T]) -> Callable[..., T]:
-    """`fn`, run later on another thread with the scope it was handed over in."""
-    context = contextvars.copy_context()
-    return lambda *args, **kwargs: context.run(fn, *args, **kwargs)
+    """`fn`, run later on another thread in the usage scope it was handed over in (only
+    that: nothing else of the request, such as Flask's context, goes with it)."""
+    handed_over = usage_scope.get({})
+
+    def in_scope(*args: Any, **kwargs: Any) -> T:
+        with scope(**handed_over):
+            return fn(*args, **kwargs)
+
+    return in_scope
 
 
 def truncate(at: datetime, bucket: str) -> datetime:
