@@ -85,20 +85,26 @@ def _metered(prepared: Prepared, chunks: Iterator[dict[str, Any]],
     """The chunks as they come; once they end (or the client goes), the tokens are
     counted against `whose` usage scope (the generator runs after the view returned, when
     the request's own scope may be gone): as the server reports them, else one per piece."""
-    pieces, usage = 0, {}
+    pieces, usage, answered = 0, {}, False
     try:
         for chunk in chunks:
+            answered = True
             usage = chunk.get("usage") or usage
             pieces += sum(1 for c in chunk.get("choices") or []
                           if (c.get("delta") or {}).get("content"))
             yield chunk
     finally:
-        backend = prepared.backend
-        asked = usage.get("prompt_tokens") or sum(
-            backend.count_tokens(content_text(m.get("content"))) for m in prepared.body["messages"])
-        with scope(**whose):
-            backend.count_usage(tokens_in=asked,
-                                tokens_out=usage.get("completion_tokens", pieces))
+        if answered:  # a model that failed before its first chunk took nothing
+            _count_streamed(prepared, usage, pieces, whose)
+
+
+def _count_streamed(prepared: Prepared, usage: dict[str, Any], pieces: int,
+                    whose: dict[str, str]) -> None:
+    backend = prepared.backend
+    asked = usage.get("prompt_tokens") or sum(
+        backend.count_tokens(content_text(m.get("content"))) for m in prepared.body["messages"])
+    with scope(**whose):
+        backend.count_usage(tokens_in=asked, tokens_out=usage.get("completion_tokens", pieces))
 
 
 def _params(prepared: Prepared) -> dict[str, Any]:
