@@ -115,8 +115,9 @@ class Hub:
         return self.live
 
     def stop(self) -> None:
-        self.live.server.stop()
-        self.live = None
+        if self.live is not None:
+            self.live.server.stop()
+            self.live = None
 
     @property
     def owner(self) -> dict:
@@ -130,6 +131,20 @@ class Hub:
     def search(self, query: str) -> list[dict]:
         return requests.post(f"{self.live.url}/api/v1/search", headers=self.owner, timeout=30,
                              json={"query": query, "mode": "fulltext"}).json()["results"]
+
+
+@pytest.fixture
+def pages(tmp_path) -> Pages:
+    return Pages(tmp_path)
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """This module's hub (not conftest's): served on a port it keeps across a restart."""
+    served = Hub(tmp_path / "data")
+    served.start()
+    yield served
+    served.stop()
 
 
 @pytest.fixture(scope="module")
@@ -197,80 +212,65 @@ def pair(browser, hub: Hub) -> None:
 
 
 @needs_chromium
-def test_capture_page_selection_and_note_then_find_them(browser, tmp_path):
-    pages = Pages(tmp_path)
-    hub = Hub(tmp_path / "data")
-    hub.start()
-    try:
-        pair(browser, hub)
-        keys = hub.live.hub.keys.list()[0]
-        assert keys[0]["scopes"] == ["read", "write", "chat"]
-        article = browser.new_page()
-        article.goto(f"{pages.url}/tides.html")
-        popup = open_popup(browser, article.url)
-        popup.wait_for_selector("#status.ok")
-        popup.click("#save-page")
-        popup.wait_for_selector("#result.ok[data-saves='1']:has-text('Saved')")
-        [document] = hub.documents_at(article.url)
-        assert document["title"] == "Tides of Saint-Malo"
-        assert hub.live.hub.jobs.wait_idle(60)
-        assert hub.search("twelve metres")
+def test_capture_page_selection_and_note_then_find_them(browser, pages, hub):
+    pair(browser, hub)
+    keys = hub.live.hub.keys.list()[0]
+    assert keys[0]["scopes"] == ["read", "write", "chat"]
+    article = browser.new_page()
+    article.goto(f"{pages.url}/tides.html")
+    popup = open_popup(browser, article.url)
+    popup.wait_for_selector("#status.ok")
+    popup.click("#save-page")
+    popup.wait_for_selector("#result.ok[data-saves='1']:has-text('Saved')")
+    [document] = hub.documents_at(article.url)
+    assert document["title"] == "Tides of Saint-Malo"
+    assert hub.live.hub.jobs.wait_idle(60)
+    assert hub.search("twelve metres")
 
-        article.evaluate("""() => { const range = document.createRange();
-            range.selectNodeContents(document.getElementById('ferry'));
-            getSelection().removeAllRanges(); getSelection().addRange(range); }""")
-        popup.click("#save-selection")
-        popup.wait_for_selector("#result.ok[data-saves='2']:has-text('Saved')")
-        popup.fill("#note", "Ask the harbour master about spring tides")
-        popup.fill("#tags", "sea, travel")
-        popup.click("#save-note")
-        popup.wait_for_selector("#result.ok[data-saves='3']:has-text('Saved')")
-        shot(popup, "extension-popup")
-        assert hub.live.hub.jobs.wait_idle(60)
-        found = {d["id"]: d for d in hub.documents_at(article.url)}
-        assert len(found) == 3
-        selection = hub.search("ferry Jersey flood")[0]
-        assert selection["text"].strip() == "The ferry to Jersey waits for the flood tide."
-        note = hub.search("harbour master spring")[0]
-        stored = hub.live.hub.graph.get(note["document"]["id"])
-        assert stored["metadata"]["tags"] == ["sea", "travel"]
-        assert stored["metadata"]["capture"] == "note"
-        assert badge(browser) == ""
-    finally:
-        hub.stop()
+    article.evaluate("""() => { const range = document.createRange();
+        range.selectNodeContents(document.getElementById('ferry'));
+        getSelection().removeAllRanges(); getSelection().addRange(range); }""")
+    popup.click("#save-selection")
+    popup.wait_for_selector("#result.ok[data-saves='2']:has-text('Saved')")
+    popup.fill("#note", "Ask the harbour master about spring tides")
+    popup.fill("#tags", "sea, travel")
+    popup.click("#save-note")
+    popup.wait_for_selector("#result.ok[data-saves='3']:has-text('Saved')")
+    shot(popup, "extension-popup")
+    assert hub.live.hub.jobs.wait_idle(60)
+    found = {d["id"]: d for d in hub.documents_at(article.url)}
+    assert len(found) == 3
+    selection = hub.search("ferry Jersey flood")[0]
+    assert selection["text"].strip() == "The ferry to Jersey waits for the flood tide."
+    note = hub.search("harbour master spring")[0]
+    stored = hub.live.hub.graph.get(note["document"]["id"])
+    assert stored["metadata"]["tags"] == ["sea", "travel"]
+    assert stored["metadata"]["capture"] == "note"
+    assert badge(browser) == ""
 
 
 @needs_chromium
-def test_the_context_menu_and_shortcut_path_captures_without_the_popup(browser, tmp_path):
+def test_the_context_menu_and_shortcut_path_captures_without_the_popup(browser, pages, hub):
     """The context menu and the keyboard shortcut call the worker's `capture(kind, tab)`;
     a menu click cannot be scripted, so the test calls what the click calls."""
-    pages = Pages(tmp_path)
-    hub = Hub(tmp_path / "data")
-    hub.start()
-    try:
-        pair(browser, hub)
-        article = browser.new_page()
-        article.goto(f"{pages.url}/lighthouse.html")
-        outcome = browser.worker.evaluate(
-            "tab => self.neurocache.capture('page', tab)", tab_id(browser, article.url))
-        assert outcome["status"] == "delivered" and outcome["accepted"]["duplicate"] is False
-        [document] = hub.documents_at(article.url)
-        assert document["title"] == "Lighthouse keeping"
-        menus = browser.worker.evaluate("new Promise(r => chrome.contextMenus.update("
-                                        "'neurocache-selection', {}, () => r("
-                                        "!chrome.runtime.lastError)))")
-        assert menus, "the context menu entries exist"
-        commands = browser.worker.evaluate("chrome.commands.getAll().then(c => c.map(x => x.name))")
-        assert {"save-page", "save-selection"} <= set(commands)
-    finally:
-        hub.stop()
+    pair(browser, hub)
+    article = browser.new_page()
+    article.goto(f"{pages.url}/lighthouse.html")
+    outcome = browser.worker.evaluate(
+        "tab => self.neurocache.capture('page', tab)", tab_id(browser, article.url))
+    assert outcome["status"] == "delivered" and outcome["accepted"]["duplicate"] is False
+    [document] = hub.documents_at(article.url)
+    assert document["title"] == "Lighthouse keeping"
+    menus = browser.worker.evaluate("new Promise(r => chrome.contextMenus.update("
+                                    "'neurocache-selection', {}, () => r("
+                                    "!chrome.runtime.lastError)))")
+    assert menus, "the context menu entries exist"
+    commands = browser.worker.evaluate("chrome.commands.getAll().then(c => c.map(x => x.name))")
+    assert {"save-page", "save-selection"} <= set(commands)
 
 
 @needs_chromium
-def test_with_the_hub_away_a_capture_waits_then_arrives_exactly_once(browser, tmp_path):
-    pages = Pages(tmp_path)
-    hub = Hub(tmp_path / "data")
-    hub.start()
+def test_with_the_hub_away_a_capture_waits_then_arrives_exactly_once(browser, pages, hub):
     pair(browser, hub)
     hub.stop()
     article = browser.new_page()
@@ -283,78 +283,65 @@ def test_with_the_hub_away_a_capture_waits_then_arrives_exactly_once(browser, tm
     shot(popup, "extension-outbox")
 
     hub.start()  # same port, same data dir
-    try:
-        # the capture due at once, and three flushes racing for it (the alarm's, the
-        # popup's, a worker start's): the hub is asked once — counted by its usage log
-        browser.worker.evaluate("""async () => {
-            const { queue } = await chrome.storage.local.get("queue");
-            await chrome.storage.local.set({ queue: queue.map(i => ({ ...i, nextAt: 0 })) });
-            await Promise.all([self.neurocache.flush(), self.neurocache.flush(),
-                               self.neurocache.flush()]); }""")
-        assert badge(browser) == ""
-        assert captures_posted(hub) == 1
-        popup.reload()
-        popup.wait_for_selector("#outbox-section", state="hidden")
-        assert len(hub.documents_at(article.url)) == 1
-        # the same page captured again is kept once by the hub (the outbox's safety net)
-        popup.click("#save-page")
-        popup.wait_for_selector("#result.ok[data-saves='1']:has-text('Already saved')")
-        assert len(hub.documents_at(article.url)) == 1
-        assert hub.live.hub.jobs.wait_idle(60)
-        assert hub.search("quatrefoil")
-    finally:
-        hub.stop()
+    # the capture due at once, and three flushes racing for it (the alarm's, the
+    # popup's, a worker start's): the hub is asked once — counted by its usage log
+    browser.worker.evaluate("""async () => {
+        const { queue } = await chrome.storage.local.get("queue");
+        await chrome.storage.local.set({ queue: queue.map(i => ({ ...i, nextAt: 0 })) });
+        await Promise.all([self.neurocache.flush(), self.neurocache.flush(),
+                           self.neurocache.flush()]); }""")
+    assert badge(browser) == ""
+    assert captures_posted(hub) == 1
+    popup.reload()
+    popup.wait_for_selector("#outbox-section", state="hidden")
+    assert len(hub.documents_at(article.url)) == 1
+    # the same page captured again is kept once by the hub (the outbox's safety net)
+    popup.click("#save-page")
+    popup.wait_for_selector("#result.ok[data-saves='1']:has-text('Already saved')")
+    assert len(hub.documents_at(article.url)) == 1
+    assert hub.live.hub.jobs.wait_idle(60)
+    assert hub.search("quatrefoil")
 
 
 @needs_chromium
-def test_a_refused_key_holds_the_capture_for_the_user(browser, tmp_path):
-    pages = Pages(tmp_path)
-    hub = Hub(tmp_path / "data")
-    hub.start()
-    try:
-        pair(browser, hub)
-        key_id = hub.live.hub.keys.list()[0][0]["id"]
-        hub.live.hub.keys.revoke(key_id, Actor("owner"))
-        article = browser.new_page()
-        article.goto(f"{pages.url}/tides.html")
-        popup = open_popup(browser, article.url)
-        popup.click("#save-page")
-        popup.wait_for_selector("#outbox li:has-text('Needs you')")
-        popup.on("dialog", lambda dialog: dialog.accept())
-        popup.click("#outbox button:has-text('Discard')")
-        popup.wait_for_selector("#outbox-section", state="hidden")
-        assert hub.documents_at(article.url) == []
-    finally:
-        hub.stop()
+def test_a_refused_key_holds_the_capture_for_the_user(browser, pages, hub):
+    pair(browser, hub)
+    key_id = hub.live.hub.keys.list()[0][0]["id"]
+    hub.live.hub.keys.revoke(key_id, Actor("owner"))
+    article = browser.new_page()
+    article.goto(f"{pages.url}/tides.html")
+    popup = open_popup(browser, article.url)
+    popup.click("#save-page")
+    popup.wait_for_selector("#outbox li:has-text('Needs you')")
+    popup.on("dialog", lambda dialog: dialog.accept())
+    popup.click("#outbox button:has-text('Discard')")
+    popup.wait_for_selector("#outbox-section", state="hidden")
+    assert hub.documents_at(article.url) == []
 
 
 @needs_chromium
-def test_the_popup_asks_about_memory_with_a_streamed_answer_and_sources(browser, tmp_path):
-    pages = Pages(tmp_path)
-    hub = Hub(tmp_path / "data")
-    live = hub.start()
-    try:
-        start_model(live.hub, write_parrot_llama(tmp_path / "parrot.gguf", words=("tide", "[1]")))
-        live.hub.knowledge.add_text(title="Tide tables", body="Spring tides come after the "
-                                    "full moon.", fmt="text", actor=Actor("test"),
-                                    url="https://example.org/tide-tables")
-        assert live.hub.jobs.wait_idle(60)
-        pair(browser, hub)
-        article = browser.new_page()
-        article.goto(f"{pages.url}/tides.html")
-        popup = open_popup(browser, article.url)
-        popup.fill("#question", "When do spring tides come?")
-        popup.check("input[name=scope][value=memory]")
-        popup.click("#ask-form button[type=submit]")
-        popup.wait_for_selector("#answer[data-asked='1'][aria-busy='false']")
-        assert popup.query_selector("#sources li a[href='https://example.org/tide-tables']")
-        assert "tide" in popup.inner_text("#answer")
-        popup.check("input[name=scope][value=page]")
-        popup.fill("#question", "What is this page about?")
-        popup.click("#ask-form button[type=submit]")
-        popup.wait_for_selector("#answer[data-asked='2'][aria-busy='false']")
-        assert "tide" in popup.inner_text("#answer")
-        assert popup.query_selector_all("#sources li") == []  # about the page: no memory
-        shot(popup, "extension-ask")
-    finally:
-        hub.stop()
+def test_the_popup_asks_about_memory_with_a_streamed_answer_and_sources(browser, pages, hub,
+                                                                       tmp_path):
+    live = hub.live
+    start_model(live.hub, write_parrot_llama(tmp_path / "parrot.gguf", words=("tide", "[1]")))
+    live.hub.knowledge.add_text(title="Tide tables", body="Spring tides come after the "
+                                "full moon.", fmt="text", actor=Actor("test"),
+                                url="https://example.org/tide-tables")
+    assert live.hub.jobs.wait_idle(60)
+    pair(browser, hub)
+    article = browser.new_page()
+    article.goto(f"{pages.url}/tides.html")
+    popup = open_popup(browser, article.url)
+    popup.fill("#question", "When do spring tides come?")
+    popup.check("input[name=scope][value=memory]")
+    popup.click("#ask-form button[type=submit]")
+    popup.wait_for_selector("#answer[data-asked='1'][aria-busy='false']")
+    assert popup.query_selector("#sources li a[href='https://example.org/tide-tables']")
+    assert "tide" in popup.inner_text("#answer")
+    popup.check("input[name=scope][value=page]")
+    popup.fill("#question", "What is this page about?")
+    popup.click("#ask-form button[type=submit]")
+    popup.wait_for_selector("#answer[data-asked='2'][aria-busy='false']")
+    assert "tide" in popup.inner_text("#answer")
+    assert popup.query_selector_all("#sources li") == []  # about the page: no memory
+    shot(popup, "extension-ask")

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
-
 from neurocache.errors import NeurocacheError
 from neurocache.store.database import Database
 from neurocache.store.models import RateBucket
+from neurocache.store.periodic import Periodic
 from neurocache.store.types import utcnow
 
 log = logging.getLogger("neurocache.limits")
@@ -61,9 +60,7 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
-        self._interval = save_interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._saver = Periodic("rate-limits", save_interval_s, self.save, log)
 
     def take(self, allowances: list[Allowance]) -> tuple[Allowance, float] | None:
         """Take one request from every bucket, or from none: returns None when allowed,
@@ -115,29 +112,16 @@ class RateLimiter:
             raise
 
     def _write(self, rows: list[dict]) -> None:
-        dialect = postgresql if self._db.engine.dialect.name == "postgresql" else sqlite
         with self._db.session() as session:
             for row in rows:
-                statement = dialect.insert(RateBucket).values(**row)
+                statement = self._db.insert(RateBucket).values(**row)
                 session.execute(statement.on_conflict_do_update(
                     index_elements=["name"],
                     set_={"tokens": statement.excluded.tokens,
                           "updated_at": statement.excluded.updated_at}))
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="rate-limits", daemon=True)
-            self._thread.start()
+        self._saver.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.save()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.save()
-            except Exception:  # the next save writes the same buckets
-                log.exception("saving rate-limit buckets failed")
+        self._saver.stop()

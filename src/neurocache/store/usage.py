@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import case, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from neurocache.errors import InvalidInput
 from neurocache.store.database import Database
 from neurocache.store.models import USAGE_BUCKETS, Agent, ApiKey, UsageRow
+from neurocache.store.periodic import Periodic
 from neurocache.store.types import isoformat, utcnow
 
 DIMENSIONS = ("caller", "agent", "model", "endpoint")
@@ -91,12 +91,10 @@ class UsageMeter:
                  flush_interval_s: float = 5.0) -> None:
         self._db = db
         self.retention = retention
-        self._interval = flush_interval_s
+        self._writer = Periodic("usage", flush_interval_s, self.flush, log)
         self._pending: dict[Cell, dict[str, float]] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one flush at a time keeps sums exact
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def add(self, at: datetime | None = None, **values: Any) -> None:
         """Count `values` (some of SUMMED, plus `latency_ms`) for the current scope;
@@ -140,8 +138,7 @@ class UsageMeter:
                "agent": agent, "model": model, "endpoint": endpoint,
                "latency_ms_max": sums["latency_ms_max"],
                **{name: sums.get(name, 0) for name in SUMMED}}
-        dialect = postgresql if self._db.engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(UsageRow).values(**row)
+        statement = self._db.insert(UsageRow).values(**row)
         table, new = UsageRow.__table__.c, statement.excluded
         grown = {name: table[name] + new[name] for name in SUMMED}
         grown["latency_ms_max"] = case((new.latency_ms_max > table.latency_ms_max,
@@ -185,22 +182,10 @@ class UsageMeter:
         return {"owner": "owner", **keys, **agents}
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="usage", daemon=True)
-            self._thread.start()
+        self._writer.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.flush()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.flush()
-            except Exception:  # counts are kept until written: the next flush retries
-                log.exception("writing usage failed")
+        self._writer.stop()
 
 
 def report(meter: UsageMeter, bucket: str, start: datetime, end: datetime,
