@@ -16,7 +16,7 @@ from sqlalchemy import select
 from neurocache.store import Database
 from neurocache.store.database import get_or_not_found
 from neurocache.store.models import Job
-from neurocache.store.types import isoformat
+from neurocache.store.types import isoformat, new_id
 from neurocache.store.usage import scope, usage_scope
 
 log = logging.getLogger("neurocache.jobs")
@@ -54,16 +54,24 @@ class JobQueue:
         self.handlers[kind] = handler
 
     def submit(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-        # Whose work it is travels with the job, so its usage is counted against them.
-        payload = {**payload, USAGE_SCOPE: usage_scope.get({})}
         with self.db.session() as session:
-            job = Job(kind=kind, payload=payload, status="queued", progress=0.0)
+            job = self.row(kind, payload)
             session.add(job)
-            session.flush()
-            view = job_view(job)
-        self._queue.put(view["id"])
-        self.publish("job.progress", view, ROOM)
-        return view
+        self.dispatch(job.id)
+        return self.get(job.id)
+
+    def row(self, kind: str, payload: dict[str, Any]) -> Job:
+        """A job row for the caller to add in its own transaction, so the work and its job
+        are written together (a crash between two commits would leave work no job does);
+        `dispatch` it after the commit."""
+        # Whose work it is travels with the job, so its usage is counted against them.
+        return Job(id=new_id(), kind=kind, status="queued", progress=0.0,
+                   payload={**payload, USAGE_SCOPE: usage_scope.get({})})
+
+    def dispatch(self, job_id: str) -> None:
+        """Hand a committed job to the workers (one not dispatched runs at the next start)."""
+        self._queue.put(job_id)
+        self._announce(job_id)
 
     def get(self, job_id: str) -> dict[str, Any]:
         with self.db.session() as session:

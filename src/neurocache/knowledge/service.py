@@ -236,8 +236,10 @@ class Knowledge:
             view = document_view(document)
             audit.record(session, actor, "document.create", ("document", view["id"]), None,
                          view)
-        job = self.jobs.submit(INGEST, {"document_id": view["id"]})
-        return {"document": view, "job": job}
+            job = self.jobs.row(INGEST, {"document_id": view["id"]})
+            session.add(job)
+        self.jobs.dispatch(job.id)
+        return {"document": view, "job": self.jobs.get(job.id)}
 
     def add_capture(self, capture: dict[str, Any], actor: Actor) -> dict[str, Any]:
         """A page, selection or note from the browser extension. The same URL with the same

@@ -60,7 +60,7 @@ class Imported:
     warnings: list[str] = field(default_factory=list)
     embed: list[tuple[str, str]] = field(default_factory=list)  # (memory id, text)
     vectors: list[tuple[str, bytes]] = field(default_factory=list)  # stored with the rows
-    ingest: list[str] = field(default_factory=list)  # documents without chunks
+    ingest: list[str] = field(default_factory=list)  # jobs splitting unsplit documents
 
     def view(self) -> dict[str, Any]:
         return {"kind": self.kind, "created": self.created, "counts": dict(self.counts),
@@ -87,8 +87,9 @@ class Writer:
 
     def __init__(self, session: Session, actor: Actor, person: str, kind: str,
                  embedder_name: str, model_ok: Any, embedder_dimension: int | None = None,
-                 ) -> None:
+                 ingest_job: Any = None) -> None:
         self.session, self.actor, self.person = session, actor, person
+        self.ingest_job = ingest_job  # document id -> its ingestion job's row
         self.embedder_name = embedder_name
         self.embedder_dimension = embedder_dimension
         self.model_ok = model_ok  # model id -> whether this hub has that chat model
@@ -246,8 +247,10 @@ class Writer:
             path=given.path, source=given.source, mime=given.mime,
             status="indexed" if given.chunks else "queued", chunk_count=len(given.chunks),
             created_at=document.created_at))
-        if not given.chunks:  # a document exported before it was split
-            self.result.ingest.append(document.id)
+        if not given.chunks:  # a document exported before it was split: with its job
+            job = self.ingest_job(document.id)
+            self.session.add(job)
+            self.result.ingest.append(job.id)
 
     def _chunk(self, chunk: Any, index: int, document_id: str, collection_id: str,
                embedder: Any) -> None:

@@ -2,8 +2,9 @@
 chat, carried from one hub to another (the format: bundle_format.py).
 
 An import is all or nothing: the bundle is checked whole before anything is written, then
-written in one transaction with its audit entries. Embedding comes after the commit, through
-the hub's usual paths (the embed-later queue, the ingestion job), so a bundle carries no
+written in one transaction with its audit entries (and the ingestion jobs of documents that
+come unsplit). Embedding comes after the commit, through the hub's usual paths (the
+embed-later queue, the ingestion job), so a bundle carries no
 vectors by default: they belong to the embedder that made them, the importing hub may use
 another, and they would make a bundle several times larger. A memory the hub stops before
 embedding is embedded at its next start, like any other."""
@@ -32,7 +33,7 @@ EXPORTABLE = ("collection", "agent", "conversation", "channel")
 class Bundles:
     def __init__(self, db: Database, *, hidden: Hidden, embedder_name: str,
                  embed_later: Callable[[str, str], None],
-                 ingest: Callable[[str], Any],
+                 ingest_job: Callable[[str], Any], dispatch: Callable[[str], None],
                  index_vectors: Callable[[list[str], np.ndarray], None],
                  model_ok: Callable[[str], bool],
                  embedder_dimension: Callable[[], int] = lambda: 0) -> None:
@@ -40,7 +41,8 @@ class Bundles:
         self.exporter = Exporter(db, hidden, embedder_name)
         self.embedder_name = embedder_name
         self.embed_later = embed_later  # (memory id, text): embedded off the request path
-        self.ingest = ingest  # document id: split and embed it by the ingestion job
+        self.ingest_job = ingest_job  # document id -> a job row splitting and embedding it
+        self.dispatch = dispatch  # job id: hand the committed job to the workers
         self.index_vectors = index_vectors  # stored vectors into the loaded index
         self.model_ok = model_ok
         self.embedder_dimension = embedder_dimension  # vectors of another size are not kept
@@ -75,7 +77,7 @@ class Bundles:
         try:
             with self.db.session() as session:
                 writer = Writer(session, actor, person, bundle.kind, self.embedder_name,
-                                self.model_ok, self.embedder_dimension())
+                                self.model_ok, self.embedder_dimension(), self.ingest_job)
                 imported = writer.write(bundle)
         except IntegrityError as exc:  # a name taken at the same moment
             raise Conflict("the import clashed with a change made at the same time; "
@@ -90,8 +92,8 @@ class Bundles:
 
     def _index(self, imported: Imported) -> None:
         """After the commit: what the store holds is safe; the indexes catch up."""
-        for document_id in imported.ingest:
-            self.ingest(document_id)
+        for job_id in imported.ingest:
+            self.dispatch(job_id)
         if imported.vectors:
             ids = [memory_id for memory_id, _ in imported.vectors]
             self.index_vectors(ids, np.stack([np.frombuffer(v, dtype="<f4")
@@ -113,6 +115,7 @@ def for_hub(hub: Any) -> Bundles:
                    embedder_dimension=lambda: hub.embedder.dimension,
                    embedder_name=hub.search.embedder_name,
                    embed_later=hub.index_later.add,
-                   ingest=lambda document_id: hub.jobs.submit(
+                   ingest_job=lambda document_id: hub.jobs.row(
                        "ingest", {"document_id": document_id}),
+                   dispatch=hub.jobs.dispatch,
                    index_vectors=hub.knowledge.index_vectors, model_ok=model_ok)
