@@ -210,6 +210,22 @@ def test_regenerate_adds_a_sibling_and_the_conversation_follows_it(chat):
     assert chat.conversations.message(first["id"])["status"] == "complete"  # still kept
 
 
+def test_a_regenerate_that_dies_before_its_reply_leaves_the_conversation_as_it_was(
+        chat, monkeypatch):
+    """The head moves to the new reply in the reply's own transaction, not before it."""
+    conversation = chat.conversations.create(Actor("test"))
+    first = chat.answers.post(conversation["id"], "Salmon?", wait=True)["reply"]
+
+    def dies(*_args, **_kwargs):
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(chat.conversations, "add_message", dies)
+    with pytest.raises(RuntimeError):
+        chat.answers.regenerate(conversation["id"], first["id"], wait=True)
+    messages = chat.conversations.get(conversation["id"])["messages"]
+    assert [m["id"] for m in messages] == [first["parent_id"], first["id"]]
+
+
 def test_export_as_markdown_and_json(chat):
     conversation = chat.conversations.create(Actor("test"), title="Export me")
     chat.answers.post(conversation["id"], "Where do salmon swim?", wait=True)

@@ -266,33 +266,6 @@ def test_a_document_moves_between_collections_with_its_chunks(client, owner, hub
     assert actions == ["document.move", "document.move", "document.create"]
 
 
-def test_a_document_and_its_ingestion_job_are_written_together(tmp_path, monkeypatch):
-    """A document is never stored without the job that indexes it: the two are one
-    transaction, and a job committed but never handed to the workers runs at the next
-    start."""
-    settings = Settings(data_dir=tmp_path)
-    hub = hub_of(create_app(settings, testing=True))
-
-    def job_fails(kind, payload):
-        raise RuntimeError("the disk filled up")
-
-    monkeypatch.setattr(hub.jobs, "row", job_fails)
-    with pytest.raises(RuntimeError):
-        hub.knowledge.add_text(title="Lost", body=RIVERS, fmt="text", actor=hub_actor())
-    assert hub.knowledge.list_documents() == ([], None)
-    monkeypatch.undo()
-    monkeypatch.setattr(hub.jobs, "dispatch", lambda job_id: None)  # the crash after commit
-    accepted = hub.knowledge.add_text(title="Kept", body=RIVERS, fmt="text",
-                                      actor=hub_actor())
-    assert accepted["job"]["status"] == "queued"
-    hub.close()
-
-    hub = hub_of(create_app(settings, testing=True))
-    assert hub.jobs.wait_idle(60)
-    assert hub.knowledge.get_document(accepted["document"]["id"])["status"] == "indexed"
-    hub.close()
-
-
 def test_a_queued_job_can_be_cancelled(tmp_path):
     hub = hub_of(create_app(Settings(data_dir=tmp_path), testing=True))
     hub.jobs.stop()  # nothing runs: the job stays queued

@@ -253,9 +253,7 @@ def users_remove(name: str, **kwargs: Any) -> None:
     """Disable a user and revoke their keys (what they said keeps their name)."""
     hub = _hub(kwargs)
     try:
-        user = hub.users.get(name)
-        revoked = hub.keys.revoke_all_of(user["person"], CLI_ACTOR)
-        hub.users.disable(user["id"], CLI_ACTOR)
+        user, revoked = hub.users.disable(name, CLI_ACTOR, hub.keys.revoke_all_of)
     except NeurocacheError as exc:
         raise click.ClickException(exc.message) from exc
     finally:

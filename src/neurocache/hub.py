@@ -188,6 +188,7 @@ class Hub:
         self._reembedder.start()
         self.conversations.fail_unfinished()
         self.channel_messages.fail_unfinished()
+        self.knowledge.repair()
         self.jobs.start()
         self.folders.start()
         self.maintenance.start()

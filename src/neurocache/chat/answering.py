@@ -133,8 +133,7 @@ class Answerer:
 
     def _reply(self, conversation_id: str, question: dict[str, Any],
                backend: ChatBackend) -> Future:
-        with self.conversations.db.session() as session:  # the reply hangs off the question
-            session.get(Conversation, conversation_id).head_id = question["id"]
+        # The reply hangs off the question and becomes the head, in one transaction.
         reply = self.conversations.add_message(conversation_id, "assistant", "",
                                                parent_id=question["id"], status="streaming",
                                                model=backend.model_id)

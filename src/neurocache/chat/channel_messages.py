@@ -19,7 +19,7 @@ from neurocache.chat.channels import Channels
 from neurocache.errors import Forbidden, InvalidInput, NotFound
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
-from neurocache.store.graph import content_hash, delete_memories
+from neurocache.store.graph import content_hash, delete_memories, set_content
 from neurocache.store.models import ChannelMessage, Edge, Memory
 from neurocache.store.types import isoformat, utcnow
 
@@ -122,7 +122,7 @@ class ChannelMessages:
             row, memory = self._row(session, channel_id, message_id)
             self._check_author(row, person, "edit")
             before = message_view(row, memory)
-            memory.content, memory.content_hash = content, content_hash(content)
+            set_content(session, memory, content)
             memory.updated_at = row.edited_at = utcnow()
             row.mentions = mentioned(content, lambda: self.channels.handles(channel_id))
             session.flush()
@@ -153,7 +153,7 @@ class ChannelMessages:
             memory = session.get(Memory, message_id)
             if row is None or memory is None:
                 raise NotFound(f"message {message_id} was deleted")
-            memory.content, memory.content_hash = content, content_hash(content)
+            set_content(session, memory, content)
             for name, value in fields.items():
                 setattr(row, name, value)
             if "content" in fields or fields.get("status") == "complete":

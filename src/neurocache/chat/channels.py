@@ -19,7 +19,7 @@ from neurocache.errors import Conflict, Forbidden, InvalidInput, NotFound
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
-from neurocache.store.graph import content_hash
+from neurocache.store.graph import content_hash, set_content
 from neurocache.store.models import Agent, Channel, ChannelMember, Memory, User
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat, utcnow
@@ -110,8 +110,7 @@ class Channels:
                 self._check_name(changes["name"])
                 self._check_free(session, changes["name"])
                 channel.name = changes["name"]
-                memory = session.get(Memory, channel_id)
-                memory.content, memory.content_hash = channel.name, content_hash(channel.name)
+                set_content(session, session.get(Memory, channel_id), channel.name)
             if "description" in changes:
                 channel.description = changes["description"]
             if "archived" in changes:

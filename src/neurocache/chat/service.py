@@ -18,7 +18,7 @@ from neurocache.errors import InvalidInput, NotFound
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
-from neurocache.store.graph import content_hash, delete_memories
+from neurocache.store.graph import content_hash, delete_memories, set_content
 from neurocache.store.models import Conversation, Edge, Memory, Message
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat, utcnow
@@ -57,8 +57,10 @@ class Conversations:
     def create(self, actor: Actor, *, title: str | None = None,
                collections: list[str] | None = None, model: str | None = None,
                agent_id: str | None = None, short_term: bool = True,
-               long_term: bool = True, owner: str = "owner") -> dict[str, Any]:
-        """`owner` is the person whose conversation it is (`owner` or `user:<id>`)."""
+               long_term: bool = True, owner: str = "owner",
+               forked_from: str | None = None) -> dict[str, Any]:
+        """`owner` is the person whose conversation it is (`owner` or `user:<id>`);
+        `forked_from`, a message of another conversation this one goes on from."""
         if model is not None:
             self.check_model(model)
         if agent_id is not None:
@@ -72,8 +74,12 @@ class Conversations:
             session.flush()
             conversation = Conversation(id=memory.id, title=title, owner=owner,
                                         collections=ids, model=model, agent_id=agent_id,
-                                        short_term=short_term, long_term=long_term)
+                                        short_term=short_term, long_term=long_term,
+                                        head_id=forked_from)
             session.add(conversation)
+            if forked_from is not None:  # with the conversation: never an empty fork alone
+                session.add(Edge(source_id=memory.id, target_id=forked_from,
+                                 relation="forked_from"))
             session.flush()
             view = conversation_view(conversation)
             audit.record(session, actor, "conversation.create", ("conversation", memory.id),
@@ -136,9 +142,7 @@ class Conversations:
                 if name in changes:
                     setattr(conversation, name, changes[name])
             if "title" in changes:
-                memory = session.get(Memory, conversation_id)
-                memory.content = changes["title"]
-                memory.content_hash = content_hash(changes["title"])
+                set_content(session, session.get(Memory, conversation_id), changes["title"])
             conversation.updated_at = utcnow()
             session.flush()
             after = conversation_view(conversation)
@@ -181,11 +185,8 @@ class Conversations:
         fork = self.create(actor, title=title or f"{original['title']} (fork)",
                            collections=original["collections"], model=original["model"],
                            agent_id=original["agent_id"], short_term=original["short_term"],
-                           long_term=original["long_term"], owner=owner)
-        with self.db.session() as session:
-            session.get(Conversation, fork["id"]).head_id = message_id
-            session.add(Edge(source_id=fork["id"], target_id=message_id,
-                             relation="forked_from"))
+                           long_term=original["long_term"], owner=owner,
+                           forked_from=message_id)
         return self.get(fork["id"])
 
     def export(self, conversation_id: str, fmt: str) -> tuple[str, str]:
@@ -237,8 +238,7 @@ class Conversations:
             message = session.get(Message, message_id)
             if message is None:
                 raise NotFound(f"message {message_id} was deleted")
-            memory = session.get(Memory, message_id)
-            memory.content, memory.content_hash = content, content_hash(content)
+            set_content(session, session.get(Memory, message_id), content)
             for name, value in fields.items():
                 setattr(message, name, value)
             session.flush()

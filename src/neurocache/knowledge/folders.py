@@ -16,6 +16,7 @@ from typing import Any
 from gitignore_parser import parse_gitignore
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from neurocache.errors import Conflict, Forbidden, InvalidInput, NeurocacheError, NotFound
 from neurocache.knowledge.loaders import READABLE
@@ -221,12 +222,20 @@ class FolderWatcher:
         if data is None:
             row.error = "cannot be read"
             return
+
+        def remember_file(session: Session, document_id: str) -> None:
+            # Written with the document: a crash in between would make the next scan
+            # take the file in again, as a second document.
+            row.document_id = document_id
+            session.merge(row)
+
         try:
-            accepted = self.knowledge.add_file(str(path), data, Actor("folder-watch"),
-                                               collection)
-            row.document_id = accepted["document"]["id"]
+            self.knowledge.add_file(str(path), data, Actor("folder-watch"), collection,
+                                    also=remember_file)
         except NeurocacheError as exc:  # kept, so an unreadable file is not retried forever
-            row.error = exc.message
+            row.document_id, row.error = None, exc.message
+        except IntegrityError as exc:  # the folder was unwatched during the scan
+            raise FolderGone(row.folder_id) from exc
 
     def _forget(self, row: WatchedFile) -> None:
         if row.document_id is not None:

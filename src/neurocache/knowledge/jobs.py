@@ -1,6 +1,7 @@
-"""Persistent background jobs: a row per job, a few worker threads. Jobs that were
-queued or running when the hub stopped run again at the next start (handlers are
-idempotent)."""
+"""Persistent background jobs: a row per job, a few worker threads. A job's row is
+written in the transaction of the work it is for (`row`), then handed to the workers
+(`dispatch`). Jobs that were queued or running when the hub stopped run again at the next
+start (handlers are idempotent)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from neurocache.store import Database
 from neurocache.store.database import get_or_not_found
@@ -25,6 +27,7 @@ USAGE_SCOPE = "usage_scope"  # payload key: whose work it is
 PROGRESS_INTERVAL_S = 0.25
 
 Handler = Callable[[str, dict[str, Any], Callable[[float], None]], None]
+CancelHook = Callable[[Session, dict[str, Any]], None]
 Publish = Callable[[str, dict[str, Any], str | None], None]
 
 
@@ -47,18 +50,17 @@ class JobQueue:
         self.publish = publish
         self.workers = workers
         self.handlers: dict[str, Handler] = {}
+        self.cancel_hooks: dict[str, CancelHook] = {}  # what a kind's cancel also writes
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
+        self._running: set[str] = set()  # jobs a worker of this process is running
+        self._lock = threading.Lock()
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler,
+                 on_cancel: CancelHook | None = None) -> None:
         self.handlers[kind] = handler
-
-    def submit(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-        with self.db.session() as session:
-            job = self.row(kind, payload)
-            session.add(job)
-        self.dispatch(job.id)
-        return self.get(job.id)
+        if on_cancel is not None:
+            self.cancel_hooks[kind] = on_cancel
 
     def row(self, kind: str, payload: dict[str, Any]) -> Job:
         """A job row for the caller to add in its own transaction, so the work and its job
@@ -83,6 +85,8 @@ class JobQueue:
             job = get_or_not_found(session, Job, job_id, "job")
             if job.status in ("queued", "running"):
                 job.status = "cancelled"
+                if (hook := self.cancel_hooks.get(job.kind)) is not None:
+                    hook(session, dict(job.payload))  # in the same transaction
         self._announce(job_id)
         return self.get(job_id)
 
@@ -91,7 +95,10 @@ class JobQueue:
             return session.scalar(select(Job.status).where(Job.id == job_id)) == "cancelled"
 
     def start(self) -> None:
-        """Start the workers, with the jobs a previous run left unfinished first."""
+        """Start the workers, with the jobs a previous run left unfinished first (once:
+        a second call finds them started)."""
+        if self._threads:
+            return
         with self.db.session() as session:
             unfinished = list(session.scalars(
                 select(Job.id).where(Job.status.in_(("queued", "running")))
@@ -124,7 +131,15 @@ class JobQueue:
 
     def _work(self) -> None:
         while (job_id := self._queue.get()) is not None:
-            self._run(job_id)
+            with self._lock:  # a job queued twice (dispatched, then found at start) runs once
+                if job_id in self._running:
+                    continue
+                self._running.add(job_id)
+            try:
+                self._run(job_id)
+            finally:
+                with self._lock:
+                    self._running.discard(job_id)
 
     def _run(self, job_id: str) -> None:
         with self.db.session() as session:

@@ -3,7 +3,8 @@ and embedded in batches by one thread, so posting a message costs no model call.
 
 Nothing is lost if the hub stops first: a memory without a vector is embedded by the
 re-embedder at the next start (it looks for every memory the active embedder has not
-embedded)."""
+embedded). An edit drops the old text's vectors with the edit (`graph.set_content`), so an
+edited memory waiting here is one without a vector too."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from neurocache.errors import Conflict, InvalidInput, NotFound
 from neurocache.knowledge.jobs import JobCancelled, JobQueue, job_view
@@ -41,6 +42,7 @@ from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat
 
 INGEST = "ingest"
+Also = Callable[[Session, str], None]  # (session, new document id): more to write with it
 MIME = {"text": "text/plain", "html": "text/html", "markdown": "text/markdown"}
 EMBED_BATCH = 32
 
@@ -97,6 +99,14 @@ def _forget_collection(session: Any, collection_id: str) -> None:
                 row.collections = [c for c in row.collections if c != collection_id]
 
 
+def drop_chunks(session: Session, document_id: str) -> list[int]:
+    """Delete a document's chunks (vectors, edges and full-text go with them); their rowids,
+    for the vector index."""
+    ids = list(session.scalars(select(Edge.source_id).where(
+        Edge.target_id == document_id, Edge.relation == "part_of")))
+    return delete_memories(session, Memory.id.in_(ids)) if ids else []
+
+
 def document_view(document: Document) -> dict[str, Any]:
     return {"id": document.id, "title": document.title, "url": document.url,
             "path": document.path, "collection_id": document.collection_id,
@@ -119,7 +129,7 @@ class Knowledge:
         self.search = search
         self.jobs = jobs
         self.get_embedder = get_embedder
-        jobs.register(INGEST, self._ingest_job)
+        jobs.register(INGEST, self._ingest_job, on_cancel=self._ingest_cancelled)
 
     # ---- collections
     def create_collection(self, name: str, description: str, actor: Actor) -> dict[str, Any]:
@@ -209,14 +219,16 @@ class Knowledge:
                          metadata=metadata)
 
     def add_file(self, filename: str, data: bytes, actor: Actor,
-                 collection: str | None = None) -> dict[str, Any]:
-        """An uploaded file, read by its kind (PDF, DOCX, HTML, Markdown, code, ...)."""
+                 collection: str | None = None, also: Also | None = None) -> dict[str, Any]:
+        """An uploaded file, read by its kind (PDF, DOCX, HTML, Markdown, code, ...);
+        `also` writes more in the document's own transaction (a watched file's row)."""
         return self._add(load_file(filename, data), actor, source="upload", path=filename,
-                         collection=collection)
+                         collection=collection, also=also)
 
     def _add(self, loaded: Loaded, actor: Actor, *, source: str, url: str | None = None,
              path: str | None = None, collection: str | None = None,
-             metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+             metadata: dict[str, Any] | None = None, also: Also | None = None,
+             ) -> dict[str, Any]:
         if not loaded.text.strip():
             raise InvalidInput(f"{loaded.title}: the document has no text")
         collection_id = self.collection_id(collection)
@@ -238,8 +250,12 @@ class Knowledge:
                          view)
             job = self.jobs.row(INGEST, {"document_id": view["id"]})
             session.add(job)
+            if also is not None:
+                also(session, view["id"])
+            session.flush()
+            queued = job_view(job)
         self.jobs.dispatch(job.id)
-        return {"document": view, "job": self.jobs.get(job.id)}
+        return {"document": view, "job": queued}
 
     def add_capture(self, capture: dict[str, Any], actor: Actor) -> dict[str, Any]:
         """A page, selection or note from the browser extension. The same URL with the same
@@ -262,13 +278,14 @@ class Knowledge:
         metadata |= {"original": original, "version": len(previous) + 1,
                      "capture": "selection" if capture.get("selection") else
                      "page" if capture.get("html") or capture.get("text") else "note"}
+
+        def version_of_previous(session: Session, document_id: str) -> None:
+            session.add(Edge(source_id=document_id, target_id=previous[-1][0],
+                             relation="version_of"))
+
         accepted = self._add(Loaded(title, readable, "markdown", "text/markdown"), actor,
                              source="capture", url=url, collection=capture.get("collection"),
-                             metadata=metadata)
-        if previous:
-            with self.db.session() as session:
-                session.add(Edge(source_id=accepted["document"]["id"],
-                                 target_id=previous[-1][0], relation="version_of"))
+                             metadata=metadata, also=version_of_previous if previous else None)
         return {**accepted, "duplicate": False}
 
     def _captures_of(self, url: str) -> list[tuple[str, str]]:
@@ -330,9 +347,10 @@ class Knowledge:
 
     def delete_document(self, document_id: str, actor: Actor) -> dict[str, Any]:
         before = self.get_document(document_id)
-        rowids = self._drop_chunks(document_id)
-        with self.db.session() as session:
-            session.delete(session.get(Memory, document_id))  # the document row goes with it
+        with self.db.session() as session:  # chunks, document and audit entry: all or none
+            rowids = drop_chunks(session, document_id)
+            # the document row goes with its memory
+            session.delete(get_or_not_found(session, Memory, document_id, "document"))
             audit.record(session, actor, "document.delete", ("document", document_id), before,
                          None)
         self.search.remove(rowids)
@@ -354,11 +372,10 @@ class Knowledge:
         try:
             self._index_document(document_id, body, fmt, collection_id, pages, progress)
         except JobCancelled:
-            self.search.remove(self._drop_chunks(document_id))
-            self._set_status(document_id, "failed", error="indexing was cancelled")
+            self._fail(document_id, "indexing was cancelled")
             raise
         except Exception as exc:
-            self._set_status(document_id, "failed", error=str(exc))
+            self._fail(document_id, str(exc) or type(exc).__name__)
             raise
         self._set_status(document_id, "indexed")
 
@@ -431,11 +448,40 @@ class Knowledge:
         return [found[m] for m in memory_ids]
 
     def _drop_chunks(self, document_id: str) -> list[int]:
-        """Delete a document's chunks (vectors, edges and full-text go with them)."""
         with self.db.session() as session:
-            ids = list(session.scalars(select(Edge.source_id).where(
-                Edge.target_id == document_id, Edge.relation == "part_of")))
-            return delete_memories(session, Memory.id.in_(ids)) if ids else []
+            return drop_chunks(session, document_id)
+
+    def _fail(self, document_id: str, error: str) -> None:
+        """A document that failed is not half searchable: its chunks go, with its status."""
+        with self.db.session() as session:
+            rowids = drop_chunks(session, document_id)
+            document = session.get(Document, document_id)
+            if document is not None:
+                document.status, document.error, document.chunk_count = "failed", error, 0
+        self.search.remove(rowids)
+
+    def _ingest_cancelled(self, session: Session, payload: dict[str, Any]) -> None:
+        """In the cancel's transaction: a document whose indexing will never run (or
+        finish) says so, rather than waiting forever."""
+        document = session.get(Document, payload["document_id"])
+        if document is not None and document.status in ("queued", "indexing"):
+            document.status, document.error = "failed", "indexing was cancelled"
+
+    def repair(self) -> None:
+        """At start, before the jobs run: what a crash left between two steps. A document
+        waiting with no job to index it gets one; a failed one keeps no chunks."""
+        with self.db.session() as session:
+            live = {job.payload.get("document_id") for job in session.scalars(
+                select(Job).where(Job.kind == INGEST, Job.status.in_(("queued", "running"))))}
+            waiting = list(session.scalars(select(Document.id).where(
+                Document.status.in_(("queued", "indexing")))))
+            session.add_all([self.jobs.row(INGEST, {"document_id": document_id})
+                             for document_id in waiting if document_id not in live])
+            failed = list(session.scalars(select(Document.id).where(
+                Document.status == "failed", select(Edge.source_id).where(
+                    Edge.target_id == Document.id, Edge.relation == "part_of").exists())))
+        for document_id in failed:
+            self._fail(document_id, self.get_document(document_id)["error"] or "failed")
 
     def _set_status(self, document_id: str, status: str, error: str | None = None) -> None:
         with self.db.session() as session:

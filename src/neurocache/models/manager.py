@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from neurocache.errors import (
     Conflict,
@@ -58,6 +59,14 @@ ROOM = "models"
 MAX_CONTEXT = 4096  # context asked of a model server unless the model has less
 
 Publish = Callable[[str, dict[str, Any], str | None], None]
+
+
+def _update(session: Session, model_id: str, **values: Any) -> Model | None:
+    row = session.get(Model, model_id)
+    if row is not None:
+        for name, value in values.items():
+            setattr(row, name, value)
+    return row
 
 
 class ModelManager:
@@ -243,21 +252,19 @@ class ModelManager:
             row = self._ensure_row(entry)
             if row.state == "installed":
                 raise Conflict(f"{model_id} is already installed")
-            self._set_row(model_id, state="downloading", error=None)
+            with self.db.session() as session:  # the new state with its audit entry
+                _update(session, model_id, state="downloading", error=None)
+                audit.record(session, actor, "model.download", ("model", model_id), None,
+                             {"url": entry.url})
             self._start_download(model_id)
-        with self.db.session() as session:
-            audit.record(session, actor, "model.download", ("model", model_id), None,
-                         {"url": entry.url})
         return self.get(model_id)
 
     def cancel_download(self, model_id: str, actor: Actor) -> dict[str, Any]:
         with self._lock:
-            if not self._forget_download(model_id):
+            if not self._forget_download(model_id, actor):
                 raise Conflict(f"{model_id} is not downloading")
         self._changed(model_id)
-        after = self.get(model_id)
-        self._record(actor, "model.download.cancel", model_id, None, after)
-        return after
+        return self.get(model_id)
 
     def resume_downloads(self) -> None:
         """Downloads that were running when the hub stopped go on where they stopped."""
@@ -324,14 +331,20 @@ class ModelManager:
                 job.dest.unlink(missing_ok=True)  # finished just as it was cancelled
         self._changed(model_id)
 
-    def _forget_download(self, model_id: str) -> bool:
-        """Cancel a download for good; the row says `absent` at once. Call under the lock."""
+    def _forget_download(self, model_id: str, actor: Actor | None = None) -> bool:
+        """Cancel a download for good; the row says `absent` at once (audited as the
+        actor's cancel, in the same transaction, when there is one). Call under the lock."""
         job = self._downloads.pop(model_id, None)
         if job is None:
             return False
         self._progress.pop(model_id, None)
         job.cancel(discard=True)
-        self._set_row(model_id, state="absent", error=None)
+        with self.db.session() as session:
+            row = _update(session, model_id, state="absent", error=None)
+            if actor is not None and row is not None:
+                session.flush()
+                audit.record(session, actor, "model.download.cancel", ("model", model_id),
+                             None, _audit_safe(model_view(self.catalog.get(model_id), row)))
         return True
 
     def _download_progress(self, model_id: str, progress: Progress) -> None:
@@ -447,15 +460,18 @@ class ModelManager:
         row = self._row(model_id)
         with self.db.session() as session:
             if row is not None and row.source == "catalog":
-                # The downloaded file goes; the row stays with the hash first received.
-                for path in (Path(row.path or ""), part_path(Path(row.path or ""))):
-                    path.unlink(missing_ok=True)
+                # The row stays with the hash first received; the downloaded file goes
+                # after the commit (a crash between leaves a stray file, never a row that
+                # says installed with no file).
                 stored = session.get(Model, model_id)
                 stored.state, stored.error = "absent", None
             elif row is not None:  # a registered file stays where the user keeps it
                 session.delete(session.get(Model, model_id))
             audit.record(session, actor, "model.delete", ("model", model_id),
                          _audit_safe(before), None)
+        if row is not None and row.source == "catalog":
+            for path in (Path(row.path or ""), part_path(Path(row.path or ""))):
+                path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Stop every model server; pause downloads (they resume at the next start)."""
@@ -475,10 +491,7 @@ class ModelManager:
 
     def _set_row(self, model_id: str, **values: Any) -> None:
         with self.db.session() as session:
-            row = session.get(Model, model_id)
-            if row is not None:
-                for name, value in values.items():
-                    setattr(row, name, value)
+            _update(session, model_id, **values)
 
     def _view(self, model_id: str, row: Model | None) -> dict[str, Any]:
         process = self._processes.get(model_id)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from neurocache.errors import Conflict, InvalidInput
 from neurocache.store import audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import Database, get_or_not_found
-from neurocache.store.models import Edge, Memory
+from neurocache.store.models import Edge, Memory, Vector
 from neurocache.store.types import isoformat, utcnow
 
 HIERARCHICAL = frozenset({"part_of", "reply_to", "forked_from", "in_session", "child_of"})
@@ -48,6 +48,15 @@ def delete_memories(session: Session, *where: Any) -> list[int]:
                                   .where(*where)))
     session.query(Memory).filter(*where).delete()
     return rowids
+
+
+def set_content(session: Session, memory: Memory, content: str) -> None:
+    """New text: the vectors of the old go in the same transaction, so a crash before the
+    new one is made leaves the memory unembedded (found and embedded at the next start),
+    never searchable by what it no longer says."""
+    if content != memory.content:
+        memory.content, memory.content_hash = content, content_hash(content)
+        session.execute(delete(Vector).where(Vector.memory_id == memory.id))
 
 
 def content_hash(content: str) -> str:
@@ -83,8 +92,7 @@ class MemoryGraph:
             memory = self._editable(session, memory_id)
             before = memory_view(memory)
             if "content" in changes:
-                memory.content = changes["content"]
-                memory.content_hash = content_hash(changes["content"])
+                set_content(session, memory, changes["content"])
             if "metadata" in changes:
                 memory.meta = changes["metadata"]
             if "tier" in changes:

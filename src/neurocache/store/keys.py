@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from neurocache.errors import InvalidInput
 from neurocache.store import audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import Database, get_or_not_found
-from neurocache.store.models import ApiKey
+from neurocache.store.models import ApiKey, User
 from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat, utcnow
 
@@ -132,24 +133,31 @@ class ApiKeys:
             key = get_or_not_found(session, ApiKey, key_id, "API key")
             if key.revoked_at is not None:
                 return key_view(key)
-            before = key_view(key)
-            key.revoked_at = utcnow()
-            session.flush()
-            after = key_view(key)
-            audit.record(session, actor, "key.revoke", ("api_key", key.id), before, after)
-        self._uses.forget(key_id)
-        for listener in self._revocation_listeners:
-            listener(key_id)
+            after = _revoke_row(session, key, actor)
+        self._revoked([key_id])
         return after
 
-    def revoke_all_of(self, person: str, actor: Actor) -> int:
-        """Revoke every live key of a person (`user:<id>`); returns how many."""
+    def revoke_all_of(self, person: str, actor: Actor,
+                      along: Callable[[Session], Any] | None = None) -> int:
+        """Revoke every live key of a person (`user:<id>`) in one transaction, with what
+        `along` writes (disabling the person); returns how many."""
         with self._db.session() as session:
-            ids = list(session.scalars(select(ApiKey.id).where(
+            keys = list(session.scalars(select(ApiKey).where(
                 ApiKey.owner == person, ApiKey.revoked_at.is_(None))))
-        for key_id in ids:
-            self.revoke(key_id, actor)
+            for key in keys:
+                _revoke_row(session, key, actor)
+            if along is not None:
+                along(session)
+            ids = [key.id for key in keys]
+        self._revoked(ids)
         return len(ids)
+
+    def _revoked(self, key_ids: list[str]) -> None:
+        """After the commit: forget their uses, tell the listeners (live sockets close)."""
+        for key_id in key_ids:
+            self._uses.forget(key_id)
+            for listener in self._revocation_listeners:
+                listener(key_id)
 
     def on_revoke(self, listener: Callable[[str], None]) -> None:
         """Call `listener(key_id)` after a key is revoked (by this process)."""
@@ -171,11 +179,28 @@ class ApiKeys:
             return None
         with self._db.session() as session:
             key = session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)))
-            if key is None or key.revoked_at is not None:
+            if key is None or key.revoked_at is not None or _owner_disabled(session, key.owner):
                 return None
             principal = Principal("key", key.id, key.name, frozenset(key.scopes), key.owner)
         self._uses.record(principal.id)
         return principal
+
+
+def _revoke_row(session: Session, key: ApiKey, actor: Actor) -> dict[str, Any]:
+    before = key_view(key)
+    key.revoked_at = utcnow()
+    session.flush()
+    after = key_view(key)
+    audit.record(session, actor, "key.revoke", ("api_key", key.id), before, after)
+    return after
+
+
+def _owner_disabled(session: Session, owner: str | None) -> bool:
+    """A key of a disabled user never signs in, whatever raced with the disabling."""
+    if not owner or not owner.startswith("user:"):
+        return False
+    user = session.get(User, owner.removeprefix("user:"))
+    return user is None or user.disabled_at is not None
 
 
 class KeyUses:

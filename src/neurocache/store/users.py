@@ -5,10 +5,12 @@ user is disabled, not deleted: what they said still names them."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from neurocache.errors import Conflict, InvalidInput, NotFound
 from neurocache.store import audit
@@ -67,16 +69,22 @@ class Users:
                 raise NotFound(f"no user {user_id_or_name}")
             return user_view(user)
 
-    def disable(self, user_id: str, actor: Actor) -> dict[str, Any]:
-        """The user can no longer sign in (the caller revokes their keys)."""
-        with self.db.session() as session:
-            user = get_or_not_found(session, User, user_id, "user")
-            before = user_view(user)
-            user.disabled_at = user.disabled_at or utcnow()
+    def disable(self, user_id: str, actor: Actor,
+                revoke_keys: Callable[..., int]) -> tuple[dict[str, Any], int]:
+        """The user can no longer sign in: disabled with every key revoked, in one
+        transaction (`revoke_keys` is `Keys.revoke_all_of`). (The user, how many keys.)"""
+        user = self.get(user_id)
+
+        def disable_row(session: Session) -> None:
+            row = get_or_not_found(session, User, user["id"], "user")
+            before = user_view(row)
+            row.disabled_at = row.disabled_at or utcnow()
             session.flush()
-            after = user_view(user)
-            audit.record(session, actor, "user.disable", ("user", user_id), before, after)
-        return after
+            audit.record(session, actor, "user.disable", ("user", row.id), before,
+                         user_view(row))
+
+        revoked = revoke_keys(user["person"], actor, along=disable_row)
+        return self.get(user["id"]), revoked
 
     def person_for_new_key(self, user_id_or_name: str) -> str:
         """`user:<id>` of a live user (a disabled one gets no new key: 409)."""

@@ -59,9 +59,7 @@ def get_user(user_id: str):
 def disable_user(user_id: str):
     """Their keys are revoked at once; what they said keeps their name."""
     hub = current_hub()
-    user = hub.users.get(user_id)
-    hub.keys.revoke_all_of(user["person"], current_actor())
-    return hub.users.disable(user["id"], current_actor())
+    return hub.users.disable(user_id, current_actor(), hub.keys.revoke_all_of)[0]
 
 
 @bp.post("/users/<user_id>/keys")
