@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from neurocache.app import create_app, hub_of
 from neurocache.knowledge.service import drop_chunks
+from neurocache.models.reembed import store_vectors
 from neurocache.settings import Settings
 from neurocache.store import audit
 from neurocache.store.audit import Actor
@@ -213,4 +214,42 @@ def test_a_key_of_a_disabled_user_never_signs_in(tmp_path):
 
     assert hub.users.disable("ada", ACTOR, revoke_none)[0]["disabled_at"] is not None
     assert hub.keys.authenticate(secret) is None
+    hub.close()
+
+
+def test_a_cancel_that_races_the_end_of_indexing_wins_whole(tmp_path, monkeypatch):
+    """Cancelled after its last progress report: the job says cancelled, so the document
+    says failed and keeps no chunks (never `indexed` beside a cancelled job)."""
+    hub = open_hub(tmp_path)
+    index_document = hub.knowledge._index_document
+
+    def then_cancelled(document_id, *args):
+        index_document(document_id, *args)
+        with hub.db.session() as session:
+            job_id = session.scalar(select(Job.id).where(Job.kind == "ingest"))
+        hub.jobs.cancel(job_id)
+
+    monkeypatch.setattr(hub.knowledge, "_index_document", then_cancelled)
+    accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=ACTOR)
+    assert hub.jobs.wait_idle(60)
+    assert hub.jobs.get(accepted["job"]["id"])["status"] == "cancelled"
+    document = hub.knowledge.get_document(accepted["document"]["id"])
+    assert (document["status"], document["chunk_count"]) == ("failed", 0)
+    assert chunks_of(hub, document["id"]) == 0
+    hub.close()
+
+
+def test_an_embedding_of_text_since_edited_is_not_stored(tmp_path):
+    """The edit's own embedding (or the next start's) writes the vector: one of the old
+    text finishing late must not replace it. Storing twice replaces (an upsert)."""
+    hub = open_hub(tmp_path)
+    note = hub.graph.create(ACTOR, kind="note", content="Salmon swim upstream.", metadata={})
+    vector = hub.embedder.embed([note["content"]])
+    name = hub.search.embedder_name
+    assert store_vectors(hub.db, name, [note["id"]], vector, [note["content"]]) == [0]
+    assert store_vectors(hub.db, name, [note["id"]], vector, [note["content"]]) == [0]
+    assert count(hub, Vector, Vector.memory_id == note["id"]) == 1
+    hub.graph.update(note["id"], {"content": "Lanterns light the harbour."}, ACTOR)
+    assert store_vectors(hub.db, name, [note["id"]], vector, [note["content"]]) == []
+    assert count(hub, Vector, Vector.memory_id == note["id"]) == 0
     hub.close()

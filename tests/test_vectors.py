@@ -11,6 +11,7 @@ from neurocache.models.reembed import store_vectors
 from neurocache.search.service import Filters, SearchService
 from neurocache.search.vectors import EXACT, INVERTED, IndexPolicy, VectorIndex
 from neurocache.store import Database
+from neurocache.store.graph import content_hash
 from neurocache.store.models import Memory
 from tests.support.waiting import wait_for
 
@@ -42,12 +43,13 @@ def db(tmp_path):
 def stored_memories(db: Database, vectors: np.ndarray, **meta) -> list[int]:
     """Memories with these vectors in the store; their rowids."""
     with db.session() as session:
-        rows = [Memory(kind="chunk", content=f"chunk {i}", content_hash=str(i), meta=meta)
-                for i in range(len(vectors))]
+        texts = [f"chunk {i}" for i in range(len(vectors))]
+        rows = [Memory(kind="chunk", content=t, content_hash=content_hash(t), meta=meta)
+                for t in texts]
         session.add_all(rows)
         session.flush()
         ids = [row.id for row in rows]
-    store_vectors(db, "test", ids, vectors)
+    store_vectors(db, "test", ids, vectors, texts)
     with db.session() as session:
         found = dict(session.execute(text("SELECT id, rowid FROM memories")).all())
     return [found[i] for i in ids]

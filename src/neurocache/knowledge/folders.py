@@ -182,12 +182,18 @@ class FolderWatcher:
                 session.get(WatchedFolder, folder_id).scanned_at = utcnow()
         return counts
 
+    def _folder_exists(self, folder_id: str) -> bool:
+        with self.db.session() as session:
+            return session.get(WatchedFolder, folder_id) is not None
+
     def _save(self, row: WatchedFile) -> None:
         try:
             with self.db.session() as session:
                 session.merge(row)
-        except IntegrityError as exc:  # the folder was unwatched during the scan
-            raise FolderGone(row.folder_id) from exc
+        except IntegrityError as exc:
+            if self._folder_exists(row.folder_id):
+                raise
+            raise FolderGone(row.folder_id) from exc  # unwatched during the scan
 
     def _delete(self, row: WatchedFile) -> None:
         with self.db.session() as session:
@@ -234,8 +240,10 @@ class FolderWatcher:
                                     also=remember_file)
         except NeurocacheError as exc:  # kept, so an unreadable file is not retried forever
             row.document_id, row.error = None, exc.message
-        except IntegrityError as exc:  # the folder was unwatched during the scan
-            raise FolderGone(row.folder_id) from exc
+        except IntegrityError as exc:
+            if self._folder_exists(row.folder_id):
+                raise
+            raise FolderGone(row.folder_id) from exc  # unwatched during the scan
 
     def _forget(self, row: WatchedFile) -> None:
         if row.document_id is not None:

@@ -72,8 +72,8 @@ class JobQueue:
 
     def dispatch(self, job_id: str) -> None:
         """Hand a committed job to the workers (one not dispatched runs at the next start)."""
+        self._announce(job_id)  # first: a worker's own news must not come before it
         self._queue.put(job_id)
-        self._announce(job_id)
 
     def get(self, job_id: str) -> dict[str, Any]:
         with self.db.session() as session:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,7 @@ from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat
 
 INGEST = "ingest"
+WAITING = ("queued", "indexing")  # a document's statuses before its indexing ends
 Also = Callable[[Session, str], None]  # (session, new document id): more to write with it
 MIME = {"text": "text/plain", "html": "text/html", "markdown": "text/markdown"}
 EMBED_BATCH = 32
@@ -97,6 +98,16 @@ def _forget_collection(session: Any, collection_id: str) -> None:
         for row in session.scalars(select(model)):
             if collection_id in (row.collections or []):
                 row.collections = [c for c in row.collections if c != collection_id]
+
+
+def _move_status(session: Session, document_id: str, among: tuple[str, ...], status: str,
+                 error: str | None = None) -> bool:
+    """Set a document's status if it is one of `among`, in one statement (a cancel and the
+    job that indexes the document may race); whether it was."""
+    moved = session.execute(update(Document).where(
+        Document.id == document_id, Document.status.in_(among)).values(
+        status=status, error=error))
+    return moved.rowcount == 1
 
 
 def drop_chunks(session: Session, document_id: str) -> list[int]:
@@ -363,12 +374,13 @@ class Knowledge:
         document_id = payload["document_id"]
         with self.db.session() as session:
             memory = session.get(Memory, document_id)
-            if memory is None:
-                return  # deleted while queued: nothing to do
+            # Only a document still waiting is indexed: not one deleted, failed by a cancel,
+            # or indexed already (a job the start found, whose work was done).
+            if memory is None or not _move_status(session, document_id, WAITING, "indexing"):
+                return
             body, fmt = memory.content, memory.meta.get("format", "text")
             collection_id = memory.meta.get("collection_id")
             pages = memory.meta.get("pages")
-            session.get(Document, document_id).status = "indexing"
         try:
             self._index_document(document_id, body, fmt, collection_id, pages, progress)
         except JobCancelled:
@@ -377,7 +389,10 @@ class Knowledge:
         except Exception as exc:
             self._fail(document_id, str(exc) or type(exc).__name__)
             raise
-        self._set_status(document_id, "indexed")
+        with self.db.session() as session:  # unless a cancel came first and failed it
+            indexed = _move_status(session, document_id, ("indexing",), "indexed")
+        if not indexed:
+            self._fail(document_id, "indexing was cancelled")
 
     def _index_document(self, document_id: str, body: str, fmt: str, collection_id: str | None,
                         pages: list | None, progress: Callable[[float], None]) -> None:
@@ -429,8 +444,8 @@ class Knowledge:
         for i, digest in enumerate(hashes):
             if digest in known:
                 vectors[i] = np.frombuffer(known[digest], dtype="<f4")
-        store_vectors(self.db, name, memory_ids, vectors)
-        self.index_vectors(memory_ids, vectors)
+        kept = store_vectors(self.db, name, memory_ids, vectors, texts)
+        self.index_vectors([memory_ids[i] for i in kept], vectors[kept])
 
     def remember(self, memory_ids: list[str], texts: list[str]) -> None:
         """Embed and index memories written elsewhere (chat messages), for recall."""
@@ -439,6 +454,8 @@ class Knowledge:
 
     def index_vectors(self, memory_ids: list[str], vectors: np.ndarray) -> None:
         """Put stored vectors into the loaded vector index."""
+        if not memory_ids:
+            return
         self.search.add(self._rowids(memory_ids), vectors)
 
     def _rowids(self, memory_ids: list[str]) -> list[int]:
@@ -463,18 +480,19 @@ class Knowledge:
     def _ingest_cancelled(self, session: Session, payload: dict[str, Any]) -> None:
         """In the cancel's transaction: a document whose indexing will never run (or
         finish) says so, rather than waiting forever."""
-        document = session.get(Document, payload["document_id"])
-        if document is not None and document.status in ("queued", "indexing"):
-            document.status, document.error = "failed", "indexing was cancelled"
+        _move_status(session, payload["document_id"], WAITING, "failed",
+                     error="indexing was cancelled")
 
     def repair(self) -> None:
         """At start, before the jobs run: what a crash left between two steps. A document
         waiting with no job to index it gets one; a failed one keeps no chunks."""
         with self.db.session() as session:
+            # Waiting documents first: one written with its job after this read is not
+            # taken for one without.
+            waiting = list(session.scalars(select(Document.id).where(
+                Document.status.in_(WAITING))))
             live = {job.payload.get("document_id") for job in session.scalars(
                 select(Job).where(Job.kind == INGEST, Job.status.in_(("queued", "running"))))}
-            waiting = list(session.scalars(select(Document.id).where(
-                Document.status.in_(("queued", "indexing")))))
             session.add_all([self.jobs.row(INGEST, {"document_id": document_id})
                              for document_id in waiting if document_id not in live])
             failed = list(session.scalars(select(Document.id).where(
@@ -483,8 +501,3 @@ class Knowledge:
         for document_id in failed:
             self._fail(document_id, self.get_document(document_id)["error"] or "failed")
 
-    def _set_status(self, document_id: str, status: str, error: str | None = None) -> None:
-        with self.db.session() as session:
-            document = session.get(Document, document_id)
-            if document is not None:
-                document.status, document.error = status, error

@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import func, or_, select
 
 from neurocache.store import Database
+from neurocache.store.graph import content_hash
 from neurocache.store.models import UNEMBEDDED_KINDS, Memory, Vector
 from neurocache.store.types import utcnow
 
@@ -50,14 +51,32 @@ def count_stale(db: Database, embedder_name: str) -> int:
             stale_query(embedder_name).subquery())) or 0
 
 
-def store_vectors(db: Database, embedder_name: str, ids: list[str], vectors: np.ndarray) -> None:
+def store_vectors(db: Database, embedder_name: str, ids: list[str], vectors: np.ndarray,
+                  texts: list[str]) -> list[int]:
+    """Write (or replace) the vectors of `texts`, each the content of its memory when it
+    was read. A memory edited or deleted since is skipped: an embedding of its old text
+    must not outlive the edit (the edit's own embedding, or the next start's, writes the
+    right one). Returns the positions written."""
+    hashes = [content_hash(text) for text in texts]
     with db.session() as session:
-        for memory_id, vector in zip(ids, vectors, strict=True):
-            row = session.get(Vector, memory_id) or Vector(memory_id=memory_id)
-            row.embedder, row.dimension = embedder_name, int(vector.shape[0])
-            row.vector = np.asarray(vector, dtype="<f4").tobytes()
-            row.created_at = utcnow()
-            session.add(row)
+        current = dict(session.execute(select(Memory.id, Memory.content_hash)
+                                       .where(Memory.id.in_(ids))).all())
+        kept = [i for i, memory_id in enumerate(ids) if current.get(memory_id) == hashes[i]]
+        if kept:
+            now = utcnow()
+            insert = db.insert(Vector)
+            session.execute(insert.on_conflict_do_update(
+                index_elements=["memory_id"],
+                set_={name: insert.excluded[name]
+                      for name in ("embedder", "dimension", "vector", "created_at")}),
+                [{"memory_id": ids[i], "embedder": embedder_name,
+                  "dimension": int(vectors[i].shape[0]),
+                  "vector": np.asarray(vectors[i], dtype="<f4").tobytes(), "created_at": now}
+                 for i in kept])
+    if len(kept) < len(ids):
+        log.debug("%d vectors not stored: their memories changed meanwhile",
+                  len(ids) - len(kept))
+    return kept
 
 
 def load_vector(row: Vector) -> np.ndarray:
@@ -101,9 +120,10 @@ class Reembedder:
                 if not batch:
                     break
                 ids = [memory_id for memory_id, _ in batch]
-                vectors = embedder.embed([content for _, content in batch])
-                store_vectors(self.db, self.embedder_name, ids, vectors)
-                self.on_stored(ids, vectors)
+                texts = [content for _, content in batch]
+                vectors = embedder.embed(texts)
+                kept = store_vectors(self.db, self.embedder_name, ids, vectors, texts)
+                self.on_stored([ids[i] for i in kept], vectors[kept])
                 done += len(batch)
                 self._report("running", done, max(total, done))
         except Exception as exc:  # reported, never a dead thread nobody hears of
