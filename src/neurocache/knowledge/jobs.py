@@ -119,12 +119,16 @@ class JobQueue:
         self._threads.clear()
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Until no job waits or runs, and no worker is still finishing one (a cancelled
+        job's handler cleans up after its row already says cancelled)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.db.session() as session:
                 busy = session.scalar(select(Job.id).where(
                     Job.status.in_(("queued", "running"))).limit(1))
-            if busy is None:
+            with self._lock:
+                working = bool(self._running)
+            if busy is None and not working:
                 return True
             time.sleep(0.05)
         return False
