@@ -129,7 +129,9 @@ def test_filters_by_collection_kind_and_metadata(client, owner, hub):
     assert search(client, owner, "Europe", kinds=["document"], mode="fulltext")[0]["kind"] \
         == "document"
     english = search(client, owner, "Europe", filters={"lang": "en"})
-    assert english == []  # metadata lives on the document memory, not its chunks
+    assert english and {r["document"]["title"] for r in english} == {"Rivers"}
+    assert {r["kind"] for r in english} == {"chunk"}  # a document's metadata is on its chunks
+    assert search(client, owner, "Europe", filters={"lang": "fr"}) == []
     assert_error(client.post("/api/v1/search", json={"query": "x", "collections": ["nope"]},
                              headers=owner), 404)
 

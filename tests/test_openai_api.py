@@ -103,6 +103,83 @@ def test_errors_come_in_openais_shape(client, live):
     assert missing.value.status_code == 404
 
 
+def test_a_developer_message_is_a_system_message(client):
+    answer = client.chat.completions.create(
+        model="x", max_tokens=4, messages=[{"role": "developer", "content": "Be brief."},
+                                           {"role": "user", "content": "Hello"}])
+    assert answer.choices[0].message.content is not None
+
+
+def test_text_parts_are_read_as_text(client):
+    answer = client.chat.completions.create(model="x", max_tokens=4, messages=[
+        {"role": "user", "content": [{"type": "text", "text": "Hello"}]}])
+    assert answer.choices[0].message.content is not None
+
+
+@pytest.mark.parametrize("messages", [
+    [{"role": "tool", "content": "42"}],  # no tool_call_id
+    [{"role": "user", "content": None}],
+    [{"role": "user"}],
+    [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
+])
+def test_a_clients_malformed_messages_are_its_400_not_our_502(client, messages):
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="x", messages=messages, max_tokens=4)
+    assert bad.value.status_code == 400
+    assert bad.value.body["type"] == "invalid_request_error"
+
+
+def test_a_prompt_longer_than_the_context_is_a_400_saying_so(client):
+    long = "river " * 5000  # the tiny model's context is 2048 tokens
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="x", messages=[{"role": "user", "content": long}])
+    assert bad.value.body["code"] == "context_length_exceeded"
+    assert "maximum context length is 2048" in bad.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as too_much:
+        client.chat.completions.create(model="x", max_tokens=5000,
+                                       messages=[{"role": "user", "content": "Hi"}])
+    assert too_much.value.body["code"] == "context_length_exceeded"
+
+
+def test_a_model_server_that_really_fails_is_still_a_502(live, tmp_path):
+    """A remote backend that answers 500: the model server's failure, not the client's."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Broken(BaseHTTPRequestHandler):
+        def do_GET(self):  # the model list: it is up
+            self._answer(200, b'{"data": [{"id": "broken"}]}')
+
+        def do_POST(self):
+            self._answer(500, b'{"error": {"message": "CUDA out of memory"}}')
+
+        def _answer(self, status, body):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    Thread(target=server.serve_forever, daemon=True).start()
+    remote = live.hub.models.register_remote(f"http://127.0.0.1:{server.server_port}/v1",
+                                             "broken", Actor("test"))
+    try:
+        client = openai.OpenAI(base_url=live.url + "/v1", api_key=live.key("chat"),
+                               max_retries=0)
+        with pytest.raises(openai.InternalServerError) as failed:
+            client.chat.completions.create(model=remote["id"], max_tokens=4,
+                                           messages=[{"role": "user", "content": "Hi"}])
+        assert failed.value.status_code == 502
+        assert failed.value.body["code"] == "backend_error"
+    finally:
+        live.hub.models.delete(remote["id"], Actor("test"))
+        server.shutdown()
+
+
 def test_no_running_model_is_a_503_saying_what_to_do(client, live):
     live.hub.models.stop(live.model_id)
     try:

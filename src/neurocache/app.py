@@ -27,6 +27,7 @@ from neurocache.web import (
     usage,
     users,
 )
+from neurocache.web.bodies import ChunkedBodyLimit
 from neurocache.web.errors import SocketIOErrorShape, register_error_handlers
 from neurocache.web.hooks import register_request_hooks
 from neurocache.web.metering import register_metering
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     register_request_hooks(app)
     register_metering(app)
     app.wsgi_app = TrustMiddleware(  # type: ignore[method-assign]
-        SocketIOErrorShape(app.wsgi_app), policy
+        ChunkedBodyLimit(SocketIOErrorShape(app.wsgi_app), settings.max_request_bytes), policy
     )
     hub.start_background_work()  # last: what it publishes needs Socket.IO ready
     return app

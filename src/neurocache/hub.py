@@ -89,7 +89,9 @@ class Hub:
                                    lambda: self.embedder, count_usage=self.usage.add)
         self.folders = FolderWatcher(self.db, self.knowledge,
                                      interval_s=settings.watch_interval_s,
-                                     max_file_bytes=settings.watch_max_file_bytes)
+                                     max_file_bytes=settings.watch_max_file_bytes,
+                                     protected=(settings.data_dir, settings.effective_backup_dir,
+                                                settings.effective_models_dir))
         self.graph = MemoryGraph(self.db)
         self.agents = Agents(self.db, self.knowledge.collection_id, self._check_chat_model)
         self.conversations = Conversations(self.db, self.knowledge.collection_id,

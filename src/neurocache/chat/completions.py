@@ -52,9 +52,9 @@ class Completions:
         body = {name: request[name] for name in PASSED_THROUGH if request.get(name) is not None}
         if request.get("max_completion_tokens") and "max_tokens" not in body:
             body["max_tokens"] = request["max_completion_tokens"]
-        body.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+        messages = [as_model_message(m) for m in request["messages"]]
+        body["max_tokens"] = reply_room(messages, backend, body.get("max_tokens"))
         body["model"] = backend.served_name
-        messages = [dict(m) for m in request["messages"]]
         options = request.get("neurocache")
         sources: list[Source] = []
         if options is not None and options.get("rag", True):
@@ -78,6 +78,46 @@ class Completions:
     def stream(prepared: Prepared) -> Iterator[dict[str, Any]]:
         return _metered(prepared, prepared.backend.client.chat_stream(
             prepared.body["messages"], **_params(prepared)), usage_scope.get({}))
+
+
+class ContextExceeded(PromptTooLong):
+    """OpenAI's code for a request that does not fit the model's context."""
+
+    code = "context_length_exceeded"
+
+
+def as_model_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A client's message as llama.cpp's chat templates take it: `developer` is OpenAI's
+    newer name for `system`, which the templates know; text parts become one text."""
+    message = dict(message)
+    if message.get("role") == "developer":
+        message["role"] = "system"
+    if isinstance(message.get("content"), list):
+        message["content"] = content_text(message["content"])
+    elif message.get("content") is None:
+        message["content"] = ""  # an assistant message that only called tools
+    return message
+
+
+def reply_room(messages: list[dict[str, Any]], backend: ChatBackend,
+               asked: int | None) -> int:
+    """The reply's token budget: what the client asked when it fits beside the messages
+    (else OpenAI's 400), or the default cut to the room there is."""
+    taken = sum(backend.count_tokens(content_text(m.get("content"))) + MESSAGE_OVERHEAD
+                for m in messages)
+    room = int(backend.context_tokens * SAFETY_MARGIN) - taken
+    if asked is not None and asked > room:
+        raise ContextExceeded(
+            f"This model's maximum context length is {backend.context_tokens} tokens; the "
+            f"messages take about {taken} and {asked} were asked for the reply",
+            details={"field": "messages", "tokens": taken, "asked": asked,
+                     "context": backend.context_tokens})
+    if room < 1:
+        raise ContextExceeded(
+            f"This model's maximum context length is {backend.context_tokens} tokens; the "
+            f"messages take about {taken}, leaving no room for a reply",
+            details={"field": "messages", "tokens": taken, "context": backend.context_tokens})
+    return asked if asked is not None else min(DEFAULT_MAX_TOKENS, room)
 
 
 def _metered(prepared: Prepared, chunks: Iterator[dict[str, Any]],

@@ -29,6 +29,9 @@ from neurocache.store.types import isoformat, utcnow
 
 log = logging.getLogger("neurocache.folders")
 SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"}
+# Trees of the system, not of a person: files that are not files (/proc, /sys), devices
+# that never end when read (/dev/zero), and the whole disk (/).
+SYSTEM_TREES = tuple(Path(p) for p in ("/proc", "/sys", "/dev", "/run"))
 
 
 class FolderGone(Exception):
@@ -46,42 +49,71 @@ def folder_view(folder: WatchedFolder) -> dict[str, Any]:
             "created_at": isoformat(folder.created_at), "scanned_at": isoformat(folder.scanned_at)}
 
 
-def readable_files(root: Path, max_bytes: int) -> Iterator[tuple[str, Seen]]:
+def readable_files(root: Path, max_bytes: int,
+                   passed_over: tuple[Path, ...] = ()) -> Iterator[tuple[str, Seen]]:
     """Files the hub would read, as paths relative to `root`, honouring every `.gitignore`
-    on the way down, skipping hidden and tool folders and files past `max_bytes`."""
-    ignores: list[Callable[[str], bool]] = []
-
-    def walk(folder: Path, depth_ignores: list[Callable[[str], bool]]) -> Iterator[Path]:
-        here = list(depth_ignores)
-        gitignore = folder / ".gitignore"
-        if gitignore.is_file():
-            here.append(parse_gitignore(gitignore, base_dir=folder))
+    on the way down, skipping hidden and tool folders, the folders `passed_over` (the
+    hub's own), and files past `max_bytes`. An entry that cannot be read is passed over
+    with a warning: one locked file must not hide the rest of the folder."""
+    for path in _walk(root, [], set(passed_over)):
         try:
-            entries = sorted(folder.iterdir())
-        except OSError:
-            return
-        for entry in entries:
-            if entry.name.startswith(".") or any(ignored(str(entry)) for ignored in here):
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                if entry.name not in SKIPPED_DIRS:
-                    yield from walk(entry, here)
-            elif entry.is_file() and entry.suffix.lower() in READABLE:
-                yield entry
-
-    for path in walk(root, ignores):
-        stat = path.stat()
+            stat = path.stat()
+        except OSError as exc:
+            log.warning("watched folder: skipped %s (%s)", path, exc.strerror or exc)
+            continue
         if stat.st_size <= max_bytes:
             yield path.relative_to(root).as_posix(), Seen(stat.st_size, stat.st_mtime_ns)
 
 
+def _walk(folder: Path, outer_ignores: list[Callable[[str], bool]],
+          passed_over: set[Path]) -> Iterator[Path]:
+    here = list(outer_ignores)
+    try:
+        gitignore = folder / ".gitignore"
+        if gitignore.is_file():
+            here.append(parse_gitignore(gitignore, base_dir=folder))
+        entries = sorted(folder.iterdir())
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("watched folder: skipped %s (%s)", folder, getattr(exc, "strerror", exc))
+        return
+    for entry in entries:
+        if entry.name.startswith(".") or any(ignored(str(entry)) for ignored in here):
+            continue
+        try:
+            is_folder = entry.is_dir() and not entry.is_symlink()
+            is_readable = not is_folder and entry.is_file() and entry.suffix.lower() in READABLE
+        except OSError as exc:
+            log.warning("watched folder: skipped %s (%s)", entry, exc.strerror or exc)
+            continue
+        if is_folder and entry.name not in SKIPPED_DIRS and entry not in passed_over:
+            yield from _walk(entry, here, passed_over)
+        elif is_readable:
+            yield entry
+
+
+def refusal(root: Path, protected: tuple[Path, ...]) -> str | None:
+    """Why `root` may not be watched, or None: the whole disk, a system tree, or a folder
+    of the hub's own (its data, backups, models: the hub would read itself)."""
+    if root.parent == root:
+        return f"{root} is the root of the disk: watch the folders you want in it"
+    for tree in SYSTEM_TREES:
+        if root.is_relative_to(tree):
+            return f"{root} is in {tree}, which holds the system's files, not yours"
+    for own in protected:
+        if root.is_relative_to(own):
+            return f"{root} is in {own}, which the hub keeps for itself"
+    return None
+
+
 class FolderWatcher:
     def __init__(self, db: Database, knowledge: Knowledge, *, interval_s: float,
-                 max_file_bytes: int) -> None:
+                 max_file_bytes: int, protected: tuple[Path, ...] = ()) -> None:
         self.db = db
         self.knowledge = knowledge
         self.interval_s = interval_s
         self.max_file_bytes = max_file_bytes
+        # The hub's own folders (data, backups, models): never watched, never read.
+        self.protected = tuple(p.expanduser().resolve() for p in protected)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._scan_lock = threading.Lock()
@@ -91,9 +123,7 @@ class FolderWatcher:
                  owner: bool = True) -> dict[str, Any]:
         if not owner:
             raise Forbidden("only the owner (CLI or browser) may have the hub read a folder")
-        root = Path(path).expanduser().resolve()
-        if not root.is_dir():
-            raise InvalidInput(f"{root} is not a folder")
+        root = self._watchable(path)
         collection_id = self.knowledge.collection_id(collection)
         with self.db.session() as session:
             if session.scalar(select(WatchedFolder).where(WatchedFolder.path == str(root))):
@@ -106,6 +136,21 @@ class FolderWatcher:
         threading.Thread(target=self._scan_quietly, args=(view["id"],), daemon=True,
                          name="folder-scan").start()
         return view
+
+    def _watchable(self, path: str) -> Path:
+        try:
+            root = Path(path).expanduser().resolve()
+            is_folder = root.is_dir()
+        except (OSError, ValueError, RuntimeError) as exc:  # too long, a NUL, a link loop
+            raise InvalidInput(f"{path!r} cannot be read as a folder: "
+                               f"{getattr(exc, 'strerror', None) or exc}",
+                               details={"field": "path"}) from exc
+        if not is_folder:
+            raise InvalidInput(f"{root} is not a folder", details={"field": "path"})
+        reason = refusal(root, self.protected)
+        if reason is not None:
+            raise InvalidInput(reason, details={"field": "path"})
+        return root
 
     def list(self) -> list[dict[str, Any]]:
         with self.db.session() as session:
@@ -165,7 +210,8 @@ class FolderWatcher:
                 root, collection = Path(folder.path), folder.collection_id
                 known = {f.relpath: f for f in session.scalars(
                     select(WatchedFile).where(WatchedFile.folder_id == folder_id))}
-            found = dict(readable_files(root, self.max_file_bytes)) if root.is_dir() else {}
+            found = dict(readable_files(root, self.max_file_bytes, self.protected)) \
+                if root.is_dir() else {}
             counts = {"added": 0, "changed": 0, "removed": 0}
             for relpath in sorted(found.keys() - known.keys()):
                 self._save(self._take_in(folder_id, root, relpath, found[relpath], collection))

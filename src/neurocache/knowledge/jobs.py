@@ -25,6 +25,7 @@ log = logging.getLogger("neurocache.jobs")
 ROOM = "jobs"
 USAGE_SCOPE = "usage_scope"  # payload key: whose work it is
 PROGRESS_INTERVAL_S = 0.25
+LIVE = ("queued", "running")
 
 Handler = Callable[[str, dict[str, Any], Callable[[float], None]], None]
 CancelHook = Callable[[Session, dict[str, Any]], None]
@@ -54,6 +55,7 @@ class JobQueue:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._running: set[str] = set()  # jobs a worker of this process is running
+        self._began: dict[str, float] = {}  # when each of them started: for time left
         self._lock = threading.Lock()
 
     def register(self, kind: str, handler: Handler,
@@ -77,7 +79,18 @@ class JobQueue:
 
     def get(self, job_id: str) -> dict[str, Any]:
         with self.db.session() as session:
-            return job_view(get_or_not_found(session, Job, job_id, "job"))
+            view = job_view(get_or_not_found(session, Job, job_id, "job"))
+        return {**view, **self._time_left(job_id, view)}
+
+    def _time_left(self, job_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        """`eta_s` of a job running here, from its pace so far (progress is the share of
+        the work done, so the pace holds), once there is enough of it to judge by."""
+        began = self._began.get(job_id)
+        if began is None or view["status"] != "running" or view["progress"] < 0.01:
+            return {}
+        elapsed = time.monotonic() - began
+        return {"elapsed_s": round(elapsed, 1),
+                "eta_s": round(elapsed * (1 - view["progress"]) / view["progress"], 1)}
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """A queued job never runs; a running one stops at its next progress report."""
@@ -89,6 +102,20 @@ class JobQueue:
                     hook(session, dict(job.payload))  # in the same transaction
         self._announce(job_id)
         return self.get(job_id)
+
+    def cancel_live(self, session: Session, kind: str, key: str, value: str) -> list[str]:
+        """In the caller's transaction: cancel the queued or running jobs of `kind` whose
+        payload holds `key: value` (no cancel hook: the caller writes what goes with it).
+        Their ids, to `announce` after the commit."""
+        jobs = list(session.scalars(select(Job).where(
+            Job.kind == kind, Job.status.in_(LIVE), Job.payload[key].as_string() == value)))
+        for job in jobs:
+            job.status = "cancelled"
+        return [job.id for job in jobs]
+
+    def announce(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            self._announce(job_id)
 
     def _cancelled(self, job_id: str) -> bool:
         with self.db.session() as session:
@@ -139,11 +166,13 @@ class JobQueue:
                 if job_id in self._running:
                     continue
                 self._running.add(job_id)
+                self._began[job_id] = time.monotonic()
             try:
                 self._run(job_id)
             finally:
                 with self._lock:
                     self._running.discard(job_id)
+                    self._began.pop(job_id, None)
 
     def _run(self, job_id: str) -> None:
         with self.db.session() as session:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from neurocache.errors import Conflict, InvalidInput, NotFound
 from neurocache.knowledge.jobs import JobCancelled, JobQueue, job_view
 from neurocache.knowledge.loaders import Loaded, html_title, load_file, page_of, readable_html
-from neurocache.knowledge.splitting import Chunk, make_splitter, split
+from neurocache.knowledge.splitting import Chunk, make_splitter, split, windows
 from neurocache.models.reembed import store_vectors
 from neurocache.search.service import SearchService
 from neurocache.settings import Settings
@@ -46,6 +46,23 @@ WAITING = ("queued", "indexing")  # a document's statuses before its indexing en
 Also = Callable[[Session, str], None]  # (session, new document id): more to write with it
 MIME = {"text": "text/plain", "html": "text/html", "markdown": "text/markdown"}
 EMBED_BATCH = 32
+# A document's metadata that stays on it (bulky, or about the whole); the rest is copied
+# onto its chunks. Migration 0010 copied it onto the chunks of earlier documents.
+DOCUMENT_ONLY = frozenset({"pages", "original", "selection", "note"})
+
+
+class DocumentGone(Exception):
+    """The document was deleted while it was being indexed."""
+
+
+def document_windows(body: str, pages: list | None) -> Iterator[tuple[int, int]]:
+    """The spans a document is split by: windows of its text, never across a page (each
+    chunk cites one page)."""
+    if not pages:
+        yield from windows(body)
+        return
+    for _number, start, end in pages:
+        yield from windows(body, start, end)
 
 
 def capture_text(capture: dict[str, Any]) -> str:
@@ -64,17 +81,6 @@ def capture_text(capture: dict[str, Any]) -> str:
     if not text_:
         raise InvalidInput("a capture needs html, text, selection or a note")
     return text_
-
-
-def split_pages(body: str, splitter: Any, pages: list | None) -> list[Chunk]:
-    """Chunks that never cross a page, so that each cites one page."""
-    if not pages:
-        return split(body, splitter)
-    chunks = []
-    for _number, start, end in pages:
-        chunks += [Chunk(c.text, c.start + start, c.end + start)
-                   for c in split(body[start:end], splitter)]
-    return chunks
 
 
 def collection_view(collection: Collection) -> dict[str, Any]:
@@ -357,13 +363,17 @@ class Knowledge:
         return after
 
     def delete_document(self, document_id: str, actor: Actor) -> dict[str, Any]:
+        """Its chunks leave every index; an indexing still going on is cancelled (in the
+        same transaction: the job stops at its next step, quietly)."""
         before = self.get_document(document_id)
         with self.db.session() as session:  # chunks, document and audit entry: all or none
+            cancelled = self.jobs.cancel_live(session, INGEST, "document_id", document_id)
             rowids = drop_chunks(session, document_id)
             # the document row goes with its memory
             session.delete(get_or_not_found(session, Memory, document_id, "document"))
             audit.record(session, actor, "document.delete", ("document", document_id), before,
                          None)
+        self.jobs.announce(cancelled)
         self.search.remove(rowids)
         self.search.checkpoint()
         return before
@@ -378,11 +388,11 @@ class Knowledge:
             # or indexed already (a job the start found, whose work was done).
             if memory is None or not _move_status(session, document_id, WAITING, "indexing"):
                 return
-            body, fmt = memory.content, memory.meta.get("format", "text")
-            collection_id = memory.meta.get("collection_id")
-            pages = memory.meta.get("pages")
+            body, meta = memory.content, dict(memory.meta)
         try:
-            self._index_document(document_id, body, fmt, collection_id, pages, progress)
+            self._index_document(document_id, body, meta, progress)
+        except DocumentGone:
+            raise JobCancelled(job_id) from None  # deleted meanwhile: its delete cancelled us
         except JobCancelled:
             self._fail(document_id, "indexing was cancelled")
             raise
@@ -394,38 +404,57 @@ class Knowledge:
         if not indexed:
             self._fail(document_id, "indexing was cancelled")
 
-    def _index_document(self, document_id: str, body: str, fmt: str, collection_id: str | None,
-                        pages: list | None, progress: Callable[[float], None]) -> None:
+    def _index_document(self, document_id: str, body: str, meta: dict[str, Any],
+                        progress: Callable[[float], None]) -> None:
+        """A window of text at a time: split, stored, embedded, then the next, so memory
+        stays bounded and progress is the share of the text done."""
         self.search.remove(self._drop_chunks(document_id))  # what a crashed run left
         embedder = self.get_embedder()
-        splitter = make_splitter(fmt, self.settings.chunk_tokens,
+        splitter = make_splitter(meta.get("format", "text"), self.settings.chunk_tokens,
                                  self.settings.chunk_overlap_tokens,
                                  lambda piece: max(len(embedder.tokens(piece)) - 2, 0))
-        chunks = split_pages(body, splitter, pages)
+        inherited = {k: v for k, v in meta.items() if k not in DOCUMENT_ONLY}
+        pages, stored = meta.get("pages"), 0
         progress(0.0)  # a job cancelled while it waited stops here
-        ids = self._store_chunks(document_id, collection_id, chunks, pages)
-        for start in range(0, len(ids), EMBED_BATCH):
-            batch = ids[start:start + EMBED_BATCH]
-            self._embed(batch, [chunks[start + i].text for i in range(len(batch))])
-            progress((start + len(batch)) / max(len(ids), 1))
+        for start, end in document_windows(body, pages):
+            chunks = [Chunk(c.text, c.start + start, c.end + start)
+                      for c in split(body[start:end], splitter)]
+            ids = self._store_chunks(document_id, inherited, chunks, pages, first=stored)
+            for done in range(0, len(ids), EMBED_BATCH):
+                batch = ids[done:done + EMBED_BATCH]
+                self._embed(batch, [chunks[done + i].text for i in range(len(batch))])
+                share = (done + len(batch)) / len(ids)
+                progress((start + (end - start) * share) / max(len(body), 1))
+            stored += len(ids)
         with self.db.session() as session:
-            session.get(Document, document_id).chunk_count = len(ids)
+            session.get(Document, document_id).chunk_count = stored
         self.search.checkpoint()
-        self.count_usage(documents=1, chunks=len(ids))
+        self.count_usage(documents=1, chunks=stored)
 
-    def _store_chunks(self, document_id: str, collection_id: str | None, chunks: list,
-                      pages: list | None) -> list[str]:
+    def _store_chunks(self, document_id: str, inherited: dict[str, Any], chunks: list[Chunk],
+                      pages: list | None, first: int) -> list[str]:
+        """One window's chunks, in one transaction; each carries the document's metadata
+        (search filters match chunks) beside its own place in it."""
+        try:
+            with self.db.session() as session:
+                rows = [Memory(kind="chunk", content=c.text, content_hash=content_hash(c.text),
+                               meta={**inherited, "document_id": document_id,
+                                     "start": c.start, "end": c.end, "index": first + i,
+                                     "page": page_of(pages, c.start)})
+                        for i, c in enumerate(chunks)]
+                session.add_all(rows)
+                session.flush()
+                session.add_all([Edge(source_id=row.id, target_id=document_id,
+                                      relation="part_of") for row in rows])
+                return [row.id for row in rows]
+        except IntegrityError as exc:
+            if self._exists(document_id):
+                raise
+            raise DocumentGone(document_id) from exc
+
+    def _exists(self, document_id: str) -> bool:
         with self.db.session() as session:
-            rows = [Memory(kind="chunk", content=c.text, content_hash=content_hash(c.text),
-                           meta={"document_id": document_id, "collection_id": collection_id,
-                                 "start": c.start, "end": c.end, "index": i,
-                                 "page": page_of(pages, c.start)})
-                    for i, c in enumerate(chunks)]
-            session.add_all(rows)
-            session.flush()
-            session.add_all([Edge(source_id=row.id, target_id=document_id, relation="part_of")
-                             for row in rows])
-            return [row.id for row in rows]
+            return session.get(Document, document_id) is not None
 
     def _embed(self, memory_ids: list[str], texts: list[str]) -> None:
         """Embed what has no vector by this embedder yet; identical text reuses one."""

@@ -24,6 +24,24 @@ class BackendUnavailable(Unavailable):
     code = "backend_unavailable"
 
 
+class BackendRejected(NeurocacheError):
+    """The model server refused the request as malformed (400/422): the request's fault,
+    not the server's, so the caller hears 400 with the server's reason."""
+
+    status = 400
+    code = "model_rejected_request"
+
+
+def server_reason(response: requests.Response) -> str:
+    """The `error.message` of an OpenAI-style error body, else the start of the text."""
+    try:
+        error = response.json().get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or response.text or response.reason)[:500]
+
+
 class OpenAIClient:
     def __init__(
         self, base_url: str, api_key: str | None = None, *, connect_timeout_s: float = 5.0,
@@ -83,6 +101,11 @@ class OpenAIClient:
         except requests.RequestException as exc:
             raise BackendUnavailable(f"the model server at {self.base_url} cannot be "
                                      f"reached: {exc}") from exc
+        if response.status_code in (400, 422):
+            raise BackendRejected(
+                f"the model server refused the request: {server_reason(response)}",
+                details={"status": response.status_code, "body": response.text[:2000]},
+            )
         if response.status_code >= 400:
             raise BackendError(
                 f"the model server answered {response.status_code}",

@@ -206,7 +206,7 @@ class ModelManager:
                        role: str | None = None, anywhere: bool = True) -> dict[str, Any]:
         """A local model file. A llamafile is a program the hub will run: callers that are
         not the machine's owner (`anywhere=False`) may only name files in the models dir."""
-        file = Path(path).expanduser().resolve()
+        file = local_file(path)
         models_dir = self.models_dir.resolve()
         if not anywhere and not file.is_relative_to(models_dir):
             raise Forbidden(f"an API key may register only files in {models_dir}; the owner "
@@ -507,6 +507,19 @@ class ModelManager:
 
     def _log_path(self, model_id: str) -> Path:
         return self.settings.data_dir / "logs" / "models" / f"{model_id}.log"
+
+
+def local_file(path: str) -> Path:
+    """The file a person named, resolved; a name the OS cannot even look up (too long, a
+    NUL, a loop of links) is their mistake, said as such."""
+    try:
+        file = Path(path).expanduser().resolve()
+        file.is_file()  # raises for a name too long, which resolve() lets through
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InvalidInput(f"{path!r} cannot be looked up as a file: "
+                           f"{getattr(exc, 'strerror', None) or exc}",
+                           details={"field": "path"}) from exc
+    return file
 
 
 def _executable(path: Path) -> list[str]:

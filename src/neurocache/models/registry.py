@@ -49,8 +49,10 @@ def inspect_local_file(path: Path) -> dict[str, Any]:
         raise InvalidInput(f"{path} is neither a GGUF file nor a llamafile")
     try:
         reader = gguf.GGUFReader(str(path))
-    except (ValueError, OSError, IndexError) as exc:
-        raise InvalidInput(f"{path} is not a readable GGUF file: {exc}") from exc
+    except (ValueError, OSError, IndexError, KeyError) as exc:
+        raise InvalidInput(f"{path.name} is not a complete GGUF model: it may be cut short or "
+                           "damaged; download it again", details={"path": str(path),
+                                                                  "reason": str(exc)}) from exc
     arch = _field(reader, "general.architecture") or "unknown"
     return {
         "format": "gguf",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import numpy as np
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from neurocache.errors import InvalidInput
 from neurocache.search.fulltext import search_fulltext, segments
 from neurocache.search.hybrid import fuse
 from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
@@ -25,6 +27,8 @@ from neurocache.store import Database
 from neurocache.store.models import UNEMBEDDED_KINDS, Document, Memory, Vector
 
 log = logging.getLogger("neurocache.search")
+# A metadata field a filter names: `project`, or `source.app` for a field inside a field.
+METADATA_KEY = r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$"
 FIRST_ASK = 2  # vector candidates asked per result wanted; filters may drop some
 WIDEST_ASK = 4096  # past this, a filtered search scores its own few vectors exactly
 
@@ -72,8 +76,18 @@ class Filters:
                 params[name] = moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
         for i, (key, value) in enumerate(self.metadata.items()):
             clauses.append(f"json_extract(m.metadata, :mkey{i}) = :mval{i}")
-            params[f"mkey{i}"], params[f"mval{i}"] = f"$.{key}", value
+            params[f"mkey{i}"], params[f"mval{i}"] = metadata_path(key), value
         return " AND ".join(clauses), params
+
+
+def metadata_path(key: str) -> str:
+    """`source.app` → `$."source"."app"`: each part quoted, so no key can make a JSON path
+    the database refuses (an empty key, `[0]`, a quote)."""
+    if not re.match(METADATA_KEY, key):
+        raise InvalidInput(f"{key!r} cannot name a metadata field: use letters, digits, `_` "
+                           "and `-`, with `.` between the parts of a nested field",
+                           details={"field": "filters", "key": key})
+    return "$" + "".join(f'."{part}"' for part in key.split("."))
 
 
 class SearchService:

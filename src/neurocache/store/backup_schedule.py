@@ -31,7 +31,7 @@ def scheduled_name(moment: datetime) -> str:
 class ScheduledBackups:
     def __init__(self, settings: Settings, before: Callable[[], None] = lambda: None) -> None:
         self.settings = settings
-        self.folder = settings.backup_dir or settings.data_dir / "backups"
+        self.folder = settings.effective_backup_dir
         self.interval_s = settings.backup_interval_h * 3600
         self.keep = settings.backup_keep
         self.before = before  # e.g. save the vector index: less to top up after a restore

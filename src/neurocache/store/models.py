@@ -147,6 +147,9 @@ class Model(Base):
     api_key: Mapped[str | None] = mapped_column(Text, nullable=True)
     remote_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     state: Mapped[str] = mapped_column(String(20), default="absent")
+    # running | stopped: what the owner last asked; a hub starting again honours it
+    desired_state: Mapped[str] = mapped_column(String(20), default="stopped",
+                                               server_default="stopped")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -202,6 +205,9 @@ class Document(Base):
     status: Mapped[str] = mapped_column(String(20), default="queued")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    # sha256 of (caller, Idempotency-Key, part): a retried request finds what it made
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True,
+                                                        unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

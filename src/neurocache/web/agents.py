@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from neurocache.errors import InvalidInput
 from neurocache.store.graph import TIERS
-from neurocache.web.api import PageQuery, RequestModel, endpoint
+from neurocache.web.api import MAX_SECONDS, MODEL_ERRORS, PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 from neurocache.web.memories import Tier, seen
 
@@ -119,8 +119,9 @@ class AgentMemorySearch(RequestModel):
 
 class Consolidate(RequestModel):
     older_than_s: float | None = Field(
-        None, ge=0, description="Consolidate working memories older than this (default: "
-        "the `agent_working_max_age_s` setting).")
+        None, ge=0, le=MAX_SECONDS,
+        description="Consolidate working memories older than this (default: the "
+        "`agent_working_max_age_s` setting).")
 
 
 class AgentMemoryOut(BaseModel):
@@ -186,7 +187,7 @@ def search_agent_memories(agent_id: str, body: AgentMemorySearch):
 
 
 @bp.post("/agents/<agent_id>/consolidate")
-@endpoint(scope="write", body=Consolidate, responses={200: Consolidated})
+@endpoint(scope="write", body=Consolidate, responses={200: Consolidated}, errors=MODEL_ERRORS)
 def consolidate_agent_memories(agent_id: str, body: Consolidate):
     """Run the consolidation now (it also runs on a schedule): old working memories
     become a long-term summary and move to the archive."""

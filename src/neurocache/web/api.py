@@ -7,15 +7,64 @@ OpenAPI document, so the document cannot drift from what the code accepts.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from flask import request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.web.auth import require
+
+# Bounds for the numbers the API takes: each number is bounded, so none reaches the store or
+# a library (a C int, a timedelta) it cannot be held in.
+MAX_SEQ = 2**62  # message sequence numbers: far beyond any channel, well inside 64 bits
+MAX_SECONDS = 100 * 365 * 24 * 3600.0  # a century: the longest duration that means anything
+MAX_TOKENS = 1_000_000  # tokens a request may ask a model for
+INT64 = 2**63 - 1
+# Statuses some endpoints answer besides the ones every endpoint may (`errors=`).
+CONFLICT = (409,)  # the resource's state forbids it now (archived, exists, not running...)
+MODEL_ERRORS = (502, 503)  # the model server failed, or no model can answer
+
+
+def _in_utc(value: datetime) -> datetime:
+    """A time without a zone is UTC (API.md); one with a zone must still be a time once
+    moved to UTC (`0001-01-01T00:00:00+14:00` is not)."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is out of range once converted to UTC") from exc
+
+
+def _iso_text(value: Any) -> Any:
+    """Only ISO 8601 text is a time here: pydantic would also read `0.5` (or `1e9`) as
+    seconds since 1970, which nobody means in a query string. Parsed here (a strict model
+    would refuse the text itself)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}", value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an ISO 8601 time: {exc}") from exc
+    raise ValueError("give an ISO 8601 time, e.g. 2026-03-01T12:00:00Z")
+
+
+# Every time the API takes: ISO 8601, converted to UTC at the boundary.
+Moment = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("a path cannot hold a NUL character")
+    return value
+
+
+# A file or folder on this machine, as a person gives it (no NUL: the OS refuses those).
+LocalPath = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_no_nul)]
 
 
 class RequestModel(BaseModel):
@@ -52,6 +101,7 @@ class EndpointSpec:
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     multipart: dict[str, Any] | None = None  # JSON schema of a multipart form also accepted
+    errors: tuple[int, ...] = ()  # statuses it may answer besides the common ones
 
 
 def validation_details(exc: ValidationError) -> dict[str, Any]:
@@ -95,10 +145,12 @@ def endpoint(
     query: type[BaseModel] | None = None,
     responses: dict[int, type[BaseModel] | None] | None = None,
     multipart: dict[str, Any] | None = None,
+    errors: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`scope=None` makes an endpoint public. The view receives `body=` and `query=`; with
-    `multipart`, a multipart form is accepted too and the view gets `body=None`."""
-    spec = EndpointSpec(scope, body, query, responses or {200: None}, multipart)
+    `multipart`, a multipart form is accepted too and the view gets `body=None`. `errors`:
+    the statuses it may answer besides those every endpoint may (409, 502, 503, ...)."""
+    spec = EndpointSpec(scope, body, query, responses or {200: None}, multipart, errors)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

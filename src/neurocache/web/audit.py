@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
-from neurocache.store.types import as_utc
-from neurocache.web.api import PageQuery, endpoint
+from neurocache.web.api import Moment, PageQuery, endpoint
 from neurocache.web.auth import current_hub
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
@@ -20,8 +18,8 @@ class AuditQuery(PageQuery):
     target_type: str | None = Field(None, description="e.g. api_key")
     target_id: str | None = None
     actor: str | None = Field(None, description="`owner`, `key:<id>`, `cli`, `config`...")
-    since: datetime | None = Field(None, description="ISO 8601: entries at or after.")
-    until: datetime | None = Field(None, description="ISO 8601: entries before.")
+    since: Moment | None = Field(None, description="ISO 8601: entries at or after.")
+    until: Moment | None = Field(None, description="ISO 8601: entries before.")
 
 
 class AuditTarget(BaseModel):
@@ -52,7 +50,7 @@ def list_audit(query: AuditQuery):
     entries, next_cursor = current_hub().audit.list(
         limit=query.limit, cursor=query.cursor, action=query.action,
         target_type=query.target_type, target_id=query.target_id, actor=query.actor,
-        since=as_utc(query.since), until=as_utc(query.until),
+        since=query.since, until=query.until,
     )
     return {"entries": entries, "next_cursor": next_cursor}
 

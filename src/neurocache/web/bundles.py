@@ -21,7 +21,7 @@ from neurocache.store.bundle_format import (
     ConversationBundle,
 )
 from neurocache.store.bundles import for_hub
-from neurocache.web.api import QueryModel, UnsupportedMediaType, endpoint
+from neurocache.web.api import CONFLICT, QueryModel, UnsupportedMediaType, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
 bp = Blueprint("bundles", __name__, url_prefix="/api/v1")
@@ -109,7 +109,7 @@ def export_chats():
 
 
 @bp.post("/import")
-@endpoint(scope="write", query=ImportQuery, responses={201: ImportedOut})
+@endpoint(scope="write", query=ImportQuery, responses={201: ImportedOut}, errors=CONFLICT)
 def import_bundle(query: ImportQuery):
     """Import a bundle: JSON (`application/json`), or JSONL (`application/x-ndjson`) for
     every chat. All or nothing; the answer maps each id of the bundle to its new id."""

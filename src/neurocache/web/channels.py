@@ -11,7 +11,15 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurocache.errors import InvalidInput
-from neurocache.web.api import PageQuery, QueryModel, RequestModel, endpoint
+from neurocache.web.api import (
+    CONFLICT,
+    MAX_SEQ,
+    MODEL_ERRORS,
+    PageQuery,
+    QueryModel,
+    RequestModel,
+    endpoint,
+)
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
 bp = Blueprint("channels", __name__, url_prefix="/api/v1")
@@ -57,9 +65,11 @@ class MessageChange(RequestModel):
 
 
 class MessagesQuery(QueryModel):
-    before: int | None = Field(None, description="The `seq` of a message: the page before it.")
-    after: int | None = Field(None, description="The `seq` of the last message seen: what "
-                              "came since (catching up after a reconnect).")
+    before: int | None = Field(None, ge=0, le=MAX_SEQ,
+                               description="The `seq` of a message: the page before it.")
+    after: int | None = Field(None, ge=0, le=MAX_SEQ,
+                              description="The `seq` of the last message seen: what came "
+                              "since (catching up after a reconnect).")
     limit: int = Field(50, ge=1, le=500)
     thread: str | None = Field(None, description="A message id: only the replies to it.")
 
@@ -162,7 +172,7 @@ def channel_with_presence(channel_id: str) -> dict[str, Any]:
 
 
 @bp.post("/channels")
-@endpoint(scope="write", body=NewChannel, responses={201: ChannelWithMembers})
+@endpoint(scope="write", body=NewChannel, responses={201: ChannelWithMembers}, errors=CONFLICT)
 def create_channel(body: NewChannel):
     """A new channel; whoever creates it is its first member."""
     hub = current_hub()
@@ -187,7 +197,7 @@ def get_channel(channel_id: str):
 
 
 @bp.patch("/channels/<channel_id>")
-@endpoint(scope="write", body=ChannelChange, responses={200: ChannelOut})
+@endpoint(scope="write", body=ChannelChange, responses={200: ChannelOut}, errors=CONFLICT)
 def update_channel(channel_id: str, body: ChannelChange):
     """Rename, describe, archive (`archived: true`) or bring back (`archived: false`): the
     channel's creator, or the hub's owner."""
@@ -207,7 +217,7 @@ def list_members(channel_id: str):
 
 
 @bp.post("/channels/<channel_id>/members")
-@endpoint(scope="write", body=NewMember, responses={201: MemberOut})
+@endpoint(scope="write", body=NewMember, responses={201: MemberOut}, errors=CONFLICT)
 def add_member(channel_id: str, body: NewMember):
     """An agent (`mode`: answer when @mentioned, or `auto`) or a person. Adding one again
     changes its mode."""
@@ -222,7 +232,7 @@ def add_member(channel_id: str, body: NewMember):
 
 
 @bp.delete("/channels/<channel_id>/members/<member>")
-@endpoint(scope="write", responses={204: None})
+@endpoint(scope="write", responses={204: None}, errors=CONFLICT)
 def remove_member(channel_id: str, member: str):
     """`member` as listed: `owner`, `user:<id>` or `agent:<id>`. Anyone may leave; removing
     someone else is the channel's creator's (or the hub owner's)."""
@@ -247,7 +257,8 @@ def list_messages(channel_id: str, query: MessagesQuery):
 
 
 @bp.post("/channels/<channel_id>/messages")
-@endpoint(scope="chat", body=NewChannelMessage, responses={201: ChannelPosted, 200: ChannelPosted})
+@endpoint(scope="chat", body=NewChannelMessage, responses={201: ChannelPosted, 200: ChannelPosted},
+          errors=CONFLICT + MODEL_ERRORS)
 def post_message(channel_id: str, body: NewChannelMessage):
     """Say something. Agents @mentioned, and agents in `auto` mode, answer in turn (their
     replies stream as `message.delta` in room `channel:<id>`)."""
@@ -272,7 +283,7 @@ def get_message(channel_id: str, message_id: str):
 
 
 @bp.patch("/channels/<channel_id>/messages/<message_id>")
-@endpoint(scope="chat", body=MessageChange, responses={200: ChannelMessageOut})
+@endpoint(scope="chat", body=MessageChange, responses={200: ChannelMessageOut}, errors=CONFLICT)
 def edit_message(channel_id: str, message_id: str, body: MessageChange):
     """Its author (or the hub's owner) may change it; `message.updated` tells the room."""
     writable(channel_id)
@@ -281,7 +292,7 @@ def edit_message(channel_id: str, message_id: str, body: MessageChange):
 
 
 @bp.delete("/channels/<channel_id>/messages/<message_id>")
-@endpoint(scope="chat", responses={204: None})
+@endpoint(scope="chat", responses={204: None}, errors=CONFLICT)
 def delete_message(channel_id: str, message_id: str):
     """Its author (or the hub's owner) may delete it; `message.deleted` tells the room."""
     writable(channel_id)
@@ -290,7 +301,8 @@ def delete_message(channel_id: str, message_id: str):
 
 
 @bp.post("/channels/<channel_id>/query")
-@endpoint(scope="chat", body=ChannelQuestion, responses={200: QueryAnswer})
+@endpoint(scope="chat", body=ChannelQuestion, responses={200: QueryAnswer},
+          errors=CONFLICT + MODEL_ERRORS)
 def query_channel(channel_id: str, body: ChannelQuestion):
     """Every agent of the channel answers from its own knowledge and memory; then one
     combined answer, with the sources of all."""

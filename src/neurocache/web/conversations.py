@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurocache.errors import InvalidInput, NotFound
-from neurocache.web.api import PageQuery, QueryModel, RequestModel, endpoint
+from neurocache.web.api import CONFLICT, MODEL_ERRORS, PageQuery, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal, require
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1")
@@ -163,7 +163,7 @@ def export_conversation(conversation_id: str, query: ExportQuery):
 
 
 @bp.post("/conversations/<conversation_id>/messages")
-@endpoint(scope="chat", body=NewMessage, responses={200: Posted, 202: Posted})
+@endpoint(scope="chat", body=NewMessage, responses={200: Posted, 202: Posted}, errors=MODEL_ERRORS)
 def post_message(conversation_id: str, body: NewMessage):
     """Ask. The reply streams in room `conversation:<id>` (`message.delta`, then
     `message.completed`); with `wait`, the answer carries the finished reply."""
@@ -172,7 +172,8 @@ def post_message(conversation_id: str, body: NewMessage):
 
 
 @bp.post("/conversations/<conversation_id>/messages/<message_id>/regenerate")
-@endpoint(scope="chat", body=Regenerate, responses={200: Posted, 202: Posted})
+@endpoint(scope="chat", body=Regenerate, responses={200: Posted, 202: Posted},
+          errors=CONFLICT + MODEL_ERRORS)
 def regenerate(conversation_id: str, message_id: str, body: Regenerate):
     """Another reply to the same question, beside the first (kept as a branch)."""
     posted = current_hub().answers.regenerate(conversation_id, message_id, wait=body.wait)
@@ -180,7 +181,7 @@ def regenerate(conversation_id: str, message_id: str, body: Regenerate):
 
 
 @bp.post("/conversations/<conversation_id>/messages/<message_id>/stop")
-@endpoint(scope="chat", responses={200: MessageOut})
+@endpoint(scope="chat", responses={200: MessageOut}, errors=CONFLICT)
 def stop_reply(conversation_id: str, message_id: str):
     """Stop a reply being written; what it wrote so far is kept (status `stopped`)."""
     hub = current_hub()
@@ -190,7 +191,7 @@ def stop_reply(conversation_id: str, message_id: str):
 
 
 @bp.post("/conversations/<conversation_id>/fork")
-@endpoint(scope="chat", body=Fork, responses={201: ConversationWithMessages})
+@endpoint(scope="chat", body=Fork, responses={201: ConversationWithMessages}, errors=CONFLICT)
 def fork_conversation(conversation_id: str, body: Fork):
     """A new conversation sharing this one's history up to `message_id`."""
     return current_hub().conversations.fork(conversation_id, body.message_id, current_actor(),

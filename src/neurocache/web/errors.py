@@ -71,13 +71,19 @@ def error_response(
 
 
 def wsgi_error(
-    start_response: Callable[..., Any], status: int, message: str, code: str
+    start_response: Callable[..., Any], status: int, message: str, code: str,
+    environ: dict[str, Any] | None = None, headers: list[tuple[str, str]] | None = None,
 ) -> Iterable[bytes]:
-    """The same body for refusals made below Flask (the trust middleware)."""
-    payload = json.dumps(error_body(status, message, code)).encode()
+    """The same body for refusals made below Flask (the trust middleware, body limits);
+    OpenAI's under `/v1/` (given the request's `environ`)."""
+    path = (environ or {}).get("PATH_INFO", "")
+    body = openai_error_body(status, message, code, None) if path.startswith(OPENAI_PREFIX) \
+        else error_body(status, message, code)
+    payload = json.dumps(body).encode()
     start_response(
         f"{status} {code.replace('_', ' ')}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+         *(headers or [])],
     )
     return [payload]
 

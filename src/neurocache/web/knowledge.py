@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, request
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from neurocache.errors import InvalidInput, NeurocacheError
-from neurocache.search.service import Filters
-from neurocache.web.api import PageQuery, QueryModel, RequestModel, endpoint
+from neurocache.search.service import METADATA_KEY, Filters
+from neurocache.web.api import (
+    CONFLICT,
+    INT64,
+    LocalPath,
+    Moment,
+    PageQuery,
+    QueryModel,
+    RequestModel,
+    endpoint,
+)
 from neurocache.web.auth import current_actor, current_hub, current_principal
 from neurocache.web.errors import error_body
 
@@ -63,8 +78,11 @@ class JobOut(BaseModel):
     id: str
     kind: str
     status: Literal["queued", "running", "done", "failed", "cancelled"]
-    progress: float
+    progress: float = Field(description="The share of the work done, 0..1.")
     error: str | None = None
+    elapsed_s: float | None = Field(None, description="Seconds it has run (while running).")
+    eta_s: float | None = Field(None, description="Seconds it should still take, at its "
+                                "pace so far (while running).")
 
 
 class Accepted(BaseModel):
@@ -76,6 +94,12 @@ class Accepted(BaseModel):
     job: JobOut | None = None
 
 
+MetadataKey = Annotated[str, StringConstraints(pattern=METADATA_KEY)]
+FilterValue = (Annotated[str, Field(max_length=10_000)] | bool
+               | Annotated[int, Field(ge=-INT64 - 1, le=INT64)]
+               | Annotated[float, Field(ge=-1e308, le=1e308)])
+
+
 class SearchRequest(RequestModel):
     query: str = Field(min_length=1, max_length=10_000)
     k: int = Field(10, ge=1, le=200)
@@ -84,10 +108,12 @@ class SearchRequest(RequestModel):
     kinds: list[str] | None = Field(None, description="Memory kinds (default: all but whole "
                                     "documents).")
     documents: list[str] | None = None
-    filters: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Metadata fields that must equal these values.")
-    since: datetime | None = Field(None, description="Only memories made at or after this.")
-    until: datetime | None = Field(None, description="Only memories made before this.")
+    filters: dict[MetadataKey, FilterValue] = Field(
+        default_factory=dict, max_length=32,
+        description="Metadata fields that must equal these values (`a.b`: field `b` inside "
+        "field `a`).")
+    since: Moment | None = Field(None, description="Only memories made at or after this.")
+    until: Moment | None = Field(None, description="Only memories made before this.")
     owners: list[str] | None = Field(None, description="Only memories of these owners "
                                      "(`owner`, `user:<id>`, `agent:<id>`).")
     tiers: list[Literal["working", "long_term", "personal_log", "archive"]] | None = Field(
@@ -107,7 +133,7 @@ class SearchResults(BaseModel):
 
 
 @bp.post("/collections")
-@endpoint(scope="write", body=NewCollection, responses={201: CollectionOut})
+@endpoint(scope="write", body=NewCollection, responses={201: CollectionOut}, errors=CONFLICT)
 def create_collection(body: NewCollection):
     """Create a named knowledge base."""
     return current_hub().knowledge.create_collection(body.name, body.description,
@@ -131,7 +157,7 @@ class CollectionDeleted(CollectionOut):
 
 
 @bp.patch("/collections/<collection_id>")
-@endpoint(scope="write", body=CollectionChange, responses={200: CollectionOut})
+@endpoint(scope="write", body=CollectionChange, responses={200: CollectionOut}, errors=CONFLICT)
 def update_collection(collection_id: str, body: CollectionChange):
     """Rename a collection or change its description (by id or name)."""
     return current_hub().knowledge.update_collection(
@@ -216,7 +242,7 @@ class NewCapture(RequestModel):
     text: str | None = None
     selection: str | None = None
     note: str | None = Field(None, max_length=100_000)
-    captured_at: datetime | None = None
+    captured_at: Moment | None = None
     tags: list[str] = Field(default_factory=list, max_length=100)
     collection: str | None = None
     favicon: str | None = Field(None, max_length=100_000,
@@ -320,7 +346,7 @@ def search(body: SearchRequest):
 
 
 class NewFolder(RequestModel):
-    path: str = Field(min_length=1, max_length=4096, description="A folder on this machine.")
+    path: LocalPath = Field(description="A folder on this machine.")
     collection: str | None = Field(None, description="A collection's id or name.")
 
 
@@ -337,7 +363,7 @@ class FolderList(BaseModel):
 
 
 @bp.post("/folders")
-@endpoint(scope="admin", body=NewFolder, responses={201: FolderOut})
+@endpoint(scope="admin", body=NewFolder, responses={201: FolderOut}, errors=CONFLICT)
 def watch_folder(body: NewFolder):
     """Watch a folder: its files go in now, and changes follow (owner only)."""
     owner = current_principal().kind == "owner"

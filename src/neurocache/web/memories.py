@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.store.graph import MAX_DEPTH
-from neurocache.web.api import QueryModel, RequestModel, endpoint
+from neurocache.web.api import CONFLICT, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
 bp = Blueprint("memories", __name__, url_prefix="/api/v1")
@@ -93,7 +93,7 @@ def get_memory(memory_id: str):
 
 
 @bp.patch("/memories/<memory_id>")
-@endpoint(scope="write", body=MemoryChange, responses={200: MemoryOut})
+@endpoint(scope="write", body=MemoryChange, responses={200: MemoryOut}, errors=CONFLICT)
 def update_memory(memory_id: str, body: MemoryChange):
     """Change its content (its hash and vector follow), metadata or tier."""
     changes = body.model_dump(exclude_unset=True)
@@ -135,7 +135,7 @@ def memory_graph(memory_id: str, query: GraphQuery):
 
 
 @bp.post("/edges")
-@endpoint(scope="write", body=NewEdge, responses={201: EdgeOut})
+@endpoint(scope="write", body=NewEdge, responses={201: EdgeOut}, errors=CONFLICT)
 def create_edge(body: NewEdge):
     """A typed, weighted relation; one that would close a cycle of a hierarchical relation
     (`part_of`, `reply_to`, `forked_from`, `in_session`, `child_of`) is refused with 409."""

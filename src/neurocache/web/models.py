@@ -7,7 +7,7 @@ from typing import Any, Literal
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from neurocache.web.api import QueryModel, RequestModel, endpoint
+from neurocache.web.api import CONFLICT, LocalPath, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
 bp = Blueprint("models", __name__, url_prefix="/api/v1/models")
@@ -17,7 +17,7 @@ class RegisterModel(RequestModel):
     """Either `path` (a local .gguf or llamafile) or `base_url` + `model` (a remote
     OpenAI-compatible server)."""
 
-    path: str | None = Field(None, description="A local .gguf file or llamafile.")
+    path: LocalPath | None = Field(None, description="A local .gguf file or llamafile.")
     base_url: str | None = Field(None, pattern=r"^https?://",
                                  description="A remote OpenAI-compatible server.")
     api_key: str | None = Field(None, description="Sent to the remote server; never shown.")
@@ -69,7 +69,7 @@ def list_models():
 
 
 @bp.post("")
-@endpoint(scope="admin", body=RegisterModel, responses={201: ModelOut})
+@endpoint(scope="admin", body=RegisterModel, responses={201: ModelOut}, errors=CONFLICT)
 def register_model(body: RegisterModel):
     """Register a local model file or a remote OpenAI-compatible server."""
     models = current_hub().models
@@ -90,21 +90,21 @@ def get_model(model_id: str):
 
 
 @bp.post("/<model_id>/download")
-@endpoint(scope="admin", responses={202: ModelOut})
+@endpoint(scope="admin", responses={202: ModelOut}, errors=CONFLICT)
 def download_model(model_id: str):
     """Start (or resume) downloading a catalog model; progress arrives as events."""
     return current_hub().models.download(model_id, current_actor()), 202
 
 
 @bp.delete("/<model_id>/download")
-@endpoint(scope="admin", responses={200: ModelOut})
+@endpoint(scope="admin", responses={200: ModelOut}, errors=CONFLICT)
 def cancel_download(model_id: str):
     """Cancel a download; the partial file is deleted."""
     return current_hub().models.cancel_download(model_id, current_actor())
 
 
 @bp.post("/<model_id>/start")
-@endpoint(scope="admin", responses={202: ModelOut})
+@endpoint(scope="admin", responses={202: ModelOut}, errors=CONFLICT)
 def start_model(model_id: str):
     """Start the model's server (stopping another running model of the same role)."""
     return current_hub().models.start(model_id, current_actor()), 202
@@ -125,7 +125,7 @@ def model_logs(model_id: str, query: LogsQuery):
 
 
 @bp.delete("/<model_id>")
-@endpoint(scope="admin", responses={200: ModelOut})
+@endpoint(scope="admin", responses={200: ModelOut}, errors=CONFLICT)
 def delete_model(model_id: str):
     """Delete a downloaded model's file, or forget a registered one."""
     return current_hub().models.delete(model_id, current_actor())

@@ -8,25 +8,51 @@ import base64
 import json
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from flask import Blueprint, Response, stream_with_context
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from neurocache.chat.completions import last_user_text
 from neurocache.errors import InvalidInput, NeurocacheError
-from neurocache.web.api import RequestModel, endpoint
+from neurocache.web.api import MAX_TOKENS, MODEL_ERRORS, RequestModel, endpoint
 from neurocache.web.auth import current_hub, current_principal
 from neurocache.web.errors import openai_error_body
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
 
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text"] = Field(description="Local models read text: only text parts.")
+    text: str = Field(max_length=1_000_000)
+
+
 class ChatMessage(BaseModel):
+    """OpenAI's message; what a local model cannot take is refused here, with OpenAI's
+    400, rather than passed on to fail in the model server."""
+
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: Annotated[str, Field(max_length=1_000_000)] | list[TextPart] | None = None
+    name: str | None = Field(None, max_length=256)
+    tool_call_id: str | None = Field(None, max_length=256)
+    tool_calls: list[dict[str, Any]] | None = Field(None, max_length=128)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ChatMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a `tool` message needs the `tool_call_id` it answers")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(f"a `{self.role}` message needs `content` (only an assistant "
+                             "message with `tool_calls` may leave it out)")
+        return self
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text", "json_object", "json_schema"]
 
 
 class MemoryOptions(RequestModel):
@@ -45,13 +71,19 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    stop: str | list[str] | None = None
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    stop: Annotated[str, Field(max_length=1000)] | list[
+        Annotated[str, Field(max_length=1000)]] | None = Field(None, max_length=4)
     n: int = Field(1, ge=1, le=1, description="One choice: local models write one reply.")
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="llama.cpp takes a 32-bit seed.")
+    logit_bias: dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}$")],
+                     Annotated[float, Field(ge=-100, le=100)]] | None = Field(
+        None, max_length=1024, description="Token id → bias, as OpenAI's.")
+    response_format: ResponseFormat | None = None
+    user: str | None = Field(None, max_length=256)
     neurocache: MemoryOptions | None = None
 
 
@@ -75,7 +107,7 @@ def list_models():
 
 
 @bp.post("/chat/completions")
-@endpoint(scope="chat", body=ChatCompletionRequest, responses={200: None})
+@endpoint(scope="chat", body=ChatCompletionRequest, responses={200: None}, errors=MODEL_ERRORS)
 def chat_completions(body: ChatCompletionRequest):
     """OpenAI's chat completions, streamed (SSE) or not; `neurocache` adds memory."""
     hub = current_hub()
@@ -156,7 +188,7 @@ def _hub_model(hub: Any, name: str) -> str | None:
 
 
 @bp.post("/embeddings")
-@endpoint(scope="chat", body=EmbeddingRequest, responses={200: None})
+@endpoint(scope="chat", body=EmbeddingRequest, responses={200: None}, errors=MODEL_ERRORS)
 def embeddings(body: EmbeddingRequest):
     """Vectors from the hub's embedder (the built-in one unless another is set)."""
     texts = [body.input] if isinstance(body.input, str) else body.input

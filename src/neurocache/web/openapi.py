@@ -13,16 +13,23 @@ from neurocache import __version__
 from neurocache.web.api import EndpointSpec
 
 REF = "#/components/schemas/{model}"
-ERROR_REF = REF.format(model="Error")
-ERROR_STATUSES = {
-    "400": "Malformed JSON",
-    "401": "No valid credentials",
-    "403": "Forbidden: scope, host or origin",
-    "404": "Not found",
-    "413": "Body too large",
-    "415": "Not JSON",
-    "422": "Invalid fields",
-    "500": "Internal error",
+# Errors any operation may answer; others (409, 502, 503) are declared by the endpoints
+# that answer them (`endpoint(errors=...)`).
+COMMON_ERRORS = (400, 401, 403, 404, 405, 413, 415, 422, 429, 500)
+ERROR_TEXT = {
+    400: "Malformed JSON",
+    401: "No valid credentials",
+    403: "Forbidden: scope, host or origin",
+    404: "Not found",
+    405: "Method not allowed on this path",
+    409: "Conflicts with the current state",
+    413: "Body too large",
+    415: "Not JSON",
+    422: "Invalid fields",
+    429: "Rate limited (see Retry-After)",
+    500: "Internal error",
+    502: "The model server failed",
+    503: "Not available now (e.g. no model running)",
 }
 ERROR_SCHEMA = {
     "type": "object",
@@ -40,6 +47,28 @@ ERROR_SCHEMA = {
         }
     },
 }
+# Under /v1, OpenAI's own error body, so that its clients raise their usual errors.
+OPENAI_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string", "examples": ["invalid_request_error"]},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
+def error_response_ref(path: str, status: int) -> dict[str, str]:
+    family = "OpenAIError" if path.startswith("/v1/") else "Error"
+    return {"$ref": f"#/components/responses/{family}{status}"}
 
 
 def openapi_path(rule: str) -> str:
@@ -57,7 +86,8 @@ def _models(specs: list[EndpointSpec]) -> list[type[BaseModel]]:
 
 
 def _operation(
-    view: Any, spec: EndpointSpec, endpoint: str, refs: dict[Any, Any], path_params: list[str]
+    view: Any, spec: EndpointSpec, endpoint: str, refs: dict[Any, Any], path: str,
+    path_params: list[str],
 ) -> dict[str, Any]:
     doc = (view.__doc__ or endpoint).strip()
     summary, _, description = doc.partition("\n")
@@ -92,8 +122,8 @@ def _operation(
         content = {"application/json": {"schema": refs[(model, "serialization")]}} if model else {}
         operation["responses"][str(status)] = {"description": "Success", **(
             {"content": content} if content else {})}
-    for status in ERROR_STATUSES:
-        operation["responses"][status] = {"$ref": f"#/components/responses/Error{status}"}
+    for status in sorted({*COMMON_ERRORS, *spec.errors}):
+        operation["responses"][str(status)] = error_response_ref(path, status)
     operation["security"] = [] if spec.scope is None else [{"apiKey": []}, {"session": []}]
     if spec.scope is not None:
         operation["x-scope"] = spec.scope
@@ -114,7 +144,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     for rule, view, spec in sorted(routes, key=lambda r: r[0].rule):
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = _operation(
-                view, spec, rule.endpoint, refs, list(rule.arguments)
+                view, spec, rule.endpoint, refs, rule.rule, list(rule.arguments)
             )
     return {
         "openapi": "3.1.0",
@@ -126,13 +156,15 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {**defs.get("$defs", {}), "Error": ERROR_SCHEMA},
+            "schemas": {**defs.get("$defs", {}), "Error": ERROR_SCHEMA,
+                        "OpenAIError": OPENAI_ERROR_SCHEMA},
             "responses": {
-                f"Error{status}": {
+                f"{family}{status}": {
                     "description": text,
-                    "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
+                    "content": {"application/json": {"schema": {"$ref": REF.format(
+                        model=family)}}},
                 }
-                for status, text in ERROR_STATUSES.items()
+                for status, text in ERROR_TEXT.items() for family in ("Error", "OpenAIError")
             },
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "nc_... API key"},

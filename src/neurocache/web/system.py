@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from neurocache import __version__
 from neurocache.errors import Conflict
-from neurocache.web.api import endpoint
+from neurocache.web.api import CONFLICT, endpoint
 from neurocache.web.auth import current_hub
 from neurocache.web.openapi import openapi_document
 
@@ -65,7 +65,7 @@ def docs():
 
 
 @bp.post("/desktop/focus")
-@endpoint(scope="admin", responses={200: None})
+@endpoint(scope="admin", responses={200: None}, errors=CONFLICT)
 def desktop_focus():
     """Bring the desktop window forward (a second launch of the desktop app asks this)."""
     come_forward = current_hub().come_forward

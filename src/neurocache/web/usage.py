@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from flask import Blueprint, Response
@@ -12,9 +11,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from neurocache.errors import InvalidInput
 from neurocache.hub import Hub
-from neurocache.store.types import as_utc, utcnow
+from neurocache.store.types import utcnow
 from neurocache.store.usage import BUCKET_LENGTH, DIMENSIONS, report, truncate
-from neurocache.web.api import QueryModel, endpoint
+from neurocache.web.api import Moment, QueryModel, endpoint
 from neurocache.web.auth import current_hub
 
 bp = Blueprint("usage", __name__)
@@ -23,9 +22,9 @@ DEFAULT_POINTS = {"minute": 60, "hour": 24, "day": 30}  # the current bucket inc
 
 class UsageQuery(QueryModel):
     bucket: Literal["minute", "hour", "day"] = Field("hour", description="Point width.")
-    start: datetime | None = Field(None, description="ISO 8601; default: 60 minutes, 24 "
+    start: Moment | None = Field(None, description="ISO 8601; default: 60 minutes, 24 "
                                    "hours or 30 days up to `end`, its own bucket included.")
-    end: datetime | None = Field(None, description="ISO 8601; default: now.")
+    end: Moment | None = Field(None, description="ISO 8601; default: now.")
     group_by: str = Field("", description="Comma-separated: caller, agent, model, endpoint.")
 
     @field_validator("group_by")
@@ -69,8 +68,8 @@ class UsageReport(BaseModel):
 def usage(query: UsageQuery):
     """Requests, errors, latency, tokens and ingestion over time, per caller (`owner` or
     `key:<id>`), agent, model or endpoint. Every bucket of the range is present."""
-    end = as_utc(query.end) or utcnow()
-    start = as_utc(query.start) or (truncate(end, query.bucket) - BUCKET_LENGTH[query.bucket]
+    end = query.end or utcnow()
+    start = query.start or (truncate(end, query.bucket) - BUCKET_LENGTH[query.bucket]
                                     * (DEFAULT_POINTS[query.bucket] - 1))
     if start >= end:
         raise InvalidInput("`start` must be before `end`", details={"field": "start"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from neurocache.web.api import PageQuery, RequestModel, endpoint
+from neurocache.web.api import CONFLICT, PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub
 from neurocache.web.keys import CreatedKey, NewKey
 
@@ -34,7 +34,7 @@ class UserList(BaseModel):
 
 
 @bp.post("/users")
-@endpoint(scope="admin", body=NewUser, responses={201: UserOut})
+@endpoint(scope="admin", body=NewUser, responses={201: UserOut}, errors=CONFLICT)
 def create_user(body: NewUser):
     """A person who will use this hub with their own keys."""
     return current_hub().users.create(body.name, current_actor(), body.display_name), 201
@@ -55,7 +55,7 @@ def get_user(user_id: str):
 
 
 @bp.delete("/users/<user_id>")
-@endpoint(scope="admin", responses={200: UserOut})
+@endpoint(scope="admin", responses={200: UserOut}, errors=CONFLICT)
 def disable_user(user_id: str):
     """Their keys are revoked at once; what they said keeps their name."""
     hub = current_hub()
@@ -63,7 +63,7 @@ def disable_user(user_id: str):
 
 
 @bp.post("/users/<user_id>/keys")
-@endpoint(scope="admin", body=NewKey, responses={201: CreatedKey})
+@endpoint(scope="admin", body=NewKey, responses={201: CreatedKey}, errors=CONFLICT)
 def create_user_key(user_id: str, body: NewKey):
     """A key for this person; the answer holds its secret, shown once."""
     hub = current_hub()
