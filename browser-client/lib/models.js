@@ -53,6 +53,7 @@ export function actions(model, done = () => {}) {
       return [button("Start", () => act(post(`/api/v1/models/${id}/start`)), true),
         button("Remove", () => confirm(`Remove ${model.name}?`) && act(del(`/api/v1/models/${id}`)))];
     case "starting":
+    case "restarting":
     case "running":
       return button("Stop", () => act(post(`/api/v1/models/${id}/stop`)));
     default:

@@ -50,7 +50,7 @@ export function mount(root) {
         el("td", {}, el(`span.status.${m.state}`, {}, m.state), " ", where(m), progressOf(m),
           m.error ? el("div.error", {}, m.error) : null),
         el("td.row-actions", {}, actions(m, load),
-          m.source !== "remote" && ["running", "starting", "failed"].includes(m.state)
+          m.source !== "remote" && ["running", "starting", "restarting", "failed"].includes(m.state)
             ? el("button", { type: "button", onclick: () => showLogs(m.id) }, "Logs") : null))));
   }
 

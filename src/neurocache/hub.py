@@ -184,6 +184,7 @@ class Hub:
                         "PostgreSQL store each allow the whole limit (set "
                         "rate_limit_redis_url to share them)")
         self.models.resume_downloads()
+        self.models.resume_running()
         self._reembedder = Reembedder(self.db, self.settings.embedder, lambda: self.embedder,
                                       lambda *event: self.publish(*event),
                                       on_stored=self.knowledge.index_vectors)

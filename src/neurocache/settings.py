@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     model_health_interval_s: float = Field(
         5.0, gt=0, description="How often a running model server is health-checked."
     )
+    model_restart_wait_s: float = Field(
+        30.0, ge=0, le=600,
+        description="How long a request for a model that is starting or restarting waits "
+        "for it before it is refused (503).",
+    )
     model_max_restarts: int = Field(
         5, ge=0,
         description="Crashes in a row after which a model server is given up on (state `failed`).",

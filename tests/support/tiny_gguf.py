@@ -187,3 +187,17 @@ def _write_llama(path: Path, name: str, vocab: tuple[list[str], list[float], lis
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def write_unknown_architecture(path: Path, architecture: str = "frobnitz") -> Path:
+    """A well-formed GGUF of an architecture llama.cpp does not know: it reads the header,
+    then refuses the file (`unknown model architecture: 'frobnitz'`)."""
+    writer = gguf.GGUFWriter(str(path), architecture)
+    writer.add_name("not-a-model-llama-cpp-knows")
+    writer.add_context_length(256)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

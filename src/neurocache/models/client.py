@@ -93,11 +93,9 @@ class OpenAIClient:
         return [item["embedding"] for item in sorted(data, key=lambda d: d["index"])]
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         kwargs.setdefault("timeout", self.timeout)
         try:
-            response = self.session.request(method, self.base_url + path, headers=headers,
-                                            **kwargs)
+            response = self._send(method, path, **kwargs)
         except requests.RequestException as exc:
             raise BackendUnavailable(f"the model server at {self.base_url} cannot be "
                                      f"reached: {exc}") from exc
@@ -112,6 +110,39 @@ class OpenAIClient:
                 details={"status": response.status_code, "body": response.text[:2000]},
             )
         return response
+
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return self.session.request(method, self.base_url + path, headers=headers, **kwargs)
+
+
+class SupervisedClient(OpenAIClient):
+    """The client of a model server the hub runs: it follows the server across restarts
+    (a new port each time), and a request that finds the server gone — refused before
+    anything was answered — waits for the restart (`wait_running`, bounded) and is sent
+    once more, so a crash costs the callers a pause, not an error."""
+
+    def __init__(self, server: Any, wait_s: float) -> None:
+        self.server = server  # a ModelProcess: base_url, wait_running(timeout_s)
+        self.wait_s = wait_s
+        super().__init__("http://127.0.0.1")
+
+    @property
+    def base_url(self) -> str:  # type: ignore[override]
+        return self.server.base_url or "http://127.0.0.1:9/v1"
+
+    @base_url.setter
+    def base_url(self, _value: str) -> None:
+        pass  # where it is, is the server's to say
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            return super()._send(method, path, **kwargs)
+        except requests.ConnectionError:
+            if not self.server.wait_running(self.wait_s):
+                raise
+            return super()._send(method, path, **kwargs)
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

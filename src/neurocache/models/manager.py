@@ -25,7 +25,7 @@ from neurocache.errors import (
 )
 from neurocache.models.backend import ChatBackend, GgufTokenizer, estimate_tokens
 from neurocache.models.catalog import CatalogEntry, load_catalog
-from neurocache.models.client import OpenAIClient
+from neurocache.models.client import OpenAIClient, SupervisedClient
 from neurocache.models.downloader import (
     Download,
     DownloadCancelled,
@@ -89,6 +89,7 @@ class ModelManager:
         self._processes: dict[str, ModelProcess] = {}
         self._tokenizers: dict[str, GgufTokenizer] = {}
         self._clients: dict[tuple[str, str | None], OpenAIClient] = {}
+        self._supervised: dict[str, SupervisedClient] = {}
         self._downloads: dict[str, Download] = {}
         self._progress: dict[str, dict[str, Any]] = {}
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_downloads)
@@ -124,9 +125,14 @@ class ModelManager:
         if row is not None and row.source == "remote":
             return self._client(row.base_url or "", row.api_key)
         process = self._processes.get(model_id)
-        if process is None or process.state != "running":
+        if process is None or not process.wait_running(self.settings.model_restart_wait_s):
             raise Conflict(f"model {model_id} is not running: start it first")
-        return self._client(process.base_url or "", None)
+        with self._lock:  # one per server: it follows the server across restarts
+            if model_id not in self._supervised or self._supervised[model_id].server \
+                    is not process:
+                self._supervised[model_id] = SupervisedClient(
+                    process, self.settings.model_restart_wait_s)
+            return self._supervised[model_id]
 
     def _client(self, base_url: str, api_key: str | None) -> OpenAIClient:
         """One client (and its pool of kept-alive connections) per server: a new
@@ -141,7 +147,7 @@ class ModelManager:
         """The chat model `model_id`, or the running one; 503 saying what to do when none
         can answer."""
         if model_id is None:
-            running = self._running_chat_model()
+            running = self._running_chat_model() or self._coming_chat_model()
             if running is None:
                 raise Unavailable(
                     "no chat model is running: start one (`neurocache models start ID` or "
@@ -152,7 +158,7 @@ class ModelManager:
         row = self._row(model_id)
         if row is None or row.role != "chat":
             raise InvalidInput(f"{model_id} is not a chat model of this hub")
-        if row.source != "remote" and model_id not in self._running_ids():
+        if row.source != "remote" and not self._wait_running(model_id):
             raise Unavailable(f"the chat model {model_id} is not running: start it "
                               f"(POST /api/v1/models/{model_id}/start)")
         return ChatBackend(model_id, self.client_for(model_id),
@@ -178,6 +184,21 @@ class ModelManager:
 
     def _running_ids(self) -> set[str]:
         return {i for i, p in list(self._processes.items()) if p.state == "running"}
+
+    def _coming_chat_model(self) -> str | None:
+        """A chat model starting or restarting (none runs now): a request waits for it."""
+        for model_id, process in list(self._processes.items()):
+            row = self._row(model_id)
+            if row is not None and row.role == "chat" and \
+                    process.state in ("starting", "restarting"):
+                return model_id
+        return None
+
+    def _wait_running(self, model_id: str) -> bool:
+        """Whether the model's server runs, waiting (bounded) while it starts or restarts:
+        a request that comes during a restart is answered late rather than refused."""
+        process = self._processes.get(model_id)
+        return process is not None and process.wait_running(self.settings.model_restart_wait_s)
 
     def _token_counter(self, row: Model) -> Callable[[str], int]:
         if row.format != "gguf" or row.source == "remote" or not row.path:
@@ -357,7 +378,7 @@ class ModelManager:
     def start(self, model_id: str, actor: Actor | None = None) -> dict[str, Any]:
         before = self.get(model_id)
         after = self._start(model_id)
-        self._record(actor, "model.start", model_id, before, after)
+        self._record(actor, "model.start", model_id, before, after, desired="running")
         return after
 
     def _start(self, model_id: str) -> dict[str, Any]:
@@ -369,11 +390,9 @@ class ModelManager:
         if not Path(row.path or "").is_file():
             self._set_row(model_id, state="failed", error=f"the file {row.path} is gone")
             raise Conflict(f"the file of {model_id} is gone: download it again")
-        with self._start_lock:  # two starts at once still leave one model per role
-            for other_id, process in list(self._processes.items()):
-                other = self._row(other_id)
-                if other_id != model_id and other is not None and other.role == row.role:
-                    process.stop()  # one chat model and one embedding model at a time
+        with self._start_lock:
+            # The model running now keeps answering until this one does (`_took_over`):
+            # a file that turns out broken never costs the model that was working.
             process = self._processes.get(model_id)
             if process is None:
                 process = self._new_process(row)
@@ -381,20 +400,61 @@ class ModelManager:
             process.start()
         return self.get(model_id)
 
+    def _server_changed(self, model_id: str, process: ModelProcess) -> None:
+        if process.state == "running":
+            # Stopping the others joins their supervising threads: not from this one's.
+            threading.Thread(target=self._took_over, args=(model_id, process),
+                             name=f"model-{model_id}-takeover", daemon=True).start()
+        elif process.state == "failed":
+            self._set_row(model_id, desired_state="stopped")  # it cannot run: not at start
+        self._changed(model_id)
+
+    def _took_over(self, model_id: str, process: ModelProcess) -> None:
+        """One chat model and one embedding model at a time: the one that came up stops
+        the others of its role (under the lock: two coming up at once leave one)."""
+        with self._start_lock:
+            row = self._row(model_id)
+            if row is None or process.state != "running" or \
+                    self._processes.get(model_id) is not process:
+                return
+            for other_id, other in list(self._processes.items()):
+                other_row = self._row(other_id)
+                if other_id != model_id and other_row is not None and \
+                        other_row.role == row.role and other.state != "stopped":
+                    other.stop()
+                    self._set_row(other_id, desired_state="stopped")
+
+    def resume_running(self) -> None:
+        """The models that were running when the hub stopped run again."""
+        with self.db.session() as session:
+            wanted = list(session.scalars(select(Model.id).where(
+                Model.desired_state == "running", Model.state == "installed",
+                Model.source != "remote")))
+        for model_id in wanted:
+            try:
+                self._start(model_id)
+            except NeurocacheError as exc:
+                log.warning("model %s was running when the hub stopped but cannot start "
+                            "now: %s", model_id, exc.message)
+
     def stop(self, model_id: str, actor: Actor | None = None) -> dict[str, Any]:
         before = self.get(model_id)
         process = self._processes.get(model_id)
         if process is not None:
             process.stop()
         after = self.get(model_id)
-        self._record(actor, "model.stop", model_id, before, after)
+        self._record(actor, "model.stop", model_id, before, after, desired="stopped")
         return after
 
     def _record(self, actor: Actor | None, action: str, model_id: str,
-                before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-        """Audit a change of a model's state made by someone (the hub's own are not)."""
-        if actor is not None:
-            with self.db.session() as session:
+                before: dict[str, Any] | None, after: dict[str, Any] | None,
+                desired: str | None = None) -> None:
+        """What the owner asked for (so a restarted hub honours it), audited when someone
+        asked (the hub's own changes are not), in one transaction."""
+        with self.db.session() as session:
+            if desired is not None:
+                _update(session, model_id, desired_state=desired)
+            if actor is not None:
                 audit.record(session, actor, action, ("model", model_id),
                              before and _audit_safe(before), after and _audit_safe(after))
 
@@ -405,7 +465,7 @@ class ModelManager:
         plan = gpu.plan(self.settings.gpu_layers)
         return ModelProcess(
             row.id, self._command(row, int(plan["gpu_layers"])), log_path=self._log_path(row.id),
-            on_change=lambda _p: self._changed(row.id),
+            on_change=lambda process: self._server_changed(row.id, process),
             start_timeout_s=self.settings.model_start_timeout_s,
             health_interval_s=self.settings.model_health_interval_s,
             max_restarts=self.settings.model_max_restarts, gpu_plan=plan,
@@ -464,7 +524,7 @@ class ModelManager:
                 # after the commit (a crash between leaves a stray file, never a row that
                 # says installed with no file).
                 stored = session.get(Model, model_id)
-                stored.state, stored.error = "absent", None
+                stored.state, stored.error, stored.desired_state = "absent", None, "stopped"
             elif row is not None:  # a registered file stays where the user keeps it
                 session.delete(session.get(Model, model_id))
             audit.record(session, actor, "model.delete", ("model", model_id),

@@ -114,7 +114,7 @@ def model_view(
     if progress is not None and base.get("state") == "downloading":
         base["progress"] = progress
     if runtime is not None and runtime["state"] != "stopped":
-        base["state"] = {"restarting": "starting"}.get(runtime["state"], runtime["state"])
+        base["state"] = runtime["state"]
         base["error"] = runtime["error"] or base.get("error")
         base["server"] = runtime
     return base

@@ -1,16 +1,20 @@
 """Model servers as supervised child processes.
 
 Each runs on a free loopback port, in its own process group, started and watched by one
-long-lived thread: it waits for readiness (`GET /v1/models`), health-checks, restarts
-with exponential backoff when the server dies, and gives up (state `failed`, with the
-reason) after repeated crashes. Its output goes to a bounded buffer and a log file.
-Stopping is terminate, then kill, of the whole group.
+long-lived thread: it waits for readiness (`GET /v1/models`), health-checks, and restarts
+the server when it dies — noticed the moment the process exits, not at the next health
+check; the state reads `restarting` until the new one answers. The first restart is at
+once, later ones back off exponentially; it gives up (state `failed`, with the reason)
+after repeated crashes, or at once when the server says the file cannot be loaded (an
+unknown architecture, a damaged file: trying again cannot help). Its output goes to a
+bounded buffer and a log file. Stopping is terminate, then kill, of the whole group.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,6 +36,26 @@ LOG_FILE_MAX_BYTES = 10 * 1024 * 1024
 HEALTH_MISSES_ALLOWED = 3
 STABLE_AFTER_S = 60.0  # a server up this long has its crash count forgiven
 STOP_GRACE_S = 5.0
+# What llama.cpp (and llama-cpp-python, llamafile) print when a file cannot be loaded, most
+# telling first: the cause a person can act on, rather than Python's last line
+# (`ValueError: Failed to load model from file`).
+LOAD_FAILURES = [re.compile(p, re.IGNORECASE) for p in (
+    r"(unknown model architecture: .+)",
+    r"error loading model(?: architecture)?: (.+)",
+    r"(invalid magic.*|not a gguf file.*)",
+    r"(failed to (?:allocate|load) .+|out of memory.*|cannot allocate memory.*)",
+)]
+
+
+def load_failure(lines: list[str]) -> str | None:
+    """Why the server could not load its model, from its output; None when it did not
+    say (then it may have crashed for a reason a restart mends)."""
+    for pattern in LOAD_FAILURES:
+        for line in reversed(lines):
+            found = pattern.search(line)
+            if found:
+                return found.group(1).strip().rstrip(".")
+    return None
 
 
 def free_port() -> int:
@@ -65,7 +89,10 @@ class ModelProcess:
         self._lines: deque[str] = deque(maxlen=LOG_LINES_KEPT)
         self._process: subprocess.Popen | None = None
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # set when the server exits or is told to stop
+        self._state_changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._collector = threading.Thread()  # reads the running server's output
         self._lock = threading.Lock()  # the output lines
         self._control = threading.Lock()  # start: one supervising thread, never two
 
@@ -89,6 +116,19 @@ class ModelProcess:
         with self._lock:
             return list(self._lines)[-lines:]
 
+    def wait_running(self, timeout_s: float) -> bool:
+        """Wait while it starts or restarts (at most `timeout_s`); whether it runs now. A
+        server that just died reads `running` for an instant: it counts only when alive."""
+        deadline = time.monotonic() + timeout_s
+        with self._state_changed:
+            while True:
+                if self.state == "running" and self.pid is not None:
+                    return True
+                left = deadline - time.monotonic()
+                if self.state in ("failed", "stopped") or left <= 0:
+                    return False
+                self._state_changed.wait(min(left, 0.1))
+
     # ---- control
     def start(self) -> None:
         with self._control:
@@ -103,6 +143,7 @@ class ModelProcess:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
         self._terminate()
         if self._thread is not None:
             self._thread.join(STOP_GRACE_S * 3)
@@ -113,34 +154,43 @@ class ModelProcess:
         crashes = 0
         while not self._stopping.is_set():
             began = time.monotonic()
-            reason = self._run_once()
+            reason, hopeless = self._run_once()
             if self._stopping.is_set():
                 return
             crashes = 1 if time.monotonic() - began > STABLE_AFTER_S else crashes + 1
             log.warning("model %s: %s", self.model_id, reason)
+            if hopeless:
+                self._set("failed", reason)
+                return
             if crashes > self.max_restarts:
                 self._set("failed", f"{reason}; gave up after {crashes} crashes in a row")
                 return
             self.restarts += 1
             self._set("restarting", reason)
-            if self._stopping.wait(min(2 ** (crashes - 1), 30)):
+            # The first restart at once (a killed server is back in a second or two), then
+            # waits that double: a server that keeps crashing is not hammered.
+            if crashes > 1 and self._stopping.wait(min(2 ** (crashes - 2), 30)):
                 return
 
-    def _run_once(self) -> str:
-        """Start the server, watch it; returns why it ended."""
+    def _run_once(self) -> tuple[str, bool]:
+        """Start the server, watch it; returns why it ended, and whether trying again is
+        hopeless (the file cannot be loaded)."""
         self.port = free_port()
         self.placement = LayerPlacement()
-        self._set("starting")
+        self._wake.clear()
+        if self.state != "restarting":  # a restart reads `restarting` until it runs
+            self._set("starting")
         try:
             self._process = self._spawn(self.command_for_port(self.port))
         except OSError as exc:
-            return f"could not start: {exc}"
+            return f"could not start: {exc}", False
         try:
             reason = self._wait_ready()
-            if reason is None:
-                self._set("running")
-                reason = self._watch()
-            return reason
+            if reason is not None:
+                cause = load_failure(self.logs(LOG_LINES_KEPT))
+                return (f"cannot load the model: {cause}", True) if cause else (reason, False)
+            self._set("running")
+            return self._watch(), False
         finally:
             self._terminate()
 
@@ -154,8 +204,21 @@ class ModelProcess:
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             text=True, errors="replace", bufsize=1, **extra,
         )
-        threading.Thread(target=self._collect_output, args=(process,), daemon=True).start()
+        self._collector = threading.Thread(target=self._collect_output, args=(process,),
+                                           daemon=True)
+        self._collector.start()
+        threading.Thread(target=self._await_exit, args=(process,), daemon=True,
+                         name=f"model-{self.model_id}-exit").start()
         return process
+
+    def _await_exit(self, process: subprocess.Popen) -> None:
+        """The moment the server exits: no caller is told it runs, and the supervising
+        thread is woken to restart it."""
+        code = process.wait()
+        if not self._stopping.is_set() and process is self._process:
+            if self.state == "running":
+                self._set("restarting", f"exited with code {code}: {self._last_line()}")
+            self._wake.set()
 
     def _collect_output(self, process: subprocess.Popen) -> None:
         log_file = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - rotated below
@@ -180,12 +243,13 @@ class ModelProcess:
         while time.monotonic() < deadline and not self._stopping.is_set():
             code = self._process.poll() if self._process else -1
             if code is not None:
+                self._collector.join(2.0)  # its last words, which say why
                 return f"exited with code {code} while starting: {self._last_line()}"
             try:
                 client.models(timeout_s=2)
                 return None
             except NeurocacheError:
-                self._stopping.wait(0.1)
+                self._wake.wait(0.1)
         if self._stopping.is_set():
             return "stopped"
         return f"not ready after {self.start_timeout_s:.0f} s: {self._last_line()}"
@@ -193,7 +257,11 @@ class ModelProcess:
     def _watch(self) -> str:
         client = OpenAIClient(self.base_url or "", connect_timeout_s=2, read_timeout_s=5)
         misses = 0
-        while not self._stopping.wait(self.health_interval_s):
+        while not self._stopping.is_set():
+            if self._wake.wait(self.health_interval_s):
+                self._wake.clear()
+            if self._stopping.is_set():
+                break
             code = self._process.poll() if self._process else -1
             if code is not None:
                 return f"exited with code {code}: {self._last_line()}"
@@ -228,8 +296,11 @@ class ModelProcess:
             pass
 
     def _last_line(self) -> str:
+        """What the server last said, or why it could not load its model when it said so."""
         with self._lock:
-            return next((line for line in reversed(self._lines) if line.strip()), "no output")
+            lines = list(self._lines)
+        return load_failure(lines) or next(
+            (line for line in reversed(lines) if line.strip()), "no output")
 
     def _rotate_log(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,7 +308,9 @@ class ModelProcess:
             os.replace(self.log_path, self.log_path.with_suffix(".log.1"))
 
     def _set(self, state: str, error: str | None = None) -> None:
-        self.state = state
-        if error is not None or state in ("running", "stopped"):
-            self.error = error
+        with self._state_changed:
+            self.state = state
+            if error is not None or state in ("running", "stopped"):
+                self.error = error
+            self._state_changed.notify_all()
         self.on_change(self)

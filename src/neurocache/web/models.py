@@ -41,7 +41,9 @@ class ModelOut(BaseModel):
     id: str
     name: str
     role: Literal["chat", "embedding"]
-    state: Literal["absent", "downloading", "installed", "starting", "running", "failed"]
+    state: Literal["absent", "downloading", "installed", "starting", "running", "restarting",
+                   "failed"] = Field(description="`restarting`: its server died and is "
+                                     "being started again; requests wait for it.")
     format: str
     source: str
     error: str | None = None
