@@ -239,7 +239,9 @@ class Knowledge:
                  collection: str | None = None, also: Also | None = None) -> dict[str, Any]:
         """An uploaded file, read by its kind (PDF, DOCX, HTML, Markdown, code, ...);
         `also` writes more in the document's own transaction (a watched file's row)."""
-        return self._add(load_file(filename, data), actor, source="upload", path=filename,
+        loaded = load_file(filename, data)
+        del data  # the file's bytes are not kept while its text is stored (large uploads)
+        return self._add(loaded, actor, source="upload", path=filename,
                          collection=collection, also=also)
 
     def _add(self, loaded: Loaded, actor: Actor, *, source: str, url: str | None = None,

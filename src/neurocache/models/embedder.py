@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,14 +55,15 @@ class LlamaEmbedder:
         self.texts_per_batch = texts_per_batch
         self.threads_per_context = threads_per_context
         self.threads_in_all = contexts * threads_per_context
-        self._llamas = [
-            Llama(str(model_path), embedding=True, n_ctx=BATCH_TOKENS, n_batch=BATCH_TOKENS,
-                  n_ubatch=BATCH_TOKENS, n_threads=threads_per_context,
-                  n_threads_batch=threads_per_context, n_seq_max=texts_per_batch,
-                  flash_attn=True, verbose=False)
-            for _ in range(contexts)
-        ]
-        first = self._llamas[0]
+        first = Llama(str(model_path), embedding=True, n_ctx=BATCH_TOKENS, n_batch=BATCH_TOKENS,
+                      n_ubatch=BATCH_TOKENS, n_threads=threads_per_context,
+                      n_threads_batch=threads_per_context, n_seq_max=texts_per_batch,
+                      flash_attn=True, verbose=False)
+        self._llama = first
+        # The other contexts share the first one's weights: a Llama each loaded the model
+        # again (about 100 MB more per context for the built-in one).
+        self._contexts = [(first._ctx, first._batch)] + [
+            self._shared_context(first, texts_per_batch) for _ in range(contexts - 1)]
         self.dimension = first.n_embd()
         import llama_cpp
 
@@ -80,6 +82,16 @@ class LlamaEmbedder:
         self._freed = threading.Condition()
         self._urgent_waiting = 0
         self._tokenize_lock = threading.Lock()
+
+    @staticmethod
+    def _shared_context(first: Any, texts_per_batch: int) -> tuple[Any, Any]:
+        from llama_cpp import _internals
+
+        context = _internals.LlamaContext(model=first._model, params=first.context_params,
+                                          verbose=False)
+        batch = _internals.LlamaBatch(n_tokens=BATCH_TOKENS, embd=0, n_seq_max=texts_per_batch,
+                                      verbose=False)
+        return context, batch
 
     def _load_tokenizer(self, path: Path | None) -> object | None:
         """The model's own tokenizer when it ships one (the built-in model does)."""
@@ -101,7 +113,7 @@ class LlamaEmbedder:
         text = OVERLONG_WORD.sub(" [UNK] ", text)
         raw = text.encode("utf-8", "replace")
         with self._tokenize_lock:
-            pieces = self._llamas[0].tokenize(raw, add_bos=False, special=True)
+            pieces = self._llama.tokenize(raw, add_bos=False, special=True)
         room = self.max_tokens - len(self._prefix) - len(self._suffix)
         return [*self._prefix, *pieces[:room], *self._suffix]
 
@@ -132,7 +144,7 @@ class LlamaEmbedder:
         """Consecutive texts in as many batches as the limits need, rounded up to a multiple
         of the contexts and evenly filled, so that no context idles while another finishes
         (a 6-chunk document in 3 batches left one core idle a third of the time)."""
-        count, contexts = len(token_lists), len(self._llamas)
+        count, contexts = len(token_lists), len(self._contexts)
         total = sum(len(tokens) for tokens in token_lists)
         wanted = max(math.ceil(count / self.texts_per_batch), math.ceil(total / BATCH_TOKENS))
         if count >= contexts:
@@ -179,29 +191,31 @@ class LlamaEmbedder:
     def _embed_batch(self, slot: int, token_lists: list[list[int]], threads: int) -> np.ndarray:
         import llama_cpp
 
-        llama = self._llamas[slot]
-        llama_cpp.llama_set_n_threads(llama._ctx.ctx, threads, threads)
+        context, batch = self._contexts[slot]
+        llama_cpp.llama_set_n_threads(context.ctx, threads, threads)
         # Llama.embed cannot take token ids, so this does what it does, with ours.
-        llama._ctx.kv_cache_clear()
-        llama._batch.reset()
+        context.kv_cache_clear()
+        batch.reset()
         for seq_id, tokens in enumerate(token_lists):
-            llama._batch.add_sequence(tokens, seq_id, True)
-        llama._ctx.decode(llama._batch)
+            batch.add_sequence(tokens, seq_id, True)
+        context.decode(batch)
         vectors = np.array([
-            np.ctypeslib.as_array(llama_cpp.llama_get_embeddings_seq(llama._ctx.ctx, i),
+            np.ctypeslib.as_array(llama_cpp.llama_get_embeddings_seq(context.ctx, i),
                                   shape=(self.dimension,))
             for i in range(len(token_lists))
         ], dtype=np.float32)
-        llama._batch.reset()
-        llama._ctx.kv_cache_clear()
+        batch.reset()
+        context.kv_cache_clear()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
     def close(self) -> None:
         for worker in self._workers:
             worker.shutdown(wait=True)
-        for llama in self._llamas:
-            llama.close()
+        for context, batch in self._contexts[1:]:  # before the model they share
+            batch.close()
+            context.close()
+        self._llama.close()
 
 
 class RemoteEmbedder:

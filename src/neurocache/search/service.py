@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -265,6 +265,30 @@ class SearchService:
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid",
                filters: Filters | None = None) -> list[dict[str, Any]]:
         filters = filters or Filters()
+        if filters.kinds and "document" in filters.kinds:
+            return self._documents(query, k, mode, filters)
+        return self._search(query, k, mode, filters)
+
+    def _documents(self, query: str, k: int, mode: str,
+                   filters: Filters) -> list[dict[str, Any]]:
+        """Documents are found through their chunks (a document's whole text is in no
+        index): each document once, as its best passage, beside the other kinds asked."""
+        kinds = [kind for kind in filters.kinds or [] if kind != "document"]
+        chunks_asked = "chunk" in kinds
+        found = self._search(query, k * 4, mode, replace(filters, kinds=[*kinds, "chunk"]
+                                                           if not chunks_asked else kinds))
+        results, documents = [], set()
+        for result in found:
+            document = result.get("document")
+            if result["kind"] != "chunk" or chunks_asked or document is None:
+                results.append(result)
+            elif document["id"] not in documents:
+                documents.add(document["id"])
+                results.append({**result, "memory_id": document["id"], "kind": "document",
+                                "passage_id": result["memory_id"]})
+        return results[:k]
+
+    def _search(self, query: str, k: int, mode: str, filters: Filters) -> list[dict[str, Any]]:
         want = max(k * 3, 30) if mode == "hybrid" else k  # fusion needs more of each
         # Hybrid: the full-text leg runs while the query is embedded (both leave the GIL).
         text_leg = self._legs.submit(self._fulltext, query, want, filters) \

@@ -44,10 +44,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# sqlite3 keeps each prepared statement in a cache with its last parameters bound, and
+# SQLite holds its own copy of a bound text: a 50 MB document written once stayed in
+# memory, per pooled connection, until that statement was used again. A connection that
+# wrote a value this large is closed when it goes back to the pool instead.
+LARGE_PARAMETER = 1024 * 1024
+
+
+def _note_large_write(conn: Any, _cursor: Any, _statement: str, parameters: Any,
+                      _context: Any, _many: bool) -> None:
+    rows = parameters if isinstance(parameters, list) else [parameters]
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row or ()
+        if any(isinstance(v, str | bytes) and len(v) > LARGE_PARAMETER for v in values):
+            conn.connection.info["large_write"] = True  # the pooled DB-API connection's
+            return
+
+
+def _drop_if_large(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None and record.info.pop("large_write", False):
+        record.invalidate()
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "after_cursor_execute", _note_large_write)
+        event.listen(engine, "checkin", _drop_if_large)
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -59,9 +59,17 @@ def set_content(session: Session, memory: Memory, content: str) -> None:
         session.execute(delete(Vector).where(Vector.memory_id == memory.id))
 
 
+HASHED_AT_ONCE = 1 << 20  # characters: a long text is hashed a piece at a time
+
+
 def content_hash(content: str) -> str:
-    """The SHA-256 every memory carries (text that cannot be UTF-8 is hashed as replaced)."""
-    return hashlib.sha256(content.encode("utf-8", "replace")).hexdigest()
+    """The SHA-256 every memory carries (text that cannot be UTF-8 is hashed as replaced);
+    a long text is encoded a piece at a time (a 50 MB document: no 50 MB copy)."""
+    digest = hashlib.sha256()
+    for start in range(0, len(content), HASHED_AT_ONCE):
+        piece = content[start:start + HASHED_AT_ONCE]
+        digest.update(piece.encode("utf-8", "replace"))
+    return digest.hexdigest()
 
 
 class MemoryGraph:

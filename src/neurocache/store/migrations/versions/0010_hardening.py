@@ -1,4 +1,5 @@
-"""what hardening needs: a model's desired state, idempotency keys, metadata on chunks
+"""what hardening needs: a model's desired state, idempotency keys, metadata on chunks,
+whole documents out of the full-text index
 
 Revision ID: 0010
 Revises: 0009
@@ -21,6 +22,45 @@ depends_on = None
 # migrates, which may change after it).
 DOCUMENT_ONLY = ("pages", "original", "selection", "note")
 
+# A document's whole text is no longer in the full-text index: its chunks are, and indexing
+# a 50 MB text at once held hundreds of MB (and skewed BM25's document lengths). A search
+# for documents finds them through their chunks. The index's content is now a view of the
+# memories it holds, so FTS5's own integrity check still holds.
+OLD_TRIGGERS = ["DROP TRIGGER memories_fts_insert", "DROP TRIGGER memories_fts_delete",
+                "DROP TRIGGER memories_fts_update"]
+INDEXED = "kind != 'document'"
+FTS = [
+    *OLD_TRIGGERS,
+    "DROP TABLE memories_fts",
+    "CREATE VIEW memories_searchable AS SELECT rowid AS memory_rowid, content FROM memories "
+    f"WHERE {INDEXED}",
+    "CREATE VIRTUAL TABLE memories_fts USING fts5(content, content='memories_searchable', "
+    "content_rowid='memory_rowid', tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories "
+    f"WHEN new.{INDEXED} BEGIN "
+    "INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content); END",
+    "CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories "
+    f"WHEN old.{INDEXED} BEGIN "
+    "INSERT INTO memories_fts(memories_fts, rowid, content) "
+    "VALUES ('delete', old.rowid, old.content); END",
+    "CREATE TRIGGER memories_fts_update AFTER UPDATE OF content ON memories "
+    f"WHEN new.{INDEXED} BEGIN "
+    "INSERT INTO memories_fts(memories_fts, rowid, content) "
+    "VALUES ('delete', old.rowid, old.content); "
+    "INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content); END",
+    "INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')",
+]
+# As migration 0004 made them: every memory indexed.
+FTS_BEFORE = [
+    *OLD_TRIGGERS,
+    "DROP TABLE memories_fts",
+    "DROP VIEW memories_searchable",
+    "CREATE VIRTUAL TABLE memories_fts USING fts5(content, content='memories', "
+    "content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2')",
+    *(statement.replace(f"WHEN new.{INDEXED} ", "").replace(f"WHEN old.{INDEXED} ", "")
+      for statement in FTS[6:]),
+]
+
 
 def upgrade() -> None:
     # Whether a model should be running: a model running when the hub stopped is started
@@ -34,6 +74,9 @@ def upgrade() -> None:
     op.create_index("ix_documents_idempotency_key", "documents", ["idempotency_key"],
                     unique=True)
     _copy_metadata_to_chunks(op.get_bind())
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in FTS:
+            op.execute(statement)
 
 
 def _copy_metadata_to_chunks(bind: sa.engine.Connection) -> None:
@@ -55,6 +98,9 @@ def _copy_metadata_to_chunks(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in FTS_BEFORE:
+            op.execute(statement)
     op.drop_index("ix_documents_idempotency_key", table_name="documents")
     op.drop_column("documents", "idempotency_key")
     op.drop_column("models", "desired_state")
