@@ -21,17 +21,15 @@ from neurocache.search.service import Filters
 SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"}
 
 
-def files_under(paths: tuple[str, ...]) -> tuple[list[Path], int]:
-    """Readable files in PATHs (folders walked, hidden and tool folders skipped), and how
-    many other files were passed over."""
-    found, skipped = [], 0
+def files_under(paths: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+    """Readable files in PATHs (folders walked, hidden and tool folders skipped), as
+    absolute paths (a file is the same file from any working directory), and the files
+    passed over (of a kind the hub does not read)."""
+    found, skipped = [], []
     for given in map(Path, paths):
         candidates = [given] if given.is_file() else _walk(given)
         for file in candidates:
-            if file.suffix.lower() in READABLE:
-                found.append(file)
-            else:
-                skipped += 1
+            (found if file.suffix.lower() in READABLE else skipped).append(file.resolve())
     return found, skipped
 
 
@@ -50,8 +48,25 @@ class Target:
     def __init__(self, hub: Hub | None, running: RunningHub | None) -> None:
         self.hub, self.running = hub, running
 
+    def check_collection(self, collection: str | None) -> None:
+        """An unknown collection stops the command before any file is read."""
+        if collection is None:
+            return
+        if self.running is not None:
+            response = requests.get(f"{self.running.url}/api/v1/collections",
+                                    headers=self.running.headers, timeout=30)
+            known = {c[key] for c in response.json().get("collections", [])
+                     for key in ("id", "name")}
+            if collection not in known:
+                raise NeurocacheError(f"no collection {collection!r}: create it first "
+                                      "(or leave out --collection)")
+            return
+        assert self.hub is not None
+        self.hub.knowledge.collection_id(collection)
+
     def add_file(self, path: Path, collection: str | None) -> dict[str, Any]:
-        """The upload's answer: its `document` and `job`."""
+        """The upload's answer: its `document`, `job` and `outcome` (created, unchanged or
+        replaced: the same file, taken in again, makes nothing new)."""
         if self.running is not None:
             with open(path, "rb") as handle:
                 response = requests.post(
@@ -63,7 +78,8 @@ class Target:
                 raise NeurocacheError(body["error"]["message"])
             return body
         assert self.hub is not None
-        return self.hub.knowledge.add_file(str(path), path.read_bytes(), CLI_ACTOR, collection)
+        return self.hub.knowledge.add_file(str(path), path.read_bytes(), CLI_ACTOR, collection,
+                                           same_file=True)
 
     def document(self, document_id: str) -> dict[str, Any]:
         if self.running is not None:
@@ -113,10 +129,15 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         files, skipped = files_under(paths)
         target = _target(settings)
         try:
-            _ingest(target, files, skipped, collection)
+            target.check_collection(collection)
+            failed = _ingest(target, files, skipped, collection)
+        except NeurocacheError as exc:
+            raise click.ClickException(exc.message) from exc
         finally:
             if target.hub is not None:
                 target.hub.close()
+        if failed:
+            raise SystemExit(1)
 
     @main.command()
     @click.argument("query")
@@ -147,18 +168,32 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
             click.echo("Nothing found.")
 
 
-def _ingest(target: Target, files: list[Path], skipped: int, collection: str | None) -> None:
+def _ingest(target: Target, files: list[Path], skipped: list[Path],
+            collection: str | None) -> int:
+    """Take the files in, with progress; prints a summary; returns how many failed."""
     started = time.monotonic()
     accepted: dict[str, tuple[Path, str]] = {}  # job id → (file, document id)
+    outcomes: dict[str, int] = {"created": 0, "replaced": 0, "unchanged": 0}
     failures: list[str] = []
     with click.progressbar(files, label="Reading", show_pos=True) as bar:
         for path in bar:
             try:
                 answer = target.add_file(path, collection)
-                accepted[answer["job"]["id"]] = (path, answer["document"]["id"])
             except NeurocacheError as exc:
                 failures.append(f"{path}: {exc.message}")
+                continue
+            outcome = answer.get("outcome", "created")
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if outcome != "unchanged":
+                accepted[answer["job"]["id"]] = (path, answer["document"]["id"])
     progress = _IndexingProgress(started)
+    _follow(target, accepted, progress, failures)
+    _summary(len(files), outcomes, progress, skipped, failures, time.monotonic() - started)
+    return len(failures)
+
+
+def _follow(target: Target, accepted: dict[str, tuple[Path, str]],
+            progress: _IndexingProgress, failures: list[str]) -> None:
     with click.progressbar(length=len(accepted), label="Indexing", show_pos=True,
                            show_eta=True, item_show_func=progress.line) as bar:
         pending = list(accepted)
@@ -172,11 +207,18 @@ def _ingest(target: Target, files: list[Path], skipped: int, collection: str | N
                 pending.remove(job_id)
                 bar.update(1, job_id)
             time.sleep(0.2)
-    seconds = time.monotonic() - started
-    click.echo(f"Ingested {progress.files} of {len(files)} files ({progress.chunks} chunks) "
-               f"in {seconds:.1f} s ({progress.files / max(seconds, 1e-9):.1f} files/s, "
-               f"{progress.chunks / max(seconds, 1e-9):.1f} chunks/s); {skipped} skipped, "
-               f"{len(failures)} failed.")
+
+
+def _summary(total: int, outcomes: dict[str, int], progress: _IndexingProgress,
+             skipped: list[Path], failures: list[str], seconds: float) -> None:
+    new = outcomes["created"] + outcomes["replaced"]
+    click.echo(f"Ingested {progress.files} of {new} new or changed files ({progress.chunks} "
+               f"chunks) in {seconds:.1f} s ({progress.chunks / max(seconds, 1e-9):.1f} "
+               f"chunks/s): {outcomes['created']} new, {outcomes['replaced']} changed "
+               f"(replaced), {outcomes['unchanged']} unchanged, {len(skipped)} skipped, "
+               f"{len(failures)} failed (of {total} files read).")
+    for path in skipped:
+        click.echo(f"  skipped (not a kind the hub reads): {path}")
     for failure in failures:
         click.echo(f"  failed: {failure}", err=True)
 

@@ -7,9 +7,11 @@ The job is idempotent: run again after a crash, it replaces whatever half it lef
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,6 +55,24 @@ DOCUMENT_ONLY = frozenset({"pages", "original", "selection", "note"})
 
 class DocumentGone(Exception):
     """The document was deleted while it was being indexed."""
+
+
+class IdempotencyKeyReused(InvalidInput):
+    code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """How a document came in, and what else its transaction writes."""
+
+    source: str
+    url: str | None = None
+    path: str | None = None
+    collection: str | None = None
+    metadata: dict[str, Any] | None = None
+    also: Also | None = None
+    same_file: bool = False  # an upload: the same name in the same collection is the same file
+    idempotency_key: str | None = None  # the caller's key, hashed with who they are
 
 
 def document_windows(body: str, pages: list | None) -> Iterator[tuple[int, int]]:
@@ -226,65 +246,128 @@ class Knowledge:
     # ---- documents
     def add_text(self, *, title: str, body: str, fmt: str, actor: Actor, url: str | None = None,
                  collection: str | None = None, metadata: dict[str, Any] | None = None,
-                 source: str = "text") -> dict[str, Any]:
+                 source: str = "text", idempotency_key: str | None = None) -> dict[str, Any]:
         """Store a document's readable text and queue its indexing (202 for the API)."""
         if fmt == "html":
             title = title or html_title(body) or url or "Untitled page"
             body = readable_html(body)
         loaded = Loaded(title or "Untitled", body, fmt, MIME.get(fmt, "text/plain"))
-        return self._add(loaded, actor, source=source, url=url, collection=collection,
-                         metadata=metadata)
+        return self._add(loaded, actor, Intake(source=source, url=url, collection=collection,
+                                               metadata=metadata,
+                                               idempotency_key=idempotency_key))
 
     def add_file(self, filename: str, data: bytes, actor: Actor,
-                 collection: str | None = None, also: Also | None = None) -> dict[str, Any]:
+                 collection: str | None = None, also: Also | None = None, *,
+                 same_file: bool = False, idempotency_key: str | None = None,
+                 ) -> dict[str, Any]:
         """An uploaded file, read by its kind (PDF, DOCX, HTML, Markdown, code, ...);
-        `also` writes more in the document's own transaction (a watched file's row)."""
+        `also` writes more in the document's own transaction (a watched file's row). With
+        `same_file`, a file already taken in under this name into this collection is
+        `unchanged` (nothing new is made) or `replaced` (its new version goes in; the old
+        one goes once the new one is indexed)."""
         loaded = load_file(filename, data)
         del data  # the file's bytes are not kept while its text is stored (large uploads)
-        return self._add(loaded, actor, source="upload", path=filename,
-                         collection=collection, also=also)
+        return self._add(loaded, actor, Intake(source="upload", path=filename,
+                                               collection=collection, also=also,
+                                               same_file=same_file,
+                                               idempotency_key=idempotency_key))
 
-    def _add(self, loaded: Loaded, actor: Actor, *, source: str, url: str | None = None,
-             path: str | None = None, collection: str | None = None,
-             metadata: dict[str, Any] | None = None, also: Also | None = None,
-             ) -> dict[str, Any]:
+    def _add(self, loaded: Loaded, actor: Actor, intake: Intake) -> dict[str, Any]:
         if not loaded.text.strip():
             raise InvalidInput(f"{loaded.title}: the document has no text")
-        collection_id = self.collection_id(collection)
+        digest = content_hash(loaded.text)
+        collection_id = self.collection_id(intake.collection)
+        if (replay := self._replay(intake.idempotency_key, digest)) is not None:
+            return replay
+        previous = self._same_file(intake.path, collection_id) if intake.same_file else None
+        if previous is not None and previous[1] == digest:
+            return {**self._accepted(previous[0]), "outcome": "unchanged"}
+        try:
+            accepted = self._store_document(loaded, digest, collection_id, actor, intake,
+                                            replaces=previous[0] if previous else None)
+        except IntegrityError:
+            if (replay := self._replay(intake.idempotency_key, digest)) is not None:
+                return replay  # the same request, sent twice at once: the other one won
+            raise
+        self.jobs.dispatch(accepted["job"]["id"])
+        if previous is not None:
+            return {**accepted, "outcome": "replaced", "replaces": previous[0]}
+        return {**accepted, "outcome": "created"}
+
+    def _store_document(self, loaded: Loaded, digest: str, collection_id: str | None,
+                        actor: Actor, intake: Intake, replaces: str | None) -> dict[str, Any]:
+        """The document, its audit entry and its ingestion job, in one transaction."""
         with self.db.session() as session:
-            memory = Memory(kind="document", content=loaded.text,
-                            content_hash=content_hash(loaded.text),
-                            meta={**(metadata or {}), "collection_id": collection_id,
+            memory = Memory(kind="document", content=loaded.text, content_hash=digest,
+                            meta={**(intake.metadata or {}), "collection_id": collection_id,
                                   "format": loaded.fmt, "title": loaded.title,
                                   "pages": loaded.pages})
             session.add(memory)
             session.flush()
             document = Document(id=memory.id, collection_id=collection_id, title=loaded.title,
-                                url=url, path=path, source=source, mime=loaded.mime,
-                                status="queued")
+                                url=intake.url, path=intake.path, source=intake.source,
+                                mime=loaded.mime, status="queued",
+                                idempotency_key=intake.idempotency_key)
             session.add(document)
             session.flush()
             view = document_view(document)
             audit.record(session, actor, "document.create", ("document", view["id"]), None,
                          view)
-            job = self.jobs.row(INGEST, {"document_id": view["id"]})
+            payload = {"document_id": view["id"]}
+            if replaces is not None:  # the old version goes once this one is indexed
+                payload |= {"replaces": replaces, "actor": actor.name}
+            job = self.jobs.row(INGEST, payload)
             session.add(job)
-            if also is not None:
-                also(session, view["id"])
+            if intake.also is not None:
+                intake.also(session, view["id"])
             session.flush()
-            queued = job_view(job)
-        self.jobs.dispatch(job.id)
-        return {"document": view, "job": queued}
+            return {"document": view, "job": job_view(job)}
 
-    def add_capture(self, capture: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    def _replay(self, idempotency_key: str | None, digest: str) -> dict[str, Any] | None:
+        """What a request sent before with this Idempotency-Key made, answered again; a key
+        sent before with other content is a mistake said as such."""
+        if idempotency_key is None:
+            return None
+        with self.db.session() as session:
+            found = session.execute(
+                select(Document.id, Memory.content_hash).join(Memory, Memory.id == Document.id)
+                .where(Document.idempotency_key == idempotency_key)).first()
+        if found is None:
+            return None
+        if found[1] != digest:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was sent before with other content: use a new key for "
+                "a new request", details={"header": "Idempotency-Key", "document_id": found[0]})
+        return {**self._accepted(found[0]), "replayed": True}
+
+    def _same_file(self, path: str | None, collection_id: str | None) -> tuple[str, str] | None:
+        """The newest upload under this name in this collection that did not fail:
+        (document id, content hash)."""
+        if path is None:
+            return None
+        in_collection = Document.collection_id.is_(None) if collection_id is None \
+            else Document.collection_id == collection_id
+        with self.db.session() as session:
+            found = session.execute(
+                select(Document.id, Memory.content_hash).join(Memory, Memory.id == Document.id)
+                .where(Document.path == path, Document.source == "upload", in_collection,
+                       Document.status != "failed")
+                .order_by(Document.created_at.desc()).limit(1)).first()
+        return (found[0], found[1]) if found is not None else None
+
+    def add_capture(self, capture: dict[str, Any], actor: Actor,
+                    idempotency_key: str | None = None) -> dict[str, Any]:
         """A page, selection or note from the browser extension. The same URL with the same
         content creates nothing new; with new content, a new version `version_of` the last."""
         with self._capturing:
-            return self._add_capture(capture, actor)
+            return self._add_capture(capture, actor, idempotency_key)
 
-    def _add_capture(self, capture: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    def _add_capture(self, capture: dict[str, Any], actor: Actor,
+                     idempotency_key: str | None) -> dict[str, Any]:
         readable = capture_text(capture)
         digest = content_hash(readable)
+        if (replay := self._replay(idempotency_key, digest)) is not None:
+            return {**replay, "duplicate": False}  # as the first answer said
         url = capture["url"]
         previous = self._captures_of(url)
         for document_id, known_hash in previous:
@@ -302,9 +385,10 @@ class Knowledge:
             session.add(Edge(source_id=document_id, target_id=previous[-1][0],
                              relation="version_of"))
 
-        accepted = self._add(Loaded(title, readable, "markdown", "text/markdown"), actor,
-                             source="capture", url=url, collection=capture.get("collection"),
-                             metadata=metadata, also=version_of_previous if previous else None)
+        accepted = self._add(Loaded(title, readable, "markdown", "text/markdown"), actor, Intake(
+            source="capture", url=url, collection=capture.get("collection"),
+            metadata=metadata, also=version_of_previous if previous else None,
+            idempotency_key=idempotency_key))
         return {**accepted, "duplicate": False}
 
     def _captures_of(self, url: str) -> list[tuple[str, str]]:
@@ -405,6 +489,9 @@ class Knowledge:
             indexed = _move_status(session, document_id, ("indexing",), "indexed")
         if not indexed:
             self._fail(document_id, "indexing was cancelled")
+        elif payload.get("replaces"):  # a new version of a file: now it is in, the old goes
+            with contextlib.suppress(NotFound):  # deleted by hand meanwhile
+                self.delete_document(payload["replaces"], Actor(payload.get("actor", "ingest")))
 
     def _index_document(self, document_id: str, body: str, meta: dict[str, Any],
                         progress: Callable[[float], None]) -> None:

@@ -102,6 +102,7 @@ class EndpointSpec:
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     multipart: dict[str, Any] | None = None  # JSON schema of a multipart form also accepted
     errors: tuple[int, ...] = ()  # statuses it may answer besides the common ones
+    headers: dict[str, str] = field(default_factory=dict)  # request headers it reads: help
 
 
 def validation_details(exc: ValidationError) -> dict[str, Any]:
@@ -146,11 +147,14 @@ def endpoint(
     responses: dict[int, type[BaseModel] | None] | None = None,
     multipart: dict[str, Any] | None = None,
     errors: tuple[int, ...] = (),
+    headers: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`scope=None` makes an endpoint public. The view receives `body=` and `query=`; with
     `multipart`, a multipart form is accepted too and the view gets `body=None`. `errors`:
-    the statuses it may answer besides those every endpoint may (409, 502, 503, ...)."""
-    spec = EndpointSpec(scope, body, query, responses or {200: None}, multipart, errors)
+    the statuses it may answer besides those every endpoint may (409, 502, 503, ...);
+    `headers`: the optional request headers it reads, with their help (for the document)."""
+    spec = EndpointSpec(scope, body, query, responses or {200: None}, multipart, errors,
+                        headers or {})
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

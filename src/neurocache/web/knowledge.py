@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, request
@@ -92,6 +94,13 @@ class Accepted(BaseModel):
     model_config = ConfigDict(extra="allow")
     document: DocumentOut | None = None
     job: JobOut | None = None
+    outcome: Literal["created", "unchanged", "replaced"] | None = Field(
+        None, description="`unchanged`: this file (its name, in this collection) was taken in "
+        "before with the same content, nothing new was made; `replaced`: a new version of "
+        "it, which replaces the old one once indexed (`replaces`).")
+    replaces: str | None = Field(None, description="The document this new version replaces.")
+    replayed: bool | None = Field(None, description="True: a retry with an Idempotency-Key "
+                                  "seen before; the answer is the first request's.")
 
 
 MetadataKey = Annotated[str, StringConstraints(pattern=METADATA_KEY)]
@@ -191,20 +200,50 @@ UPLOAD_FORM = {
 }
 
 
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def idempotency_key(part: str = "") -> str | None:
+    """The request's `Idempotency-Key`, hashed with who sends it (one caller's key never
+    finds another's document) and `part` (each file of an upload is its own)."""
+    given = request.headers.get("Idempotency-Key")
+    if given is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(given):
+        raise InvalidInput("Idempotency-Key takes 1 to 255 visible ASCII characters",
+                           details={"header": "Idempotency-Key"})
+    return hashlib.sha256(f"{current_actor().name}\0{given}\0{part}".encode()).hexdigest()
+
+
+def replayed(answer: dict[str, Any], status: int) -> Any:
+    """A replayed answer says so in a header too, as other APIs with idempotency keys do."""
+    headers = {"Idempotent-Replayed": "true"} if answer.get("replayed") else {}
+    return answer, status, headers
+
+
+IDEMPOTENCY_HELP = {"Idempotency-Key": "Any string of yours (1 to 255 visible characters): "
+                    "a retry with the same key makes nothing new and answers as the first "
+                    "time (`Idempotent-Replayed: true`)."}
+
+
 @bp.post("/documents")
-@endpoint(scope="write", body=NewDocument, multipart=UPLOAD_FORM, responses={202: Accepted})
+@endpoint(scope="write", body=NewDocument, multipart=UPLOAD_FORM, responses={202: Accepted},
+          headers=IDEMPOTENCY_HELP)
 def add_document(body: NewDocument | None):
     """Take in documents: JSON text/HTML, or uploaded files (multipart, one or many).
 
     Each is indexed in the background (follow its job). With several files, the answer
-    lists each one's document and job, or its error; the others still go in."""
+    lists each one's document and job, or its error; the others still go in. A file
+    uploaded again under its name into the same collection is `unchanged` (nothing is
+    made) or, with new content, `replaced` once the new version is indexed."""
     knowledge = current_hub().knowledge
     if body is None:
         return _upload(knowledge)
     fmt, content = ("html", body.html) if body.html is not None else ("text", body.text)
-    return knowledge.add_text(
+    return replayed(knowledge.add_text(
         title=body.title, body=content or "", fmt=fmt, url=body.url,
-        collection=body.collection, metadata=body.metadata, actor=current_actor()), 202
+        collection=body.collection, metadata=body.metadata, actor=current_actor(),
+        idempotency_key=idempotency_key()), 202)
 
 
 def _upload(knowledge: Any):
@@ -214,11 +253,12 @@ def _upload(knowledge: Any):
     collection = request.form.get("collection") or None
     knowledge.collection_id(collection)  # an unknown collection fails the whole request
     items = []
-    for upload in files:
+    for number, upload in enumerate(files):
         name = upload.filename or "upload"
         try:
-            items.append({"file": name, **knowledge.add_file(name, upload.read(),
-                                                              current_actor(), collection)})
+            items.append({"file": name, **knowledge.add_file(
+                name, upload.read(), current_actor(), collection, same_file=True,
+                idempotency_key=idempotency_key(f"{number}:{name}"))})
         except NeurocacheError as exc:
             items.append({"file": name, "error": error_body(exc.status, exc.message,
                                                             exc.code, exc.details)["error"]})
@@ -229,7 +269,7 @@ def _upload(knowledge: Any):
                                           f"no file could be taken in: {first['message']}",
                                           {"files": items})
     if len(files) == 1:
-        return {"document": accepted[0]["document"], "job": accepted[0]["job"]}, 202
+        return replayed({k: v for k, v in accepted[0].items() if k != "file"}, 202)
     return {"items": items}, 202
 
 
@@ -262,11 +302,13 @@ class CaptureAccepted(Accepted):
 
 
 @bp.post("/captures")
-@endpoint(scope="write", body=NewCapture, responses={202: CaptureAccepted})
+@endpoint(scope="write", body=NewCapture, responses={202: CaptureAccepted},
+          headers=IDEMPOTENCY_HELP)
 def add_capture(body: NewCapture):
     """Save a page, selection or note; the same content twice is kept once."""
     capture = body.model_dump(mode="json")
-    return current_hub().knowledge.add_capture(capture, current_actor()), 202
+    return replayed(current_hub().knowledge.add_capture(capture, current_actor(),
+                                                        idempotency_key()), 202)
 
 
 @bp.get("/documents/<document_id>")

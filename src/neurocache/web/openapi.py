@@ -103,6 +103,10 @@ def _operation(
     }
     if description.strip():
         operation["description"] = " ".join(description.split())
+    for name, help_text in spec.headers.items():
+        operation["parameters"].append({"name": name, "in": "header", "required": False,
+                                        "description": help_text,
+                                        "schema": {"type": "string", "maxLength": 255}})
     if spec.query is not None:
         properties = spec.query.model_json_schema()["properties"]
         for name, field in spec.query.model_fields.items():
