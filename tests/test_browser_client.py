@@ -182,16 +182,23 @@ def test_a_watched_folder_brings_its_files_in(browser, hub_with_model, tmp_path)
 
 
 def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hub_with_model):
+    owner = bearer(hub_with_model.hub.owner_token.value)
     requests.post(f"{hub_with_model.url}/api/v1/collections", json={"name": "Quays"},
-                  headers=bearer(hub_with_model.hub.owner_token.value), timeout=10)
+                  headers=owner, timeout=10)
+    requests.post(f"{hub_with_model.url}/api/v1/agents", headers=owner, timeout=10,
+                  json={"name": "Harbourmaster", "collections": ["Quays"]})
     context, page = signed_in(browser, hub_with_model)
     page.goto(f"{hub_with_model.url}/#/knowledge")
     page.wait_for_selector("select[aria-label='Collection'] option[value='Quays']",
                            state="attached")
     page.select_option("select[aria-label='Collection']", "Quays")
-    answers = iter(["Harbour walls"])
-    page.on("dialog", lambda dialog: dialog.accept(next(answers, "")) if dialog.type == "prompt"
-            else dialog.accept())
+    answers, asked = iter(["Harbour walls"]), []
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept(next(answers, "")) if dialog.type == "prompt" else dialog.accept()
+
+    page.on("dialog", answer)
     page.click("button:has-text('Rename')")
     page.wait_for_selector("select[aria-label='Collection'] option[value='Harbour walls']",
                            state="attached")
@@ -200,6 +207,8 @@ def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hu
                            state="detached")
     names = [c["name"] for c in hub_with_model.hub.knowledge.list_collections()]
     assert "Quays" not in names and "Harbour walls" not in names
+    # warned before the delete: the agent draws on nothing from it afterwards
+    assert "Harbourmaster draw on “Harbour walls”" in asked[-1], asked
     close(context)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from neurocache.app import create_app, hub_of
 from neurocache.settings import Settings
+from neurocache.store.audit import Actor
 from tests.conftest import assert_error, bearer, make_key
 from tests.support.waiting import wait_for
 
@@ -119,3 +120,54 @@ def _actor():
     from neurocache.store.audit import Actor
 
     return Actor("test")
+
+
+@pytest.mark.parametrize("place", ["/", "/proc", "/sys/kernel", "/dev", "data", "backups",
+                                   "models"])
+def test_the_disk_system_trees_and_the_hubs_own_folders_are_refused(client, hub, place):
+    owner = bearer(hub.owner_token.value)
+    path = {"data": hub.settings.data_dir, "backups": hub.settings.effective_backup_dir,
+            "models": hub.settings.effective_models_dir}.get(place, place)
+    os.makedirs(path, exist_ok=True)
+    error = assert_error(client.post("/api/v1/folders", json={"path": str(path)},
+                                     headers=owner), 422)
+    assert str(path).rstrip("/") in error["message"] or "root of the disk" in error["message"]
+    assert client.get("/api/v1/folders", headers=owner).json["folders"] == []
+
+
+def test_a_watched_folder_that_holds_the_hubs_data_passes_over_it(tmp_path):
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    (home / "notes" / "rivers.md").write_text("The Danube flows through Budapest.")
+    hub = hub_of(create_app(Settings(data_dir=home / "hub-data", watch_interval_s=0.2),
+                            testing=True))
+    try:
+        (home / "hub-data" / "logs").mkdir(parents=True, exist_ok=True)
+        (home / "hub-data" / "logs" / "notes.txt").write_text("Budapest in the hub's own log")
+        hub.folders.register(str(home), Actor("test"))
+        assert wait_for(lambda: paths_found(hub, "Budapest") == ["rivers.md"], 30)
+    finally:
+        hub.close()
+
+
+def test_an_entry_that_cannot_be_read_is_skipped_with_a_warning(tmp_path, folder, caplog):
+    """A path too long for the OS to look up (works as root too, unlike a chmod)."""
+    deep = os.open(folder, os.O_RDONLY)
+    try:
+        for _ in range(18):  # 18 × 250 characters: past PATH_MAX (4096)
+            os.mkdir("d" * 250, dir_fd=deep)
+            inner = os.open("d" * 250, os.O_RDONLY, dir_fd=deep)
+            os.close(deep)
+            deep = inner
+        note = os.open("far.txt", os.O_WRONLY | os.O_CREAT, dir_fd=deep)
+        os.write(note, b"Budapest, far down")
+        os.close(note)
+    finally:
+        os.close(deep)
+    hub = start(tmp_path)
+    try:
+        hub.folders.register(str(folder), Actor("test"))
+        assert wait_for(lambda: paths_found(hub, "Budapest") == ["rivers.md"], 30)
+        assert "watched folder: skipped" in caplog.text
+    finally:
+        hub.close()

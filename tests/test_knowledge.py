@@ -62,12 +62,23 @@ def test_collections_are_renamed_and_deleted_keeping_or_deleting_their_documents
                               headers=owner), 409)
     assert_error(client.patch("/api/v1/collections/journal", json={"name": ""},
                               headers=owner), 422)
+    before = client.get("/api/v1/collections/journal", headers=owner).json
+    assert before["documents"] == 1 and before["used_by"]["agents"] == [
+        {"id": agent["id"], "name": "Scout"}]
+    assert "Scout draw on “journal”" in before["warning"]  # said before the delete
     deleted = client.delete("/api/v1/collections/journal", headers=owner).json
     assert deleted["documents"] == 1 and deleted["documents_deleted"] is False
+    assert deleted["used_by"]["agents"][0]["id"] == agent["id"] and deleted["warning"]
     assert client.get(f"/api/v1/documents/{kept['id']}", headers=owner).json[
         "collection_id"] is None
     assert search(client, owner, "salmon Basel", mode="fulltext")  # still found
-    assert client.get(f"/api/v1/agents/{agent['id']}", headers=owner).json["collections"] == []
+    # The agent drew on `journal` only: it now draws on nothing, never on all memory.
+    scout = client.get(f"/api/v1/agents/{agent['id']}", headers=owner).json
+    assert scout["collections"] == [before["id"]]
+    assert hub.answers.retrieve("salmon Basel", scout["collections"], 5) == []
+    renamed_agent = client.patch(f"/api/v1/agents/{agent['id']}", headers=owner,
+                                 json={"name": "Scout 2", "collections": scout["collections"]})
+    assert renamed_agent.status_code == 200  # its list can be sent back as it is
     client.delete("/api/v1/collections/drafts?documents=delete", headers=owner)
     assert_error(client.get(f"/api/v1/documents/{gone['document']['id']}", headers=owner), 404)
     assert_error(client.delete("/api/v1/collections/drafts", headers=owner), 404)

@@ -64,9 +64,14 @@ export function mount(root) {
   }
 
   async function deleteCollection() {
-    if (!confirm(`Delete the collection “${state.collection}”? Its documents stay, in no collection.`)) return;
+    const path = `/api/v1/collections/${encodeURIComponent(state.collection)}`;
     try {
-      await del(`/api/v1/collections/${encodeURIComponent(state.collection)}`);
+      // Who draws on it is said before, not after: they draw on nothing from it once it goes.
+      const { warning, documents } = await get(path);
+      const question = [`Delete the collection “${state.collection}”?`,
+        `Its ${documents} document(s) stay, in no collection.`, warning ? `${warning}.` : ""];
+      if (!confirm(question.filter(Boolean).join("\n\n"))) return;
+      await del(path);
       state.collection = "";
       loadCollections();
       loadDocuments();

@@ -63,7 +63,7 @@ class Agents:
             return agent_view(get_or_not_found(session, Agent, agent_id, "agent"))
 
     def update(self, agent_id: str, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
-        changes = self._checked(changes)
+        changes = self._checked(changes, kept=self.get(agent_id)["collections"] or [])
         with self.db.session() as session:
             agent = get_or_not_found(session, Agent, agent_id, "agent")
             before = agent_view(agent)
@@ -91,10 +91,13 @@ class Agents:
             session.delete(agent)
         return rowids
 
-    def _checked(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def _checked(self, fields: dict[str, Any], kept: list[str] | None = None) -> dict[str, Any]:
+        """`kept`: the collections it draws on now, which stay even if deleted since (a
+        deleted one matches nothing: see `knowledge.service.used_by`)."""
         if fields.get("model") is not None:
             self.check_model(fields["model"])
         if fields.get("collections") is not None:
-            fields = {**fields, "collections": [self.resolve_collection(c)
+            fields = {**fields, "collections": [c if c in (kept or []) else
+                                                self.resolve_collection(c)
                                                 for c in fields["collections"]]}
         return fields

@@ -58,14 +58,17 @@ class Conversations:
                collections: list[str] | None = None, model: str | None = None,
                agent_id: str | None = None, short_term: bool = True,
                long_term: bool = True, owner: str = "owner",
-               forked_from: str | None = None) -> dict[str, Any]:
+               forked_from: str | None = None, kept: list[str] | None = None,
+               ) -> dict[str, Any]:
         """`owner` is the person whose conversation it is (`owner` or `user:<id>`);
-        `forked_from`, a message of another conversation this one goes on from."""
+        `forked_from`, a message of another conversation this one goes on from; `kept`,
+        collection ids taken as they are (a fork's, deleted ones included)."""
         if model is not None:
             self.check_model(model)
         if agent_id is not None:
             self.check_agent(agent_id)
-        ids = [self.resolve_collection(c) for c in collections or []]
+        ids = [c if c in (kept or []) else self.resolve_collection(c)
+               for c in collections or []]
         title = (title or "").strip() or "New conversation"
         with self.db.session() as session:
             memory = Memory(kind="conversation", content=title, content_hash=content_hash(title),
@@ -131,8 +134,9 @@ class Conversations:
                actor: Actor) -> dict[str, Any]:
         if changes.get("model") is not None:
             self.check_model(changes["model"])
-        if "collections" in changes:
-            changes["collections"] = [self.resolve_collection(c)
+        if "collections" in changes:  # those it draws on now stay, even if deleted since
+            kept = self.row(conversation_id).collections or []
+            changes["collections"] = [c if c in kept else self.resolve_collection(c)
                                       for c in changes["collections"] or []]
         with self.db.session() as session:
             conversation = get_or_not_found(session, Conversation, conversation_id,
@@ -186,7 +190,7 @@ class Conversations:
                            collections=original["collections"], model=original["model"],
                            agent_id=original["agent_id"], short_term=original["short_term"],
                            long_term=original["long_term"], owner=owner,
-                           forked_from=message_id)
+                           forked_from=message_id, kept=original["collections"])
         return self.get(fork["id"])
 
     def export(self, conversation_id: str, fmt: str) -> tuple[str, str]:

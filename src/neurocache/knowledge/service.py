@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -117,13 +117,27 @@ def _move(session: Any, document_id: str, collection_id: str | None) -> None:
         memory.meta = {**memory.meta, "collection_id": collection_id}
 
 
-def _forget_collection(session: Any, collection_id: str) -> None:
-    """Agents and conversations that searched a deleted collection search the rest (a JSON
-    list has no foreign key to do it)."""
-    for model in (Agent, Conversation):
-        for row in session.scalars(select(model)):
-            if collection_id in (row.collections or []):
-                row.collections = [c for c in row.collections if c != collection_id]
+def used_by(session: Session, collection_id: str) -> dict[str, list[dict[str, str]]]:
+    """The agents and conversations that draw on a collection. A deleted collection stays
+    in their lists, matching nothing: taken out, a list of one would become the empty list,
+    which means all memory, and a scope must never widen by itself."""
+    return {
+        "agents": [{"id": a.id, "name": a.name} for a in session.scalars(select(Agent))
+                   if collection_id in (a.collections or [])],
+        "conversations": [{"id": c.id, "title": c.title}
+                          for c in session.scalars(select(Conversation))
+                          if collection_id in (c.collections or [])],
+    }
+
+
+def scope_warning(name: str, users: dict[str, list[dict[str, str]]]) -> str | None:
+    """What deleting a collection does to those that draw on it, for a person."""
+    names = [a["name"] for a in users["agents"]] + [c["title"] for c in users["conversations"]]
+    if not names:
+        return None
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return (f"{shown} draw on “{name}”: once it is deleted they draw on nothing from it "
+            "(not on all your memory); pick other collections for them if you want")
 
 
 def _move_status(session: Session, document_id: str, among: tuple[str, ...], status: str,
@@ -221,12 +235,25 @@ class Knowledge:
                 _move(session, document_id, None)
             collection = session.get(Collection, collection_id)
             before = collection_view(collection)
+            users = used_by(session, collection_id)
             session.delete(collection)
-            _forget_collection(session, collection_id)
             audit.record(session, actor, "collection.delete", ("collection", collection_id),
                          before, None)
         return {**before, "documents": len(documents),
-                "documents_deleted": delete_documents}
+                "documents_deleted": delete_documents, "used_by": users,
+                "warning": scope_warning(before["name"], users)}
+
+    def get_collection(self, name_or_id: str) -> dict[str, Any]:
+        """A collection, with how many documents it holds and who draws on it (what a
+        person is warned of before deleting it)."""
+        collection_id = self.collection_id(name_or_id)
+        with self.db.session() as session:
+            collection = session.get(Collection, collection_id)
+            users = used_by(session, collection_id)
+            count = session.scalar(select(func.count()).select_from(Document).where(
+                Document.collection_id == collection_id))
+            return {**collection_view(collection), "documents": count or 0, "used_by": users,
+                    "warning": scope_warning(collection.name, users)}
 
     def list_collections(self) -> list[dict[str, Any]]:
         with self.db.session() as session:

@@ -160,9 +160,30 @@ class CollectionDeletion(QueryModel):
         "go too.")
 
 
+class ScopeUser(BaseModel):
+    id: str
+    name: str | None = None
+    title: str | None = None
+
+
+class UsedBy(BaseModel):
+    agents: list[ScopeUser]
+    conversations: list[ScopeUser]
+
+
+class CollectionDetail(CollectionOut):
+    documents: int
+    used_by: UsedBy = Field(description="Agents and conversations that draw on it.")
+    warning: str | None = Field(description="What deleting it does to them, for a person.")
+
+
 class CollectionDeleted(CollectionOut):
     documents: int
     documents_deleted: bool
+    used_by: UsedBy = Field(description="They draw on nothing from it now (a deleted "
+                            "collection stays in their lists and matches nothing: a scope "
+                            "never widens by itself).")
+    warning: str | None
 
 
 @bp.patch("/collections/<collection_id>")
@@ -180,6 +201,13 @@ def delete_collection(collection_id: str, query: CollectionDeletion):
     `?documents=delete`."""
     return current_hub().knowledge.delete_collection(
         collection_id, current_actor(), delete_documents=query.documents == "delete")
+
+
+@bp.get("/collections/<collection_id>")
+@endpoint(scope="read", responses={200: CollectionDetail})
+def get_collection(collection_id: str):
+    """A collection (by id or name), its document count, and who draws on it."""
+    return current_hub().knowledge.get_collection(collection_id)
 
 
 @bp.get("/collections")
