@@ -82,3 +82,24 @@ def test_with_a_running_hub_the_commands_go_through_it(runner, tmp_path, catalog
     finally:
         live.server.stop()
     assert not (settings.data_dir / "hub.json").exists()
+
+
+def test_pull_with_no_route_says_each_try_at_once_then_one_sentence(runner, tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once closed
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"version": 1, "models": [{
+        "id": "far", "name": "Far", "role": "chat", "format": "gguf", "size": 1000,
+        "url": f"http://127.0.0.1:{port}/far.gguf", "license": "MIT"}]}))
+    pulled = run(runner, "pull", "far", "--data-dir", tmp_path / "d", "--catalog-path", path,
+                 "--download-retries", "1")
+    assert pulled.exit_code == 1
+    assert "cannot reach 127.0.0.1: the connection was refused: try 2 of 2 in 1 s" \
+        in pulled.output
+    assert pulled.output.strip().endswith(
+        "Error: far: cannot reach 127.0.0.1: the connection was refused (gave up after 2 "
+        "tries)")
+    assert "urllib3" not in pulled.output

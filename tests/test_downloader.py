@@ -158,3 +158,45 @@ def test_cancel_stops_and_discards_or_keeps_the_part(server, tmp_path):
         runner.join(10)
         assert outcome and not dest.exists()
         assert part_path(dest).exists() is (not discard)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # bound, then closed: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_no_route_to_the_server_is_said_at_once_each_try_then_in_one_sentence(tmp_path):
+    events: list[tuple[str, object]] = []
+    url = f"http://127.0.0.1:{closed_port()}/model.gguf"
+    job = download(url, tmp_path / "m.gguf", options=DownloadOptions(retries=2),
+                   sleep=lambda s: events.append(("sleep", s)),
+                   on_progress=lambda p: events.append(("progress", p)))
+    with pytest.raises(DownloadError) as failed:
+        job.run()
+    # each failed try is announced before its wait: the count and the next attempt
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["progress", "sleep", "progress", "sleep"]
+    first = events[0][1]
+    assert (first.retry, first.retries, first.next_attempt_s) == (1, 2, 1)
+    assert first.error == "cannot reach 127.0.0.1: the connection was refused"
+    message = str(failed.value)
+    assert message == "cannot reach 127.0.0.1: the connection was refused (gave up after 3 tries)"
+    assert "urllib3" not in message and "HTTPConnectionPool" not in message
+
+
+@pytest.mark.parametrize(("raised", "said"), [
+    ("Failed to resolve 'huggingface.co' ([Errno -3] Temporary failure in name resolution)",
+     "cannot reach huggingface.co: no network connection (its name cannot be looked up)"),
+    ("[Errno 101] Network is unreachable", "cannot reach huggingface.co: no network connection"),
+])
+def test_an_offline_machine_is_named_as_such(raised, said):
+    """There is no internet here to be offline from: the errors requests raises are made."""
+    import requests
+
+    from neurocache.models.downloader import network_reason
+
+    error = requests.ConnectionError(f"HTTPSConnectionPool(host='huggingface.co'): {raised}")
+    assert network_reason("https://huggingface.co/x/model.gguf", error) == said

@@ -154,7 +154,7 @@ def test_an_entry_that_cannot_be_read_is_skipped_with_a_warning(tmp_path, folder
     """A path too long for the OS to look up (works as root too, unlike a chmod)."""
     deep = os.open(folder, os.O_RDONLY)
     try:
-        for _ in range(18):  # 18 × 250 characters: past PATH_MAX (4096)
+        for _ in range(18):  # 18 times 250 characters: past PATH_MAX (4096)
             os.mkdir("d" * 250, dir_fd=deep)
             inner = os.open("d" * 250, os.O_RDONLY, dir_fd=deep)
             os.close(deep)

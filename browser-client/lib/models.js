@@ -24,9 +24,13 @@ export function progressOf(model) {
   if (!p) return null;
   const fraction = p.total ? p.bytes / p.total : 0;
   const eta = p.eta_s != null ? ` · ${Math.ceil(p.eta_s)} s left` : "";
+  // A failed try is said at once: why, which try comes next and when.
+  const retry = p.retry ? el("div.error", { role: "status" },
+    `${p.error}. Trying again in ${Math.ceil(p.next_attempt_s || 0)} s (try ${p.retry + 1} of ${p.retries + 1}).`) : null;
   return el("div.download", {},
     el("progress", { max: 1, value: fraction, "aria-label": `Downloading ${model.name}` }),
-    el("span.muted", {}, `${bytes(p.bytes)} of ${bytes(p.total)} · ${bytes(p.rate)}/s${eta}`));
+    el("span.muted", {}, `${bytes(p.bytes)} of ${bytes(p.total)} · ${bytes(p.rate)}/s${eta}`),
+    retry);
 }
 
 export function where(model) {

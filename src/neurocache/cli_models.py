@@ -176,13 +176,29 @@ def _bar(total: int | None, label: str) -> Any:
 
 def _pull_via_hub(running: RunningHub, model_id: str) -> dict[str, Any]:
     model = running.call("POST", f"/{model_id}/download")
+    retries = _Retries()
     with _bar(model.get("size"), model_id) as bar:
         while model["state"] == "downloading":
             time.sleep(0.3)
             model = running.call("GET", f"/{model_id}")
             progress = model.get("progress") or {}
-            _advance(bar, progress)
+            _advance(bar, progress, retries)
     return model
+
+
+class _Retries:
+    """Says each failed try once, the moment it is known: why, and when the next is."""
+
+    def __init__(self) -> None:
+        self.shown = 0
+
+    def show(self, progress: dict[str, Any]) -> None:
+        retry = progress.get("retry") or 0
+        if retry > self.shown:
+            self.shown = retry
+            click.echo(f"\n  {progress.get('error')}: try {retry + 1} of "
+                       f"{progress.get('retries', 0) + 1} in "
+                       f"{progress.get('next_attempt_s') or 0:.0f} s", err=True)
 
 
 class DownloadWatcher:
@@ -203,14 +219,16 @@ class DownloadWatcher:
 
     def pull(self, hub: Hub) -> dict[str, Any]:
         model = hub.models.download(self.model_id, CLI_ACTOR)
+        retries = _Retries()
         with _bar(model.get("size"), self.model_id) as bar:
             while not self.done.wait(0.3):
-                _advance(bar, self.progress)
-            _advance(bar, self.progress)
+                _advance(bar, self.progress, retries)
+            _advance(bar, self.progress, retries)
         return hub.models.get(self.model_id)
 
 
-def _advance(bar: Any, progress: dict[str, Any]) -> None:
+def _advance(bar: Any, progress: dict[str, Any], retries: _Retries) -> None:
+    retries.show(progress)
     if progress.get("total"):
         bar.length = progress["total"]
     if "bytes" in progress:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -47,6 +48,31 @@ class Progress:
     total: int | None
     rate: float  # bytes per second over the current attempt
     eta_s: float | None
+    retry: int = 0  # the tries that failed so far (0: none)
+    retries: int = 0  # how many it may take
+    next_attempt_s: float | None = None  # when it tries again, after a failure
+    error: str | None = None  # why the last try failed, in one sentence
+
+
+def network_reason(url: str, exc: requests.RequestException) -> str:
+    """One sentence for a person, not urllib3's chain: which host, and what went wrong."""
+    host = urlsplit(url).hostname or url
+    text = str(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"cannot reach {host}: it did not answer in time (a slow or blocked network)"
+    if isinstance(exc, requests.Timeout):
+        return f"{host} stopped sending (no data for a while)"
+    if isinstance(exc, requests.ConnectionError):
+        if any(mark in text for mark in ("NameResolutionError", "Name or service not known",
+                                         "Temporary failure in name resolution",
+                                         "nodename nor servname", "getaddrinfo failed")):
+            return f"cannot reach {host}: no network connection (its name cannot be looked up)"
+        if "Connection refused" in text:
+            return f"cannot reach {host}: the connection was refused"
+        if "Network is unreachable" in text or "No route to host" in text:
+            return f"cannot reach {host}: no network connection"
+        return f"cannot reach {host}: the connection failed"
+    return f"the download from {host} failed: {type(exc).__name__}"
 
 
 @dataclass(frozen=True)
@@ -125,8 +151,17 @@ class Download:
             except TransientError as exc:
                 failures += 1
                 if failures > self.options.retries:
-                    raise DownloadError(f"gave up after {failures} tries: {exc}") from exc
-                self._sleep(min(2 ** (failures - 1), self.options.max_backoff_s))
+                    raise DownloadError(f"{exc} (gave up after {failures} tries)") from exc
+                wait = min(2 ** (failures - 1), self.options.max_backoff_s)
+                self._announce_retry(failures, wait, str(exc))
+                self._sleep(wait)
+
+    def _announce_retry(self, failures: int, wait: float, reason: str) -> None:
+        """Said the moment a try fails, not after the last: which try, when the next."""
+        have = self.part.stat().st_size if self.part.exists() else 0
+        self.on_progress(Progress(have, self.size_hint, 0.0, None, retry=failures,
+                                  retries=self.options.retries, next_attempt_s=wait,
+                                  error=reason))
 
     def _attempt(self) -> int | None:
         """Fetch what is missing into the .part file; returns the total size if known."""
@@ -139,7 +174,7 @@ class Download:
                 timeout=(self.options.connect_timeout_s, self.options.read_timeout_s),
             )
         except requests.RequestException as exc:
-            raise TransientError(f"cannot reach {self.url}: {exc}") from exc
+            raise TransientError(network_reason(self.url, exc)) from exc
         with response:
             total, start = self._where_to_start(response, have)
             if total is None and start == have and response.status_code == 416:
@@ -198,7 +233,8 @@ class Download:
                 out.flush()
                 os.fsync(out.fileno())
         except requests.RequestException as exc:
-            raise TransientError(f"the transfer broke at {done} bytes: {exc}") from exc
+            raise TransientError(f"the transfer broke at {done} bytes: "
+                                 f"{network_reason(self.url, exc)}") from exc
         if total is not None and done < total:
             raise TransientError(f"the server closed the transfer at {done} of {total} bytes")
         self._report(done, total, (done - start) / max(time.monotonic() - began, 1e-6))

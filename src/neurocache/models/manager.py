@@ -371,6 +371,9 @@ class ModelManager:
     def _download_progress(self, model_id: str, progress: Progress) -> None:
         payload = {"id": model_id, "bytes": progress.done, "total": progress.total,
                    "rate": round(progress.rate), "eta_s": progress.eta_s}
+        if progress.retry:  # a try failed: which, why, and when the next one is
+            payload |= {"retry": progress.retry, "retries": progress.retries,
+                        "next_attempt_s": progress.next_attempt_s, "error": progress.error}
         self._progress[model_id] = payload
         self.publish("model.download.progress", payload, ROOM)
 
