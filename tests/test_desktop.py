@@ -102,6 +102,9 @@ def test_beside_a_serving_hub_the_desktop_opens_it_instead_of_a_second_hub(tmp_p
                                 str(tmp_path / "data"), "--port", "0"], capture_output=True,
                                text=True, timeout=60)
         assert again.returncode != 0 and "another hub already serves" in again.stderr
+        # the refused one still says how to get in: the running hub's sign-in link
+        assert f"Open the hub that runs: {match.group(1)}/?token={match.group(3)}" \
+            in again.stderr
     finally:
         serving.send_signal(signal.SIGINT)
         serving.communicate(timeout=60)

@@ -17,9 +17,16 @@ import click
 
 from neurocache import __version__, cli_bundles, cli_chat, cli_knowledge, cli_models, cli_ops
 from neurocache.errors import NeurocacheError
-from neurocache.settings import ENV_PREFIX, Settings, load_settings, setting_sources
+from neurocache.settings import (
+    ENV_PREFIX,
+    RUNTIME_FILE,
+    Settings,
+    load_settings,
+    setting_sources,
+)
 from neurocache.store.audit import Actor
 from neurocache.store.keys import SCOPES
+from neurocache.store.owner_token import TOKEN_FILE
 
 CLI_ACTOR = Actor("cli")
 
@@ -109,12 +116,22 @@ def serve(**kwargs: Any) -> None:
         lock.acquire(timeout=0)
     except Timeout as exc:
         raise click.ClickException(
-            f"another hub already serves {settings.data_dir} (`hub.json` there says where); "
-            "stop it first, or give this one another --data-dir") from exc
+            f"another hub already serves {settings.data_dir}: stop it first, or give this one "
+            f"another --data-dir.{_where_it_runs(settings)}") from exc
     try:
         _serve(settings)
     finally:
         lock.release()
+
+
+def _where_it_runs(settings: Settings) -> str:
+    """The running hub's sign-in link, so a second `serve` still gets a person in."""
+    try:
+        url = json.loads((settings.data_dir / RUNTIME_FILE).read_text())["url"]
+        token = (settings.data_dir / TOKEN_FILE).read_text().strip()
+    except (OSError, ValueError, KeyError):
+        return " (`hub.json` there says where it listens.)"
+    return f"\nOpen the hub that runs: {url}/?token={token}"
 
 
 def _serve(settings: Settings) -> None:

@@ -67,7 +67,7 @@ class Hub:
         # set by the desktop shell: what `POST /api/v1/desktop/focus` does (None: no window)
         self.come_forward: Callable[[], None] | None = None
         ensure_private_dir(settings.data_dir)
-        self.db = Database(settings.effective_database_url)
+        self.db = Database(settings.effective_database_url, settings.store_busy_timeout_s)
         self.db.migrate()
         self.keys = ApiKeys(self.db)
         self.pairings = Pairings(self.keys)

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the store (e.g. postgresql+psycopg://...); "
         "default: SQLite file `neurocache.db` in the data dir.",
     )
+    store_busy_timeout_s: float = Field(
+        10.0, gt=0, le=600,
+        description="How long a write waits for another to finish with a SQLite store "
+        "before it is given up (a request answers 503, a job runs again).",
+    )
     allowed_hosts: StrList = Field(
         default_factory=list,
         description="Extra host names (besides 127.0.0.1, localhost and [::1]) that "

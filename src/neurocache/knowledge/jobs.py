@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from neurocache.store import Database
-from neurocache.store.database import get_or_not_found
+from neurocache.store.database import get_or_not_found, store_busy
 from neurocache.store.models import Job
 from neurocache.store.types import isoformat, new_id
 from neurocache.store.usage import scope, usage_scope
@@ -26,6 +26,7 @@ ROOM = "jobs"
 USAGE_SCOPE = "usage_scope"  # payload key: whose work it is
 PROGRESS_INTERVAL_S = 0.25
 LIVE = ("queued", "running")
+BUSY_ATTEMPTS = 3  # a job that found the store locked runs again (waits of 1 s, 2 s)
 
 Handler = Callable[[str, dict[str, Any], Callable[[float], None]], None]
 CancelHook = Callable[[Session, dict[str, Any]], None]
@@ -168,11 +169,29 @@ class JobQueue:
                 self._running.add(job_id)
                 self._began[job_id] = time.monotonic()
             try:
-                self._run(job_id)
+                self._run_when_store_free(job_id)
             finally:
                 with self._lock:
                     self._running.discard(job_id)
                     self._began.pop(job_id, None)
+
+    def _run_when_store_free(self, job_id: str) -> None:
+        """Run a job; one that found the store locked (another writer held it past the busy
+        timeout) runs again from the start (handlers are idempotent), said in one line."""
+        for attempt in range(1, BUSY_ATTEMPTS + 1):
+            try:
+                self._run(job_id)
+                return
+            except Exception as exc:
+                if not store_busy(exc):
+                    raise
+                if attempt == BUSY_ATTEMPTS:  # left queued or running: the next start runs it
+                    log.warning("job %s: the store stayed busy; it runs at the next start",
+                                job_id)
+                    return
+                log.warning("job %s: the store was busy; trying again (%d of %d)", job_id,
+                            attempt + 1, BUSY_ATTEMPTS)
+                time.sleep(attempt)
 
     def _run(self, job_id: str) -> None:
         with self.db.session() as session:
@@ -198,6 +217,8 @@ class JobQueue:
         except JobCancelled:
             self._announce(job_id)
         except Exception as exc:  # the job fails; the worker lives on
+            if store_busy(exc):
+                raise  # not the job's fault: it runs again (`_run_when_store_free`)
             log.exception("job %s (%s) failed", job_id, kind)
             self._update(job_id, status="failed", error=str(exc) or type(exc).__name__)
         else:

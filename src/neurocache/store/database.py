@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from neurocache.errors import NotFound
@@ -32,16 +33,25 @@ def get_or_not_found(session: Session, model: type[T], key: Any, what: str) -> T
     return row
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def store_busy(exc: BaseException) -> bool:
+    """SQLite's `database is locked`: another writer held the store past the busy timeout.
+    Transient: the work is tried again, and said in one line, not a traceback."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
+def _sqlite_pragmas(busy_timeout_s: float) -> Callable[[Any, Any], None]:
     # WAL lets readers run while one writer commits; NORMAL sync is durable in WAL
     # mode against a process crash (the case that matters: a killed hub), and
     # busy_timeout makes concurrent writers wait instead of failing at once.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cursor.close()
+
+    return on_connect
 
 
 # sqlite3 keeps each prepared statement in a cache with its last parameters bound, and
@@ -66,10 +76,11 @@ def _drop_if_large(_dbapi_connection: Any, record: Any) -> None:
         record.invalidate()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout_s: float = 10.0) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": busy_timeout_s})
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         event.listen(engine, "after_cursor_execute", _note_large_write)
         event.listen(engine, "checkin", _drop_if_large)
         return engine
@@ -91,11 +102,11 @@ def alembic_config() -> Config:
 class Database:
     """One store: an engine, a session factory, and the migrations to bring it to head."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout_s: float = 10.0) -> None:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:

@@ -7,6 +7,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from neurocache.store.database import store_busy
+
 
 class Periodic:
     def __init__(self, name: str, interval_s: float, work: Callable[[], None],
@@ -31,6 +33,10 @@ class Periodic:
         while not self._stop.wait(self.interval_s):
             try:
                 self.work()
-            except Exception:  # what was not written is kept: the next round writes it
-                self.log.exception("%s failed; trying again in %ss", self.name,
-                                   self.interval_s)
+            except Exception as exc:  # what was not written is kept: the next round writes it
+                if store_busy(exc):
+                    self.log.warning("%s: the store was busy; trying again in %ss",
+                                     self.name, self.interval_s)
+                else:
+                    self.log.exception("%s failed; trying again in %ss", self.name,
+                                       self.interval_s)

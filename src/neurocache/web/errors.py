@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from neurocache.errors import NeurocacheError
 from neurocache.logging_setup import request_id_var
+from neurocache.store.database import store_busy
 
 log = logging.getLogger("neurocache.web")
 OPENAI_PREFIX = "/v1/"
@@ -119,6 +120,13 @@ def _from_http(exc: HTTPException) -> Response:
 def _from_anything(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _from_http(exc)
+    if store_busy(exc):  # transient: the client tries again; no traceback in the log
+        log.warning("the store was busy past its timeout (%s %s): answered 503",
+                    request.method, request.path)
+        response = error_response(503, "The hub's store is busy; try again in a moment.",
+                                  "store_busy")
+        response.headers["Retry-After"] = "1"
+        return response
     request_id = request_id_var.get()
     log.exception("unhandled error")
     return error_response(

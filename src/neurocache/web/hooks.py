@@ -37,10 +37,10 @@ def _finish(response: Response) -> Response:
     response.headers["X-Frame-Options"] = "DENY"
     if response.mimetype == "text/html":
         response.headers["Content-Security-Policy"] = CSP
-    if "request_started" in g:
+    if "request_started" in g:  # at DEBUG: at INFO, a busy hour buried the sign-in link
         elapsed_ms = (time.perf_counter() - g.request_started) * 1000
-        log.info("%s %s %s %.1fms", request.method, request.path, response.status_code,
-                 elapsed_ms)
+        log.debug("%s %s %s %.1fms", request.method, request.path, response.status_code,
+                  elapsed_ms)
     return response
 
 

@@ -13,9 +13,9 @@ from neurocache import __version__
 from neurocache.web.api import EndpointSpec
 
 REF = "#/components/schemas/{model}"
-# Errors any operation may answer; others (409, 502, 503) are declared by the endpoints
-# that answer them (`endpoint(errors=...)`).
-COMMON_ERRORS = (400, 401, 403, 404, 405, 413, 415, 422, 429, 500)
+# Errors any operation may answer (503: the store is busy); others (409, 502) are declared
+# by the endpoints that answer them (`endpoint(errors=...)`).
+COMMON_ERRORS = (400, 401, 403, 404, 405, 413, 415, 422, 429, 500, 503)
 ERROR_TEXT = {
     400: "Malformed JSON",
     401: "No valid credentials",
