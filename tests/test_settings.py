@@ -104,9 +104,21 @@ def test_every_setting_has_help_text_and_is_documented():
 
 
 def test_every_setting_is_a_flag_of_serve(runner):
-    help_text = runner.invoke(main, ["serve", "--help"]).output
+    help_text = runner.invoke(main, ["serve", "--help-all"]).output
     for name in Settings.model_fields:
         assert f"--{name.replace('_', '-')}" in help_text
+    own, hub = help_text.split("Hub settings")
+    assert "--help-all" in own and "--vector-nprobe" in hub
+
+
+@pytest.mark.parametrize("command", [["ingest"], ["models", "pull"], ["search"], ["keys",
+                                                                              "create"]])
+def test_help_shows_a_commands_own_options_first_and_the_settings_apart(runner, command):
+    help_text = runner.invoke(main, [*command, "--help"]).output
+    own, _, hub = help_text.partition("Hub settings")
+    assert "--help-all" in own and "--data-dir" not in own
+    assert "--data-dir" in hub and "--vector-nprobe" not in help_text  # the rest: --help-all
+    assert len(help_text.splitlines()) < 40
 
 
 def test_environment_names_match_without_regard_to_case(monkeypatch, tmp_path):

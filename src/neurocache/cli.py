@@ -55,10 +55,54 @@ def _option_for(name: str, field: Any) -> Callable[[Callable[..., Any]], Callabl
     raise TypeError(f"no CLI flag type for setting {name}: {annotation}")  # pragma: no cover
 
 
+SHOWN_SETTINGS = frozenset({"data_dir"})  # the one every command's --help shows
+
+
+class SettingsCommand(click.Command):
+    """A command whose --help shows its own options first, and the hub's settings (flags
+    of every command) only with --help-all, in a section of their own."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        show_all = ctx.meta.get("help_all", False)
+        own, hub = [], []
+        for param in self.get_params(ctx):
+            if not isinstance(param, click.Option):
+                continue  # arguments are in the usage line
+            record = param.get_help_record(ctx) if show_all or not getattr(
+                param, "hub_setting", False) or param.name in SHOWN_SETTINGS else None
+            if record is not None:
+                (hub if getattr(param, "hub_setting", False) else own).append(record)
+        with formatter.section("Options"):
+            formatter.write_dl(own)
+        if hub:
+            with formatter.section("Hub settings (each also NEUROCACHE_<NAME> or config.toml; "
+                                   "all with --help-all)" if not show_all else "Hub settings"):
+                formatter.write_dl(hub)
+
+
+class HubGroup(click.Group):
+    command_class = SettingsCommand
+    group_class = type  # subgroups are HubGroups too
+
+
+def _help_all(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    ctx.meta["help_all"] = True
+    click.echo(ctx.get_help(), color=ctx.color)
+    ctx.exit()
+
+
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for name, field in reversed(Settings.model_fields.items()):
         command = _option_for(name, field)(command)
-    return command
+        option = command.__click_params__[-1]
+        option.hub_setting = True  # type: ignore[attr-defined]
+        option.hidden = False
+    return click.option("--help-all", is_flag=True, expose_value=False, is_eager=True,
+                        callback=_help_all,
+                        help=f"Show this help with all {len(Settings.model_fields)} hub "
+                        "settings.")(command)
 
 
 def split_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +123,7 @@ def settings_from(kwargs: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
         raise click.UsageError(f"invalid settings: {exc}") from exc
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=HubGroup, invoke_without_command=True)
 @click.version_option(__version__, prog_name="neurocache")
 @click.pass_context
 def main(context: click.Context) -> None:
