@@ -13,8 +13,9 @@ the background. Measured:
   runs, and the same with the hub idle afterwards.
 
     python bench/ingest.py [--files 2000] [--per-request 20]
+    python bench/ingest.py --large 10 30 [--rss-size 50]   # one large text: see ingest_large
 
-Prints tables and writes bench/results/ingest.json.
+Prints tables and writes bench/results/ingest.json (ingest_large.json with --large).
 """
 
 from __future__ import annotations
@@ -169,7 +170,16 @@ def main() -> None:
                         help="the ingest_workers setting")
     parser.add_argument("--probe-every", type=float, default=1.0,
                         help="seconds between two API calls (search, health) meanwhile")
-    args = parser.parse_args()
+    parser.add_argument("--large", type=float, nargs="+", metavar="MB",
+                        help="instead: one large text of each size through a hub process "
+                        "(RSS, time per MB; bench/ingest_large.py)")
+    args, rest = parser.parse_known_args()
+    if args.large:
+        import ingest_large
+
+        sys.argv = [sys.argv[0], "--sizes", *map(str, args.large), *rest]
+        ingest_large.main()
+        return
     with tempfile.TemporaryDirectory(prefix="nc-bench-ingest-") as temp:
         corpus = Path(temp) / "corpus"
         corpus.mkdir()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +93,29 @@ def _seed(hub: Any, root: Path) -> dict[str, str]:
     }
 
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
 @pytest.fixture(scope="module")
-def api_schema(fuzzed: Any) -> Any:
+def answered() -> Any:
+    """Every status the fuzzed hub answered, counted; kept in test-artifacts/fuzz.json."""
+    counts: Counter[int] = Counter()
+    yield counts
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "fuzz.json").write_text(json.dumps({
+        "requests": sum(counts.values()), "server_errors": sum(
+            n for status, n in counts.items() if status >= 500),
+        "by_status": {str(k): v for k, v in sorted(counts.items())}}, indent=1))
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzzed: Any, answered: Counter[int]) -> Any:
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", fuzzed)
     ids = fuzzed.fuzz_ids
+
+    @schema.hook
+    def after_call(context: Any, case: Any, response: Any) -> None:
+        answered[response.status_code] += 1
 
     @schema.hook
     def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:

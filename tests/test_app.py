@@ -81,17 +81,21 @@ def test_health_needs_no_credentials_and_status_reports_the_hub(client, admin_he
     assert status["indexes"] == {"vectors": {"size_bytes": 0, "loaded": False}}
 
 
-def test_request_ids_are_echoed_or_made_and_logged(client, hub):
+def test_request_ids_are_echoed_or_made_and_logged(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path, log_level="DEBUG"), testing=True)
+    client, hub = app.test_client(), hub_of(app)
     given = client.get("/api/v1/health", headers={"X-Request-ID": "abc-123"})
     assert given.headers["X-Request-ID"] == "abc-123"
     made = client.get("/api/v1/health", headers={"X-Request-ID": "bad id with spaces"})
     assert len(made.headers["X-Request-ID"]) == 32
     log = (hub.settings.data_dir / "logs" / "hub.log").read_text()
-    assert "[abc-123] GET /api/v1/health 200" in log
+    assert "[abc-123] GET /api/v1/health 200" in log  # access lines are DEBUG
+    hub.close()
 
 
 def test_log_rotates_at_the_configured_size(tmp_path):
-    app = create_app(Settings(data_dir=tmp_path, log_file_bytes=2000, log_file_count=2))
+    app = create_app(Settings(data_dir=tmp_path, log_file_bytes=2000, log_file_count=2,
+                              log_level="DEBUG"))
     client = app.test_client()
     for _ in range(100):
         client.get("/api/v1/health")

@@ -162,6 +162,25 @@ def test_upload_then_search_with_highlights(browser, hub_with_model, tmp_path):
     close(context)
 
 
+def test_a_long_upload_shows_time_left_and_can_be_cancelled(browser, hub_with_model, tmp_path):
+    long = tmp_path / "almanac.txt"  # about 600 chunks: minutes of embedding on 2 cores
+    long.write_text("\n\n".join(f"Entry {i}: harbour light {i * 7919 % 10007} was lit at "
+                                  f"{i % 24} o'clock by keeper {i * 31 % 97}."
+                                  for i in range(8000)))
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    page.set_input_files(".drop input[type=file]", str(long))
+    line = page.wait_for_selector(".uploads li:has-text('almanac.txt'):has-text('left')",
+                                  timeout=60_000)
+    shot(page, "knowledge-upload-progress")
+    line.query_selector("button.cancel").click()
+    page.wait_for_selector(".uploads li:has-text('almanac.txt'):has-text('cancelled')",
+                           timeout=30_000)
+    assert page.query_selector(".uploads li:has-text('almanac.txt') button.cancel") is None
+    assert hub_with_model.hub.jobs.wait_idle(60)
+    close(context)
+
+
 def test_a_watched_folder_brings_its_files_in(browser, hub_with_model, tmp_path):
     folder = tmp_path / "Harbour notes"
     folder.mkdir()

@@ -1,7 +1,7 @@
 // One Socket.IO connection for the page (signed in by the session cookie). Rooms joined
 // are joined again after a reconnect, and whoever needs to catch up is told (`onReconnect`).
 import { io } from "../vendor/socket.io.esm.min.js";
-import { $ } from "./dom.js";
+import { $, toast } from "./dom.js";
 
 let socket = null;
 const rooms = new Set();
@@ -12,7 +12,10 @@ export function connect() {
   socket.on("connect", () => {
     $("#offline").hidden = true;
     for (const room of rooms) socket.emit("join", { room });
-    for (const handler of reconnectHandlers) handler();
+    // A catch-up that fails (the hub went again) is said, not thrown into the page.
+    for (const handler of reconnectHandlers) {
+      Promise.resolve().then(handler).catch((error) => toast(error.message));
+    }
   });
   socket.on("disconnect", () => { $("#offline").hidden = false; });
   socket.on("connect_error", () => { $("#offline").hidden = false; });

@@ -144,8 +144,14 @@ export function mount(root) {
           line.classList.add("error");
           return;
         }
+        if (body.outcome === "unchanged") {  // taken in before, the same: nothing to wait for
+          bar.value = 1;
+          line.querySelector(".state").textContent = "unchanged (already in)";
+          return;
+        }
         line.dataset.job = body.job?.id || "";
-        line.querySelector(".state").textContent = "indexing";
+        line.querySelector(".state").textContent = body.outcome === "replaced"
+          ? "indexing the new version" : "indexing";
         bar.value = 0.5;
         if (body.job?.id) {  // a small file may be indexed before this line knew its job
           get(`/api/v1/jobs/${body.job.id}`).then((job) => showJob(line, job)).catch(() => {});
@@ -174,15 +180,33 @@ export function mount(root) {
   }
 
   join("jobs");
+  // Progress is the share of the text done; time left comes from the pace so far.
   function showJob(line, job) {
     line.querySelector("progress").value = 0.5 + (job.progress || 0) / 2;
-    line.querySelector(".state").textContent = job.status === "done" ? "indexed" : job.status || "indexing";
+    const left = job.status === "running" && job.eta_s != null ? ` · ${duration(job.eta_s)} left` : "";
+    line.querySelector(".state").textContent =
+      (job.status === "done" ? "indexed" : job.status || "indexing") + left;
+    const live = ["queued", "running"].includes(job.status);
+    let cancel = line.querySelector("button.cancel");
+    if (live && !cancel) {
+      cancel = el("button.cancel", { type: "button", "aria-label": "Cancel indexing", onclick: () =>
+        del(`/api/v1/jobs/${encodeURIComponent(job.id)}`).catch((e) => toast(e.message)) }, "Cancel");
+      line.append(cancel);
+    } else if (!live && cancel) {
+      cancel.remove();
+    }
+  }
+
+  function duration(seconds) {
+    if (seconds < 90) return `${Math.ceil(seconds)} s`;
+    if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+    return `${(seconds / 3600).toFixed(1)} h`;
   }
 
   state.offs.push(on("job.progress", (job) => {
     const line = uploads.querySelector(`[data-job="${CSS.escape(job.id || "")}"]`);
     if (line) showJob(line, job);
-    if (["done", "failed"].includes(job.status)) loadDocuments();
+    if (["done", "failed", "cancelled"].includes(job.status)) loadDocuments();
   }));
   loadCollections().then(loadDocuments).then(loadFolders).catch((e) => toast(e.message));
   return () => { state.offs.forEach((off) => off()); leave("jobs"); };
