@@ -127,7 +127,9 @@ def test_three_modes_find_by_words_and_by_meaning(client, owner, hub):
     assert by_meaning[0]["document"]["title"] == "Rivers"
     both = search(client, owner, "fish swimming in rivers", mode="hybrid", k=1)
     assert len(both) == 1 and both[0]["document"]["title"] == "Rivers"
-    assert search(client, owner, "the of and", mode="fulltext") == []  # only stop-words
+    for mode in ("fulltext", "vector", "hybrid"):  # only stop-words: nothing to look for
+        assert_error(client.post("/api/v1/search", json={"query": "what is the", "mode": mode},
+                                 headers=owner), 422, "validation_error")
 
 
 def test_filters_by_collection_kind_and_metadata(client, owner, hub):

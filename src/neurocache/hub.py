@@ -199,6 +199,11 @@ class Hub:
         self.usage.start()
         self.limiter.start()
 
+    def rerank_wanted(self, asked: bool | None) -> bool:
+        """A request's own choice, else the hub's (no reranker: never)."""
+        return self.search.pipeline.reranker is not None and (
+            asked if asked is not None else True)
+
     def authenticate(self, token: str | None) -> Principal | None:
         """The owner for the owner's token, a key's principal for a live key, else None."""
         if not token:

@@ -26,7 +26,7 @@ from neurocache.chat.prompt import (
 )
 from neurocache.chat.service import Conversations
 from neurocache.chat.streaming import stream_reply
-from neurocache.errors import NeurocacheError
+from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.models.backend import ChatBackend
 from neurocache.search.service import Filters, SearchService
 from neurocache.store.models import Conversation
@@ -248,8 +248,11 @@ class Answerer:
         """The passages most relevant to `query` (hybrid search), best first."""
         if k == 0 or not query.strip():
             return []
-        results = self.search.search(query, k=k, mode="hybrid", filters=Filters(
-            kinds=["chunk"], collections=collections))
+        try:
+            results = self.search.search(query, k=k, mode="hybrid", filters=Filters(
+                kinds=["chunk"], collections=collections))
+        except InvalidInput:  # nothing to look for ("hi!"): the reply has no sources
+            return []
         return [_source(r) for r in results]
 
     def _recalled(self, query: str, conversation: Conversation,
@@ -257,8 +260,11 @@ class Answerer:
         if not conversation.long_term or self.options.recalled == 0:
             return []
         here = {i for i, _ in self.conversations.history(conversation.head_id)} | {question_id}
-        hits = self.search.search(query, k=self.options.recalled * 4, mode="vector",
-                                  filters=Filters(kinds=["message"]))
+        try:
+            hits = self.search.search(query, k=self.options.recalled * 4, mode="vector",
+                                      filters=Filters(kinds=["message"]))
+        except InvalidInput:
+            return []
         roles = self.conversations.recallable_roles([h["memory_id"] for h in hits],
                                                     besides=conversation.id,
                                                     owner=conversation.owner)

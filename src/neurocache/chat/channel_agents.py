@@ -24,7 +24,7 @@ from neurocache.chat.prompt import Source, Turn, build_prompt, cited_numbers
 from neurocache.chat.streaming import SerialQueues, stream_reply
 from neurocache.chat.tiers import AgentMemories
 from neurocache.chat.visibility import Visibility
-from neurocache.errors import Conflict, NeurocacheError, NotFound
+from neurocache.errors import Conflict, InvalidInput, NeurocacheError, NotFound
 from neurocache.models.backend import ChatBackend
 from neurocache.store.usage import scope
 
@@ -216,9 +216,12 @@ class ChannelAgents:
             return passages
         people = [m["member"] for m in self.channels.members(channel_id)
                   if m["kind"] == "person"]
-        hits = self.visibility.to_all(people, self.tiers.search(
-            agent["id"], query, tiers=RECALLED_TIERS, k=self.options.memories * 2),
-            key="memory_id")[:self.options.memories]
+        try:
+            own = self.tiers.search(agent["id"], query, tiers=RECALLED_TIERS,
+                                    k=self.options.memories * 2)
+        except InvalidInput:  # a message with nothing to look for recalls nothing
+            own = []
+        hits = self.visibility.to_all(people, own, key="memory_id")[:self.options.memories]
         return passages + [Source(memory_id=h["memory_id"], text=h["text"], score=h["score"],
                                   title=f"{agent['name']}'s memory ({h.get('tier')})")
                            for h in hits]

@@ -1,4 +1,8 @@
-"""Full-text search over every memory: SQLite FTS5 with BM25 (PostgreSQL: to_tsvector)."""
+"""Full-text search over every memory: SQLite FTS5 with BM25 (PostgreSQL: to_tsvector).
+
+The MATCH expression is built from an understood query (`search.query`): its words ORed
+(BM25's IDF weighs the rare ones, a name among them, above common ones), each quoted so
+no FTS operator can be injected; quoted phrases must match as written."""
 
 from __future__ import annotations
 
@@ -10,65 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from neurocache.errors import Unavailable
+from neurocache.search.query import Query
 
-WORD = re.compile(r"\w+", re.UNICODE)
-# Words too common to say anything about a match (English; other languages keep all).
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    ]
-)
 MARK_OPEN, MARK_CLOSE = "\u2063[[", "]]\u2063"  # rare characters, split out by `segments`
+MAX_WORDS = 64
 
 
 @dataclass(frozen=True)
@@ -78,31 +27,28 @@ class TextHit:
     highlight: str
 
 
-def query_words(query: str) -> list[str]:
-    """The user's words, each quoted (no FTS operator injection), stop-words dropped."""
-    words = [w for w in WORD.findall(query) if w.lower() not in STOPWORDS]
-    return [f'"{w}"' for w in words[:64]]
+def match_expression(query: Query) -> str | None:
+    """`("a phrase") AND ("w1" OR "w2")`; None when nothing can match."""
+    words = " OR ".join(_quoted(w) for w in query.words[:MAX_WORDS])
+    phrases = " AND ".join(_quoted(p) for p in query.phrases)
+    if phrases and words:
+        return f"({phrases}) AND ({words})"
+    return phrases or words or None
 
 
-def search_fulltext(
-    session: Session, query: str, limit: int, where: str = "1", params: dict[str, Any] | None = None
-) -> list[TextHit]:
-    """Best `limit` matches among the memories `m` that satisfy `where`: those holding
-    every word first, then those holding any. BM25 ranks within each. FTS5 scores every
-    row a query matches, so the narrow every-word query, when it finds enough, spares
-    scoring the many rows that hold only a common word."""
-    words = query_words(query)
-    if not words:
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def search_fulltext(session: Session, query: Query, limit: int, where: str = "1",
+                    params: dict[str, Any] | None = None) -> list[TextHit]:
+    """Best `limit` matches among the memories `m` that satisfy `where`, by BM25."""
+    match = match_expression(query)
+    if match is None:
         return []
     if session.bind.dialect.name != "sqlite":  # type: ignore[union-attr]
         raise Unavailable("full-text search needs the SQLite store for now")
-    params = params or {}
-    hits = _ranked(session, " AND ".join(words), limit, where, params) if len(words) > 1 else []
-    if len(hits) < limit:
-        seen = {hit.rowid for hit in hits}
-        hits += [hit for hit in _ranked(session, " OR ".join(words), limit, where, params)
-                 if hit.rowid not in seen][:limit - len(hits)]
-    return hits
+    return _ranked(session, match, limit, where, params or {})
 
 
 def _ranked(session: Session, match: str, limit: int, where: str,

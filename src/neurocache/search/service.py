@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from neurocache.errors import InvalidInput
 from neurocache.search.fulltext import search_fulltext, segments
-from neurocache.search.hybrid import fuse
+from neurocache.search.pipeline import Pipeline, Weights
+from neurocache.search.query import Query
 from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
 from neurocache.store import Database
 from neurocache.store.models import UNEMBEDDED_KINDS, Document, Memory, Vector
@@ -30,6 +31,34 @@ log = logging.getLogger("neurocache.search")
 # A metadata field a filter names: `project`, or `source.app` for a field inside a field.
 METADATA_KEY = r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$"
 FIRST_ASK = 2  # vector candidates asked per result wanted; filters may drop some
+ROW_COLUMNS = ("m.rowid, m.id, m.kind, m.thread, m.position, m.speaker, m.metadata, "
+               "m.created_at, m.content_hash, m.content")
+
+
+@dataclass(frozen=True)
+class Row:
+    """What the pipeline reads of a memory."""
+
+    rowid: int
+    id: str
+    kind: str
+    thread: str | None
+    position: float | None
+    speaker: str | None
+    meta: dict[str, Any]
+    created_at: datetime | None
+    content_hash: str
+    content: str
+
+
+def _row(values: Any) -> Row:
+    rowid, memory_id, kind, thread, position, speaker, meta, created, digest, content = values
+    if isinstance(meta, str):
+        meta = json.loads(meta)
+    if isinstance(created, str):
+        created = datetime.fromisoformat(created).replace(tzinfo=UTC)
+    return Row(rowid, memory_id, kind, thread, position, speaker, meta or {}, created, digest,
+               content)
 WIDEST_ASK = 4096  # past this, a filtered search scores its own few vectors exactly
 
 
@@ -93,7 +122,7 @@ def metadata_path(key: str) -> str:
 class SearchService:
     def __init__(self, db: Database, index_dir: Path, embedder_name: str,
                  get_embedder: Callable[[], Any], policy: IndexPolicy | None = None,
-                 save_interval_s: float = 60.0) -> None:
+                 save_interval_s: float = 60.0, weights: Weights | None = None) -> None:
         self.db = db
         self.index_dir = index_dir
         self.embedder_name = embedder_name
@@ -107,6 +136,7 @@ class SearchService:
         self._saved_at = time.monotonic()
         self._dirty = False
         self._legs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search")
+        self.pipeline = Pipeline(self, weights or Weights())
 
     # ---- the vector index, a cache of the store
     @property
@@ -263,11 +293,15 @@ class SearchService:
 
     # ---- searching
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid",
-               filters: Filters | None = None) -> list[dict[str, Any]]:
+               filters: Filters | None = None, context: bool = False,
+               rerank: bool = False) -> list[dict[str, Any]]:
+        """The retrieval pipeline's best `k` (search/pipeline.py), as results; `context`:
+        each turn with its neighbours in its thread; `rerank`: the reranker orders the
+        best few again (when one is chosen)."""
         filters = filters or Filters()
         if filters.kinds and "document" in filters.kinds:
             return self._documents(query, k, mode, filters)
-        return self._search(query, k, mode, filters)
+        return self._search(query, k, mode, filters, context, rerank)
 
     def _documents(self, query: str, k: int, mode: str,
                    filters: Filters) -> list[dict[str, Any]]:
@@ -288,32 +322,35 @@ class SearchService:
                                 "passage_id": result["memory_id"]})
         return results[:k]
 
-    def _search(self, query: str, k: int, mode: str, filters: Filters) -> list[dict[str, Any]]:
-        want = max(k * 3, 30) if mode == "hybrid" else k  # fusion needs more of each
-        # Hybrid: the full-text leg runs while the query is embedded (both leave the GIL).
-        text_leg = self._legs.submit(self._fulltext, query, want, filters) \
-            if mode != "vector" else None
-        vector_hits = self._vector(query, want, filters) if mode != "fulltext" else []
-        text_hits = text_leg.result() if text_leg is not None else []
-        highlights = {h[0]: h[2] for h in text_hits}
-        if mode == "fulltext":
-            ranked = [(rowid, score) for rowid, score, _ in text_hits]
-        elif mode == "vector":
-            ranked = vector_hits
-        else:
-            ranked = fuse([r for r, _, _ in text_hits], [r for r, _ in vector_hits])
-        return self._results(ranked[:k], highlights)
+    def _search(self, query: str, k: int, mode: str, filters: Filters,
+                context: bool = False, rerank: bool = False) -> list[dict[str, Any]]:
+        ranked = self.pipeline.run(query, k, mode, filters, rerank=rerank)
+        results = self._results(ranked.hits, ranked.highlights)
+        if context:
+            self._attach_context(results)
+        return results
 
-    def _fulltext(self, query: str, limit: int, filters: Filters) -> list[tuple[int, float, str]]:
+    # ---- the legs the pipeline stands on (search.pipeline.Legs)
+    def embed_query(self, text_: str) -> np.ndarray:
+        return self.get_embedder().embed([text_])[0]
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Any:
+        return self._legs.submit(function, *args)
+
+    def fulltext(self, query: Query, limit: int, filters: Filters,
+                 among: list[int] | None = None) -> list[tuple[int, float, str]]:
         where, params = filters.where()
+        if among is not None:
+            where += " AND m.rowid IN (SELECT value FROM json_each(:among))"
+            params["among"] = _json_list(among)
         with self.db.session() as session:
             hits = search_fulltext(session, query, limit, where, params)
         return [(h.rowid, h.score, h.highlight) for h in hits]
 
-    def _vector(self, query: str, limit: int, filters: Filters) -> list[tuple[int, float]]:
+    def nearest(self, vector: np.ndarray, limit: int,
+                filters: Filters) -> list[tuple[int, float]]:
         """Nearest first; asks FAISS for a few more than wanted and widens the ask while
         filters drop too many; a narrow filter ends in an exact scan of its own vectors."""
-        vector = self.get_embedder().embed([query])[0]
         index = self.index()
         ask = limit * FIRST_ASK
         while True:
@@ -328,6 +365,67 @@ class SearchService:
             if ask >= WIDEST_ASK:
                 return self._exact_within(vector, limit, filters)
             ask *= 8
+
+    def similarities(self, vector: np.ndarray, rowids: list[int]) -> dict[int, float]:
+        """Cosine of the query and each of these memories' stored vectors (those that
+        have one by this embedder)."""
+        if not rowids:
+            return {}
+        found, vectors = self._stored_vectors(rowids)
+        if not len(found):
+            return {}
+        scores = vectors @ vector.astype(np.float32)
+        return {int(r): float(s) for r, s in zip(found, scores, strict=True)}
+
+    def rows(self, rowids: list[int]) -> dict[int, Row]:
+        if not rowids:
+            return {}
+        with self.db.session() as session:
+            found = session.execute(text(
+                f"SELECT {ROW_COLUMNS} FROM memories m "
+                "WHERE m.rowid IN (SELECT value FROM json_each(:ids))"),
+                {"ids": _json_list(rowids)}).all()
+        return {r[0]: _row(r) for r in found}
+
+    def neighbours(self, rows: list[Row], before: int, after: int,
+                   filters: Filters) -> dict[int, Row]:
+        """Up to `before` turns before and `after` turns after each of `rows` in its
+        thread (by position, then rowid), that the filters let through: one statement."""
+        where, params = filters.where()
+        places = _json_list([[r.thread, r.position, r.rowid] for r in rows])
+        near = ("SELECT n.rowid FROM memories n WHERE n.thread = json_extract(w.value, '$[0]') "
+                "AND (n.position {op} json_extract(w.value, '$[1]') OR (n.position = "
+                "json_extract(w.value, '$[1]') AND n.rowid {op} json_extract(w.value, '$[2]')))"
+                " ORDER BY n.position {order}, n.rowid {order} LIMIT {limit}")
+        with self.db.session() as session:
+            found = session.execute(text(
+                f"SELECT DISTINCT {ROW_COLUMNS} FROM json_each(:places) w "
+                "JOIN memories m ON (m.rowid IN (" + near.format(op="<", order="DESC",
+                                                                 limit=before)
+                + ") OR m.rowid IN (" + near.format(op=">", order="ASC", limit=after)
+                + f")) WHERE {where}"), {**params, "places": places}).all()
+        return {r[0]: _row(r) for r in found}
+
+    def _attach_context(self, results: list[dict[str, Any]]) -> None:
+        """Each turn's neighbours in its thread (the one before, the one after), so an
+        answer sees what the turn replies to and what came of it."""
+        by_id = {r["memory_id"]: r for r in results}
+        with self.db.session() as session:
+            ids = session.execute(text(
+                "SELECT id, rowid FROM memories WHERE id IN (SELECT value FROM "
+                "json_each(:ids))"), {"ids": _json_list(by_id)}).all()
+        rows = self.rows([rowid for _id, rowid in ids])
+        turns = [row for row in rows.values() if row.thread is not None]
+        around = self.neighbours(turns, 1, 1, Filters(kinds=None))
+        for row in turns:
+            same = sorted((n for n in around.values() if n.thread == row.thread),
+                          key=lambda n: (n.position or 0.0, n.rowid))
+            by_id[row.id]["context"] = [
+                {"memory_id": n.id, "speaker": n.speaker, "at": (n.meta or {}).get("at"),
+                 "text": n.content,
+                 "place": "before" if (n.position or 0, n.rowid) < (row.position or 0,
+                                                                    row.rowid) else "after"}
+                for n in same if n.id != row.id]
 
     def _exact_within(self, vector: np.ndarray, limit: int,
                       filters: Filters) -> list[tuple[int, float]]:

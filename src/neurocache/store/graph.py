@@ -91,6 +91,26 @@ class MemoryGraph:
             audit.record(session, actor, "memory.create", ("memory", memory.id), None, view)
         return view
 
+    def create_many(self, actor: Actor, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Many memories in one transaction (all or none), each audited: how a plugin writes
+        a chat log turn by turn, or an importer a year of it."""
+        for item in items:
+            if item["kind"] in MANAGED_KINDS:
+                raise InvalidInput(f"memories of kind {item['kind']!r} are made by the hub "
+                                   "itself", details={"field": "kind"})
+        with self.db.session() as session:
+            memories = [Memory(kind=i["kind"], content=i["content"],
+                               content_hash=content_hash(i["content"]),
+                               meta=i.get("metadata") or {}, tier=i.get("tier"),
+                               owner=i.get("owner") or actor.name) for i in items]
+            session.add_all(memories)
+            session.flush()
+            views = [memory_view(memory) for memory in memories]
+            for view in views:
+                audit.record(session, actor, "memory.create", ("memory", view["id"]), None,
+                             view)
+        return views
+
     def get(self, memory_id: str) -> dict[str, Any]:
         with self.db.session() as session:
             return memory_view(get_or_not_found(session, Memory, memory_id, "memory"))

@@ -17,9 +17,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from neurocache.store.threads import place_in_thread
 from neurocache.store.types import JSONDict, UTCDateTime, new_id, utcnow
 
 # Named constraints so that migrations can address them on every backend.
@@ -94,6 +96,10 @@ class Memory(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
     owner: Mapped[str] = mapped_column(String(100), default="owner")
     tier: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # Its place in a thread of turns (store/threads.py), derived from kind and metadata.
+    thread: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    position: Mapped[float | None] = mapped_column(Float, nullable=True)
+    speaker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -104,7 +110,18 @@ class Memory(Base):
         ),
         Index("ix_memories_kind_created", "kind", "created_at"),
         Index("ix_memories_owner_tier", "owner", "tier"),
+        Index("ix_memories_thread_position", "thread", "position"),
     )
+
+
+@event.listens_for(Memory, "before_insert")
+@event.listens_for(Memory, "before_update")
+def _place_in_thread(_mapper: Any, _connection: Any, memory: Memory) -> None:
+    """Every writer of memories gets the thread columns right, none has to remember to."""
+    if memory.created_at is None:
+        memory.created_at = utcnow()
+    memory.thread, memory.position, memory.speaker = place_in_thread(
+        memory.kind, memory.meta, memory.created_at)
 
 
 class Edge(Base):

@@ -127,6 +127,19 @@ class SearchRequest(RequestModel):
                                      "(`owner`, `user:<id>`, `agent:<id>`).")
     tiers: list[Literal["working", "long_term", "personal_log", "archive"]] | None = Field(
         None, description="Only memories in these tiers (agents' memories).")
+    context: bool = Field(False, description="Each turn of a thread comes with the turns "
+                          "just before and after it (`context`).")
+    rerank: bool | None = Field(None, description="Order the best few again with the "
+                                "reranker model (default: the `rerank` setting; needs a "
+                                "reranker installed).")
+
+
+class ContextTurn(BaseModel):
+    memory_id: str
+    speaker: str | None
+    at: str | None
+    text: str
+    place: Literal["before", "after"]
 
 
 class SearchResult(BaseModel):
@@ -135,6 +148,7 @@ class SearchResult(BaseModel):
     kind: str
     text: str
     score: float
+    context: list[ContextTurn] | None = None
 
 
 class SearchResults(BaseModel):
@@ -410,7 +424,8 @@ def search(body: SearchRequest):
                       metadata=body.filters, since=body.since, until=body.until,
                       owners=body.owners, tiers=body.tiers)
     hub = current_hub()
-    results = hub.search.search(body.query, k=body.k, mode=body.mode, filters=filters)
+    results = hub.search.search(body.query, k=body.k, mode=body.mode, filters=filters,
+                                context=body.context, rerank=hub.rerank_wanted(body.rerank))
     return {"results": hub.visibility.visible(current_principal().person, results,
                                               key="memory_id")}
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.store.graph import MAX_DEPTH
@@ -14,6 +14,7 @@ from neurocache.web.auth import current_actor, current_hub, current_principal
 
 bp = Blueprint("memories", __name__, url_prefix="/api/v1")
 Tier = Literal["working", "long_term", "personal_log", "archive"]
+MAX_BATCH = 1000  # memories one request may write
 
 
 class NewMemory(RequestModel):
@@ -73,15 +74,34 @@ def seen(memory_id: str) -> None:
         raise NotFound(f"no memory with id {memory_id}")
 
 
+class NewMemories(RootModel[NewMemory | Annotated[list[NewMemory], Field(
+        min_length=1, max_length=MAX_BATCH)]]):
+    """One memory, or a list of them (written in one transaction)."""
+
+
+class MemoriesOut(BaseModel):
+    memories: list[MemoryOut]
+
+
+class CreatedMemories(RootModel[MemoryOut | MemoriesOut]):
+    """The memory made, or `{"memories": [...]}` for a list, in its order."""
+
+
 @bp.post("/memories")
-@endpoint(scope="write", body=NewMemory, responses={201: MemoryOut})
-def create_memory(body: NewMemory):
-    """A memory of your own kind (a note, a fact, ...); searchable at once."""
+@endpoint(scope="write", body=NewMemories, responses={201: CreatedMemories})
+def create_memory(body: NewMemories):
+    """A memory of your own kind (a note, a fact, a turn of a chat: `metadata.thread`,
+    `speaker`, `at`), or a list of up to 1000 in one transaction; searchable at once
+    (a list is embedded in batches)."""
     hub = current_hub()
-    memory = hub.graph.create(current_actor(), **body.model_dump())
-    hub.knowledge.remember([memory["id"]], [memory["content"]])
-    hub.tiers.announce("created", memory)
-    return memory, 201
+    items = body.root if isinstance(body.root, list) else [body.root]
+    memories = hub.graph.create_many(current_actor(), [i.model_dump() for i in items])
+    hub.knowledge.remember([m["id"] for m in memories], [m["content"] for m in memories])
+    for memory in memories:
+        hub.tiers.announce("created", memory)
+    if isinstance(body.root, list):
+        return {"memories": memories}, 201
+    return memories[0], 201
 
 
 @bp.get("/memories/<memory_id>")

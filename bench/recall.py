@@ -1,0 +1,247 @@
+"""Recall: does the search find the memory that answers, next to baselines, in one run.
+
+The corpus is our own (tests/support/recall_corpus.py): a long multi-session chat history
+of several pairs of friends, facts stated once among small talk and asked about later in
+other words (paraphrase, a name, a date, a fact that changed, an answer whose meaning is
+in the turn before), and a document corpus with its own questions. The turns go to a real
+hub on loopback through `POST /api/v1/memories` (as a plugin writes them: `thread`,
+`speaker`, `at`), the documents through `POST /api/v1/documents`; every question is then
+asked over HTTP (`POST /api/v1/search`) in each mode. Beside it, in this process, on the
+same texts:
+
+- bare BM25: SQLite FTS5 (porter, unicode61) over the texts, the question's words ORed;
+- bare vectors: the same built-in MiniLM GGUF through llama_cpp, exact FAISS inner product;
+- naive RRF: reciprocal rank fusion (k = 60) of those two lists.
+
+Printed: R@5, R@10 (the share of a question's evidence in the top k, averaged) and hit@10
+(any of it in the top 10), per corpus and per kind of question, with p50/p95 latency.
+
+    python bench/recall.py [--pairs 8] [--sessions 20] [--documents 40] [--seed 0]
+
+Writes bench/results/recall.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import faiss
+import numpy as np
+import requests
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from _table import print_table  # noqa: E402
+from neurocache.app import create_app, hub_of  # noqa: E402
+from neurocache.settings import Settings  # noqa: E402
+from neurocache.web.server import HubServer  # noqa: E402
+from tests.support.recall_corpus import Corpus, Question, conversations, documents  # noqa: E402
+
+K = 10
+WORD = re.compile(r"\w+")
+
+
+class Bare:
+    """Thirty lines of retrieval: BM25, vectors, and their naive fusion, over `texts`."""
+
+    def __init__(self, keys: list[str], texts: list[str], embedder) -> None:
+        self.keys, self.embedder = keys, embedder
+        self.db = sqlite3.connect(":memory:")
+        self.db.execute("CREATE VIRTUAL TABLE t USING fts5(content, "
+                        "tokenize='porter unicode61 remove_diacritics 2')")
+        self.db.executemany("INSERT INTO t(rowid, content) VALUES (?, ?)",
+                            list(enumerate(texts)))
+        vectors = np.vstack([embedder.embed(texts[i:i + 64]) for i in range(0, len(texts), 64)])
+        self.index = faiss.IndexFlatIP(vectors.shape[1])
+        self.index.add(vectors.astype(np.float32))
+
+    def bm25(self, question: str, k: int = 100) -> list[str]:
+        words = " OR ".join(f'"{w}"' for w in WORD.findall(question))
+        rows = self.db.execute("SELECT rowid FROM t WHERE t MATCH ? ORDER BY bm25(t) LIMIT ?",
+                               (words, k)).fetchall() if words else []
+        return [self.keys[r] for (r,) in rows]
+
+    def vectors(self, question: str, k: int = 100) -> list[str]:
+        _scores, ids = self.index.search(self.embedder.embed([question]), k)
+        return [self.keys[i] for i in ids[0] if i >= 0]
+
+    def rrf(self, question: str, k: int = 100) -> list[str]:
+        scores: dict[str, float] = defaultdict(float)
+        for ranking in (self.bm25(question), self.vectors(question)):
+            for rank, key in enumerate(ranking):
+                scores[key] += 1 / (60 + rank + 1)
+        return sorted(scores, key=scores.get, reverse=True)[:k]
+
+
+def recall(ranked: list[str], evidence: list[str], k: int) -> float:
+    return len(set(ranked[:k]) & set(evidence)) / len(evidence)
+
+
+def score(runs: list[tuple[Question, list[str], float]]) -> dict:
+    by_kind: dict[str, list] = defaultdict(list)
+    for question, ranked, seconds in runs:
+        by_kind[question.kind].append((question, ranked, seconds))
+    summary = {kind: _summary(rows) for kind, rows in sorted(by_kind.items())}
+    summary["all"] = _summary(runs)
+    return summary
+
+
+def _summary(runs: list) -> dict:
+    ms = sorted(seconds * 1000 for _q, _r, seconds in runs)
+    return {
+        "questions": len(runs),
+        "R@5": round(statistics.mean(recall(r, q.evidence, 5) for q, r, _ in runs), 3),
+        "R@10": round(statistics.mean(recall(r, q.evidence, 10) for q, r, _ in runs), 3),
+        "hit@10": round(statistics.mean(bool(set(r[:10]) & set(q.evidence))
+                                        for q, r, _ in runs), 3),
+        "p50_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.95))], 2),
+    }
+
+
+def timed(search, questions: list[Question]) -> list[tuple[Question, list[str], float]]:
+    runs = []
+    for question in questions:
+        started = time.perf_counter()
+        ranked = search(question.text)
+        runs.append((question, ranked, time.perf_counter() - started))
+    return runs
+
+
+class HubUnderTest:
+    """A real hub on loopback, fed as a plugin feeds it, asked over HTTP."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.app = create_app(Settings(data_dir=data_dir, log_level="WARNING",
+                                       rate_limit_owner=False))
+        self.hub = hub_of(self.app)
+        self.server = HubServer(self.app, "127.0.0.1", 0).start()
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {self.hub.owner_token.value}"
+        self.keys: dict[str, str] = {}  # memory id -> corpus key
+
+    def load(self, corpus: Corpus) -> float:
+        started = time.perf_counter()
+        for start in range(0, len(corpus.turns), 200):
+            batch = corpus.turns[start:start + 200]
+            answer = self.http.post(f"{self.server.url}/api/v1/memories", timeout=600,
+                                    json=[t.memory() for t in batch])
+            answer.raise_for_status()
+            for turn, memory in zip(batch, answer.json()["memories"], strict=True):
+                self.keys[memory["id"]] = turn.key
+        for document in corpus.documents:
+            answer = self.http.post(f"{self.server.url}/api/v1/documents", timeout=60,
+                                    json={"title": document["title"], "text": document["text"]})
+            answer.raise_for_status()
+            self.keys[answer.json()["document"]["id"]] = document["key"]
+        assert self.hub.jobs.wait_idle(3600)
+        return time.perf_counter() - started
+
+    def search(self, mode: str):
+        def ask(question: str) -> list[str]:
+            answer = self.http.post(f"{self.server.url}/api/v1/search", timeout=60,
+                                    json={"query": question, "k": K, "mode": mode})
+            answer.raise_for_status()
+            return [self._key(r) for r in answer.json()["results"]]
+        return ask
+
+    def _key(self, result: dict) -> str:
+        document = result.get("document")
+        if document is not None:  # a chunk answers for its document
+            return self.keys.get(document["id"], result["memory_id"])
+        return self.keys.get(result["memory_id"], result["memory_id"])
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+def bare_for(corpus: Corpus, embedder) -> tuple[Bare, Bare]:
+    """Baselines over the same texts: turns as written; documents as the hub's chunks."""
+    turns = Bare([t.key for t in corpus.turns], [t.content for t in corpus.turns], embedder)
+    return turns, None  # documents: see `bare_documents`
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--documents", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    chats = conversations(args.seed, pairs=args.pairs, sessions=args.sessions)
+    notes = documents(args.seed, count=args.documents)
+    with tempfile.TemporaryDirectory(prefix="nc-bench-recall-") as temp:
+        under_test = HubUnderTest(Path(temp) / "hub")
+        try:
+            loaded_s = under_test.load(Corpus(chats.turns, [], notes.documents))
+            results = evaluate(under_test, chats, notes)
+        finally:
+            under_test.close()
+    report(args, chats, notes, results, loaded_s)
+
+
+def evaluate(under_test: HubUnderTest, chats: Corpus, notes: Corpus) -> dict:
+    embedder = under_test.hub.embedder
+    chunk_keys, chunk_texts = document_chunks(under_test)
+    bare_chats = Bare([t.key for t in chats.turns], [t.content for t in chats.turns], embedder)
+    bare_notes = Bare(chunk_keys, chunk_texts, embedder)
+    results: dict[str, dict] = {}
+    for corpus_name, questions, bare in (("conversations", chats.questions, bare_chats),
+                                         ("documents", notes.questions, bare_notes)):
+        legs = {"bare BM25": bare.bm25, "bare vectors": bare.vectors, "naive RRF": bare.rrf}
+        legs |= {f"hub {mode}": under_test.search(mode)
+                 for mode in ("hybrid", "vector", "fulltext")}
+        for name, search in legs.items():
+            timed(search, questions[:5])  # warm up
+            results.setdefault(corpus_name, {})[name] = score(timed(search, questions))
+    return results
+
+
+def document_chunks(under_test: HubUnderTest) -> tuple[list[str], list[str]]:
+    """The hub's own chunks of the documents (the baselines search the same passages)."""
+    from sqlalchemy import select
+
+    from neurocache.store.models import Memory
+
+    with under_test.hub.db.session() as session:
+        rows = session.execute(select(Memory.content, Memory.meta).where(
+            Memory.kind == "chunk")).all()
+    return [under_test.keys[meta["document_id"]] for _c, meta in rows], [c for c, _m in rows]
+
+
+def report(args: argparse.Namespace, chats: Corpus, notes: Corpus, results: dict,
+           loaded_s: float) -> None:
+    for corpus_name, by_leg in results.items():
+        rows = [{"search": leg, **{k: v for k, v in summary["all"].items()}}
+                for leg, summary in by_leg.items()]
+        print_table(rows, f"Recall on {corpus_name} ({rows[0]['questions']} questions)")
+        kinds = [k for k in next(iter(by_leg.values())) if k != "all"]
+        if len(kinds) > 1:
+            print_table([{"search": leg, **{kind: summary[kind]["R@10"] for kind in kinds}}
+                         for leg, summary in by_leg.items()],
+                        f"R@10 on {corpus_name}, by kind of question")
+    gain = (results["conversations"]["hub hybrid"]["all"]["R@10"]
+            - results["conversations"]["naive RRF"]["all"]["R@10"])
+    print(f"hub hybrid - naive RRF, R@10 on conversations: {gain:+.3f}; "
+          f"{len(chats.turns)} turns, {len(notes.documents)} documents loaded in "
+          f"{loaded_s:.1f} s")
+    out = HERE / "results" / "recall.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args), "turns": len(chats.turns),
+                               "documents": len(notes.documents), "load_s": loaded_s,
+                               "gain_r10": gain, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
