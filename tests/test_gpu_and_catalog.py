@@ -71,7 +71,7 @@ def test_manager_reports_the_plan_of_an_injected_gpu(tmp_path):
 
 def test_the_shipped_catalog_is_complete():
     entries = load_catalog()
-    assert {e.role for e in entries.values()} == {"chat", "embedding"}
+    assert {e.role for e in entries.values()} == {"chat", "embedding", "rerank"}
     assert {e.format for e in entries.values()} == {"gguf", "llamafile"}
     for entry in entries.values():
         assert entry.url.startswith("https://") and entry.license and entry.size > 0

@@ -80,7 +80,7 @@ def test_lists_the_shipped_catalog(hub_factory):
     models = api(live, "GET", "/api/v1/models").json()["models"]
     assert len(models) >= 6
     roles = {m["role"] for m in models}
-    assert roles == {"chat", "embedding"}
+    assert roles == {"chat", "embedding", "rerank"}
     assert all(m["state"] == "absent" and m["license"] and m["size"] > 0 for m in models)
     assert any(m.get("recommended") for m in models)
 

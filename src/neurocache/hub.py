@@ -34,6 +34,8 @@ from neurocache.knowledge.service import Knowledge
 from neurocache.models.embedder import LlamaEmbedder, RemoteEmbedder
 from neurocache.models.manager import ModelManager
 from neurocache.models.reembed import Reembedder
+from neurocache.models.reranker import LlamaReranker
+from neurocache.search.pipeline import Weights
 from neurocache.search.service import SearchService
 from neurocache.search.vectors import IndexPolicy
 from neurocache.settings import Settings, ensure_private_dir
@@ -82,7 +84,7 @@ class Hub:
         self.search = SearchService(
             self.db, settings.data_dir / "indexes", settings.embedder, lambda: self.embedder,
             IndexPolicy(settings.vector_exact_limit, settings.vector_nprobe),
-            settings.index_save_interval_s)
+            settings.index_save_interval_s, Weights(reranked=settings.rerank_candidates))
         self.jobs = JobQueue(self.db, lambda *event: self.publish(*event),
                              workers=settings.ingest_workers)
         self.knowledge = Knowledge(settings, self.db, self.search, self.jobs,
@@ -117,6 +119,9 @@ class Hub:
         self.backups = ScheduledBackups(settings, before=self.search.save)
         self._build_agents_and_channels(settings)
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
+        self._reranker: LlamaReranker | None = None
+        if settings.reranker is not None:
+            self.search.pipeline.reranker = self._rerank
         self._reembedder: Reembedder | None = None
         self._embedder_lock = threading.Lock()
 
@@ -200,9 +205,18 @@ class Hub:
         self.limiter.start()
 
     def rerank_wanted(self, asked: bool | None) -> bool:
-        """A request's own choice, else the hub's (no reranker: never)."""
-        return self.search.pipeline.reranker is not None and (
-            asked if asked is not None else True)
+        """A request's own choice, else the `rerank` setting (no reranker: never)."""
+        if self.settings.reranker is None:
+            return False
+        return asked if asked is not None else self.settings.rerank
+
+    def _rerank(self, query: str, passages: list[str]) -> list[float]:
+        """The chosen reranker's scores, loaded on first use."""
+        with self._embedder_lock:
+            if self._reranker is None:
+                self._reranker = self.models.reranker_for(self.settings.reranker or "",
+                                                          self.settings.embedder_threads)
+        return self._reranker.score(query, passages)
 
     def authenticate(self, token: str | None) -> Principal | None:
         """The owner for the owner's token, a key's principal for a live key, else None."""
@@ -257,6 +271,8 @@ class Hub:
         self.search.close()
         if self._embedder is not None:
             self._embedder.close()
+        if self._reranker is not None:
+            self._reranker.close()
         self.models.close()
         self.keys.flush()
         self.usage.close()

@@ -135,6 +135,19 @@ class Settings(BaseSettings):
         2, ge=1, le=64,
         description="Parallel single-thread llama.cpp contexts of an in-process embedder.",
     )
+    reranker: str | None = Field(
+        None,
+        description="The id of a reranker model (role `rerank`: a cross-encoder GGUF, run "
+        "in-process) that orders the best search results again; default: none.",
+    )
+    rerank: bool = Field(
+        True,
+        description="With a `reranker` chosen, rerank every search unless the request says "
+        "`\"rerank\": false` (and with this false, only those that say true).",
+    )
+    rerank_candidates: int = Field(
+        30, ge=2, le=200, description="How many of the best results the reranker orders again."
+    )
     chunk_tokens: int = Field(
         200, ge=16, le=254, description="Chunk size, in the embedder's tokens."
     )

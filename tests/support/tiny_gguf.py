@@ -201,3 +201,72 @@ def write_unknown_architecture(path: Path, architecture: str = "frobnitz") -> Pa
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def write_tiny_reranker(path: Path, *, n_embd: int = 32, n_layer: int = 2, n_head: int = 2,
+                        n_ff: int = 64, seed: int = 0) -> Path:
+    """A random-weight cross-encoder (BERT, rank pooling: one relevance score per query and
+    passage) that llama.cpp loads in milliseconds; its vocabulary is the built-in
+    embedder's WordPiece, so any text tokenizes. It ranks by noise, deterministically:
+    enough to prove the plumbing, nothing about quality."""
+    from neurocache.models.embedder import BUILTIN_MODEL
+
+    source = gguf.GGUFReader(str(BUILTIN_MODEL))
+
+    def field(name: str):
+        part = source.fields[name]
+        return [bytes(part.parts[i]).decode() if part.types[-1] == gguf.GGUFValueType.STRING
+                else part.parts[i].tolist()[0] for i in part.data]
+
+    tokens, types = field("tokenizer.ggml.tokens"), field("tokenizer.ggml.token_type")
+    rng = np.random.default_rng(seed)
+
+    def weights(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape) * 0.2).astype(np.float32)
+
+    writer = gguf.GGUFWriter(str(path), "bert")
+    writer.add_name("tiny-random-reranker")
+    writer.add_context_length(512)
+    writer.add_embedding_length(n_embd)
+    writer.add_feed_forward_length(n_ff)
+    writer.add_block_count(n_layer)
+    writer.add_head_count(n_head)
+    writer.add_layer_norm_eps(1e-12)
+    writer.add_causal_attention(False)
+    writer.add_pooling_type(gguf.PoolingType.RANK)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_tokenizer_model("bert")
+    writer.add_token_type_count(2)
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_scores([0.0] * len(tokens))
+    for key, value in (("unk", 100), ("pad", 0), ("mask", 103), ("bos", 101), ("eos", 102),
+                       ("sep", 102)):
+        getattr(writer, f"add_{key}_token_id")(value)
+    ones, zeros = np.ones(n_embd, np.float32), np.zeros(n_embd, np.float32)
+    tensors = {"token_embd.weight": weights(len(tokens), n_embd),
+               "position_embd.weight": weights(512, n_embd),
+               "token_types.weight": weights(2, n_embd),
+               "token_embd_norm.weight": ones, "token_embd_norm.bias": zeros,
+               "cls.weight": weights(n_embd, n_embd), "cls.bias": zeros,
+               "cls.output.weight": weights(1, n_embd),
+               "cls.output.bias": np.zeros(1, np.float32)}
+    for i in range(n_layer):
+        for part in ("q", "k", "v", "output"):
+            tensors[f"blk.{i}.attn_{part}.weight"] = weights(n_embd, n_embd)
+            tensors[f"blk.{i}.attn_{part}.bias"] = zeros
+        tensors |= {f"blk.{i}.attn_output_norm.weight": ones,
+                    f"blk.{i}.attn_output_norm.bias": zeros,
+                    f"blk.{i}.ffn_up.weight": weights(n_ff, n_embd),
+                    f"blk.{i}.ffn_up.bias": np.zeros(n_ff, np.float32),
+                    f"blk.{i}.ffn_down.weight": weights(n_embd, n_ff),
+                    f"blk.{i}.ffn_down.bias": zeros,
+                    f"blk.{i}.layer_output_norm.weight": ones,
+                    f"blk.{i}.layer_output_norm.bias": zeros}
+    for name, values in tensors.items():
+        writer.add_tensor(name, values)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -18,7 +18,7 @@ class CatalogEntry(BaseModel):
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
     name: str
-    role: Literal["chat", "embedding"]
+    role: Literal["chat", "embedding", "rerank"]
     format: Literal["gguf", "llamafile"]
     url: str = Field(pattern=r"^https?://")
     size: int = Field(gt=0, description="Bytes (approximate when sha256 is empty).")

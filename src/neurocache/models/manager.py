@@ -48,6 +48,7 @@ from neurocache.models.registry import (
     new_local_id,
     row_from_catalog,
 )
+from neurocache.models.reranker import LlamaReranker
 from neurocache.models.supervisor import ModelProcess
 from neurocache.settings import Settings
 from neurocache.store import Database, audit
@@ -222,6 +223,15 @@ class ModelManager:
             raise Conflict(f"the embedder {choice} is not an installed GGUF file")
         return LlamaEmbedder(Path(row.path or ""), contexts=threads, name=row.name)
 
+    def reranker_for(self, choice: str, threads: int) -> LlamaReranker:
+        """The reranker `choice`: an installed GGUF of role `rerank`, run in-process."""
+        row = self._row(choice)
+        if row is None or row.role != "rerank":
+            raise InvalidInput(f"the reranker {choice!r} is not a rerank model of this hub")
+        if row.state != "installed" or row.format != "gguf":
+            raise Conflict(f"the reranker {choice} is not an installed GGUF file")
+        return LlamaReranker(Path(row.path or ""), threads=threads, name=row.name)
+
     # ---- registering
     def register_local(self, path: str, actor: Actor, *, name: str | None = None,
                        role: str | None = None, anywhere: bool = True) -> dict[str, Any]:
@@ -390,6 +400,9 @@ class ModelManager:
             raise Conflict(f"{model_id} is not installed: download or register it first")
         if row.source == "remote":
             return self._check_remote(model_id) or self.get(model_id)
+        if row.role == "rerank":
+            raise Conflict(f"{model_id} is a reranker: it runs inside the hub, chosen with the "
+                           f"`reranker` setting (reranker = \"{model_id}\")")
         if not Path(row.path or "").is_file():
             self._set_row(model_id, state="failed", error=f"the file {row.path} is gone")
             raise Conflict(f"the file of {model_id} is gone: download it again")

@@ -56,7 +56,7 @@ def inspect_local_file(path: Path) -> dict[str, Any]:
     arch = _field(reader, "general.architecture") or "unknown"
     return {
         "format": "gguf",
-        "role": "embedding" if arch in EMBEDDING_ARCHITECTURES else "chat",
+        "role": _role(reader, arch),
         "name": _field(reader, "general.name") or path.stem,
         "context_length": _field(reader, f"{arch}.context_length"),
         "architecture": arch,
@@ -69,6 +69,13 @@ def holds_gguf(path: Path) -> bool:
             return any(name.endswith(".gguf") for name in archive.namelist())
     except (zipfile.BadZipFile, OSError):
         return False
+
+
+def _role(reader: gguf.GGUFReader, arch: str) -> str:
+    """A cross-encoder (rank pooling) reranks; an encoder embeds; the rest chat."""
+    if _field(reader, f"{arch}.pooling_type") == int(gguf.PoolingType.RANK):
+        return "rerank"
+    return "embedding" if arch in EMBEDDING_ARCHITECTURES else "chat"
 
 
 def _field(reader: gguf.GGUFReader, key: str) -> Any:

@@ -136,7 +136,7 @@ class SearchService:
         self._saved_at = time.monotonic()
         self._dirty = False
         self._legs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search")
-        self.pipeline = Pipeline(self, weights or Weights())
+        self.pipeline = Pipeline(self, weights or Weights())  # Hub sets its reranker
 
     # ---- the vector index, a cache of the store
     @property

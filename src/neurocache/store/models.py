@@ -173,7 +173,7 @@ class Model(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
-        CheckConstraint("role IN ('chat', 'embedding')", name="role"),
+        CheckConstraint("role IN ('chat', 'embedding', 'rerank')", name="role"),
         CheckConstraint("state IN ('absent', 'downloading', 'installed', 'failed')",
                         name="state"),
     )

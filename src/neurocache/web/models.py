@@ -23,7 +23,7 @@ class RegisterModel(RequestModel):
     api_key: str | None = Field(None, description="Sent to the remote server; never shown.")
     model: str | None = Field(None, description="The remote server's model name.")
     name: str | None = Field(None, max_length=200)
-    role: Literal["chat", "embedding"] | None = None
+    role: Literal["chat", "embedding", "rerank"] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> RegisterModel:
@@ -40,7 +40,7 @@ class ModelOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str
     name: str
-    role: Literal["chat", "embedding"]
+    role: Literal["chat", "embedding", "rerank"]
     state: Literal["absent", "downloading", "installed", "starting", "running", "restarting",
                    "failed"] = Field(description="`restarting`: its server died and is "
                                      "being started again; requests wait for it.")
@@ -108,7 +108,8 @@ def cancel_download(model_id: str):
 @bp.post("/<model_id>/start")
 @endpoint(scope="admin", responses={202: ModelOut}, errors=CONFLICT)
 def start_model(model_id: str):
-    """Start the model's server (stopping another running model of the same role)."""
+    """Start the model's server; another running model of its role stops once this one
+    answers (a reranker runs inside the hub: choose it with the `reranker` setting)."""
     return current_hub().models.start(model_id, current_actor()), 202
 
 

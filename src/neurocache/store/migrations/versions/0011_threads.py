@@ -1,4 +1,4 @@
-"""threads of turns: a memory's thread, position and speaker, in columns
+"""threads of turns: a memory's thread, position and speaker, in columns; rerank models
 
 Revision ID: 0011
 Revises: 0010
@@ -23,6 +23,11 @@ def upgrade() -> None:
     op.add_column("memories", sa.Column("speaker", sa.String(length=200), nullable=True))
     op.create_index("ix_memories_thread_position", "memories", ["thread", "position"])
     _place_existing(op.get_bind())
+    # Rerankers (cross-encoders) are models of their own role.
+    with op.batch_alter_table("models") as models:
+        models.drop_constraint(op.f("ck_models_role"), type_="check")
+        models.create_check_constraint(op.f("ck_models_role"),
+                                       "role IN ('chat', 'embedding', 'rerank')")
 
 
 def _place_existing(bind: sa.engine.Connection) -> None:
@@ -43,6 +48,9 @@ def _place_existing(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("models") as models:
+        models.drop_constraint(op.f("ck_models_role"), type_="check")
+        models.create_check_constraint(op.f("ck_models_role"), "role IN ('chat', 'embedding')")
     op.drop_index("ix_memories_thread_position", table_name="memories")
     for column in ("speaker", "position", "thread"):
         op.drop_column("memories", column)
