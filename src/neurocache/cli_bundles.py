@@ -21,6 +21,7 @@ import requests
 from neurocache.cli_models import CLI_ACTOR, RunningHub
 from neurocache.errors import NeurocacheError
 from neurocache.hub import Hub
+from neurocache.knowledge.histories import BATCH, TurnIn, history_format, read_history
 from neurocache.store.bundle_format import KINDS, NDJSON
 from neurocache.store.bundles import for_hub
 
@@ -61,9 +62,18 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
     @settings_options
     def import_(file: Path, kind: str | None, as_json: bool, **kwargs: Any) -> None:
         """Import a bundle (.json, or .jsonl for chats): new ids, relations kept; importing
-        one twice makes a second copy."""
+        one twice makes a second copy. Or a chat history from elsewhere (ChatGPT's
+        conversations.json, JSONL of turns), with a progress bar: importing it again makes
+        nothing new."""
         settings, _ = settings_from(kwargs)
         raw = file.read_bytes()
+        fmt = history_format(raw) if kind is None else None
+        if fmt is not None:
+            try:
+                _import_history(settings, read_history(raw, fmt), fmt)
+            except NeurocacheError as exc:
+                raise click.ClickException(exc.message) from exc
+            return
         ndjson = file.suffix.lower() in (".jsonl", ".ndjson")
         running = RunningHub.find(settings)
         try:
@@ -72,6 +82,38 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         except NeurocacheError as exc:
             raise click.ClickException(exc.message) from exc
         _report(answer, as_json)
+
+
+def _import_history(settings: Any, turns: list[TurnIn], fmt: str) -> None:
+    """Through the running hub a batch at a time (each a request), else in this process."""
+    running = RunningHub.find(settings)
+    totals = {"created": 0, "unchanged": 0}
+    with click.progressbar(length=len(turns), label=f"Importing {fmt}", show_pos=True,
+                           show_eta=True) as bar:
+        if running is not None:
+            for start in range(0, len(turns), BATCH):
+                batch = turns[start:start + BATCH]
+                answer = _over_http(running, _as_jsonl(batch), True, None)
+                for name in totals:
+                    totals[name] += answer[name]
+                bar.update(len(batch))
+        else:
+            hub = Hub(settings)
+            try:
+                done = hub.histories.run(turns, CLI_ACTOR,
+                                         progress=lambda n, _total: bar.update(n - bar.pos))
+            finally:
+                hub.close()
+            totals = {"created": done.created, "unchanged": done.unchanged}
+    threads = len({t.thread for t in turns})
+    click.echo(f"Imported {len(turns)} turns of {threads} threads: {totals['created']} new, "
+               f"{totals['unchanged']} already here.")
+
+
+def _as_jsonl(turns: list[TurnIn]) -> bytes:
+    return "".join(json.dumps({"thread": t.thread, "speaker": t.speaker, "at": t.at,
+                               "content": t.content, "title": t.title}, ensure_ascii=False)
+                   + "\n" for t in turns).encode()
 
 
 def _bundle_lines(hub: Hub, kind: str, item_id: str | None, vectors: bool) -> Iterable[str]:

@@ -28,6 +28,7 @@ from neurocache.chat.tiers import AgentMemories, ConsolidationRules, model_summa
 from neurocache.chat.visibility import Visibility
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.knowledge.folders import FolderWatcher
+from neurocache.knowledge.histories import HistoryImporter
 from neurocache.knowledge.jobs import JobQueue
 from neurocache.knowledge.later import IndexLater
 from neurocache.knowledge.service import Knowledge
@@ -89,6 +90,7 @@ class Hub:
                              workers=settings.ingest_workers)
         self.knowledge = Knowledge(settings, self.db, self.search, self.jobs,
                                    lambda: self.embedder, count_usage=self.usage.add)
+        self.histories = HistoryImporter(self.db, self.knowledge.remember)
         self.folders = FolderWatcher(self.db, self.knowledge,
                                      interval_s=settings.watch_interval_s,
                                      max_file_bytes=settings.watch_max_file_bytes,

@@ -418,14 +418,16 @@ class SearchService:
         turns = [row for row in rows.values() if row.thread is not None]
         around = self.neighbours(turns, 1, 1, Filters(kinds=None))
         for row in turns:
-            same = sorted((n for n in around.values() if n.thread == row.thread),
-                          key=lambda n: (n.position or 0.0, n.rowid))
+            place = (row.position or 0.0, row.rowid)
+            same = [n for n in around.values() if n.thread == row.thread and n.id != row.id]
+            before = max((n for n in same if (n.position or 0.0, n.rowid) < place),
+                         key=lambda n: (n.position or 0.0, n.rowid), default=None)
+            after = min((n for n in same if (n.position or 0.0, n.rowid) > place),
+                        key=lambda n: (n.position or 0.0, n.rowid), default=None)
             by_id[row.id]["context"] = [
                 {"memory_id": n.id, "speaker": n.speaker, "at": (n.meta or {}).get("at"),
-                 "text": n.content,
-                 "place": "before" if (n.position or 0, n.rowid) < (row.position or 0,
-                                                                    row.rowid) else "after"}
-                for n in same if n.id != row.id]
+                 "text": n.content, "place": where}
+                for n, where in ((before, "before"), (after, "after")) if n is not None]
 
     def _exact_within(self, vector: np.ndarray, limit: int,
                       filters: Filters) -> list[tuple[int, float]]:

@@ -100,6 +100,10 @@ class Memory(Base):
     thread: Mapped[str | None] = mapped_column(String(200), nullable=True)
     position: Mapped[float | None] = mapped_column(Float, nullable=True)
     speaker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # sha256 of where an imported memory came from (a chat export's turn): imported again,
+    # it is found, not made twice
+    origin_key: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True,
+                                                   index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -11,8 +11,9 @@ import json
 from typing import Any, Literal
 
 from flask import Blueprint, Response, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from neurocache.knowledge.histories import history_format, read_history
 from neurocache.store.bundle_format import (
     NDJSON,
     AgentBundle,
@@ -108,17 +109,39 @@ def export_chats():
         "Content-Disposition": 'attachment; filename="neurocache-chats.jsonl"'})
 
 
+class HistoryImportedOut(BaseModel):
+    format: Literal["chatgpt", "turns"]
+    threads: int
+    turns: int
+    created: int = Field(description="Turns new to this hub.")
+    unchanged: int = Field(description="Turns imported before (the same file again).")
+
+
+class ImportAnswer(RootModel[ImportedOut | HistoryImportedOut]):
+    """A bundle's import, or a chat history's."""
+
+
 @bp.post("/import")
-@endpoint(scope="write", query=ImportQuery, responses={201: ImportedOut}, errors=CONFLICT)
+@endpoint(scope="write", query=ImportQuery, responses={201: ImportAnswer}, errors=CONFLICT)
 def import_bundle(query: ImportQuery):
     """Import a bundle: JSON (`application/json`), or JSONL (`application/x-ndjson`) for
-    every chat. All or nothing; the answer maps each id of the bundle to its new id."""
+    every chat. All or nothing; the answer maps each id of the bundle to its new id.
+
+    Also a chat history from elsewhere: ChatGPT's `conversations.json` export, or JSONL of
+    turns (`{"thread", "speaker", "at", "content"}` a line). Its turns become memories of
+    kind `turn`; importing the same file again makes nothing new (`created`,
+    `unchanged`)."""
     if request.mimetype not in ("application/json", NDJSON):
         raise UnsupportedMediaType(
             f"send the bundle as application/json, or JSONL as {NDJSON}",
             details={"content_type": request.mimetype or None})
+    raw = request.get_data(cache=False)
+    fmt = history_format(raw) if query.kind is None else None
+    if fmt is not None:  # a chat history from elsewhere, not a bundle
+        hub = current_hub()
+        return hub.histories.run(read_history(raw, fmt), current_actor()).view(fmt), 201
     principal = current_principal()
     imported = for_hub(current_hub()).import_bundle(
-        request.get_data(cache=False), current_actor(), person=principal.person,
+        raw, current_actor(), person=principal.person,
         ndjson=request.mimetype == NDJSON, expected_kind=query.kind)
     return imported, 201

@@ -1,4 +1,5 @@
-"""threads of turns: a memory's thread, position and speaker, in columns; rerank models
+"""threads of turns: a memory's thread, position and speaker, in columns; the origin of
+imported memories; rerank models
 
 Revision ID: 0011
 Revises: 0010
@@ -22,6 +23,8 @@ def upgrade() -> None:
     op.add_column("memories", sa.Column("position", sa.Float(), nullable=True))
     op.add_column("memories", sa.Column("speaker", sa.String(length=200), nullable=True))
     op.create_index("ix_memories_thread_position", "memories", ["thread", "position"])
+    op.add_column("memories", sa.Column("origin_key", sa.String(length=64), nullable=True))
+    op.create_index("ix_memories_origin_key", "memories", ["origin_key"], unique=True)
     _place_existing(op.get_bind())
     # Rerankers (cross-encoders) are models of their own role.
     with op.batch_alter_table("models") as models:
@@ -51,6 +54,7 @@ def downgrade() -> None:
     with op.batch_alter_table("models") as models:
         models.drop_constraint(op.f("ck_models_role"), type_="check")
         models.create_check_constraint(op.f("ck_models_role"), "role IN ('chat', 'embedding')")
+    op.drop_index("ix_memories_origin_key", table_name="memories")
     op.drop_index("ix_memories_thread_position", table_name="memories")
-    for column in ("speaker", "position", "thread"):
+    for column in ("origin_key", "speaker", "position", "thread"):
         op.drop_column("memories", column)
