@@ -11,7 +11,9 @@ tokens), and runs them on several single-thread contexts in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -29,6 +31,7 @@ BUILTIN_TOKENIZER = BUILTIN_MODEL.with_suffix(".tokenizer.json")
 MAX_TOKENS = 256  # what all-MiniLM-L6-v2 was trained on (its position table has 512)
 CHARS_PER_TOKEN_BOUND = 32  # text beyond MAX_TOKENS * this cannot reach the model anyway
 BATCH_TOKENS = 512
+BATCH_NICENESS = 10  # how much lower the priority of batch threads than a query's
 # BERT's WordPiece reads a word of more than 100 characters as [UNK]; llama.cpp splits it
 # instead. A word is a run of letters and digits (CJK characters are words of their own).
 CJK = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af"
@@ -62,8 +65,11 @@ class LlamaEmbedder:
         self._llama = first
         # The other contexts share the first one's weights: a Llama each loaded the model
         # again (about 100 MB more per context for the built-in one).
+        # One more context only for lone batches (a search's query): it never waits behind
+        # an ingestion's batches, whose threads run at a lower priority.
         self._contexts = [(first._ctx, first._batch)] + [
-            self._shared_context(first, texts_per_batch) for _ in range(contexts - 1)]
+            self._shared_context(first, texts_per_batch) for _ in range(contexts)]
+        self._query_slot = contexts
         self.dimension = first.n_embd()
         import llama_cpp
 
@@ -76,8 +82,11 @@ class LlamaEmbedder:
         # Each context keeps one thread of its own: llama.cpp's OpenMP team then stays with
         # it, instead of teams on two threads spinning against each other (a query took
         # 8-9 ms instead of 4.5 once two threads had served it; bench/search.py).
-        self._workers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embed-{i}")
-                         for i in range(contexts)]
+        self._workers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embed-{i}",
+                                            initializer=_lower_priority)
+                         for i in range(contexts)] + [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-query")]
+        self._query_busy = False
         self._free = list(range(contexts))
         self._freed = threading.Condition()
         self._urgent_waiting = 0
@@ -144,7 +153,7 @@ class LlamaEmbedder:
         """Consecutive texts in as many batches as the limits need, rounded up to a multiple
         of the contexts and evenly filled, so that no context idles while another finishes
         (a 6-chunk document in 3 batches left one core idle a third of the time)."""
-        count, contexts = len(token_lists), len(self._contexts)
+        count, contexts = len(token_lists), self._query_slot  # the batch contexts
         total = sum(len(tokens) for tokens in token_lists)
         wanted = max(math.ceil(count / self.texts_per_batch), math.ceil(total / BATCH_TOKENS))
         if count >= contexts:
@@ -168,10 +177,14 @@ class LlamaEmbedder:
             yield batch, [token_lists[i] for i in batch]
 
     def _take_context(self, urgent: bool) -> int:
-        """The lowest free one: a lone query then always runs on context 0, whose thread
-        team is already the right size (switching contexts cost up to 2x). A lone batch
-        (a search query) goes before the batches of an ingestion waiting for a context."""
+        """A lone batch (a search's query) takes the query context when it is free: it
+        never waits behind an ingestion. Otherwise the lowest free batch context (a lone
+        one then runs on context 0, whose thread team is already the right size: switching
+        cost up to 2x); a lone batch goes before the batches of an ingestion waiting."""
         with self._freed:
+            if urgent and not self._query_busy:
+                self._query_busy = True
+                return self._query_slot
             self._urgent_waiting += urgent
             try:
                 self._freed.wait_for(lambda: self._free and (urgent or not self._urgent_waiting))
@@ -185,7 +198,10 @@ class LlamaEmbedder:
 
     def _give_back(self, slot: int) -> None:
         with self._freed:
-            self._free.append(slot)
+            if slot == self._query_slot:
+                self._query_busy = False
+            else:
+                self._free.append(slot)
             self._freed.notify_all()
 
     def _embed_batch(self, slot: int, token_lists: list[list[int]], threads: int) -> np.ndarray:
@@ -216,6 +232,13 @@ class LlamaEmbedder:
             batch.close()
             context.close()
         self._llama.close()
+
+
+def _lower_priority() -> None:
+    """An ingestion's embedding threads yield the CPU to a search's (Linux: a thread's own
+    niceness; elsewhere this does nothing)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BATCH_NICENESS)
 
 
 class RemoteEmbedder:
