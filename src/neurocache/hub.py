@@ -85,7 +85,8 @@ class Hub:
         self.search = SearchService(
             self.db, settings.data_dir / "indexes", settings.embedder, lambda: self.embedder,
             IndexPolicy(settings.vector_exact_limit, settings.vector_nprobe),
-            settings.index_save_interval_s, Weights(reranked=settings.rerank_candidates))
+            settings.index_save_interval_s, Weights(reranked=settings.rerank_candidates),
+            embed_context=settings.embed_turn_context)
         self.jobs = JobQueue(self.db, lambda *event: self.publish(*event),
                              workers=settings.ingest_workers)
         self.knowledge = Knowledge(settings, self.db, self.search, self.jobs,
@@ -194,7 +195,8 @@ class Hub:
         self.models.resume_running()
         self._reembedder = Reembedder(self.db, self.settings.embedder, lambda: self.embedder,
                                       lambda *event: self.publish(*event),
-                                      on_stored=self.knowledge.index_vectors)
+                                      on_stored=self.knowledge.index_vectors,
+                                      inputs=self.search.embedding_inputs)
         self._reembedder.start()
         self.conversations.fail_unfinished()
         self.channel_messages.fail_unfinished()

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         2, ge=1, le=64,
         description="Parallel single-thread llama.cpp contexts of an in-process embedder.",
     )
+    embed_turn_context: bool = Field(
+        True,
+        description="Embed each turn of a thread with its speaker and the turn it replies "
+        "to (a short answer means little alone); changing it re-embeds nothing already "
+        "embedded.",
+    )
     reranker: str | None = Field(
         None,
         description="The id of a reranker model (role `rerank`: a cross-encoder GGUF, run "

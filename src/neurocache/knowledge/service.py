@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from neurocache.errors import Conflict, InvalidInput, NotFound
 from neurocache.knowledge.jobs import JobCancelled, JobQueue, job_view
 from neurocache.knowledge.loaders import Loaded, html_title, load_file, page_of, readable_html
-from neurocache.knowledge.splitting import Chunk, make_splitter, split, windows
+from neurocache.knowledge.reading import StoredText, document_windows
+from neurocache.knowledge.splitting import Chunk, make_splitter, split
 from neurocache.models.reembed import store_vectors
 from neurocache.search.service import SearchService
 from neurocache.settings import Settings
@@ -73,16 +74,6 @@ class Intake:
     also: Also | None = None
     same_file: bool = False  # an upload: the same name in the same collection is the same file
     idempotency_key: str | None = None  # the caller's key, hashed with who they are
-
-
-def document_windows(body: str, pages: list | None) -> Iterator[tuple[int, int]]:
-    """The spans a document is split by: windows of its text, never across a page (each
-    chunk cites one page)."""
-    if not pages:
-        yield from windows(body)
-        return
-    for _number, start, end in pages:
-        yield from windows(body, start, end)
 
 
 def capture_text(capture: dict[str, Any]) -> str:
@@ -496,14 +487,13 @@ class Knowledge:
                     progress: Callable[[float], None]) -> None:
         document_id = payload["document_id"]
         with self.db.session() as session:
-            memory = session.get(Memory, document_id)
+            meta = session.scalar(select(Memory.meta).where(Memory.id == document_id))
             # Only a document still waiting is indexed: not one deleted, failed by a cancel,
             # or indexed already (a job the start found, whose work was done).
-            if memory is None or not _move_status(session, document_id, WAITING, "indexing"):
+            if meta is None or not _move_status(session, document_id, WAITING, "indexing"):
                 return
-            body, meta = memory.content, dict(memory.meta)
         try:
-            self._index_document(document_id, body, meta, progress)
+            self._index_document(document_id, dict(meta), progress)
         except DocumentGone:
             raise JobCancelled(job_id) from None  # deleted meanwhile: its delete cancelled us
         except JobCancelled:
@@ -520,10 +510,11 @@ class Knowledge:
             with contextlib.suppress(NotFound):  # deleted by hand meanwhile
                 self.delete_document(payload["replaces"], Actor(payload.get("actor", "ingest")))
 
-    def _index_document(self, document_id: str, body: str, meta: dict[str, Any],
+    def _index_document(self, document_id: str, meta: dict[str, Any],
                         progress: Callable[[float], None]) -> None:
         """A window of text at a time: split, stored, embedded, then the next, so memory
-        stays bounded and progress is the share of the text done."""
+        stays bounded (the text is read a window at a time too) and progress is the share
+        of the text done."""
         self.search.remove(self._drop_chunks(document_id))  # what a crashed run left
         embedder = self.get_embedder()
         splitter = make_splitter(meta.get("format", "text"), self.settings.chunk_tokens,
@@ -532,20 +523,34 @@ class Knowledge:
         inherited = {k: v for k, v in meta.items() if k not in DOCUMENT_ONLY}
         pages, stored = meta.get("pages"), 0
         progress(0.0)  # a job cancelled while it waited stops here
-        for start, end in document_windows(body, pages):
+        for start, window, before, after in self._windows(document_id, pages):
             chunks = [Chunk(c.text, c.start + start, c.end + start)
-                      for c in split(body[start:end], splitter)]
+                      for c in split(window, splitter)]
             ids = self._store_chunks(document_id, inherited, chunks, pages, first=stored)
             for done in range(0, len(ids), EMBED_BATCH):
                 batch = ids[done:done + EMBED_BATCH]
                 self._embed(batch, [chunks[done + i].text for i in range(len(batch))])
-                share = (done + len(batch)) / len(ids)
-                progress((start + (end - start) * share) / max(len(body), 1))
+                progress(before + (after - before) * (done + len(batch)) / len(ids))
             stored += len(ids)
         with self.db.session() as session:
             session.get(Document, document_id).chunk_count = stored
         self.search.checkpoint()
         self.count_usage(documents=1, chunks=stored)
+
+    def _windows(self, document_id: str,
+                 pages: list | None) -> Iterator[tuple[int, str, float, float]]:
+        """(start, text, share done before it, share done after it) of each window."""
+        stored = StoredText(self.db, document_id)
+        if stored.streamable and not pages:
+            before = 0.0
+            for start, window, after in stored.windows():
+                yield start, window, before, after
+                before = after
+            return
+        body = stored.whole()
+        for start, window in document_windows(body, pages):
+            yield (start, window, start / max(len(body), 1),
+                   (start + len(window)) / max(len(body), 1))
 
     def _store_chunks(self, document_id: str, inherited: dict[str, Any], chunks: list[Chunk],
                       pages: list | None, first: int) -> list[str]:
@@ -573,16 +578,20 @@ class Knowledge:
             return session.get(Document, document_id) is not None
 
     def _embed(self, memory_ids: list[str], texts: list[str]) -> None:
-        """Embed what has no vector by this embedder yet; identical text reuses one."""
+        """Embed what has no vector by this embedder yet; identical text reuses one. The
+        vector may be of more than the text (`embedding_inputs`: a turn with its context);
+        the text's hash is what the stored vector is checked against."""
         name = self.search.embedder_name
-        hashes = [content_hash(t) for t in texts]
+        inputs = self.search.embedding_inputs(memory_ids, texts)
+        hashes = [content_hash(t) if t == inputs[i] else f"context:{i}"  # never reused
+                  for i, t in enumerate(texts)]
         with self.db.session() as session:
             known = dict(session.execute(
                 select(Memory.content_hash, Vector.vector)
                 .join(Vector, Vector.memory_id == Memory.id)
                 .where(Vector.embedder == name, Memory.content_hash.in_(hashes))).all())
         missing = [i for i, h in enumerate(hashes) if h not in known]
-        fresh = self.get_embedder().embed([texts[i] for i in missing]) if missing else []
+        fresh = self.get_embedder().embed([inputs[i] for i in missing]) if missing else []
         vectors = np.empty((len(texts), self.get_embedder().dimension), dtype=np.float32)
         for position, i in enumerate(missing):
             vectors[i] = fresh[position]

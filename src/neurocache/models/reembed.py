@@ -89,8 +89,10 @@ class Reembedder:
     def __init__(self, db: Database, embedder_name: str, get_embedder: Callable[[], Embedder],
                  publish: Publish,
                  on_stored: Callable[[list[str], np.ndarray], None] = lambda _i, _v: None,
+                 inputs: Callable[[list[str], list[str]], list[str]] = lambda _i, t: t,
                  ) -> None:
         self.on_stored = on_stored  # e.g. the search index, kept current as vectors change
+        self.inputs = inputs  # (ids, texts) → what to embed (a turn with its context)
         self.db = db
         self.embedder_name = embedder_name
         self.get_embedder = get_embedder
@@ -121,7 +123,7 @@ class Reembedder:
                     break
                 ids = [memory_id for memory_id, _ in batch]
                 texts = [content for _, content in batch]
-                vectors = embedder.embed(texts)
+                vectors = embedder.embed(self.inputs(ids, texts))
                 kept = store_vectors(self.db, self.embedder_name, ids, vectors, texts)
                 self.on_stored([ids[i] for i in kept], vectors[kept])
                 done += len(batch)

@@ -33,8 +33,7 @@ STOP_TEXT = (
     "where where's which while who who's whom why why's will with won't would wouldn't you you'd "
     "you'll you're you've your yours yourself yourselves tell told say said says ask asked know "
     "knew remember recall mention mentioned talk talked think thought please also just ever "
-    "anything may might must shall something thing things kind sort like really much many get got "
-    "go went"
+    "anything may might must shall something really"
 )
 STOPWORDS = frozenset(STOP_TEXT.split())
 MONTHS = {name: number for number, names in enumerate((

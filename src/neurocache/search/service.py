@@ -51,6 +51,16 @@ class Row:
     content: str
 
 
+CONTEXT_CHARS = 300  # of the turn a turn replies to, embedded with it
+
+
+def _previous(row: Row, candidates: Any) -> Row | None:
+    place = (row.position or 0.0, row.rowid)
+    return max((n for n in candidates if n.thread == row.thread
+                and (n.position or 0.0, n.rowid) < place),
+               key=lambda n: (n.position or 0.0, n.rowid), default=None)
+
+
 def _row(values: Any) -> Row:
     rowid, memory_id, kind, thread, position, speaker, meta, created, digest, content = values
     if isinstance(meta, str):
@@ -122,7 +132,9 @@ def metadata_path(key: str) -> str:
 class SearchService:
     def __init__(self, db: Database, index_dir: Path, embedder_name: str,
                  get_embedder: Callable[[], Any], policy: IndexPolicy | None = None,
-                 save_interval_s: float = 60.0, weights: Weights | None = None) -> None:
+                 save_interval_s: float = 60.0, weights: Weights | None = None,
+                 embed_context: bool = False) -> None:
+        self.embed_context = embed_context  # embed turns with the turn they reply to
         self.db = db
         self.index_dir = index_dir
         self.embedder_name = embedder_name
@@ -405,6 +417,32 @@ class SearchService:
                 + ") OR m.rowid IN (" + near.format(op=">", order="ASC", limit=after)
                 + f")) WHERE {where}"), {**params, "places": places}).all()
         return {r[0]: _row(r) for r in found}
+
+    def embedding_inputs(self, memory_ids: list[str], texts: list[str]) -> list[str]:
+        """What to embed for each memory: a turn of a thread with its speaker and the turn
+        it replies to (a short answer means little alone); anything else as it is."""
+        if not self.embed_context:
+            return list(texts)
+        with self.db.session() as session:
+            ids = dict(session.execute(text(
+                "SELECT id, rowid FROM memories WHERE id IN (SELECT value FROM "
+                "json_each(:ids))"), {"ids": _json_list(memory_ids)}).all())
+        rows = self.rows(list(ids.values()))
+        turns = [r for r in rows.values() if r.thread and not r.thread.startswith("document:")]
+        turn_rowids = {r.rowid for r in turns}
+        before = self.neighbours(turns, 1, 0, Filters(kinds=None)) if turns else {}
+        inputs = []
+        for memory_id, text_ in zip(memory_ids, texts, strict=True):
+            row = rows.get(ids.get(memory_id, -1))
+            if row is None or row.rowid not in turn_rowids:
+                inputs.append(text_)
+                continue
+            previous = _previous(row, before.values())
+            said = f"{row.speaker}: {text_}" if row.speaker else text_
+            inputs.append(said if previous is None else
+                          f"{said}\n(replying to {previous.speaker or 'someone'}: "
+                          f"{previous.content[:CONTEXT_CHARS]})")
+        return inputs
 
     def _attach_context(self, results: list[dict[str, Any]]) -> None:
         """Each turn's neighbours in its thread (the one before, the one after), so an

@@ -52,6 +52,10 @@ class VectorIndex:
         self._lock = threading.RLock()
         if self.kind == INVERTED:
             faiss.extract_index_ivf(index).nprobe = nprobe
+        # The ids it holds: an add replaces only those already there. FAISS's remove_ids
+        # scans the whole index, so removing before every add made ingesting a long
+        # document cost more than linearly (each batch scanned all before it).
+        self._present: set[int] = set(self.ids().tolist())
 
     @classmethod
     def exact(cls, dimension: int) -> VectorIndex:
@@ -97,13 +101,18 @@ class VectorIndex:
             return
         ids = np.asarray(rowids, dtype=np.int64)
         with self._lock:
-            self._index.remove_ids(ids)  # re-adding replaces
+            again = [r for r in rowids if r in self._present]
+            if again:  # re-adding replaces
+                self._index.remove_ids(np.asarray(again, dtype=np.int64))
             self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+            self._present.update(rowids)
 
     def remove(self, rowids: list[int]) -> None:
-        if rowids:
-            with self._lock:
-                self._index.remove_ids(np.asarray(rowids, dtype=np.int64))
+        with self._lock:
+            there = [r for r in rowids if r in self._present]
+            if there:
+                self._index.remove_ids(np.asarray(there, dtype=np.int64))
+                self._present.difference_update(there)
 
     def search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
         # One query gains nothing from OpenMP threads, and their spinning after each search
