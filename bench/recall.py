@@ -166,12 +166,6 @@ class HubUnderTest:
         self.server.stop()
 
 
-def bare_for(corpus: Corpus, embedder) -> tuple[Bare, Bare]:
-    """Baselines over the same texts: turns as written; documents as the hub's chunks."""
-    turns = Bare([t.key for t in corpus.turns], [t.content for t in corpus.turns], embedder)
-    return turns, None  # documents: see `bare_documents`
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=8)

@@ -144,7 +144,8 @@ def _plant_pet(w: _Writer, a: str, b: str, rng: random.Random) -> list[Question]
     key = w.say(a, f"Yes! I adopted a {breed} from the rescue centre, we named it {name}.")
     return [Question(f"What kind of animal did {a} bring home from the shelter?", [key],
                      "paraphrase"),
-            Question(f"What is the name of {a}'s {animal}?", [key], "name")]
+            Question(f"What is the name of {a}'s {animal}?", [key], "name"),
+            Question(f"Which {breed} did {a} adopt?", [key], "words")]
 
 
 def _plant_relative(w: _Writer, a: str, b: str, rng: random.Random) -> list[Question]:
@@ -152,7 +153,8 @@ def _plant_relative(w: _Writer, a: str, b: str, rng: random.Random) -> list[Ques
     key = w.say(a, f"My {relative} {name} just packed everything up and relocated to {city}.")
     w.say(b, "Wow, that's a big change!")
     return [Question(f"Where does {a}'s {relative} live now?", [key], "paraphrase"),
-            Question(f"Which of {a}'s relatives moved away to {city}?", [key], "name")]
+            Question(f"Which of {a}'s relatives moved away to {city}?", [key], "name"),
+            Question(f"Who packed everything up and relocated to {city}?", [key], "words")]
 
 
 def _plant_class(w: _Writer, a: str, b: str, rng: random.Random) -> list[Question]:
@@ -161,7 +163,8 @@ def _plant_class(w: _Writer, a: str, b: str, rng: random.Random) -> list[Questio
     key = w.say(a, f"I did, my first {name} lesson was yesterday evening and I loved it.")
     day = (w.when - timedelta(days=1)).strftime("%B %Y")
     return [Question(f"When did {a} start learning {doing}?", [key], "date"),
-            Question(f"What {field_} course did {a} join in {day}?", [key], "date")]
+            Question(f"What {field_} course did {a} join in {day}?", [key], "date"),
+            Question(f"How was {a}'s first {name} lesson?", [key], "words")]
 
 
 def _state_job(w: _Writer, a: str, b: str, rng: random.Random) -> tuple[str, str]:
@@ -176,7 +179,8 @@ def _change_job(w: _Writer, job: tuple[str, str], rng: random.Random) -> Questio
     person, place = job
     key = w.say(person, f"Big news: I left {place}. I'm {rng.choice(NEW_JOBS)} now, and "
                         "I'm much happier.")
-    return Question(f"What does {person} do for a living these days?", [key], "changed")
+    return Question(f"What does {person} do for a living these days, after leaving "
+                    f"{place}?", [key], "changed")
 
 
 def _plant_injury(w: _Writer, a: str, b: str, rng: random.Random) -> list[Question]:
@@ -185,20 +189,24 @@ def _plant_injury(w: _Writer, a: str, b: str, rng: random.Random) -> list[Questi
     w.chat(2)
     w.say(b, "Did you ever hear back about the X-ray?")
     key = w.say(a, f"Yes, {reply}.")
-    return [Question(f"What did the doctor find out about {a}'s {part}?", [key], "reply")]
+    return [Question(f"What did the doctor find out about {a}'s {part}?", [key], "reply"),
+            Question(f"What did the X-ray of {a}'s {part} show?", [key], "words")]
 
 
 def _plant_dish(w: _Writer, a: str, b: str, rng: random.Random) -> list[Question]:
     dish = rng.choice(DISHES)
     w.say(b, "What did you cook for the party?")
     key = w.say(a, f"I made {dish}, everyone asked for the recipe.")
-    return [Question(f"Which dish did {a} prepare for the party?", [key], "reply")]
+    return [Question(f"Which dish did {a} prepare for the party?", [key], "reply"),
+            Question(f"Which of {a}'s party dishes got everyone asking for the recipe?", [key],
+                     "words")]
 
 
 def _plant_book(w: _Writer, a: str, b: str, rng: random.Random) -> list[Question]:
     book, _short = rng.choice(BOOKS)
     key = w.say(a, f"I couldn't put down {book}, I finished it in two nights.")
-    return [Question(f"What book did {a} read so quickly?", [key], "paraphrase")]
+    return [Question(f"What book did {a} read so quickly?", [key], "paraphrase"),
+            Question(f"Which book could {a} not put down?", [key], "words")]
 
 
 PLANTERS = [_plant_pet, _plant_relative, _plant_class, _plant_injury, _plant_dish, _plant_book]

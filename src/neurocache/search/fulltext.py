@@ -7,17 +7,16 @@ no FTS operator can be injected; quoted phrases must match as written."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from neurocache.errors import Unavailable
 from neurocache.search.query import Query
 
 MARK_OPEN, MARK_CLOSE = "\u2063[[", "]]\u2063"  # rare characters, split out by `segments`
 MAX_WORDS = 64
+Fetch = Callable[[str, dict[str, Any]], list[tuple]]
 
 
 @dataclass(frozen=True)
@@ -40,34 +39,33 @@ def _quoted(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def search_fulltext(session: Session, query: Query, limit: int, where: str = "1",
-                    params: dict[str, Any] | None = None) -> list[TextHit]:
-    """Best `limit` matches among the memories `m` that satisfy `where`, by BM25."""
+def search_fulltext(fetch: Fetch, dialect: str, query: Query, limit: int, where: str = "1",
+                    params: dict[str, Any] | None = None,
+                    highlight: bool = True) -> list[TextHit]:
+    """Best `limit` matches among the memories `m` that satisfy `where`, by BM25; with
+    their matched words marked (`highlight`), which costs as much again. `fetch` runs a
+    read (`Database.fetch`)."""
     match = match_expression(query)
     if match is None:
         return []
-    if session.bind.dialect.name != "sqlite":  # type: ignore[union-attr]
+    if dialect != "sqlite":
         raise Unavailable("full-text search needs the SQLite store for now")
-    return _ranked(session, match, limit, where, params or {})
-
-
-def _ranked(session: Session, match: str, limit: int, where: str,
-            params: dict[str, Any]) -> list[TextHit]:
+    params = {**(params or {}), "match": match, "limit": limit}
+    if not highlight:
+        return [TextHit(rowid, -score, "") for rowid, score in fetch(
+            "SELECT memories_fts.rowid, bm25(memories_fts) AS score FROM memories_fts "
+            "JOIN memories m ON m.rowid = memories_fts.rowid "
+            f"WHERE memories_fts MATCH :match AND {where} ORDER BY score LIMIT :limit",
+            params)]
     # Ranked first, highlighted after: highlight() on every matching row before the LIMIT
     # would cost as much as the search.
-    rows = session.execute(
-        text(
-            "WITH best AS (SELECT memories_fts.rowid AS id, bm25(memories_fts) AS score "
-            "FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH :match AND {where} "
-            "ORDER BY score LIMIT :limit) "
-            f"SELECT best.id, best.score, highlight(memories_fts, 0, '{MARK_OPEN}', "
-            f"'{MARK_CLOSE}') FROM best JOIN memories_fts ON memories_fts.rowid = best.id "
-            "WHERE memories_fts MATCH :match ORDER BY best.score"
-        ),
-        {**params, "match": match, "limit": limit},
-    ).all()
-    return [TextHit(rowid, -score, highlight) for rowid, score, highlight in rows]
+    return [TextHit(rowid, -score, marked) for rowid, score, marked in fetch(
+        "WITH best AS (SELECT memories_fts.rowid AS id, bm25(memories_fts) AS score "
+        "FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
+        f"WHERE memories_fts MATCH :match AND {where} ORDER BY score LIMIT :limit) "
+        f"SELECT best.id, best.score, highlight(memories_fts, 0, '{MARK_OPEN}', "
+        f"'{MARK_CLOSE}') FROM best JOIN memories_fts ON memories_fts.rowid = best.id "
+        "WHERE memories_fts MATCH :match ORDER BY best.score", params)]
 
 
 def segments(highlighted: str) -> list[dict[str, Any]]:

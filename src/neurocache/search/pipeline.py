@@ -3,17 +3,17 @@ conversations, channels, agents, `/v1`).
 
 1. The query is understood (`search.query`): the words that carry it, names, quoted
    phrases, a time it is about; a query with nothing to look for is refused.
-2. Candidates come from full text (BM25 over the words) and from vectors, in parallel.
-3. Turns of a thread bring their neighbours: the turns after a candidate (an answer is
-   often the reply to what matched) and the turns before each (the context it replies to).
-4. Every candidate gets both scores (missing ones are computed, not taken as zero), each
-   normalised over the candidates, and a weighted sum of them; a turn adds a share of
-   the best of the turns just before it (its context); a speaker the query names, a time
-   it asks about, and recency when it asks about "now" add small boosts.
-5. Near-duplicates collapse (the same text twice, overlapping chunks of one document).
-6. An optional reranker (a cross-encoder) orders the best few again.
+2. Candidates come from vectors (the query embedded; a turn of a thread was embedded with
+   its speaker and the turn it replies to, `SearchService.embedding_inputs`), then from
+   full text (BM25 over the words, reaching deeper).
+3. Every candidate gets both scores (a missing cosine is computed, not taken as zero),
+   each normalised over the candidates, and a weighted sum of them; a speaker the query
+   names, a time it asks about, and recency when it asks about "now" add small boosts.
+4. Near-duplicates collapse (the same text twice, overlapping chunks of one document).
+5. An optional reranker (a cross-encoder) orders the best few again.
 
-The weights were chosen by measurement (bench/recall.py; docs/decisions/0012-recall.md).
+The weights, and what was left out (neighbours added at query time), were chosen by
+measurement (bench/recall.py; docs/decisions/0012-recall.md).
 """
 
 from __future__ import annotations
@@ -21,24 +21,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
 
 from neurocache.search.query import Query, understand
 
+TEXT_DEPTH = 4  # the full-text leg scores this many times the vector leg's candidates
 RECENCY_CUES = re.compile(r"\b(now|nowadays|currently|these days|lately|latest|recent|"
                           r"recently|anymore|at the moment|still)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Weights:
-    vector: float = 0.6  # the normalised cosine's share of a memory's own score
-    text: float = 0.4  # the normalised BM25's share
-    context: float = 0.35  # how much of its best previous turn a turn adds
-    window: int = 2  # turns before (context) and after (replies) a candidate looked at
-    decay: float = 0.7  # each turn further away counts this much less
+    vector: float = 0.7  # the normalised cosine's share of a memory's score
+    text: float = 0.3  # the normalised BM25's share
     speaker: float = 0.08  # a turn said by someone the query names
     time: float = 0.15  # a memory of the time the query asks about
     recency: float = 0.1  # the newer among the candidates, when the query says "now"
@@ -51,7 +49,6 @@ class Candidate:
     rowid: int
     vector: float | None = None
     text: float | None = None
-    highlight: str | None = None
     row: Any = None  # (id, kind, thread, position, speaker, meta, created_at, hash, content)
     score: float = 0.0
 
@@ -60,14 +57,11 @@ class Legs(Protocol):
     """What the pipeline needs of the store and the indexes (SearchService gives it)."""
 
     def embed_query(self, text: str) -> np.ndarray: ...
-    def fulltext(self, query: Query, limit: int, filters: Any,
-                 among: list[int] | None = None) -> list[tuple[int, float, str]]: ...
+    def fulltext(self, query: Query, limit: int, filters: Any, among: list[int] | None = None,
+                 highlight: bool = True) -> list[tuple[int, float, str]]: ...
     def nearest(self, vector: np.ndarray, limit: int, filters: Any) -> list[tuple[int, float]]: ...
     def similarities(self, vector: np.ndarray, rowids: list[int]) -> dict[int, float]: ...
     def rows(self, rowids: list[int]) -> dict[int, Any]: ...
-    def neighbours(self, rows: list[Any], before: int, after: int,
-                   filters: Any) -> dict[int, Any]: ...
-    def submit(self, function: Callable[..., Any], *args: Any) -> Any: ...
 
 
 @dataclass
@@ -76,6 +70,7 @@ class Ranked:
 
     hits: list[tuple[int, float]]
     highlights: dict[int, str] = field(default_factory=dict)
+    rows: dict[int, Any] | None = None  # what was read of them, when it was
 
 
 class Pipeline:
@@ -99,21 +94,27 @@ class Pipeline:
 
     def _hybrid(self, query: Query, vector: np.ndarray, k: int, want: int, filters: Any,
                 rerank: bool) -> Ranked:
-        text_leg = self.legs.submit(self.legs.fulltext, query, want, filters)
+        # The full-text leg reaches deeper (it is cheap): a vector candidate beyond it
+        # matches the words too little to count. It runs after the query's embedding, not
+        # beside it: the embedding keeps both cores busy, and sharing them cost it more
+        # than the full-text leg takes.
         candidates = {rowid: Candidate(rowid, vector=score)
                       for rowid, score in self.legs.nearest(vector, want, filters)}
-        for rowid, score, highlight in text_leg.result():
-            found = candidates.setdefault(rowid, Candidate(rowid))
-            found.text, found.highlight = score, highlight
+        for rank, (rowid, score, _) in enumerate(self.legs.fulltext(
+                query, want * TEXT_DEPTH, filters, None, False)):
+            if rank < want or rowid in candidates:
+                candidates.setdefault(rowid, Candidate(rowid)).text = score
         self._with_rows(candidates)
-        self._with_neighbours(candidates, filters)
-        self._complete_scores(candidates, query, vector, filters)
+        self._complete_scores(candidates, vector)
         ranked = self._ranked(candidates, query)
         ranked = collapse(ranked)
         if rerank and self.reranker is not None:
             ranked = self._reranked(query, ranked)
-        return Ranked([(c.rowid, c.score) for c in ranked[:k]],
-                      {c.rowid: c.highlight for c in ranked if c.highlight})
+        best = ranked[:k]
+        marked = self.legs.fulltext(query, k, filters, [c.rowid for c in best], True) \
+            if query.words or query.phrases else []
+        return Ranked([(c.rowid, c.score) for c in best], {r: h for r, _, h in marked},
+                      {c.rowid: c.row for c in best})
 
     def _with_rows(self, candidates: dict[int, Candidate]) -> None:
         rows = self.legs.rows(list(candidates))
@@ -123,56 +124,25 @@ class Pipeline:
             else:
                 del candidates[rowid]  # gone since the index was searched
 
-    def _with_neighbours(self, candidates: dict[int, Candidate], filters: Any) -> None:
-        """The turns around the candidates that are turns of a conversation-like thread."""
-        turns = [c.row for c in candidates.values() if is_turn_thread(c.row)]
-        if not turns or self.weights.window == 0:
-            return
-        window = self.weights.window
-        for rowid, row in self.legs.neighbours(turns, window, window, filters).items():
-            candidates.setdefault(rowid, Candidate(rowid, row=row))
-
-    def _complete_scores(self, candidates: dict[int, Candidate], query: Query,
-                         vector: np.ndarray, filters: Any) -> None:
-        """Both scores for every candidate: a memory the vectors found may match words
-        too (just below the full-text leg's cut), and the other way round."""
+    def _complete_scores(self, candidates: dict[int, Candidate], vector: np.ndarray) -> None:
+        """The vector score of every candidate: one the full text found is scored by
+        meaning too, not taken as unrelated (the full-text leg reaches deep enough that a
+        vector candidate beyond it matches the words too little to count)."""
         no_vector = [r for r, c in candidates.items() if c.vector is None]
         for rowid, score in self.legs.similarities(vector, no_vector).items():
             candidates[rowid].vector = score
-        no_text = [r for r, c in candidates.items() if c.text is None]
-        if no_text and query.words:
-            for rowid, score, highlight in self.legs.fulltext(query, len(no_text), filters,
-                                                              among=no_text):
-                candidates[rowid].text, candidates[rowid].highlight = score, highlight
 
     def _ranked(self, candidates: dict[int, Candidate], query: Query) -> list[Candidate]:
         w = self.weights
         vectors = _normalised({r: c.vector for r, c in candidates.items()})
         texts = _normalised({r: c.text for r, c in candidates.items()}, floor=0.0)
-        own = {r: w.vector * vectors[r] + w.text * texts[r] for r in candidates}
-        by_thread = _threads(candidates.values())
         recency = _normalised({r: memory_time(c.row) for r, c in candidates.items()}) \
             if RECENCY_CUES.search(query.text) else {}
         for rowid, candidate in candidates.items():
-            candidate.score = own[rowid] + w.context * self._context(candidate, by_thread,
-                                                                     own)
+            candidate.score = w.vector * vectors[rowid] + w.text * texts[rowid]
             candidate.score += self._boosts(candidate, query) + w.recency * recency.get(
                 rowid, 0.0)
         return sorted(candidates.values(), key=lambda c: c.score, reverse=True)
-
-    def _context(self, candidate: Candidate, by_thread: dict[str, list[Candidate]],
-                 own: dict[int, float]) -> float:
-        """The best own score among the few turns just before this one, decayed by
-        distance: what the turn replies to."""
-        if not is_turn_thread(candidate.row):
-            return 0.0
-        thread = by_thread.get(candidate.row.thread, [])
-        at = next((i for i, c in enumerate(thread) if c.rowid == candidate.rowid), None)
-        if at is None:
-            return 0.0
-        before = thread[max(0, at - self.weights.window):at]
-        return max((own[c.rowid] * self.weights.decay ** (at - i)
-                    for i, c in enumerate(before, start=at - len(before))), default=0.0)
 
     def _boosts(self, candidate: Candidate, query: Query) -> float:
         """A speaker the query names; the time it asks about."""
@@ -209,7 +179,9 @@ def memory_time(row: Any) -> float | None:
     """When a memory happened: its turn's `at` (its position, for turns), else when made."""
     if row.thread is not None and not row.thread.startswith("document:") and row.position:
         return float(row.position)
-    created: datetime | None = row.created_at
+    created = row.created_at
+    if isinstance(created, str):  # SQLite's text: naive UTC
+        created = datetime.fromisoformat(created).replace(tzinfo=UTC)
     return created.timestamp() if created is not None else None
 
 
@@ -223,16 +195,6 @@ def _normalised(scores: dict[int, float | None], floor: float | None = None,
     high = max(known)
     span = (high - low) or 1.0
     return {r: (s - low) / span if s is not None else 0.0 for r, s in scores.items()}
-
-
-def _threads(candidates: Any) -> dict[str, list[Candidate]]:
-    by_thread: dict[str, list[Candidate]] = {}
-    for candidate in candidates:
-        if is_turn_thread(candidate.row):
-            by_thread.setdefault(candidate.row.thread, []).append(candidate)
-    for turns in by_thread.values():
-        turns.sort(key=lambda c: (c.row.position or 0.0, c.rowid))
-    return by_thread
 
 
 def collapse(ranked: list[Candidate]) -> list[Candidate]:

@@ -31,8 +31,13 @@ log = logging.getLogger("neurocache.search")
 # A metadata field a filter names: `project`, or `source.app` for a field inside a field.
 METADATA_KEY = r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$"
 FIRST_ASK = 2  # vector candidates asked per result wanted; filters may drop some
-ROW_COLUMNS = ("m.rowid, m.id, m.kind, m.thread, m.position, m.speaker, m.metadata, "
-               "m.created_at, m.content_hash, m.content")
+# What the pipeline reads of a candidate: no whole metadata (decoding it for every
+# candidate cost more than the search), only the fields it uses.
+ROW_COLUMNS = ("m.rowid, m.id, m.kind, m.thread, m.position, m.speaker, "
+               "json_extract(m.metadata, '$.document_id'), json_extract(m.metadata, '$.start'), "
+               "json_extract(m.metadata, '$.end'), json_extract(m.metadata, '$.at'), "
+               "json_extract(m.metadata, '$.page'), m.created_at, m.content_hash, m.content, "
+               "m.owner, m.tier")
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,12 @@ class Row:
     thread: str | None
     position: float | None
     speaker: str | None
-    meta: dict[str, Any]
-    created_at: datetime | None
+    meta: dict[str, Any]  # document_id, start, end, at, page: those it has
+    created_at: datetime | str | None  # as the store gives it (parsed when needed)
     content_hash: str
     content: str
+    owner: str = "owner"
+    tier: str | None = None
 
 
 CONTEXT_CHARS = 300  # of the turn a turn replies to, embedded with it
@@ -62,13 +69,13 @@ def _previous(row: Row, candidates: Any) -> Row | None:
 
 
 def _row(values: Any) -> Row:
-    rowid, memory_id, kind, thread, position, speaker, meta, created, digest, content = values
-    if isinstance(meta, str):
-        meta = json.loads(meta)
-    if isinstance(created, str):
-        created = datetime.fromisoformat(created).replace(tzinfo=UTC)
-    return Row(rowid, memory_id, kind, thread, position, speaker, meta or {}, created, digest,
-               content)
+    (rowid, memory_id, kind, thread, position, speaker, document_id, start, end, at, page,
+     created, digest, content, owner, tier) = values
+    meta = {name: value for name, value in (("document_id", document_id), ("start", start),
+                                            ("end", end), ("at", at), ("page", page))
+            if value is not None}
+    return Row(rowid, memory_id, kind, thread, position, speaker, meta, created, digest,
+               content, owner, tier)
 WIDEST_ASK = 4096  # past this, a filtered search scores its own few vectors exactly
 
 
@@ -337,7 +344,7 @@ class SearchService:
     def _search(self, query: str, k: int, mode: str, filters: Filters,
                 context: bool = False, rerank: bool = False) -> list[dict[str, Any]]:
         ranked = self.pipeline.run(query, k, mode, filters, rerank=rerank)
-        results = self._results(ranked.hits, ranked.highlights)
+        results = self._results(ranked.hits, ranked.highlights, ranked.rows)
         if context:
             self._attach_context(results)
         return results
@@ -350,13 +357,14 @@ class SearchService:
         return self._legs.submit(function, *args)
 
     def fulltext(self, query: Query, limit: int, filters: Filters,
-                 among: list[int] | None = None) -> list[tuple[int, float, str]]:
+                 among: list[int] | None = None,
+                 highlight: bool = True) -> list[tuple[int, float, str]]:
         where, params = filters.where()
         if among is not None:
             where += " AND m.rowid IN (SELECT value FROM json_each(:among))"
             params["among"] = _json_list(among)
-        with self.db.session() as session:
-            hits = search_fulltext(session, query, limit, where, params)
+        hits = search_fulltext(self.db.fetch, self.db.engine.dialect.name, query, limit, where,
+                               params, highlight)
         return [(h.rowid, h.score, h.highlight) for h in hits]
 
     def nearest(self, vector: np.ndarray, limit: int,
@@ -383,8 +391,8 @@ class SearchService:
         have one by this embedder)."""
         if not rowids:
             return {}
-        found, vectors = self._stored_vectors(rowids)
-        if not len(found):
+        found, vectors = self.index().vectors(rowids)
+        if not found:
             return {}
         scores = vectors @ vector.astype(np.float32)
         return {int(r): float(s) for r, s in zip(found, scores, strict=True)}
@@ -392,11 +400,8 @@ class SearchService:
     def rows(self, rowids: list[int]) -> dict[int, Row]:
         if not rowids:
             return {}
-        with self.db.session() as session:
-            found = session.execute(text(
-                f"SELECT {ROW_COLUMNS} FROM memories m "
-                "WHERE m.rowid IN (SELECT value FROM json_each(:ids))"),
-                {"ids": _json_list(rowids)}).all()
+        found = self.db.fetch(f"SELECT {ROW_COLUMNS} FROM memories m WHERE m.rowid IN "
+                              "(SELECT value FROM json_each(:ids))", {"ids": _json_list(rowids)})
         return {r[0]: _row(r) for r in found}
 
     def neighbours(self, rows: list[Row], before: int, after: int,
@@ -488,32 +493,33 @@ class SearchService:
             f"SELECT m.rowid FROM memories m WHERE {where} "
             "AND m.rowid IN (SELECT value FROM json_each(:among))"), params))
 
-    def _results(self, ranked: list[tuple[int, float]],
-                 highlights: dict[int, str]) -> list[dict[str, Any]]:
+    def _results(self, ranked: list[tuple[int, float]], highlights: dict[int, str],
+                 rows: dict[int, Row] | None = None) -> list[dict[str, Any]]:
+        """The results, from the rows the pipeline read (else read now) and their
+        documents."""
         if not ranked:
             return []
-        with self.db.session() as session:
-            rows = session.execute(
-                select(text("memories.rowid"), Memory)
-                .where(text("memories.rowid IN (SELECT value FROM json_each(:ids))"))
-                .params(ids=_json_list([r for r, _ in ranked]))).all()
-            memories = {rowid: memory for rowid, memory in rows}
-            doc_ids = {m.meta.get("document_id") for m in memories.values()} - {None}
-            documents = {d.id: d for d in session.scalars(
-                select(Document).where(Document.id.in_(doc_ids)))}
-        return [_result(memories[rowid], score, documents, highlights.get(rowid))
-                for rowid, score in ranked if rowid in memories]
+        rows = rows if rows is not None else self.rows([r for r, _ in ranked])
+        doc_ids = {rows[r].meta.get("document_id") for r, _ in ranked if r in rows} - {None}
+        documents = {}
+        if doc_ids:
+            with self.db.session() as session:
+                documents = {d.id: d for d in session.execute(
+                    select(Document.id, Document.title, Document.url, Document.path)
+                    .where(Document.id.in_(doc_ids))).all()}
+        return [_result(rows[rowid], score, documents, highlights.get(rowid))
+                for rowid, score in ranked if rowid in rows]
 
 
-def _result(memory: Memory, score: float, documents: dict[str, Document],
+def _result(row: Row, score: float, documents: dict[str, Any],
             highlight: str | None) -> dict[str, Any]:
-    meta = memory.meta or {}
+    meta = row.meta
     document = documents.get(meta.get("document_id", ""))
-    result: dict[str, Any] = {"memory_id": memory.id, "kind": memory.kind,
-                              "text": memory.content, "score": round(score, 6),
-                              "owner": memory.owner}
-    if memory.tier is not None:
-        result["tier"] = memory.tier
+    result: dict[str, Any] = {"memory_id": row.id, "kind": row.kind,
+                              "text": row.content, "score": round(score, 6),
+                              "owner": row.owner}
+    if row.tier is not None:
+        result["tier"] = row.tier
     if document is not None:
         result["document"] = {"id": document.id, "title": document.title, "url": document.url,
                               "path": document.path, "page": meta.get("page")}

@@ -122,6 +122,20 @@ class Database:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(model)
 
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        """Rows of one read, straight through the driver (named `:params`): for the hot
+        paths of search, where an ORM session's bookkeeping cost more than the query."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params or {})
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()  # back to the pool
+
     def current_revision(self) -> str | None:
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
