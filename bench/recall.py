@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -34,8 +33,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import faiss
-import numpy as np
 import requests
 
 HERE = Path(__file__).resolve().parent
@@ -46,42 +43,11 @@ from _table import print_table  # noqa: E402
 from neurocache.app import create_app, hub_of  # noqa: E402
 from neurocache.settings import Settings  # noqa: E402
 from neurocache.web.server import HubServer  # noqa: E402
+from tests.support.baselines import Bare  # noqa: E402
 from tests.support.recall_corpus import Corpus, Question, conversations, documents  # noqa: E402
 
 K = 10
 WORD = re.compile(r"\w+")
-
-
-class Bare:
-    """Thirty lines of retrieval: BM25, vectors, and their naive fusion, over `texts`."""
-
-    def __init__(self, keys: list[str], texts: list[str], embedder) -> None:
-        self.keys, self.embedder = keys, embedder
-        self.db = sqlite3.connect(":memory:")
-        self.db.execute("CREATE VIRTUAL TABLE t USING fts5(content, "
-                        "tokenize='porter unicode61 remove_diacritics 2')")
-        self.db.executemany("INSERT INTO t(rowid, content) VALUES (?, ?)",
-                            list(enumerate(texts)))
-        vectors = np.vstack([embedder.embed(texts[i:i + 64]) for i in range(0, len(texts), 64)])
-        self.index = faiss.IndexFlatIP(vectors.shape[1])
-        self.index.add(vectors.astype(np.float32))
-
-    def bm25(self, question: str, k: int = 100) -> list[str]:
-        words = " OR ".join(f'"{w}"' for w in WORD.findall(question))
-        rows = self.db.execute("SELECT rowid FROM t WHERE t MATCH ? ORDER BY bm25(t) LIMIT ?",
-                               (words, k)).fetchall() if words else []
-        return [self.keys[r] for (r,) in rows]
-
-    def vectors(self, question: str, k: int = 100) -> list[str]:
-        _scores, ids = self.index.search(self.embedder.embed([question]), k)
-        return [self.keys[i] for i in ids[0] if i >= 0]
-
-    def rrf(self, question: str, k: int = 100) -> list[str]:
-        scores: dict[str, float] = defaultdict(float)
-        for ranking in (self.bm25(question), self.vectors(question)):
-            for rank, key in enumerate(ranking):
-                scores[key] += 1 / (60 + rank + 1)
-        return sorted(scores, key=scores.get, reverse=True)[:k]
 
 
 def recall(ranked: list[str], evidence: list[str], k: int) -> float:
@@ -148,10 +114,13 @@ class HubUnderTest:
         assert self.hub.jobs.wait_idle(3600)
         return time.perf_counter() - started
 
-    def search(self, mode: str):
+    def search(self, mode: str, kinds: list[str] | None = None):
+        """Ask over HTTP; `kinds` keeps a corpus's questions to its own memories (the
+        baselines search only that corpus's texts)."""
         def ask(question: str) -> list[str]:
             answer = self.http.post(f"{self.server.url}/api/v1/search", timeout=60,
-                                    json={"query": question, "k": K, "mode": mode})
+                                    json={"query": question, "k": K, "mode": mode,
+                                          "kinds": kinds})
             answer.raise_for_status()
             return [self._key(r) for r in answer.json()["results"]]
         return ask
@@ -191,10 +160,11 @@ def evaluate(under_test: HubUnderTest, chats: Corpus, notes: Corpus) -> dict:
     bare_chats = Bare([t.key for t in chats.turns], [t.content for t in chats.turns], embedder)
     bare_notes = Bare(chunk_keys, chunk_texts, embedder)
     results: dict[str, dict] = {}
-    for corpus_name, questions, bare in (("conversations", chats.questions, bare_chats),
-                                         ("documents", notes.questions, bare_notes)):
+    for corpus_name, questions, bare, kind in (
+            ("conversations", chats.questions, bare_chats, "turn"),
+            ("documents", notes.questions, bare_notes, "chunk")):
         legs = {"bare BM25": bare.bm25, "bare vectors": bare.vectors, "naive RRF": bare.rrf}
-        legs |= {f"hub {mode}": under_test.search(mode)
+        legs |= {f"hub {mode}": under_test.search(mode, [kind])
                  for mode in ("hybrid", "vector", "fulltext")}
         for name, search in legs.items():
             timed(search, questions[:5])  # warm up
