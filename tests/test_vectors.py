@@ -92,6 +92,18 @@ def test_an_inverted_index_adds_replaces_removes_lists_and_survives_saving(tmp_p
     assert VectorIndex.load(tmp_path / "v.faiss", DIMENSION + 1) is None
 
 
+def test_a_search_among_given_rowids_returns_only_those_from_either_kind_of_index():
+    vectors = unit_vectors(2000)
+    wanted = list(range(1500, 2000, 50))  # ten, wherever they lie
+    for index in (VectorIndex.exact(DIMENSION),
+                  VectorIndex.inverted(vectors, lists=32, nprobe=1)):  # one list probed
+        index.add(list(range(2000)), vectors)
+        found = index.search(vectors[0], 10, among=wanted)
+        assert sorted(r for r, _ in found) == wanted, index.kind
+        assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+        assert index.search(vectors[0], 10, among=[]) == []
+
+
 def test_a_store_past_the_limit_gets_an_inverted_index_at_start(db, tmp_path):
     rowids = stored_memories(db, unit_vectors(300))
     index = service(db, tmp_path, exact_limit=100, nprobe=64).index()

@@ -13,11 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
 
 from neurocache.errors import InvalidInput
 from neurocache.search.fulltext import search_fulltext, segments
@@ -25,7 +24,7 @@ from neurocache.search.pipeline import Pipeline, Weights
 from neurocache.search.query import Query
 from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
 from neurocache.store import Database
-from neurocache.store.models import UNEMBEDDED_KINDS, Document, Memory, Vector
+from neurocache.store.models import UNEMBEDDED_KINDS, Memory, Vector
 
 log = logging.getLogger("neurocache.search")
 # A metadata field a filter names: `project`, or `source.app` for a field inside a field.
@@ -58,6 +57,15 @@ class Row:
     tier: str | None = None
 
 
+class DocumentRef(NamedTuple):
+    """What a result names of the document its chunk is from."""
+
+    id: str
+    title: str | None
+    url: str | None
+    path: str | None
+
+
 CONTEXT_CHARS = 300  # of the turn a turn replies to, embedded with it
 
 
@@ -76,7 +84,6 @@ def _row(values: Any) -> Row:
             if value is not None}
     return Row(rowid, memory_id, kind, thread, position, speaker, meta, created, digest,
                content, owner, tier)
-WIDEST_ASK = 4096  # past this, a filtered search scores its own few vectors exactly
 
 
 @dataclass(frozen=True)
@@ -369,22 +376,17 @@ class SearchService:
 
     def nearest(self, vector: np.ndarray, limit: int,
                 filters: Filters) -> list[tuple[int, float]]:
-        """Nearest first; asks FAISS for a few more than wanted and widens the ask while
-        filters drop too many; a narrow filter ends in an exact scan of its own vectors."""
+        """Nearest first. With filters: a few more than wanted, kept if the filters let
+        enough through; else one search among the rowids the filters allow."""
         index = self.index()
-        ask = limit * FIRST_ASK
-        while True:
-            found = index.search(vector, ask)
-            if not filters.narrows:
-                return found[:limit]
-            with self.db.session() as session:
-                allowed = set(self._candidates(session, filters, [r for r, _ in found]))
-            hits = [(rowid, score) for rowid, score in found if rowid in allowed][:limit]
-            if len(hits) >= limit or ask >= index.size:
-                return hits
-            if ask >= WIDEST_ASK:
-                return self._exact_within(vector, limit, filters)
-            ask *= 8
+        found = index.search(vector, limit * FIRST_ASK)
+        if not filters.narrows:
+            return found[:limit]
+        allowed = set(self._candidates(filters, [r for r, _ in found]))
+        hits = [(rowid, score) for rowid, score in found if rowid in allowed][:limit]
+        if len(hits) >= limit or len(found) >= index.size:
+            return hits
+        return index.search(vector, limit, among=self._allowed(filters))
 
     def similarities(self, vector: np.ndarray, rowids: list[int]) -> dict[int, float]:
         """Cosine of the query and each of these memories' stored vectors (those that
@@ -472,26 +474,18 @@ class SearchService:
                  "text": n.content, "place": where}
                 for n, where in ((before, "before"), (after, "after")) if n is not None]
 
-    def _exact_within(self, vector: np.ndarray, limit: int,
-                      filters: Filters) -> list[tuple[int, float]]:
+    def _allowed(self, filters: Filters) -> list[int]:
         where, params = filters.where()
-        with self.db.session() as session:
-            among = list(session.scalars(text(
-                f"SELECT m.rowid FROM memories m WHERE {where}"), params))
-        rowids, vectors = self._stored_vectors(among)
-        if not len(rowids):
-            return []
-        scores = vectors @ vector.astype(np.float32)
-        best = np.argsort(-scores)[:limit]
-        return [(int(rowids[i]), float(scores[i])) for i in best]
+        return [r for (r,) in self.db.fetch(f"SELECT m.rowid FROM memories m WHERE {where}",
+                                            params)]
 
-    @staticmethod
-    def _candidates(session: Session, filters: Filters, among: list[int]) -> list[int]:
+    def _candidates(self, filters: Filters, among: list[int]) -> list[int]:
+        """Those of `among` the filters let through."""
         where, params = filters.where()
         params["among"] = _json_list(among)
-        return list(session.scalars(text(
+        return [r for (r,) in self.db.fetch(
             f"SELECT m.rowid FROM memories m WHERE {where} "
-            "AND m.rowid IN (SELECT value FROM json_each(:among))"), params))
+            "AND m.rowid IN (SELECT value FROM json_each(:among))", params)]
 
     def _results(self, ranked: list[tuple[int, float]], highlights: dict[int, str],
                  rows: dict[int, Row] | None = None) -> list[dict[str, Any]]:
@@ -501,17 +495,15 @@ class SearchService:
             return []
         rows = rows if rows is not None else self.rows([r for r, _ in ranked])
         doc_ids = {rows[r].meta.get("document_id") for r, _ in ranked if r in rows} - {None}
-        documents = {}
-        if doc_ids:
-            with self.db.session() as session:
-                documents = {d.id: d for d in session.execute(
-                    select(Document.id, Document.title, Document.url, Document.path)
-                    .where(Document.id.in_(doc_ids))).all()}
+        documents = {d[0]: DocumentRef(*d) for d in self.db.fetch(
+            "SELECT id, title, url, path FROM documents WHERE id IN "
+            "(SELECT value FROM json_each(:ids))", {"ids": _json_list(sorted(doc_ids))})
+        } if doc_ids else {}
         return [_result(rows[rowid], score, documents, highlights.get(rowid))
                 for rowid, score in ranked if rowid in rows]
 
 
-def _result(row: Row, score: float, documents: dict[str, Any],
+def _result(row: Row, score: float, documents: dict[str, DocumentRef],
             highlight: str | None) -> dict[str, Any]:
     meta = row.meta
     document = documents.get(meta.get("document_id", ""))

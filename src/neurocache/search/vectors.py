@@ -124,18 +124,30 @@ class VectorIndex:
             matrix = np.vstack([self._index.reconstruct(r) for r in found])
         return found, matrix
 
-    def search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    def search(self, vector: np.ndarray, limit: int,
+               among: list[int] | None = None) -> list[tuple[int, float]]:
+        """The `limit` nearest, or the nearest of `among` only (a filter's rowids: FAISS
+        skips the others while it scans, so a narrow filter costs one search)."""
         # One query gains nothing from OpenMP threads, and their spinning after each search
         # slowed the embedder's threads 2x (bench/search.py). This sets the calling
         # thread's OpenMP thread count only: a rebuild's training keeps every core.
         faiss.omp_set_num_threads(1)
         with self._lock:
-            if self.size == 0:
+            if self.size == 0 or among == []:
                 return []
             scores, ids = self._index.search(
                 np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32),
-                min(limit, self.size))
+                min(limit, self.size), params=self._only(among))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _only(self, among: list[int] | None) -> faiss.SearchParameters | None:
+        if among is None:
+            return None
+        selector = faiss.IDSelectorBatch(np.asarray(among, dtype=np.int64))
+        if self.kind == EXACT:
+            return faiss.SearchParameters(sel=selector)
+        # Every list: the few it may return can lie in lists the query is far from.
+        return faiss.SearchParametersIVF(sel=selector, nprobe=self.lists)
 
     def save(self, path: Path, fingerprint: dict) -> None:
         """Atomically: the index and what it was built from (to check it at start)."""
