@@ -17,14 +17,19 @@ WORD = re.compile(r"\w+")
 class Bare:
     """Thirty lines of retrieval: BM25, vectors, and their naive fusion, over `texts`."""
 
-    def __init__(self, keys: list[str], texts: list[str], embedder) -> None:
+    def __init__(self, keys: list[str], texts: list[str], embedder,
+                 vectors: np.ndarray | None = None) -> None:
+        """`vectors`: the texts' own, when they are made up (bench/search.py's synthetic
+        store); else the embedder embeds the texts."""
         self.keys, self.embedder = keys, embedder
-        self.db = sqlite3.connect(":memory:")
+        self.db = sqlite3.connect(":memory:", check_same_thread=False)
         self.db.execute("CREATE VIRTUAL TABLE t USING fts5(content, "
                         "tokenize='porter unicode61 remove_diacritics 2')")
         self.db.executemany("INSERT INTO t(rowid, content) VALUES (?, ?)",
                             list(enumerate(texts)))
-        vectors = np.vstack([embedder.embed(texts[i:i + 64]) for i in range(0, len(texts), 64)])
+        if vectors is None:
+            vectors = np.vstack([embedder.embed(texts[i:i + 64])
+                                 for i in range(0, len(texts), 64)])
         self.index = faiss.IndexFlatIP(vectors.shape[1])
         self.index.add(vectors.astype(np.float32))
 

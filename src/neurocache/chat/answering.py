@@ -250,7 +250,7 @@ class Answerer:
             return []
         try:
             results = self.search.search(query, k=k, mode="hybrid", filters=Filters(
-                kinds=["chunk"], collections=collections))
+                kinds=["chunk"], collections=collections), highlights=False)
         except InvalidInput:  # nothing to look for ("hi!"): the reply has no sources
             return []
         return [_source(r) for r in results]

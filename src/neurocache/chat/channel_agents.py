@@ -218,7 +218,7 @@ class ChannelAgents:
                   if m["kind"] == "person"]
         try:
             own = self.tiers.search(agent["id"], query, tiers=RECALLED_TIERS,
-                                    k=self.options.memories * 2)
+                                    k=self.options.memories * 2, highlights=False)
         except InvalidInput:  # a message with nothing to look for recalls nothing
             own = []
         hits = self.visibility.to_all(people, own, key="memory_id")[:self.options.memories]

@@ -115,12 +115,13 @@ class AgentMemories:
             return newest_first(session, query, Memory, limit, cursor, memory_view)
 
     def search(self, agent_id: str, query: str, *, tiers: list[str] | None = None,
-               k: int = 10, mode: str = "hybrid") -> list[dict[str, Any]]:
+               k: int = 10, mode: str = "hybrid",
+               highlights: bool = True) -> list[dict[str, Any]]:
         """Its memories most relevant to `query` (what it said in channels is not among
         them: those are the channels' messages, with no tier)."""
         self.get_agent(agent_id)
         return self.searcher.search(query, k=k, mode=mode, filters=Filters(
-            owners=[owner_of(agent_id)], tiers=tiers or list(TIERS)))
+            owners=[owner_of(agent_id)], tiers=tiers or list(TIERS)), highlights=highlights)
 
     def get(self, agent_id: str, memory_id: str) -> dict[str, Any]:
         memory = self.graph.get(memory_id)

@@ -3,6 +3,7 @@ context size, and a way to count tokens as the model does."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,12 @@ class GgufTokenizer:
         self._lock = threading.Lock()
 
     def __call__(self, text: str) -> int:
+        return self._count(text)
+
+    @functools.lru_cache(maxsize=2048)  # noqa: B019 (one tokenizer per model, kept for good)
+    def _count(self, text: str) -> int:
+        """Cached: the same passages come back for question after question, and a prompt
+        of six of them took 2.3 ms to count."""
         with self._lock:
             return len(self._llama.tokenize(text.encode("utf-8", "replace"), add_bos=False,
                                             special=True))

@@ -121,8 +121,9 @@ class ModelManager:
         return next((m for m in self.list() if m["role"] == role and m["state"] == "running"),
                     None)
 
-    def client_for(self, model_id: str) -> OpenAIClient:
-        row = self._row(model_id)
+    def client_for(self, model_id: str, row: Model | None = None) -> OpenAIClient:
+        """`row`: the model's, when the caller has just read it (one read less)."""
+        row = row if row is not None else self._row(model_id)
         if row is not None and row.source == "remote":
             return self._client(row.base_url or "", row.api_key)
         process = self._processes.get(model_id)
@@ -162,7 +163,7 @@ class ModelManager:
         if row.source != "remote" and not self._wait_running(model_id):
             raise Unavailable(f"the chat model {model_id} is not running: start it "
                               f"(POST /api/v1/models/{model_id}/start)")
-        return ChatBackend(model_id, self.client_for(model_id),
+        return ChatBackend(model_id, self.client_for(model_id, row),
                            row.remote_model if row.source == "remote" else row.id,
                            min(row.context_length or MAX_CONTEXT, MAX_CONTEXT),
                            self._token_counter(row),

@@ -81,19 +81,19 @@ class Pipeline:
         self.reranker = reranker  # (query, passages) → relevance scores
 
     def run(self, text: str, k: int, mode: str, filters: Any, *, rerank: bool = False,
-            now: datetime | None = None) -> Ranked:
+            highlight: bool = True, now: datetime | None = None) -> Ranked:
         query = understand(text, now)
         want = max(self.weights.pool, k * 5)
         if mode == "fulltext":
-            hits = self.legs.fulltext(query, k, filters)
+            hits = self.legs.fulltext(query, k, filters, None, highlight)
             return Ranked([(r, s) for r, s, _ in hits], {r: h for r, _, h in hits})
         vector = self.legs.embed_query(text)
         if mode == "vector":
             return Ranked(self.legs.nearest(vector, k, filters))
-        return self._hybrid(query, vector, k, want, filters, rerank)
+        return self._hybrid(query, vector, k, want, filters, rerank, highlight)
 
     def _hybrid(self, query: Query, vector: np.ndarray, k: int, want: int, filters: Any,
-                rerank: bool) -> Ranked:
+                rerank: bool, highlight: bool) -> Ranked:
         # The full-text leg reaches deeper (it is cheap): a vector candidate beyond it
         # matches the words too little to count. It runs after the query's embedding, not
         # beside it: the embedding keeps both cores busy, and sharing them cost it more
@@ -112,7 +112,7 @@ class Pipeline:
             ranked = self._reranked(query, ranked)
         best = ranked[:k]
         marked = self.legs.fulltext(query, k, filters, [c.rowid for c in best], True) \
-            if query.words or query.phrases else []
+            if highlight and (query.words or query.phrases) else []
         return Ranked([(c.rowid, c.score) for c in best], {r: h for r, _, h in marked},
                       {c.rowid: c.row for c in best})
 

@@ -320,14 +320,15 @@ class SearchService:
     # ---- searching
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid",
                filters: Filters | None = None, context: bool = False,
-               rerank: bool = False) -> list[dict[str, Any]]:
+               rerank: bool = False, highlights: bool = True) -> list[dict[str, Any]]:
         """The retrieval pipeline's best `k` (search/pipeline.py), as results; `context`:
         each turn with its neighbours in its thread; `rerank`: the reranker orders the
-        best few again (when one is chosen)."""
+        best few again (when one is chosen); `highlights`: the matched words marked (a
+        person reads them; a prompt does not need them)."""
         filters = filters or Filters()
         if filters.kinds and "document" in filters.kinds:
             return self._documents(query, k, mode, filters)
-        return self._search(query, k, mode, filters, context, rerank)
+        return self._search(query, k, mode, filters, context, rerank, highlights)
 
     def _documents(self, query: str, k: int, mode: str,
                    filters: Filters) -> list[dict[str, Any]]:
@@ -349,8 +350,10 @@ class SearchService:
         return results[:k]
 
     def _search(self, query: str, k: int, mode: str, filters: Filters,
-                context: bool = False, rerank: bool = False) -> list[dict[str, Any]]:
-        ranked = self.pipeline.run(query, k, mode, filters, rerank=rerank)
+                context: bool = False, rerank: bool = False,
+                highlights: bool = True) -> list[dict[str, Any]]:
+        ranked = self.pipeline.run(query, k, mode, filters, rerank=rerank,
+                                   highlight=highlights)
         results = self._results(ranked.hits, ranked.highlights, ranked.rows)
         if context:
             self._attach_context(results)
