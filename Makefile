@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: run test lint bench requirements clean test-system-deps binary smoke
 
 # The built-in embedder, converted from its pinned weights (build_scripts/convert_minilm.py).
-EMBEDDER := src/neurocache/models/builtin/all-minilm-l6-v2-f16.gguf
+EMBEDDER := src/neurocache/llm/builtin/all-minilm-l6-v2-f16.gguf
 
 run: $(VENV)/.run-installed $(EMBEDDER)
 	$(PY) -m neurocache serve
@@ -22,13 +22,16 @@ test: $(VENV)/.dev-installed $(EMBEDDER) test-system-deps
 
 # System packages the tests use: PostgreSQL's server binaries (the store's PostgreSQL
 # tests start a throw-away cluster), strace (the privacy test watches every connection the
-# hub makes), redis-server (shared rate limits), Xvfb with Qt's libraries (the desktop window) and Debian's chromium (the browser-client tests drive
-# it with playwright; no browser is downloaded). Installed with apt when missing; without
+# hub makes), redis-server (shared rate limits), Node.js (the extension's own tests, and
+# `node --check` over every script of the client and the extension), Xvfb with Qt's
+# libraries (the desktop window) and Debian's chromium (the browser-client tests drive it
+# with playwright; no browser is downloaded). Installed with apt when missing; without
 # root or sudo those tests are skipped, and say why.
 SYSTEM_PACKAGES_MISSING = $(shell ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || echo postgresql) \
 	$(shell command -v chromium >/dev/null 2>&1 || echo chromium) \
 	$(shell command -v strace >/dev/null 2>&1 || echo strace) \
 	$(shell command -v redis-server >/dev/null 2>&1 || echo redis-server) \
+	$(shell command -v node >/dev/null 2>&1 || echo nodejs) \
 	$(shell command -v Xvfb >/dev/null 2>&1 || echo $(DESKTOP_TEST_PACKAGES))
 # Xvfb and what Qt WebEngine needs to draw the desktop window on it (tests/test_desktop.py).
 DESKTOP_TEST_PACKAGES = xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 \

@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from _table import print_table  # noqa: E402
 from neurocache.app import create_app, hub_of  # noqa: E402
-from neurocache.models.client import parse_sse  # noqa: E402
+from neurocache.llm.client import parse_sse  # noqa: E402
 from neurocache.settings import Settings  # noqa: E402
 from neurocache.store.audit import Actor  # noqa: E402
 from neurocache.web.server import HubServer  # noqa: E402

@@ -40,7 +40,7 @@ from _table import print_table  # noqa: E402
 from neurocache.app import create_app, hub_of  # noqa: E402
 from neurocache.knowledge.service import EMBED_BATCH  # noqa: E402
 from neurocache.settings import Settings  # noqa: E402
-from neurocache.store.models import Memory  # noqa: E402
+from neurocache.store.tables import Memory  # noqa: E402
 from neurocache.web.server import HubServer  # noqa: E402
 
 TOPICS = ["river", "mountain", "library", "engine", "garden", "orbit", "harbour", "forest",

@@ -32,14 +32,14 @@ sys.path.insert(0, str(HERE.parent))
 
 from _table import print_table  # noqa: E402
 from build_scripts.convert_minilm import convert, source_dir  # noqa: E402
-from neurocache.models.downloader import Download, DownloadOptions  # noqa: E402
-from neurocache.models.embedder import (  # noqa: E402
+from neurocache.llm.downloader import Download, DownloadOptions  # noqa: E402
+from neurocache.llm.embedder import (  # noqa: E402
     BUILTIN_MODEL,
     BUILTIN_TOKENIZER,
     LlamaEmbedder,
 )
-from neurocache.models.processes import self_command  # noqa: E402
-from neurocache.models.supervisor import free_port  # noqa: E402
+from neurocache.llm.processes import self_command  # noqa: E402
+from neurocache.llm.supervisor import free_port  # noqa: E402
 from tests.support.file_server import FileServer  # noqa: E402
 from tests.support.tiny_gguf import write_tiny_llama  # noqa: E402
 

@@ -183,7 +183,7 @@ def document_chunks(under_test: HubUnderTest) -> tuple[list[str], list[str]]:
     """The hub's own chunks of the documents (the baselines search the same passages)."""
     from sqlalchemy import select
 
-    from neurocache.store.models import Memory
+    from neurocache.store.tables import Memory
 
     with under_test.hub.db.session() as session:
         rows = session.execute(select(Memory.content, Memory.meta).where(

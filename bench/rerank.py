@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from _table import print_table  # noqa: E402
-from neurocache.models.reranker import LlamaReranker  # noqa: E402
+from neurocache.llm.reranker import LlamaReranker  # noqa: E402
 from tests.support.recall_corpus import conversations, documents  # noqa: E402
 from tests.support.tiny_gguf import write_tiny_reranker  # noqa: E402
 

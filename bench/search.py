@@ -46,7 +46,7 @@ from _table import print_table  # noqa: E402
 from neurocache.app import create_app, hub_of  # noqa: E402
 from neurocache.search.service import FIRST_ASK  # noqa: E402
 from neurocache.settings import Settings  # noqa: E402
-from neurocache.store.models import Memory, Vector  # noqa: E402
+from neurocache.store.tables import Memory, Vector  # noqa: E402
 from neurocache.web.server import HubServer  # noqa: E402
 from tests.support.baselines import Bare  # noqa: E402
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from _table import print_table  # noqa: E402
 from build_scripts.build import binary_name, folder_size, output_of  # noqa: E402
-from neurocache.models.supervisor import free_port  # noqa: E402
+from neurocache.llm.supervisor import free_port  # noqa: E402
 from tests.support.proc import descendants, rss_bytes  # noqa: E402
 
 TARGETS = {"ready_s": 2.0, "idle_rss_MB": 200, "size_MB": 250}

@@ -28,7 +28,7 @@ SPEC = ROOT / "build_scripts" / "neurocache.spec"
 DIST = ROOT / "dist"
 WORK = ROOT / "build" / "pyinstaller"
 PACKAGE = ROOT / "src" / "neurocache"
-EMBEDDER = PACKAGE / "models" / "builtin" / "all-minilm-l6-v2-f16.gguf"
+EMBEDDER = PACKAGE / "llm" / "builtin" / "all-minilm-l6-v2-f16.gguf"
 VARIANTS = ("cpu", "cuda", "rocm")
 OS_NAMES = {"linux": "linux", "darwin": "macos", "win32": "windows"}
 # requirements file each variant's build environment installs (plus PyInstaller's pins
@@ -109,8 +109,8 @@ def environment_problems(variant: str) -> list[str]:
     if not EMBEDDER.is_file():
         problems.append(f"the built-in embedder {EMBEDDER.relative_to(ROOT)} is missing: "
                         "run `make` (build_scripts/convert_minilm.py) first")
-    if not (ROOT / "browser-client" / "index.html").is_file():
-        problems.append("browser-client/index.html is missing")
+    if not (PACKAGE / "client" / "index.html").is_file():
+        problems.append("src/neurocache/client/index.html is missing")
     spec = importlib.util.find_spec("llama_cpp")
     if spec is None or spec.origin is None:
         problems.append(f"llama-cpp-python is missing: {REQUIREMENTS[variant]}")

@@ -27,7 +27,7 @@ import numpy as np
 from safetensors.numpy import load_file
 
 REPO = Path(__file__).resolve().parents[1]
-BUILTIN_DIR = REPO / "src" / "neurocache" / "models" / "builtin"
+BUILTIN_DIR = REPO / "src" / "neurocache" / "llm" / "builtin"
 FILE_TYPES = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
               "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
 SPECIAL = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103}

@@ -3,7 +3,7 @@
 PyInstaller freezes this script (build_scripts/neurocache.spec); the supervisor re-invokes
 the same binary (`sys.executable`) in its model-server mode."""
 
-from neurocache.cli import main
+from neurocache.cli.main import main
 
 if __name__ == "__main__":
     main(prog_name="neurocache")

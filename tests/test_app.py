@@ -1,8 +1,7 @@
-"""The app factory, the layering rules of the design, logging and status."""
+"""The app factory, logging and status (the layering rules: test_layering.py)."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -15,34 +14,6 @@ from neurocache.store import Database
 from tests.conftest import assert_error, bearer, start_live_hub
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "neurocache"
-SERVICES = ["settings.py", "errors.py", "hub.py", "logging_setup.py", "store"]
-
-
-def imported_modules(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
-
-
-def test_services_never_import_flask_or_the_web_layer():
-    for entry in SERVICES:
-        files = [SRC / entry] if entry.endswith(".py") else list((SRC / entry).rglob("*.py"))
-        for file in files:
-            for module in imported_modules(file):
-                assert not module.startswith(("flask", "werkzeug", "neurocache.web",
-                                              "neurocache.app")), f"{file} imports {module}"
-
-
-def test_store_imports_only_settings_of_ours():
-    for file in (SRC / "store").rglob("*.py"):
-        ours = {m for m in imported_modules(file) if m.startswith("neurocache")}
-        # DESIGN.md: the store may import settings (and the package's version, for backups)
-        assert all(m == "neurocache" or m.startswith((
-            "neurocache.store", "neurocache.errors", "neurocache.settings")) for m in ours), file
 
 
 def test_two_hubs_run_in_one_process_independently(tmp_path):
@@ -116,7 +87,7 @@ def test_the_same_cli_through_the_console_script_and_python_m():
 
 def test_repository_layout_of_the_design():
     root = SRC.parents[1]
-    for folder in ("src/neurocache", "browser-client", "browser-extension", "tests", "bench",
+    for folder in ("src/neurocache", "browser-extension", "tests", "bench",
                    "requirements", "build_scripts", "docker", "docs/decisions"):
         assert (root / folder).is_dir(), folder
     for variant in ("base", "cpu", "cuda", "rocm", "builder", "dev"):

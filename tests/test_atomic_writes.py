@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 
 from neurocache.app import create_app, hub_of
 from neurocache.knowledge.service import drop_chunks
-from neurocache.models.reembed import store_vectors
+from neurocache.llm.reembed import store_vectors
 from neurocache.settings import Settings
 from neurocache.store import audit
 from neurocache.store.audit import Actor
-from neurocache.store.models import Document, Edge, Job, Memory, Vector
+from neurocache.store.tables import Document, Edge, Job, Memory, Vector
 from tests.support.waiting import wait_for
 
 ACTOR = Actor("test")

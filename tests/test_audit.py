@@ -176,7 +176,7 @@ def test_retention_deletes_old_entries_in_batches(tmp_path):
         client.post("/api/v1/collections", json={"name": name}, headers=headers)
     from sqlalchemy import update
 
-    from neurocache.store.models import AuditEntry
+    from neurocache.store.tables import AuditEntry
     with hub.db.session() as session:  # two of them happened 40 days ago
         session.execute(update(AuditEntry).where(AuditEntry.target_id.in_([
             c["id"] for c in hub.knowledge.list_collections() if c["name"] != "new"]))

@@ -1,4 +1,4 @@
-"""Backups and restores: `store/backup.py`, `store/restore.py`, the schedule, the CLI.
+"""Backups and restores: `operations/backup.py`, `operations/restore.py`, the schedule, the CLI.
 
 Real SQLite stores and real hubs throughout; a backup taken while a thread writes must
 restore to a hub holding whole transactions only."""
@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 
 from neurocache.app import create_app, hub_of
-from neurocache.cli import main
+from neurocache.cli.main import main
 from neurocache.errors import Conflict
 from neurocache.hub import Hub
-from neurocache.models.reembed import count_stale
+from neurocache.llm.reembed import count_stale
+from neurocache.operations.backup import BackupUnsupported, create_backup, file_sha256
+from neurocache.operations.backup_schedule import ScheduledBackups, scheduled_name
+from neurocache.operations.restore import InvalidBackup, RestoreRefused, restore_backup
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
-from neurocache.store.backup import BackupUnsupported, create_backup, file_sha256
-from neurocache.store.backup_schedule import ScheduledBackups, scheduled_name
-from neurocache.store.restore import InvalidBackup, RestoreRefused, restore_backup
 from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import wait_for
 
@@ -216,7 +216,7 @@ def _check_restored(archive: Path, target: Path, written: int) -> int:
 def _embedded_rowids():
     from sqlalchemy import select, text
 
-    from neurocache.store.models import Memory, Vector
+    from neurocache.store.tables import Memory, Vector
 
     return select(text("memories.rowid")).select_from(Vector).join(
         Memory, Memory.id == Vector.memory_id)

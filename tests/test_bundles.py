@@ -16,11 +16,11 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from neurocache.app import create_app, hub_of
-from neurocache.cli import main
+from neurocache.cli.main import main
 from neurocache.hub import Hub
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
-from neurocache.store.models import AuditEntry, Edge, Memory, Vector
+from neurocache.store.tables import AuditEntry, Edge, Memory, Vector
 from tests.conftest import assert_error, bearer
 
 TEST = Actor("test")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from neurocache.store.models import Edge
+from neurocache.store.tables import Edge
 from tests.conftest import assert_error, bearer, make_key
 
 PAGE = ("<html><head><title>Tea</title></head><body><nav><a href='/'>Home</a></nav>"

@@ -316,7 +316,7 @@ def test_retention_works_through_a_backlog_in_batches(hub):
 
 
 def test_the_cache_never_shows_a_message_twice_or_out_of_order():
-    from neurocache.chat.channel_cache import ChannelCache
+    from neurocache.channels.cache import ChannelCache
 
     cache = ChannelCache(size=10)
 

@@ -3,7 +3,7 @@ model for the question), with the tiny GGUF model."""
 
 from __future__ import annotations
 
-from neurocache.cli import main
+from neurocache.cli.main import main
 from neurocache.hub import Hub
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from neurocache.cli import main
+from neurocache.cli.main import main
 from neurocache.hub import Hub
 from neurocache.settings import Settings
 from tests.conftest import start_live_hub

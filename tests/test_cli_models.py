@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from neurocache.cli import main
+from neurocache.cli.main import main
 from neurocache.settings import Settings
 from tests.conftest import start_live_hub
 from tests.support.file_server import FileServer

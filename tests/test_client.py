@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from neurocache.models.client import BackendError, BackendUnavailable, OpenAIClient, parse_sse
-from neurocache.models.processes import self_command
-from neurocache.models.supervisor import free_port
+from neurocache.llm.client import BackendError, BackendUnavailable, OpenAIClient, parse_sse
+from neurocache.llm.processes import self_command
+from neurocache.llm.supervisor import free_port
 from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import wait_for
 

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from neurocache.models.downloader import (
+from neurocache.llm.downloader import (
     NET_CHUNK,
     Download,
     DownloadCancelled,
@@ -196,7 +196,7 @@ def test_an_offline_machine_is_named_as_such(raised, said):
     """There is no internet here to be offline from: the errors requests raises are made."""
     import requests
 
-    from neurocache.models.downloader import network_reason
+    from neurocache.llm.downloader import network_reason
 
     error = requests.ConnectionError(f"HTTPSConnectionPool(host='huggingface.co'): {raised}")
     assert network_reason("https://huggingface.co/x/model.gguf", error) == said

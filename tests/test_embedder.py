@@ -11,7 +11,7 @@ import pytest
 
 from build_scripts.convert_minilm import source_dir
 from neurocache.errors import InvalidInput, Unavailable
-from neurocache.models.embedder import BUILTIN_MODEL, BUILTIN_TOKENIZER, LlamaEmbedder
+from neurocache.llm.embedder import BUILTIN_MODEL, BUILTIN_TOKENIZER, LlamaEmbedder
 from tests.support.minilm_reference import ReferenceMiniLM
 
 SENTENCES = [

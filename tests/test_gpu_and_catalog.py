@@ -8,9 +8,9 @@ import json
 import pytest
 
 from neurocache.errors import InvalidInput
-from neurocache.models.catalog import SHIPPED_CATALOG, load_catalog
-from neurocache.models.gpu import GpuInfo, LayerPlacement, detect_gpu
-from neurocache.models.manager import ModelManager
+from neurocache.llm.catalog import SHIPPED_CATALOG, load_catalog
+from neurocache.llm.gpu import GpuInfo, LayerPlacement, detect_gpu
+from neurocache.llm.manager import ModelManager
 from neurocache.settings import Settings
 from neurocache.store import Database
 
@@ -58,7 +58,7 @@ def test_manager_reports_the_plan_of_an_injected_gpu(tmp_path):
     db.migrate()
     manager = ModelManager(settings, db, lambda *a: None,
                            gpu=GpuInfo("cuda", "NVIDIA H200", build_can_offload=True))
-    from neurocache.store.models import Model
+    from neurocache.store.tables import Model
 
     row = Model(id="m", name="m", role="chat", format="gguf", source="local",
                 path=str(tmp_path / "m.gguf"), state="installed", verified=False, meta={})
@@ -94,7 +94,7 @@ def test_a_broken_catalog_is_a_clear_error(tmp_path, content):
 
 
 def test_the_catalog_setting_replaces_the_shipped_one(tmp_path, runner):
-    from neurocache.cli import main
+    from neurocache.cli.main import main
 
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps({"version": 1, "models": [{

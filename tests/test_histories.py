@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from neurocache.cli import main
+from neurocache.cli.main import main
 from neurocache.hub import Hub
 from neurocache.settings import Settings
 from tests.conftest import assert_error, bearer, start_live_hub

@@ -16,10 +16,10 @@ import pytest
 import requests
 from sqlalchemy import select, text
 
-from neurocache.models.embedder import BUILTIN_MODEL  # noqa: F401 - the built-in embedder
+from neurocache.llm.embedder import BUILTIN_MODEL  # noqa: F401 - the built-in embedder
 from neurocache.search.service import SearchService
 from neurocache.store import Database
-from neurocache.store.models import Document, Edge, Memory, Vector
+from neurocache.store.tables import Document, Edge, Memory, Vector
 
 WORDS = [
     "river",

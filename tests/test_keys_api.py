@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neurocache.cli import main
+from neurocache.cli.main import main
 from tests.conftest import assert_error, bearer
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from neurocache.app import create_app, hub_of
 from neurocache.settings import Settings
-from neurocache.store.models import Edge, Job, Memory, Vector
+from neurocache.store.tables import Edge, Job, Memory, Vector
 from tests.conftest import assert_error
 from tests.support.waiting import wait_for
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from neurocache.knowledge.reading import WINDOW_BYTES, StoredText
 from neurocache.store.audit import Actor
-from neurocache.store.models import Memory
+from neurocache.store.tables import Memory
 
 # Several windows' worth, with characters of 2, 3 and 4 bytes that will straddle reads.
 PARAGRAPH = "Été à Montréal: ☕ and 🚲 along the Lachine canal, number {n}.\n\n"

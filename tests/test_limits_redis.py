@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from neurocache.app import create_app, hub_of
+from neurocache.metering.ratelimit_redis import RedisRateLimiter
 from neurocache.settings import Settings
-from neurocache.store.ratelimit_redis import RedisRateLimiter
 from tests.conftest import assert_error, bearer, make_key
 from tests.support.waiting import wait_for
 

@@ -21,7 +21,7 @@ import pytest
 import requests
 import socketio
 
-from neurocache.models.client import OpenAIClient
+from neurocache.llm.client import OpenAIClient
 from neurocache.settings import Settings
 from tests.conftest import assert_error, bearer, start_live_hub
 from tests.support.file_server import FileServer
@@ -339,7 +339,7 @@ def test_no_model_server_outlives_a_killed_hub(tmp_path, tiny_model):
 
 
 def _free_port() -> int:
-    from neurocache.models.supervisor import free_port
+    from neurocache.llm.supervisor import free_port
 
     return free_port()
 

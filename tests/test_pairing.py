@@ -4,8 +4,8 @@ voids every open code."""
 
 from __future__ import annotations
 
+from neurocache.access.pairing import MAX_FAILURES, TTL_S, Pairings
 from neurocache.store.audit import Actor
-from neurocache.store.pairing import MAX_FAILURES, TTL_S, Pairings
 from tests.conftest import assert_error, bearer, make_key
 
 

@@ -10,13 +10,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
+from neurocache.access.keys import ApiKeys
 from neurocache.app import create_app, hub_of
 from neurocache.settings import Settings
 from neurocache.store import Database
 from neurocache.store.audit import Actor, AuditLog
 from neurocache.store.database import managed_by_models
-from neurocache.store.keys import ApiKeys
-from neurocache.store.models import Base, Edge, Memory
+from neurocache.store.tables import Base, Edge, Memory
 from tests.conftest import bearer, make_key
 from tests.postgres import postgres_bin_dir, postgres_server
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from neurocache.chat.history import HotHistory
-from neurocache.chat.prompt import (
+from neurocache.conversations.history import HotHistory
+from neurocache.replies.prompt import (
     INSTRUCTIONS,
     PromptTooLong,
     Source,
@@ -120,7 +120,7 @@ def test_hot_history_keeps_a_bounded_number_of_conversations():
 
 
 def test_history_keeps_whole_exchanges_so_turns_alternate():
-    from neurocache.chat.answering import exchanges
+    from neurocache.conversations.answering import exchanges
 
     turns = [Turn("user", "a"), Turn("assistant", "A"), Turn("user", "b (its reply failed)"),
              Turn("user", "c"), Turn("assistant", "C"), Turn("user", "d (no reply yet)")]

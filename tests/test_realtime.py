@@ -154,8 +154,8 @@ def test_revoking_a_key_closes_its_sockets_at_once(live_hub):
 
 
 def test_a_key_revoked_by_another_process_is_refused_at_the_next_message(live_hub):
+    from neurocache.access.keys import ApiKeys
     from neurocache.store.audit import Actor
-    from neurocache.store.keys import ApiKeys
 
     view, secret = live_hub.hub.keys.create("cli-revoked", ["read", "write"], Actor("test"))
     client = connect(live_hub.url, secret)

@@ -61,7 +61,7 @@ def test_hybrid_recall_is_not_below_naive_fusion_on_documents(loaded, capsys):
     hub, keys, _chats, notes = loaded
     from sqlalchemy import select
 
-    from neurocache.store.models import Memory
+    from neurocache.store.tables import Memory
 
     with hub.db.session() as session:  # the baselines search the hub's own chunks
         chunks = session.execute(select(Memory.content, Memory.meta).where(

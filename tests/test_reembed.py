@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from neurocache.app import create_app, hub_of
-from neurocache.models.reembed import Reembedder, count_stale, load_vector
+from neurocache.llm.reembed import Reembedder, count_stale, load_vector
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
-from neurocache.store.models import Memory, Vector
+from neurocache.store.tables import Memory, Vector
 from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import wait_for
 
@@ -77,7 +77,7 @@ def test_a_pass_reports_its_progress_in_the_jobs_room(tmp_path):
 
 
 def test_a_stopped_pass_goes_on_where_it_stopped(tmp_path, monkeypatch):
-    from neurocache.models import reembed
+    from neurocache.llm import reembed
 
     monkeypatch.setattr(reembed, "BATCH", 1)
     events: list = []

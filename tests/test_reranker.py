@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from neurocache.app import create_app, hub_of
-from neurocache.models.reranker import LlamaReranker
+from neurocache.llm.reranker import LlamaReranker
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
 from tests.conftest import assert_error, bearer

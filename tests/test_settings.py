@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from neurocache.cli import main
+from neurocache.cli.main import main
 from neurocache.settings import Settings, default_data_dir, load_settings, setting_sources
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"

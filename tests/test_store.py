@@ -10,12 +10,12 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from neurocache.access.keys import ApiKeys, hash_secret
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.store import Database
 from neurocache.store.audit import Actor, AuditLog
 from neurocache.store.database import managed_by_models
-from neurocache.store.keys import ApiKeys, hash_secret
-from neurocache.store.models import ApiKey, AuditEntry, Base, Edge, Memory
+from neurocache.store.tables import ApiKey, AuditEntry, Base, Edge, Memory
 
 ACTOR = Actor("test")
 

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from neurocache.models.client import OpenAIClient
-from neurocache.models.processes import self_command
-from neurocache.models.supervisor import ModelProcess
+from neurocache.llm.client import OpenAIClient
+from neurocache.llm.processes import self_command
+from neurocache.llm.supervisor import ModelProcess
 from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import alive, wait_for
 
@@ -105,7 +105,7 @@ def test_stop_kills_the_whole_process_group(tmp_path):
 def test_layer_placement_can_be_read_while_it_is_fed():
     import threading
 
-    from neurocache.models.gpu import LayerPlacement
+    from neurocache.llm.gpu import LayerPlacement
 
     placement = LayerPlacement()
     errors = []
@@ -130,7 +130,7 @@ def test_layer_placement_can_be_read_while_it_is_fed():
 
 
 def test_a_chatty_server_log_is_rotated_while_it_runs(tmp_path, monkeypatch):
-    from neurocache.models import supervisor as module
+    from neurocache.llm import supervisor as module
 
     monkeypatch.setattr(module, "LOG_FILE_MAX_BYTES", 20_000)
     chatty = [sys.executable, "-c",

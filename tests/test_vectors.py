@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from neurocache.models.reembed import store_vectors
+from neurocache.llm.reembed import store_vectors
 from neurocache.search.service import Filters, SearchService
 from neurocache.search.vectors import EXACT, INVERTED, IndexPolicy, VectorIndex
 from neurocache.store import Database
 from neurocache.store.graph import content_hash
-from neurocache.store.models import Memory
+from neurocache.store.tables import Memory
 from tests.support.waiting import wait_for
 
 DIMENSION = 8

@@ -1,4 +1,4 @@
-from neurocache.cli import main
+from neurocache.cli.main import main
 
 if __name__ == "__main__":
     main()

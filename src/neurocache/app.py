@@ -14,15 +14,20 @@ from neurocache.web import (
     agents,
     audit,
     bundles,
+    captures,
     channels,
     client,
+    collections,
     conversations,
+    documents,
+    folders,
+    jobs,
     keys,
-    knowledge,
     memories,
     models,
     openai_api,
     pairing,
+    search,
     system,
     usage,
     users,
@@ -34,9 +39,11 @@ from neurocache.web.metering import register_metering
 from neurocache.web.realtime import Realtime
 from neurocache.web.trust import OriginPolicy, TrustMiddleware
 
-BLUEPRINTS = (system.bp, keys.bp, audit.bp, models.bp, knowledge.bp, conversations.bp,
-              memories.bp, agents.bp, channels.bp, users.bp, usage.bp, openai_api.bp, client.bp,
-              bundles.bp, pairing.bp)
+BLUEPRINTS = (
+    system.bp, keys.bp, audit.bp, models.bp, collections.bp, documents.bp, captures.bp,
+    jobs.bp, search.bp, folders.bp, conversations.bp, memories.bp, agents.bp, channels.bp,
+    users.bp, usage.bp, openai_api.bp, client.bp, bundles.bp, pairing.bp,
+)
 # Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
 ASYNC_MODE = "threading"
 

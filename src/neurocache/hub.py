@@ -12,45 +12,45 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from neurocache import __version__
-from neurocache.chat.agents import Agents
-from neurocache.chat.answering import Answerer, ChatOptions
-from neurocache.chat.channel_agents import ChannelAgents, ChannelOptions
-from neurocache.chat.channel_cache import ChannelCache
-from neurocache.chat.channel_messages import ChannelMessages
-from neurocache.chat.channels import Channels
-from neurocache.chat.completions import Completions
-from neurocache.chat.history import HotHistory
-from neurocache.chat.maintenance import Maintenance
-from neurocache.chat.presence import Presence
-from neurocache.chat.service import Conversations
-from neurocache.chat.streaming import SerialQueues
-from neurocache.chat.tiers import AgentMemories, ConsolidationRules, model_summarizer
-from neurocache.chat.visibility import Visibility
+from neurocache.access.keys import OWNER, ApiKeys, Principal
+from neurocache.access.owner_token import OwnerToken
+from neurocache.access.pairing import Pairings
+from neurocache.access.users import Users
+from neurocache.access.visibility import Visibility
+from neurocache.agents.service import Agents
+from neurocache.agents.tiers import AgentMemories, ConsolidationRules, model_summarizer
+from neurocache.channels.agents import ChannelAgents, ChannelOptions
+from neurocache.channels.cache import ChannelCache
+from neurocache.channels.messages import ChannelMessages
+from neurocache.channels.presence import Presence
+from neurocache.channels.service import Channels
+from neurocache.conversations.answering import Answerer, ChatOptions
+from neurocache.conversations.history import HotHistory
+from neurocache.conversations.service import Conversations
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.knowledge.folders import FolderWatcher
 from neurocache.knowledge.histories import HistoryImporter
-from neurocache.knowledge.jobs import JobQueue
 from neurocache.knowledge.later import IndexLater
 from neurocache.knowledge.service import Knowledge
-from neurocache.models.embedder import LlamaEmbedder, RemoteEmbedder
-from neurocache.models.manager import ModelManager
-from neurocache.models.reembed import Reembedder
-from neurocache.models.reranker import LlamaReranker
+from neurocache.llm.embedder import LlamaEmbedder, RemoteEmbedder
+from neurocache.llm.manager import ModelManager
+from neurocache.llm.reembed import Reembedder
+from neurocache.llm.reranker import LlamaReranker
+from neurocache.metering.ratelimit import RateLimiter
+from neurocache.metering.ratelimit_redis import RedisRateLimiter
+from neurocache.metering.usage import UsageMeter, UsageRetention
+from neurocache.operations.backup_schedule import ScheduledBackups
+from neurocache.replies.completions import Completions
+from neurocache.replies.streaming import SerialQueues
+from neurocache.runtime.jobs import JobQueue
+from neurocache.runtime.maintenance import Maintenance
 from neurocache.search.pipeline import Weights
 from neurocache.search.service import SearchService
 from neurocache.search.vectors import IndexPolicy
 from neurocache.settings import Settings, ensure_private_dir
 from neurocache.store import Database
 from neurocache.store.audit import AuditLog, record_settings
-from neurocache.store.backup_schedule import ScheduledBackups
 from neurocache.store.graph import MemoryGraph
-from neurocache.store.keys import OWNER, ApiKeys, Principal
-from neurocache.store.owner_token import OwnerToken
-from neurocache.store.pairing import Pairings
-from neurocache.store.ratelimit import RateLimiter
-from neurocache.store.ratelimit_redis import RedisRateLimiter
-from neurocache.store.usage import UsageMeter, UsageRetention
-from neurocache.store.users import Users
 
 log = logging.getLogger("neurocache.hub")
 

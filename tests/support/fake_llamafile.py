@@ -5,7 +5,7 @@ serves the tiny GGUF named in FAKE_LLAMAFILE_MODEL with the hub's model-server c
 import argparse
 import os
 
-from neurocache.models.processes import run_model_server
+from neurocache.llm.processes import run_model_server
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--server", action="store_true")

@@ -209,7 +209,7 @@ def write_tiny_reranker(path: Path, *, n_embd: int = 32, n_layer: int = 2, n_hea
     passage) that llama.cpp loads in milliseconds; its vocabulary is the built-in
     embedder's WordPiece, so any text tokenizes. It ranks by noise, deterministically:
     enough to prove the plumbing, nothing about quality."""
-    from neurocache.models.embedder import BUILTIN_MODEL
+    from neurocache.llm.embedder import BUILTIN_MODEL
 
     source = gguf.GGUFReader(str(BUILTIN_MODEL))
 

@@ -24,7 +24,7 @@ from neurocache.knowledge.service import Knowledge
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
-from neurocache.store.models import WatchedFile, WatchedFolder
+from neurocache.store.tables import WatchedFile, WatchedFolder
 from neurocache.store.types import isoformat, utcnow
 
 log = logging.getLogger("neurocache.folders")

@@ -23,7 +23,7 @@ from neurocache.errors import InvalidInput
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.graph import content_hash
-from neurocache.store.models import Memory
+from neurocache.store.tables import Memory
 
 KIND = "turn"
 BATCH = 500

@@ -20,18 +20,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from neurocache.errors import Conflict, InvalidInput, NotFound
-from neurocache.knowledge.jobs import JobCancelled, JobQueue, job_view
 from neurocache.knowledge.loaders import Loaded, html_title, load_file, page_of, readable_html
 from neurocache.knowledge.reading import StoredText, document_windows
 from neurocache.knowledge.splitting import Chunk, make_splitter, split
-from neurocache.models.reembed import store_vectors
+from neurocache.llm.reembed import store_vectors
+from neurocache.runtime.jobs import JobCancelled, JobQueue, job_view
 from neurocache.search.service import SearchService
 from neurocache.settings import Settings
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
 from neurocache.store.graph import content_hash, delete_memories
-from neurocache.store.models import (
+from neurocache.store.paging import newest_first
+from neurocache.store.tables import (
     Agent,
     Collection,
     Conversation,
@@ -41,7 +42,6 @@ from neurocache.store.models import (
     Memory,
     Vector,
 )
-from neurocache.store.paging import newest_first
 from neurocache.store.types import isoformat
 
 INGEST = "ingest"

@@ -24,7 +24,7 @@ from neurocache.search.pipeline import Pipeline, Weights
 from neurocache.search.query import Query
 from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
 from neurocache.store import Database
-from neurocache.store.models import UNEMBEDDED_KINDS, Memory, Vector
+from neurocache.store.tables import UNEMBEDDED_KINDS, Memory, Vector
 
 log = logging.getLogger("neurocache.search")
 # A metadata field a filter names: `project`, or `source.app` for a field inside a field.

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from neurocache.settings import Settings
 from neurocache.store.database import Database
-from neurocache.store.models import AuditEntry, Meta
 from neurocache.store.paging import decode_cursor, encode_cursor
+from neurocache.store.tables import AuditEntry, Meta
 from neurocache.store.types import isoformat
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from neurocache.errors import NotFound
-from neurocache.store.models import Memory
+from neurocache.store.tables import Memory
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from neurocache.errors import Conflict, InvalidInput
 from neurocache.store import audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import Database, get_or_not_found
-from neurocache.store.models import Edge, Memory, Vector
+from neurocache.store.tables import Edge, Memory, Vector
 from neurocache.store.types import isoformat, utcnow
 
 HIERARCHICAL = frozenset({"part_of", "reply_to", "forked_from", "in_session", "child_of"})

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
+from neurocache.access.keys import OWNER, Principal
 from neurocache.errors import Forbidden, Unauthorized
 from neurocache.hub import Hub
 from neurocache.store.audit import Actor
-from neurocache.store.keys import OWNER, Principal
 from neurocache.web.trust import cross_origin
 
 SESSION_COOKIE = "nc_session"

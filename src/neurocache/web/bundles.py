@@ -14,14 +14,14 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from neurocache.knowledge.histories import history_format, read_history
-from neurocache.store.bundle_format import (
+from neurocache.operations.bundle_format import (
     NDJSON,
     AgentBundle,
     ChannelBundle,
     CollectionBundle,
     ConversationBundle,
 )
-from neurocache.store.bundles import for_hub
+from neurocache.operations.bundles import for_hub
 from neurocache.web.api import CONFLICT, QueryModel, UnsupportedMediaType, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 

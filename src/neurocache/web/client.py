@@ -8,8 +8,8 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, redirect, request, send_from_directory
 from pydantic import BaseModel, Field
 
+from neurocache.access.keys import OWNER, Principal
 from neurocache.errors import Unauthorized
-from neurocache.store.keys import OWNER, Principal
 from neurocache.web.api import RequestModel, endpoint
 from neurocache.web.auth import SESSION_COOKIE, current_hub, require
 
@@ -18,9 +18,9 @@ SESSION_DAYS = 30
 
 
 def client_dir() -> Path:
-    """The packaged copy of the client if there is one, else the repository's."""
-    packaged = Path(__file__).resolve().parent.parent / "client"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[3] / "browser-client"
+    """The browser client: package data (`neurocache/client`), in a checkout, a wheel or
+    the binary alike."""
+    return Path(__file__).resolve().parent.parent / "client"
 
 
 def principal_view(principal: Principal) -> dict[str, object]:

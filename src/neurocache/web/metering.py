@@ -11,10 +11,10 @@ import time
 
 from flask import Flask, Response, g, request
 
+from neurocache.access.keys import Principal
 from neurocache.errors import NeurocacheError
-from neurocache.store.keys import Principal
-from neurocache.store.ratelimit import Allowance, RateLimited
-from neurocache.store.usage import usage_scope
+from neurocache.metering.ratelimit import Allowance, RateLimited
+from neurocache.metering.usage import usage_scope
 from neurocache.web.auth import current_hub, resolve_principal
 
 METERED_PREFIXES = ("/api/", "/v1/", "/metrics")

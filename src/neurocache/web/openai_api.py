@@ -14,8 +14,8 @@ import numpy as np
 from flask import Blueprint, Response, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from neurocache.chat.completions import last_user_text
 from neurocache.errors import InvalidInput, NeurocacheError
+from neurocache.replies.completions import last_user_text
 from neurocache.web.api import MAX_TOKENS, MODEL_ERRORS, RequestModel, endpoint
 from neurocache.web.auth import current_hub, current_principal
 from neurocache.web.errors import openai_error_body

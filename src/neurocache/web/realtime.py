@@ -8,8 +8,8 @@ from typing import Any
 from flask import request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room, leave_room
 
+from neurocache.access.keys import OWNER, Principal
 from neurocache.hub import Hub
-from neurocache.store.keys import OWNER, Principal
 from neurocache.web.auth import SESSION_COOKIE
 from neurocache.web.errors import error_body
 from neurocache.web.trust import cross_origin

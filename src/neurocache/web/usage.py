@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from neurocache.errors import InvalidInput
 from neurocache.hub import Hub
+from neurocache.metering.usage import BUCKET_LENGTH, DIMENSIONS, report, truncate
 from neurocache.store.types import utcnow
-from neurocache.store.usage import BUCKET_LENGTH, DIMENSIONS, report, truncate
 from neurocache.web.api import Moment, QueryModel, endpoint
 from neurocache.web.auth import current_hub
 

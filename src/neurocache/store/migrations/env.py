@@ -3,7 +3,7 @@
 from alembic import context
 
 from neurocache.store.database import managed_by_models
-from neurocache.store.models import Base
+from neurocache.store.tables import Base
 
 
 def run_migrations() -> None:

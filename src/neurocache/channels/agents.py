@@ -1,0 +1,262 @@
+"""Agents speaking in channels, and the channel query.
+
+An agent replies when @mentioned, or to every person's message when its mode is `auto`.
+Replies of one channel are written one at a time, in order (never over each other). An
+agent's reply may @mention another agent, which then answers too, but a person's message
+sets off at most `max_agent_turns` agent replies, so agents cannot loop. `auto` agents
+answer people, not other agents.
+
+Each agent answers from its own collections and its own memories (working, long-term and
+personal log), and writes a working memory of the turn afterwards."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from neurocache.access.visibility import Visibility
+from neurocache.agents.service import Agents
+from neurocache.agents.tiers import AgentMemories
+from neurocache.channels.messages import ChannelMessages, room
+from neurocache.channels.service import Channels
+from neurocache.errors import Conflict, InvalidInput, NeurocacheError, NotFound
+from neurocache.llm.backend import ChatBackend
+from neurocache.metering.usage import scope
+from neurocache.replies.prompt import Source, Turn, build_prompt, cited_numbers
+from neurocache.replies.streaming import SerialQueues, stream_reply
+
+log = logging.getLogger("neurocache.chat")
+Publish = Callable[[str, dict[str, Any], str | None], None]
+Retrieve = Callable[[str, list[str] | None, int], list[Source]]
+RECALLED_TIERS = ["working", "long_term", "personal_log"]
+CHANNEL_INSTRUCTIONS = (
+    "You are {name}, taking part in the chat channel #{channel} with people and other AI "
+    "agents. Their messages are shown as 'Name: text'. Reply to the last message as {name}, "
+    "briefly, without putting your name in front. When the sources below help, cite them "
+    "by number, like [1]. To ask another agent, @mention it.")
+QUERY_INSTRUCTIONS = (
+    "You are {name}. Answer the question from the sources below (your knowledge and your "
+    "memories), citing them by number like [1]. If they do not answer it, say so. Be concise.")
+COMBINE_INSTRUCTIONS = (
+    "Several agents answered a question, each from its own knowledge. Write one answer "
+    "combining what they said, citing the sources below by number like [1]. Where they "
+    "disagree, say so. Be concise.")
+
+
+@dataclass(frozen=True)
+class ChannelOptions:
+    max_agent_turns: int = 3
+    max_reply_tokens: int = 512
+    temperature: float = 0.7
+    sources: int = 4
+    memories: int = 3
+    history: int = 20
+
+
+class ChannelAgents:
+    def __init__(self, channels: Channels, messages: ChannelMessages, agents: Agents,
+                 tiers: AgentMemories, retrieve: Retrieve,
+                 backend_for: Callable[[str | None], ChatBackend], publish: Publish,
+                 queues: SerialQueues, visibility: Visibility,
+                 options: ChannelOptions) -> None:
+        self.channels, self.messages, self.agents, self.tiers = channels, messages, agents, tiers
+        self.retrieve, self.backend_for, self.publish = retrieve, backend_for, publish
+        self.queues, self.visibility, self.options = queues, visibility, options
+
+    # ---- replies in a channel
+    def on_message(self, message: dict[str, Any]) -> list[Future]:
+        """Queue the replies of the agents this message calls on (after it is stored)."""
+        by_agent = message["author_kind"] == "agent"
+        trigger = message.get("trigger_id") if by_agent else message["id"]
+        if by_agent and trigger is None:
+            return []
+        members = dict(self.channels.agents_in(message["channel_id"]))
+        called = [m.removeprefix("agent:") for m in message["mentions"]
+                  if m.startswith("agent:") and m != message["author"]]
+        if not by_agent:  # `auto` agents answer people, never each other
+            called += [a for a, mode in members.items() if mode == "auto" and a not in called]
+        return [self.queues.submit(message["channel_id"],
+                                   lambda a=agent_id: self._speak(a, message, trigger))
+                for agent_id in called if agent_id in members]
+
+    def wait(self, replies: list[Future], timeout: float) -> list[dict[str, Any]]:
+        """The replies those futures made (an agent that stayed quiet made none)."""
+        return [r for r in (f.result(timeout) for f in replies) if r is not None]
+
+    def _speak(self, agent_id: str, prompting: dict[str, Any], trigger: str) -> dict | None:
+        channel_id = prompting["channel_id"]
+        if self.messages.agent_turns_since(trigger) >= self.options.max_agent_turns:
+            log.info("agent %s stays quiet: %s set off enough agent turns", agent_id, trigger)
+            return None
+        try:
+            agent = self.agents.get(agent_id)
+        except NotFound:  # deleted while its turn waited
+            return None
+        member = f"agent:{agent_id}"
+        self._typing(channel_id, member, agent["name"], True)
+        try:
+            with scope(agent=agent_id):
+                return self._reply(agent, prompting, trigger)
+        finally:
+            self._typing(channel_id, member, agent["name"], False)
+
+    def _reply(self, agent: dict[str, Any], prompting: dict[str, Any],
+               trigger: str) -> dict[str, Any]:
+        channel_id, member = prompting["channel_id"], f"agent:{agent['id']}"
+        reply = self.messages.post(channel_id, member, "", reply_to=prompting["reply_to"],
+                                   trigger_id=trigger, status="streaming")
+        text, fields, sources = "", {"status": "failed"}, []
+        try:
+            backend = self.backend_for(agent.get("model"))
+            messages, sources = self._channel_prompt(agent, prompting, backend)
+            text, _tokens = stream_reply(
+                backend, messages, max_tokens=self.options.max_reply_tokens,
+                temperature=self._temperature(agent),
+                on_delta=lambda d: self.publish("message.delta", {
+                    "message_id": reply["id"], "delta": d, "channel_id": channel_id},
+                    room(channel_id)),
+                save=lambda so_far: self.messages.finish(reply["id"], so_far))
+            fields = {"status": "complete"}
+        except NeurocacheError as exc:
+            fields = {"status": "failed", "error": exc.message}
+        except Exception as exc:  # the reply must end, whatever happened
+            log.exception("agent reply %s failed", reply["id"])
+            fields = {"status": "failed", "error": f"internal error: {type(exc).__name__}"}
+        cited = cited_numbers(text, len(sources))
+        fields["sources"] = [s.view(n, n in cited) for n, s in enumerate(sources, start=1)]
+        try:
+            final = self.messages.finish(reply["id"], text, **fields)
+        except NotFound:
+            return {"id": reply["id"], "status": "deleted"}
+        except Exception:  # never leave a reply `streaming`
+            log.exception("storing agent reply %s failed", reply["id"])
+            final = self.messages.finish(reply["id"], text, status="failed",
+                                         error="the reply could not be stored whole")
+        self.publish("message.completed", final, room(channel_id))
+        if final["status"] == "complete":
+            self.messages.index(final["id"], text)
+            self.on_message(final)  # it may call on another agent
+            self.tiers.record_turn(agent["id"], f"#{self.channels.name(channel_id)}",
+                                   f"{prompting['author_name']}: {prompting['content']}", text,
+                                   source={"channel_id": channel_id})
+        return final
+
+    def _channel_prompt(self, agent: dict[str, Any], prompting: dict[str, Any],
+                        backend: ChatBackend) -> tuple[list[dict[str, str]], list[Source]]:
+        channel_id = prompting["channel_id"]
+        recent = self.messages.page(channel_id, limit=self.options.history)["messages"]
+        before = [m for m in recent if m["seq"] < prompting["seq"] and m["content"]
+                  and m["status"] != "failed"]
+        history, question = transcript(before, prompting, f"agent:{agent['id']}")
+        sources = self._sources(agent, prompting["content"], channel_id)
+        instructions = CHANNEL_INSTRUCTIONS.format(
+            name=agent["name"], channel=self.channels.name(channel_id))
+        prompt = build_prompt(
+            question, history=history, sources=sources, recalled=[],
+            budget=backend.context_tokens - self.options.max_reply_tokens,
+            count=backend.count_tokens, instructions=_with_persona(agent, instructions))
+        return prompt.messages, prompt.sources
+
+    # ---- the channel query
+    def query(self, channel_id: str, question: str) -> dict[str, Any]:
+        """Every agent of the channel answers from its own knowledge and memory; then one
+        combined answer with the sources of all."""
+        agent_ids = [a for a, _ in self.channels.agents_in(channel_id)]
+        if not agent_ids:
+            raise Conflict("this channel has no agents to answer: add one "
+                           "(POST /api/v1/channels/{id}/members {\"agent_id\"})")
+        agents = [self.agents.get(a) for a in agent_ids]
+        backends = [self.backend_for(a.get("model")) for a in agents]  # 503 before any work
+        answers = [self._answer_alone(a, b, question, channel_id)
+                   for a, b in zip(agents, backends, strict=True)]
+        combined, sources = self._combine(question, answers, backends[0])
+        return {"question": question, "answer": combined, "sources": sources,
+                "answers": [{"agent_id": a["id"], "name": a["name"], "answer": t,
+                             "sources": [s.view(n, n in cited_numbers(t, len(ss)))
+                                         for n, s in enumerate(ss, start=1)]}
+                            for a, (t, ss) in zip(agents, answers, strict=True)]}
+
+    def _answer_alone(self, agent: dict[str, Any], backend: ChatBackend, question: str,
+                      channel_id: str) -> tuple[str, list[Source]]:
+        instructions = _with_persona(agent, QUERY_INSTRUCTIONS.format(name=agent["name"]))
+        prompt = build_prompt(question, history=[],
+                              sources=self._sources(agent, question, channel_id),
+                              recalled=[], count=backend.count_tokens,
+                              budget=backend.context_tokens - self.options.max_reply_tokens,
+                              instructions=instructions)
+        text, _ = stream_reply(backend, prompt.messages, temperature=self._temperature(agent),
+                               max_tokens=self.options.max_reply_tokens)
+        self.tiers.record_turn(agent["id"], f"a query of #{self.channels.name(channel_id)}",
+                               f"Question: {question}", text, source={"channel_id": channel_id})
+        return text, prompt.sources
+
+    def _combine(self, question: str, answers: list[tuple[str, list[Source]]],
+                 backend: ChatBackend) -> tuple[str, list[dict[str, Any]]]:
+        every = list({s.memory_id: s for _, ss in answers for s in ss}.values())
+        said = "\n\n".join(f"Answer {i}: {text or '(no answer)'}"
+                           for i, (text, _) in enumerate(answers, start=1))
+        prompt = build_prompt(f"Question: {question}\n\n{said}", history=[], sources=every,
+                              recalled=[], count=backend.count_tokens,
+                              budget=backend.context_tokens - self.options.max_reply_tokens,
+                              instructions=COMBINE_INSTRUCTIONS)
+        text, _ = stream_reply(backend, prompt.messages, temperature=self.options.temperature,
+                               max_tokens=self.options.max_reply_tokens)
+        cited = cited_numbers(text, len(prompt.sources))
+        return text, [s.view(n, n in cited) for n, s in enumerate(prompt.sources, start=1)]
+
+    # ---- helpers
+    def _sources(self, agent: dict[str, Any], query: str, channel_id: str) -> list[Source]:
+        """Passages of the agent's collections, then its own memories: those every person
+        in the channel may see (a memory of a private channel stays out of others)."""
+        passages = self.retrieve(query, agent.get("collections") or None, self.options.sources)
+        if self.options.memories == 0:
+            return passages
+        people = [m["member"] for m in self.channels.members(channel_id)
+                  if m["kind"] == "person"]
+        try:
+            own = self.tiers.search(agent["id"], query, tiers=RECALLED_TIERS,
+                                    k=self.options.memories * 2, highlights=False)
+        except InvalidInput:  # a message with nothing to look for recalls nothing
+            own = []
+        hits = self.visibility.to_all(people, own, key="memory_id")[:self.options.memories]
+        return passages + [Source(memory_id=h["memory_id"], text=h["text"], score=h["score"],
+                                  title=f"{agent['name']}'s memory ({h.get('tier')})")
+                           for h in hits]
+
+    def _temperature(self, agent: dict[str, Any]) -> float:
+        temperature = agent.get("temperature")
+        return self.options.temperature if temperature is None else temperature
+
+    def _typing(self, channel_id: str, member: str, name: str, typing: bool) -> None:
+        self.publish("typing", {"channel_id": channel_id, "member": member, "name": name,
+                                "typing": typing}, room(channel_id))
+
+
+def _with_persona(agent: dict[str, Any], instructions: str) -> str:
+    persona = (agent.get("persona") or "").strip()
+    return f"{persona}\n\n{instructions}" if persona else instructions
+
+
+def transcript(before: list[dict[str, Any]], last: dict[str, Any],
+               me: str) -> tuple[list[Turn], str]:
+    """The channel as chat turns for one agent: its own messages are `assistant`, everyone
+    else's `user` as "Name: text"; same-role neighbours merge so the turns alternate (chat
+    templates require it) and the history ends with the agent's turn, before `last`."""
+    turns: list[Turn] = []
+    for message in before:
+        role = "assistant" if message["author"] == me else "user"
+        text = message["content"] if role == "assistant" else \
+            f"{message['author_name']}: {message['content']}"
+        if turns and turns[-1].role == role:
+            turns[-1] = Turn(role, f"{turns[-1].content}\n{text}")
+        else:
+            turns.append(Turn(role, text))
+    while turns and turns[0].role == "assistant":
+        turns.pop(0)
+    question = f"{last['author_name']}: {last['content']}"
+    if turns and turns[-1].role == "user":
+        question = f"{turns.pop().content}\n{question}"
+    return turns, question

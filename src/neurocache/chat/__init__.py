@@ -1,1 +1,0 @@
-"""Conversations: retrieval-augmented answers with citations, streamed; forks; memory."""

@@ -1,0 +1,1 @@
+"""The `neurocache` command and its subcommands."""

@@ -1,0 +1,96 @@
+"""`neurocache backup [FILE]` and `neurocache restore FILE`: a consistent snapshot of a data
+dir, taken while its hub runs, and its restoration into an empty or new data dir.
+
+SQLite stores only: for PostgreSQL, `pg_dump`/`pg_restore` are the tools (both commands
+say so and exit 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from neurocache.errors import NeurocacheError
+from neurocache.operations.backup import create_backup, default_name, sqlite_path
+from neurocache.operations.restore import restore_backup
+from neurocache.settings import Settings
+
+
+def register(main: click.Group, settings_options: Any, settings_from: Any) -> None:
+    @main.command()
+    @click.argument("file", required=False, type=click.Path(path_type=Path))
+    @settings_options
+    def backup(file: Path | None, **kwargs: Any) -> None:
+        """Write a consistent backup of the data dir to FILE (a .tar.gz; default:
+        neurocache-backup-<UTC time>.tar.gz here; a folder: that name in it)."""
+        settings, _ = settings_from(kwargs)
+        target = backup_target(file)
+        try:
+            manifest = create_backup(settings, target)
+        except (NeurocacheError, OSError) as exc:
+            raise click.ClickException(_message(exc)) from exc
+        click.echo(f"Backed up {_summary(manifest)} to {target.absolute()} "
+                   f"({_size(target.stat().st_size)}).")
+
+    @main.command()
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @settings_options
+    def restore(file: Path, **kwargs: Any) -> None:
+        """Restore the backup FILE into an empty or new data dir (--data-dir DIR)."""
+        settings, _ = settings_from(kwargs)
+        _check_restorable(settings)
+        try:
+            manifest = restore_backup(file, settings.data_dir)
+        except (NeurocacheError, OSError) as exc:
+            raise click.ClickException(_message(exc)) from exc
+        click.echo(f"Restored {_summary(manifest)} into {settings.data_dir} "
+                   f"(backup of {manifest.get('created_at', '?')}).")
+        _report_models(manifest.get("models") or [])
+        click.echo("API keys keep working; the owner's login link is new: "
+                   f"`neurocache serve --data-dir {settings.data_dir}` prints it.")
+
+
+def backup_target(file: Path | None) -> Path:
+    if file is None:
+        return Path.cwd() / default_name()
+    return file / default_name() if file.is_dir() else file
+
+
+def _check_restorable(settings: Settings) -> None:
+    """A restore writes the SQLite store into the data dir: a store elsewhere is refused."""
+    try:
+        database = sqlite_path(settings)
+    except NeurocacheError as exc:
+        raise click.ClickException(exc.message) from exc
+    if database != settings.data_dir / "neurocache.db":
+        raise click.ClickException(f"the store is set to {database}, outside the data dir: "
+                                   "unset database_url to restore into a data dir")
+
+
+def _report_models(models: list[dict[str, Any]]) -> None:
+    """Model files are not in backups: say which the restored hub lacks."""
+    missing = [m for m in models if m.get("path") and not Path(m["path"]).is_file()]
+    for model in missing:
+        click.echo(f"  model {model['id']}: its file {model['path']} is not here; "
+                   "download it again (`neurocache models pull`) or add it (`models add`)")
+
+
+def _summary(manifest: dict[str, Any]) -> str:
+    counts = manifest.get("counts") or {}
+    parts = [f"{counts.get(table, 0)} {name}" for table, name in (
+        ("memories", "memories"), ("documents", "documents"), ("collections", "collections"),
+        ("conversations", "conversations"), ("agents", "agents"), ("channels", "channels"))]
+    return ", ".join(parts) + f", {len(manifest.get('models') or [])} models"
+
+
+def _size(size: float) -> str:
+    for unit in ("bytes", "KB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def _message(exc: Exception) -> str:
+    return exc.message if isinstance(exc, NeurocacheError) else str(exc)

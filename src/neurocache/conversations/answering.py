@@ -1,0 +1,298 @@
+"""Answering a message: retrieve, build the prompt, stream the reply, keep it with sources.
+
+A reply runs in a worker thread and is streamed to room `conversation:<id>` as
+`message.delta` events, then `message.completed` with the stored message. Its text is saved
+every couple of seconds while it is written, so a stopped or crashed reply keeps what it
+had. Stopping a reply keeps the partial text (status `stopped`); a model that fails midway
+marks the reply `failed` with the reason."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from neurocache.conversations.history import HotHistory
+from neurocache.conversations.service import Conversations
+from neurocache.errors import InvalidInput, NeurocacheError
+from neurocache.llm.backend import ChatBackend
+from neurocache.metering.usage import carrying_scope, scope
+from neurocache.replies.prompt import (
+    INSTRUCTIONS,
+    Prompt,
+    Source,
+    Turn,
+    build_prompt,
+    cited_numbers,
+)
+from neurocache.replies.streaming import stream_reply
+from neurocache.search.service import Filters, SearchService
+from neurocache.store.tables import Conversation
+
+log = logging.getLogger("neurocache.chat")
+Publish = Callable[[str, dict[str, Any], str | None], None]
+RECALL_MIN_SCORE = 0.3  # cosine: below this an earlier turn is rarely about the question
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    max_reply_tokens: int = 512
+    temperature: float = 0.7
+    sources: int = 6
+    recalled: int = 3
+    history_turns: int = 20
+    workers: int = 4
+
+
+def room(conversation_id: str) -> str:
+    return f"conversation:{conversation_id}"
+
+
+class Answerer:
+    def __init__(self, conversations: Conversations, search: SearchService,
+                 backend_for: Callable[[str | None], ChatBackend],
+                 remember: Callable[[list[str], list[str]], None], publish: Publish,
+                 options: ChatOptions, hot: HotHistory,
+                 agent_for: Callable[[str], dict[str, Any]] | None = None,
+                 on_answered: Callable[[str, str, str, str, str], None] | None = None,
+                 ) -> None:
+        self.conversations = conversations
+        # on_answered(agent id, conversation id, where, question, reply): the agent's
+        # working memory
+        self.on_answered = on_answered or (lambda *_turn: None)
+        self.agent_for = agent_for or (lambda _agent_id: {})
+        self.search = search
+        self.backend_for = backend_for
+        self.remember = remember  # embeds messages for long-term recall
+        self.publish = publish
+        self.options = options
+        self.hot = hot
+        self._pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="reply")
+        self._stops: dict[str, threading.Event] = {}
+        self._heads: dict[str, threading.Lock] = {}  # per conversation: who moves its head
+        self._lock = threading.Lock()
+
+    # ---- entry points
+    def post(self, conversation_id: str, content: str, *, wait: bool = False,
+             ) -> dict[str, Any]:
+        with self._head_lock(conversation_id):  # two posts at once: one after the other
+            conversation = self.conversations.row(conversation_id)
+            backend = self.backend_for(self._model(conversation))  # 503 before storing
+            message = self.conversations.add_message(conversation_id, "user", content,
+                                                     parent_id=conversation.head_id)
+            self.hot.extend(conversation_id, conversation.head_id, message["id"],
+                            Turn("user", content))
+            self.publish("message.created", message, room(conversation_id))
+            future = self._reply(conversation_id, message, backend)
+        return _posted(message, future, wait)
+
+    def regenerate(self, conversation_id: str, reply_id: str, *, wait: bool = False,
+                   ) -> dict[str, Any]:
+        """A new reply to the same question, beside the old one (which stays, as a branch);
+        the conversation goes on from the new one."""
+        old = self.conversations.message(reply_id)
+        if old["conversation_id"] != conversation_id or old["role"] != "assistant" \
+                or old["parent_id"] is None:
+            raise NeurocacheError.with_status(
+                422, "invalid_input", "only a reply of this conversation can be regenerated",
+                details={"message_id": reply_id})
+        with self._head_lock(conversation_id):
+            conversation = self.conversations.row(conversation_id)
+            backend = self.backend_for(self._model(conversation))
+            question = self.conversations.message(old["parent_id"])
+            future = self._reply(conversation_id, question, backend)
+        return _posted(question, future, wait)
+
+    def stop(self, reply_id: str) -> dict[str, Any]:
+        with self._lock:
+            event = self._stops.get(reply_id)
+        if event is not None:
+            event.set()
+        return self.conversations.message(reply_id)
+
+    def close(self) -> None:
+        with self._lock:
+            for event in self._stops.values():
+                event.set()
+        self._pool.shutdown(wait=True)
+
+    # ---- one reply
+    def _agent(self, conversation: Conversation) -> dict[str, Any]:
+        """The conversation's agent (persona, model, temperature, knowledge), if any."""
+        return self.agent_for(conversation.agent_id) if conversation.agent_id else {}
+
+    def _model(self, conversation: Conversation) -> str | None:
+        return conversation.model or self._agent(conversation).get("model")
+
+    def _head_lock(self, conversation_id: str) -> threading.Lock:
+        with self._lock:
+            return self._heads.setdefault(conversation_id, threading.Lock())
+
+    def _reply(self, conversation_id: str, question: dict[str, Any],
+               backend: ChatBackend) -> Future:
+        # The reply hangs off the question and becomes the head, in one transaction.
+        reply = self.conversations.add_message(conversation_id, "assistant", "",
+                                               parent_id=question["id"], status="streaming",
+                                               model=backend.model_id)
+        with self._lock:
+            self._stops[reply["id"]] = threading.Event()
+        self.publish("message.created", reply, room(conversation_id))
+        future: Future = self._pool.submit(carrying_scope(self._answer), conversation_id,
+                                           question, reply["id"], backend)
+        future.reply_id = reply["id"]  # type: ignore[attr-defined]
+        return future
+
+    def _answer(self, conversation_id: str, question: dict[str, Any], reply_id: str,
+                backend: ChatBackend) -> dict[str, Any]:
+        text, fields, prompt = "", {"status": "failed"}, None
+        try:
+            conversation = self.conversations.row(conversation_id)
+            prompt = self._prompt(conversation, question, backend)
+            with scope(agent=conversation.agent_id or ""):
+                text, usage = self._stream(conversation_id, reply_id, prompt, backend)
+            stopped = self._stops[reply_id].is_set()
+            fields = {"status": "stopped" if stopped else "complete", **usage}
+        except NeurocacheError as exc:
+            fields = {"status": "failed", "error": exc.message}
+        except Exception as exc:  # the reply must end, whatever happened
+            log.exception("reply %s failed", reply_id)
+            fields = {"status": "failed", "error": f"internal error: {type(exc).__name__}"}
+        finally:
+            with self._lock:
+                self._stops.pop(reply_id, None)
+        try:
+            return self._finish(conversation_id, question, reply_id, text, fields, prompt)
+        except Exception:  # nobody waits on this thread: say it, and never leave `streaming`
+            log.exception("storing reply %s failed", reply_id)
+            return self._mark_failed(reply_id, text)
+
+    def _mark_failed(self, reply_id: str, text: str) -> dict[str, Any]:
+        try:
+            return self.conversations.finish_message(
+                reply_id, text, status="failed", error="the reply could not be stored whole")
+        except Exception:
+            log.exception("reply %s stays unfinished until the next start", reply_id)
+            return {"id": reply_id, "status": "failed"}
+
+    def _finish(self, conversation_id: str, question: dict[str, Any], reply_id: str,
+                text: str, fields: dict[str, Any], prompt: Prompt | None) -> dict[str, Any]:
+        if prompt is not None:
+            cited = cited_numbers(text, len(prompt.sources))
+            fields["sources"] = [s.view(n, n in cited)
+                                 for n, s in enumerate(prompt.sources, start=1)]
+        try:
+            reply = self.conversations.finish_message(reply_id, text, **fields)
+        except NeurocacheError:
+            return {"id": reply_id, "status": "deleted"}  # deleted while it was written
+        self.publish("message.completed", reply, room(conversation_id))
+        conversation = self.conversations.row(conversation_id)
+        self.hot.set(conversation_id, self.conversations.history(
+            conversation.head_id)[-self.options.history_turns - 2:])
+        answered = bool(text) and reply["status"] != "failed"
+        if answered and conversation.agent_id:
+            self.on_answered(conversation.agent_id, conversation.id,
+                             f"the conversation {conversation.title!r}", question["content"],
+                             text)
+        if conversation.long_term:  # the question is worth recalling even unanswered
+            self.remember([question["id"], *([reply_id] if answered else [])],
+                          [question["content"], *([text] if answered else [])])
+        return reply
+
+    def _stream(self, conversation_id: str, reply_id: str, prompt: Prompt,
+                backend: ChatBackend) -> tuple[str, dict[str, Any]]:
+        text, tokens = stream_reply(
+            backend, prompt.messages, max_tokens=self.options.max_reply_tokens,
+            temperature=prompt.temperature if prompt.temperature is not None
+            else self.options.temperature,
+            on_delta=lambda delta: self.publish("message.delta", {
+                "message_id": reply_id, "delta": delta, "conversation_id": conversation_id},
+                room(conversation_id)),
+            save=lambda so_far: self.conversations.finish_message(reply_id, so_far),
+            stop=self._stops[reply_id], prompt_tokens=prompt.tokens)
+        return text, {"tokens_in": prompt.tokens, "tokens_out": tokens}
+
+    # ---- what the model reads
+    def _prompt(self, conversation: Conversation, question: dict[str, Any],
+                backend: ChatBackend) -> Prompt:
+        agent = self._agent(conversation)
+        history = self._history(conversation, question)
+        collections = conversation.collections or agent.get("collections") or None
+        sources = self.retrieve(question["content"], collections, self.options.sources)
+        recalled = self._recalled(question["content"], conversation, question["id"])
+        budget = backend.context_tokens - self.options.max_reply_tokens
+        persona = agent.get("persona") or ""
+        prompt = build_prompt(question["content"], history=history, sources=sources,
+                              recalled=recalled, budget=budget, count=backend.count_tokens,
+                              instructions=f"{persona}\n\n{INSTRUCTIONS}" if persona
+                              else INSTRUCTIONS)
+        prompt.temperature = agent.get("temperature")
+        return prompt
+
+    def _history(self, conversation: Conversation, question: dict[str, Any]) -> list[Turn]:
+        """The turns before the question, from the hot cache when it holds this branch."""
+        if not conversation.short_term or question["parent_id"] is None:
+            return []
+        chain = self.hot.get(conversation.id,
+                             lambda: self.conversations.history(question["id"]))
+        ids = [i for i, _ in chain]
+        if question["id"] not in ids:  # another branch (a regenerated reply): the store
+            chain = self.conversations.history(question["id"])
+            ids = [i for i, _ in chain]
+        before = chain[:ids.index(question["id"])] if question["id"] in ids else chain
+        return exchanges([t for _, t in before])[-self.options.history_turns:]
+
+    def retrieve(self, query: str, collections: list[str] | None, k: int) -> list[Source]:
+        """The passages most relevant to `query` (hybrid search), best first."""
+        if k == 0 or not query.strip():
+            return []
+        try:
+            results = self.search.search(query, k=k, mode="hybrid", filters=Filters(
+                kinds=["chunk"], collections=collections), highlights=False)
+        except InvalidInput:  # nothing to look for ("hi!"): the reply has no sources
+            return []
+        return [_source(r) for r in results]
+
+    def _recalled(self, query: str, conversation: Conversation,
+                  question_id: str) -> list[Turn]:
+        if not conversation.long_term or self.options.recalled == 0:
+            return []
+        here = {i for i, _ in self.conversations.history(conversation.head_id)} | {question_id}
+        try:
+            hits = self.search.search(query, k=self.options.recalled * 4, mode="vector",
+                                      filters=Filters(kinds=["message"]))
+        except InvalidInput:
+            return []
+        roles = self.conversations.recallable_roles([h["memory_id"] for h in hits],
+                                                    besides=conversation.id,
+                                                    owner=conversation.owner)
+        return [Turn(roles[h["memory_id"]], h["text"]) for h in hits
+                if h["memory_id"] in roles and h["memory_id"] not in here
+                and h["score"] >= RECALL_MIN_SCORE][:self.options.recalled]
+
+
+def _posted(question: dict[str, Any], future: Future, wait: bool) -> dict[str, Any]:
+    if wait:
+        return {"message": question, "reply": future.result()}
+    return {"message": question, "reply_id": future.reply_id}  # type: ignore[attr-defined]
+
+
+def exchanges(turns: list[Turn]) -> list[Turn]:
+    """Only whole question-and-reply pairs: a question whose reply failed is left out, so
+    the turns alternate as chat templates require (some refuse anything else)."""
+    kept: list[Turn] = []
+    for turn, following in zip(turns, [*turns[1:], None], strict=True):
+        if turn.role == "user" and following is not None and following.role == "assistant":
+            kept += [turn, following]
+    return kept
+
+
+def _source(result: dict[str, Any]) -> Source:
+    document = result.get("document") or {}
+    return Source(memory_id=result["memory_id"], text=result["text"], score=result["score"],
+                  title=document.get("title"), url=document.get("url"),
+                  path=document.get("path"), page=document.get("page"),
+                  start=result.get("start"), end=result.get("end"),
+                  document_id=document.get("id"))

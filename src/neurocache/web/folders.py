@@ -1,0 +1,59 @@
+"""Watched folders: new, changed and deleted files follow."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from pydantic import (
+    BaseModel,
+    Field,
+)
+
+from neurocache.web.api import (
+    CONFLICT,
+    LocalPath,
+    RequestModel,
+    endpoint,
+)
+from neurocache.web.auth import current_actor, current_hub, current_principal
+
+bp = Blueprint("folders", __name__, url_prefix="/api/v1")
+
+
+class NewFolder(RequestModel):
+    path: LocalPath = Field(description="A folder on this machine.")
+    collection: str | None = Field(None, description="A collection's id or name.")
+
+
+class FolderOut(BaseModel):
+    id: str
+    path: str
+    collection_id: str | None
+    created_at: str
+    scanned_at: str | None
+
+
+class FolderList(BaseModel):
+    folders: list[FolderOut]
+
+
+@bp.post("/folders")
+@endpoint(scope="admin", body=NewFolder, responses={201: FolderOut}, errors=CONFLICT)
+def watch_folder(body: NewFolder):
+    """Watch a folder: its files go in now, and changes follow (owner only)."""
+    owner = current_principal().kind == "owner"
+    return current_hub().folders.register(body.path, current_actor(),
+                                          collection=body.collection, owner=owner), 201
+
+
+@bp.get("/folders")
+@endpoint(scope="read", responses={200: FolderList})
+def list_folders():
+    """The watched folders."""
+    return {"folders": current_hub().folders.list()}
+
+
+@bp.delete("/folders/<folder_id>")
+@endpoint(scope="admin", responses={200: FolderOut})
+def unwatch_folder(folder_id: str):
+    """Stop watching a folder (its documents stay)."""
+    return current_hub().folders.remove(folder_id, current_actor())
