@@ -18,6 +18,7 @@ run: $(VENV)/.run-installed $(EMBEDDER)
 
 test: $(VENV)/.dev-installed $(EMBEDDER) test-system-deps
 	$(PY) -m ruff check src tests bench build_scripts
+	$(PY) -m ruff format --check src tests bench build_scripts
 	$(PY) -m pytest
 
 # System packages the tests use: PostgreSQL's server binaries (the store's PostgreSQL
@@ -49,6 +50,7 @@ test-system-deps:
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check src tests bench build_scripts
+	$(PY) -m ruff format --check src tests bench build_scripts
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/socketio_clients.py

@@ -15,13 +15,16 @@ class LeanClient:
     def __init__(self, url: str, key: str) -> None:
         parts = urlsplit(url)
         self.pool = urllib3.HTTPConnectionPool(
-            parts.hostname, parts.port, maxsize=1, retries=False,
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+            parts.hostname,
+            parts.port,
+            maxsize=1,
+            retries=False,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
 
     def post(self, path: str, body: dict[str, Any], timeout: float = 60) -> Any:
         """The JSON answer of a POST; raises on any status but 2xx."""
-        response = self.pool.request("POST", path, body=json.dumps(body).encode(),
-                                     timeout=timeout)
+        response = self.pool.request("POST", path, body=json.dumps(body).encode(), timeout=timeout)
         if not 200 <= response.status < 300:
             raise RuntimeError(f"POST {path}: {response.status} {response.data[:300]!r}")
         return json.loads(response.data)

@@ -49,8 +49,9 @@ TOPICS = ["river", "mountain", "library", "engine", "garden", "orbit", "harbour"
 def corpus(hub, documents: int = 40) -> None:
     for n in range(documents):
         topic = TOPICS[n % len(TOPICS)]
-        body = " ".join(f"The {topic} note {n} line {i} tells of {TOPICS[(n + i) % 8]}."
-                        for i in range(30))
+        body = " ".join(
+            f"The {topic} note {n} line {i} tells of {TOPICS[(n + i) % 8]}." for i in range(30)
+        )
         hub.knowledge.add_text(title=f"{topic} {n}", body=body, fmt="text", actor=Actor("b"))
     hub.jobs.wait_idle(600)
 
@@ -81,8 +82,13 @@ class Trials:
         self.headers = {"Authorization": f"Bearer {hub.owner_token.value}"}
 
     def body(self, question: str, rag: bool | None) -> dict:
-        body = {"model": "bench", "stream": True, "max_tokens": self.max_tokens,
-                "temperature": 0, "messages": [{"role": "user", "content": question}]}
+        body = {
+            "model": "bench",
+            "stream": True,
+            "max_tokens": self.max_tokens,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": question}],
+        }
         if rag is not None:
             body["neurocache"] = {"rag": rag}
         return body
@@ -91,26 +97,36 @@ class Trials:
         """The server keeps the last prompt's cache; a short other prompt evicts it, so each
         way starts from the same cold state (else the second to send a prompt wins)."""
         body = {"messages": [{"role": "user", "content": "x"}], "max_tokens": 1}
-        requests.post(self.model_url.rstrip("/").removesuffix("/v1") + "/v1/chat/completions",
-                      json=body, timeout=60).raise_for_status()
+        requests.post(
+            self.model_url.rstrip("/").removesuffix("/v1") + "/v1/chat/completions",
+            json=body,
+            timeout=60,
+        ).raise_for_status()
 
     def direct(self, question: str, rag: bool) -> tuple[float, float, int]:
         prepared = self.hub.completions.prepare(self.body(question, rag), None)
         body = {**prepared.body, "stream": True}
-        return timed_stream(sse(self.model_url.rstrip("/").removesuffix("/v1")
-                                + "/v1/chat/completions", {}, body))
+        return timed_stream(
+            sse(self.model_url.rstrip("/").removesuffix("/v1") + "/v1/chat/completions", {}, body)
+        )
 
     def hub_http(self, question: str, rag: bool) -> tuple[float, float, int]:
-        return timed_stream(sse(self.url + "/v1/chat/completions", self.headers,
-                                self.body(question, rag or None)))
+        return timed_stream(
+            sse(self.url + "/v1/chat/completions", self.headers, self.body(question, rag or None))
+        )
 
-    def hub_socketio(self, question: str, client: socketio.Client,
-                     events: queue.Queue) -> tuple[float, float, int]:
+    def hub_socketio(
+        self, question: str, client: socketio.Client, events: queue.Queue
+    ) -> tuple[float, float, int]:
         conversation = self.hub.conversations.create(Actor("b"), long_term=False)
         assert client.call("join", {"room": f"conversation:{conversation['id']}"})["ok"]
         started = time.perf_counter()
-        requests.post(f"{self.url}/api/v1/conversations/{conversation['id']}/messages",
-                      json={"content": question}, headers=self.headers, timeout=60)
+        requests.post(
+            f"{self.url}/api/v1/conversations/{conversation['id']}/messages",
+            json={"content": question},
+            headers=self.headers,
+            timeout=60,
+        )
         first, count = None, 0
         while True:
             event, _ = events.get(timeout=120)
@@ -131,14 +147,17 @@ def run(trials: Trials, count: int) -> list[dict]:
     client = socketio.Client(reconnection=False)
     client.on("message.delta", lambda data: events.put(("message.delta", data)))
     client.on("message.completed", lambda data: events.put(("message.completed", data)))
-    client.connect(trials.url, auth={"token": trials.hub.owner_token.value},
-                   transports=["websocket"])
+    client.connect(
+        trials.url, auth={"token": trials.hub.owner_token.value}, transports=["websocket"]
+    )
     results: dict[str, list[tuple[float, float, int]]] = {}
-    ways = {"direct, RAG off": lambda q: trials.direct(q, False),
-            "hub HTTP, RAG off": lambda q: trials.hub_http(q, False),
-            "direct, RAG on": lambda q: trials.direct(q, True),
-            "hub HTTP, RAG on": lambda q: trials.hub_http(q, True),
-            "hub Socket.IO, RAG on": lambda q: trials.hub_socketio(q, client, events)}
+    ways = {
+        "direct, RAG off": lambda q: trials.direct(q, False),
+        "hub HTTP, RAG off": lambda q: trials.hub_http(q, False),
+        "direct, RAG on": lambda q: trials.direct(q, True),
+        "hub HTTP, RAG on": lambda q: trials.hub_http(q, True),
+        "hub Socket.IO, RAG on": lambda q: trials.hub_socketio(q, client, events),
+    }
     try:
         for n in range(count):  # interleaved, so that noise falls on every way alike
             question = f"What does note {n} say about the {TOPICS[n % len(TOPICS)]}?"
@@ -157,10 +176,16 @@ def summarize(results: dict[str, list[tuple[float, float, int]]]) -> list[dict]:
         ttft, rate = p50([r[0] for r in runs]) * 1000, p50([r[1] for r in runs])
         base_ttft = p50([r[0] for r in results[base]]) * 1000
         base_rate = p50([r[1] for r in results[base]])
-        rows.append({"way": name, "TTFT p50 ms": round(ttft, 1),
-                     "tok/s p50": round(rate, 1), "tokens p50": p50([r[2] for r in runs]),
-                     "added ms": round(ttft - base_ttft, 1),
-                     "tok/s ratio": round(rate / base_rate, 2) if base_rate else ""})
+        rows.append(
+            {
+                "way": name,
+                "TTFT p50 ms": round(ttft, 1),
+                "tok/s p50": round(rate, 1),
+                "tokens p50": p50([r[2] for r in runs]),
+                "added ms": round(ttft - base_ttft, 1),
+                "tok/s ratio": round(rate / base_rate, 2) if base_rate else "",
+            }
+        )
     return rows
 
 
@@ -172,8 +197,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nc-bench-chat-") as temp:
         model = args.model or write_tiny_llama(Path(temp) / "tiny.gguf", n_ctx=2048)
-        app = create_app(Settings(data_dir=Path(temp) / "hub", chat_temperature=0,
-                                  chat_max_reply_tokens=args.max_tokens))
+        app = create_app(
+            Settings(
+                data_dir=Path(temp) / "hub",
+                chat_temperature=0,
+                chat_max_reply_tokens=args.max_tokens,
+            )
+        )
         hub = hub_of(app)
         model_id = hub.models.register_local(str(model), Actor("b"))["id"]
         hub.models.start(model_id)
@@ -182,14 +212,18 @@ def main() -> None:
         corpus(hub)
         server = HubServer(app, "127.0.0.1", 0).start()
         try:
-            trials = Trials(hub, server.url, hub.models._processes[model_id].base_url,
-                            args.max_tokens)
+            trials = Trials(
+                hub, server.url, hub.models._processes[model_id].base_url, args.max_tokens
+            )
             trials.hub_http("warm up", True)
             rows = run(trials, args.trials)
         finally:
             server.stop()
-    print_table(rows, f"Chat through the hub vs the model server ({args.trials} trials, "
-                      f"{'tiny random GGUF' if not args.model else args.model.name})")
+    print_table(
+        rows,
+        f"Chat through the hub vs the model server ({args.trials} trials, "
+        f"{'tiny random GGUF' if not args.model else args.model.name})",
+    )
     out = HERE / "results" / "chat.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))

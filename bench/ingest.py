@@ -43,15 +43,32 @@ from neurocache.settings import Settings  # noqa: E402
 from neurocache.store.tables import Memory  # noqa: E402
 from neurocache.web.server import HubServer  # noqa: E402
 
-TOPICS = ["river", "mountain", "library", "engine", "garden", "orbit", "harbour", "forest",
-          "market", "glacier", "violin", "compiler", "bakery", "lighthouse", "volcano"]
+TOPICS = [
+    "river",
+    "mountain",
+    "library",
+    "engine",
+    "garden",
+    "orbit",
+    "harbour",
+    "forest",
+    "market",
+    "glacier",
+    "violin",
+    "compiler",
+    "bakery",
+    "lighthouse",
+    "volcano",
+]
 VERBS = ["describes", "measures", "explains", "follows", "compares", "records", "questions"]
 
 
 def sentence(rng: np.random.Generator, number: int) -> str:
     a, b = rng.choice(TOPICS, 2, replace=False)
-    return (f"The {a} {rng.choice(VERBS)} the {b} number {number} near site "
-            f"{rng.integers(1, 10**6)} in year {rng.integers(1700, 2030)}.")
+    return (
+        f"The {a} {rng.choice(VERBS)} the {b} number {number} near site "
+        f"{rng.integers(1, 10**6)} in year {rng.integers(1700, 2030)}."
+    )
 
 
 def prose(rng: np.random.Generator, number: int) -> str:
@@ -66,11 +83,13 @@ def write_corpus(folder: Path, files: int, seed: int = 0) -> list[Path]:
         "md": lambda n, t: f"# Note {n}\n\n## Part one\n\n{t}\n\n## Part two\n\n{t[::-1]}\n",
         "txt": lambda n, t: t,
         "py": lambda n, t: f'def note_{n}():\n    """{t}"""\n    return {n}\n',
-        "html": lambda n, t: f"<html><body><article><h1>Page {n}</h1><p>{t}</p></article>"
-                             "</body></html>",
+        "html": lambda n, t: (
+            f"<html><body><article><h1>Page {n}</h1><p>{t}</p></article></body></html>"
+        ),
         "json": lambda n, t: json.dumps({"id": n, "text": t}),
-        "csv": lambda n, t: "id,text\n" + "\n".join(
-            f'{n}-{i},"{part}"' for i, part in enumerate(t.split(". "))),
+        "csv": lambda n, t: (
+            "id,text\n" + "\n".join(f'{n}-{i},"{part}"' for i, part in enumerate(t.split(". ")))
+        ),
     }
     kinds = list(writers)
     paths = []
@@ -99,10 +118,15 @@ class Prober(threading.Thread):
         while not self.stop.wait(self.interval):
             number += 1
             query = f"{TOPICS[number % len(TOPICS)]} {VERBS[number % len(VERBS)]} site"
-            self._time(self.search_s, lambda q=query: self.http.post(
-                f"{self.url}/api/v1/search", json={"query": q, "k": 10}, timeout=60))
-            self._time(self.health_s, lambda: self.http.get(f"{self.url}/api/v1/health",
-                                                            timeout=60))
+            self._time(
+                self.search_s,
+                lambda q=query: self.http.post(
+                    f"{self.url}/api/v1/search", json={"query": q, "k": 10}, timeout=60
+                ),
+            )
+            self._time(
+                self.health_s, lambda: self.http.get(f"{self.url}/api/v1/health", timeout=60)
+            )
 
     @staticmethod
     def _time(into: list[float], call) -> None:
@@ -122,9 +146,12 @@ def upload(url: str, token: str, paths: list[Path], per_request: int) -> None:
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {token}"
     for start in range(0, len(paths), per_request):
-        batch = paths[start:start + per_request]
-        response = http.post(f"{url}/api/v1/documents", timeout=300, files=[
-            ("file", (p.name, p.read_bytes())) for p in batch])
+        batch = paths[start : start + per_request]
+        response = http.post(
+            f"{url}/api/v1/documents",
+            timeout=300,
+            files=[("file", (p.name, p.read_bytes())) for p in batch],
+        )
         response.raise_for_status()
 
 
@@ -149,7 +176,7 @@ def raw_embedder(hub) -> tuple[int, float]:
     embedder = hub.embedder
     started = time.perf_counter()
     for start in range(0, len(texts), EMBED_BATCH):
-        embedder.embed(texts[start:start + EMBED_BATCH])
+        embedder.embed(texts[start : start + EMBED_BATCH])
     return len(texts), time.perf_counter() - started
 
 
@@ -166,13 +193,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--per-request", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=Settings().ingest_workers,
-                        help="the ingest_workers setting")
-    parser.add_argument("--probe-every", type=float, default=1.0,
-                        help="seconds between two API calls (search, health) meanwhile")
-    parser.add_argument("--large", type=float, nargs="+", metavar="MB",
-                        help="instead: one large text of each size through a hub process "
-                        "(RSS, time per MB; bench/ingest_large.py)")
+    parser.add_argument(
+        "--workers", type=int, default=Settings().ingest_workers, help="the ingest_workers setting"
+    )
+    parser.add_argument(
+        "--probe-every",
+        type=float,
+        default=1.0,
+        help="seconds between two API calls (search, health) meanwhile",
+    )
+    parser.add_argument(
+        "--large",
+        type=float,
+        nargs="+",
+        metavar="MB",
+        help="instead: one large text of each size through a hub process "
+        "(RSS, time per MB; bench/ingest_large.py)",
+    )
     args, rest = parser.parse_known_args()
     if args.large:
         import ingest_large
@@ -198,35 +235,70 @@ def main() -> None:
     report(args, size, chunks, run, raw_s, idle)
 
 
-def report(args: argparse.Namespace, size: int, chunks: int, run: dict, raw_s: float,
-           idle: Prober) -> None:
+def report(
+    args: argparse.Namespace, size: int, chunks: int, run: dict, raw_s: float, idle: Prober
+) -> None:
     files = args.files
     seconds, busy = run["seconds"], run["busy"]
     ingest_rate, raw_rate = chunks / seconds, chunks / raw_s
     throughput = [
-        {"what": "hub ingestion (upload → indexed)", "files": files, "chunks": chunks,
-         "seconds": round(seconds, 1), "docs/s": round(files / seconds, 1),
-         "chunks/s": round(ingest_rate, 1)},
-        {"what": "raw embedder, same chunks", "files": "", "chunks": chunks,
-         "seconds": round(raw_s, 1), "docs/s": "", "chunks/s": round(raw_rate, 1)},
+        {
+            "what": "hub ingestion (upload → indexed)",
+            "files": files,
+            "chunks": chunks,
+            "seconds": round(seconds, 1),
+            "docs/s": round(files / seconds, 1),
+            "chunks/s": round(ingest_rate, 1),
+        },
+        {
+            "what": "raw embedder, same chunks",
+            "files": "",
+            "chunks": chunks,
+            "seconds": round(raw_s, 1),
+            "docs/s": "",
+            "chunks/s": round(raw_rate, 1),
+        },
     ]
-    print_table(throughput, f"Ingestion of {files} files ({size / 1e6:.1f} MB), "
-                            f"{args.workers} workers; ratio hub/raw = "
-                            f"{ingest_rate / raw_rate:.2f}")
+    print_table(
+        throughput,
+        f"Ingestion of {files} files ({size / 1e6:.1f} MB), "
+        f"{args.workers} workers; ratio hub/raw = "
+        f"{ingest_rate / raw_rate:.2f}",
+    )
     latency = [
-        {"while": "ingesting", "search p50/p99 ms": percentiles(busy.search_s),
-         "health p50/p99 ms": percentiles(busy.health_s), "calls": len(busy.search_s)},
-        {"while": "idle", "search p50/p99 ms": percentiles(idle.search_s),
-         "health p50/p99 ms": percentiles(idle.health_s), "calls": len(idle.search_s)},
+        {
+            "while": "ingesting",
+            "search p50/p99 ms": percentiles(busy.search_s),
+            "health p50/p99 ms": percentiles(busy.health_s),
+            "calls": len(busy.search_s),
+        },
+        {
+            "while": "idle",
+            "search p50/p99 ms": percentiles(idle.search_s),
+            "health p50/p99 ms": percentiles(idle.health_s),
+            "calls": len(idle.search_s),
+        },
     ]
     print_table(latency, "API latency (hybrid search, health) during and after ingestion")
     out = HERE / "results" / "ingest.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({
-        "files": files, "workers": args.workers, "probe_every_s": args.probe_every,
-        "bytes": size, "chunks": chunks, "seconds": seconds,
-        "upload_s": run["upload_s"], "raw_embed_s": raw_s,
-        "ratio": ingest_rate / raw_rate, "latency": latency}, indent=1))
+    out.write_text(
+        json.dumps(
+            {
+                "files": files,
+                "workers": args.workers,
+                "probe_every_s": args.probe_every,
+                "bytes": size,
+                "chunks": chunks,
+                "seconds": seconds,
+                "upload_s": run["upload_s"],
+                "raw_embed_s": raw_s,
+                "ratio": ingest_rate / raw_rate,
+                "latency": latency,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

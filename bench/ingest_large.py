@@ -88,9 +88,13 @@ class Sampler(threading.Thread):
 
 def start_hub(data_dir: Path) -> tuple[subprocess.Popen, str, str]:
     env = {**os.environ, "NEUROCACHE_DATA_DIR": str(data_dir), "NEUROCACHE_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([sys.executable, "-m", "neurocache", "serve", "--port", "0"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neurocache", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     runtime = data_dir / "hub.json"
     deadline = time.monotonic() + 60
     while not runtime.exists():
@@ -115,47 +119,67 @@ def ingest_one(folder: Path, megabytes: float, cancel_after_s: float | None = No
         sampler.start()
         started = time.perf_counter()
         with open(text, "rb") as handle:
-            answer = http.post(f"{url}/api/v1/documents", timeout=3600,
-                               files={"file": (text.name, handle)}).json()
+            answer = http.post(
+                f"{url}/api/v1/documents", timeout=3600, files={"file": (text.name, handle)}
+            ).json()
         uploaded_s = time.perf_counter() - started
         job_id, etas = answer["job"]["id"], []
-        while (job := http.get(f"{url}/api/v1/jobs/{job_id}", timeout=60).json())[
-                "status"] in ("queued", "running"):
+        while (job := http.get(f"{url}/api/v1/jobs/{job_id}", timeout=60).json())["status"] in (
+            "queued",
+            "running",
+        ):
             if job.get("eta_s") is not None:
-                etas.append((round(time.perf_counter() - started), job["progress"],
-                             job["eta_s"]))
+                etas.append((round(time.perf_counter() - started), job["progress"], job["eta_s"]))
             if cancel_after_s and time.perf_counter() - started > cancel_after_s:
                 http.delete(f"{url}/api/v1/jobs/{job_id}", timeout=60)
             time.sleep(1.0)
         seconds = time.perf_counter() - started
         sampler.stop.set()
         sampler.join()
-        document = http.get(f"{url}/api/v1/documents/{answer['document']['id']}",
-                            timeout=60).json()
+        document = http.get(f"{url}/api/v1/documents/{answer['document']['id']}", timeout=60).json()
     finally:
         process.terminate()
         process.wait(60)
-    return {"mb": megabytes, "bytes": size, "status": job["status"],
-            "progress": job["progress"], "upload_s": round(uploaded_s, 1),
-            "chunks": document["chunk_count"], "seconds": round(seconds, 1),
-            "s_per_mb": round(seconds / (size / 1e6), 2), "idle_rss_mb": round(idle / 1e6),
-            "upload_peak_mb": round(sampler.peak_between(0, uploaded_s + 0.2) / 1e6),
-            "indexing_peak_mb": round(sampler.peak_between(uploaded_s + 0.2, seconds) / 1e6),
-            "peak_rss_mb": round(sampler.peak / 1e6), "eta_samples": etas[::10]}
+    return {
+        "mb": megabytes,
+        "bytes": size,
+        "status": job["status"],
+        "progress": job["progress"],
+        "upload_s": round(uploaded_s, 1),
+        "chunks": document["chunk_count"],
+        "seconds": round(seconds, 1),
+        "s_per_mb": round(seconds / (size / 1e6), 2),
+        "idle_rss_mb": round(idle / 1e6),
+        "upload_peak_mb": round(sampler.peak_between(0, uploaded_s + 0.2) / 1e6),
+        "indexing_peak_mb": round(sampler.peak_between(uploaded_s + 0.2, seconds) / 1e6),
+        "peak_rss_mb": round(sampler.peak / 1e6),
+        "eta_samples": etas[::10],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=float, nargs="+", default=[10, 30])
     parser.add_argument("--rss-size", type=float, default=50)
-    parser.add_argument("--rss-minutes", type=float, default=None,
-                        help="cancel the RSS run after this long (its peak so far is kept)")
+    parser.add_argument(
+        "--rss-minutes",
+        type=float,
+        default=None,
+        help="cancel the RSS run after this long (its peak so far is kept)",
+    )
     args = parser.parse_args()
     sizes = sorted({*args.sizes, args.rss_size})
     with tempfile.TemporaryDirectory(prefix="nc-bench-large-") as temp:
-        runs = [ingest_one(Path(temp), mb, (args.rss_minutes or 0) * 60
-                           if mb == args.rss_size and mb not in args.sizes else None)
-                for mb in sizes]
+        runs = [
+            ingest_one(
+                Path(temp),
+                mb,
+                (args.rss_minutes or 0) * 60
+                if mb == args.rss_size and mb not in args.sizes
+                else None,
+            )
+            for mb in sizes
+        ]
     rows = [{k: v for k, v in run.items() if k != "eta_samples"} for run in runs]
     timed = [r for r in runs if r["mb"] in args.sizes]
     ratio = timed[-1]["seconds"] / timed[0]["seconds"] if len(timed) > 1 else None
@@ -166,8 +190,9 @@ def main() -> None:
     print_table(rows, title)
     out = HERE / "results" / "ingest_large.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"runs": runs, "time_ratio": ratio, "size_ratio": size_ratio},
-                              indent=1))
+    out.write_text(
+        json.dumps({"runs": runs, "time_ratio": ratio, "size_ratio": size_ratio}, indent=1)
+    )
 
 
 if __name__ == "__main__":

@@ -241,8 +241,9 @@ def main() -> None:
         "start": start_rows(3 if args.quick else 5),
         "download": download_rows(64 if args.quick else 256),
     }
-    print_table(results["embedder"],
-                f"Embedding {args.texts} texts of 50 words (cpus: {os.cpu_count()})")
+    print_table(
+        results["embedder"], f"Embedding {args.texts} texts of 50 words (cpus: {os.cpu_count()})"
+    )
     print_table(results["start"], "Model server")
     print_table(results["download"], "Downloads from a loopback server")
     out = HERE / "results" / "models.json"

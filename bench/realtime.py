@@ -56,8 +56,12 @@ class Crowd:
             client.on("event", lambda e: self._seen(self.raw_ms, e["content"]))
             async with gate:
                 try:
-                    await client.connect(self.url, auth={"token": self.token},
-                                         transports=["websocket"], wait_timeout=30)
+                    await client.connect(
+                        self.url,
+                        auth={"token": self.token},
+                        transports=["websocket"],
+                        wait_timeout=30,
+                    )
                     await client.call("join", {"room": self.room}, timeout=30)
                     await client.call("subscribe", {"channels": ["bench"]}, timeout=30)
                     return client
@@ -76,8 +80,9 @@ class Crowd:
         await asyncio.gather(*(c.disconnect() for c in self.clients if c.connected))
 
 
-def crowd_process(url: str, token: str, room: str, count: int, ready: mp.Queue,
-                  results: mp.Queue, stop: Any) -> None:
+def crowd_process(
+    url: str, token: str, room: str, count: int, ready: mp.Queue, results: mp.Queue, stop: Any
+) -> None:
     """One client process's share of the crowd (a second core decodes what it receives,
     so the latency measured is less the clients' own queue)."""
 
@@ -94,19 +99,24 @@ def crowd_process(url: str, token: str, room: str, count: int, ready: mp.Queue,
 
 
 def post(url: str, token: str, channel_id: str, content: str) -> int:
-    return requests.post(f"{url}/api/v1/channels/{channel_id}/messages",
-                         json={"content": content}, timeout=60,
-                         headers={"Authorization": f"Bearer {token}"}).status_code
+    return requests.post(
+        f"{url}/api/v1/channels/{channel_id}/messages",
+        json={"content": content},
+        timeout=60,
+        headers={"Authorization": f"Bearer {token}"},
+    ).status_code
 
 
 def accepted_per_s(url: str, token: str, channel_id: str, posters: int, each: int) -> float:
     def run(worker: int) -> None:
         with requests.Session() as session:
             for i in range(each):
-                session.post(f"{url}/api/v1/channels/{channel_id}/messages", timeout=60,
-                             json={"content": json.dumps({"t": time.time(), "w": worker,
-                                                          "i": i})},
-                             headers={"Authorization": f"Bearer {token}"})
+                session.post(
+                    f"{url}/api/v1/channels/{channel_id}/messages",
+                    timeout=60,
+                    json={"content": json.dumps({"t": time.time(), "w": worker, "i": i})},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
 
     started = time.perf_counter()
     with ThreadPoolExecutor(posters) as pool:
@@ -119,14 +129,18 @@ def stats(values: list[float]) -> tuple[float, float]:
     return round(statistics.median(values), 1), round(percentile(values, 0.99), 1)
 
 
-def measure(url: str, token: str, channel: dict, count: int, messages: int, pid: int,
-            processes: int) -> dict:
+def measure(
+    url: str, token: str, channel: dict, count: int, messages: int, pid: int, processes: int
+) -> dict:
     context = mp.get_context("fork")
     ready, results, stop = context.Queue(), context.Queue(), context.Event()
     shares = [count // processes + (i < count % processes) for i in range(processes)]
-    crowd = [context.Process(target=crowd_process, args=(url, token, channel["room"], n,
-                                                          ready, results, stop))
-             for n in shares]
+    crowd = [
+        context.Process(
+            target=crowd_process, args=(url, token, channel["room"], n, ready, results, stop)
+        )
+        for n in shares
+    ]
     for process in crowd:
         process.start()
     connected = sum(ready.get(timeout=300) for _ in crowd)
@@ -136,8 +150,9 @@ def measure(url: str, token: str, channel: dict, count: int, messages: int, pid:
     with socketio.SimpleClient() as publisher:
         publisher.connect(url, auth={"token": token}, transports=["websocket"])
         for _ in range(messages):
-            publisher.call("publish", {"channel": "bench",
-                                       "content": {"t": time.time(), "probe": 1}})
+            publisher.call(
+                "publish", {"channel": "bench", "content": {"t": time.time(), "probe": 1}}
+            )
             time.sleep(0.25)
     time.sleep(2)
     rate = accepted_per_s(url, token, channel["id"], 4, 50)
@@ -152,23 +167,33 @@ def measure(url: str, token: str, channel: dict, count: int, messages: int, pid:
         process.join(60)
     channel_p50, channel_p99 = stats(channel_ms)
     raw_p50, raw_p99 = stats(raw_ms)
-    return {"clients": count, "connected": connected,
-            "delivered": f"{len(channel_ms)}/{messages * connected}",
-            "channel_p50_ms": channel_p50, "channel_p99_ms": channel_p99,
-            "raw_p50_ms": raw_p50, "raw_p99_ms": raw_p99,
-            "p99_ratio": round(channel_p99 / raw_p99, 2) if raw_p99 else None,
-            "accepted_msg_s": round(rate, 1), "hub_rss_mb": round(rss, 1)}
+    return {
+        "clients": count,
+        "connected": connected,
+        "delivered": f"{len(channel_ms)}/{messages * connected}",
+        "channel_p50_ms": channel_p50,
+        "channel_p99_ms": channel_p99,
+        "raw_p50_ms": raw_p50,
+        "raw_p99_ms": raw_p99,
+        "p99_ratio": round(channel_p99 / raw_p99, 2) if raw_p99 else None,
+        "accepted_msg_s": round(rate, 1),
+        "hub_rss_mb": round(rss, 1),
+    }
 
 
 def run(sizes: list[int], messages: int, processes: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as data_dir:
         process, url, token = start_server("threading", data_dir)
         try:
-            channel = requests.post(f"{url}/api/v1/channels", json={"name": "bench"},
-                                    headers={"Authorization": f"Bearer {token}"},
-                                    timeout=30).json()
-            return [measure(url, token, channel, n, messages, process.pid, processes)
-                    for n in sizes]
+            channel = requests.post(
+                f"{url}/api/v1/channels",
+                json={"name": "bench"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            ).json()
+            return [
+                measure(url, token, channel, n, messages, process.pid, processes) for n in sizes
+            ]
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(60)
@@ -178,15 +203,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 100, 500])
     parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument("--client-processes", type=int, default=2,
-                        help="Processes the crowd is spread over.")
+    parser.add_argument(
+        "--client-processes", type=int, default=2, help="Processes the crowd is spread over."
+    )
     args = parser.parse_args()
     rows = run(args.clients, args.messages, args.client_processes)
     print_table(rows, "Channel fan-out (latency from the POST to each client's event)")
     out = HERE / "results" / "realtime.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"machine": {"cpus": os.cpu_count()}, "results": rows},
-                              indent=2))
+    out.write_text(json.dumps({"machine": {"cpus": os.cpu_count()}, "results": rows}, indent=2))
     print(f"\nwritten: {out.relative_to(HERE.parent)}")
 
 

@@ -68,8 +68,9 @@ def _summary(runs: list) -> dict:
         "questions": len(runs),
         "R@5": round(statistics.mean(recall(r, q.evidence, 5) for q, r, _ in runs), 3),
         "R@10": round(statistics.mean(recall(r, q.evidence, 10) for q, r, _ in runs), 3),
-        "hit@10": round(statistics.mean(bool(set(r[:10]) & set(q.evidence))
-                                        for q, r, _ in runs), 3),
+        "hit@10": round(
+            statistics.mean(bool(set(r[:10]) & set(q.evidence)) for q, r, _ in runs), 3
+        ),
         "p50_ms": round(statistics.median(ms), 2),
         "p95_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.95))], 2),
     }
@@ -88,8 +89,9 @@ class HubUnderTest:
     """A real hub on loopback, fed as a plugin feeds it, asked over HTTP."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.app = create_app(Settings(data_dir=data_dir, log_level="WARNING",
-                                       rate_limit_owner=False))
+        self.app = create_app(
+            Settings(data_dir=data_dir, log_level="WARNING", rate_limit_owner=False)
+        )
         self.hub = hub_of(self.app)
         self.server = HubServer(self.app, "127.0.0.1", 0).start()
         self.http = LeanClient(self.server.url, self.hub.owner_token.value)
@@ -100,14 +102,15 @@ class HubUnderTest:
         answers) and to index the documents."""
         started = time.perf_counter()
         for start in range(0, len(corpus.turns), 200):
-            batch = corpus.turns[start:start + 200]
+            batch = corpus.turns[start : start + 200]
             answer = self.http.post("/api/v1/memories", [t.memory() for t in batch], 600)
             for turn, memory in zip(batch, answer["memories"], strict=True):
                 self.keys[memory["id"]] = turn.key
         turns_s = time.perf_counter() - started
         for document in corpus.documents:
-            answer = self.http.post("/api/v1/documents",
-                                    {"title": document["title"], "text": document["text"]})
+            answer = self.http.post(
+                "/api/v1/documents", {"title": document["title"], "text": document["text"]}
+            )
             self.keys[answer["document"]["id"]] = document["key"]
         assert self.hub.jobs.wait_idle(3600)
         return {"turns_s": turns_s, "documents_s": time.perf_counter() - started - turns_s}
@@ -115,10 +118,13 @@ class HubUnderTest:
     def search(self, mode: str, kinds: list[str] | None = None):
         """Ask over HTTP; `kinds` keeps a corpus's questions to its own memories (the
         baselines search only that corpus's texts)."""
+
         def ask(question: str) -> list[str]:
-            answer = self.http.post("/api/v1/search", {"query": question, "k": K,
-                                                       "mode": mode, "kinds": kinds})
+            answer = self.http.post(
+                "/api/v1/search", {"query": question, "k": K, "mode": mode, "kinds": kinds}
+            )
             return [self._key(r) for r in answer["results"]]
+
         return ask
 
     def _key(self, result: dict) -> str:
@@ -157,11 +163,14 @@ def evaluate(under_test: HubUnderTest, chats: Corpus, notes: Corpus) -> dict:
     bare_notes = Bare(chunk_keys, chunk_texts, embedder)
     results: dict[str, dict] = {}
     for corpus_name, questions, bare, kind in (
-            ("conversations", chats.questions, bare_chats, "turn"),
-            ("documents", notes.questions, bare_notes, "chunk")):
+        ("conversations", chats.questions, bare_chats, "turn"),
+        ("documents", notes.questions, bare_notes, "chunk"),
+    ):
         legs = {"bare BM25": bare.bm25, "bare vectors": bare.vectors, "naive RRF": bare.rrf}
-        legs |= {f"hub {mode}": under_test.search(mode, [kind])
-                 for mode in ("hybrid", "vector", "fulltext")}
+        legs |= {
+            f"hub {mode}": under_test.search(mode, [kind])
+            for mode in ("hybrid", "vector", "fulltext")
+        }
         for search in legs.values():
             timed(search, questions[:5])  # warm up
         runs = interleaved(legs, questions)
@@ -186,39 +195,65 @@ def document_chunks(under_test: HubUnderTest) -> tuple[list[str], list[str]]:
     from neurocache.store.tables import Memory
 
     with under_test.hub.db.session() as session:
-        rows = session.execute(select(Memory.content, Memory.meta).where(
-            Memory.kind == "chunk")).all()
+        rows = session.execute(
+            select(Memory.content, Memory.meta).where(Memory.kind == "chunk")
+        ).all()
     return [under_test.keys[meta["document_id"]] for _c, meta in rows], [c for c, _m in rows]
 
 
-def report(args: argparse.Namespace, chats: Corpus, notes: Corpus, results: dict,
-           loaded: dict[str, float]) -> None:
+def report(
+    args: argparse.Namespace, chats: Corpus, notes: Corpus, results: dict, loaded: dict[str, float]
+) -> None:
     for corpus_name, by_leg in results.items():
-        rows = [{"search": leg, **{k: v for k, v in summary["all"].items()}}
-                for leg, summary in by_leg.items()]
+        rows = [
+            {"search": leg, **{k: v for k, v in summary["all"].items()}}
+            for leg, summary in by_leg.items()
+        ]
         print_table(rows, f"Recall on {corpus_name} ({rows[0]['questions']} questions)")
         kinds = [k for k in next(iter(by_leg.values())) if k != "all"]
         if len(kinds) > 1:
-            print_table([{"search": leg, **{kind: summary[kind]["R@10"] for kind in kinds}}
-                         for leg, summary in by_leg.items()],
-                        f"R@10 on {corpus_name}, by kind of question")
-    gain = (results["conversations"]["hub hybrid"]["all"]["R@10"]
-            - results["conversations"]["naive RRF"]["all"]["R@10"])
-    latency = {corpus_name: round(by_leg["hub hybrid"]["all"]["p50_ms"]
-                                  / by_leg["naive RRF"]["all"]["p50_ms"], 2)
-               for corpus_name, by_leg in results.items()}
+            print_table(
+                [
+                    {"search": leg, **{kind: summary[kind]["R@10"] for kind in kinds}}
+                    for leg, summary in by_leg.items()
+                ],
+                f"R@10 on {corpus_name}, by kind of question",
+            )
+    gain = (
+        results["conversations"]["hub hybrid"]["all"]["R@10"]
+        - results["conversations"]["naive RRF"]["all"]["R@10"]
+    )
+    latency = {
+        corpus_name: round(
+            by_leg["hub hybrid"]["all"]["p50_ms"] / by_leg["naive RRF"]["all"]["p50_ms"], 2
+        )
+        for corpus_name, by_leg in results.items()
+    }
     writes = len(chats.turns) / loaded["turns_s"]
-    print(f"hub hybrid - naive RRF, R@10 on conversations: {gain:+.3f}\n"
-          f"hub hybrid p50 over HTTP / naive RRF p50 in-process: {latency}\n"
-          f"{len(chats.turns)} turns written in {loaded['turns_s']:.1f} s ({writes:.0f}/s, "
-          f"200 a request, embedded when answered); {len(notes.documents)} documents "
-          f"indexed in {loaded['documents_s']:.1f} s")
+    print(
+        f"hub hybrid - naive RRF, R@10 on conversations: {gain:+.3f}\n"
+        f"hub hybrid p50 over HTTP / naive RRF p50 in-process: {latency}\n"
+        f"{len(chats.turns)} turns written in {loaded['turns_s']:.1f} s ({writes:.0f}/s, "
+        f"200 a request, embedded when answered); {len(notes.documents)} documents "
+        f"indexed in {loaded['documents_s']:.1f} s"
+    )
     out = HERE / "results" / "recall.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "turns": len(chats.turns),
-                               "documents": len(notes.documents), "load": loaded,
-                               "writes_per_s": writes, "latency_ratio": latency,
-                               "gain_r10": gain, "results": results}, indent=1))
+    out.write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "turns": len(chats.turns),
+                "documents": len(notes.documents),
+                "load": loaded,
+                "writes_per_s": writes,
+                "latency_ratio": latency,
+                "gain_r10": gain,
+                "results": results,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

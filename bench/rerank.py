@@ -30,9 +30,10 @@ from neurocache.llm.reranker import LlamaReranker  # noqa: E402
 from tests.support.recall_corpus import conversations, documents  # noqa: E402
 from tests.support.tiny_gguf import write_tiny_reranker  # noqa: E402
 
-SHAPES = {"MiniLM-L6 (ms-marco-MiniLM-L-6-v2)": {"n_embd": 384, "n_layer": 6, "n_head": 12,
-                                                   "n_ff": 1536},
-          "bge-reranker-base": {"n_embd": 768, "n_layer": 12, "n_head": 12, "n_ff": 3072}}
+SHAPES = {
+    "MiniLM-L6 (ms-marco-MiniLM-L-6-v2)": {"n_embd": 384, "n_layer": 6, "n_head": 12, "n_ff": 1536},
+    "bge-reranker-base": {"n_embd": 768, "n_layer": 12, "n_head": 12, "n_ff": 3072},
+}
 
 
 def passages(count: int) -> dict[str, list[str]]:
@@ -59,9 +60,15 @@ def main() -> None:
                     started = time.perf_counter()
                     reranker.score(query, texts)
                     spent.append((time.perf_counter() - started) * 1000)
-                rows.append({"shape": shape, "passages": kind, "candidates": len(texts),
-                             "p50 ms": round(statistics.median(spent), 1),
-                             "min ms": round(min(spent), 1)})
+                rows.append(
+                    {
+                        "shape": shape,
+                        "passages": kind,
+                        "candidates": len(texts),
+                        "p50 ms": round(statistics.median(spent), 1),
+                        "min ms": round(min(spent), 1),
+                    }
+                )
                 print_table(rows[-1:])
             reranker.close()
     print_table(rows, f"Reranking {args.candidates} candidates (random weights, real shapes)")

@@ -88,8 +88,10 @@ class Corpus:
 
     def queries(self, count: int) -> list[str]:
         """Two to four words, mostly uncommon ones (what people search for)."""
-        return [" ".join(self.rng.choice(self.words[50:], size=self.rng.integers(2, 5)))
-                for _ in range(count)]
+        return [
+            " ".join(self.rng.choice(self.words[50:], size=self.rng.integers(2, 5)))
+            for _ in range(count)
+        ]
 
 
 def fill_store(hub, corpus: Corpus, size: int, kept: list | None = None) -> float:
@@ -103,14 +105,35 @@ def fill_store(hub, corpus: Corpus, size: int, kept: list | None = None) -> floa
             kept.append((texts, vectors))
         ids = [str(uuid.uuid4()) for _ in range(count)]
         with hub.db.session() as session:
-            session.execute(insert(Memory.__table__), [
-                {"id": i, "kind": "chunk", "content": t, "content_hash": uuid.uuid4().hex,
-                 "metadata": {}, "owner": "owner", "created_at": now, "updated_at": now}
-                for i, t in zip(ids, texts, strict=True)])
-            session.execute(insert(Vector.__table__), [
-                {"memory_id": i, "embedder": "builtin", "dimension": DIMENSION,
-                 "vector": v.astype("<f4").tobytes(), "created_at": now}
-                for i, v in zip(ids, vectors, strict=True)])
+            session.execute(
+                insert(Memory.__table__),
+                [
+                    {
+                        "id": i,
+                        "kind": "chunk",
+                        "content": t,
+                        "content_hash": uuid.uuid4().hex,
+                        "metadata": {},
+                        "owner": "owner",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i, t in zip(ids, texts, strict=True)
+                ],
+            )
+            session.execute(
+                insert(Vector.__table__),
+                [
+                    {
+                        "memory_id": i,
+                        "embedder": "builtin",
+                        "dimension": DIMENSION,
+                        "vector": v.astype("<f4").tobytes(),
+                        "created_at": now,
+                    }
+                    for i, v in zip(ids, vectors, strict=True)
+                ],
+            )
         print(f"\r  stored {offset + count:,}/{size:,}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return time.perf_counter() - started
@@ -148,8 +171,14 @@ def recall_at_k(hub, probes: np.ndarray) -> float:
     exact.add(vectors)
     _, truth = exact.search(probes, K)
     found = [{r for r, _ in index.search(p, K)} for p in probes]
-    return round(float(np.mean([len(f & set(rowids[t].tolist())) / K
-                                for f, t in zip(found, truth, strict=True)])), 3)
+    return round(
+        float(
+            np.mean(
+                [len(f & set(rowids[t].tolist())) / K for f, t in zip(found, truth, strict=True)]
+            )
+        ),
+        3,
+    )
 
 
 def measure_size(size: int, queries: int, corpus: Corpus) -> list[dict]:
@@ -158,23 +187,38 @@ def measure_size(size: int, queries: int, corpus: Corpus) -> list[dict]:
         hub = hub_of(app)
         kept: list | None = [] if size <= BARE_UP_TO else None
         fill_s = fill_store(hub, corpus, size, kept)
-        bare = None if kept is None else Bare(
-            [""] * size, [t for texts, _ in kept for t in texts], hub.embedder,
-            np.vstack([v for _, v in kept]))
+        bare = (
+            None
+            if kept is None
+            else Bare(
+                [""] * size,
+                [t for texts, _ in kept for t in texts],
+                hub.embedder,
+                np.vstack([v for _, v in kept]),
+            )
+        )
         started = time.perf_counter()
         index = hub.search.index()
         build_s = time.perf_counter() - started
         server = HubServer(app, "127.0.0.1", 0).start()
         try:
-            return measure_hub(hub, server.url, index, size, queries, corpus,
-                               {"fill_s": round(fill_s, 1), "build_s": round(build_s, 1)},
-                               bare)
+            return measure_hub(
+                hub,
+                server.url,
+                index,
+                size,
+                queries,
+                corpus,
+                {"fill_s": round(fill_s, 1), "build_s": round(build_s, 1)},
+                bare,
+            )
         finally:
             server.stop()
 
 
-def measure_hub(hub, url: str, index, size: int, queries: int, corpus: Corpus,
-                timings: dict, bare: Bare | None) -> list[dict]:
+def measure_hub(
+    hub, url: str, index, size: int, queries: int, corpus: Corpus, timings: dict, bare: Bare | None
+) -> list[dict]:
     texts = corpus.queries(queries * 5)
     embedder = hub.embedder
     embedder.embed(texts[:5])  # warm
@@ -186,27 +230,45 @@ def measure_hub(hub, url: str, index, size: int, queries: int, corpus: Corpus,
     def over_http(mode):
         return lambda query: http.post("/api/v1/search", {"query": query, "mode": mode, "k": K})
 
-    batches = [texts[n * queries:(n + 1) * queries] for n in range(5)]
-    ways = {"embed": (lambda q: embedder.embed([q]), batches[0]),
-            "faiss": (lambda v: raw.search(v.reshape(1, -1), candidates), list(vectors))}
+    batches = [texts[n * queries : (n + 1) * queries] for n in range(5)]
+    ways = {
+        "embed": (lambda q: embedder.embed([q]), batches[0]),
+        "faiss": (lambda v: raw.search(v.reshape(1, -1), candidates), list(vectors)),
+    }
     for number, mode in enumerate(("fulltext", "vector", "hybrid"), start=1):
         ways[mode] = (lambda q, m=mode: hub.search.search(q, k=K, mode=m), batches[number])
         ways[f"{mode} http"] = (over_http(mode), batches[number][::-1])
     if bare is not None:  # the naive pipeline: bare BM25 + exact FAISS + RRF, same data
         ways["naive"] = (lambda q: bare.rrf(q, K), batches[4])
     spent = {name: percentiles(times) for name, times in interleaved(ways).items()}
-    rows = [{"size": size, "what": "embed (query)", "in-process": spent["embed"]},
-            {"size": size, "what": f"faiss ({index.kind}, k={candidates})",
-             "in-process": spent["faiss"]}]
-    rows += [{"size": size, "what": mode, "in-process": spent[mode],
-              "http": spent[f"{mode} http"]} for mode in ("fulltext", "vector", "hybrid")]
-    rows[0].update(index=index.kind, lists=index.lists, recall_at_10=recall_at_k(
-        hub, corpus.vectors(50)), **timings)
+    rows = [
+        {"size": size, "what": "embed (query)", "in-process": spent["embed"]},
+        {
+            "size": size,
+            "what": f"faiss ({index.kind}, k={candidates})",
+            "in-process": spent["faiss"],
+        },
+    ]
+    rows += [
+        {"size": size, "what": mode, "in-process": spent[mode], "http": spent[f"{mode} http"]}
+        for mode in ("fulltext", "vector", "hybrid")
+    ]
+    rows[0].update(
+        index=index.kind,
+        lists=index.lists,
+        recall_at_10=recall_at_k(hub, corpus.vectors(50)),
+        **timings,
+    )
     floor = rows[0]["in-process"][0] + rows[1]["in-process"][0]
     rows[3]["vs embed+faiss"] = round(rows[3]["in-process"][0] / floor, 2)
     if bare is not None:
-        rows.append({"size": size, "what": "naive RRF (bare BM25 + flat FAISS)",
-                     "in-process": spent["naive"]})
+        rows.append(
+            {
+                "size": size,
+                "what": "naive RRF (bare BM25 + flat FAISS)",
+                "in-process": spent["naive"],
+            }
+        )
         rows[4]["hybrid http / naive"] = round(spent["hybrid http"][0] / spent["naive"][0], 2)
     return rows
 
@@ -221,11 +283,17 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"size {size:,}", file=sys.stderr)
         results.extend(measure_size(size, args.queries, corpus))
-        table = [{"size": r["size"], "what": r["what"],
-                  "p50/p99 ms in-process": "/".join(map(str, r["in-process"])),
-                  "p50/p99 ms http": "/".join(map(str, r.get("http", ("", "")))),
-                  "vs embed+faiss": r.get("vs embed+faiss", ""),
-                  "hybrid http / naive": r.get("hybrid http / naive", "")} for r in results]
+        table = [
+            {
+                "size": r["size"],
+                "what": r["what"],
+                "p50/p99 ms in-process": "/".join(map(str, r["in-process"])),
+                "p50/p99 ms http": "/".join(map(str, r.get("http", ("", "")))),
+                "vs embed+faiss": r.get("vs embed+faiss", ""),
+                "hybrid http / naive": r.get("hybrid http / naive", ""),
+            }
+            for r in results
+        ]
         print_table(table, "Search latency (ms)")
         print(json.dumps([r for r in results if "index" in r], indent=1))
     out = HERE / "results" / "search.json"

@@ -30,15 +30,26 @@ from _table import print_table
 HERE = Path(__file__).resolve().parent
 URL_LINE = re.compile(r"Open the hub: (http://[^/]+)/\?token=(\S+)")
 SERVERS = {
-    "threading": lambda data: [sys.executable, "-m", "neurocache", "serve", "--port", "0",
-                               "--data-dir", data, "--log-level", "WARNING"],
+    "threading": lambda data: [
+        sys.executable,
+        "-m",
+        "neurocache",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        data,
+        "--log-level",
+        "WARNING",
+    ],
     "gevent": lambda data: [sys.executable, str(HERE / "_gevent_hub.py"), data],
 }
 
 
 def start_server(mode: str, data_dir: str) -> tuple[subprocess.Popen, str, str]:
-    process = subprocess.Popen(SERVERS[mode](data_dir), stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        SERVERS[mode](data_dir), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     for line in process.stdout:
         match = URL_LINE.search(line)
         if match:
@@ -47,10 +58,12 @@ def start_server(mode: str, data_dir: str) -> tuple[subprocess.Popen, str, str]:
 
 
 def proc_status(pid: int) -> dict[str, float]:
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text()
-                  .splitlines() if ":" in line)
-    return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
-            "threads": int(fields["Threads"])}
+    fields = dict(
+        line.split(":", 1)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if ":" in line
+    )
+    return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024, "threads": int(fields["Threads"])}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,8 +80,9 @@ async def connect_all(url: str, token: str, count: int, latencies: list[float]):
         client.on("event", lambda data: latencies.append(time.time() - data["content"]["t"]))
         async with gate:
             try:
-                await client.connect(url, auth={"token": token}, transports=["websocket"],
-                                     wait_timeout=30)
+                await client.connect(
+                    url, auth={"token": token}, transports=["websocket"], wait_timeout=30
+                )
                 await client.call("subscribe", {"channels": ["bench"]}, timeout=30)
                 return client
             except Exception:  # counted as a failure below
@@ -90,8 +104,9 @@ async def run_mode(mode: str, count: int, messages: int) -> dict[str, float | st
         loaded = proc_status(process.pid)
         publisher = clients[0]
         for _ in range(messages):
-            await publisher.call("publish", {"channel": "bench", "content": {"t": time.time()}},
-                                 timeout=30)
+            await publisher.call(
+                "publish", {"channel": "bench", "content": {"t": time.time()}}, timeout=30
+            )
             await asyncio.sleep(0.25)
         await asyncio.sleep(2)
         delivered = len(latencies)
@@ -106,14 +121,18 @@ async def run_mode(mode: str, count: int, messages: int) -> dict[str, float | st
                 await client.disconnect()
     latencies_ms = [1000 * v for v in latencies] or [float("nan")]
     return {
-        "mode": mode, "clients": count, "connected": len(clients),
+        "mode": mode,
+        "clients": count,
+        "connected": len(clients),
         "connect_all_s": round(connect_s, 2),
-        "idle_rss_mb": round(idle["rss_mb"], 1), "rss_mb": round(loaded["rss_mb"], 1),
+        "idle_rss_mb": round(idle["rss_mb"], 1),
+        "rss_mb": round(loaded["rss_mb"], 1),
         "threads": loaded["threads"],
         "delivered": f"{delivered}/{messages * len(clients)}",
         "fanout_p50_ms": round(statistics.median(latencies_ms), 1),
         "fanout_p99_ms": round(percentile(latencies_ms, 0.99), 1),
-        "stop_s": round(stop_s, 2), "exit_code": exit_code,
+        "stop_s": round(stop_s, 2),
+        "exit_code": exit_code,
         "left_connected": still_connected,
     }
 

@@ -39,14 +39,17 @@ from tests.support.proc import descendants, rss_bytes  # noqa: E402
 TARGETS = {"ready_s": 2.0, "idle_rss_MB": 200, "size_MB": 250}
 
 
-def launch(command: list[str], data_dir: Path, timeout: float = 120) -> tuple[
-        subprocess.Popen, float]:
+def launch(
+    command: list[str], data_dir: Path, timeout: float = 120
+) -> tuple[subprocess.Popen, float]:
     """Start a hub; return it and the seconds until its health check answered."""
     port = free_port()
     began = time.perf_counter()
-    process = subprocess.Popen([*command, "serve", "--port", str(port), "--data-dir",
-                                str(data_dir)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*command, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while time.perf_counter() - began < timeout:
         try:
             if requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).ok:
@@ -75,8 +78,7 @@ def idle_rss(process: subprocess.Popen) -> tuple[int, int]:
     return sum(rss_bytes(pid) for pid in pids), len(pids)
 
 
-def measure(name: str, command: list[str], size: int | None, runs: int,
-            idle_s: float) -> dict:
+def measure(name: str, command: list[str], size: int | None, runs: int, idle_s: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         process, first = launch(command, data_dir)  # makes the data dir, runs migrations
@@ -121,17 +123,29 @@ def main() -> None:
     if args.onefile.is_file():
         builds.append(("onefile", [str(args.onefile)], folder_size(args.onefile)))
     if len(builds) == 1:
-        raise SystemExit(f"no binary at {args.onedir} or {args.onefile}: "
-                         "python build_scripts/build.py --variant cpu [--onefile]")
-    rows = [measure(name, command, size, args.runs, args.idle)
-            for name, command, size in builds]
-    print_table(rows, f"Hub start-up, launch to healthy (cpus: {os.cpu_count()}; targets: "
-                      f"onedir ready <= {TARGETS['ready_s']} s, idle <= "
-                      f"{TARGETS['idle_rss_MB']} MB, binary <= {TARGETS['size_MB']} MB)")
+        raise SystemExit(
+            f"no binary at {args.onedir} or {args.onefile}: "
+            "python build_scripts/build.py --variant cpu [--onefile]"
+        )
+    rows = [measure(name, command, size, args.runs, args.idle) for name, command, size in builds]
+    print_table(
+        rows,
+        f"Hub start-up, launch to healthy (cpus: {os.cpu_count()}; targets: "
+        f"onedir ready <= {TARGETS['ready_s']} s, idle <= "
+        f"{TARGETS['idle_rss_MB']} MB, binary <= {TARGETS['size_MB']} MB)",
+    )
     out = HERE / "results" / "startup.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "system": platform.platform()},
-                               "targets": TARGETS, "startup": rows}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "machine": {"cpus": os.cpu_count(), "system": platform.platform()},
+                "targets": TARGETS,
+                "startup": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"\nwritten: {out.relative_to(ROOT)}")
 
 

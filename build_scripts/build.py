@@ -36,9 +36,9 @@ OS_NAMES = {"linux": "linux", "darwin": "macos", "win32": "windows"}
 REQUIREMENTS = {
     "cpu": "requirements/hub-builder.txt",
     "cuda": 'CMAKE_ARGS="-DGGML_CUDA=on" pip install --no-binary llama-cpp-python '
-            "-r requirements/hub-cuda.txt",
+    "-r requirements/hub-cuda.txt",
     "rocm": 'CMAKE_ARGS="-DGGML_HIP=on -DAMDGPU_TARGETS=..." pip install --no-binary '
-            "llama-cpp-python -r requirements/hub-rocm.txt",
+    "llama-cpp-python -r requirements/hub-rocm.txt",
 }
 # ggml's GPU backends, by the name of their library in llama_cpp/lib
 GPU_BACKENDS = {"cuda": "ggml-cuda", "rocm": "ggml-hip"}
@@ -66,39 +66,50 @@ def output_of(name: str, onefile: bool, platform: str = sys.platform) -> tuple[P
 def llama_backends(lib_dir: Path) -> set[str]:
     """The GPU variants whose ggml backend library is in llama_cpp's lib folder."""
     names = {path.name for path in lib_dir.iterdir()} if lib_dir.is_dir() else set()
-    return {variant for variant, library in GPU_BACKENDS.items()
-            if any(library in name for name in names)}
+    return {
+        variant
+        for variant, library in GPU_BACKENDS.items()
+        if any(library in name for name in names)
+    }
 
 
 def gpu_offload() -> bool | None:
     """llama_cpp.llama_supports_gpu_offload(), asked in a child process (loading a CUDA or
     HIP build needs the GPU runtime, which a builder may lack): None if it cannot load."""
     probe = "import llama_cpp; print(llama_cpp.llama_supports_gpu_offload())"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
     if result.returncode != 0:
         return None
     return result.stdout.strip().endswith("True")
 
 
-def variant_problem(variant: str, backends: set[str], offload: bool | None,
-                    platform: str = sys.platform) -> str | None:
+def variant_problem(
+    variant: str, backends: set[str], offload: bool | None, platform: str = sys.platform
+) -> str | None:
     """Why this llama-cpp-python cannot make a `variant` binary, or None if it can."""
-    fix = (f"Install the {variant} build environment: {REQUIREMENTS[variant]} "
-           "(plus pyinstaller, pinned in requirements/hub-builder.txt)")
+    fix = (
+        f"Install the {variant} build environment: {REQUIREMENTS[variant]} "
+        "(plus pyinstaller, pinned in requirements/hub-builder.txt)"
+    )
     if variant != "cpu" and platform == "darwin":
         return f"no {variant} binary for macOS: the cpu variant uses Metal there"
     if variant == "cpu":
         if backends:
-            return (f"llama-cpp-python here is built with {', '.join(sorted(backends))}: a cpu "
-                    f"binary would need that GPU runtime. {fix}")
+            return (
+                f"llama-cpp-python here is built with {', '.join(sorted(backends))}: a cpu "
+                f"binary would need that GPU runtime. {fix}"
+            )
         return None
     if variant not in backends:
         built = ", ".join(sorted(backends)) or "the CPU only"
         return f"the {variant} variant needs llama-cpp-python built for it (found: {built}). {fix}"
     if offload is False:
-        return (f"llama-cpp-python has a {variant} backend library but reports no GPU "
-                f"offload (llama_supports_gpu_offload() is False). {fix}")
+        return (
+            f"llama-cpp-python has a {variant} backend library but reports no GPU "
+            f"offload (llama_supports_gpu_offload() is False). {fix}"
+        )
     return None
 
 
@@ -107,8 +118,10 @@ def environment_problems(variant: str) -> list[str]:
     if importlib.util.find_spec("PyInstaller") is None:
         problems.append("PyInstaller is missing: pip install -r requirements/hub-builder.txt")
     if not EMBEDDER.is_file():
-        problems.append(f"the built-in embedder {EMBEDDER.relative_to(ROOT)} is missing: "
-                        "run `make` (build_scripts/convert_minilm.py) first")
+        problems.append(
+            f"the built-in embedder {EMBEDDER.relative_to(ROOT)} is missing: "
+            "run `make` (build_scripts/convert_minilm.py) first"
+        )
     if not (PACKAGE / "client" / "index.html").is_file():
         problems.append("src/neurocache/client/index.html is missing")
     spec = importlib.util.find_spec("llama_cpp")
@@ -145,21 +158,40 @@ def main(argv: list[str] | None = None) -> int:
     made, executable = output_of(name, args.onefile)
     mode_name = "onefile" if args.onefile else "onedir"
     command = [
-        sys.executable, "-m", "PyInstaller", str(SPEC), "--noconfirm", "--log-level", "WARN",
-        "--distpath", str(DIST), "--workpath", str(WORK / f"{name}-{mode_name}"),
-        "--", "--name", name, *(["--onefile"] if args.onefile else []),
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        str(SPEC),
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(DIST),
+        "--workpath",
+        str(WORK / f"{name}-{mode_name}"),
+        "--",
+        "--name",
+        name,
+        *(["--onefile"] if args.onefile else []),
     ]
     print("+", " ".join(command), flush=True)
     started = time.monotonic()
     subprocess.run(command, check=True, cwd=ROOT)
     took = time.monotonic() - started
-    version = subprocess.run([str(executable), "--version"], capture_output=True, text=True,
-                             timeout=120, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    version = subprocess.run(
+        [str(executable), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     if version.returncode != 0:
         print(f"build.py: the binary does not start:\n{version.stderr}", file=sys.stderr)
         return 1
-    print(f"built {made.relative_to(ROOT)} ({mode_name}, {folder_size(made) / 2**20:.0f} MiB) "
-          f"in {took:.0f} s: {version.stdout.strip()}")
+    print(
+        f"built {made.relative_to(ROOT)} ({mode_name}, {folder_size(made) / 2**20:.0f} MiB) "
+        f"in {took:.0f} s: {version.stdout.strip()}"
+    )
     return 0
 
 

@@ -27,12 +27,18 @@ def version() -> str:
 def manifest_for(browser: str, base: dict, release: str) -> dict:
     manifest = {**base, "version": release}
     if browser == "firefox":  # no service workers in Firefox's MV3: an event page instead
-        manifest["background"] = {"scripts": [base["background"]["service_worker"]],
-                                  "type": "module"}
-        manifest["browser_specific_settings"] = {"gecko": {
-            "id": FIREFOX_ID, "strict_min_version": "128.0",
-            # addons.mozilla.org asks each add-on what it collects: nothing leaves for us
-            "data_collection_permissions": {"required": ["none"]}}}
+        manifest["background"] = {
+            "scripts": [base["background"]["service_worker"]],
+            "type": "module",
+        }
+        manifest["browser_specific_settings"] = {
+            "gecko": {
+                "id": FIREFOX_ID,
+                "strict_min_version": "128.0",
+                # addons.mozilla.org asks each add-on what it collects: nothing leaves for us
+                "data_collection_permissions": {"required": ["none"]},
+            }
+        }
     return manifest
 
 
@@ -43,7 +49,8 @@ def build(browser: str, out: Path) -> Path:
     shutil.copytree(SOURCE, target)
     base = json.loads((SOURCE / "manifest.json").read_text())
     (target / "manifest.json").write_text(
-        json.dumps(manifest_for(browser, base, release), indent=2) + "\n")
+        json.dumps(manifest_for(browser, base, release), indent=2) + "\n"
+    )
     archive = out / f"neurocache-{browser}-{release}.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
         for path in sorted(p for p in target.rglob("*") if p.is_file()):

@@ -28,8 +28,11 @@ from safetensors.numpy import load_file
 
 REPO = Path(__file__).resolve().parents[1]
 BUILTIN_DIR = REPO / "src" / "neurocache" / "llm" / "builtin"
-FILE_TYPES = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
-              "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
+FILE_TYPES = {
+    "f32": gguf.LlamaFileType.ALL_F32,
+    "f16": gguf.LlamaFileType.MOSTLY_F16,
+    "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+}
 SPECIAL = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103}
 
 
@@ -100,8 +103,9 @@ def convert_tensor(data: np.ndarray, out_type: str) -> tuple[np.ndarray, object 
     return gguf.quants.quantize(data, quant), quant
 
 
-def write_tensors(writer: gguf.GGUFWriter, tensors: dict[str, np.ndarray], layers: int,
-                  out_type: str) -> None:
+def write_tensors(
+    writer: gguf.GGUFWriter, tensors: dict[str, np.ndarray], layers: int, out_type: str
+) -> None:
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, layers)
     for name, data in tensors.items():
         if name == "embeddings.position_ids" or name.startswith("pooler."):
@@ -123,8 +127,9 @@ def convert(model_dir: Path, out: Path, out_type: str = "f16") -> Path:
     writer = gguf.GGUFWriter(str(temp), "bert")
     write_metadata(writer, config, out_type)
     write_vocabulary(writer, vocab)
-    write_tensors(writer, load_file(model_dir / "model.safetensors"),
-                  config["num_hidden_layers"], out_type)
+    write_tensors(
+        writer, load_file(model_dir / "model.safetensors"), config["num_hidden_layers"], out_type
+    )
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

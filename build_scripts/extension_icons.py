@@ -14,7 +14,7 @@ BLUE, WHITE, CLEAR = (59, 91, 219, 255), (255, 255, 255, 255), (0, 0, 0, 0)
 
 def inside_rounded_square(x: float, y: float, radius: float) -> bool:
     cx, cy = min(max(x, radius), 1 - radius), min(max(y, radius), 1 - radius)
-    return (x - cx) ** 2 + (y - cy) ** 2 <= radius ** 2
+    return (x - cx) ** 2 + (y - cy) ** 2 <= radius**2
 
 
 def on_letter_n(x: float, y: float, stroke: float) -> bool:
@@ -30,24 +30,35 @@ def on_letter_n(x: float, y: float, stroke: float) -> bool:
 
 def pixel(size: int, px: int, py: int) -> tuple[int, int, int, int]:
     # 4x4 samples per pixel, averaged: smooth edges at 16 px
-    samples = [((px + (i + 0.5) / 4) / size, (py + (j + 0.5) / 4) / size)
-               for i in range(4) for j in range(4)]
-    colours = [WHITE if on_letter_n(x, y, 0.12) else BLUE if inside_rounded_square(x, y, 0.22)
-               else CLEAR for x, y in samples]
+    samples = [
+        ((px + (i + 0.5) / 4) / size, (py + (j + 0.5) / 4) / size)
+        for i in range(4)
+        for j in range(4)
+    ]
+    colours = [
+        WHITE if on_letter_n(x, y, 0.12) else BLUE if inside_rounded_square(x, y, 0.22) else CLEAR
+        for x, y in samples
+    ]
     return tuple(round(sum(c[k] for c in colours) / len(colours)) for k in range(4))
 
 
 def png(size: int) -> bytes:
-    rows = b"".join(b"\0" + bytes(v for px in range(size) for v in pixel(size, px, py))
-                    for py in range(size))
+    rows = b"".join(
+        b"\0" + bytes(v for px in range(size) for v in pixel(size, px, py)) for py in range(size)
+    )
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", size, size, 8, 6, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 if __name__ == "__main__":

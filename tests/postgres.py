@@ -40,8 +40,15 @@ def postgres_server(bin_dir: Path) -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
     port = free_port()
-    run = lambda *args: subprocess.run(_as_server_user([str(bin_dir / args[0]), *args[1:]]),  # noqa: E731
-                                       check=True, capture_output=True, timeout=120)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            _as_server_user([str(bin_dir / args[0]), *args[1:]]),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
     run("initdb", "-D", str(data / "db"), "-A", "trust", "-U", "neurocache", "--no-sync")
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
     run("pg_ctl", "-D", str(data / "db"), "-o", options, "-l", str(data / "log"), "-w", "start")

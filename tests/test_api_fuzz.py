@@ -38,13 +38,29 @@ from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import wait_for
 
 EXAMPLES = int(os.environ.get("NEUROCACHE_FUZZ_EXAMPLES", "25"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 # A catalog whose one model would download from a port where nothing listens: no request
 # the fuzzer makes can leave the machine.
-CATALOG = {"version": 1, "models": [{
-    "id": "fuzz-chat", "name": "Fuzz chat", "role": "chat", "format": "gguf",
-    "url": "http://127.0.0.1:9/fuzz.gguf", "size": 1000, "license": "MIT"}]}
+CATALOG = {
+    "version": 1,
+    "models": [
+        {
+            "id": "fuzz-chat",
+            "name": "Fuzz chat",
+            "role": "chat",
+            "format": "gguf",
+            "url": "http://127.0.0.1:9/fuzz.gguf",
+            "size": 1000,
+            "license": "MIT",
+        }
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +71,22 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     (root / "notes" / "rivers.md").write_text("# Rivers\n\nThe Danube flows east.\n")
     previous = Path.cwd()
     os.chdir(root / "notes")  # a relative path the fuzzer sends resolves in here
-    app = create_app(Settings(
-        data_dir=root / "data", catalog_path=root / "catalog.json", download_retries=0,
-        watch_interval_s=3600, backup_interval_h=0, rate_limit_per_minute=0,
-        rate_limit_generate_per_minute=0, rate_limit_global_per_minute=0,
-        chat_max_reply_tokens=16, model_health_interval_s=0.5, log_level="WARNING"),
-        testing=True)
+    app = create_app(
+        Settings(
+            data_dir=root / "data",
+            catalog_path=root / "catalog.json",
+            download_retries=0,
+            watch_interval_s=3600,
+            backup_interval_h=0,
+            rate_limit_per_minute=0,
+            rate_limit_generate_per_minute=0,
+            rate_limit_global_per_minute=0,
+            chat_max_reply_tokens=16,
+            model_health_interval_s=0.5,
+            log_level="WARNING",
+        ),
+        testing=True,
+    )
     hub = hub_of(app)
     model = write_tiny_llama(root / "tiny-chat.gguf", n_ctx=2048)
     model_id = hub.models.register_local(str(model), Actor("test"))["id"]
@@ -76,8 +102,9 @@ def _seed(hub: Any, root: Path) -> dict[str, str]:
     """One of each resource; its id is what a path parameter of that name may be given."""
     actor = Actor("test")
     collection = hub.knowledge.create_collection("notes", "", actor)
-    document = hub.knowledge.add_text(title="Rivers", body="The Danube flows east.",
-                                      fmt="text", actor=actor, collection="notes")
+    document = hub.knowledge.add_text(
+        title="Rivers", body="The Danube flows east.", fmt="text", actor=actor, collection="notes"
+    )
     agent = hub.agents.create(actor, name="Scout")
     memory = hub.tiers.create(agent["id"], actor, tier="working", content="Saw a heron.")
     conversation = hub.conversations.create(actor, title="Chat")
@@ -86,10 +113,15 @@ def _seed(hub: Any, root: Path) -> dict[str, str]:
     key, _secret = hub.keys.create("spare", ["read"], actor)
     assert hub.jobs.wait_idle(60)
     return {
-        "collection_id": collection["id"], "document_id": document["document"]["id"],
-        "job_id": document["job"]["id"], "agent_id": agent["id"], "memory_id": memory["id"],
-        "conversation_id": conversation["id"], "channel_id": channel["id"],
-        "user_id": user["id"], "key_id": key["id"],
+        "collection_id": collection["id"],
+        "document_id": document["document"]["id"],
+        "job_id": document["job"]["id"],
+        "agent_id": agent["id"],
+        "memory_id": memory["id"],
+        "conversation_id": conversation["id"],
+        "channel_id": channel["id"],
+        "user_id": user["id"],
+        "key_id": key["id"],
     }
 
 
@@ -102,10 +134,16 @@ def answered() -> Any:
     counts: Counter[int] = Counter()
     yield counts
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "fuzz.json").write_text(json.dumps({
-        "requests": sum(counts.values()), "server_errors": sum(
-            n for status, n in counts.items() if status >= 500),
-        "by_status": {str(k): v for k, v in sorted(counts.items())}}, indent=1))
+    (ARTIFACTS / "fuzz.json").write_text(
+        json.dumps(
+            {
+                "requests": sum(counts.values()),
+                "server_errors": sum(n for status, n in counts.items() if status >= 500),
+                "by_status": {str(k): v for k, v in sorted(counts.items())},
+            },
+            indent=1,
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +158,10 @@ def api_schema(fuzzed: Any, answered: Counter[int]) -> Any:
     @schema.hook
     def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:
         # Half the time a real resource, so the operation gets past its 404.
-        choices = {name: st.sampled_from([value, ids[name]]) if name in ids else st.just(value)
-                   for name, value in (path_parameters or {}).items()}
+        choices = {
+            name: st.sampled_from([value, ids[name]]) if name in ids else st.just(value)
+            for name, value in (path_parameters or {}).items()
+        }
         return st.fixed_dictionaries(choices)
 
     return schema
@@ -138,8 +178,9 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-          database=None)
+@settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
 def test_every_operation_answers_as_documented(case: Any, fuzzed: Any) -> None:
     owner = hub_of(fuzzed).owner_token.value
     case.call_and_validate(headers={"Authorization": f"Bearer {owner}"}, checks=CHECKS)

@@ -21,10 +21,12 @@ def test_two_hubs_run_in_one_process_independently(tmp_path):
     second = start_live_hub(Settings(data_dir=tmp_path / "two"))
     try:
         key_one, key_two = first.key("read"), second.key("read")
-        assert first.get("/api/v1/status", headers=bearer(key_one)).json()["data_dir"] \
-            == str(tmp_path / "one")
-        assert second.get("/api/v1/status", headers=bearer(key_two)).json()["data_dir"] \
-            == str(tmp_path / "two")
+        assert first.get("/api/v1/status", headers=bearer(key_one)).json()["data_dir"] == str(
+            tmp_path / "one"
+        )
+        assert second.get("/api/v1/status", headers=bearer(key_two)).json()["data_dir"] == str(
+            tmp_path / "two"
+        )
         assert_error(first.get("/api/v1/status", headers=bearer(key_two)), 401)
         assert first.hub is not second.hub
         assert first.app.extensions["socketio"] is not second.app.extensions["socketio"]
@@ -65,8 +67,9 @@ def test_request_ids_are_echoed_or_made_and_logged(tmp_path):
 
 
 def test_log_rotates_at_the_configured_size(tmp_path):
-    app = create_app(Settings(data_dir=tmp_path, log_file_bytes=2000, log_file_count=2,
-                              log_level="DEBUG"))
+    app = create_app(
+        Settings(data_dir=tmp_path, log_file_bytes=2000, log_file_count=2, log_level="DEBUG")
+    )
     client = app.test_client()
     for _ in range(100):
         client.get("/api/v1/health")
@@ -78,17 +81,30 @@ def test_log_rotates_at_the_configured_size(tmp_path):
 
 def test_the_same_cli_through_the_console_script_and_python_m():
     bin_dir = Path(sys.executable).parent
-    script = subprocess.run([bin_dir / "neurocache", "--version"], capture_output=True,
-                            text=True, check=True)
-    module = subprocess.run([sys.executable, "-m", "neurocache", "--version"],
-                            capture_output=True, text=True, check=True)
+    script = subprocess.run(
+        [bin_dir / "neurocache", "--version"], capture_output=True, text=True, check=True
+    )
+    module = subprocess.run(
+        [sys.executable, "-m", "neurocache", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert script.stdout == module.stdout == "neurocache, version 0.1.0\n"
 
 
 def test_repository_layout_of_the_design():
     root = SRC.parents[1]
-    for folder in ("src/neurocache", "browser-extension", "tests", "bench",
-                   "requirements", "build_scripts", "docker", "docs/decisions"):
+    for folder in (
+        "src/neurocache",
+        "browser-extension",
+        "tests",
+        "bench",
+        "requirements",
+        "build_scripts",
+        "docker",
+        "docs/decisions",
+    ):
         assert (root / folder).is_dir(), folder
     for variant in ("base", "cpu", "cuda", "rocm", "builder", "dev"):
         pins = (root / "requirements" / f"hub-{variant}.txt").read_text()

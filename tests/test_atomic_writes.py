@@ -17,8 +17,10 @@ from neurocache.store.tables import Document, Edge, Job, Memory, Vector
 from tests.support.waiting import wait_for
 
 ACTOR = Actor("test")
-RIVERS = ("The Rhine flows through Basel and into the North Sea. Salmon return to the "
-          "rivers of Europe each autumn, swimming upstream to spawn.")
+RIVERS = (
+    "The Rhine flows through Basel and into the North Sea. Salmon return to the "
+    "rivers of Europe each autumn, swimming upstream to spawn."
+)
 
 
 class Killed(BaseException):
@@ -93,8 +95,14 @@ def test_a_capture_and_its_version_edge_are_written_together(tmp_path, monkeypat
     monkeypatch.undo()
     with hub.db.session() as session:
         second = session.scalar(select(Document.id).where(Document.id != first["id"]))
-        assert session.scalar(select(Edge.target_id).where(
-            Edge.source_id == second, Edge.relation == "version_of")) == first["id"]
+        assert (
+            session.scalar(
+                select(Edge.target_id).where(
+                    Edge.source_id == second, Edge.relation == "version_of"
+                )
+            )
+            == first["id"]
+        )
     hub.close()
 
 
@@ -113,8 +121,7 @@ def test_the_start_repairs_documents_left_between_two_steps(tmp_path):
     holding chunks (a crash between a cancel and its clean-up) loses them."""
     hub = open_hub(tmp_path)
     waiting = hub.knowledge.add_text(title="Waiting", body=RIVERS, fmt="text", actor=ACTOR)
-    failed = hub.knowledge.add_text(title="Failed", body=RIVERS + " Pike.", fmt="text",
-                                    actor=ACTOR)
+    failed = hub.knowledge.add_text(title="Failed", body=RIVERS + " Pike.", fmt="text", actor=ACTOR)
     assert hub.jobs.wait_idle(60)
     with hub.db.session() as session:
         session.get(Document, waiting["document"]["id"]).status = "queued"
@@ -135,8 +142,11 @@ def test_the_start_repairs_documents_left_between_two_steps(tmp_path):
 
 def test_a_failed_ingestion_leaves_no_chunks_to_find(tmp_path, monkeypatch):
     hub = open_hub(tmp_path)
-    monkeypatch.setattr(hub.knowledge, "_embed", lambda *_a: (_ for _ in ()).throw(
-        RuntimeError("the embedder fell over")))
+    monkeypatch.setattr(
+        hub.knowledge,
+        "_embed",
+        lambda *_a: (_ for _ in ()).throw(RuntimeError("the embedder fell over")),
+    )
     accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=ACTOR)
     assert hub.jobs.wait_idle(60)
     document = hub.knowledge.get_document(accepted["document"]["id"])

@@ -17,8 +17,7 @@ from tests.support.waiting import wait_for
 
 
 def entries(client, headers, **query) -> list[dict]:
-    response = client.get("/api/v1/audit", query_string={"limit": 500, **query},
-                          headers=headers)
+    response = client.get("/api/v1/audit", query_string={"limit": 500, **query}, headers=headers)
     assert response.status_code == 200, response.json
     return response.json["entries"]
 
@@ -50,15 +49,23 @@ def test_each_change_is_audited_with_before_and_after(client, hub, tmp_path):
 
     # collections
     notes = call("POST", "/api/v1/collections", 201, json={"name": "notes"})
-    call("PATCH", f"/api/v1/collections/{notes['id']}", 200,
-         json={"name": "journal", "description": "days"})
+    call(
+        "PATCH",
+        f"/api/v1/collections/{notes['id']}",
+        200,
+        json={"name": "journal", "description": "days"},
+    )
     renamed = only(client, headers, "collection.update", notes["id"])
     assert (renamed["before"]["name"], renamed["after"]["name"]) == ("notes", "journal")
     assert renamed["after"]["description"] == "days"
 
     # documents
-    posted = call("POST", "/api/v1/documents", 202,
-                  json={"title": "Day one", "text": "Rain.", "collection": "journal"})
+    posted = call(
+        "POST",
+        "/api/v1/documents",
+        202,
+        json={"title": "Day one", "text": "Rain.", "collection": "journal"},
+    )
     document_id = posted["document"]["id"]
     assert hub.jobs.wait_idle(60)
     call("PATCH", f"/api/v1/documents/{document_id}", 200, json={"collection": None})
@@ -78,8 +85,12 @@ def test_each_change_is_audited_with_before_and_after(client, hub, tmp_path):
     call("PATCH", f"/api/v1/memories/{one['id']}", 200, json={"content": "uno"})
     changed = only(client, headers, "memory.update", one["id"])
     assert (changed["before"]["content"], changed["after"]["content"]) == ("one", "uno")
-    edge = call("POST", "/api/v1/edges", 201,
-                json={"source": one["id"], "target": two["id"], "relation": "mentions"})
+    edge = call(
+        "POST",
+        "/api/v1/edges",
+        201,
+        json={"source": one["id"], "target": two["id"], "relation": "mentions"},
+    )
     call("DELETE", f"/api/v1/edges/{edge['id']}", 204)
     assert only(client, headers, "edge.create", edge["id"])["after"]["relation"] == "mentions"
     assert only(client, headers, "edge.delete", edge["id"])["after"] is None
@@ -90,17 +101,14 @@ def test_each_change_is_audited_with_before_and_after(client, hub, tmp_path):
     agent = call("POST", "/api/v1/agents", 201, json={"name": "Scout"})
     call("PATCH", f"/api/v1/agents/{agent['id']}", 200, json={"persona": "Curious."})
     updated = only(client, headers, "agent.update", agent["id"])
-    assert updated["after"]["persona"] == "Curious." and updated["before"]["persona"] != \
-        "Curious."
+    assert updated["after"]["persona"] == "Curious." and updated["before"]["persona"] != "Curious."
 
     # channels
     channel = call("POST", "/api/v1/channels", 201, json={"name": "general"})
     call("PATCH", f"/api/v1/channels/{channel['id']}", 200, json={"description": "all"})
-    call("POST", f"/api/v1/channels/{channel['id']}/members", 201,
-         json={"agent_id": agent["id"]})
+    call("POST", f"/api/v1/channels/{channel['id']}/members", 201, json={"agent_id": agent["id"]})
     assert only(client, headers, "channel.create", channel["id"])["after"]["name"] == "general"
-    assert only(client, headers, "channel.update", channel["id"])["after"]["description"] == \
-        "all"
+    assert only(client, headers, "channel.update", channel["id"])["after"]["description"] == "all"
     added = only(client, headers, "channel.member.add", channel["id"])
     assert agent["id"] in str(added["after"])
     call("DELETE", f"/api/v1/agents/{agent['id']}", 204)
@@ -152,11 +160,14 @@ def test_the_audit_log_filters_by_family_actor_and_time(client, hub, admin_heade
     later = (utcnow() + timedelta(minutes=1)).isoformat()
     assert entries(client, admin_headers, since=later) == []
     assert len(entries(client, admin_headers, until=later, action="key.")) >= 1
-    page = client.get("/api/v1/audit", query_string={"limit": 2, "action": "collection."},
-                      headers=admin_headers).json
-    rest = client.get("/api/v1/audit", query_string={"limit": 2, "action": "collection.",
-                                                     "cursor": page["next_cursor"]},
-                      headers=admin_headers).json
+    page = client.get(
+        "/api/v1/audit", query_string={"limit": 2, "action": "collection."}, headers=admin_headers
+    ).json
+    rest = client.get(
+        "/api/v1/audit",
+        query_string={"limit": 2, "action": "collection.", "cursor": page["next_cursor"]},
+        headers=admin_headers,
+    ).json
     assert len(page["entries"]) == 2 and len(rest["entries"]) == 1
     assert rest["next_cursor"] is None
 
@@ -167,8 +178,7 @@ def test_bad_audit_queries_get_the_error_shape(client, admin_headers, query):
 
 
 def test_retention_deletes_old_entries_in_batches(tmp_path):
-    app = create_app(Settings(data_dir=tmp_path / "data", audit_retention_days=30),
-                     testing=True)
+    app = create_app(Settings(data_dir=tmp_path / "data", audit_retention_days=30), testing=True)
     hub = hub_of(app)
     client = app.test_client()
     headers = bearer(make_key(hub, "admin"))
@@ -177,10 +187,17 @@ def test_retention_deletes_old_entries_in_batches(tmp_path):
     from sqlalchemy import update
 
     from neurocache.store.tables import AuditEntry
+
     with hub.db.session() as session:  # two of them happened 40 days ago
-        session.execute(update(AuditEntry).where(AuditEntry.target_id.in_([
-            c["id"] for c in hub.knowledge.list_collections() if c["name"] != "new"]))
-            .values(at=utcnow() - timedelta(days=40)))
+        session.execute(
+            update(AuditEntry)
+            .where(
+                AuditEntry.target_id.in_(
+                    [c["id"] for c in hub.knowledge.list_collections() if c["name"] != "new"]
+                )
+            )
+            .values(at=utcnow() - timedelta(days=40))
+        )
     report = hub.maintenance.run_once()
     assert report["audit_entries_deleted"] == 2
     left = [e["after"]["name"] for e in entries(client, headers, action="collection.create")]

@@ -56,11 +56,17 @@ def filled(tmp_path: Path) -> Path:
     hub = started(data)
     try:
         geo = hub.knowledge.create_collection("geo", "rivers", ACTOR)
-        hub.knowledge.add_text(title="Danube", body="The Danube flows through Vienna.",
-                               fmt="text", actor=ACTOR, collection="geo")
+        hub.knowledge.add_text(
+            title="Danube",
+            body="The Danube flows through Vienna.",
+            fmt="text",
+            actor=ACTOR,
+            collection="geo",
+        )
         hub.knowledge.add_capture({"url": "https://example.org/herons", "html": PAGE}, ACTOR)
-        note = hub.graph.create(ACTOR, kind="note", content="The kettle whistles at dawn.",
-                                metadata={})
+        note = hub.graph.create(
+            ACTOR, kind="note", content="The kettle whistles at dawn.", metadata={}
+        )
         hub.knowledge.remember([note["id"]], [note["content"]])
         hub.models.register_local(str(write_tiny_llama(tmp_path / "tiny.gguf")), ACTOR)
         hub.keys.create("script", ["read"], ACTOR)
@@ -104,7 +110,8 @@ def test_backup_restores_into_a_new_dir_with_the_same_data(filled, tmp_path):
     assert names[0] == "manifest.json" and "owner_token" not in names
     assert {"neurocache.db", "config.toml"} <= set(names)
     assert any(n.startswith("indexes/") for n in names) and any(
-        n.startswith("blobs/") for n in names)
+        n.startswith("blobs/") for n in names
+    )
 
     target = tmp_path / "restored" / "data"
     restore_backup(archive, target)
@@ -115,8 +122,7 @@ def test_backup_restores_into_a_new_dir_with_the_same_data(filled, tmp_path):
         assert snapshot_of(after) == expected
         assert after.settings.chat_sources == 4  # config.toml came along
         assert after.owner_token.value != old_token  # a new install's token
-        assert after.search.search("Vienna", mode="fulltext")[0]["text"].startswith(
-            "The Danube")
+        assert after.search.search("Vienna", mode="fulltext")[0]["text"].startswith("The Danube")
         hits = after.search.search("a kettle at dawn", mode="vector", k=1)
         assert hits[0]["text"] == "The kettle whistles at dawn."
         assert after.search.search("grey heron", mode="hybrid")
@@ -153,12 +159,17 @@ def test_a_backup_taken_under_write_load_holds_whole_transactions(tmp_path):
     def write() -> None:
         i = 0
         while not stop.is_set():
-            note = hub.graph.create(ACTOR, kind="note", content=f"load note {i} on lanterns",
-                                    metadata={"i": i})
+            note = hub.graph.create(
+                ACTOR, kind="note", content=f"load note {i} on lanterns", metadata={"i": i}
+            )
             hub.knowledge.remember([note["id"]], [note["content"]])
             if i % 4 == 0:
-                hub.knowledge.add_text(title=f"load doc {i}", fmt="text", actor=ACTOR,
-                                       body=f"Load document {i} tells of harbour lights.")
+                hub.knowledge.add_text(
+                    title=f"load doc {i}",
+                    fmt="text",
+                    actor=ACTOR,
+                    body=f"Load document {i} tells of harbour lights.",
+                )
             written.append(i)
             i += 1
 
@@ -175,8 +186,10 @@ def test_a_backup_taken_under_write_load_holds_whole_transactions(tmp_path):
         stop.set()
         writer.join(60)
         hub.close()
-    counts = [_check_restored(archive, tmp_path / f"r{n}", len(written))
-              for n, archive in enumerate(archives)]
+    counts = [
+        _check_restored(archive, tmp_path / f"r{n}", len(written))
+        for n, archive in enumerate(archives)
+    ]
     assert 0 < counts[0] < counts[1] < len(written)
 
 
@@ -188,13 +201,20 @@ def _check_restored(archive: Path, target: Path, written: int) -> int:
     with closing(sqlite3.connect(database)) as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         db.execute("INSERT INTO memories_fts(memories_fts, rank) VALUES('integrity-check', 1)")
-        notes = dict(db.execute("SELECT json_extract(metadata, '$.i'), id FROM memories "
-                                "WHERE kind = 'note'").fetchall())
-        audited = {r[0] for r in db.execute(
-            "SELECT target_id FROM audit_log WHERE action = 'memory.create'")}
-        documents = db.execute("SELECT d.id, m.id, j.id FROM documents d LEFT JOIN memories m "
-                               "ON m.id = d.id LEFT JOIN jobs j ON json_extract(j.payload, "
-                               "'$.document_id') = d.id").fetchall()
+        notes = dict(
+            db.execute(
+                "SELECT json_extract(metadata, '$.i'), id FROM memories WHERE kind = 'note'"
+            ).fetchall()
+        )
+        audited = {
+            r[0]
+            for r in db.execute("SELECT target_id FROM audit_log WHERE action = 'memory.create'")
+        }
+        documents = db.execute(
+            "SELECT d.id, m.id, j.id FROM documents d LEFT JOIN memories m "
+            "ON m.id = d.id LEFT JOIN jobs j ON json_extract(j.payload, "
+            "'$.document_id') = d.id"
+        ).fetchall()
     assert sorted(notes) == list(range(len(notes))) and len(notes) < written  # a prefix
     assert audited == set(notes.values())  # each memory with its audit entry, none alone
     assert documents and all(memory and job for _d, memory, job in documents)
@@ -204,8 +224,10 @@ def _check_restored(archive: Path, target: Path, written: int) -> int:
             rowids = set(session.scalars(_embedded_rowids()))
         assert rowids and set(hub.search.index().ids().tolist()) == rowids
         last = len(notes) - 1
-        assert hub.search.search(f"load note {last}", mode="fulltext", k=1)[0]["text"] == \
-            f"load note {last} on lanterns"
+        assert (
+            hub.search.search(f"load note {last}", mode="fulltext", k=1)[0]["text"]
+            == f"load note {last} on lanterns"
+        )
         assert hub.search.search("harbour lights", mode="vector")
         assert {d["status"] for d in hub.knowledge.list_documents(limit=100)[0]} == {"indexed"}
     finally:
@@ -218,8 +240,11 @@ def _embedded_rowids():
 
     from neurocache.store.tables import Memory, Vector
 
-    return select(text("memories.rowid")).select_from(Vector).join(
-        Memory, Memory.id == Vector.memory_id)
+    return (
+        select(text("memories.rowid"))
+        .select_from(Vector)
+        .join(Memory, Memory.id == Vector.memory_id)
+    )
 
 
 # ---- restore refuses, and leaves the target as it was
@@ -293,8 +318,9 @@ def test_restore_refuses_a_file_that_is_no_archive(tmp_path):
     _assert_refused(junk, tmp_path / "target", InvalidBackup, "not a readable backup")
 
 
-@pytest.mark.parametrize("name", ["../evil.txt", "/tmp/evil.txt", "indexes/../../evil.txt",
-                                  "hooks.py"])
+@pytest.mark.parametrize(
+    "name", ["../evil.txt", "/tmp/evil.txt", "indexes/../../evil.txt", "hooks.py"]
+)
 def test_restore_refuses_members_outside_a_backup(archive, tmp_path, name):
     crafted = _pack(tmp_path / "crafted.tar.gz", {**_members(archive), name: b"gotcha"})
     _assert_refused(crafted, tmp_path / "target", InvalidBackup, "no backup holds")
@@ -318,8 +344,9 @@ def test_restore_refuses_an_unknown_format_version(archive, tmp_path):
     members = _members(archive)
     manifest = json.loads(members["manifest.json"])
     manifest["format_version"] = 99
-    crafted = _pack(tmp_path / "future.tar.gz",
-                    {**members, "manifest.json": json.dumps(manifest).encode()})
+    crafted = _pack(
+        tmp_path / "future.tar.gz", {**members, "manifest.json": json.dumps(manifest).encode()}
+    )
     _assert_refused(crafted, tmp_path / "target", InvalidBackup, "format version 99")
 
 
@@ -342,9 +369,14 @@ def test_restore_refuses_a_store_that_fails_its_checks(archive, tmp_path):
     copy = tmp_path / "damaged.db"
     copy.write_bytes(bytes(database))
     manifest["database"]["sha256"] = file_sha256(copy)
-    damaged = _pack(tmp_path / "damaged.tar.gz", {
-        **members, "neurocache.db": bytes(database),
-        "manifest.json": json.dumps(manifest).encode()})
+    damaged = _pack(
+        tmp_path / "damaged.tar.gz",
+        {
+            **members,
+            "neurocache.db": bytes(database),
+            "manifest.json": json.dumps(manifest).encode(),
+        },
+    )
     _assert_refused(damaged, tmp_path / "target", InvalidBackup, "damaged")
 
 
@@ -357,15 +389,21 @@ def test_restore_refuses_a_schema_from_a_newer_hub(archive, tmp_path):
         db.commit()
     members_manifest = json.loads(members["manifest.json"])
     members_manifest["database"]["sha256"] = file_sha256(database)
-    crafted = _pack(tmp_path / "newer.tar.gz", {
-        **members, "neurocache.db": database.read_bytes(),
-        "manifest.json": json.dumps(members_manifest).encode()})
+    crafted = _pack(
+        tmp_path / "newer.tar.gz",
+        {
+            **members,
+            "neurocache.db": database.read_bytes(),
+            "manifest.json": json.dumps(members_manifest).encode(),
+        },
+    )
     _assert_refused(crafted, tmp_path / "target", InvalidBackup, "newer one")
 
 
 def test_a_postgres_store_is_not_backed_up_here(tmp_path):
-    settings = Settings(data_dir=tmp_path / "d",
-                        database_url="postgresql+psycopg://u@127.0.0.1:1/neurocache")
+    settings = Settings(
+        data_dir=tmp_path / "d", database_url="postgresql+psycopg://u@127.0.0.1:1/neurocache"
+    )
     with pytest.raises(BackupUnsupported, match="pg_dump"):
         create_backup(settings, tmp_path / "b.tar.gz")
     assert not (tmp_path / "b.tar.gz").exists()
@@ -379,8 +417,12 @@ def test_scheduled_backups_run_while_the_hub_runs_and_keep_the_newest(tmp_path):
     folder.mkdir()
     (folder / "notes.txt").write_text("not a backup")
     (folder / "neurocache-backup-20200101T000000Z.tar.gz").write_text("a manual one")
-    settings = Settings(data_dir=tmp_path / "d", backup_interval_h=0.0001,  # 0.36 s
-                        backup_keep=2, backup_dir=folder)
+    settings = Settings(
+        data_dir=tmp_path / "d",
+        backup_interval_h=0.0001,  # 0.36 s
+        backup_keep=2,
+        backup_dir=folder,
+    )
     app = create_app(settings)
     hub = hub_of(app)
     seen: set[str] = set()
@@ -416,7 +458,8 @@ def test_the_schedule_prunes_only_its_own_files_and_knows_when_it_is_due(tmp_pat
     deleted = schedule.prune()
     assert sorted(p.name for p in deleted) == sorted(names[3:])
     assert sorted(os.listdir(schedule.folder)) == sorted(
-        [*names[:3], "neurocache-backup-x.tar.gz", "scheduled.tar.gz"])
+        [*names[:3], "neurocache-backup-x.tar.gz", "scheduled.tar.gz"]
+    )
 
 
 def test_scheduled_backups_are_off_at_zero(tmp_path):
@@ -445,8 +488,9 @@ def test_backup_and_restore_commands(filled, tmp_path, runner, monkeypatch):
     done = runner.invoke(main, ["restore", str(archive), "--data-dir", str(target)])
     assert done.exit_code == 0, done.output
     assert "Restored" in done.output and "login link is new" in done.output
-    found = runner.invoke(main, ["search", "Vienna", "--mode", "fulltext", "--data-dir",
-                                 str(target)])
+    found = runner.invoke(
+        main, ["search", "Vienna", "--mode", "fulltext", "--data-dir", str(target)]
+    )
     assert "Danube" in found.output
 
     again = runner.invoke(main, ["restore", str(archive), "--data-dir", str(target)])
@@ -454,8 +498,12 @@ def test_backup_and_restore_commands(filled, tmp_path, runner, monkeypatch):
 
 
 def test_the_commands_refuse_a_postgres_store(tmp_path, runner):
-    url = ["--database-url", "postgresql+psycopg://u@127.0.0.1:1/neurocache",
-           "--data-dir", str(tmp_path / "d")]
+    url = [
+        "--database-url",
+        "postgresql+psycopg://u@127.0.0.1:1/neurocache",
+        "--data-dir",
+        str(tmp_path / "d"),
+    ]
     made = runner.invoke(main, ["backup", str(tmp_path / "b.tar.gz"), *url])
     assert made.exit_code == 1 and "pg_dump" in made.output
     junk = tmp_path / "x.tar.gz"
@@ -466,6 +514,7 @@ def test_the_commands_refuse_a_postgres_store(tmp_path, runner):
 
 
 def test_backup_of_a_dir_without_a_store(tmp_path, runner):
-    result = runner.invoke(main, ["backup", str(tmp_path / "b.tar.gz"), "--data-dir",
-                                  str(tmp_path / "nothing")])
+    result = runner.invoke(
+        main, ["backup", str(tmp_path / "b.tar.gz"), "--data-dir", str(tmp_path / "nothing")]
+    )
     assert result.exit_code == 1 and "nothing to back up" in result.output

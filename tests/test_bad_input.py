@@ -17,27 +17,44 @@ def owner(hub):
 
 @pytest.mark.parametrize("key", ["", "[0]", '"', "a..b", "$.x", "a b", "x" * 65])
 def test_a_search_filter_key_that_names_no_field_is_422(client, owner, key):
-    response = client.post("/api/v1/search", json={"query": "x", "filters": {key: "v"}},
-                           headers=owner)
+    response = client.post(
+        "/api/v1/search", json={"query": "x", "filters": {key: "v"}}, headers=owner
+    )
     assert_error(response, 422, "validation_error")
 
 
 def test_a_nested_metadata_filter_matches_the_field_inside(client, owner, hub):
-    client.post("/api/v1/memories", headers=owner, json={
-        "kind": "note", "content": "The heron nests by the weir.",
-        "metadata": {"source": {"app": "field-notes"}, "mood-tag": "calm"}})
-    found = client.post("/api/v1/search", headers=owner, json={
-        "query": "heron", "mode": "fulltext",
-        "filters": {"source.app": "field-notes", "mood-tag": "calm"}}).json["results"]
+    client.post(
+        "/api/v1/memories",
+        headers=owner,
+        json={
+            "kind": "note",
+            "content": "The heron nests by the weir.",
+            "metadata": {"source": {"app": "field-notes"}, "mood-tag": "calm"},
+        },
+    )
+    found = client.post(
+        "/api/v1/search",
+        headers=owner,
+        json={
+            "query": "heron",
+            "mode": "fulltext",
+            "filters": {"source.app": "field-notes", "mood-tag": "calm"},
+        },
+    ).json["results"]
     assert [r["text"] for r in found] == ["The heron nests by the weir."]
 
 
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
 def test_times_out_of_range_once_in_utc_are_422(client, owner, admin_headers, moment):
-    assert_error(client.post("/api/v1/search", json={"query": "x", "since": moment},
-                             headers=owner), 422, "validation_error")
-    assert_error(client.post("/api/v1/search", json={"query": "x", "until": moment},
-                             headers=owner), 422)
+    assert_error(
+        client.post("/api/v1/search", json={"query": "x", "since": moment}, headers=owner),
+        422,
+        "validation_error",
+    )
+    assert_error(
+        client.post("/api/v1/search", json={"query": "x", "until": moment}, headers=owner), 422
+    )
     quoted = requests.utils.quote(moment)
     assert_error(client.get(f"/api/v1/audit?since={quoted}", headers=admin_headers), 422)
     assert_error(client.get(f"/api/v1/usage?start={quoted}", headers=admin_headers), 422)
@@ -51,12 +68,19 @@ def test_a_number_is_not_a_time(client, admin_headers):
 
 def test_numbers_past_their_bounds_are_422(client, owner, hub):
     agent = client.post("/api/v1/agents", json={"name": "Scout"}, headers=owner).json
-    assert_error(client.post(f"/api/v1/agents/{agent['id']}/consolidate",
-                             json={"older_than_s": 1.5e11}, headers=owner), 422)
+    assert_error(
+        client.post(
+            f"/api/v1/agents/{agent['id']}/consolidate",
+            json={"older_than_s": 1.5e11},
+            headers=owner,
+        ),
+        422,
+    )
     channel = client.post("/api/v1/channels", json={"name": "general"}, headers=owner).json
     for query in ("before=99999999999999999999999", "after=-1"):
-        assert_error(client.get(f"/api/v1/channels/{channel['id']}/messages?{query}",
-                                headers=owner), 422)
+        assert_error(
+            client.get(f"/api/v1/channels/{channel['id']}/messages?{query}", headers=owner), 422
+        )
 
 
 def test_every_number_the_api_takes_is_bounded(client):
@@ -96,10 +120,16 @@ def test_every_number_the_api_takes_is_bounded(client):
 
 
 def test_a_nul_byte_in_a_path_is_422(client, owner):
-    assert_error(client.post("/api/v1/models", json={"path": "/tmp/a\u0000.gguf"},
-                             headers=owner), 422, "validation_error")
-    assert_error(client.post("/api/v1/folders", json={"path": "/tmp/notes\u0000"},
-                             headers=owner), 422, "validation_error")
+    assert_error(
+        client.post("/api/v1/models", json={"path": "/tmp/a\u0000.gguf"}, headers=owner),
+        422,
+        "validation_error",
+    )
+    assert_error(
+        client.post("/api/v1/folders", json={"path": "/tmp/notes\u0000"}, headers=owner),
+        422,
+        "validation_error",
+    )
 
 
 def test_a_path_too_long_to_look_up_is_422(client, owner):
@@ -119,15 +149,18 @@ def test_a_chunked_body_over_the_limit_is_413_not_cut_short(tmp_path):
                 yield b"x" * 100
             yield b'"}'
 
-        response = requests.post(live.url + "/api/v1/keys", data=body(5000), headers=headers,
-                                 timeout=10)
+        response = requests.post(
+            live.url + "/api/v1/keys", data=body(5000), headers=headers, timeout=10
+        )
         error = assert_error(response, 413, "payload_too_large")
         assert "1000 bytes" in error["message"]
-        small = requests.post(live.url + "/api/v1/keys", data=body(200), headers=headers,
-                              timeout=10)
+        small = requests.post(
+            live.url + "/api/v1/keys", data=body(200), headers=headers, timeout=10
+        )
         assert small.status_code == 201, small.text  # within the limit, chunked still works
-        response = requests.post(live.url + "/v1/embeddings", data=body(5000), headers=headers,
-                                 timeout=10)
+        response = requests.post(
+            live.url + "/v1/embeddings", data=body(5000), headers=headers, timeout=10
+        )
         assert response.status_code == 413  # in OpenAI's shape under /v1
         assert set(response.json()["error"]) == {"message", "type", "param", "code"}
     finally:
@@ -137,8 +170,9 @@ def test_a_chunked_body_over_the_limit_is_413_not_cut_short(tmp_path):
 def test_the_document_lists_every_error_an_operation_answers(client):
     doc = client.get("/api/v1/openapi.json").json
     channel_post = doc["paths"]["/api/v1/channels"]["post"]["responses"]
-    assert {"400", "401", "403", "404", "405", "409", "413", "422", "429", "500"} \
-        <= set(channel_post)
+    assert {"400", "401", "403", "404", "405", "409", "413", "422", "429", "500"} <= set(
+        channel_post
+    )
     completions = doc["paths"]["/v1/chat/completions"]["post"]["responses"]
     assert {"502", "503"} <= set(completions)
     assert completions["400"]["$ref"].endswith("/OpenAIError400")

@@ -26,8 +26,11 @@ URL_LINE = re.compile(r"Open the hub: (http://127\.0\.0\.1:\d+)/\?token=(nco_\S+
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not BINARY, reason="no built binary: set NEUROCACHE_BINARY to one "
-                                          "(`make smoke` builds it and runs this test)"),
+    pytest.mark.skipif(
+        not BINARY,
+        reason="no built binary: set NEUROCACHE_BINARY to one "
+        "(`make smoke` builds it and runs this test)",
+    ),
 ]
 
 
@@ -35,9 +38,12 @@ def start_binary(data_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str, 
     binary = Path(BINARY or "").resolve()
     assert binary.is_file() and os.access(binary, os.X_OK), f"not an executable: {binary}"
     out, err = (log_dir / "hub.out").open("w"), (log_dir / "hub.err").open("w")
-    process = subprocess.Popen([str(binary), "serve", "--port", "0", "--data-dir",
-                                str(data_dir)], stdout=out, stderr=err,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [str(binary), "serve", "--port", "0", "--data-dir", str(data_dir)],
+        stdout=out,
+        stderr=err,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     found: list[re.Match] = []
 
     def printed_url() -> bool:
@@ -69,32 +75,49 @@ def test_the_binary_serves_ingests_searches_chats_and_stops_cleanly(tmp_path):
         with notes.open("rb") as file:
             ingested = api("POST", "/api/v1/documents", files={"file": ("rivers.txt", file)})
         assert ingested.status_code == 202, ingested.text
-        page_html = ("<html><head><title>Peaks</title></head><body><article><h1>Peaks</h1>"
-                     "<p>Mount Kosciuszko is the highest mountain of mainland Australia, "
-                     "2228 metres above the sea.</p></article></body></html>")
+        page_html = (
+            "<html><head><title>Peaks</title></head><body><article><h1>Peaks</h1>"
+            "<p>Mount Kosciuszko is the highest mountain of mainland Australia, "
+            "2228 metres above the sea.</p></article></body></html>"
+        )
         captured = api("POST", "/api/v1/documents", json={"title": "Peaks", "html": page_html})
         assert captured.status_code == 202, captured.text
         for job in (ingested.json()["job"]["id"], captured.json()["job"]["id"]):
-            assert wait_for(lambda job=job: api("GET", f"/api/v1/jobs/{job}").json()["status"]
-                            in ("done", "failed"), timeout=120)
+            assert wait_for(
+                lambda job=job: (
+                    api("GET", f"/api/v1/jobs/{job}").json()["status"] in ("done", "failed")
+                ),
+                timeout=120,
+            )
             assert api("GET", f"/api/v1/jobs/{job}").json()["status"] == "done"
         for query, title in (("Danube Vienna", "rivers.txt"), ("Kosciuszko", "Peaks")):
             results = api("POST", "/api/v1/search", json={"query": query}).json()["results"]
             assert results and query.split()[0] in results[0]["text"], results
             assert results[0]["document"]["title"] == title
 
-        model = api("POST", "/api/v1/models",
-                    json={"path": str(write_tiny_llama(tmp_path / "tiny.gguf"))})
+        model = api(
+            "POST", "/api/v1/models", json={"path": str(write_tiny_llama(tmp_path / "tiny.gguf"))}
+        )
         assert model.status_code == 201, model.text
         model_id = model.json()["id"]
         assert api("POST", f"/api/v1/models/{model_id}/start").status_code == 202
-        assert wait_for(lambda: api("GET", f"/api/v1/models/{model_id}").json()["state"]
-                        in ("running", "failed"), timeout=120)
+        assert wait_for(
+            lambda: (
+                api("GET", f"/api/v1/models/{model_id}").json()["state"] in ("running", "failed")
+            ),
+            timeout=120,
+        )
         server = api("GET", f"/api/v1/models/{model_id}").json()
         assert server["state"] == "running", api("GET", f"/api/v1/models/{model_id}/logs").text
-        answer = api("POST", "/v1/chat/completions", json={
-            "model": model_id, "max_tokens": 4,
-            "messages": [{"role": "user", "content": "Where does the Danube flow?"}]})
+        answer = api(
+            "POST",
+            "/v1/chat/completions",
+            json={
+                "model": model_id,
+                "max_tokens": 4,
+                "messages": [{"role": "user", "content": "Where does the Danube flow?"}],
+            },
+        )
         assert answer.status_code == 200, answer.text
         assert answer.json()["choices"][0]["message"]["content"]
 
@@ -111,5 +134,6 @@ def test_the_binary_serves_ingests_searches_chats_and_stops_cleanly(tmp_path):
             process.wait()
     assert "Neurocache stopped." in (tmp_path / "hub.out").read_text()
     assert "Traceback" not in (tmp_path / "hub.err").read_text()
-    assert wait_for(lambda: not any(alive(pid) for pid in everything), timeout=20), \
+    assert wait_for(lambda: not any(alive(pid) for pid in everything), timeout=20), (
         f"left behind: {[pid for pid in everything if alive(pid)]}"
+    )

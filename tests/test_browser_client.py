@@ -17,24 +17,40 @@ from tests.test_conversations import start_model
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's chromium is not installed (make test installs it)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)"
+)
 PAGE_ERRORS: dict[int, list] = {}
-XSS = '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> ' \
-      '[click me](javascript:window.__xss=3)'
+XSS = (
+    '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> '
+    "[click me](javascript:window.__xss=3)"
+)
 
 
 @pytest.fixture(scope="module")
 def hub_with_model(tmp_path_factory):
-    live = start_live_hub(Settings(data_dir=tmp_path_factory.mktemp("client"),
-                                   chat_max_reply_tokens=16, chat_temperature=0.0,
-                                   model_health_interval_s=0.5))
-    start_model(live.hub, write_parrot_llama(tmp_path_factory.mktemp("m") / "cite.gguf",
-                                             words=("see", "[1]")))
+    live = start_live_hub(
+        Settings(
+            data_dir=tmp_path_factory.mktemp("client"),
+            chat_max_reply_tokens=16,
+            chat_temperature=0.0,
+            model_health_interval_s=0.5,
+        )
+    )
+    start_model(
+        live.hub,
+        write_parrot_llama(tmp_path_factory.mktemp("m") / "cite.gguf", words=("see", "[1]")),
+    )
     owner = bearer(live.hub.owner_token.value)
-    live.post("/api/v1/documents", headers=owner, json={
-        "title": "Tides", "url": "https://example.org/tides",
-        "text": "The tide turns at six in the harbour of Saint-Malo, twice a day."})
+    live.post(
+        "/api/v1/documents",
+        headers=owner,
+        json={
+            "title": "Tides",
+            "url": "https://example.org/tides",
+            "text": "The tide turns at six in the harbour of Saint-Malo, twice a day.",
+        },
+    )
     assert live.hub.jobs.wait_idle(60)
     yield live
     live.server.stop()
@@ -95,8 +111,9 @@ def test_ask_and_get_a_streamed_answer_with_a_working_citation(browser, hub_with
 
 def test_two_browsers_see_each_others_messages_live(browser, hub_with_model):
     owner = bearer(hub_with_model.hub.owner_token.value)
-    channel = requests.post(f"{hub_with_model.url}/api/v1/channels", json={"name": "crew"},
-                            headers=owner, timeout=10).json()
+    channel = requests.post(
+        f"{hub_with_model.url}/api/v1/channels", json={"name": "crew"}, headers=owner, timeout=10
+    ).json()
     first_context, first = signed_in(browser, hub_with_model)
     second_context, second = signed_in(browser, hub_with_model)
     for page in (first, second):
@@ -125,16 +142,22 @@ def test_two_browsers_see_each_others_messages_live(browser, hub_with_model):
 
 def test_script_in_a_message_stays_inert(browser, hub_with_model):
     owner = bearer(hub_with_model.hub.owner_token.value)
-    channel = requests.post(f"{hub_with_model.url}/api/v1/channels", json={"name": "xss"},
-                            headers=owner, timeout=10).json()
+    channel = requests.post(
+        f"{hub_with_model.url}/api/v1/channels", json={"name": "xss"}, headers=owner, timeout=10
+    ).json()
     for content in (XSS, '<div class="banner" id="offline">FAKE: paste your token</div>'):
-        requests.post(f"{hub_with_model.url}/api/v1/channels/{channel['id']}/messages",
-                      json={"content": content}, headers=owner, timeout=10)
+        requests.post(
+            f"{hub_with_model.url}/api/v1/channels/{channel['id']}/messages",
+            json={"content": content},
+            headers=owner,
+            timeout=10,
+        )
     context, page = signed_in(browser, hub_with_model)
     page.goto(f"{hub_with_model.url}/#/channels/{channel['id']}")
     page.wait_for_selector("article.message:has-text('click me')")
     page.click("article.message a:has-text('click me')") if page.query_selector(
-        "article.message a[href^='javascript']") else None
+        "article.message a[href^='javascript']"
+    ) else None
     page.wait_for_timeout(300)
     assert page.evaluate("window.__xss") is None
     assert page.query_selector("article.message img[onerror]") is None
@@ -152,8 +175,7 @@ def test_upload_then_search_with_highlights(browser, hub_with_model, tmp_path):
     context, page = signed_in(browser, hub_with_model)
     page.goto(f"{hub_with_model.url}/#/knowledge")
     page.set_input_files(".drop input[type=file]", str(notes))
-    page.wait_for_selector(".documents tr:has-text('lighthouse') .status.indexed",
-                           timeout=30_000)
+    page.wait_for_selector(".documents tr:has-text('lighthouse') .status.indexed", timeout=30_000)
     page.fill(".search input", "gulls at dawn")
     page.click(".search button")
     hit = page.wait_for_selector(".results li mark")
@@ -164,18 +186,24 @@ def test_upload_then_search_with_highlights(browser, hub_with_model, tmp_path):
 
 def test_a_long_upload_shows_time_left_and_can_be_cancelled(browser, hub_with_model, tmp_path):
     long = tmp_path / "almanac.txt"  # about 600 chunks: minutes of embedding on 2 cores
-    long.write_text("\n\n".join(f"Entry {i}: harbour light {i * 7919 % 10007} was lit at "
-                                  f"{i % 24} o'clock by keeper {i * 31 % 97}."
-                                  for i in range(8000)))
+    long.write_text(
+        "\n\n".join(
+            f"Entry {i}: harbour light {i * 7919 % 10007} was lit at "
+            f"{i % 24} o'clock by keeper {i * 31 % 97}."
+            for i in range(8000)
+        )
+    )
     context, page = signed_in(browser, hub_with_model)
     page.goto(f"{hub_with_model.url}/#/knowledge")
     page.set_input_files(".drop input[type=file]", str(long))
-    line = page.wait_for_selector(".uploads li:has-text('almanac.txt'):has-text('left')",
-                                  timeout=60_000)
+    line = page.wait_for_selector(
+        ".uploads li:has-text('almanac.txt'):has-text('left')", timeout=60_000
+    )
     shot(page, "knowledge-upload-progress")
     line.query_selector("button.cancel").click()
-    page.wait_for_selector(".uploads li:has-text('almanac.txt'):has-text('cancelled')",
-                           timeout=30_000)
+    page.wait_for_selector(
+        ".uploads li:has-text('almanac.txt'):has-text('cancelled')", timeout=30_000
+    )
     assert page.query_selector(".uploads li:has-text('almanac.txt') button.cancel") is None
     assert hub_with_model.hub.jobs.wait_idle(60)
     close(context)
@@ -202,14 +230,23 @@ def test_a_watched_folder_brings_its_files_in(browser, hub_with_model, tmp_path)
 
 def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hub_with_model):
     owner = bearer(hub_with_model.hub.owner_token.value)
-    requests.post(f"{hub_with_model.url}/api/v1/collections", json={"name": "Quays"},
-                  headers=owner, timeout=10)
-    requests.post(f"{hub_with_model.url}/api/v1/agents", headers=owner, timeout=10,
-                  json={"name": "Harbourmaster", "collections": ["Quays"]})
+    requests.post(
+        f"{hub_with_model.url}/api/v1/collections",
+        json={"name": "Quays"},
+        headers=owner,
+        timeout=10,
+    )
+    requests.post(
+        f"{hub_with_model.url}/api/v1/agents",
+        headers=owner,
+        timeout=10,
+        json={"name": "Harbourmaster", "collections": ["Quays"]},
+    )
     context, page = signed_in(browser, hub_with_model)
     page.goto(f"{hub_with_model.url}/#/knowledge")
-    page.wait_for_selector("select[aria-label='Collection'] option[value='Quays']",
-                           state="attached")
+    page.wait_for_selector(
+        "select[aria-label='Collection'] option[value='Quays']", state="attached"
+    )
     page.select_option("select[aria-label='Collection']", "Quays")
     answers, asked = iter(["Harbour walls"]), []
 
@@ -219,11 +256,13 @@ def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hu
 
     page.on("dialog", answer)
     page.click("button:has-text('Rename')")
-    page.wait_for_selector("select[aria-label='Collection'] option[value='Harbour walls']",
-                           state="attached")
+    page.wait_for_selector(
+        "select[aria-label='Collection'] option[value='Harbour walls']", state="attached"
+    )
     page.click("button:has-text('Delete collection')")
-    page.wait_for_selector("select[aria-label='Collection'] option[value='Harbour walls']",
-                           state="detached")
+    page.wait_for_selector(
+        "select[aria-label='Collection'] option[value='Harbour walls']", state="detached"
+    )
     names = [c["name"] for c in hub_with_model.hub.knowledge.list_collections()]
     assert "Quays" not in names and "Harbour walls" not in names
     # warned before the delete: the agent draws on nothing from it afterwards
@@ -231,8 +270,7 @@ def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hu
     close(context)
 
 
-def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_with_model,
-                                                                tmp_path):
+def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_with_model, tmp_path):
     gguf = write_parrot_llama(tmp_path / "harbour-pilot.gguf", words=("ahoy", "there"))
     running = next(m for m in hub_with_model.hub.models.list() if m["state"] == "running")
     context, page = signed_in(browser, hub_with_model)
@@ -241,8 +279,7 @@ def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_wit
     page.click("button:has-text('Add file')")
     page.wait_for_selector("tr:has-text('harbour-pilot') .status.installed")
     # a "remote" server: the running model's own OpenAI-compatible server, on loopback
-    page.fill("input[aria-label='Server URL']",
-              f"http://127.0.0.1:{running['server']['port']}/v1")
+    page.fill("input[aria-label='Server URL']", f"http://127.0.0.1:{running['server']['port']}/v1")
     page.fill("input[aria-label='Model name']", "pilot-remote")
     page.click("button:has-text('Add server')")
     page.wait_for_selector("tr:has-text('pilot-remote') .status.running")
@@ -265,13 +302,35 @@ def test_first_run_downloads_starts_and_answers(browser, tmp_path):
     data = model.read_bytes()
     files = FileServer()
     catalog = tmp_path / "catalog.json"
-    catalog.write_text(json.dumps({"version": 1, "models": [{
-        "id": "parrot", "name": "Parrot 1B", "role": "chat", "format": "gguf",
-        "url": files.serve("/parrot.gguf", data, rate_bytes_per_s=len(data) // 6),
-        "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "license": "MIT",
-        "recommended": True, "description": "Says the same thing, with a source."}]}))
-    live = start_live_hub(Settings(data_dir=tmp_path / "data", catalog_path=catalog,
-                                   chat_max_reply_tokens=16, chat_temperature=0.0))
+    catalog.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "models": [
+                    {
+                        "id": "parrot",
+                        "name": "Parrot 1B",
+                        "role": "chat",
+                        "format": "gguf",
+                        "url": files.serve("/parrot.gguf", data, rate_bytes_per_s=len(data) // 6),
+                        "size": len(data),
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "license": "MIT",
+                        "recommended": True,
+                        "description": "Says the same thing, with a source.",
+                    }
+                ],
+            }
+        )
+    )
+    live = start_live_hub(
+        Settings(
+            data_dir=tmp_path / "data",
+            catalog_path=catalog,
+            chat_max_reply_tokens=16,
+            chat_temperature=0.0,
+        )
+    )
     try:
         context, page = signed_in(browser, live)
         card = page.wait_for_selector(".first-run:not([hidden])")
@@ -321,14 +380,19 @@ def test_dashboard_keys_are_shown_once_and_revoked(browser, hub_with_model):
     page.click("button:has-text('Create key')")
     secret = page.wait_for_selector(".secret code").inner_text()
     assert secret.startswith("nc_")
-    response = requests.get(f"{hub_with_model.url}/api/v1/status", headers=bearer(secret),
-                            timeout=10)
+    response = requests.get(
+        f"{hub_with_model.url}/api/v1/status", headers=bearer(secret), timeout=10
+    )
     assert response.status_code == 200
     page.on("dialog", lambda dialog: dialog.accept())
     page.click("tr:has-text('my script') button:has-text('Revoke')")
     page.wait_for_selector("tr:has-text('my script') :text('revoked')")
-    assert requests.get(f"{hub_with_model.url}/api/v1/status", headers=bearer(secret),
-                        timeout=10).status_code == 401
+    assert (
+        requests.get(
+            f"{hub_with_model.url}/api/v1/status", headers=bearer(secret), timeout=10
+        ).status_code
+        == 401
+    )
     page.reload()
     page.wait_for_selector("table.models tr:has-text('key.revoke')")
     assert secret not in page.content()  # shown once, never again
@@ -362,8 +426,11 @@ def test_dashboard_pairs_a_browser_extension_by_code(browser, hub_with_model):
     page.goto(f"{hub_with_model.url}/#/dashboard")
     page.click("button:has-text('Pair a browser extension')")
     code = page.wait_for_selector(".pair-code").inner_text()
-    claimed = requests.post(f"{hub_with_model.url}/api/v1/pairings/claim", timeout=10,
-                            json={"code": code, "name": "paired in a test"})
+    claimed = requests.post(
+        f"{hub_with_model.url}/api/v1/pairings/claim",
+        timeout=10,
+        json={"code": code, "name": "paired in a test"},
+    )
     assert claimed.status_code == 201 and claimed.json()["scopes"] == ["read", "write", "chat"]
     close(context)
 
@@ -392,27 +459,40 @@ def test_a_narrow_window_and_the_keyboard(browser, hub_with_model):
 def test_html_in_a_model_reply_and_a_captured_page_stays_inert(browser, tmp_path):
     """A model that answers with markup, and a captured page full of script: shown, never
     run (a hub of its own: one chat model runs at a time)."""
-    live = start_live_hub(Settings(data_dir=tmp_path / "data", chat_max_reply_tokens=16,
-                                   chat_temperature=0.0))
+    live = start_live_hub(
+        Settings(data_dir=tmp_path / "data", chat_max_reply_tokens=16, chat_temperature=0.0)
+    )
     try:
-        start_model(live.hub, write_parrot_llama(
-            tmp_path / "rude.gguf", words=("<script>window.__xss=4</script>", "[1]")))
+        start_model(
+            live.hub,
+            write_parrot_llama(
+                tmp_path / "rude.gguf", words=("<script>window.__xss=4</script>", "[1]")
+            ),
+        )
         owner = bearer(live.hub.owner_token.value)
-        live.post("/api/v1/captures", headers=owner, json={
-            "url": "https://evil.example/page", "title": "<script>window.__xss=5</script>",
-            "html": "<html><body><h1>Evil page</h1><p>Seashells <script>window.__xss=6"
-                    "</script><img src=x onerror='window.__xss=7'> on the shore.</p>"
-                    "</body></html>"})
+        live.post(
+            "/api/v1/captures",
+            headers=owner,
+            json={
+                "url": "https://evil.example/page",
+                "title": "<script>window.__xss=5</script>",
+                "html": "<html><body><h1>Evil page</h1><p>Seashells <script>window.__xss=6"
+                "</script><img src=x onerror='window.__xss=7'> on the shore.</p>"
+                "</body></html>",
+            },
+        )
         assert live.hub.jobs.wait_idle(60)
         context, page = signed_in(browser, live)
         page.goto(f"{live.url}/#/chat")
         page.fill(".composer textarea", "Tell me about seashells")
         page.keyboard.press("Enter")
         reply = page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
-        conversations = requests.get(f"{live.url}/api/v1/conversations", headers=owner,
-                                     timeout=10).json()["conversations"]
-        said = requests.get(f"{live.url}/api/v1/conversations/{conversations[0]['id']}",
-                            headers=owner, timeout=10).json()["messages"][-1]["content"]
+        conversations = requests.get(
+            f"{live.url}/api/v1/conversations", headers=owner, timeout=10
+        ).json()["conversations"]
+        said = requests.get(
+            f"{live.url}/api/v1/conversations/{conversations[0]['id']}", headers=owner, timeout=10
+        ).json()["messages"][-1]["content"]
         assert "<script>window.__xss=4</script>" in said  # the model did write markup
         assert "<script" not in reply.inner_html()
         page.goto(f"{live.url}/#/knowledge")
@@ -446,10 +526,14 @@ def test_the_page_says_when_the_hub_is_gone_and_catches_up_when_it_is_back(brows
     app = create_app(settings)
     second = LiveHub(app, HubServer(app, "127.0.0.1", port).start())
     try:
-        second.post(f"/api/v1/channels/{channel['id']}/messages", headers=owner,
-                    json={"content": "Said while you were away"})
-        page.wait_for_selector("article.message:has-text('Said while you were away')",
-                               timeout=20_000)
+        second.post(
+            f"/api/v1/channels/{channel['id']}/messages",
+            headers=owner,
+            json={"content": "Said while you were away"},
+        )
+        page.wait_for_selector(
+            "article.message:has-text('Said while you were away')", timeout=20_000
+        )
         page.wait_for_selector("#offline", state="hidden")
         close(context)
     finally:

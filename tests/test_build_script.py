@@ -7,9 +7,14 @@ import pytest
 from build_scripts.build import DIST, binary_name, output_of, variant_problem
 
 
-@pytest.mark.parametrize(("platform", "name"), [
-    ("linux", "neurocache-hub-linux-cuda"), ("darwin", "neurocache-hub-macos-cuda"),
-    ("win32", "neurocache-hub-windows-cuda")])
+@pytest.mark.parametrize(
+    ("platform", "name"),
+    [
+        ("linux", "neurocache-hub-linux-cuda"),
+        ("darwin", "neurocache-hub-macos-cuda"),
+        ("win32", "neurocache-hub-windows-cuda"),
+    ],
+)
 def test_names_the_binary_after_its_os_and_variant(platform, name):
     assert binary_name("cuda", platform) == name
 
@@ -28,8 +33,9 @@ def test_a_variant_needs_its_own_llama_cpp_build():
     assert variant_problem("cuda", {"cuda"}, None, "win32") is None  # no driver on the builder
     assert variant_problem("rocm", {"rocm"}, True, "linux") is None
     assert "built with cuda" in variant_problem("cpu", {"cuda"}, True, "linux")
-    assert "needs llama-cpp-python built for it (found: the CPU only)" in \
-        variant_problem("cuda", set(), False, "linux")
+    assert "needs llama-cpp-python built for it (found: the CPU only)" in variant_problem(
+        "cuda", set(), False, "linux"
+    )
     assert "found: cuda" in variant_problem("rocm", {"cuda"}, True, "linux")
     assert "reports no GPU offload" in variant_problem("cuda", {"cuda"}, False, "linux")
     assert "no cuda binary for macOS" in variant_problem("cuda", {"cuda"}, True, "darwin")

@@ -24,8 +24,10 @@ from neurocache.store.tables import AuditEntry, Edge, Memory, Vector
 from tests.conftest import assert_error, bearer
 
 TEST = Actor("test")
-RHINE = ("The Rhine flows through Basel and into the North Sea. Salmon return to the rivers "
-         "of Europe each autumn, swimming upstream to spawn.\n\n") * 6
+RHINE = (
+    "The Rhine flows through Basel and into the North Sea. Salmon return to the rivers "
+    "of Europe each autumn, swimming upstream to spawn.\n\n"
+) * 6
 DANUBE = "The Danube passes Vienna and Budapest before it reaches the Black Sea."
 
 
@@ -62,8 +64,9 @@ def export(app: Flask, path: str, headers: dict[str, str] | None = None) -> dict
 
 
 def import_(app: Flask, bundle: dict, headers: dict[str, str] | None = None) -> dict:
-    response = app.test_client().post("/api/v1/import", json=bundle,
-                                      headers=headers or owner(hub_of(app)))
+    response = app.test_client().post(
+        "/api/v1/import", json=bundle, headers=headers or owner(hub_of(app))
+    )
     assert response.status_code == 201, response.json
     return response.json
 
@@ -71,11 +74,18 @@ def import_(app: Flask, bundle: dict, headers: dict[str, str] | None = None) -> 
 def rivers(hub: Hub) -> dict:
     """A collection of two indexed documents, one `mentions` the other."""
     collection = hub.knowledge.create_collection("Rivers", "Water, mostly", TEST)
-    rhine = hub.knowledge.add_text(title="Rhine", body=RHINE, fmt="text", actor=TEST,
-                                   url="https://example.org/rhine", collection="Rivers",
-                                   metadata={"tags": ["europe"]})["document"]
-    danube = hub.knowledge.add_text(title="Danube", body=DANUBE, fmt="markdown", actor=TEST,
-                                    collection="Rivers")["document"]
+    rhine = hub.knowledge.add_text(
+        title="Rhine",
+        body=RHINE,
+        fmt="text",
+        actor=TEST,
+        url="https://example.org/rhine",
+        collection="Rivers",
+        metadata={"tags": ["europe"]},
+    )["document"]
+    danube = hub.knowledge.add_text(
+        title="Danube", body=DANUBE, fmt="markdown", actor=TEST, collection="Rivers"
+    )["document"]
     hub.jobs.start()
     assert hub.jobs.wait_idle(120)
     hub.graph.connect(TEST, source=danube["id"], target=rhine["id"], relation="mentions")
@@ -84,20 +94,27 @@ def rivers(hub: Hub) -> dict:
 
 def memory_count(hub: Hub) -> tuple[int, int]:
     with hub.db.session() as session:
-        return (session.scalar(select(func.count()).select_from(Memory)),
-                session.scalar(select(func.count()).select_from(AuditEntry)))
+        return (
+            session.scalar(select(func.count()).select_from(Memory)),
+            session.scalar(select(func.count()).select_from(AuditEntry)),
+        )
 
 
 def edges_of(hub: Hub, ids: set[str]) -> set[tuple[str, str, str]]:
     with hub.db.session() as session:
-        return {(e.source_id, e.target_id, e.relation) for e in session.scalars(
-            select(Edge).where(Edge.source_id.in_(ids)))}
+        return {
+            (e.source_id, e.target_id, e.relation)
+            for e in session.scalars(select(Edge).where(Edge.source_id.in_(ids)))
+        }
 
 
 def chunks_of(hub: Hub, document_id: str) -> list[tuple[str, int, int]]:
     with hub.db.session() as session:
-        rows = session.scalars(select(Memory).join(Edge, Edge.source_id == Memory.id).where(
-            Edge.target_id == document_id, Edge.relation == "part_of"))
+        rows = session.scalars(
+            select(Memory)
+            .join(Edge, Edge.source_id == Memory.id)
+            .where(Edge.target_id == document_id, Edge.relation == "part_of")
+        )
         return sorted((m.content, m.meta["start"], m.meta["end"]) for m in rows)
 
 
@@ -115,7 +132,11 @@ def test_a_collection_travels_with_its_documents_chunks_and_edges(app, hub, othe
     for document in bundle["documents"]:
         new = there.knowledge.get_document(ids[document["id"]])
         assert (new["title"], new["url"], new["collection_id"], new["status"]) == (
-            document["title"], document["url"], created["id"], "indexed")
+            document["title"],
+            document["url"],
+            created["id"],
+            "indexed",
+        )
         assert chunks_of(there, new["id"]) == chunks_of(hub, document["id"])
         assert all(ids[c["id"]] != c["id"] for c in document["chunks"])
     rhine, danube = (ids[d["id"]] for d in bundle["documents"])
@@ -131,8 +152,7 @@ def test_a_collection_travels_with_its_documents_chunks_and_edges(app, hub, othe
     assert len(there.knowledge.list_documents(collection="Rivers (2)")[0]) == 2
 
 
-def test_vectors_travel_only_when_asked_and_are_kept_by_the_same_embedder(app, hub, other,
-                                                                          there):
+def test_vectors_travel_only_when_asked_and_are_kept_by_the_same_embedder(app, hub, other, there):
     collection = rivers(hub)
     bundle = export(app, f"/api/v1/collections/{collection['id']}/export?vectors=true")
     assert bundle["embedder"]["name"] == "builtin"
@@ -140,12 +160,12 @@ def test_vectors_travel_only_when_asked_and_are_kept_by_the_same_embedder(app, h
     answer = import_(other, bundle)
     chunk_ids = [answer["id_map"][c["id"]] for d in bundle["documents"] for c in d["chunks"]]
     with there.db.session() as session:  # stored with the rows, in the same transaction
-        assert session.scalar(select(func.count()).select_from(Vector).where(
-            Vector.memory_id.in_(chunk_ids))) == len(chunk_ids)
+        assert session.scalar(
+            select(func.count()).select_from(Vector).where(Vector.memory_id.in_(chunk_ids))
+        ) == len(chunk_ids)
 
 
-def test_vectors_of_another_size_are_not_kept_and_search_still_works(app, hub, other,
-                                                                     there):
+def test_vectors_of_another_size_are_not_kept_and_search_still_works(app, hub, other, there):
     collection = rivers(hub)
     bundle = export(app, f"/api/v1/collections/{collection['id']}/export?vectors=true")
     bundle["embedder"]["dimension"] = 3  # same name, another model: its vectors must not go in
@@ -168,8 +188,12 @@ def test_a_users_import_puts_no_words_in_others_mouths(app, hub, other, there):
     _view, secret = there.keys.create("bob", ["read", "write"], TEST, owner=bob["person"])
     answer = import_(other, bundle, bearer(secret))
     page = there.channel_messages.page(answer["created"][0]["id"])["messages"]
-    assert [m["author"] for m in page] == ["imported:owner:owner", "imported:user:ada",
-                                           "imported:agent:Scout", "imported:owner:owner"]
+    assert [m["author"] for m in page] == [
+        "imported:owner:owner",
+        "imported:user:ada",
+        "imported:agent:Scout",
+        "imported:owner:owner",
+    ]
     assert ada["person"] not in {m["author"] for m in page}
     assert any("keep their authors' names" in w for w in answer["warnings"])
 
@@ -177,52 +201,83 @@ def test_a_users_import_puts_no_words_in_others_mouths(app, hub, other, there):
 def test_an_agent_travels_with_its_memories_edges_and_collections(app, hub, other, there):
     collection = rivers(hub)
     import_(other, export(app, f"/api/v1/collections/{collection['id']}/export"))
-    agent = hub.agents.create(TEST, name="Scout", persona="You explore rivers.",
-                              temperature=0.3, collections=["Rivers"])
-    notes = {tier: hub.tiers.create(agent["id"], TEST, tier=tier, content=f"a {tier} note",
-                                    metadata={"n": i})
-             for i, tier in enumerate(("working", "long_term", "personal_log", "archive"))}
-    hub.graph.connect(TEST, source=notes["long_term"]["id"], target=notes["archive"]["id"],
-                      relation="summarizes")
-    hub.graph.connect(TEST, source=notes["working"]["id"], target=notes["long_term"]["id"],
-                      relation="child_of", weight=0.5)
+    agent = hub.agents.create(
+        TEST, name="Scout", persona="You explore rivers.", temperature=0.3, collections=["Rivers"]
+    )
+    notes = {
+        tier: hub.tiers.create(
+            agent["id"], TEST, tier=tier, content=f"a {tier} note", metadata={"n": i}
+        )
+        for i, tier in enumerate(("working", "long_term", "personal_log", "archive"))
+    }
+    hub.graph.connect(
+        TEST, source=notes["long_term"]["id"], target=notes["archive"]["id"], relation="summarizes"
+    )
+    hub.graph.connect(
+        TEST,
+        source=notes["working"]["id"],
+        target=notes["long_term"]["id"],
+        relation="child_of",
+        weight=0.5,
+    )
     bundle = export(app, f"/api/v1/agents/{agent['id']}/export")
     assert bundle["agent"]["collections"] == ["Rivers"]
     answer = import_(other, bundle)
     (created,) = answer["created"]
     new = there.agents.get(created["id"])
-    assert (new["name"], new["persona"], new["temperature"]) == ("Scout",
-                                                                  "You explore rivers.", 0.3)
+    assert (new["name"], new["persona"], new["temperature"]) == (
+        "Scout",
+        "You explore rivers.",
+        0.3,
+    )
     assert new["collections"] == [there.knowledge.collection_id("Rivers")]
     memories, _ = there.tiers.list(created["id"])
     assert sorted((m["tier"], m["content"], m["metadata"]["n"]) for m in memories) == sorted(
-        (tier, note["content"], note["metadata"]["n"]) for tier, note in notes.items())
+        (tier, note["content"], note["metadata"]["n"]) for tier, note in notes.items()
+    )
     ids = answer["id_map"]
     assert edges_of(there, {m["id"] for m in memories}) == {
         (ids[notes["long_term"]["id"]], ids[notes["archive"]["id"]], "summarizes"),
-        (ids[notes["working"]["id"]], ids[notes["long_term"]["id"]], "child_of")}
+        (ids[notes["working"]["id"]], ids[notes["long_term"]["id"]], "child_of"),
+    }
 
 
 def conversation_with_branches(hub: Hub, agent_id: str | None = None) -> dict:
     if not hub.knowledge.list_collections():
         hub.knowledge.create_collection("Rivers", "", TEST)
-    conversation = hub.conversations.create(TEST, title="Fish", collections=["Rivers"],
-                                            agent_id=agent_id, short_term=False)
-    question = hub.conversations.add_message(conversation["id"], "user", "Where do salmon go?",
-                                             parent_id=None)
-    first = hub.conversations.add_message(conversation["id"], "assistant", "Upstream [1].",
-                                          parent_id=question["id"])
-    hub.conversations.finish_message(first["id"], "Upstream [1].", sources=[
-        {"number": 1, "memory_id": "elsewhere", "quote": "Salmon return", "cited": True,
-         "title": "Rhine"}])
-    hub.conversations.add_message(conversation["id"], "assistant", "To the sea.",
-                                  parent_id=question["id"])  # a regenerated branch
+    conversation = hub.conversations.create(
+        TEST, title="Fish", collections=["Rivers"], agent_id=agent_id, short_term=False
+    )
+    question = hub.conversations.add_message(
+        conversation["id"], "user", "Where do salmon go?", parent_id=None
+    )
+    first = hub.conversations.add_message(
+        conversation["id"], "assistant", "Upstream [1].", parent_id=question["id"]
+    )
+    hub.conversations.finish_message(
+        first["id"],
+        "Upstream [1].",
+        sources=[
+            {
+                "number": 1,
+                "memory_id": "elsewhere",
+                "quote": "Salmon return",
+                "cited": True,
+                "title": "Rhine",
+            }
+        ],
+    )
+    hub.conversations.add_message(
+        conversation["id"], "assistant", "To the sea.", parent_id=question["id"]
+    )  # a regenerated branch
     return hub.conversations.get(conversation["id"])
 
 
 def comparable(conversation: dict) -> list[tuple]:
-    return [(m["role"], m["content"], m["sources"], m["status"], m["created_at"])
-            for m in conversation["messages"]]
+    return [
+        (m["role"], m["content"], m["sources"], m["status"], m["created_at"])
+        for m in conversation["messages"]
+    ]
 
 
 def test_a_conversation_travels_with_its_branches_sources_and_agent(app, hub, other, there):
@@ -243,22 +298,26 @@ def test_a_conversation_travels_with_its_branches_sources_and_agent(app, hub, ot
     assert copy["head_id"] == ids[original["head_id"]]
     question, first, _second = bundle["messages"]
     with there.db.session() as session:
-        branch = session.scalars(select(Edge.source_id).where(
-            Edge.target_id == ids[question["id"]], Edge.relation == "reply_to")).all()
+        branch = session.scalars(
+            select(Edge.source_id).where(
+                Edge.target_id == ids[question["id"]], Edge.relation == "reply_to"
+            )
+        ).all()
     assert set(branch) == {ids[first["id"]], ids[_second["id"]]}
 
 
 def test_a_fork_carries_the_history_it_shares(app, hub, other, there):
     original = conversation_with_branches(hub)
-    fork = hub.conversations.fork(original["id"], original["messages"][0]["id"], TEST,
-                                  title="Forked")
-    hub.conversations.add_message(fork["id"], "user", "And in winter?",
-                                  parent_id=original["messages"][0]["id"])
+    fork = hub.conversations.fork(
+        original["id"], original["messages"][0]["id"], TEST, title="Forked"
+    )
+    hub.conversations.add_message(
+        fork["id"], "user", "And in winter?", parent_id=original["messages"][0]["id"]
+    )
     bundle = export(app, f"/api/v1/conversations/{fork['id']}/export/bundle")
     assert bundle["conversation"]["forked_from"] is None  # self-contained
     copy = there.conversations.get(import_(other, bundle)["created"][0]["id"])
-    assert [m["content"] for m in copy["messages"]] == ["Where do salmon go?",
-                                                        "And in winter?"]
+    assert [m["content"] for m in copy["messages"]] == ["Where do salmon go?", "And in winter?"]
 
 
 def channel_with_threads(hub: Hub) -> dict:
@@ -280,21 +339,22 @@ def test_a_channel_travels_with_members_authors_threads_and_order(app, hub, othe
     ada = there.users.create("ada", TEST)
     scout = there.agents.create(TEST, name="Scout")
     bundle = export(app, f"/api/v1/channels/{channel['id']}/export")
-    assert [m["author"]["kind"] for m in bundle["messages"]] == ["owner", "user", "agent",
-                                                                 "owner"]
+    assert [m["author"]["kind"] for m in bundle["messages"]] == ["owner", "user", "agent", "owner"]
     answer = import_(other, bundle)
     ids = answer["id_map"]
     new_id = answer["created"][0]["id"]
     copy = there.channels.get(new_id)
     assert (copy["name"], copy["description"]) == ("rivers", "wet talk")
     assert {(m["member"], m["mode"]) for m in copy["members"]} == {
-        ("owner", "mention"), (ada["person"], "mention"), (f"agent:{scout['id']}", "auto")}
+        ("owner", "mention"),
+        (ada["person"], "mention"),
+        (f"agent:{scout['id']}", "auto"),
+    }
     page = there.channel_messages.page(new_id, limit=50)["messages"]
     old = hub.channel_messages.page(channel["id"], limit=50)["messages"]
     assert [m["content"] for m in page] == [m["content"] for m in old]
     assert [m["seq"] for m in page] == sorted(m["seq"] for m in page)
-    assert [m["author"] for m in page] == ["owner", ada["person"], f"agent:{scout['id']}",
-                                           "owner"]
+    assert [m["author"] for m in page] == ["owner", ada["person"], f"agent:{scout['id']}", "owner"]
     assert [m["reply_to"] for m in page] == [None, ids[old[0]["id"]], ids[old[0]["id"]], None]
     assert page[0]["mentions"] == [ada["person"]]
     thread = there.channel_messages.page(new_id, thread=ids[old[0]["id"]])["messages"]
@@ -312,8 +372,7 @@ def test_a_channel_whose_people_are_missing_keeps_their_names(app, hub, other, t
     assert [m["author_name"] for m in page][:3] == ["owner", "Ada L.", "Scout"]
     assert page[1]["author"] == "imported:user:ada"
     assert any("ada" in w for w in answer["warnings"])
-    again = import_(app, export(other, f"/api/v1/channels/{page[0]['channel_id']}"
-                                               "/export"))
+    again = import_(app, export(other, f"/api/v1/channels/{page[0]['channel_id']}/export"))
     back = hub.channel_messages.page(again["created"][0]["id"])["messages"]
     assert back[1]["author"].startswith("user:")  # resolved by name again at home
 
@@ -321,8 +380,9 @@ def test_a_channel_whose_people_are_missing_keeps_their_names(app, hub, other, t
 def test_every_chat_as_jsonl_keeps_forks_across_lines(app, hub, other, there):
     original = conversation_with_branches(hub)
     fork = hub.conversations.fork(original["id"], original["messages"][0]["id"], TEST)
-    hub.conversations.add_message(fork["id"], "user", "And in winter?",
-                                  parent_id=original["messages"][0]["id"])
+    hub.conversations.add_message(
+        fork["id"], "user", "And in winter?", parent_id=original["messages"][0]["id"]
+    )
     channel = channel_with_threads(hub)
     response = app.test_client().get("/api/v1/export/chats", headers=owner(hub))
     assert response.status_code == 200 and response.mimetype == "application/x-ndjson"
@@ -332,13 +392,14 @@ def test_every_chat_as_jsonl_keeps_forks_across_lines(app, hub, other, there):
     assert [len(line["messages"]) for line in lines[1:3]] == [3, 1]  # nothing twice
     assert lines[2]["conversation"]["forked_from"] == original["messages"][0]["id"]
     imported = other.test_client().post(
-        "/api/v1/import", data=response.get_data(), headers={
-            **owner(there), "Content-Type": "application/x-ndjson"})
+        "/api/v1/import",
+        data=response.get_data(),
+        headers={**owner(there), "Content-Type": "application/x-ndjson"},
+    )
     assert imported.status_code == 201, imported.json
     ids = imported.json["id_map"]
     copy = there.conversations.get(ids[fork["id"]])
-    assert [m["content"] for m in copy["messages"]] == ["Where do salmon go?",
-                                                        "And in winter?"]
+    assert [m["content"] for m in copy["messages"]] == ["Where do salmon go?", "And in winter?"]
     assert copy["forked_from"] == ids[original["messages"][0]["id"]]
     assert copy["messages"][0]["id"] == ids[original["messages"][0]["id"]]
     assert len(there.channel_messages.page(ids[channel["id"]])["messages"]) == 4
@@ -362,14 +423,26 @@ CASES = {
     "unknown kind": (lambda b: b.update(kind="spaceship"), 422, "validation_error"),
     "missing field": (lambda b: b["messages"][0].pop("role"), 422, "validation_error"),
     "missing part": (lambda b: b.pop("conversation"), 422, "validation_error"),
-    "parent outside": (lambda b: b["messages"][0].update(parent_id="nowhere"), 422,
-                       "validation_error"),
-    "head outside": (lambda b: b["conversation"].update(head_id="nowhere"), 422,
-                     "validation_error"),
-    "parent cycle": (lambda b: b["messages"][0].update(parent_id=b["messages"][1]["id"]),
-                     422, "validation_error"),
-    "id twice": (lambda b: b["messages"][1].update(id=b["messages"][0]["id"]), 422,
-                 "validation_error"),
+    "parent outside": (
+        lambda b: b["messages"][0].update(parent_id="nowhere"),
+        422,
+        "validation_error",
+    ),
+    "head outside": (
+        lambda b: b["conversation"].update(head_id="nowhere"),
+        422,
+        "validation_error",
+    ),
+    "parent cycle": (
+        lambda b: b["messages"][0].update(parent_id=b["messages"][1]["id"]),
+        422,
+        "validation_error",
+    ),
+    "id twice": (
+        lambda b: b["messages"][1].update(id=b["messages"][0]["id"]),
+        422,
+        "validation_error",
+    ),
 }
 
 
@@ -386,31 +459,54 @@ def test_a_bad_bundle_is_refused_whole_and_writes_nothing(app, hub, other, there
 def test_bad_json_wrong_kind_and_bad_relations_of_other_kinds(app, hub, other, there):
     client, headers = other.test_client(), owner(there)
     before = memory_count(there)
-    assert_error(client.post("/api/v1/import", data="{nope", headers={
-        **headers, "Content-Type": "application/json"}), 400, "invalid_json")
-    assert_error(client.post("/api/v1/import", data='{"neurocache_bundle": 1}\n{oops',
-                             headers={**headers, "Content-Type": "application/x-ndjson"}),
-                 400, "invalid_json")
-    assert_error(client.post("/api/v1/import", data="x", headers={
-        **headers, "Content-Type": "text/plain"}), 415)
+    assert_error(
+        client.post(
+            "/api/v1/import", data="{nope", headers={**headers, "Content-Type": "application/json"}
+        ),
+        400,
+        "invalid_json",
+    )
+    assert_error(
+        client.post(
+            "/api/v1/import",
+            data='{"neurocache_bundle": 1}\n{oops',
+            headers={**headers, "Content-Type": "application/x-ndjson"},
+        ),
+        400,
+        "invalid_json",
+    )
+    assert_error(
+        client.post("/api/v1/import", data="x", headers={**headers, "Content-Type": "text/plain"}),
+        415,
+    )
     bundle = conversation_bundle(hub, app)
-    assert_error(client.post("/api/v1/import?kind=channel", json=bundle, headers=headers),
-                 422, "wrong_kind")
+    assert_error(
+        client.post("/api/v1/import?kind=channel", json=bundle, headers=headers), 422, "wrong_kind"
+    )
     channel = export(app, f"/api/v1/channels/{channel_with_threads(hub)['id']}/export")
     outside = broken(channel, lambda b: b["messages"][1].update(reply_to="gone"))
     error = assert_error(client.post("/api/v1/import", json=outside, headers=headers), 422)
     assert error["details"]["errors"][0]["field"] == "messages.reply_to"
     agent = hub.agents.create(TEST, name="Lone")
     note = hub.tiers.create(agent["id"], TEST, tier="working", content="hm")
-    hub.graph.connect(TEST, source=note["id"], target=bundle["messages"][0]["id"],
-                      relation="mentions")  # an edge to a memory no agent bundle holds
+    hub.graph.connect(
+        TEST, source=note["id"], target=bundle["messages"][0]["id"], relation="mentions"
+    )  # an edge to a memory no agent bundle holds
     agent_bundle = export(app, f"/api/v1/agents/{agent['id']}/export")
     assert agent_bundle["edges"] == []  # only edges among its own memories travel
-    dangling = broken(agent_bundle, lambda b: b["edges"].append(
-        {"source": note["id"], "target": "elsewhere", "relation": "mentions"}))
+    dangling = broken(
+        agent_bundle,
+        lambda b: b["edges"].append(
+            {"source": note["id"], "target": "elsewhere", "relation": "mentions"}
+        ),
+    )
     assert_error(client.post("/api/v1/import", json=dangling, headers=headers), 422)
-    cycle = broken(agent_bundle, lambda b: b["edges"].append(
-        {"source": note["id"], "target": note["id"], "relation": "child_of"}))
+    cycle = broken(
+        agent_bundle,
+        lambda b: b["edges"].append(
+            {"source": note["id"], "target": note["id"], "relation": "child_of"}
+        ),
+    )
     assert_error(client.post("/api/v1/import", json=cycle, headers=headers), 422)
     assert memory_count(there) == before
 
@@ -419,22 +515,30 @@ def test_bad_json_wrong_kind_and_bad_relations_of_other_kinds(app, hub, other, t
 def test_people_export_only_what_they_may_read(app, hub):
     ada = hub.users.create("ada", TEST)
     bob = hub.users.create("bob", TEST)
-    ada_key = bearer(hub.keys.create("ada", ["read", "write", "chat"], TEST,
-                                     owner=ada["person"])[1])
+    ada_key = bearer(
+        hub.keys.create("ada", ["read", "write", "chat"], TEST, owner=ada["person"])[1]
+    )
     bob_key = bearer(hub.keys.create("bob", ["read"], TEST, owner=bob["person"])[1])
     mine = hub.conversations.create(TEST, title="Ada's", owner=ada["person"])
     hub.conversations.add_message(mine["id"], "user", "private", parent_id=None)
     private = hub.channels.create(TEST, ada["person"], name="ada-only")
     client = app.test_client()
     export(app, f"/api/v1/conversations/{mine['id']}/export/bundle", ada_key)
-    for path in (f"/api/v1/conversations/{mine['id']}/export/bundle",
-                 f"/api/v1/channels/{private['id']}/export"):
+    for path in (
+        f"/api/v1/conversations/{mine['id']}/export/bundle",
+        f"/api/v1/channels/{private['id']}/export",
+    ):
         assert_error(client.get(path, headers=bob_key), 404)
     lines = client.get("/api/v1/export/chats", headers=bob_key).get_data(as_text=True)
     assert len(lines.splitlines()) == 1  # the header alone
     agent = hub.agents.create(TEST, name="Scout")
-    hub.tiers.create(agent["id"], TEST, tier="working", content="said in Ada's chat",
-                     metadata={"conversation_id": mine["id"]})
+    hub.tiers.create(
+        agent["id"],
+        TEST,
+        tier="working",
+        content="said in Ada's chat",
+        metadata={"conversation_id": mine["id"]},
+    )
     hub.tiers.create(agent["id"], TEST, tier="long_term", content="shared knowledge")
     seen = export(app, f"/api/v1/agents/{agent['id']}/export", bob_key)["memories"]
     assert [m["content"] for m in seen] == ["shared knowledge"]
@@ -444,8 +548,7 @@ def test_people_export_only_what_they_may_read(app, hub):
 def test_imports_are_audited_and_belong_to_whoever_imports(app, hub, other, there):
     bundle = conversation_bundle(hub, app)
     ada = there.users.create("ada", TEST)
-    view, secret = there.keys.create("ada", ["read", "write", "chat"], TEST,
-                                     owner=ada["person"])
+    view, secret = there.keys.create("ada", ["read", "write", "chat"], TEST, owner=ada["person"])
     answer = import_(other, bundle, bearer(secret))
     new_id = answer["created"][0]["id"]
     assert there.conversations.row(new_id).owner == ada["person"]
@@ -465,15 +568,16 @@ def test_the_cli_exports_and_imports(app, hub, runner, tmp_path):
     data = ["--data-dir", str(hub.settings.data_dir)]
     target = ["--data-dir", str(tmp_path / "third")]
     single, chats = tmp_path / "fish.json", tmp_path / "chats.jsonl"
-    result = runner.invoke(main, ["export", "conversation", conversation["id"], "-o",
-                                  str(single), *data])
+    result = runner.invoke(
+        main, ["export", "conversation", conversation["id"], "-o", str(single), *data]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(single.read_text())["kind"] == "conversation"
     assert runner.invoke(main, ["export", "chats", "-o", str(chats), *data]).exit_code == 0
     assert runner.invoke(main, ["export", "agent", *data]).exit_code == 2  # no ID
     result = runner.invoke(main, ["import", str(single), "--json", *target])
     assert result.exit_code == 0, result.output
-    answer = json.loads(result.output[result.output.index("{"):])
+    answer = json.loads(result.output[result.output.index("{") :])
     assert answer["created"][0]["type"] == "conversation"
     result = runner.invoke(main, ["import", str(chats), *target])
     assert result.exit_code == 0, result.output

@@ -12,8 +12,16 @@ import socketio
 
 from tests.conftest import bearer
 
-EVENTS = ("message.created", "message.updated", "message.deleted", "message.delta",
-          "message.completed", "typing", "presence", "memory.updated")
+EVENTS = (
+    "message.created",
+    "message.updated",
+    "message.deleted",
+    "message.delta",
+    "message.completed",
+    "typing",
+    "presence",
+    "memory.updated",
+)
 
 
 class Member:
@@ -25,8 +33,7 @@ class Member:
         self.socket = socketio.Client(reconnection=False)
         for event in EVENTS:
             self.socket.on(event, lambda data, event=event: self.received.put((event, data)))
-        self.socket.connect(url, auth={"token": token}, transports=["websocket"],
-                            wait_timeout=5)
+        self.socket.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=5)
 
     def join(self, room: str) -> dict:
         return self.socket.call("join", {"room": room}, timeout=5)
@@ -65,8 +72,9 @@ def team(live_hub):
     people = {}
     for name in ("ada", "bob", "carol"):
         user = post("/api/v1/users", {"name": name, "display_name": name.title()})
-        key = post(f"/api/v1/users/{user['id']}/keys",
-                   {"name": name, "scopes": ["read", "write", "chat"]})
+        key = post(
+            f"/api/v1/users/{user['id']}/keys", {"name": name, "scopes": ["read", "write", "chat"]}
+        )
         people[name] = (user, key["secret"])
     channel = post("/api/v1/channels", {"name": "crew"})
     for name in ("ada", "bob"):
@@ -78,8 +86,13 @@ def team(live_hub):
         sockets.append(Member(live_hub.url, token))
         return sockets[-1]
 
-    yield {"channel": channel, "room": channel["room"], "people": people,
-           "connect": connect, "url": live_hub.url}
+    yield {
+        "channel": channel,
+        "room": channel["room"],
+        "people": people,
+        "connect": connect,
+        "url": live_hub.url,
+    }
     for member in sockets:
         member.close()
 
@@ -87,8 +100,10 @@ def team(live_hub):
 def say(team, name, content, **extra) -> dict:
     response = requests.post(
         f"{team['url']}/api/v1/channels/{team['channel']['id']}/messages",
-        json={"content": content, **extra}, headers=bearer(team["people"][name][1]),
-        timeout=10)
+        json={"content": content, **extra},
+        headers=bearer(team["people"][name][1]),
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
     return response.json()["message"]
 
@@ -117,12 +132,16 @@ def test_a_non_member_cannot_join_and_hears_nothing(team):
 def test_typing_reaches_the_others_not_the_typist(team):
     ada, bob = team["connect"]("ada"), team["connect"]("bob")
     ada.join(team["room"]), bob.join(team["room"])
-    assert ada.socket.call("typing", {"room": team["room"], "typing": True},
-                           timeout=5) == {"ok": True}
+    assert ada.socket.call("typing", {"room": team["room"], "typing": True}, timeout=5) == {
+        "ok": True
+    }
     typing = bob.next("typing")
-    assert typing == {"channel_id": team["channel"]["id"],
-                      "member": team["people"]["ada"][0]["person"], "name": "Ada",
-                      "typing": True}
+    assert typing == {
+        "channel_id": team["channel"]["id"],
+        "member": team["people"]["ada"][0]["person"],
+        "name": "Ada",
+        "typing": True,
+    }
     assert "typing" not in [e for e, _ in ada.drain()]
     bad = ada.socket.call("typing", {"room": "channel:elsewhere"}, timeout=5)
     assert bad["ok"] is False and bad["error"]["status"] == 403
@@ -136,12 +155,18 @@ def test_presence_follows_sockets_joining_and_leaving(team, live_hub):
     bob_person = team["people"]["bob"][0]["person"]
     first, second = team["connect"]("bob"), team["connect"]("bob")  # two tabs
     first.join(team["room"])
-    assert owner.next("presence") == {"channel_id": team["channel"]["id"],
-                                      "member": bob_person, "name": "Bob",
-                                      "status": "online"}
+    assert owner.next("presence") == {
+        "channel_id": team["channel"]["id"],
+        "member": bob_person,
+        "name": "Bob",
+        "status": "online",
+    }
     second.join(team["room"])
-    members = requests.get(f"{team['url']}/api/v1/channels/{team['channel']['id']}/members",
-                           headers=bearer(live_hub.hub.owner_token.value), timeout=5).json()
+    members = requests.get(
+        f"{team['url']}/api/v1/channels/{team['channel']['id']}/members",
+        headers=bearer(live_hub.hub.owner_token.value),
+        timeout=5,
+    ).json()
     online = {m["member"] for m in members["members"] if m["online"]}
     assert online == {"owner", bob_person}
     first.close()
@@ -161,8 +186,10 @@ def test_a_client_that_reconnects_catches_up_by_cursor(team):
     back.join(team["room"])
     caught_up = requests.get(
         f"{team['url']}/api/v1/channels/{team['channel']['id']}/messages",
-        params={"after": last_seen}, headers=bearer(team["people"]["bob"][1]),
-        timeout=5).json()
+        params={"after": last_seen},
+        headers=bearer(team["people"]["bob"][1]),
+        timeout=5,
+    ).json()
     assert [m["id"] for m in caught_up["messages"]] == [m["id"] for m in missed]
     assert caught_up["has_more"] is False
     now = say(team, "ada", "welcome back")
@@ -178,9 +205,11 @@ def test_edits_and_deletes_reach_the_room(team):
     requests.patch(url, json={"content": "typo"}, headers=ada, timeout=5)
     assert bob.next("message.updated")["content"] == "typo"
     requests.delete(url, headers=ada, timeout=5)
-    assert bob.next("message.deleted") == {"id": message["id"],
-                                           "channel_id": team["channel"]["id"],
-                                           "seq": message["seq"]}
+    assert bob.next("message.deleted") == {
+        "id": message["id"],
+        "channel_id": team["channel"]["id"],
+        "seq": message["seq"],
+    }
 
 
 def test_a_removed_member_leaves_the_room_at_once(team, live_hub):
@@ -189,7 +218,9 @@ def test_a_removed_member_leaves_the_room_at_once(team, live_hub):
     bob_person = team["people"]["bob"][0]["person"]
     response = requests.delete(
         f"{team['url']}/api/v1/channels/{team['channel']['id']}/members/{bob_person}",
-        headers=bearer(live_hub.hub.owner_token.value), timeout=5)
+        headers=bearer(live_hub.hub.owner_token.value),
+        timeout=5,
+    )
     assert response.status_code == 204
     say(team, "ada", "now that Bob is gone")
     assert [e for e, _ in bob.drain() if e.startswith("message.")] == []

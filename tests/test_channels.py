@@ -19,11 +19,14 @@ def owner(hub):
 
 
 def user_with_key(client, owner, name: str, *scopes: str) -> tuple[dict, dict]:
-    user = client.post("/api/v1/users", json={"name": name, "display_name": name.title()},
-                       headers=owner).json
-    key = client.post(f"/api/v1/users/{user['id']}/keys",
-                      json={"name": f"{name}'s laptop", "scopes": list(scopes) or
-                            ["read", "write", "chat"]}, headers=owner).json
+    user = client.post(
+        "/api/v1/users", json={"name": name, "display_name": name.title()}, headers=owner
+    ).json
+    key = client.post(
+        f"/api/v1/users/{user['id']}/keys",
+        json={"name": f"{name}'s laptop", "scopes": list(scopes) or ["read", "write", "chat"]},
+        headers=owner,
+    ).json
     return user, bearer(key["secret"])
 
 
@@ -34,8 +37,11 @@ def new_channel(client, headers, name="general", **extra) -> dict:
 
 
 def say(client, headers, channel_id, content, **extra) -> dict:
-    response = client.post(f"/api/v1/channels/{channel_id}/messages",
-                           json={"content": content, **extra}, headers=headers)
+    response = client.post(
+        f"/api/v1/channels/{channel_id}/messages",
+        json={"content": content, **extra},
+        headers=headers,
+    )
     assert response.status_code == 201, response.json
     return response.json["message"]
 
@@ -51,8 +57,7 @@ def test_a_channel_lives_its_life(client, owner):
     assert renamed["name"] == "town-square" and renamed["description"] == "everything"
     assert client.patch(path, json={"archived": True}, headers=owner).json["archived"]
     assert client.get("/api/v1/channels", headers=owner).json["channels"] == []
-    assert len(client.get("/api/v1/channels?archived=true", headers=owner)
-               .json["channels"]) == 1
+    assert len(client.get("/api/v1/channels?archived=true", headers=owner).json["channels"]) == 1
     assert_error(client.post(f"{path}/messages", json={"content": "hi"}, headers=owner), 409)
     client.patch(path, json={"archived": False}, headers=owner)
     say(client, owner, channel["id"], "back again")
@@ -86,8 +91,7 @@ def test_messages_page_back_and_catch_up_by_seq(client, owner, hub):
 def test_threads_edits_deletes_and_mentions(client, owner, hub):
     ada, ada_headers = user_with_key(client, owner, "ada")
     channel = new_channel(client, owner)
-    client.post(f"/api/v1/channels/{channel['id']}/members", json={"user_id": "ada"},
-                headers=owner)
+    client.post(f"/api/v1/channels/{channel['id']}/members", json={"user_id": "ada"}, headers=owner)
     root = say(client, owner, channel["id"], "Who has the report? @ada")
     assert root["mentions"] == [ada["person"]]
     reply = say(client, ada_headers, channel["id"], "I do", reply_to=root["id"])
@@ -96,18 +100,19 @@ def test_threads_edits_deletes_and_mentions(client, owner, hub):
     thread = client.get(f"{path}?thread={root['id']}", headers=owner).json["messages"]
     assert [m["id"] for m in thread] == [reply["id"]]
     # only the author (or the owner) edits and deletes
-    assert_error(client.patch(f"{path}/{root['id']}", json={"content": "x"},
-                              headers=ada_headers), 403)
-    edited = client.patch(f"{path}/{reply['id']}", json={"content": "I do, @owner"},
-                          headers=ada_headers).json
+    assert_error(
+        client.patch(f"{path}/{root['id']}", json={"content": "x"}, headers=ada_headers), 403
+    )
+    edited = client.patch(
+        f"{path}/{reply['id']}", json={"content": "I do, @owner"}, headers=ada_headers
+    ).json
     assert edited["edited_at"] and edited["mentions"] == ["owner"]
     latest = client.get(path, headers=owner).json["messages"]
     assert latest[-1]["content"] == "I do, @owner"  # the cache follows edits
     assert client.delete(f"{path}/{reply['id']}", headers=owner).status_code == 204
     assert [m["id"] for m in client.get(path, headers=owner).json["messages"]] == [root["id"]]
     assert_error(client.get(f"{path}/{reply['id']}", headers=owner), 404)
-    assert_error(client.post(path, json={"content": "x", "reply_to": "nope"}, headers=owner),
-                 422)
+    assert_error(client.post(path, json={"content": "x", "reply_to": "nope"}, headers=owner), 422)
     audit = client.get("/api/v1/audit", headers=owner).json["entries"]
     edit = next(e for e in audit if e["action"] == "channel.message.edit")
     assert edit["before"]["content"] == "I do" and edit["after"]["content"] == "I do, @owner"
@@ -121,19 +126,29 @@ def test_people_see_only_their_channels(client, owner, hub):
     assert [m["member"] for m in mine["members"]] == [_ada["person"]]
     assert client.get("/api/v1/channels", headers=bob_headers).json["channels"] == []
     assert_error(client.get(f"/api/v1/channels/{mine['id']}", headers=bob_headers), 404)
-    assert_error(client.get(f"/api/v1/channels/{mine['id']}/messages", headers=bob_headers),
-                 404)
-    assert_error(client.post(f"/api/v1/channels/{mine['id']}/messages",
-                             json={"content": "let me in"}, headers=bob_headers), 404)
+    assert_error(client.get(f"/api/v1/channels/{mine['id']}/messages", headers=bob_headers), 404)
+    assert_error(
+        client.post(
+            f"/api/v1/channels/{mine['id']}/messages",
+            json={"content": "let me in"},
+            headers=bob_headers,
+        ),
+        404,
+    )
     # the owner sees every channel, and may add people
     assert len(client.get("/api/v1/channels", headers=owner).json["channels"]) == 1
-    added = client.post(f"/api/v1/channels/{mine['id']}/members",
-                        json={"user_id": bob["id"]}, headers=ada_headers)
+    added = client.post(
+        f"/api/v1/channels/{mine['id']}/members", json={"user_id": bob["id"]}, headers=ada_headers
+    )
     assert added.status_code == 201 and added.json["name"] == "Bob"
     assert say(client, bob_headers, mine["id"], "thanks")["author_name"] == "Bob"
     me = client.get("/api/v1/session", headers=bob_headers).json["principal"]
     assert (me["person"], me["user"], me["kind"], me["scopes"]) == (
-        bob["person"], "bob", "key", ["chat", "read", "write"])
+        bob["person"],
+        "bob",
+        "key",
+        ["chat", "read", "write"],
+    )
     # a disabled user's keys stop at once; what they said keeps their name
     assert client.delete(f"/api/v1/users/{bob['id']}", headers=owner).json["disabled_at"]
     assert_error(client.get("/api/v1/channels", headers=bob_headers), 401)
@@ -147,8 +162,13 @@ def test_agents_as_members(client, owner):
     path = f"/api/v1/channels/{channel['id']}/members"
     added = client.post(path, json={"agent_id": agent["id"], "mode": "auto"}, headers=owner)
     assert added.status_code == 201
-    assert added.json == {**added.json, "kind": "agent", "handle": "sea-captain",
-                          "mode": "auto", "online": False}
+    assert added.json == {
+        **added.json,
+        "kind": "agent",
+        "handle": "sea-captain",
+        "mode": "auto",
+        "online": False,
+    }
     changed = client.post(path, json={"agent_id": agent["id"]}, headers=owner).json
     assert changed["mode"] == "mention"
     assert len(client.get(path, headers=owner).json["members"]) == 2
@@ -158,26 +178,29 @@ def test_agents_as_members(client, owner):
     assert [m["member"] for m in client.get(path, headers=owner).json["members"]] == ["owner"]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status"), [
-    ("post", "/api/v1/channels", {}, 422),
-    ("post", "/api/v1/channels", {"name": "Has Spaces"}, 422),
-    ("post", "/api/v1/channels", {"name": "general"}, 409),
-    ("get", "/api/v1/channels/nope", None, 404),
-    ("patch", "/api/v1/channels/{id}", {"name": None}, 422),
-    ("post", "/api/v1/channels/{id}/members", {}, 422),
-    ("post", "/api/v1/channels/{id}/members", {"agent_id": "a", "user_id": "b"}, 422),
-    ("post", "/api/v1/channels/{id}/members", {"agent_id": "nope"}, 404),
-    ("post", "/api/v1/channels/{id}/members", {"user_id": "nope"}, 404),
-    ("delete", "/api/v1/channels/{id}/members/user:nope", None, 404),
-    ("post", "/api/v1/channels/{id}/messages", {"content": ""}, 422),
-    ("post", "/api/v1/channels/{id}/messages", {"content": 5}, 422),
-    ("patch", "/api/v1/channels/{id}/messages/nope", {"content": "x"}, 404),
-    ("delete", "/api/v1/channels/{id}/messages/nope", None, 404),
-    ("post", "/api/v1/channels/{id}/query", {"question": "why?"}, 409),  # no agents
-    ("post", "/api/v1/users", {"name": "Not Valid"}, 422),
-    ("post", "/api/v1/users", {"name": "owner"}, 409),
-    ("get", "/api/v1/users/nope", None, 404),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("post", "/api/v1/channels", {}, 422),
+        ("post", "/api/v1/channels", {"name": "Has Spaces"}, 422),
+        ("post", "/api/v1/channels", {"name": "general"}, 409),
+        ("get", "/api/v1/channels/nope", None, 404),
+        ("patch", "/api/v1/channels/{id}", {"name": None}, 422),
+        ("post", "/api/v1/channels/{id}/members", {}, 422),
+        ("post", "/api/v1/channels/{id}/members", {"agent_id": "a", "user_id": "b"}, 422),
+        ("post", "/api/v1/channels/{id}/members", {"agent_id": "nope"}, 404),
+        ("post", "/api/v1/channels/{id}/members", {"user_id": "nope"}, 404),
+        ("delete", "/api/v1/channels/{id}/members/user:nope", None, 404),
+        ("post", "/api/v1/channels/{id}/messages", {"content": ""}, 422),
+        ("post", "/api/v1/channels/{id}/messages", {"content": 5}, 422),
+        ("patch", "/api/v1/channels/{id}/messages/nope", {"content": "x"}, 404),
+        ("delete", "/api/v1/channels/{id}/messages/nope", None, 404),
+        ("post", "/api/v1/channels/{id}/query", {"question": "why?"}, 409),  # no agents
+        ("post", "/api/v1/users", {"name": "Not Valid"}, 422),
+        ("post", "/api/v1/users", {"name": "owner"}, 409),
+        ("get", "/api/v1/users/nope", None, 404),
+    ],
+)
 def test_channel_errors(client, owner, method, path, body, status):
     channel = new_channel(client, owner)
     kwargs = {"json": body} if body is not None else {}
@@ -188,10 +211,15 @@ def test_channel_errors(client, owner, method, path, body, status):
 def test_scopes(client, owner, hub):
     channel = new_channel(client, owner)
     reader = bearer(make_key(hub, "read"))
-    assert client.get(f"/api/v1/channels/{channel['id']}/messages",
-                      headers=reader).status_code == 200
-    assert_error(client.post(f"/api/v1/channels/{channel['id']}/messages",
-                             json={"content": "x"}, headers=reader), 403)
+    assert (
+        client.get(f"/api/v1/channels/{channel['id']}/messages", headers=reader).status_code == 200
+    )
+    assert_error(
+        client.post(
+            f"/api/v1/channels/{channel['id']}/messages", json={"content": "x"}, headers=reader
+        ),
+        403,
+    )
     assert_error(client.post("/api/v1/channels", json={"name": "x"}, headers=reader), 403)
     assert_error(client.post("/api/v1/users", json={"name": "x"}, headers=reader), 403)
 
@@ -200,9 +228,11 @@ def test_messages_are_memories_searchable_with_everything_else(client, owner, hu
     channel = new_channel(client, owner)
     message = say(client, owner, channel["id"], "The lighthouse keeper feeds the gulls")
     assert hub.index_later.wait_idle(30)
-    results = client.post("/api/v1/search", json={"query": "lighthouse gulls",
-                                                  "kinds": ["channel_message"]},
-                          headers=owner).json["results"]
+    results = client.post(
+        "/api/v1/search",
+        json={"query": "lighthouse gulls", "kinds": ["channel_message"]},
+        headers=owner,
+    ).json["results"]
     assert results[0]["memory_id"] == message["id"] and results[0]["owner"] == "owner"
     graph = client.get(f"/api/v1/memories/{message['id']}/graph", headers=owner).json
     assert {e["relation"] for e in graph["edges"]} == {"in_session"}
@@ -221,9 +251,14 @@ def test_retention_deletes_old_messages_and_their_index_entries(client, owner, h
     assert client.get(path, headers=owner).json["messages"] == []
     assert_error(client.get(f"{path}/{old['id']}", headers=owner), 404)
     for mode in ("fulltext", "vector"):
-        assert client.post("/api/v1/search", json={
-            "query": "ancient walrus", "mode": mode, "kinds": ["channel_message"]},
-            headers=owner).json["results"] == []
+        assert (
+            client.post(
+                "/api/v1/search",
+                json={"query": "ancient walrus", "mode": mode, "kinds": ["channel_message"]},
+                headers=owner,
+            ).json["results"]
+            == []
+        )
 
 
 def test_people_see_only_their_own_conversations(client, owner, hub):
@@ -234,21 +269,27 @@ def test_people_see_only_their_own_conversations(client, owner, hub):
     path = f"/api/v1/conversations/{mine.json['id']}"
     assert client.get(path, headers=ada_headers).status_code == 200
     assert client.get(path, headers=owner).status_code == 200  # the owner sees every one
-    for method, suffix, body in (("get", "", None), ("patch", "", {"title": "mine now"}),
-                                 ("delete", "", None), ("get", "/export", None),
-                                 ("post", "/messages", {"content": "hi"})):
+    for method, suffix, body in (
+        ("get", "", None),
+        ("patch", "", {"title": "mine now"}),
+        ("delete", "", None),
+        ("get", "/export", None),
+        ("post", "/messages", {"content": "hi"}),
+    ):
         kwargs = {"json": body} if body is not None else {}
-        assert_error(getattr(client, method)(path + suffix, headers=bob_headers, **kwargs),
-                     404)
-    assert client.get("/api/v1/conversations", headers=bob_headers).json["conversations"] \
-        == []
-    assert [c["id"] for c in client.get("/api/v1/conversations", headers=ada_headers)
-            .json["conversations"]] == [mine.json["id"]]
+        assert_error(getattr(client, method)(path + suffix, headers=bob_headers, **kwargs), 404)
+    assert client.get("/api/v1/conversations", headers=bob_headers).json["conversations"] == []
+    assert [
+        c["id"]
+        for c in client.get("/api/v1/conversations", headers=ada_headers).json["conversations"]
+    ] == [mine.json["id"]]
     socketio_ext = client.application.extensions["socketio"]
-    bob_socket = socketio_ext.test_client(client.application, flask_test_client=client,
-                                          auth={"token": bob_headers["Authorization"][7:]})
-    refused = bob_socket.emit("join", {"room": f"conversation:{mine.json['id']}"},
-                              callback=True)
+    bob_socket = socketio_ext.test_client(
+        client.application,
+        flask_test_client=client,
+        auth={"token": bob_headers["Authorization"][7:]},
+    )
+    refused = bob_socket.emit("join", {"room": f"conversation:{mine.json['id']}"}, callback=True)
     assert refused["ok"] is False and refused["error"]["status"] == 403
     assert ada["person"].startswith("user:")
 
@@ -259,8 +300,9 @@ def test_a_seq_is_never_given_twice(client, owner):
     client.delete(f"/api/v1/channels/{channel['id']}/messages/{first['id']}", headers=owner)
     second = say(client, owner, channel["id"], "two")
     assert second["seq"] > first["seq"]  # a client that saw `first` still catches `second`
-    caught = client.get(f"/api/v1/channels/{channel['id']}/messages?after={first['seq']}",
-                        headers=owner).json["messages"]
+    caught = client.get(
+        f"/api/v1/channels/{channel['id']}/messages?after={first['seq']}", headers=owner
+    ).json["messages"]
     assert [m["id"] for m in caught] == [second["id"]]
 
 
@@ -269,39 +311,48 @@ def test_only_the_creator_or_owner_manages_a_channel(client, owner):
     bob, bob_headers = user_with_key(client, owner, "bob")
     channel = new_channel(client, ada_headers, "adas")
     members = f"/api/v1/channels/{channel['id']}/members"
-    assert client.post(members, json={"user_id": "bob"}, headers=ada_headers).status_code \
-        == 201
-    assert client.post(members, json={"user_id": "owner"}, headers=bob_headers).status_code \
-        == 201  # any member may invite
+    assert client.post(members, json={"user_id": "bob"}, headers=ada_headers).status_code == 201
+    assert (
+        client.post(members, json={"user_id": "owner"}, headers=bob_headers).status_code == 201
+    )  # any member may invite
     path = f"/api/v1/channels/{channel['id']}"
     assert_error(client.patch(path, json={"name": "bobs"}, headers=bob_headers), 403)
     assert_error(client.patch(path, json={"archived": True}, headers=bob_headers), 403)
     assert_error(client.delete(f"{members}/{ada['person']}", headers=bob_headers), 403)
     assert client.patch(path, json={"name": "ours"}, headers=owner).status_code == 200
-    assert client.delete(f"{members}/{bob['person']}", headers=bob_headers).status_code \
-        == 204  # anyone may leave
+    assert (
+        client.delete(f"{members}/{bob['person']}", headers=bob_headers).status_code == 204
+    )  # anyone may leave
     assert_error(client.get(path, headers=bob_headers), 404)
 
 
 def test_a_users_key_is_never_admin(client, owner):
     ada, _headers = user_with_key(client, owner, "ada")
-    response = client.post(f"/api/v1/users/{ada['id']}/keys",
-                           json={"name": "root", "scopes": ["admin"]}, headers=owner)
+    response = client.post(
+        f"/api/v1/users/{ada['id']}/keys", json={"name": "root", "scopes": ["admin"]}, headers=owner
+    )
     assert_error(response, 422)
     client.delete(f"/api/v1/users/{ada['id']}", headers=owner)
-    assert_error(client.post(f"/api/v1/users/{ada['id']}/keys",
-                             json={"name": "again", "scopes": ["read"]}, headers=owner), 409)
+    assert_error(
+        client.post(
+            f"/api/v1/users/{ada['id']}/keys",
+            json={"name": "again", "scopes": ["read"]},
+            headers=owner,
+        ),
+        409,
+    )
 
 
-def test_an_agents_channel_messages_outlive_it_and_are_not_its_tier_memories(client, owner,
-                                                                             hub):
+def test_an_agents_channel_messages_outlive_it_and_are_not_its_tier_memories(client, owner, hub):
     agent = client.post("/api/v1/agents", json={"name": "Scribe"}, headers=owner).json
     channel = new_channel(client, owner)
     said = hub.channel_messages.post(channel["id"], f"agent:{agent['id']}", "noted")
-    assert client.get(f"/api/v1/agents/{agent['id']}/memories",
-                      headers=owner).json["memories"] == []
-    assert_error(client.get(f"/api/v1/agents/{agent['id']}/memories/{said['id']}",
-                            headers=owner), 404)
+    assert (
+        client.get(f"/api/v1/agents/{agent['id']}/memories", headers=owner).json["memories"] == []
+    )
+    assert_error(
+        client.get(f"/api/v1/agents/{agent['id']}/memories/{said['id']}", headers=owner), 404
+    )
     client.delete(f"/api/v1/agents/{agent['id']}", headers=owner)
     kept = client.get(f"/api/v1/channels/{channel['id']}/messages", headers=owner).json
     assert [(m["id"], m["author_name"]) for m in kept["messages"]] == [(said["id"], "Scribe")]
@@ -338,8 +389,9 @@ def test_long_term_recall_stays_within_a_persons_own_conversations(hub):
     asking = hub.conversations.create(Actor("t"))
     ids = [secret["id"], mine["id"]]
     assert hub.conversations.recallable_roles(ids, besides=asking["id"]) == {mine["id"]: "user"}
-    assert hub.conversations.recallable_roles(ids, besides=asking["id"], owner="user:ada") \
-        == {secret["id"]: "user"}
+    assert hub.conversations.recallable_roles(ids, besides=asking["id"], owner="user:ada") == {
+        secret["id"]: "user"
+    }
 
 
 def test_what_belongs_to_a_private_channel_stays_there(client, owner, hub):
@@ -350,39 +402,60 @@ def test_what_belongs_to_a_private_channel_stays_there(client, owner, hub):
     private = new_channel(client, ada_headers, "ada-private")
     secret = say(client, ada_headers, private["id"], "The vault code is walrus")
     agent = client.post("/api/v1/agents", json={"name": "Keeper"}, headers=owner).json
-    hub.tiers.record_turn(agent["id"], "#ada-private", "Ada: the vault code?", "walrus",
-                          source={"channel_id": private["id"]})
+    hub.tiers.record_turn(
+        agent["id"],
+        "#ada-private",
+        "Ada: the vault code?",
+        "walrus",
+        source={"channel_id": private["id"]},
+    )
     hub.index_later.wait_idle(30)
-    for path in (f"/api/v1/memories/{secret['id']}", f"/api/v1/memories/{private['id']}",
-                 f"/api/v1/memories/{private['id']}/graph"):
+    for path in (
+        f"/api/v1/memories/{secret['id']}",
+        f"/api/v1/memories/{private['id']}",
+        f"/api/v1/memories/{private['id']}/graph",
+    ):
         assert_error(client.get(path, headers=bob_headers), 404)
         assert client.get(path, headers=owner).status_code == 200
-    assert client.post("/api/v1/search", json={"query": "vault code walrus"},
-                       headers=bob_headers).json["results"] == []
-    assert client.post("/api/v1/search", json={"query": "vault code walrus"},
-                       headers=ada_headers).json["results"]
+    assert (
+        client.post(
+            "/api/v1/search", json={"query": "vault code walrus"}, headers=bob_headers
+        ).json["results"]
+        == []
+    )
+    assert client.post(
+        "/api/v1/search", json={"query": "vault code walrus"}, headers=ada_headers
+    ).json["results"]
     agent_memories = f"/api/v1/agents/{agent['id']}/memories"
     assert client.get(agent_memories, headers=bob_headers).json["memories"] == []
     [remembered] = client.get(agent_memories, headers=ada_headers).json["memories"]
     assert_error(client.get(f"{agent_memories}/{remembered['id']}", headers=bob_headers), 404)
-    assert client.post(f"/api/v1/agents/{agent['id']}/search", json={"query": "vault"},
-                       headers=bob_headers).json["results"] == []
+    assert (
+        client.post(
+            f"/api/v1/agents/{agent['id']}/search", json={"query": "vault"}, headers=bob_headers
+        ).json["results"]
+        == []
+    )
     # channel messages change only through the channel API, even for the owner
-    assert_error(client.patch(f"/api/v1/memories/{secret['id']}", json={"content": "x"},
-                              headers=owner), 409)
+    assert_error(
+        client.patch(f"/api/v1/memories/{secret['id']}", json={"content": "x"}, headers=owner), 409
+    )
     # the agent does not bring it up where Bob can hear it
     public = new_channel(client, owner, "public")
     for member in ({"user_id": bob["id"]}, {"agent_id": agent["id"]}):
         client.post(f"/api/v1/channels/{public['id']}/members", json=member, headers=owner)
-    recalled = hub.channel_agents._sources(hub.agents.get(agent["id"]), "vault code",
-                                           public["id"])
+    recalled = hub.channel_agents._sources(hub.agents.get(agent["id"]), "vault code", public["id"])
     assert not any("walrus" in s.text for s in recalled)
-    in_private = hub.channel_agents._sources(hub.agents.get(agent["id"]), "vault code",
-                                             private["id"])
+    in_private = hub.channel_agents._sources(
+        hub.agents.get(agent["id"]), "vault code", private["id"]
+    )
     assert any("walrus" in s.text for s in in_private)
     # and its room, which carries every memory it makes, is the owner's
     socketio_ext = client.application.extensions["socketio"]
-    bob_socket = socketio_ext.test_client(client.application, flask_test_client=client,
-                                          auth={"token": bob_headers["Authorization"][7:]})
+    bob_socket = socketio_ext.test_client(
+        client.application,
+        flask_test_client=client,
+        auth={"token": bob_headers["Authorization"][7:]},
+    )
     joined = bob_socket.emit("join", {"room": f"agent:{agent['id']}"}, callback=True)
     assert joined["ok"] is False and joined["error"]["status"] == 403

@@ -14,8 +14,7 @@ __all__ = ["tiny_chat_model"]
 FLAGS = ["--chat-temperature", "0", "--chat-max-reply-tokens", "24"]
 
 
-def test_ask_through_the_running_hub_streams_and_lists_sources(runner, tmp_path,
-                                                               tiny_chat_model):
+def test_ask_through_the_running_hub_streams_and_lists_sources(runner, tmp_path, tiny_chat_model):
     settings = Settings(data_dir=tmp_path / "d", **CHAT_SETTINGS)
     live = start_live_hub(settings)
     live.server.announce(settings.data_dir)
@@ -23,8 +22,17 @@ def test_ask_through_the_running_hub_streams_and_lists_sources(runner, tmp_path,
         start_model(live.hub, tiny_chat_model)
         live.hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=Actor("t"))
         assert live.hub.jobs.wait_idle(60)
-        result = runner.invoke(main, ["ask", "Where do salmon swim?", "--max-tokens", "8",
-                                      "--data-dir", str(settings.data_dir)])
+        result = runner.invoke(
+            main,
+            [
+                "ask",
+                "Where do salmon swim?",
+                "--max-tokens",
+                "8",
+                "--data-dir",
+                str(settings.data_dir),
+            ],
+        )
         assert result.exit_code == 0, result.output
         answer, sources = result.output.split("\nSources:\n")
         assert answer.strip()
@@ -33,14 +41,14 @@ def test_ask_through_the_running_hub_streams_and_lists_sources(runner, tmp_path,
         live.server.stop()
 
 
-def test_ask_in_process_starts_an_installed_model_and_stops_it(runner, tmp_path,
-                                                               tiny_chat_model):
+def test_ask_in_process_starts_an_installed_model_and_stops_it(runner, tmp_path, tiny_chat_model):
     data = tmp_path / "d"
     hub = Hub(Settings(data_dir=data))
     hub.models.register_local(str(tiny_chat_model), Actor("t"))
     hub.close()
-    result = runner.invoke(main, ["ask", "Hello", "--no-memory", "--max-tokens", "8",
-                                  "--data-dir", str(data), *FLAGS])
+    result = runner.invoke(
+        main, ["ask", "Hello", "--no-memory", "--max-tokens", "8", "--data-dir", str(data), *FLAGS]
+    )
     assert result.exit_code == 0, result.output
     assert "starting local-" in result.output and "Sources:" not in result.output
     hub = Hub(Settings(data_dir=data))

@@ -31,19 +31,25 @@ def test_ingest_then_search_in_process(runner, tmp_path, corpus):
     data = ["--data-dir", str(tmp_path / "d")]
     result = runner.invoke(main, ["ingest", str(corpus), *data])
     assert result.exit_code == 1, result.output  # a file failed: the command says so
-    assert re.search(r"Ingested 2 of 2 new or changed files \(\d+ chunks\) in [\d.]+ s "
-                     r"\([\d.]+ chunks/s\): 2 new, 0 changed \(replaced\), 0 unchanged, "
-                     r"1 skipped, 1 failed \(of 3 files read\)\.", result.output)
+    assert re.search(
+        r"Ingested 2 of 2 new or changed files \(\d+ chunks\) in [\d.]+ s "
+        r"\([\d.]+ chunks/s\): 2 new, 0 changed \(replaced\), 0 unchanged, "
+        r"1 skipped, 1 failed \(of 3 files read\)\.",
+        result.output,
+    )
     assert "broken.pdf" in result.output and "cannot be read as a PDF" in result.output
     assert f"skipped (not a kind the hub reads): {corpus / 'movie.mp4'}" in result.output
     found = runner.invoke(main, ["search", "river through Hungary", *data])
     assert found.exit_code == 0
     assert found.output.splitlines()[0].startswith(" 1. rivers.txt [")
-    as_json = json.loads(runner.invoke(main, ["search", "Zermatt", "--mode", "fulltext",
-                                              "--json", *data]).output)
+    as_json = json.loads(
+        runner.invoke(main, ["search", "Zermatt", "--mode", "fulltext", "--json", *data]).output
+    )
     assert as_json[0]["document"]["title"] == "alps.md"
-    assert "Nothing found." in runner.invoke(main, ["search", "zzzz", "--mode", "fulltext",
-                                                    *data]).output
+    assert (
+        "Nothing found."
+        in runner.invoke(main, ["search", "zzzz", "--mode", "fulltext", *data]).output
+    )
 
 
 def test_ingest_goes_through_a_running_hub(runner, tmp_path, corpus):
@@ -52,24 +58,36 @@ def test_ingest_goes_through_a_running_hub(runner, tmp_path, corpus):
     live.server.announce(settings.data_dir)
     try:
         live.hub.knowledge.create_collection("geo", "", actor=_actor())
-        result = runner.invoke(main, ["ingest", str(corpus / "rivers.txt"), "--collection",
-                                      "geo", "--data-dir", str(settings.data_dir)])
+        result = runner.invoke(
+            main,
+            [
+                "ingest",
+                str(corpus / "rivers.txt"),
+                "--collection",
+                "geo",
+                "--data-dir",
+                str(settings.data_dir),
+            ],
+        )
         assert result.exit_code == 0, result.output
         assert "Ingested 1 of 1 new or changed files" in result.output
         hits = live.hub.search.search("Danube", mode="fulltext")
         assert hits and hits[0]["document"]["path"].endswith("rivers.txt")
-        found = runner.invoke(main, ["search", "Danube", "--collection", "geo",
-                                     "--data-dir", str(settings.data_dir)])
+        found = runner.invoke(
+            main, ["search", "Danube", "--collection", "geo", "--data-dir", str(settings.data_dir)]
+        )
         assert "rivers.txt" in found.output
-        refused = runner.invoke(main, ["search", "x", "--collection", "nope",
-                                       "--data-dir", str(settings.data_dir)])
+        refused = runner.invoke(
+            main, ["search", "x", "--collection", "nope", "--data-dir", str(settings.data_dir)]
+        )
         assert refused.exit_code == 1 and "no collection" in refused.output
     finally:
         live.server.stop()
 
 
 def test_ingesting_again_makes_nothing_new_and_a_changed_file_replaces_its_old_version(
-        runner, tmp_path, corpus):
+    runner, tmp_path, corpus
+):
     (corpus / "broken.pdf").unlink()
     data = ["--data-dir", str(tmp_path / "d")]
     first = runner.invoke(main, ["ingest", str(corpus), *data])
@@ -90,15 +108,17 @@ def test_ingesting_again_makes_nothing_new_and_a_changed_file_replaces_its_old_v
 
 
 def test_an_unknown_collection_stops_before_any_file_is_read(runner, tmp_path, corpus):
-    result = runner.invoke(main, ["ingest", str(corpus), "--collection", "nope",
-                                  "--data-dir", str(tmp_path / "d")])
+    result = runner.invoke(
+        main, ["ingest", str(corpus), "--collection", "nope", "--data-dir", str(tmp_path / "d")]
+    )
     assert result.exit_code == 1 and "no collection 'nope'" in result.output
     assert "Reading" not in result.output
 
 
 def test_a_missing_path_is_a_usage_error(runner, tmp_path):
-    result = runner.invoke(main, ["ingest", str(tmp_path / "nope"), "--data-dir",
-                                  str(tmp_path / "d")])
+    result = runner.invoke(
+        main, ["ingest", str(tmp_path / "nope"), "--data-dir", str(tmp_path / "d")]
+    )
     assert result.exit_code == 2 and "neither a file nor a folder" in result.output
 
 

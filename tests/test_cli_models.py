@@ -25,9 +25,25 @@ def catalog(tmp_path, tiny_model):
     data = tiny_model.read_bytes()
     url = server.serve("/tiny.gguf", data, rate_bytes_per_s=1_000_000)
     path = tmp_path / "catalog.json"
-    path.write_text(json.dumps({"version": 1, "models": [{
-        "id": "tiny", "name": "Tiny", "role": "chat", "format": "gguf", "url": url,
-        "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "license": "MIT"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "models": [
+                    {
+                        "id": "tiny",
+                        "name": "Tiny",
+                        "role": "chat",
+                        "format": "gguf",
+                        "url": url,
+                        "size": len(data),
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "license": "MIT",
+                    }
+                ],
+            }
+        )
+    )
     yield path
     server.close()
 
@@ -36,8 +52,9 @@ def run(runner, *args):
     return runner.invoke(main, ["models", *map(str, args)], catch_exceptions=False)
 
 
-def test_without_a_hub_models_are_added_pulled_listed_and_removed(runner, tmp_path, catalog,
-                                                                   tiny_model):
+def test_without_a_hub_models_are_added_pulled_listed_and_removed(
+    runner, tmp_path, catalog, tiny_model
+):
     common = ["--data-dir", tmp_path / "d", "--catalog-path", catalog]
     added = run(runner, "add", tiny_model, *common)
     assert added.exit_code == 0 and added.output.startswith("Added local-")
@@ -64,8 +81,7 @@ def test_errors_are_messages_not_tracebacks(runner, tmp_path, catalog):
 
 
 def test_with_a_running_hub_the_commands_go_through_it(runner, tmp_path, catalog, tiny_model):
-    settings = Settings(data_dir=tmp_path / "d", catalog_path=catalog,
-                        model_health_interval_s=0.2)
+    settings = Settings(data_dir=tmp_path / "d", catalog_path=catalog, model_health_interval_s=0.2)
     live = start_live_hub(settings)
     live.server.announce(settings.data_dir)
     common = ["--data-dir", settings.data_dir]
@@ -91,15 +107,38 @@ def test_pull_with_no_route_says_each_try_at_once_then_one_sentence(runner, tmp_
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens here once closed
     path = tmp_path / "catalog.json"
-    path.write_text(json.dumps({"version": 1, "models": [{
-        "id": "far", "name": "Far", "role": "chat", "format": "gguf", "size": 1000,
-        "url": f"http://127.0.0.1:{port}/far.gguf", "license": "MIT"}]}))
-    pulled = run(runner, "pull", "far", "--data-dir", tmp_path / "d", "--catalog-path", path,
-                 "--download-retries", "1")
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "models": [
+                    {
+                        "id": "far",
+                        "name": "Far",
+                        "role": "chat",
+                        "format": "gguf",
+                        "size": 1000,
+                        "url": f"http://127.0.0.1:{port}/far.gguf",
+                        "license": "MIT",
+                    }
+                ],
+            }
+        )
+    )
+    pulled = run(
+        runner,
+        "pull",
+        "far",
+        "--data-dir",
+        tmp_path / "d",
+        "--catalog-path",
+        path,
+        "--download-retries",
+        "1",
+    )
     assert pulled.exit_code == 1
-    assert "cannot reach 127.0.0.1: the connection was refused: try 2 of 2 in 1 s" \
-        in pulled.output
+    assert "cannot reach 127.0.0.1: the connection was refused: try 2 of 2 in 1 s" in pulled.output
     assert pulled.output.strip().endswith(
-        "Error: far: cannot reach 127.0.0.1: the connection was refused (gave up after 2 "
-        "tries)")
+        "Error: far: cannot reach 127.0.0.1: the connection was refused (gave up after 2 tries)"
+    )
     assert "urllib3" not in pulled.output

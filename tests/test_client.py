@@ -19,9 +19,22 @@ def server(tmp_path_factory):
     model = write_tiny_llama(tmp_path_factory.mktemp("m") / "tiny.gguf")
     port = free_port()
     process = subprocess.Popen(
-        [*self_command(), "model-server", "--model", str(model), "--port", str(port),
-         "--n-ctx", "256", "--embedding", "--parent-pid", str(os.getpid())],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            *self_command(),
+            "model-server",
+            "--model",
+            str(model),
+            "--port",
+            str(port),
+            "--n-ctx",
+            "256",
+            "--embedding",
+            "--parent-pid",
+            str(os.getpid()),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = OpenAIClient(f"http://127.0.0.1:{port}")
 
     def ready() -> bool:
@@ -60,8 +73,15 @@ def test_errors_become_ours(server):
 
 
 def test_sse_parsing():
-    lines = ["", ": comment", 'data: {"a": 1}', "event: x", 'data: {"b": 2}', "data: [DONE]",
-             'data: {"never": true}']
+    lines = [
+        "",
+        ": comment",
+        'data: {"a": 1}',
+        "event: x",
+        'data: {"b": 2}',
+        "data: [DONE]",
+        'data: {"never": true}',
+    ]
     assert list(parse_sse(iter(lines))) == [{"a": 1}, {"b": 2}]
     with pytest.raises(BackendError, match="malformed"):
         list(parse_sse(iter(["data: {oops"])))

@@ -23,10 +23,15 @@ from tests.conftest import assert_error, bearer, start_live_hub
 from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import wait_for
 
-RIVERS = ("The Rhine flows through Basel and into the North Sea. Salmon return to the "
-          "rivers of Europe each autumn, swimming upstream to spawn.")
-CHAT_SETTINGS = {"chat_max_reply_tokens": 24, "chat_temperature": 0.0,
-                 "model_health_interval_s": 0.2}
+RIVERS = (
+    "The Rhine flows through Basel and into the North Sea. Salmon return to the "
+    "rivers of Europe each autumn, swimming upstream to spawn."
+)
+CHAT_SETTINGS = {
+    "chat_max_reply_tokens": 24,
+    "chat_temperature": 0.0,
+    "model_health_interval_s": 0.2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +60,11 @@ class Events:
             self.on_delta(payload)
 
     def of(self, event: str, message_id: str) -> list[dict]:
-        return [p for e, p, _ in self.seen if e == event
-                and message_id in (p.get("message_id"), p.get("id"))]
+        return [
+            p
+            for e, p, _ in self.seen
+            if e == event and message_id in (p.get("message_id"), p.get("id"))
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +83,7 @@ def chat(tmp_path_factory, tiny_chat_model):
 
 def test_a_question_is_answered_with_the_sources_it_was_given(chat):
     conversation = chat.conversations.create(Actor("test"), title="Fish")
-    posted = chat.answers.post(conversation["id"], "Where do salmon swim in autumn?",
-                               wait=True)
+    posted = chat.answers.post(conversation["id"], "Where do salmon swim in autumn?", wait=True)
     reply = posted["reply"]  # random weights: the text may be anything, even empty
     assert reply["status"] == "complete" and isinstance(reply["content"], str)
     assert reply["parent_id"] == posted["message"]["id"]
@@ -96,8 +103,7 @@ def test_the_next_turn_sees_the_history_and_earlier_conversations_are_recalled(c
     first = chat.conversations.create(Actor("test"), title="Earlier")
     chat.answers.post(first["id"], "My boat is called Lorelei", wait=True)
     second = chat.conversations.create(Actor("test"), title="Later")
-    hello = chat.conversations.add_message(second["id"], "user", "Hello there",
-                                           parent_id=None)
+    hello = chat.conversations.add_message(second["id"], "user", "Hello there", parent_id=None)
     chat.conversations.add_message(second["id"], "assistant", "Hi!", parent_id=hello["id"])
     chat.answers.post(second["id"], "What is my boat called Lorelei?", wait=True)
     conversation = chat.conversations.row(second["id"])
@@ -109,8 +115,7 @@ def test_the_next_turn_sees_the_history_and_earlier_conversations_are_recalled(c
 
 
 def test_short_and_long_term_memory_can_be_switched_off(chat):
-    conversation = chat.conversations.create(Actor("test"), short_term=False,
-                                             long_term=False)
+    conversation = chat.conversations.create(Actor("test"), short_term=False, long_term=False)
     chat.answers.post(conversation["id"], "Remember the word zanzibar", wait=True)
     chat.answers.post(conversation["id"], "Which word?", wait=True)
     row = chat.conversations.row(conversation["id"])
@@ -120,21 +125,28 @@ def test_short_and_long_term_memory_can_be_switched_off(chat):
     other = chat.conversations.create(Actor("test"))
     chat.answers.post(other["id"], "zanzibar", wait=True)
     question = chat.conversations.get(other["id"])["messages"][0]
-    prompt = chat.answers._prompt(chat.conversations.row(other["id"]), question,
-                                  chat.models.chat_backend())
-    assert all("zanzibar" not in t.content.lower() or "Remember" not in t.content
-               for t in prompt.recalled)  # the switched-off conversation is never recalled
+    prompt = chat.answers._prompt(
+        chat.conversations.row(other["id"]), question, chat.models.chat_backend()
+    )
+    assert all(
+        "zanzibar" not in t.content.lower() or "Remember" not in t.content for t in prompt.recalled
+    )  # the switched-off conversation is never recalled
 
 
-QUESTIONS = ["Tell me about rivers", "Rivers and salmon?", "What of the North Sea?",
-             "Basel?", "Upstream in autumn?", "Europe's rivers?"]
+QUESTIONS = [
+    "Tell me about rivers",
+    "Rivers and salmon?",
+    "What of the North Sea?",
+    "Basel?",
+    "Upstream in autumn?",
+    "Europe's rivers?",
+]
 
 
 def midway(chat, conversation_id: str, on_first_delta, recover=lambda: None) -> dict:
     """A reply interrupted at its first piece. Random weights sometimes end a reply within
     a few pieces, before the interruption can tell; then another question is asked."""
-    chat.answers.options = dataclasses.replace(short := chat.answers.options,
-                                               max_reply_tokens=400)
+    chat.answers.options = dataclasses.replace(short := chat.answers.options, max_reply_tokens=400)
     try:
         for question in QUESTIONS:
             chat.events.on_delta = on_first_delta
@@ -172,8 +184,9 @@ def test_a_model_killed_mid_reply_fails_the_reply_with_the_reason(chat):
         os.killpg(process.pid, signal.SIGKILL)
 
     def restarted():
-        assert wait_for(lambda: process.pid not in (None, *killed)
-                        and process.state == "running", timeout=60)
+        assert wait_for(
+            lambda: process.pid not in (None, *killed) and process.state == "running", timeout=60
+        )
 
     reply = midway(chat, conversation["id"], kill, restarted)
     assert reply["status"] == "failed" and "broke off" in reply["error"]
@@ -196,8 +209,9 @@ def test_fork_shares_the_history_and_both_go_on(chat):
     assert [m["content"] for m in branch["messages"] if m["role"] == "user"] == ["one", "three"]
     # Deleting the trunk leaves the fork whole: the messages it shows move to it.
     chat.conversations.delete(conversation["id"], Actor("test"))
-    assert [m["content"] for m in chat.conversations.get(fork["id"])["messages"]
-            if m["role"] == "user"] == ["one", "three"]
+    assert [
+        m["content"] for m in chat.conversations.get(fork["id"])["messages"] if m["role"] == "user"
+    ] == ["one", "three"]
 
 
 def test_regenerate_adds_a_sibling_and_the_conversation_follows_it(chat):
@@ -211,7 +225,8 @@ def test_regenerate_adds_a_sibling_and_the_conversation_follows_it(chat):
 
 
 def test_a_regenerate_that_dies_before_its_reply_leaves_the_conversation_as_it_was(
-        chat, monkeypatch):
+    chat, monkeypatch
+):
     """The head moves to the new reply in the reply's own transaction, not before it."""
     conversation = chat.conversations.create(Actor("test"))
     first = chat.answers.post(conversation["id"], "Salmon?", wait=True)["reply"]
@@ -239,8 +254,9 @@ def test_export_as_markdown_and_json(chat):
 
 def test_a_reply_left_streaming_by_a_crash_is_marked_failed_at_start(chat):
     conversation = chat.conversations.create(Actor("test"))
-    message = chat.conversations.add_message(conversation["id"], "assistant", "half",
-                                             parent_id=None, status="streaming")
+    message = chat.conversations.add_message(
+        conversation["id"], "assistant", "half", parent_id=None, status="streaming"
+    )
     assert chat.conversations.fail_unfinished() >= 1
     stored = chat.conversations.message(message["id"])
     assert stored["status"] == "failed" and stored["content"] == "half"
@@ -257,14 +273,20 @@ def live_chat(tmp_path, tiny_chat_model):
 
 
 def call(live, method, path, **kwargs):
-    return requests.request(method, live.url + path, headers=live.headers, timeout=60,
-                            **kwargs)
+    return requests.request(method, live.url + path, headers=live.headers, timeout=60, **kwargs)
 
 
 def test_without_a_running_model_asking_is_a_clear_503_and_stores_nothing(live_chat):
     conversation = call(live_chat, "POST", "/api/v1/conversations", json={}).json()
-    error = assert_error(call(live_chat, "POST", f"/api/v1/conversations/{conversation['id']}"
-                                                 "/messages", json={"content": "hi"}), 503)
+    error = assert_error(
+        call(
+            live_chat,
+            "POST",
+            f"/api/v1/conversations/{conversation['id']}/messages",
+            json={"content": "hi"},
+        ),
+        503,
+    )
     assert "no chat model is running" in error["message"] and "start" in error["message"]
     stored = call(live_chat, "GET", f"/api/v1/conversations/{conversation['id']}").json()
     assert stored["messages"] == []
@@ -272,8 +294,9 @@ def test_without_a_running_model_asking_is_a_clear_503_and_stores_nothing(live_c
 
 def test_conversations_api_create_list_rename_export_delete(live_chat):
     call(live_chat, "POST", "/api/v1/collections", json={"name": "work"})
-    created = call(live_chat, "POST", "/api/v1/conversations",
-                   json={"title": "Plans", "collections": ["work"]})
+    created = call(
+        live_chat, "POST", "/api/v1/conversations", json={"title": "Plans", "collections": ["work"]}
+    )
     assert created.status_code == 201
     conversation = created.json()
     assert conversation["title"] == "Plans" and len(conversation["collections"]) == 1
@@ -291,12 +314,15 @@ def test_conversations_api_create_list_rename_export_delete(live_chat):
     assert_error(call(live_chat, "GET", path), 404)
 
 
-@pytest.mark.parametrize(("path", "body", "status"), [
-    ("/api/v1/conversations", {"collections": ["nope"]}, 404),
-    ("/api/v1/conversations", {"model": "nope"}, 404),
-    ("/api/v1/conversations", {"title": 5}, 422),
-    ("/api/v1/conversations", {"unknown": 1}, 422),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/api/v1/conversations", {"collections": ["nope"]}, 404),
+        ("/api/v1/conversations", {"model": "nope"}, 404),
+        ("/api/v1/conversations", {"title": 5}, 422),
+        ("/api/v1/conversations", {"unknown": 1}, 422),
+    ],
+)
 def test_conversation_input_errors(live_chat, path, body, status):
     assert_error(call(live_chat, "POST", path, json=body), status)
 
@@ -305,34 +331,51 @@ def test_message_errors(live_chat):
     conversation = call(live_chat, "POST", "/api/v1/conversations", json={}).json()
     path = f"/api/v1/conversations/{conversation['id']}"
     assert_error(call(live_chat, "POST", path + "/messages", json={"content": ""}), 422)
-    assert_error(call(live_chat, "POST", "/api/v1/conversations/nope/messages",
-                      json={"content": "hi"}), 404)
+    assert_error(
+        call(live_chat, "POST", "/api/v1/conversations/nope/messages", json={"content": "hi"}), 404
+    )
     assert_error(call(live_chat, "POST", path + "/fork", json={"message_id": "nope"}), 422)
     assert_error(call(live_chat, "POST", path + "/messages/nope/stop"), 404)
     assert_error(call(live_chat, "GET", path + "/export?format=pdf"), 422)
     key = live_chat.key("read", "write")
-    assert_error(requests.get(live_chat.url + "/api/v1/conversations", timeout=30,
-                              headers=bearer(key)), 403)
+    assert_error(
+        requests.get(live_chat.url + "/api/v1/conversations", timeout=30, headers=bearer(key)), 403
+    )
 
 
 def test_replies_stream_to_socketio_clients_and_two_conversations_stream_at_once(
-        live_chat, tiny_chat_model):
+    live_chat, tiny_chat_model
+):
     start_model(live_chat.hub, tiny_chat_model)
-    ids = [call(live_chat, "POST", "/api/v1/conversations", json={}).json()["id"]
-           for _ in range(2)]
+    ids = [call(live_chat, "POST", "/api/v1/conversations", json={}).json()["id"] for _ in range(2)]
     received: queue.Queue = queue.Queue()
     client = socketio.Client(reconnection=False)
     for event in ("message.created", "message.delta", "message.completed"):
         client.on(event, lambda data, event=event: received.put((event, data)))
-    client.connect(live_chat.url, auth={"token": live_chat.hub.owner_token.value},
-                   transports=["websocket"], wait_timeout=5)
+    client.connect(
+        live_chat.url,
+        auth={"token": live_chat.hub.owner_token.value},
+        transports=["websocket"],
+        wait_timeout=5,
+    )
     try:
         for conversation_id in ids:
             assert client.call("join", {"room": f"conversation:{conversation_id}"})["ok"]
         replies = {}
-        threads = [threading.Thread(target=lambda c=c: replies.__setitem__(c, call(
-            live_chat, "POST", f"/api/v1/conversations/{c}/messages",
-            json={"content": "rivers and salmon"}).json()["reply_id"])) for c in ids]
+        threads = [
+            threading.Thread(
+                target=lambda c=c: replies.__setitem__(
+                    c,
+                    call(
+                        live_chat,
+                        "POST",
+                        f"/api/v1/conversations/{c}/messages",
+                        json={"content": "rivers and salmon"},
+                    ).json()["reply_id"],
+                )
+            )
+            for c in ids
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -367,20 +410,29 @@ def test_a_fork_of_a_fork_keeps_its_whole_past_when_both_originals_go(chat):
 
 def test_an_agents_persona_temperature_and_knowledge_shape_the_prompt(chat):
     chat.knowledge.create_collection("whales", "", actor=Actor("test"))
-    chat.knowledge.add_text(title="Moby", body="The white whale swims in the Pacific.",
-                            fmt="text", actor=Actor("test"), collection="whales")
+    chat.knowledge.add_text(
+        title="Moby",
+        body="The white whale swims in the Pacific.",
+        fmt="text",
+        actor=Actor("test"),
+        collection="whales",
+    )
     assert chat.jobs.wait_idle(60)
-    agent = chat.agents.create(Actor("test"), name="Ahab", persona="You are Captain Ahab.",
-                               temperature=0.1, collections=["whales"])
+    agent = chat.agents.create(
+        Actor("test"),
+        name="Ahab",
+        persona="You are Captain Ahab.",
+        temperature=0.1,
+        collections=["whales"],
+    )
     conversation = chat.conversations.create(Actor("test"), agent_id=agent["id"])
-    posted = chat.answers.post(conversation["id"], "Where do salmon and whales swim?",
-                               wait=True)
+    posted = chat.answers.post(conversation["id"], "Where do salmon and whales swim?", wait=True)
     assert [s["title"] for s in posted["reply"]["sources"]] == ["Moby"]  # its collection
     question = chat.conversations.get(conversation["id"])["messages"][0]
-    prompt = chat.answers._prompt(chat.conversations.row(conversation["id"]), question,
-                                  chat.models.chat_backend())
-    assert prompt.messages[0]["content"].startswith("You are Captain Ahab.\n\nYou are "
-                                                    "Neurocache")
+    prompt = chat.answers._prompt(
+        chat.conversations.row(conversation["id"]), question, chat.models.chat_backend()
+    )
+    assert prompt.messages[0]["content"].startswith("You are Captain Ahab.\n\nYou are Neurocache")
     assert prompt.temperature == 0.1
     with pytest.raises(NotFound):
         chat.conversations.create(Actor("test"), agent_id="nope")

@@ -33,9 +33,22 @@ def test_the_backend_is_chosen_by_platform_and_display():
 
 def launch(data_dir: Path, env: dict, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "neurocache", "desktop", "--data-dir", str(data_dir),
-         "--port", "0", *extra], env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "neurocache",
+            "desktop",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            "0",
+            *extra,
+        ],
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def hub_url(data_dir: Path) -> str:
@@ -60,7 +73,7 @@ def children_of(pid: int) -> list[int]:
 def test_without_a_display_the_browser_opens_and_a_second_launch_asks_the_first(tmp_path):
     opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.sh"  # stands in for the system browser: notes the URL
-    browser.write_text(f"#!/bin/sh\necho \"$1\" >> {opened}\n")
+    browser.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
     browser.chmod(0o755)
     env = {"DISPLAY": "", "WAYLAND_DISPLAY": "", "BROWSER": str(browser)}
     data_dir = tmp_path / "data"
@@ -89,7 +102,7 @@ def test_beside_a_serving_hub_the_desktop_opens_it_instead_of_a_second_hub(tmp_p
 
     opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.sh"
-    browser.write_text(f"#!/bin/sh\necho \"$1\" >> {opened}\n")
+    browser.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
     browser.chmod(0o755)
     serving, match = start_serve(tmp_path / "data", "--port", "0")
     try:
@@ -98,13 +111,24 @@ def test_beside_a_serving_hub_the_desktop_opens_it_instead_of_a_second_hub(tmp_p
         assert desktop.returncode == 0, output
         assert "without a window" in output
         assert opened.read_text().strip() == f"{match.group(1)}/?token={match.group(3)}"
-        again = subprocess.run([sys.executable, "-m", "neurocache", "serve", "--data-dir",
-                                str(tmp_path / "data"), "--port", "0"], capture_output=True,
-                               text=True, timeout=60)
+        again = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "neurocache",
+                "serve",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--port",
+                "0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert again.returncode != 0 and "another hub already serves" in again.stderr
         # the refused one still says how to get in: the running hub's sign-in link
-        assert f"Open the hub that runs: {match.group(1)}/?token={match.group(3)}" \
-            in again.stderr
+        assert f"Open the hub that runs: {match.group(1)}/?token={match.group(3)}" in again.stderr
     finally:
         serving.send_signal(signal.SIGINT)
         serving.communicate(timeout=60)
@@ -126,17 +150,27 @@ def close_window(display: str, title: str) -> None:
         raise AssertionError(f"no window named {title!r}")
     protocols = screen.intern_atom("WM_PROTOCOLS")
     delete = screen.intern_atom("WM_DELETE_WINDOW")
-    window.send_event(protocol.event.ClientMessage(
-        window=window, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0])))
+    window.send_event(
+        protocol.event.ClientMessage(
+            window=window, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0])
+        )
+    )
     screen.flush()
 
 
 def screenshot(display: str, path: Path) -> None:
     """The whole virtual screen, grabbed by Qt (in its own process)."""
-    grab = ("from PyQt6.QtGui import QGuiApplication; app = QGuiApplication([]); "
-            f"app.primaryScreen().grabWindow(0).save({str(path)!r})")
-    subprocess.run([sys.executable, "-c", grab], env={**os.environ, "DISPLAY": display},
-                   check=True, timeout=60, capture_output=True)
+    grab = (
+        "from PyQt6.QtGui import QGuiApplication; app = QGuiApplication([]); "
+        f"app.primaryScreen().grabWindow(0).save({str(path)!r})"
+    )
+    subprocess.run(
+        [sys.executable, "-c", grab],
+        env={**os.environ, "DISPLAY": display},
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
 
 
 @pytest.fixture
@@ -146,29 +180,44 @@ def virtual_screen():
     if window_backend("linux", {"DISPLAY": ":0"}) != "qt":
         pytest.skip("pywebview's Qt backend (PyQt6-WebEngine) is not installed")
     number = 90 + os.getpid() % 100
-    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1366x900x24", "-nolisten",
-                               "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", "1366x900x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     assert wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists(), timeout=10)
     yield f":{number}"
     server.terminate()
     server.wait(timeout=10)
 
 
-def test_a_window_opens_comes_forward_and_closing_it_stops_everything(tmp_path,
-                                                                      virtual_screen):
-    env = {"DISPLAY": virtual_screen, "QTWEBENGINE_CHROMIUM_FLAGS": "--no-sandbox",
-           "WAYLAND_DISPLAY": ""}
+def test_a_window_opens_comes_forward_and_closing_it_stops_everything(tmp_path, virtual_screen):
+    env = {
+        "DISPLAY": virtual_screen,
+        "QTWEBENGINE_CHROMIUM_FLAGS": "--no-sandbox",
+        "WAYLAND_DISPLAY": "",
+    }
     data_dir = tmp_path / "data"
     desktop = launch(data_dir, env, "--model-health-interval-s", "0.5")
     try:
         url = hub_url(data_dir)
         owner = {"Authorization": f"Bearer {(data_dir / 'owner_token').read_text().strip()}"}
-        model = requests.post(f"{url}/api/v1/models", headers=owner, timeout=30, json={
-            "path": str(write_tiny_llama(tmp_path / "tiny.gguf"))}).json()
+        model = requests.post(
+            f"{url}/api/v1/models",
+            headers=owner,
+            timeout=30,
+            json={"path": str(write_tiny_llama(tmp_path / "tiny.gguf"))},
+        ).json()
         requests.post(f"{url}/api/v1/models/{model['id']}/start", headers=owner, timeout=30)
-        assert wait_for(lambda: requests.get(f"{url}/api/v1/models/{model['id']}", timeout=10,
-                                             headers=owner).json()["state"] == "running",
-                        timeout=90)
+        assert wait_for(
+            lambda: (
+                requests.get(
+                    f"{url}/api/v1/models/{model['id']}", timeout=10, headers=owner
+                ).json()["state"]
+                == "running"
+            ),
+            timeout=90,
+        )
         time.sleep(4)  # the page draws itself
         ARTIFACTS.mkdir(exist_ok=True)
         screenshot(virtual_screen, ARTIFACTS / "desktop-window.png")
@@ -184,5 +233,6 @@ def test_a_window_opens_comes_forward_and_closing_it_stops_everything(tmp_path,
             desktop.kill()
     assert desktop.returncode == 0, output
     assert not (data_dir / "hub.json").exists()
-    assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in model_servers),
-                    timeout=20), "a model server outlived the window"
+    assert wait_for(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in model_servers), timeout=20
+    ), "a model server outlived the window"

@@ -39,8 +39,9 @@ def download(url, dest, **kwargs):
 def test_a_clean_download_is_verified_and_renamed(server, tmp_path):
     url = server.serve("/m.gguf", DATA)
     progress = []
-    result = download(url, tmp_path / "m.gguf", expected_sha256=SHA,
-                      on_progress=progress.append).run()
+    result = download(
+        url, tmp_path / "m.gguf", expected_sha256=SHA, on_progress=progress.append
+    ).run()
     assert (result.size, result.sha256, result.verified) == (len(DATA), SHA, True)
     assert (tmp_path / "m.gguf").read_bytes() == DATA
     assert not part_path(tmp_path / "m.gguf").exists()
@@ -171,9 +172,13 @@ def closed_port() -> int:
 def test_no_route_to_the_server_is_said_at_once_each_try_then_in_one_sentence(tmp_path):
     events: list[tuple[str, object]] = []
     url = f"http://127.0.0.1:{closed_port()}/model.gguf"
-    job = download(url, tmp_path / "m.gguf", options=DownloadOptions(retries=2),
-                   sleep=lambda s: events.append(("sleep", s)),
-                   on_progress=lambda p: events.append(("progress", p)))
+    job = download(
+        url,
+        tmp_path / "m.gguf",
+        options=DownloadOptions(retries=2),
+        sleep=lambda s: events.append(("sleep", s)),
+        on_progress=lambda p: events.append(("progress", p)),
+    )
     with pytest.raises(DownloadError) as failed:
         job.run()
     # each failed try is announced before its wait: the count and the next attempt
@@ -187,11 +192,19 @@ def test_no_route_to_the_server_is_said_at_once_each_try_then_in_one_sentence(tm
     assert "urllib3" not in message and "HTTPConnectionPool" not in message
 
 
-@pytest.mark.parametrize(("raised", "said"), [
-    ("Failed to resolve 'huggingface.co' ([Errno -3] Temporary failure in name resolution)",
-     "cannot reach huggingface.co: no network connection (its name cannot be looked up)"),
-    ("[Errno 101] Network is unreachable", "cannot reach huggingface.co: no network connection"),
-])
+@pytest.mark.parametrize(
+    ("raised", "said"),
+    [
+        (
+            "Failed to resolve 'huggingface.co' ([Errno -3] Temporary failure in name resolution)",
+            "cannot reach huggingface.co: no network connection (its name cannot be looked up)",
+        ),
+        (
+            "[Errno 101] Network is unreachable",
+            "cannot reach huggingface.co: no network connection",
+        ),
+    ],
+)
 def test_an_offline_machine_is_named_as_such(raised, said):
     """There is no internet here to be offline from: the errors requests raises are made."""
     import requests

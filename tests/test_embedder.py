@@ -45,8 +45,10 @@ def reference():
 def test_agrees_with_the_reference_implementation(embedder, reference):
     vectors = embedder.embed(SENTENCES)
     assert vectors.shape == (len(SENTENCES), 384) and vectors.dtype == np.float32
-    cosines = [float(reference.embed(text) @ vector) for text, vector in zip(SENTENCES, vectors,
-                                                                             strict=True)]
+    cosines = [
+        float(reference.embed(text) @ vector)
+        for text, vector in zip(SENTENCES, vectors, strict=True)
+    ]
     print("cosine to reference:", [round(c, 6) for c in cosines])
     assert min(cosines) >= 0.999
 
@@ -84,8 +86,9 @@ def test_vectors_are_unit_length_and_the_same_alone_or_batched(embedder):
 
 
 def test_meaning_is_captured(embedder):
-    cat, kitten, invoice = embedder.embed(["a cat sleeps on the sofa", "a kitten naps on a couch",
-                                           "the invoice is due on Friday"])
+    cat, kitten, invoice = embedder.embed(
+        ["a cat sleeps on the sofa", "a kitten naps on a couch", "the invoice is due on Friday"]
+    )
     assert cat @ kitten > cat @ invoice + 0.3
 
 
@@ -93,8 +96,10 @@ def random_text(rng: random.Random) -> str:
     pools = [
         lambda: "".join(chr(rng.randint(0, 0x10FFFF)) for _ in range(rng.randint(0, 300))),
         lambda: "".join(rng.choice("[]CLSEPMASKUN#▁ \n\t\x00") for _ in range(rng.randint(0, 500))),
-        lambda: " ".join(rng.choice(["[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]", "##ing"])
-                         for _ in range(rng.randint(0, 400))),
+        lambda: " ".join(
+            rng.choice(["[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]", "##ing"])
+            for _ in range(rng.randint(0, 400))
+        ),
         lambda: rng.choice(["", " ", "\n" * 1000, "\x00" * 100, "a" * rng.randint(0, 20000)]),
         lambda: "".join(rng.choice("日本語中文한국어🎉") for _ in range(rng.randint(0, 3000))),
     ]
@@ -139,7 +144,9 @@ def test_a_missing_model_file_is_a_clear_error(tmp_path):
 
 def test_the_hub_embeds_with_no_download(hub, admin_headers, client):
     assert client.get("/api/v1/status", headers=admin_headers).json["embedder"] == {
-        "name": "builtin", "loaded": False}
+        "name": "builtin",
+        "loaded": False,
+    }
     vectors = hub.embedder.embed(["offline from the first start"])
     assert vectors.shape == (1, 384)
     status = client.get("/api/v1/status", headers=admin_headers).json["embedder"]

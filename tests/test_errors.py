@@ -36,8 +36,9 @@ def test_wrong_method_on_every_route_says_what_is_allowed(app, client):
 
 def test_malformed_json(client, admin_headers):
     for body in ("{bad", "[1,", "{'single': 1}", "\x00"):
-        response = client.post("/api/v1/keys", data=body, headers=admin_headers,
-                               content_type="application/json")
+        response = client.post(
+            "/api/v1/keys", data=body, headers=admin_headers, content_type="application/json"
+        )
         assert_error(response, 400, "invalid_json")
 
 
@@ -60,8 +61,9 @@ def test_wrong_fields_say_which(client, admin_headers, body, where):
 
 
 def test_wrong_query_types(client, admin_headers):
-    error = assert_error(client.get("/api/v1/keys?limit=lots", headers=admin_headers), 422,
-                         "validation_error")
+    error = assert_error(
+        client.get("/api/v1/keys?limit=lots", headers=admin_headers), 422, "validation_error"
+    )
     assert error["details"]["errors"][0]["loc"] == ["limit"]
     assert_error(client.get("/api/v1/keys?limit=0", headers=admin_headers), 422)
     assert_error(client.get("/api/v1/keys?cursor=zzz", headers=admin_headers), 422)
@@ -98,10 +100,14 @@ def test_not_found_resource(client, admin_headers):
 
 
 def test_trust_refusals(client):
-    assert_error(client.get("/api/v1/health", headers={"Host": "evil.example"}), 403,
-                 "forbidden_host")
-    assert_error(client.get("/api/v1/health", headers={"Origin": "https://evil.example"}), 403,
-                 "forbidden_origin")
+    assert_error(
+        client.get("/api/v1/health", headers={"Host": "evil.example"}), 403, "forbidden_host"
+    )
+    assert_error(
+        client.get("/api/v1/health", headers={"Origin": "https://evil.example"}),
+        403,
+        "forbidden_origin",
+    )
 
 
 def test_internal_error_leaks_no_traceback(tmp_path):
@@ -127,10 +133,18 @@ def test_socketio_protocol_errors_have_the_same_shape(client):
 
 def test_errors_over_real_http(live_hub):
     assert_error(live_hub.get("/nope"), 404, "not_found")
-    assert_error(live_hub.post("/api/v1/keys", data="{", headers={
-        **bearer(live_hub.key("admin")), "Content-Type": "application/json"}), 400, "invalid_json")
-    response = requests.get(live_hub.url + "/api/v1/health", headers={"Host": "evil.example"},
-                            timeout=5)
+    assert_error(
+        live_hub.post(
+            "/api/v1/keys",
+            data="{",
+            headers={**bearer(live_hub.key("admin")), "Content-Type": "application/json"},
+        ),
+        400,
+        "invalid_json",
+    )
+    response = requests.get(
+        live_hub.url + "/api/v1/health", headers={"Host": "evil.example"}, timeout=5
+    )
     assert_error(response, 403, "forbidden_host")
 
 

@@ -32,12 +32,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 PAGES = {
     "tides.html": "<html><head><title>Tides of Saint-Malo</title></head><body><nav>Home</nav>"
-                  "<article><h1>Tides of Saint-Malo</h1><p>The tide in Saint-Malo rises twelve "
-                  "metres, among the highest in Europe.</p><p id='ferry'>The ferry to Jersey "
-                  "waits for the flood tide.</p></article></body></html>",
+    "<article><h1>Tides of Saint-Malo</h1><p>The tide in Saint-Malo rises twelve "
+    "metres, among the highest in Europe.</p><p id='ferry'>The ferry to Jersey "
+    "waits for the flood tide.</p></article></body></html>",
     "lighthouse.html": "<html><head><title>Lighthouse keeping</title></head><body><article>"
-                       "<p>The keeper of Cap Fréhel polishes the lens every quatrefoil "
-                       "morning.</p></article></body></html>",
+    "<p>The keeper of Cap Fréhel polishes the lens every quatrefoil "
+    "morning.</p></article></body></html>",
 }
 
 
@@ -45,41 +45,77 @@ def test_the_extensions_own_logic(tmp_path):
     node = shutil.which("node")
     if node is None:
         pytest.skip("Node.js is not installed")
-    result = subprocess.run([node, "--test", "tests/"], cwd=ROOT / "browser-extension",
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [node, "--test", "tests/"],
+        cwd=ROOT / "browser-extension",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# fail 0" in result.stdout
 
 
 def test_the_build_makes_a_package_per_browser_with_one_version(tmp_path):
-    subprocess.run([sys.executable, "build_scripts/build_extension.py", "--out", str(tmp_path)],
-                   cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "build_scripts/build_extension.py", "--out", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     version = json.loads((ROOT / "browser-extension/package.json").read_text())["version"]
     for browser in ("chromium", "firefox"):
         with zipfile.ZipFile(tmp_path / f"neurocache-{browser}-{version}.zip") as bundle:
             manifest = json.loads(bundle.read("manifest.json"))
-            assert {"background.js", "popup.html", "options.html", "vendor/Readability.js",
-                    "icons/icon-128.png"} <= set(bundle.namelist())
+            assert {
+                "background.js",
+                "popup.html",
+                "options.html",
+                "vendor/Readability.js",
+                "icons/icon-128.png",
+            } <= set(bundle.namelist())
         assert manifest["version"] == version and manifest["manifest_version"] == 3
-        assert manifest["host_permissions"] == ["http://127.0.0.1/*", "http://localhost/*",
-                                                "http://[::1]/*"]
-        assert set(manifest["permissions"]) == {"activeTab", "storage", "unlimitedStorage",
-                                                "contextMenus", "scripting", "alarms"}
+        assert manifest["host_permissions"] == [
+            "http://127.0.0.1/*",
+            "http://localhost/*",
+            "http://[::1]/*",
+        ]
+        assert set(manifest["permissions"]) == {
+            "activeTab",
+            "storage",
+            "unlimitedStorage",
+            "contextMenus",
+            "scripting",
+            "alarms",
+        }
     assert manifest["background"] == {"scripts": ["background.js"], "type": "module"}
     assert manifest["browser_specific_settings"]["gecko"]["id"]
     assert manifest["browser_specific_settings"]["gecko"]["data_collection_permissions"] == {
-        "required": ["none"]}
+        "required": ["none"]
+    }
     first = (tmp_path / f"neurocache-firefox-{version}.zip").read_bytes()
-    subprocess.run([sys.executable, "build_scripts/build_extension.py", "--out", str(tmp_path),
-                    "--browser", "firefox"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "build_scripts/build_extension.py",
+            "--out",
+            str(tmp_path),
+            "--browser",
+            "firefox",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     assert (tmp_path / f"neurocache-firefox-{version}.zip").read_bytes() == first
 
 
 # ---- end to end, in Chromium
 
 playwright = pytest.importorskip("playwright.sync_api")
-needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                    reason="Debian's chromium is not installed")
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"
+)
 
 
 class Pages:
@@ -103,8 +139,12 @@ class Hub:
     """A real hub that can be stopped and started again on the same port and data dir."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.settings = Settings(data_dir=data_dir, chat_max_reply_tokens=16,
-                                 chat_temperature=0.0, model_health_interval_s=0.5)
+        self.settings = Settings(
+            data_dir=data_dir,
+            chat_max_reply_tokens=16,
+            chat_temperature=0.0,
+            model_health_interval_s=0.5,
+        )
         self.live: LiveHub | None = None
         self.port = 0
 
@@ -124,13 +164,18 @@ class Hub:
         return bearer(self.live.hub.owner_token.value)
 
     def documents_at(self, url: str) -> list[dict]:
-        listed = requests.get(f"{self.live.url}/api/v1/documents?limit=500", headers=self.owner,
-                              timeout=10).json()["documents"]
+        listed = requests.get(
+            f"{self.live.url}/api/v1/documents?limit=500", headers=self.owner, timeout=10
+        ).json()["documents"]
         return [d for d in listed if d["url"] == url]
 
     def search(self, query: str) -> list[dict]:
-        return requests.post(f"{self.live.url}/api/v1/search", headers=self.owner, timeout=30,
-                             json={"query": query, "mode": "fulltext"}).json()["results"]
+        return requests.post(
+            f"{self.live.url}/api/v1/search",
+            headers=self.owner,
+            timeout=30,
+            json={"query": query, "mode": "fulltext"},
+        ).json()["results"]
 
 
 @pytest.fixture
@@ -150,8 +195,19 @@ def hub(tmp_path):
 @pytest.fixture(scope="module")
 def extension(tmp_path_factory):
     out = tmp_path_factory.mktemp("extension")
-    subprocess.run([sys.executable, "build_scripts/build_extension.py", "--out", str(out),
-                    "--browser", "chromium"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "build_scripts/build_extension.py",
+            "--out",
+            str(out),
+            "--browser",
+            "chromium",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     return out / "chromium"
 
 
@@ -159,12 +215,23 @@ def extension(tmp_path_factory):
 def browser(extension, tmp_path):
     with playwright.sync_playwright() as driver:
         context = driver.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-            args=[f"--disable-extensions-except={extension}", f"--load-extension={extension}",
-                  "--no-sandbox", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"])
-        worker = (context.service_workers[0] if context.service_workers
-                  else context.wait_for_event("serviceworker", timeout=15_000))
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                f"--disable-extensions-except={extension}",
+                f"--load-extension={extension}",
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        worker = (
+            context.service_workers[0]
+            if context.service_workers
+            else context.wait_for_event("serviceworker", timeout=15_000)
+        )
         context.worker = worker
         context.extension_url = worker.url.rsplit("/", 1)[0]
         yield context
@@ -178,7 +245,8 @@ def shot(page, name: str) -> None:
 
 def tab_id(browser, url: str) -> int:
     return browser.worker.evaluate(
-        "url => chrome.tabs.query({}).then(tabs => tabs.find(t => t.url === url).id)", url)
+        "url => chrome.tabs.query({}).then(tabs => tabs.find(t => t.url === url).id)", url
+    )
 
 
 def badge(browser) -> str:
@@ -193,10 +261,17 @@ def open_popup(browser, article_url: str):
 
 def captures_posted(hub: Hub) -> int:
     """POST /api/v1/captures requests the hub answered, by its own usage counts."""
-    got = requests.get(f"{hub.live.url}/api/v1/usage", headers=hub.owner, timeout=10,
-                       params={"bucket": "minute", "group_by": "endpoint"}).json()
-    return sum(s["totals"]["requests"] for s in got["series"]
-               if s["group"]["endpoint"] == "POST /api/v1/captures")
+    got = requests.get(
+        f"{hub.live.url}/api/v1/usage",
+        headers=hub.owner,
+        timeout=10,
+        params={"bucket": "minute", "group_by": "endpoint"},
+    ).json()
+    return sum(
+        s["totals"]["requests"]
+        for s in got["series"]
+        if s["group"]["endpoint"] == "POST /api/v1/captures"
+    )
 
 
 def pair(browser, hub: Hub) -> None:
@@ -257,13 +332,16 @@ def test_the_context_menu_and_shortcut_path_captures_without_the_popup(browser, 
     article = browser.new_page()
     article.goto(f"{pages.url}/lighthouse.html")
     outcome = browser.worker.evaluate(
-        "tab => self.neurocache.capture('page', tab)", tab_id(browser, article.url))
+        "tab => self.neurocache.capture('page', tab)", tab_id(browser, article.url)
+    )
     assert outcome["status"] == "delivered" and outcome["accepted"]["duplicate"] is False
     [document] = hub.documents_at(article.url)
     assert document["title"] == "Lighthouse keeping"
-    menus = browser.worker.evaluate("new Promise(r => chrome.contextMenus.update("
-                                    "'neurocache-selection', {}, () => r("
-                                    "!chrome.runtime.lastError)))")
+    menus = browser.worker.evaluate(
+        "new Promise(r => chrome.contextMenus.update("
+        "'neurocache-selection', {}, () => r("
+        "!chrome.runtime.lastError)))"
+    )
     assert menus, "the context menu entries exist"
     commands = browser.worker.evaluate("chrome.commands.getAll().then(c => c.map(x => x.name))")
     assert {"save-page", "save-selection"} <= set(commands)
@@ -320,13 +398,18 @@ def test_a_refused_key_holds_the_capture_for_the_user(browser, pages, hub):
 
 
 @needs_chromium
-def test_the_popup_asks_about_memory_with_a_streamed_answer_and_sources(browser, pages, hub,
-                                                                       tmp_path):
+def test_the_popup_asks_about_memory_with_a_streamed_answer_and_sources(
+    browser, pages, hub, tmp_path
+):
     live = hub.live
     start_model(live.hub, write_parrot_llama(tmp_path / "parrot.gguf", words=("tide", "[1]")))
-    live.hub.knowledge.add_text(title="Tide tables", body="Spring tides come after the "
-                                "full moon.", fmt="text", actor=Actor("test"),
-                                url="https://example.org/tide-tables")
+    live.hub.knowledge.add_text(
+        title="Tide tables",
+        body="Spring tides come after the full moon.",
+        fmt="text",
+        actor=Actor("test"),
+        url="https://example.org/tide-tables",
+    )
     assert live.hub.jobs.wait_idle(60)
     pair(browser, hub)
     article = browser.new_page()

@@ -31,14 +31,14 @@ def folder(tmp_path):
 
 
 def start(tmp_path):
-    settings = Settings(data_dir=tmp_path / "data", watch_interval_s=0.2,
-                        watch_max_file_bytes=5000)
+    settings = Settings(data_dir=tmp_path / "data", watch_interval_s=0.2, watch_max_file_bytes=5000)
     return hub_of(create_app(settings, testing=True))
 
 
 def paths_found(hub, query):
-    return sorted(os.path.basename(r["document"]["path"])
-                  for r in hub.search.search(query, mode="fulltext"))
+    return sorted(
+        os.path.basename(r["document"]["path"]) for r in hub.search.search(query, mode="fulltext")
+    )
 
 
 def settle(hub):
@@ -102,15 +102,17 @@ def test_the_api_lets_only_the_owner_watch_folders(client, hub, folder):
     owner = {"Authorization": f"Bearer {hub.owner_token.value}"}
     created = client.post("/api/v1/folders", json={"path": str(folder)}, headers=owner)
     assert created.status_code == 201 and created.json["path"] == str(folder)
-    assert_error(client.post("/api/v1/folders", json={"path": str(folder)}, headers=owner),
-                 409)
-    assert_error(client.post("/api/v1/folders", json={"path": str(folder / "rivers.md")},
-                             headers=owner), 422)
+    assert_error(client.post("/api/v1/folders", json={"path": str(folder)}, headers=owner), 409)
+    assert_error(
+        client.post("/api/v1/folders", json={"path": str(folder / "rivers.md")}, headers=owner), 422
+    )
     admin_key = bearer(make_key(hub, "admin"))
-    assert_error(client.post("/api/v1/folders", json={"path": str(folder.parent)},
-                             headers=admin_key), 403)
-    assert [f["path"] for f in client.get("/api/v1/folders", headers=owner)
-            .json["folders"]] == [str(folder)]
+    assert_error(
+        client.post("/api/v1/folders", json={"path": str(folder.parent)}, headers=admin_key), 403
+    )
+    assert [f["path"] for f in client.get("/api/v1/folders", headers=owner).json["folders"]] == [
+        str(folder)
+    ]
     removed = client.delete(f"/api/v1/folders/{created.json['id']}", headers=owner)
     assert removed.status_code == 200
     assert client.get("/api/v1/folders", headers=owner).json["folders"] == []
@@ -122,15 +124,20 @@ def _actor():
     return Actor("test")
 
 
-@pytest.mark.parametrize("place", ["/", "/proc", "/sys/kernel", "/dev", "data", "backups",
-                                   "models"])
+@pytest.mark.parametrize(
+    "place", ["/", "/proc", "/sys/kernel", "/dev", "data", "backups", "models"]
+)
 def test_the_disk_system_trees_and_the_hubs_own_folders_are_refused(client, hub, place):
     owner = bearer(hub.owner_token.value)
-    path = {"data": hub.settings.data_dir, "backups": hub.settings.effective_backup_dir,
-            "models": hub.settings.effective_models_dir}.get(place, place)
+    path = {
+        "data": hub.settings.data_dir,
+        "backups": hub.settings.effective_backup_dir,
+        "models": hub.settings.effective_models_dir,
+    }.get(place, place)
     os.makedirs(path, exist_ok=True)
-    error = assert_error(client.post("/api/v1/folders", json={"path": str(path)},
-                                     headers=owner), 422)
+    error = assert_error(
+        client.post("/api/v1/folders", json={"path": str(path)}, headers=owner), 422
+    )
     assert str(path).rstrip("/") in error["message"] or "root of the disk" in error["message"]
     assert client.get("/api/v1/folders", headers=owner).json["folders"] == []
 
@@ -139,8 +146,9 @@ def test_a_watched_folder_that_holds_the_hubs_data_passes_over_it(tmp_path):
     home = tmp_path / "home"
     (home / "notes").mkdir(parents=True)
     (home / "notes" / "rivers.md").write_text("The Danube flows through Budapest.")
-    hub = hub_of(create_app(Settings(data_dir=home / "hub-data", watch_interval_s=0.2),
-                            testing=True))
+    hub = hub_of(
+        create_app(Settings(data_dir=home / "hub-data", watch_interval_s=0.2), testing=True)
+    )
     try:
         (home / "hub-data" / "logs").mkdir(parents=True, exist_ok=True)
         (home / "hub-data" / "logs" / "notes.txt").write_text("Budapest in the hub's own log")

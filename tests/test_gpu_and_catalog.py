@@ -40,8 +40,11 @@ def test_offload_can_be_switched_off():
 
 def test_layer_placement_is_read_from_llama_cpp_log():
     placement = LayerPlacement()
-    for line in ["load_tensors: layer   0 assigned to device CUDA0, is_swa = 0",
-                 "load_tensors: layer   1 assigned to device CPU, is_swa = 0", "other"]:
+    for line in [
+        "load_tensors: layer   0 assigned to device CUDA0, is_swa = 0",
+        "load_tensors: layer   1 assigned to device CPU, is_swa = 0",
+        "other",
+    ]:
         placement.feed(line)
     assert placement.summary() == {"layers": 2, "layers_on_gpu": 1}
     assert LayerPlacement().summary() is None
@@ -56,12 +59,22 @@ def test_manager_reports_the_plan_of_an_injected_gpu(tmp_path):
     settings = Settings(data_dir=tmp_path)
     db = Database(settings.effective_database_url)
     db.migrate()
-    manager = ModelManager(settings, db, lambda *a: None,
-                           gpu=GpuInfo("cuda", "NVIDIA H200", build_can_offload=True))
+    manager = ModelManager(
+        settings, db, lambda *a: None, gpu=GpuInfo("cuda", "NVIDIA H200", build_can_offload=True)
+    )
     from neurocache.store.tables import Model
 
-    row = Model(id="m", name="m", role="chat", format="gguf", source="local",
-                path=str(tmp_path / "m.gguf"), state="installed", verified=False, meta={})
+    row = Model(
+        id="m",
+        name="m",
+        role="chat",
+        format="gguf",
+        source="local",
+        path=str(tmp_path / "m.gguf"),
+        state="installed",
+        verified=False,
+        meta={},
+    )
     process = manager._new_process(row)
     assert process.gpu_plan["device"] == "cuda" and process.gpu_plan["gpu_layers"] == 999
     assert "--n-gpu-layers" in (command := process.command_for_port(1234))
@@ -81,11 +94,15 @@ def test_the_shipped_catalog_is_complete():
     assert "trust on first use" in raw["note"]
 
 
-@pytest.mark.parametrize("content", [
-    "not json", '{"version": 1, "models": [{"id": "x"}]}',
-    '{"version": 1, "models": [{"id": "a b", "name": "n", "role": "chat", "format": "gguf", '
-    '"url": "https://x/a.gguf", "size": 1, "license": "MIT"}]}',
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        '{"version": 1, "models": [{"id": "x"}]}',
+        '{"version": 1, "models": [{"id": "a b", "name": "n", "role": "chat", "format": "gguf", '
+        '"url": "https://x/a.gguf", "size": 1, "license": "MIT"}]}',
+    ],
+)
 def test_a_broken_catalog_is_a_clear_error(tmp_path, content):
     path = tmp_path / "catalog.json"
     path.write_text(content)
@@ -97,10 +114,26 @@ def test_the_catalog_setting_replaces_the_shipped_one(tmp_path, runner):
     from neurocache.cli.main import main
 
     path = tmp_path / "catalog.json"
-    path.write_text(json.dumps({"version": 1, "models": [{
-        "id": "only", "name": "Only", "role": "embedding", "format": "gguf",
-        "url": "https://example.invalid/only.gguf", "size": 10, "license": "MIT"}]}))
-    result = runner.invoke(main, ["models", "list", "--data-dir", str(tmp_path / "d"),
-                                  "--catalog-path", str(path)])
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "models": [
+                    {
+                        "id": "only",
+                        "name": "Only",
+                        "role": "embedding",
+                        "format": "gguf",
+                        "url": "https://example.invalid/only.gguf",
+                        "size": 10,
+                        "license": "MIT",
+                    }
+                ],
+            }
+        )
+    )
+    result = runner.invoke(
+        main, ["models", "list", "--data-dir", str(tmp_path / "d"), "--catalog-path", str(path)]
+    )
     assert result.exit_code == 0, result.output
     assert "only" in result.output and "llama" not in result.output.lower()

@@ -21,8 +21,7 @@ def documents(client, owner) -> list[dict]:
 
 
 def post(client, headers, key, **body):
-    return client.post("/api/v1/documents", json=body,
-                       headers={**headers, "Idempotency-Key": key})
+    return client.post("/api/v1/documents", json=body, headers={**headers, "Idempotency-Key": key})
 
 
 def test_a_retry_with_the_same_key_answers_as_the_first_time(client, owner):
@@ -80,12 +79,17 @@ def test_a_capture_retried_with_its_key_is_the_first_capture(client, owner):
 
 
 def upload(client, owner, name, content, **form):
-    return client.post("/api/v1/documents", headers=owner, content_type="multipart/form-data",
-                       data={"file": [(io.BytesIO(content), name)], **form})
+    return client.post(
+        "/api/v1/documents",
+        headers=owner,
+        content_type="multipart/form-data",
+        data={"file": [(io.BytesIO(content), name)], **form},
+    )
 
 
 def test_the_same_file_uploaded_again_is_unchanged_and_a_new_version_replaces_the_old(
-        client, owner, hub):
+    client, owner, hub
+):
     client.post("/api/v1/collections", json={"name": "notes"}, headers=owner)
     first = upload(client, owner, "rivers.md", b"The Danube flows east.", collection="notes")
     assert first.json["outcome"] == "created"
@@ -101,5 +105,6 @@ def test_the_same_file_uploaded_again_is_unchanged_and_a_new_version_replaces_th
     hub.jobs.wait_idle(60)
     in_notes = client.get("/api/v1/documents?collection=notes", headers=owner).json
     assert [d["id"] for d in in_notes["documents"]] == [changed.json["document"]["id"]]
-    assert_error(client.get(f"/api/v1/documents/{first.json['document']['id']}",
-                            headers=owner), 404)
+    assert_error(
+        client.get(f"/api/v1/documents/{first.json['document']['id']}", headers=owner), 404
+    )

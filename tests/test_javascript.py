@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted(p for folder in (ROOT / "src/neurocache/client", ROOT / "browser-extension/src")
-                 for p in folder.rglob("*.js") if "vendor" not in p.parts)
+SCRIPTS = sorted(
+    p
+    for folder in (ROOT / "src/neurocache/client", ROOT / "browser-extension/src")
+    for p in folder.rglob("*.js")
+    if "vendor" not in p.parts
+)
 
 
 def test_there_are_scripts_to_check():
@@ -26,8 +30,9 @@ def test_the_script_parses_as_an_es_module(script, tmp_path):
         pytest.skip("Node.js is not installed (make test installs it)")
     module = tmp_path / (script.stem + ".mjs")  # .mjs: a module on every Node version
     shutil.copyfile(script, module)
-    result = subprocess.run([node, "--check", str(module)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [node, "--check", str(module)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -35,6 +40,9 @@ def test_no_module_of_the_client_imports_its_entry_point():
     """main.js imports the views; a view importing main.js back made a cycle that loads
     in an order nobody chose."""
     client = ROOT / "src/neurocache/client"
-    importers = [p.relative_to(client) for p in client.rglob("*.js") if "vendor" not in p.parts
-                 and "main.js\"" in p.read_text() and "import" in p.read_text()]
+    importers = [
+        p.relative_to(client)
+        for p in client.rglob("*.js")
+        if "vendor" not in p.parts and 'main.js"' in p.read_text() and "import" in p.read_text()
+    ]
     assert importers == []

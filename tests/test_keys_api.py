@@ -7,8 +7,9 @@ from tests.conftest import assert_error, bearer
 
 
 def test_create_shows_the_secret_once(client, admin_headers):
-    response = client.post("/api/v1/keys", json={"name": "plugin", "scopes": ["write", "read"]},
-                           headers=admin_headers)
+    response = client.post(
+        "/api/v1/keys", json={"name": "plugin", "scopes": ["write", "read"]}, headers=admin_headers
+    )
     assert response.status_code == 201
     created = response.json
     assert created["secret"].startswith("nc_") and created["scopes"] == ["read", "write"]
@@ -40,8 +41,11 @@ def test_list_pages_with_a_cursor(client, admin_headers):
         client.post("/api/v1/keys", json={"name": f"k{i}"}, headers=admin_headers)
     names, cursor = [], None
     while True:
-        page = client.get("/api/v1/keys", query_string={"limit": 2, **(
-            {"cursor": cursor} if cursor else {})}, headers=admin_headers).json
+        page = client.get(
+            "/api/v1/keys",
+            query_string={"limit": 2, **({"cursor": cursor} if cursor else {})},
+            headers=admin_headers,
+        ).json
         names += [k["name"] for k in page["keys"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -51,10 +55,12 @@ def test_list_pages_with_a_cursor(client, admin_headers):
 
 def test_every_key_action_is_audited_with_before_and_after(client, admin_headers, hub):
     created = client.post("/api/v1/keys", json={"name": "a"}, headers=admin_headers).json
-    client.delete(f"/api/v1/keys/{created['id']}", headers={**admin_headers,
-                                                             "X-Request-ID": "revoke-1"})
-    entries = client.get("/api/v1/audit", query_string={"target_id": created["id"]},
-                         headers=admin_headers).json["entries"]
+    client.delete(
+        f"/api/v1/keys/{created['id']}", headers={**admin_headers, "X-Request-ID": "revoke-1"}
+    )
+    entries = client.get(
+        "/api/v1/audit", query_string={"target_id": created["id"]}, headers=admin_headers
+    ).json["entries"]
     assert [e["action"] for e in entries] == ["key.revoke", "key.create"]
     revoke, create = entries
     admin_id = hub.keys.list(limit=10)[0][-1]["id"]
@@ -73,8 +79,21 @@ def test_audit_needs_admin(client, hub):
 
 def test_cli_create_prints_the_key_alone_on_the_last_line(runner, tmp_path, client, app):
     data_dir = str(app.extensions["neurocache"].settings.data_dir)
-    result = runner.invoke(main, ["keys", "create", "--name", "script", "--scope", "chat",
-                                  "--scope", "read", "--data-dir", data_dir])
+    result = runner.invoke(
+        main,
+        [
+            "keys",
+            "create",
+            "--name",
+            "script",
+            "--scope",
+            "chat",
+            "--scope",
+            "read",
+            "--data-dir",
+            data_dir,
+        ],
+    )
     assert result.exit_code == 0, result.output
     secret = result.output.rstrip("\n").splitlines()[-1]
     assert secret.startswith("nc_") and " " not in secret
@@ -87,13 +106,16 @@ def test_cli_create_prints_the_key_alone_on_the_last_line(runner, tmp_path, clie
     assert revoked.exit_code == 0 and "Revoked" in revoked.output
     assert_error(client.get("/api/v1/status", headers=bearer(secret)), 401)
     audit = app.extensions["neurocache"].audit.list(target_id=key_id)[0]
-    assert [(e["action"], e["actor"]) for e in audit] == [("key.revoke", "cli"),
-                                                         ("key.create", "cli")]
+    assert [(e["action"], e["actor"]) for e in audit] == [
+        ("key.revoke", "cli"),
+        ("key.create", "cli"),
+    ]
 
 
 def test_cli_errors_are_clear(runner, tmp_path):
-    bad_scope = runner.invoke(main, ["keys", "create", "--name", "x", "--scope", "root",
-                                     "--data-dir", str(tmp_path)])
+    bad_scope = runner.invoke(
+        main, ["keys", "create", "--name", "x", "--scope", "root", "--data-dir", str(tmp_path)]
+    )
     assert bad_scope.exit_code == 2 and "root" in bad_scope.output
     unknown = runner.invoke(main, ["keys", "revoke", "nope", "--data-dir", str(tmp_path)])
     assert unknown.exit_code == 1 and "no API key with id nope" in unknown.output
@@ -101,11 +123,25 @@ def test_cli_errors_are_clear(runner, tmp_path):
 
 def test_cli_people_have_their_own_keys(runner, client, app):
     data_dir = str(app.extensions["neurocache"].settings.data_dir)
-    added = runner.invoke(main, ["users", "add", "ada", "--display-name", "Ada L",
-                                 "--data-dir", data_dir])
+    added = runner.invoke(
+        main, ["users", "add", "ada", "--display-name", "Ada L", "--data-dir", data_dir]
+    )
     assert added.exit_code == 0 and "@ada" in added.output, added.output
-    created = runner.invoke(main, ["keys", "create", "--name", "laptop", "--scope", "read",
-                                   "--user", "ada", "--data-dir", data_dir])
+    created = runner.invoke(
+        main,
+        [
+            "keys",
+            "create",
+            "--name",
+            "laptop",
+            "--scope",
+            "read",
+            "--user",
+            "ada",
+            "--data-dir",
+            data_dir,
+        ],
+    )
     secret = created.output.rstrip("\n").splitlines()[-1]
     me = client.get("/api/v1/session", headers=bearer(secret)).json["principal"]
     assert me["user"] == "ada" and me["person"].startswith("user:")
@@ -113,7 +149,10 @@ def test_cli_people_have_their_own_keys(runner, client, app):
     removed = runner.invoke(main, ["users", "remove", "ada", "--data-dir", data_dir])
     assert removed.exit_code == 0 and "revoked 1 key" in removed.output
     assert_error(client.get("/api/v1/session", headers=bearer(secret)), 401)
-    for bad in (["users", "add", "Not Valid"], ["users", "remove", "nobody"],
-                ["keys", "create", "--name", "x", "--user", "nobody"]):
+    for bad in (
+        ["users", "add", "Not Valid"],
+        ["users", "remove", "nobody"],
+        ["keys", "create", "--name", "x", "--user", "nobody"],
+    ):
         result = runner.invoke(main, [*bad, "--data-dir", data_dir])
         assert result.exit_code == 1 and "Error" in result.output, result.output

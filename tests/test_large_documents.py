@@ -25,7 +25,8 @@ def test_the_stored_text_comes_back_whole_a_window_at_a_time(hub):
     windows = list(stored.windows())
     assert len(windows) > 2 and "".join(w for _, w, _ in windows) == body
     assert [start for start, _, _ in windows] == [
-        sum(len(w) for _, w, _ in windows[:i]) for i in range(len(windows))]
+        sum(len(w) for _, w, _ in windows[:i]) for i in range(len(windows))
+    ]
     assert windows[-1][2] == 1.0
 
 
@@ -37,5 +38,5 @@ def test_chunks_of_a_streamed_document_point_into_its_text(hub):
         chunks = list(session.scalars(select(Memory).where(Memory.kind == "chunk")))
     assert chunks
     for chunk in chunks:
-        assert body[chunk.meta["start"]:chunk.meta["end"]] == chunk.content
+        assert body[chunk.meta["start"] : chunk.meta["end"]] == chunk.content
     assert hub.jobs.get(accepted["job"]["id"])["status"] == "done"

@@ -67,9 +67,13 @@ def test_every_part_imports_only_parts_below_it():
 
 
 def test_only_the_web_layer_and_the_app_factory_import_the_web_framework():
-    wrong = [f"{file.relative_to(SRC)} imports {module}" for file in modules()
-             if part_of(file) not in MAY_USE_THE_WEB_FRAMEWORK
-             for module in imports(file) if module.split(".")[0] in WEB_FRAMEWORKS]
+    wrong = [
+        f"{file.relative_to(SRC)} imports {module}"
+        for file in modules()
+        if part_of(file) not in MAY_USE_THE_WEB_FRAMEWORK
+        for module in imports(file)
+        if module.split(".")[0] in WEB_FRAMEWORKS
+    ]
     assert not wrong, "\n".join(wrong)
 
 
@@ -83,5 +87,8 @@ def test_the_store_imports_only_settings_and_errors_of_ours():
     # DESIGN.md: the store may import settings (and the package's version, for backups)
     for file in (SRC / "store").rglob("*.py"):
         ours = {m for m in imports(file) if m.startswith("neurocache")}
-        assert all(m == "neurocache" or m.startswith((
-            "neurocache.store", "neurocache.errors", "neurocache.settings")) for m in ours), file
+        assert all(
+            m == "neurocache"
+            or m.startswith(("neurocache.store", "neurocache.errors", "neurocache.settings"))
+            for m in ours
+        ), file

@@ -25,8 +25,12 @@ def hold_time_still(app: Flask):
 
 @pytest.fixture
 def limited(tmp_path):
-    settings = Settings(data_dir=tmp_path / "data", rate_limit_per_minute=5,
-                        rate_limit_generate_per_minute=2, rate_limit_global_per_minute=100)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        rate_limit_per_minute=5,
+        rate_limit_generate_per_minute=2,
+        rate_limit_global_per_minute=100,
+    )
     app = create_app(settings, testing=True)
     yield app
     hub_of(app).close()
@@ -50,8 +54,9 @@ def test_a_key_over_its_limit_gets_429_with_retry_after_and_recovers(limited):
 def test_generating_endpoints_have_their_own_tighter_limit(limited):
     client, _clock = limited.test_client(), hold_time_still(limited)
     headers = bearer(make_key(hub_of(limited), "chat", "read"))
-    embed = [client.post("/v1/embeddings", json={"input": "hello"}, headers=headers)
-             for _ in range(3)]
+    embed = [
+        client.post("/v1/embeddings", json={"input": "hello"}, headers=headers) for _ in range(3)
+    ]
     assert [a.status_code for a in embed] == [200, 200, 429]
     assert embed[2].json["error"]["code"] == "rate_limited"  # OpenAI's shape under /v1
     assert embed[2].headers["Retry-After"] == "30"
@@ -59,12 +64,20 @@ def test_generating_endpoints_have_their_own_tighter_limit(limited):
 
 
 def test_each_key_has_its_own_bucket_and_the_hub_one_for_all(tmp_path):
-    app = create_app(Settings(data_dir=tmp_path / "data", rate_limit_per_minute=3,
-                              rate_limit_global_per_minute=5), testing=True)
+    app = create_app(
+        Settings(
+            data_dir=tmp_path / "data", rate_limit_per_minute=3, rate_limit_global_per_minute=5
+        ),
+        testing=True,
+    )
     client, _clock = app.test_client(), hold_time_still(app)
     one, two = (bearer(make_key(hub_of(app), "read", name=n)) for n in ("one", "two"))
-    assert [client.get("/api/v1/collections", headers=one).status_code
-            for _ in range(4)] == [200, 200, 200, 429]
+    assert [client.get("/api/v1/collections", headers=one).status_code for _ in range(4)] == [
+        200,
+        200,
+        200,
+        429,
+    ]
     statuses = [client.get("/api/v1/collections", headers=two).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]  # the hub's 5 are spent: 3 by one, 2 by two
     error = assert_error(client.get("/api/v1/collections", headers=two), 429)
@@ -76,8 +89,10 @@ def test_the_owner_session_is_not_limited_unless_asked(tmp_path, limited):
     client, _clock = limited.test_client(), hold_time_still(limited)
     client.get(f"/?token={hub_of(limited).owner_token.value}")
     assert {client.get("/api/v1/collections").status_code for _ in range(12)} == {200}
-    app = create_app(Settings(data_dir=tmp_path / "strict", rate_limit_per_minute=2,
-                              rate_limit_owner=True), testing=True)
+    app = create_app(
+        Settings(data_dir=tmp_path / "strict", rate_limit_per_minute=2, rate_limit_owner=True),
+        testing=True,
+    )
     strict, _ = app.test_client(), hold_time_still(app)
     strict.get(f"/?token={hub_of(app).owner_token.value}")
     assert [strict.get("/api/v1/collections").status_code for _ in range(3)] == [200, 200, 429]
@@ -85,8 +100,9 @@ def test_the_owner_session_is_not_limited_unless_asked(tmp_path, limited):
 
 
 def test_unauthenticated_requests_count_against_the_hub_only(tmp_path):
-    app = create_app(Settings(data_dir=tmp_path / "data", rate_limit_global_per_minute=4),
-                     testing=True)
+    app = create_app(
+        Settings(data_dir=tmp_path / "data", rate_limit_global_per_minute=4), testing=True
+    )
     client, _clock = app.test_client(), hold_time_still(app)
     for _ in range(3):
         assert_error(client.get("/api/v1/collections"), 401)
@@ -141,8 +157,9 @@ def test_concurrent_clients_get_exactly_the_allowance(tmp_path):
     def hammer() -> None:
         with requests.Session() as session:
             for _ in range(10):
-                status = session.get(live.url + "/api/v1/collections", headers=headers,
-                                     timeout=30).status_code
+                status = session.get(
+                    live.url + "/api/v1/collections", headers=headers, timeout=30
+                ).status_code
                 with lock:
                     statuses.append(status)
 
@@ -157,6 +174,7 @@ def test_concurrent_clients_get_exactly_the_allowance(tmp_path):
 
 # ---- usage
 
+
 def usage(client, headers, **query):
     response = client.get("/api/v1/usage", query_string=query, headers=headers)
     assert response.status_code == 200, response.json
@@ -164,8 +182,9 @@ def usage(client, headers, **query):
 
 
 def test_usage_counts_each_request_per_key_and_endpoint(client, hub, admin_headers):
-    reader, writer = (make_key(hub, *s, name=n) for n, s in
-                      (("reader", ["read"]), ("writer", ["write", "read"])))
+    reader, writer = (
+        make_key(hub, *s, name=n) for n, s in (("reader", ["read"]), ("writer", ["write", "read"]))
+    )
     for _ in range(3):
         client.get("/api/v1/collections", headers=bearer(reader))
     client.get("/api/v1/documents/nope", headers=bearer(reader))  # a 404
@@ -199,12 +218,16 @@ def test_usage_rolls_up_into_hours_and_days(client, hub, admin_headers):
 
 def test_usage_counts_ingestion_against_the_key_that_sent_it(client, hub, admin_headers):
     writer = make_key(hub, "write", "read", name="writer")
-    response = client.post("/api/v1/documents", headers=bearer(writer), json={
-        "title": "Notes", "text": "Rivers run to the sea. " * 200})
+    response = client.post(
+        "/api/v1/documents",
+        headers=bearer(writer),
+        json={"title": "Notes", "text": "Rivers run to the sea. " * 200},
+    )
     assert response.status_code == 202
     assert hub.jobs.wait_idle(60)
-    chunks = client.get(f"/api/v1/documents/{response.json['document']['id']}",
-                        headers=admin_headers).json["chunk_count"]
+    chunks = client.get(
+        f"/api/v1/documents/{response.json['document']['id']}", headers=admin_headers
+    ).json["chunk_count"]
     got = usage(client, admin_headers, bucket="hour", group_by="caller")
     writer_series = next(s for s in got["series"] if s["group"].get("caller_name") == "writer")
     assert writer_series["totals"]["documents"] == 1
@@ -221,15 +244,20 @@ def test_usage_keeps_bounded_size_by_pruning_old_buckets(hub):
     assert sum(r.requests for r in hours) == 6
 
 
-@pytest.mark.parametrize("query, field", [
-    ({"bucket": "week"}, "bucket"), ({"group_by": "caller,colour"}, "group_by"),
-    ({"start": "yesterday"}, "start"), ({"bucket": "minute", "start": "2026-01-01T00:00:00Z"},
-                                        None),
-    ({"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, None),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"bucket": "week"}, "bucket"),
+        ({"group_by": "caller,colour"}, "group_by"),
+        ({"start": "yesterday"}, "start"),
+        ({"bucket": "minute", "start": "2026-01-01T00:00:00Z"}, None),
+        ({"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, None),
+    ],
+)
 def test_bad_usage_queries_get_the_error_shape(client, admin_headers, query, field):
-    error = assert_error(client.get("/api/v1/usage", query_string=query, headers=admin_headers),
-                         422)
+    error = assert_error(
+        client.get("/api/v1/usage", query_string=query, headers=admin_headers), 422
+    )
     if field:
         assert error["details"]["errors"][0]["loc"] == [field]
 
@@ -250,9 +278,13 @@ def test_metrics_speak_prometheus_text(client, hub, admin_headers, owner_client)
     text = response.get_data(as_text=True)
     assert "# TYPE neurocache_requests_total counter" in text
     key_id = hub.keys.list()[0][0]["id"]
-    line = next(line for line in text.splitlines() if line.startswith(
-        "neurocache_errors_total{") and f'caller="key:{key_id}"' in line
-        and "documents/<document_id>" in line)
+    line = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("neurocache_errors_total{")
+        and f'caller="key:{key_id}"' in line
+        and "documents/<document_id>" in line
+    )
     assert line.endswith(" 1.0")
     assert "neurocache_store_bytes " in text and "neurocache_uptime_seconds " in text
     from prometheus_client.parser import text_string_to_metric_families

@@ -17,8 +17,10 @@ from tests.conftest import assert_error, bearer, make_key
 from tests.support.waiting import wait_for
 
 REDIS = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (make "
-                                "test installs it with apt when it can)")
+pytestmark = pytest.mark.skipif(
+    REDIS is None,
+    reason="redis-server is not installed (make test installs it with apt when it can)",
+)
 
 
 def free_port() -> int:
@@ -30,9 +32,23 @@ def free_port() -> int:
 @pytest.fixture
 def redis_url(tmp_path):
     port = free_port()
-    server = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            REDIS,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def answers() -> bool:
         try:
@@ -49,14 +65,16 @@ def redis_url(tmp_path):
 
 
 def test_two_hubs_on_one_store_share_one_limit(tmp_path, redis_url):
-    settings = Settings(data_dir=tmp_path / "data", rate_limit_per_minute=4,
-                        rate_limit_redis_url=redis_url.url)
+    settings = Settings(
+        data_dir=tmp_path / "data", rate_limit_per_minute=4, rate_limit_redis_url=redis_url.url
+    )
     first, second = create_app(settings, testing=True), create_app(settings, testing=True)
     assert isinstance(hub_of(first).limiter, RedisRateLimiter)
     headers = bearer(make_key(hub_of(first), "read"))
     clients = [first.test_client(), second.test_client()]
-    statuses = [clients[i % 2].get("/api/v1/collections", headers=headers).status_code
-                for i in range(6)]
+    statuses = [
+        clients[i % 2].get("/api/v1/collections", headers=headers).status_code for i in range(6)
+    ]
     assert statuses == [200, 200, 200, 200, 429, 429]
     refused = clients[0].get("/api/v1/collections", headers=headers)
     error = assert_error(refused, 429, "rate_limited")
@@ -67,14 +85,17 @@ def test_two_hubs_on_one_store_share_one_limit(tmp_path, redis_url):
 
 
 def test_with_redis_away_each_hub_limits_on_its_own(tmp_path, redis_url):
-    app = create_app(Settings(data_dir=tmp_path / "data", rate_limit_per_minute=3,
-                              rate_limit_redis_url=redis_url.url), testing=True)
+    app = create_app(
+        Settings(
+            data_dir=tmp_path / "data", rate_limit_per_minute=3, rate_limit_redis_url=redis_url.url
+        ),
+        testing=True,
+    )
     client = app.test_client()
     headers = bearer(make_key(hub_of(app), "read"))
     assert client.get("/api/v1/collections", headers=headers).status_code == 200
     redis_url.terminate()
     redis_url.wait(timeout=10)
-    statuses = [client.get("/api/v1/collections", headers=headers).status_code
-                for _ in range(4)]
+    statuses = [client.get("/api/v1/collections", headers=headers).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]  # its own bucket: a full minute of its own
     hub_of(app).close()

@@ -13,34 +13,54 @@ def owner(hub):
 
 
 def memory(client, owner, content, **fields):
-    response = client.post("/api/v1/memories", json={"kind": "note", "content": content,
-                                                     **fields}, headers=owner)
+    response = client.post(
+        "/api/v1/memories", json={"kind": "note", "content": content, **fields}, headers=owner
+    )
     assert response.status_code == 201, response.json
     return response.json
 
 
 def edge(client, owner, source, target, relation, **fields):
-    return client.post("/api/v1/edges", json={"source": source, "target": target,
-                                              "relation": relation, **fields}, headers=owner)
+    return client.post(
+        "/api/v1/edges",
+        json={"source": source, "target": target, "relation": relation, **fields},
+        headers=owner,
+    )
 
 
 def test_a_memory_is_created_found_edited_and_deleted(client, owner, hub):
-    note = memory(client, owner, "The kayak is stored in the boathouse", tier="long_term",
-                  metadata={"topic": "boats"})
+    note = memory(
+        client,
+        owner,
+        "The kayak is stored in the boathouse",
+        tier="long_term",
+        metadata={"topic": "boats"},
+    )
     assert note["tier"] == "long_term" and len(note["content_hash"]) == 64
-    found = client.post("/api/v1/search", json={"query": "where is the kayak", "kinds":
-                                                ["note"]}, headers=owner).json["results"]
+    found = client.post(
+        "/api/v1/search", json={"query": "where is the kayak", "kinds": ["note"]}, headers=owner
+    ).json["results"]
     assert found[0]["memory_id"] == note["id"]
-    changed = client.patch(f"/api/v1/memories/{note['id']}", headers=owner,
-                           json={"content": "The canoe is in the garage"}).json
+    changed = client.patch(
+        f"/api/v1/memories/{note['id']}",
+        headers=owner,
+        json={"content": "The canoe is in the garage"},
+    ).json
     assert changed["content_hash"] != note["content_hash"]
-    vector = client.post("/api/v1/search", json={"query": "canoe garage", "mode": "vector",
-                                                 "kinds": ["note"]}, headers=owner).json
+    vector = client.post(
+        "/api/v1/search",
+        json={"query": "canoe garage", "mode": "vector", "kinds": ["note"]},
+        headers=owner,
+    ).json
     assert vector["results"][0]["text"] == "The canoe is in the garage"
     assert client.delete(f"/api/v1/memories/{note['id']}", headers=owner).status_code == 204
     assert_error(client.get(f"/api/v1/memories/{note['id']}", headers=owner), 404)
-    assert client.post("/api/v1/search", json={"query": "canoe", "kinds": ["note"]},
-                       headers=owner).json["results"] == []
+    assert (
+        client.post(
+            "/api/v1/search", json={"query": "canoe", "kinds": ["note"]}, headers=owner
+        ).json["results"]
+        == []
+    )
     actions = [e["action"] for e in client.get("/api/v1/audit", headers=owner).json["entries"]]
     assert {"memory.create", "memory.update", "memory.delete"} <= set(actions)
 
@@ -68,16 +88,19 @@ def test_edges_traversal_and_cycles_refused(client, owner):
     assert {m["id"] for m in graph["memories"]} == {a, c, d}
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status"), [
-    ("post", "/api/v1/memories", {"kind": "chunk", "content": "x"}, 422),
-    ("post", "/api/v1/memories", {"kind": "Bad Kind", "content": "x"}, 422),
-    ("post", "/api/v1/memories", {"kind": "note", "content": ""}, 422),
-    ("post", "/api/v1/memories", {"kind": "note", "content": "x", "tier": "attic"}, 422),
-    ("post", "/api/v1/edges", {"source": "nope", "target": "nope", "relation": "x"}, 404),
-    ("get", "/api/v1/memories/nope", None, 404),
-    ("get", "/api/v1/memories/nope/graph?depth=9", None, 422),
-    ("patch", "/api/v1/memories/nope", {"content": "x"}, 404),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("post", "/api/v1/memories", {"kind": "chunk", "content": "x"}, 422),
+        ("post", "/api/v1/memories", {"kind": "Bad Kind", "content": "x"}, 422),
+        ("post", "/api/v1/memories", {"kind": "note", "content": ""}, 422),
+        ("post", "/api/v1/memories", {"kind": "note", "content": "x", "tier": "attic"}, 422),
+        ("post", "/api/v1/edges", {"source": "nope", "target": "nope", "relation": "x"}, 404),
+        ("get", "/api/v1/memories/nope", None, 404),
+        ("get", "/api/v1/memories/nope/graph?depth=9", None, 422),
+        ("patch", "/api/v1/memories/nope", {"content": "x"}, 404),
+    ],
+)
 def test_memory_input_errors(client, owner, method, path, body, status):
     kwargs = {"json": body} if body is not None else {}
     assert_error(getattr(client, method)(path, headers=owner, **kwargs), status)
@@ -87,16 +110,24 @@ def test_the_hubs_own_memories_are_changed_through_their_own_api(client, owner, 
     from neurocache.store.audit import Actor
 
     conversation = hub.conversations.create(Actor("t"))
-    assert_error(client.patch(f"/api/v1/memories/{conversation['id']}", headers=owner,
-                              json={"content": "x"}), 409)
-    assert client.get(f"/api/v1/memories/{conversation['id']}",
-                      headers=owner).json["kind"] == "conversation"
+    assert_error(
+        client.patch(
+            f"/api/v1/memories/{conversation['id']}", headers=owner, json={"content": "x"}
+        ),
+        409,
+    )
+    assert (
+        client.get(f"/api/v1/memories/{conversation['id']}", headers=owner).json["kind"]
+        == "conversation"
+    )
     note = memory(client, owner, "x")
-    assert_error(client.patch(f"/api/v1/memories/{note['id']}", headers=owner,
-                              json={"content": None}), 422)
+    assert_error(
+        client.patch(f"/api/v1/memories/{note['id']}", headers=owner, json={"content": None}), 422
+    )
 
 
 def test_reading_needs_read_and_writing_needs_write(client, hub):
     reader = bearer(make_key(hub, "read"))
-    assert_error(client.post("/api/v1/memories", json={"kind": "note", "content": "x"},
-                             headers=reader), 403)
+    assert_error(
+        client.post("/api/v1/memories", json={"kind": "note", "content": "x"}, headers=reader), 403
+    )

@@ -45,8 +45,9 @@ def running(hub: Hub, path: Path) -> str:
 
 def ask(hub: Hub) -> str:
     backend = hub.models.chat_backend()
-    reply = backend.client.chat([{"role": "user", "content": "hi"}], max_tokens=2,
-                                model=backend.served_name)
+    reply = backend.client.chat(
+        [{"role": "user", "content": "hi"}], max_tokens=2, model=backend.served_name
+    )
     return reply["choices"][0]["message"]["content"]
 
 
@@ -81,8 +82,10 @@ def test_a_killed_server_is_noticed_at_once_and_requests_wait_for_the_restart(hu
     assert len(answered) > 10
     assert noticed_s < 1.0, noticed_s
     assert hub.models.get(model_id)["server"]["pid"] != pid
-    print(f"noticed after {noticed_s * 1000:.0f} ms, running again after {restarted_s:.2f} s, "
-          f"{len(answered)} answers, 0 failed")
+    print(
+        f"noticed after {noticed_s * 1000:.0f} ms, running again after {restarted_s:.2f} s, "
+        f"{len(answered)} answers, 0 failed"
+    )
 
 
 def test_a_model_running_when_the_hub_stopped_runs_when_it_starts_again(tmp_path, tiny_model):
@@ -111,11 +114,13 @@ def test_a_model_running_when_the_hub_stopped_runs_when_it_starts_again(tmp_path
 
 
 def test_a_broken_file_fails_at_once_with_its_cause_and_the_working_model_stays(
-        hub, tiny_model, tmp_path):
+    hub, tiny_model, tmp_path
+):
     working = running(hub, tiny_model)
     working_pid = hub.models.get(working)["server"]["pid"]
     broken = hub.models.register_local(
-        str(write_unknown_architecture(tmp_path / "frobnitz.gguf")), ACTOR)["id"]
+        str(write_unknown_architecture(tmp_path / "frobnitz.gguf")), ACTOR
+    )["id"]
     hub.models.start(broken, ACTOR)
     assert wait_for(lambda: hub.models.get(broken)["state"] == "failed", 60)
     failed = hub.models.get(broken)

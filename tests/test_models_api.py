@@ -85,8 +85,7 @@ def test_lists_the_shipped_catalog(hub_factory):
     assert any(m.get("recommended") for m in models)
 
 
-def test_a_local_gguf_registers_starts_answers_crashes_recovers_and_stops(hub_factory,
-                                                                          tiny_model):
+def test_a_local_gguf_registers_starts_answers_crashes_recovers_and_stops(hub_factory, tiny_model):
     live = hub_factory()
     created = api(live, "POST", "/api/v1/models", json={"path": str(tiny_model)})
     assert created.status_code == 201
@@ -104,8 +103,12 @@ def test_a_local_gguf_registers_starts_answers_crashes_recovers_and_stops(hub_fa
 
     pid = running["server"]["pid"]
     os.kill(pid, signal.SIGKILL)
-    assert wait_for(lambda: api(live, "GET", f"/api/v1/models/{model_id}").json()
-                    .get("server", {}).get("restarts") == 1)
+    assert wait_for(
+        lambda: (
+            api(live, "GET", f"/api/v1/models/{model_id}").json().get("server", {}).get("restarts")
+            == 1
+        )
+    )
     assert wait_for(lambda: state_of(live, model_id) == "running")
     logs = api(live, "GET", f"/api/v1/models/{model_id}/logs?lines=50").json()["lines"]
     assert logs and len(logs) <= 50
@@ -137,26 +140,39 @@ def test_registration_errors(hub_factory, tmp_path):
     live = hub_factory()
     not_a_model = tmp_path / "notes.txt"
     not_a_model.write_text("hello")
-    for body, status in [({"path": str(tmp_path / "missing.gguf")}, 422),
-                         ({"path": str(not_a_model)}, 422),
-                         ({}, 422), ({"path": "x", "base_url": "http://127.0.0.1:1"}, 422),
-                         ({"base_url": "http://127.0.0.1:1"}, 422),
-                         ({"base_url": "ftp://x", "model": "m"}, 422)]:
+    for body, status in [
+        ({"path": str(tmp_path / "missing.gguf")}, 422),
+        ({"path": str(not_a_model)}, 422),
+        ({}, 422),
+        ({"path": "x", "base_url": "http://127.0.0.1:1"}, 422),
+        ({"base_url": "http://127.0.0.1:1"}, 422),
+        ({"base_url": "ftp://x", "model": "m"}, 422),
+    ]:
         assert_error(api(live, "POST", "/api/v1/models", json=body), status)
     assert_error(api(live, "POST", "/api/v1/models/nope/start"), 404)
     assert_error(api(live, "GET", "/api/v1/models/nope"), 404)
     reader = bearer(live.key("read"))
-    assert_error(requests.post(live.url + "/api/v1/models", json={"path": "x"}, headers=reader,
-                               timeout=5), 403)
+    assert_error(
+        requests.post(live.url + "/api/v1/models", json={"path": "x"}, headers=reader, timeout=5),
+        403,
+    )
 
 
-def test_download_with_progress_events_then_verified(hub_factory, tiny_model, tmp_path,
-                                                    file_server):
+def test_download_with_progress_events_then_verified(
+    hub_factory, tiny_model, tmp_path, file_server
+):
     data = tiny_model.read_bytes()
     url = file_server.serve("/tiny.gguf", data, rate_bytes_per_s=2_000_000)
-    catalog = catalog_file(tmp_path / "catalog.json", {
-        "id": "tiny", "name": "Tiny", "url": url, "size": len(data),
-        "sha256": hashlib.sha256(data).hexdigest()})
+    catalog = catalog_file(
+        tmp_path / "catalog.json",
+        {
+            "id": "tiny",
+            "name": "Tiny",
+            "url": url,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        },
+    )
     live = hub_factory(catalog_path=catalog)
     events: queue.Queue = queue.Queue()
     client = socketio.Client(reconnection=False)
@@ -187,8 +203,12 @@ def test_failed_downloads_are_never_installed(hub_factory, tiny_model, tmp_path,
     data = tiny_model.read_bytes()
     catalog = catalog_file(
         tmp_path / "catalog.json",
-        {"id": "wrong-sum", "name": "W", "url": file_server.serve("/w.gguf", data),
-         "sha256": "0" * 64},
+        {
+            "id": "wrong-sum",
+            "name": "W",
+            "url": file_server.serve("/w.gguf", data),
+            "sha256": "0" * 64,
+        },
         {"id": "missing", "name": "M", "url": file_server.serve("/m.gguf", data, status=404)},
     )
     live = hub_factory(catalog_path=catalog)
@@ -204,8 +224,11 @@ def test_failed_downloads_are_never_installed(hub_factory, tiny_model, tmp_path,
 def test_a_download_is_cancelled(hub_factory, tiny_model, tmp_path, file_server):
     data = tiny_model.read_bytes()
     url = file_server.serve("/slow.gguf", data, rate_bytes_per_s=100_000)
-    live = hub_factory(catalog_path=catalog_file(tmp_path / "c.json", {
-        "id": "slow", "name": "S", "url": url, "size": len(data)}))
+    live = hub_factory(
+        catalog_path=catalog_file(
+            tmp_path / "c.json", {"id": "slow", "name": "S", "url": url, "size": len(data)}
+        )
+    )
     api(live, "POST", "/api/v1/models/slow/download")
     assert wait_for(lambda: api(live, "GET", "/api/v1/models/slow").json().get("progress"))
     assert api(live, "DELETE", "/api/v1/models/slow/download").status_code == 200
@@ -218,12 +241,17 @@ def test_a_download_is_cancelled(hub_factory, tiny_model, tmp_path, file_server)
 def test_a_download_survives_a_hub_restart(hub_factory, tiny_model, tmp_path, file_server):
     data = tiny_model.read_bytes()
     url = file_server.serve("/slow.gguf", data, rate_bytes_per_s=150_000)
-    catalog = catalog_file(tmp_path / "c.json", {"id": "slow", "name": "S", "url": url,
-                                                 "size": len(data)})
+    catalog = catalog_file(
+        tmp_path / "c.json", {"id": "slow", "name": "S", "url": url, "size": len(data)}
+    )
     first = hub_factory(catalog_path=catalog)
     api(first, "POST", "/api/v1/models/slow/download")
-    assert wait_for(lambda: (api(first, "GET", "/api/v1/models/slow").json()
-                             .get("progress") or {}).get("bytes", 0) > 100_000)
+    assert wait_for(
+        lambda: (
+            (api(first, "GET", "/api/v1/models/slow").json().get("progress") or {}).get("bytes", 0)
+            > 100_000
+        )
+    )
     first.server.stop()  # the hub goes away mid-download
     file_server.files["/slow.gguf"].rate_bytes_per_s = None
     second = hub_factory(catalog_path=catalog)
@@ -237,34 +265,56 @@ def test_a_download_survives_a_hub_restart(hub_factory, tiny_model, tmp_path, fi
 
 def test_a_remote_backend_is_used_by_url(hub_factory, tiny_model):
     port_server = subprocess.Popen(
-        [sys.executable, "-m", "neurocache", "model-server", "--model", str(tiny_model),
-         "--port", str(_free_port()), "--n-ctx", "256"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "neurocache",
+            "model-server",
+            "--model",
+            str(tiny_model),
+            "--port",
+            str(_free_port()),
+            "--n-ctx",
+            "256",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     port = int(port_server.args[port_server.args.index("--port") + 1])
     try:
         base_url = f"http://127.0.0.1:{port}"
         assert wait_for(lambda: _answers(base_url))
         live = hub_factory()
-        created = api(live, "POST", "/api/v1/models", json={
-            "base_url": base_url, "model": "tiny", "api_key": "sk-remote-secret"})
+        created = api(
+            live,
+            "POST",
+            "/api/v1/models",
+            json={"base_url": base_url, "model": "tiny", "api_key": "sk-remote-secret"},
+        )
         assert created.status_code == 201
         model = created.json()
-        assert (model["source"], model["state"], model["has_api_key"]) == ("remote", "running",
-                                                                          True)
+        assert (model["source"], model["state"], model["has_api_key"]) == (
+            "remote",
+            "running",
+            True,
+        )
         assert "sk-remote-secret" not in created.text
         reply = live.hub.models.client_for(model["id"]).chat(
-            [{"role": "user", "content": "hello"}], max_tokens=3)
+            [{"role": "user", "content": "hello"}], max_tokens=3
+        )
         assert reply["choices"][0]["message"]["content"]
-        dead = api(live, "POST", "/api/v1/models", json={"base_url": "http://127.0.0.1:9",
-                                                        "model": "x"}).json()
+        dead = api(
+            live, "POST", "/api/v1/models", json={"base_url": "http://127.0.0.1:9", "model": "x"}
+        ).json()
         assert dead["state"] == "failed" and "not reachable" in dead["error"]
     finally:
         port_server.terminate()
         port_server.wait(10)
 
 
-def test_a_llamafile_runs_under_the_guard_with_gpu_flags(hub_factory, tiny_model, tmp_path,
-                                                         monkeypatch):
+def test_a_llamafile_runs_under_the_guard_with_gpu_flags(
+    hub_factory, tiny_model, tmp_path, monkeypatch
+):
     llamafile = fake_llamafile(tmp_path)
     monkeypatch.setenv("FAKE_LLAMAFILE_MODEL", str(tiny_model))
     live = hub_factory()
@@ -283,8 +333,7 @@ def fake_llamafile(tmp_path: Path, with_model: bool = True) -> Path:
     llamafile is: the script part runs tests/support/fake_llamafile.py. No shebang, so the
     kernel refuses to exec it and the guard's `sh` fallback is exercised too."""
     llamafile = tmp_path / ("fake.llamafile" if with_model else "empty.llamafile")
-    script = (f"MZqFpD='\n'\nexec {sys.executable} {SUPPORT / 'fake_llamafile.py'} \"$@\"\n"
-              "exit 1\n")
+    script = f"MZqFpD='\n'\nexec {sys.executable} {SUPPORT / 'fake_llamafile.py'} \"$@\"\nexit 1\n"
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("model.gguf" if with_model else "readme.txt", b"weights")
@@ -295,10 +344,19 @@ def fake_llamafile(tmp_path: Path, with_model: bool = True) -> Path:
 def test_no_model_server_outlives_a_killed_hub(tmp_path, tiny_model):
     """SIGKILL the hub: its model servers (plain, and a llamafile under its guard, running
     together as the chat and the embedding model) end by themselves."""
-    env = {**os.environ, "NEUROCACHE_DATA_DIR": str(tmp_path / "d"), "PYTHONUNBUFFERED": "1",
-           "FAKE_LLAMAFILE_MODEL": str(tiny_model)}
-    hub = subprocess.Popen([sys.executable, "-m", "neurocache", "serve", "--port", "0"],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    env = {
+        **os.environ,
+        "NEUROCACHE_DATA_DIR": str(tmp_path / "d"),
+        "PYTHONUNBUFFERED": "1",
+        "FAKE_LLAMAFILE_MODEL": str(tiny_model),
+    }
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "neurocache", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         url = token = None
         for line in hub.stdout:
@@ -306,28 +364,35 @@ def test_no_model_server_outlives_a_killed_hub(tmp_path, tiny_model):
                 url, token = line.split("Open the hub: ")[1].strip().split("/?token=")
                 break
         headers = bearer(token)
-        bodies = [{"path": str(tiny_model)},
-                  {"path": str(fake_llamafile(tmp_path)), "role": "embedding"}]
+        bodies = [
+            {"path": str(tiny_model)},
+            {"path": str(fake_llamafile(tmp_path)), "role": "embedding"},
+        ]
         ids = []
         for body in bodies:
-            model = requests.post(url + "/api/v1/models", json=body, headers=headers,
-                                  timeout=10).json()
-            requests.post(f"{url}/api/v1/models/{model['id']}/start", headers=headers,
-                          timeout=10)
+            model = requests.post(
+                url + "/api/v1/models", json=body, headers=headers, timeout=10
+            ).json()
+            requests.post(f"{url}/api/v1/models/{model['id']}/start", headers=headers, timeout=10)
             ids.append(model["id"])
 
         def server_pids():
-            states = [requests.get(f"{url}/api/v1/models/{i}", headers=headers, timeout=10)
-                      .json() for i in ids]
+            states = [
+                requests.get(f"{url}/api/v1/models/{i}", headers=headers, timeout=10).json()
+                for i in ids
+            ]
             if all(s["state"] == "running" for s in states):
                 return [s["server"]["pid"] for s in states]
             return None
 
         assert wait_for(server_pids)  # both at once: one chat and one embedding model
         pids = server_pids()
-        descendants = [int(p) for p in subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(pids[1])], capture_output=True, text=True
-        ).stdout.split()]
+        descendants = [
+            int(p)
+            for p in subprocess.run(
+                ["ps", "-o", "pid=", "--ppid", str(pids[1])], capture_output=True, text=True
+            ).stdout.split()
+        ]
         assert descendants, "the guard should have the llamafile as its child"
         hub.send_signal(signal.SIGKILL)
         hub.wait(10)
@@ -352,14 +417,20 @@ def _answers(base_url: str) -> bool:
         return False
 
 
-def test_downloads_beyond_the_limit_wait_their_turn(hub_factory, tiny_model, tmp_path,
-                                                   file_server):
+def test_downloads_beyond_the_limit_wait_their_turn(hub_factory, tiny_model, tmp_path, file_server):
     data = tiny_model.read_bytes()
-    entries = [{"id": f"m{i}", "name": f"M{i}", "size": len(data),
-                "url": file_server.serve(f"/m{i}.gguf", data, rate_bytes_per_s=400_000)}
-               for i in range(2)]
-    live = hub_factory(catalog_path=catalog_file(tmp_path / "c.json", *entries),
-                       max_concurrent_downloads=1)
+    entries = [
+        {
+            "id": f"m{i}",
+            "name": f"M{i}",
+            "size": len(data),
+            "url": file_server.serve(f"/m{i}.gguf", data, rate_bytes_per_s=400_000),
+        }
+        for i in range(2)
+    ]
+    live = hub_factory(
+        catalog_path=catalog_file(tmp_path / "c.json", *entries), max_concurrent_downloads=1
+    )
     for entry in entries:
         api(live, "POST", f"/api/v1/models/{entry['id']}/download")
     assert wait_for(lambda: api(live, "GET", "/api/v1/models/m0").json().get("progress"))
@@ -374,14 +445,19 @@ def test_api_keys_register_only_files_in_the_models_dir(hub_factory, tiny_model,
     """A llamafile is a program the hub runs: only the owner may point at any path."""
     live = hub_factory()
     key = bearer(live.key("admin"))
-    outside = requests.post(live.url + "/api/v1/models", json={"path": str(tiny_model)},
-                            headers=key, timeout=10)
+    outside = requests.post(
+        live.url + "/api/v1/models", json={"path": str(tiny_model)}, headers=key, timeout=10
+    )
     assert_error(outside, 403, "forbidden")
     models_dir = live.hub.settings.effective_models_dir
     models_dir.mkdir(parents=True, exist_ok=True)
     inside = shutil.copy(tiny_model, models_dir / "mine.gguf")
-    assert requests.post(live.url + "/api/v1/models", json={"path": str(inside)}, headers=key,
-                         timeout=10).status_code == 201
+    assert (
+        requests.post(
+            live.url + "/api/v1/models", json={"path": str(inside)}, headers=key, timeout=10
+        ).status_code
+        == 201
+    )
 
 
 def test_a_file_that_only_starts_like_a_llamafile_is_refused(hub_factory, tmp_path):
@@ -396,8 +472,11 @@ def test_a_file_that_only_starts_like_a_llamafile_is_refused(hub_factory, tmp_pa
 
 def model_server_children(model_path: Path) -> int:
     out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
-    return sum(1 for line in out.splitlines()
-               if "model-server" in line and str(model_path) in line and "ps -eo" not in line)
+    return sum(
+        1
+        for line in out.splitlines()
+        if "model-server" in line and str(model_path) in line and "ps -eo" not in line
+    )
 
 
 def test_concurrent_starts_leave_one_server_per_role(hub_factory, tiny_model, tmp_path):
@@ -407,27 +486,39 @@ def test_concurrent_starts_leave_one_server_per_role(hub_factory, tiny_model, tm
     copy = Path(shutil.copy(tiny_model, tmp_path / "other.gguf"))
     first = api(live, "POST", "/api/v1/models", json={"path": str(tiny_model)}).json()["id"]
     second = api(live, "POST", "/api/v1/models", json={"path": str(copy)}).json()["id"]
-    threads = [threading.Thread(target=live.hub.models.start, args=(model_id,))
-               for model_id in (first, first, first, second, second)]
+    threads = [
+        threading.Thread(target=live.hub.models.start, args=(model_id,))
+        for model_id in (first, first, first, second, second)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert wait_for(lambda: sum(state_of(live, m) == "running" for m in (first, second)) == 1)
-    counted = wait_for(lambda: model_server_children(tiny_model) + model_server_children(copy)
-                       == 1, 15)
-    assert counted, subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True,
-                                   text=True).stdout
+    counted = wait_for(
+        lambda: model_server_children(tiny_model) + model_server_children(copy) == 1, 15
+    )
+    assert counted, subprocess.run(
+        ["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True
+    ).stdout
 
 
 def test_a_queued_download_cancels_at_once_and_can_be_downloaded_again(
-        hub_factory, tiny_model, tmp_path, file_server):
+    hub_factory, tiny_model, tmp_path, file_server
+):
     data = tiny_model.read_bytes()
-    entries = [{"id": name, "name": name, "size": len(data),
-                "url": file_server.serve(f"/{name}.gguf", data, rate_bytes_per_s=rate)}
-               for name, rate in (("slow", 150_000), ("queued", None))]
-    live = hub_factory(catalog_path=catalog_file(tmp_path / "c.json", *entries),
-                       max_concurrent_downloads=1)
+    entries = [
+        {
+            "id": name,
+            "name": name,
+            "size": len(data),
+            "url": file_server.serve(f"/{name}.gguf", data, rate_bytes_per_s=rate),
+        }
+        for name, rate in (("slow", 150_000), ("queued", None))
+    ]
+    live = hub_factory(
+        catalog_path=catalog_file(tmp_path / "c.json", *entries), max_concurrent_downloads=1
+    )
     api(live, "POST", "/api/v1/models/slow/download")
     api(live, "POST", "/api/v1/models/queued/download")
     assert api(live, "DELETE", "/api/v1/models/queued/download").json()["state"] == "absent"
@@ -437,12 +528,16 @@ def test_a_queued_download_cancels_at_once_and_can_be_downloaded_again(
     assert Path(api(live, "GET", "/api/v1/models/queued").json()["path"]).read_bytes() == data
 
 
-def test_deleting_a_model_while_it_downloads_leaves_nothing(hub_factory, tiny_model, tmp_path,
-                                                            file_server):
+def test_deleting_a_model_while_it_downloads_leaves_nothing(
+    hub_factory, tiny_model, tmp_path, file_server
+):
     data = tiny_model.read_bytes()
     url = file_server.serve("/m.gguf", data, rate_bytes_per_s=300_000)
-    live = hub_factory(catalog_path=catalog_file(tmp_path / "c.json", {
-        "id": "m", "name": "M", "url": url, "size": len(data)}))
+    live = hub_factory(
+        catalog_path=catalog_file(
+            tmp_path / "c.json", {"id": "m", "name": "M", "url": url, "size": len(data)}
+        )
+    )
     api(live, "POST", "/api/v1/models/m/download")
     assert wait_for(lambda: api(live, "GET", "/api/v1/models/m").json().get("progress"))
     assert api(live, "DELETE", "/api/v1/models/m").json()["state"] == "absent"

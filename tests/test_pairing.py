@@ -14,8 +14,9 @@ def test_a_code_is_traded_once_for_a_key(client, hub, owner_client):
     assert made.status_code == 201
     code = made.json["code"]
     assert len(code) == 9 and code[4] == "-" and made.json["expires_in_s"] == TTL_S
-    claimed = client.post("/api/v1/pairings/claim",
-                          json={"code": code.lower().replace("-", " "), "name": "Chromium"})
+    claimed = client.post(
+        "/api/v1/pairings/claim", json={"code": code.lower().replace("-", " "), "name": "Chromium"}
+    )
     assert claimed.status_code == 201
     key = claimed.json
     assert key["secret"].startswith("nc_") and key["scopes"] == ["read", "write", "chat"]
@@ -35,8 +36,7 @@ def test_only_the_owner_or_an_admin_key_makes_codes(client, hub):
 def test_claims_are_validated(client):
     assert_error(client.post("/api/v1/pairings/claim", json={}), 422)
     assert_error(client.post("/api/v1/pairings/claim", json={"code": "ABCD-EFGH", "x": 1}), 422)
-    assert_error(client.post("/api/v1/pairings/claim", data="code",
-                             content_type="text/plain"), 415)
+    assert_error(client.post("/api/v1/pairings/claim", data="code", content_type="text/plain"), 415)
 
 
 def test_an_old_code_is_refused(hub):

@@ -25,8 +25,9 @@ from tests.postgres import postgres_bin_dir, postgres_server
 def server_url():
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
-        pytest.skip("PostgreSQL binaries not installed (`make test` installs the postgresql "
-                    "package)")
+        pytest.skip(
+            "PostgreSQL binaries not installed (`make test` installs the postgresql package)"
+        )
     with postgres_server(bin_dir) as url:
         yield url
 
@@ -54,8 +55,13 @@ def test_migrations_reach_head_and_match_the_models(db):
     assert db.engine.dialect.name == "postgresql"
     assert db.current_revision() == Database.head_revision()
     with db.engine.connect() as connection:
-        assert compare_metadata(MigrationContext.configure(
-            connection, opts={"include_object": managed_by_models}), Base.metadata) == []
+        assert (
+            compare_metadata(
+                MigrationContext.configure(connection, opts={"include_object": managed_by_models}),
+                Base.metadata,
+            )
+            == []
+        )
     db.migrate()  # again: a no-op
 
 
@@ -94,6 +100,8 @@ def test_a_whole_hub_on_postgresql(tmp_path, database_url):
     assert status["store"]["backend"] == "postgresql" and status["store"]["size_bytes"] is None
     created = client.post("/api/v1/keys", json={"name": "on pg"}, headers=headers)
     assert created.status_code == 201
-    assert [k["name"] for k in client.get("/api/v1/keys", headers=headers).json["keys"]] \
-        == ["on pg", "test key"]
+    assert [k["name"] for k in client.get("/api/v1/keys", headers=headers).json["keys"]] == [
+        "on pg",
+        "test key",
+    ]
     hub_of(app).close()

@@ -31,27 +31,56 @@ STRACE = shutil.which("strace")
 
 def strace_works() -> bool:
     """Installed, and allowed to trace (some containers forbid ptrace)."""
-    return STRACE is not None and subprocess.run(
-        [STRACE, "-f", "-qq", "-e", "trace=connect", "true"], capture_output=True).returncode == 0
+    return (
+        STRACE is not None
+        and subprocess.run(
+            [STRACE, "-f", "-qq", "-e", "trace=connect", "true"], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
-pytestmark = pytest.mark.skipif(not strace_works(), reason="strace is missing or may not "
-                                "trace here (make test installs it with apt when it can)")
+pytestmark = pytest.mark.skipif(
+    not strace_works(),
+    reason="strace is missing or may not trace here (make test installs it with apt when it can)",
+)
 IPV4 = re.compile(r'sin_addr=inet_addr\("([^"]+)"\)')
 IPV6 = re.compile(r'inet_pton\(AF_INET6, "([^"]+)"')
 LOOPBACK = ("127.", "::1", "::ffff:127.")
 
 
-def serve_traced(data_dir: Path, trace: Path, catalog: Path) -> tuple[subprocess.Popen, str,
-                                                                       str]:
-    env = {**os.environ, "NEUROCACHE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1",
-           "NEUROCACHE_CATALOG_PATH": str(catalog), "NEUROCACHE_MODEL_HEALTH_INTERVAL_S": "0.2",
-           # what runs on its own runs during the test too: maintenance, a scheduled backup
-           "NEUROCACHE_MAINTENANCE_INTERVAL_S": "0.5", "NEUROCACHE_BACKUP_INTERVAL_H": "0.0004"}
+def serve_traced(data_dir: Path, trace: Path, catalog: Path) -> tuple[subprocess.Popen, str, str]:
+    env = {
+        **os.environ,
+        "NEUROCACHE_DATA_DIR": str(data_dir),
+        "PYTHONUNBUFFERED": "1",
+        "NEUROCACHE_CATALOG_PATH": str(catalog),
+        "NEUROCACHE_MODEL_HEALTH_INTERVAL_S": "0.2",
+        # what runs on its own runs during the test too: maintenance, a scheduled backup
+        "NEUROCACHE_MAINTENANCE_INTERVAL_S": "0.5",
+        "NEUROCACHE_BACKUP_INTERVAL_H": "0.0004",
+    }
     process = subprocess.Popen(
-        [STRACE, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg,sendmmsg", "-o", str(trace),
-         sys.executable, "-m", "neurocache", "serve", "--port", "0"],
-        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        [
+            STRACE,
+            "-f",
+            "-qq",
+            "-e",
+            "trace=connect,sendto,sendmsg,sendmmsg",
+            "-o",
+            str(trace),
+            sys.executable,
+            "-m",
+            "neurocache",
+            "serve",
+            "--port",
+            "0",
+        ],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         match = URL_LINE.search(process.stdout.readline())
@@ -70,9 +99,16 @@ def test_the_hub_connects_to_nothing_but_loopback(tmp_path):
     files = FileServer()
     model = write_tiny_llama(tmp_path / "tiny.gguf")
     data = model.read_bytes()
-    catalog = catalog_file(tmp_path / "catalog.json", {
-        "id": "tiny", "name": "Tiny", "url": files.serve("/tiny.gguf", data),
-        "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    catalog = catalog_file(
+        tmp_path / "catalog.json",
+        {
+            "id": "tiny",
+            "name": "Tiny",
+            "url": files.serve("/tiny.gguf", data),
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        },
+    )
     trace = tmp_path / "connections.trace"
     process, url, token = serve_traced(tmp_path / "data", trace, catalog)
     owner = {"Authorization": f"Bearer {token}"}
@@ -82,30 +118,49 @@ def test_the_hub_connects_to_nothing_but_loopback(tmp_path):
 
     try:
         # the user's own actions: ingest, search, download, start, chat, a remote backend
-        assert api("POST", "/api/v1/documents", json={
-            "title": "Rivers", "text": "The Danube flows to the Black Sea."}).status_code == 202
-        assert wait_for(lambda: api("POST", "/api/v1/search", json={"query": "Danube"}
-                                    ).json()["results"], timeout=60)
+        assert (
+            api(
+                "POST",
+                "/api/v1/documents",
+                json={"title": "Rivers", "text": "The Danube flows to the Black Sea."},
+            ).status_code
+            == 202
+        )
+        assert wait_for(
+            lambda: api("POST", "/api/v1/search", json={"query": "Danube"}).json()["results"],
+            timeout=60,
+        )
         assert api("POST", "/api/v1/models/tiny/download").status_code == 202
-        assert wait_for(lambda: api("GET", "/api/v1/models/tiny").json()["state"]
-                        == "installed", timeout=60)
+        assert wait_for(
+            lambda: api("GET", "/api/v1/models/tiny").json()["state"] == "installed", timeout=60
+        )
         assert api("POST", "/api/v1/models/tiny/start").status_code == 202
-        assert wait_for(lambda: api("GET", "/api/v1/models/tiny").json()["state"]
-                        == "running", timeout=120)
-        answer = api("POST", "/v1/chat/completions", json={
-            "model": "tiny", "max_tokens": 4,
-            "messages": [{"role": "user", "content": "Where does the Danube flow?"}]})
+        assert wait_for(
+            lambda: api("GET", "/api/v1/models/tiny").json()["state"] == "running", timeout=120
+        )
+        answer = api(
+            "POST",
+            "/v1/chat/completions",
+            json={
+                "model": "tiny",
+                "max_tokens": 4,
+                "messages": [{"role": "user", "content": "Where does the Danube flow?"}],
+            },
+        )
         assert answer.status_code == 200, answer.text
         server = api("GET", "/api/v1/models/tiny").json()["server"]
-        remote = api("POST", "/api/v1/models", json={
-            "base_url": f"http://127.0.0.1:{server['port']}/v1", "model": "tiny"})
+        remote = api(
+            "POST",
+            "/api/v1/models",
+            json={"base_url": f"http://127.0.0.1:{server['port']}/v1", "model": "tiny"},
+        )
         assert remote.status_code == 201, remote.text
         # health checks, maintenance, a scheduled backup: whatever runs on its own
-        assert wait_for(lambda: list((tmp_path / "data" / "backups").glob("*.tar.gz")),
-                        timeout=30)
+        assert wait_for(lambda: list((tmp_path / "data" / "backups").glob("*.tar.gz")), timeout=30)
     finally:
-        hub_pid = int(Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
-                      .split()[0])  # strace's child: the hub itself
+        hub_pid = int(
+            Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()[0]
+        )  # strace's child: the hub itself
         os.kill(hub_pid, signal.SIGINT)
         try:
             process.wait(timeout=60)

@@ -21,8 +21,14 @@ def words(text: str) -> int:
 
 
 def source(n: int, size: int = 50) -> Source:
-    return Source(memory_id=f"m{n}", text=" ".join([f"fact{n}"] * size), score=1 / n,
-                  title=f"Doc {n}", url=f"https://example.org/{n}", page=n)
+    return Source(
+        memory_id=f"m{n}",
+        text=" ".join([f"fact{n}"] * size),
+        score=1 / n,
+        title=f"Doc {n}",
+        url=f"https://example.org/{n}",
+        page=n,
+    )
 
 
 def total(prompt) -> int:
@@ -30,10 +36,14 @@ def total(prompt) -> int:
 
 
 def test_everything_fits_in_a_roomy_budget_and_sources_are_numbered():
-    prompt = build_prompt("What is fact1?", history=[Turn("user", "hi"),
-                                                     Turn("assistant", "hello")],
-                          sources=[source(1), source(2)], recalled=[Turn("user", "old")],
-                          budget=10_000, count=words)
+    prompt = build_prompt(
+        "What is fact1?",
+        history=[Turn("user", "hi"), Turn("assistant", "hello")],
+        sources=[source(1), source(2)],
+        recalled=[Turn("user", "old")],
+        budget=10_000,
+        count=words,
+    )
     system = prompt.messages[0]["content"]
     assert system.startswith(INSTRUCTIONS)
     assert "[1] Doc 1 — https://example.org/1 — page 1\nfact1" in system
@@ -45,25 +55,27 @@ def test_everything_fits_in_a_roomy_budget_and_sources_are_numbered():
 
 @pytest.mark.parametrize("budget", [400, 300, 250, 200, 150])
 def test_the_least_useful_goes_first_and_the_prompt_never_overflows(budget):
-    prompt = build_prompt("the question", history=[Turn("user", "one " * 20),
-                                                   Turn("assistant", "two " * 20)],
-                          sources=[source(1), source(2), source(3)],
-                          recalled=[Turn("user", "r1 " * 10), Turn("user", "r2 " * 10)],
-                          budget=budget, count=words)
+    prompt = build_prompt(
+        "the question",
+        history=[Turn("user", "one " * 20), Turn("assistant", "two " * 20)],
+        sources=[source(1), source(2), source(3)],
+        recalled=[Turn("user", "r1 " * 10), Turn("user", "r2 " * 10)],
+        budget=budget,
+        count=words,
+    )
     assert total(prompt) <= budget
     kept = [s.memory_id for s in prompt.sources]
-    assert kept == ["m1", "m2", "m3"][:len(kept)]  # the most relevant stay
+    assert kept == ["m1", "m2", "m3"][: len(kept)]  # the most relevant stay
     if prompt.dropped["sources"]:
         assert prompt.recalled == []  # recalled turns went before any source
     if prompt.dropped["history"]:
         assert prompt.sources == []  # sources went before this conversation's turns
-        assert prompt.history[-1:] == [Turn("assistant", "two " * 20)][:len(prompt.history)]
+        assert prompt.history[-1:] == [Turn("assistant", "two " * 20)][: len(prompt.history)]
 
 
 def test_a_question_too_long_for_the_model_is_refused():
     with pytest.raises(PromptTooLong) as refused:
-        build_prompt("word " * 500, history=[], sources=[], recalled=[], budget=300,
-                     count=words)
+        build_prompt("word " * 500, history=[], sources=[], recalled=[], budget=300, count=words)
     assert refused.value.status == 422 and refused.value.details["limit"] == 285
 
 
@@ -122,10 +134,22 @@ def test_hot_history_keeps_a_bounded_number_of_conversations():
 def test_history_keeps_whole_exchanges_so_turns_alternate():
     from neurocache.conversations.answering import exchanges
 
-    turns = [Turn("user", "a"), Turn("assistant", "A"), Turn("user", "b (its reply failed)"),
-             Turn("user", "c"), Turn("assistant", "C"), Turn("user", "d (no reply yet)")]
+    turns = [
+        Turn("user", "a"),
+        Turn("assistant", "A"),
+        Turn("user", "b (its reply failed)"),
+        Turn("user", "c"),
+        Turn("assistant", "C"),
+        Turn("user", "d (no reply yet)"),
+    ]
     assert exchanges(turns) == [turns[0], turns[1], turns[3], turns[4]]
-    prompt = build_prompt("q", history=exchanges(turns), sources=[], recalled=[],
-                          budget=int((words(INSTRUCTIONS) + 60) / 0.95), count=words)
+    prompt = build_prompt(
+        "q",
+        history=exchanges(turns),
+        sources=[],
+        recalled=[],
+        budget=int((words(INSTRUCTIONS) + 60) / 0.95),
+        count=words,
+    )
     roles = [m["role"] for m in prompt.messages[1:-1]]
     assert roles == ["user", "assistant"] * (len(roles) // 2)  # dropped a pair at a time

@@ -53,8 +53,11 @@ def test_a_write_that_finds_the_store_locked_is_a_503_to_try_again(tmp_path):
     app = create_app(settings)  # not TESTING: errors are answered, not raised
     try:
         holder = hold_the_store(settings, 2.0)
-        response = app.test_client().post("/api/v1/collections", json={"name": "notes"},
-                                          headers=bearer(hub_of(app).owner_token.value))
+        response = app.test_client().post(
+            "/api/v1/collections",
+            json={"name": "notes"},
+            headers=bearer(hub_of(app).owner_token.value),
+        )
         holder.join()
         error = assert_error(response, 503, "store_busy")
         assert "try again" in error["message"] and response.headers["Retry-After"] == "1"
@@ -71,8 +74,9 @@ def test_a_job_that_finds_the_store_locked_runs_again(tmp_path):
     hub = hub_of(app)
     try:
         hub.jobs.stop()  # queued while the store is held, then run
-        accepted = hub.knowledge.add_text(title="Rivers", body="The Danube flows east.",
-                                          fmt="text", actor=Actor("test"))
+        accepted = hub.knowledge.add_text(
+            title="Rivers", body="The Danube flows east.", fmt="text", actor=Actor("test")
+        )
         holder = hold_the_store(settings, 1.0)
         hub.jobs.start()
         holder.join()

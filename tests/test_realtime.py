@@ -17,8 +17,13 @@ def connect(url: str, token: str | None = None, **kwargs) -> socketio.Client:
     client.received = queue.Queue()  # type: ignore[attr-defined]
     for event in ("event", "job.progress", "model.status", "connect_error"):
         client.on(event, lambda data, event=event: client.received.put((event, data)))
-    client.connect(url, auth={"token": token} if token else None, transports=["websocket"],
-                   wait_timeout=5, **kwargs)
+    client.connect(
+        url,
+        auth={"token": token} if token else None,
+        transports=["websocket"],
+        wait_timeout=5,
+        **kwargs,
+    )
     return client
 
 
@@ -28,8 +33,12 @@ def test_connection_is_refused_without_a_valid_token_or_key(live_hub, token):
     errors = []
     client.on("connect_error", errors.append)
     with pytest.raises(socketio.exceptions.ConnectionError):
-        client.connect(live_hub.url, auth={"token": token} if token else None,
-                       transports=["websocket"], wait_timeout=5)
+        client.connect(
+            live_hub.url,
+            auth={"token": token} if token else None,
+            transports=["websocket"],
+            wait_timeout=5,
+        )
     assert errors and errors[0]["data"]["error"]["code"] == "unauthorized"
 
 
@@ -88,8 +97,11 @@ def test_plugin_pubsub_delivers_to_subscribers_and_stores_nothing(live_hub):
     try:
         assert subscriber.call("subscribe", {"channels": ["clips", "notes"]}, timeout=5)["ok"]
         bystander.call("subscribe", {"channels": ["other"]}, timeout=5)
-        ack = publisher.call("publish", {"channel": "clips", "content": {"url": "x"},
-                                         "metadata": {"n": 1}}, timeout=5)
+        ack = publisher.call(
+            "publish",
+            {"channel": "clips", "content": {"url": "x"}, "metadata": {"n": 1}},
+            timeout=5,
+        )
         assert ack == {"ok": True}
         event, payload = subscriber.received.get(timeout=5)
         assert event == "event"
@@ -132,8 +144,9 @@ def test_flask_socketio_test_client_for_quick_checks(app, client, hub):
     socketio_ext = app.extensions["socketio"]
     refused = socketio_ext.test_client(app, flask_test_client=client)
     assert not refused.is_connected()
-    ok = socketio_ext.test_client(app, flask_test_client=client,
-                                  auth={"token": make_key(hub, "read")})
+    ok = socketio_ext.test_client(
+        app, flask_test_client=client, auth={"token": make_key(hub, "read")}
+    )
     assert ok.is_connected()
     assert ok.emit("join", {"room": "models"}, callback=True) == {"ok": True}
     hub.publish("model.status", {"state": "running"}, "models")
@@ -147,8 +160,9 @@ def test_revoking_a_key_closes_its_sockets_at_once(live_hub):
     client = connect(live_hub.url, secret)
     gone = threading.Event()
     client.on("disconnect", lambda *args: gone.set())
-    response = requests.delete(f"{live_hub.url}/api/v1/keys/{view['id']}", timeout=5,
-                               headers=bearer(live_hub.key("admin")))
+    response = requests.delete(
+        f"{live_hub.url}/api/v1/keys/{view['id']}", timeout=5, headers=bearer(live_hub.key("admin"))
+    )
     assert response.status_code == 200
     assert gone.wait(5), "the revoked key's socket stayed open"
 
@@ -178,5 +192,7 @@ def test_subscribing_needs_the_read_scope(live_hub):
 def test_the_session_cookie_does_not_work_from_another_origin(live_hub):
     token = live_hub.hub.owner_token.value
     with pytest.raises(socketio.exceptions.ConnectionError):
-        connect(live_hub.url, headers={"Cookie": f"nc_session={token}",
-                                       "Origin": "chrome-extension://someone-else"})
+        connect(
+            live_hub.url,
+            headers={"Cookie": f"nc_session={token}", "Origin": "chrome-extension://someone-else"},
+        )

@@ -33,8 +33,9 @@ def loaded(tmp_path_factory):
     hub.knowledge.remember([m["id"] for m in memories], [m["content"] for m in memories])
     keys |= {m["id"]: turn.key for m, turn in zip(memories, chats.turns, strict=True)}
     for note in notes.documents:
-        accepted = hub.knowledge.add_text(title=note["title"], body=note["text"], fmt="text",
-                                          actor=ACTOR)
+        accepted = hub.knowledge.add_text(
+            title=note["title"], body=note["text"], fmt="text", actor=ACTOR
+        )
         keys[accepted["document"]["id"]] = note["key"]
     assert hub.jobs.wait_idle(300)
     yield hub, keys, chats, notes
@@ -52,8 +53,10 @@ def test_hybrid_recall_is_far_above_naive_fusion_on_a_conversation(loaded, capsy
     ours = statistics.mean(recall_at_10(hub_ranked(hub, keys, q), q) for q in chats.questions)
     naive = statistics.mean(recall_at_10(bare.rrf(q.text), q) for q in chats.questions)
     with capsys.disabled():
-        print(f"\nconversation R@10 over {len(chats.questions)} questions: hub hybrid "
-              f"{ours:.2f}, naive RRF {naive:.2f}")
+        print(
+            f"\nconversation R@10 over {len(chats.questions)} questions: hub hybrid "
+            f"{ours:.2f}, naive RRF {naive:.2f}"
+        )
     assert ours >= naive + 0.15
 
 
@@ -64,13 +67,17 @@ def test_hybrid_recall_is_not_below_naive_fusion_on_documents(loaded, capsys):
     from neurocache.store.tables import Memory
 
     with hub.db.session() as session:  # the baselines search the hub's own chunks
-        chunks = session.execute(select(Memory.content, Memory.meta).where(
-            Memory.kind == "chunk")).all()
-    bare = Bare([keys[meta["document_id"]] for _c, meta in chunks], [c for c, _m in chunks],
-                hub.embedder)
+        chunks = session.execute(
+            select(Memory.content, Memory.meta).where(Memory.kind == "chunk")
+        ).all()
+    bare = Bare(
+        [keys[meta["document_id"]] for _c, meta in chunks], [c for c, _m in chunks], hub.embedder
+    )
     ours = statistics.mean(recall_at_10(hub_ranked(hub, keys, q), q) for q in notes.questions)
     naive = statistics.mean(recall_at_10(bare.rrf(q.text), q) for q in notes.questions)
     with capsys.disabled():
-        print(f"\ndocuments R@10 over {len(notes.questions)} questions: hub hybrid "
-              f"{ours:.2f}, naive RRF {naive:.2f}")
+        print(
+            f"\ndocuments R@10 over {len(notes.questions)} questions: hub hybrid "
+            f"{ours:.2f}, naive RRF {naive:.2f}"
+        )
     assert ours >= naive

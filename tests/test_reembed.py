@@ -15,21 +15,32 @@ from neurocache.store.tables import Memory, Vector
 from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import wait_for
 
-TEXTS = ["a page about rivers", "a note on mountains", "a chat about cities",
-         "an agent's reflection"]
+TEXTS = [
+    "a page about rivers",
+    "a note on mountains",
+    "a chat about cities",
+    "an agent's reflection",
+]
 
 
 def add_memories(hub, texts):
     with hub.db.session() as session:
         for text in texts:
-            session.add(Memory(kind="note", content=text,
-                               content_hash=hashlib.sha256(text.encode()).hexdigest(), meta={}))
+            session.add(
+                Memory(
+                    kind="note",
+                    content=text,
+                    content_hash=hashlib.sha256(text.encode()).hexdigest(),
+                    meta={},
+                )
+            )
 
 
 def vectors(hub):
     with hub.db.session() as session:
-        return {(row.embedder, row.dimension) for row in session.scalars(select(Vector))}, \
-            session.scalar(select(Vector).limit(1))
+        return {
+            (row.embedder, row.dimension) for row in session.scalars(select(Vector))
+        }, session.scalar(select(Vector).limit(1))
 
 
 def start(data_dir, events, **settings):
@@ -65,14 +76,17 @@ def test_a_pass_reports_its_progress_in_the_jobs_room(tmp_path):
     hub = start(tmp_path, events)
     hub._reembedder.stop()
     add_memories(hub, TEXTS)
-    pass_ = Reembedder(hub.db, "builtin", lambda: hub.embedder,
-                       lambda *event: events.append(event))
+    pass_ = Reembedder(hub.db, "builtin", lambda: hub.embedder, lambda *event: events.append(event))
     assert pass_.run(len(TEXTS)) == len(TEXTS)
-    progress = [payload for event, payload, room in events
-                if event == "job.progress" and room == "jobs"]
+    progress = [
+        payload for event, payload, room in events if event == "job.progress" and room == "jobs"
+    ]
     assert [p["status"] for p in progress] == ["running", "running", "done"]
-    assert progress[-1] | {"id": "reembed:builtin", "kind": "reembed", "done": 4, "total": 4,
-                           "progress": 1.0} == progress[-1]
+    assert (
+        progress[-1]
+        | {"id": "reembed:builtin", "kind": "reembed", "done": 4, "total": 4, "progress": 1.0}
+        == progress[-1]
+    )
     hub.close()
 
 

@@ -35,18 +35,19 @@ def test_the_reranker_scores_pairs_deterministically(tiny_reranker):
         reranker.close()
 
 
-def test_a_reranker_gguf_registers_as_role_rerank_and_does_not_start(client, hub,
-                                                                   tiny_reranker):
+def test_a_reranker_gguf_registers_as_role_rerank_and_does_not_start(client, hub, tiny_reranker):
     owner = bearer(hub.owner_token.value)
     model = client.post("/api/v1/models", json={"path": str(tiny_reranker)}, headers=owner)
     assert model.status_code == 201 and model.json["role"] == "rerank"
-    error = assert_error(client.post(f"/api/v1/models/{model.json['id']}/start",
-                                     headers=owner), 409)
+    error = assert_error(
+        client.post(f"/api/v1/models/{model.json['id']}/start", headers=owner), 409
+    )
     assert "reranker" in error["message"] and "setting" in error["message"]
 
 
 def test_a_chosen_reranker_orders_the_best_results_and_a_request_may_decline(
-        tmp_path, tiny_reranker):
+    tmp_path, tiny_reranker
+):
     first = hub_of(create_app(Settings(data_dir=tmp_path), testing=True))
     model_id = first.models.register_local(str(tiny_reranker), Actor("test"))["id"]
     first.close()
@@ -54,12 +55,18 @@ def test_a_chosen_reranker_orders_the_best_results_and_a_request_may_decline(
     hub, client = hub_of(app), app.test_client()
     owner = bearer(hub.owner_token.value)
     try:
-        client.post("/api/v1/memories", headers=owner,
-                    json=[{"kind": "note", "content": text} for text in NOTES])
+        client.post(
+            "/api/v1/memories",
+            headers=owner,
+            json=[{"kind": "note", "content": text} for text in NOTES],
+        )
 
         def ranked(**options):
-            answer = client.post("/api/v1/search", headers=owner, json={
-                "query": "heron caught fish at dawn", "k": 12, **options})
+            answer = client.post(
+                "/api/v1/search",
+                headers=owner,
+                json={"query": "heron caught fish at dawn", "k": 12, **options},
+            )
             assert answer.status_code == 200, answer.json
             return [r["text"] for r in answer.json["results"]]
 

@@ -21,8 +21,11 @@ URL_LINE = re.compile(r"Open the hub: (http://127\.0\.0\.1:(\d+))/\?token=(nco_\
 def start_serve(data_dir: Path, *args: str) -> tuple[subprocess.Popen, re.Match]:
     env = {**os.environ, "NEUROCACHE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "neurocache", "serve", *args], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "neurocache", "serve", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -58,8 +61,13 @@ def test_a_taken_port_is_an_error_not_a_surprise(served, tmp_path):
     _process, match = served
     port = match.group(2)
     env = {**os.environ, "NEUROCACHE_DATA_DIR": str(tmp_path / "other")}
-    result = subprocess.run([sys.executable, "-m", "neurocache", "serve", "--port", port],
-                            env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "neurocache", "serve", "--port", port],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr

@@ -56,8 +56,11 @@ def test_lists_from_the_environment_are_comma_separated(monkeypatch):
 
 @pytest.mark.parametrize(
     ("env", "value"),
-    [("NEUROCACHE_PORT", "not-a-port"), ("NEUROCACHE_PORT", "70000"),
-     ("NEUROCACHE_LOG_LEVEL", "LOUD")],
+    [
+        ("NEUROCACHE_PORT", "not-a-port"),
+        ("NEUROCACHE_PORT", "70000"),
+        ("NEUROCACHE_LOG_LEVEL", "LOUD"),
+    ],
 )
 def test_invalid_values_are_refused_with_the_setting_named(monkeypatch, env, value):
     monkeypatch.setenv(env, value)
@@ -111,8 +114,9 @@ def test_every_setting_is_a_flag_of_serve(runner):
     assert "--help-all" in own and "--vector-nprobe" in hub
 
 
-@pytest.mark.parametrize("command", [["ingest"], ["models", "pull"], ["search"], ["keys",
-                                                                              "create"]])
+@pytest.mark.parametrize(
+    "command", [["ingest"], ["models", "pull"], ["search"], ["keys", "create"]]
+)
 def test_help_shows_a_commands_own_options_first_and_the_settings_apart(runner, command):
     help_text = runner.invoke(main, [*command, "--help"]).output
     own, _, hub = help_text.partition("Hub settings")
@@ -138,6 +142,17 @@ def test_the_config_file_cannot_choose_the_data_dir(tmp_path):
 
 
 def test_comma_separated_flags_are_split_too(runner, tmp_path):
-    result = runner.invoke(main, ["config", "--json", "--data-dir", str(tmp_path),
-                                  "--allowed-hosts", "a.test,b.test", "--allowed-hosts", "c"])
+    result = runner.invoke(
+        main,
+        [
+            "config",
+            "--json",
+            "--data-dir",
+            str(tmp_path),
+            "--allowed-hosts",
+            "a.test,b.test",
+            "--allowed-hosts",
+            "c",
+        ],
+    )
     assert json.loads(result.output)["allowed_hosts"]["value"] == ["a.test", "b.test", "c"]

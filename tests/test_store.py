@@ -31,8 +31,10 @@ def db(tmp_path):
 def test_migrations_reach_head_and_match_the_models(db):
     assert db.current_revision() == Database.head_revision()
     with db.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(
-            connection, opts={"include_object": managed_by_models}), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(connection, opts={"include_object": managed_by_models}),
+            Base.metadata,
+        )
     assert diff == [], f"models and migrations disagree: {diff}"
 
 
@@ -173,8 +175,10 @@ def test_uses_from_many_threads_are_counted_exactly_once(db):
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # make the threads interleave as much as they can
     try:
-        threads = [threading.Thread(target=lambda: [keys.authenticate(secret)
-                                                    for _ in range(200)]) for _ in range(8)]
+        threads = [
+            threading.Thread(target=lambda: [keys.authenticate(secret) for _ in range(200)])
+            for _ in range(8)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -21,16 +21,32 @@ def tiny_model(tmp_path_factory):
 
 
 def model_server_command(model, *extra):
-    return lambda port: [*self_command(), "model-server", "--model", str(model), "--port",
-                         str(port), "--n-ctx", "256", "--parent-pid", str(os.getpid()), *extra]
+    return lambda port: [
+        *self_command(),
+        "model-server",
+        "--model",
+        str(model),
+        "--port",
+        str(port),
+        "--n-ctx",
+        "256",
+        "--parent-pid",
+        str(os.getpid()),
+        *extra,
+    ]
 
 
 @pytest.fixture
 def supervised(tiny_model, tmp_path):
     states = []
-    process = ModelProcess("tiny", model_server_command(tiny_model), log_path=tmp_path / "m.log",
-                           on_change=lambda p: states.append(p.state), health_interval_s=0.2,
-                           start_timeout_s=30)
+    process = ModelProcess(
+        "tiny",
+        model_server_command(tiny_model),
+        log_path=tmp_path / "m.log",
+        on_change=lambda p: states.append(p.state),
+        health_interval_s=0.2,
+        start_timeout_s=30,
+    )
     process.states = states
     yield process
     process.stop()
@@ -39,8 +55,9 @@ def supervised(tiny_model, tmp_path):
 def test_starts_serves_and_stops(supervised):
     supervised.start()
     assert wait_for(lambda: supervised.state == "running")
-    reply = OpenAIClient(supervised.base_url).chat([{"role": "user", "content": "hi"}],
-                                                   max_tokens=4, temperature=0)
+    reply = OpenAIClient(supervised.base_url).chat(
+        [{"role": "user", "content": "hi"}], max_tokens=4, temperature=0
+    )
     assert reply["choices"][0]["message"]["content"]
     pid = supervised.pid
     supervised.stop()
@@ -65,8 +82,9 @@ def test_a_killed_server_is_restarted(supervised):
 
 def test_repeated_crashes_end_in_failed_with_the_reason(tmp_path):
     crash = [sys.executable, "-c", "import sys; print('boom: no such model'); sys.exit(3)"]
-    process = ModelProcess("bad", lambda port: crash, log_path=tmp_path / "bad.log",
-                           max_restarts=2, start_timeout_s=5)
+    process = ModelProcess(
+        "bad", lambda port: crash, log_path=tmp_path / "bad.log", max_restarts=2, start_timeout_s=5
+    )
     waits = []
     process._stopping.wait = lambda s: waits.append(s) or False  # no real backoff waits
     process.start()
@@ -79,8 +97,13 @@ def test_repeated_crashes_end_in_failed_with_the_reason(tmp_path):
 
 def test_a_server_that_never_gets_ready_times_out(tmp_path):
     sleeper = [sys.executable, "-c", "import time; print('loading...', flush=True); time.sleep(60)"]
-    process = ModelProcess("slow", lambda port: sleeper, log_path=tmp_path / "slow.log",
-                           max_restarts=0, start_timeout_s=1)
+    process = ModelProcess(
+        "slow",
+        lambda port: sleeper,
+        log_path=tmp_path / "slow.log",
+        max_restarts=0,
+        start_timeout_s=1,
+    )
     process.start()
     assert wait_for(lambda: process.state == "failed", 20)
     assert "not ready after 1 s: loading..." in process.error
@@ -89,11 +112,17 @@ def test_a_server_that_never_gets_ready_times_out(tmp_path):
 
 def test_stop_kills_the_whole_process_group(tmp_path):
     """A server that ignores SIGTERM and has a child of its own leaves nothing behind."""
-    script = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-              "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
-              "print('child', c.pid, flush=True); time.sleep(60)")
-    process = ModelProcess("stubborn", lambda port: [sys.executable, "-c", script],
-                           log_path=tmp_path / "s.log", start_timeout_s=30)
+    script = (
+        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+        "print('child', c.pid, flush=True); time.sleep(60)"
+    )
+    process = ModelProcess(
+        "stubborn",
+        lambda port: [sys.executable, "-c", script],
+        log_path=tmp_path / "s.log",
+        start_timeout_s=30,
+    )
     process.start()
     assert wait_for(lambda: any(line.startswith("child") for line in process.logs()))
     parent_pid = process.pid
@@ -133,11 +162,14 @@ def test_a_chatty_server_log_is_rotated_while_it_runs(tmp_path, monkeypatch):
     from neurocache.llm import supervisor as module
 
     monkeypatch.setattr(module, "LOG_FILE_MAX_BYTES", 20_000)
-    chatty = [sys.executable, "-c",
-              "import time\nfor i in range(3000): print('line', i, 'x' * 40, flush=True)\n"
-              "time.sleep(60)"]
-    process = ModelProcess("chatty", lambda port: chatty, log_path=tmp_path / "c.log",
-                           start_timeout_s=30)
+    chatty = [
+        sys.executable,
+        "-c",
+        "import time\nfor i in range(3000): print('line', i, 'x' * 40, flush=True)\ntime.sleep(60)",
+    ]
+    process = ModelProcess(
+        "chatty", lambda port: chatty, log_path=tmp_path / "c.log", start_timeout_s=30
+    )
     process.start()
     assert wait_for(lambda: (tmp_path / "c.log.1").exists(), 20)
     assert wait_for(lambda: any("line 2999" in line for line in process.logs(10)), 20)

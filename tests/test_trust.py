@@ -49,9 +49,14 @@ def test_same_origin_and_extensions_are_allowed(client):
 
 
 def test_preflight_for_an_allowed_origin_is_answered(client):
-    response = client.options("/api/v1/keys", headers={
-        "Origin": "chrome-extension://abcdef", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"})
+    response = client.options(
+        "/api/v1/keys",
+        headers={
+            "Origin": "chrome-extension://abcdef",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert response.status_code == 204
     assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
@@ -60,16 +65,28 @@ def test_preflight_for_an_allowed_origin_is_answered(client):
 @pytest.mark.parametrize("origin", ["https://evil.example", "http://localhost:1", "null"])
 def test_other_origins_are_refused(client, origin):
     assert_error(client.get("/api/v1/health", headers={"Origin": origin}), 403, "forbidden_origin")
-    assert_error(client.options("/api/v1/keys", headers={
-        "Origin": origin, "Access-Control-Request-Method": "POST"}), 403, "forbidden_origin")
+    assert_error(
+        client.options(
+            "/api/v1/keys", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+        ),
+        403,
+        "forbidden_origin",
+    )
 
 
 def test_origin_settings(tmp_path):
-    app = create_app(Settings(data_dir=tmp_path, allowed_origins=["https://app.example"],
-                              allow_extension_origins=False), testing=True)
+    app = create_app(
+        Settings(
+            data_dir=tmp_path,
+            allowed_origins=["https://app.example"],
+            allow_extension_origins=False,
+        ),
+        testing=True,
+    )
     client = app.test_client()
-    assert client.get("/api/v1/health", headers={"Origin": "https://app.example"}).status_code \
-        == 200
+    assert (
+        client.get("/api/v1/health", headers={"Origin": "https://app.example"}).status_code == 200
+    )
     assert_error(client.get("/api/v1/health", headers={"Origin": "chrome-extension://abc"}), 403)
     hub_of(app).close()
 

@@ -44,8 +44,9 @@ def stored_memories(db: Database, vectors: np.ndarray, **meta) -> list[int]:
     """Memories with these vectors in the store; their rowids."""
     with db.session() as session:
         texts = [f"chunk {i}" for i in range(len(vectors))]
-        rows = [Memory(kind="chunk", content=t, content_hash=content_hash(t), meta=meta)
-                for t in texts]
+        rows = [
+            Memory(kind="chunk", content=t, content_hash=content_hash(t), meta=meta) for t in texts
+        ]
         session.add_all(rows)
         session.flush()
         ids = [row.id for row in rows]
@@ -56,8 +57,14 @@ def stored_memories(db: Database, vectors: np.ndarray, **meta) -> list[int]:
 
 
 def service(db, tmp_path, **policy) -> SearchService:
-    return SearchService(db, tmp_path / "indexes", "test", _Embedder,
-                         IndexPolicy(**policy) if policy else None, save_interval_s=0)
+    return SearchService(
+        db,
+        tmp_path / "indexes",
+        "test",
+        _Embedder,
+        IndexPolicy(**policy) if policy else None,
+        save_interval_s=0,
+    )
 
 
 def test_the_policy_picks_the_kind_by_size_with_hysteresis():
@@ -82,7 +89,8 @@ def test_an_inverted_index_adds_replaces_removes_lists_and_survives_saving(tmp_p
     assert index.size == 500 and {r for r, _ in index.search(vectors[8], 2)} == {7, 8}
     index.remove([7, 8])
     assert index.size == 498 and sorted(index.ids().tolist()) == [
-        i for i in range(500) if i not in (7, 8)]
+        i for i in range(500) if i not in (7, 8)
+    ]
 
     index.save(tmp_path / "v.faiss", {"vectors": 498})
     loaded, fingerprint = VectorIndex.load(tmp_path / "v.faiss", DIMENSION, nprobe=4)
@@ -95,8 +103,10 @@ def test_an_inverted_index_adds_replaces_removes_lists_and_survives_saving(tmp_p
 def test_a_search_among_given_rowids_returns_only_those_from_either_kind_of_index():
     vectors = unit_vectors(2000)
     wanted = list(range(1500, 2000, 50))  # ten, wherever they lie
-    for index in (VectorIndex.exact(DIMENSION),
-                  VectorIndex.inverted(vectors, lists=32, nprobe=1)):  # one list probed
+    for index in (
+        VectorIndex.exact(DIMENSION),
+        VectorIndex.inverted(vectors, lists=32, nprobe=1),
+    ):  # one list probed
         index.add(list(range(2000)), vectors)
         found = index.search(vectors[0], 10, among=wanted)
         assert sorted(r for r, _ in found) == wanted, index.kind
@@ -111,8 +121,7 @@ def test_a_store_past_the_limit_gets_an_inverted_index_at_start(db, tmp_path):
     assert sorted(index.ids().tolist()) == sorted(rowids)
 
 
-def test_growing_past_the_limit_switches_in_the_background_and_keeps_every_change(
-        db, tmp_path):
+def test_growing_past_the_limit_switches_in_the_background_and_keeps_every_change(db, tmp_path):
     search = service(db, tmp_path, exact_limit=100, nprobe=64)
     search.index()  # loaded while the store is empty
     vectors = unit_vectors(400)
@@ -164,8 +173,7 @@ def test_a_narrow_filter_finds_its_few_vectors_however_far_they_lie(db, tmp_path
     few /= np.linalg.norm(few, axis=1, keepdims=True)
     wanted = stored_memories(db, few, collection_id="small")
     search.add(wanted, few)
-    found = search.search("lighthouse", k=10, mode="vector", filters=Filters(
-        collections=["small"]))
+    found = search.search("lighthouse", k=10, mode="vector", filters=Filters(collections=["small"]))
     assert sorted(r["text"] for r in found) == ["chunk 0", "chunk 1", "chunk 2"]
     assert found[-1]["text"] == "chunk 0"  # the one pointing straight away: last
     assert search.search("lighthouse", k=5, mode="vector")[0]["text"] != "chunk 0"

@@ -40,9 +40,26 @@ from neurocache.web.realtime import Realtime
 from neurocache.web.trust import OriginPolicy, TrustMiddleware
 
 BLUEPRINTS = (
-    system.bp, keys.bp, audit.bp, models.bp, collections.bp, documents.bp, captures.bp,
-    jobs.bp, search.bp, folders.bp, conversations.bp, memories.bp, agents.bp, channels.bp,
-    users.bp, usage.bp, openai_api.bp, client.bp, bundles.bp, pairing.bp,
+    system.bp,
+    keys.bp,
+    audit.bp,
+    models.bp,
+    collections.bp,
+    documents.bp,
+    captures.bp,
+    jobs.bp,
+    search.bp,
+    folders.bp,
+    conversations.bp,
+    memories.bp,
+    agents.bp,
+    channels.bp,
+    users.bp,
+    usage.bp,
+    openai_api.bp,
+    client.bp,
+    bundles.bp,
+    pairing.bp,
 )
 # Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
 ASYNC_MODE = "threading"
@@ -60,8 +77,12 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     hub = Hub(settings, publish=_emitter(socketio))
     app.extensions["neurocache"] = hub
     socketio.init_app(
-        app, async_mode=ASYNC_MODE, cors_allowed_origins=policy, cors_credentials=False,
-        manage_session=False, max_http_buffer_size=settings.max_request_bytes,
+        app,
+        async_mode=ASYNC_MODE,
+        cors_allowed_origins=policy,
+        cors_credentials=False,
+        manage_session=False,
+        max_http_buffer_size=settings.max_request_bytes,
     )
     app.extensions["neurocache.realtime"] = Realtime(socketio, hub)
 

@@ -74,8 +74,11 @@ def ask_first_instance_forward(settings: Settings) -> str | None:
         try:
             info = json.loads((settings.data_dir / RUNTIME_FILE).read_text())
             token = (settings.data_dir / "owner_token").read_text().strip()
-            answer = requests.post(info["url"] + "/api/v1/desktop/focus", timeout=5,
-                                   headers={"Authorization": f"Bearer {token}"})
+            answer = requests.post(
+                info["url"] + "/api/v1/desktop/focus",
+                timeout=5,
+                headers={"Authorization": f"Bearer {token}"},
+            )
             if answer.status_code == 200:
                 return "window"
             if answer.status_code == 409:  # `neurocache serve`: no window to bring forward
@@ -103,9 +106,13 @@ def start_hub(settings: Settings) -> tuple[Any, HubServer]:
     return app, server.start()
 
 
-def run(settings: Settings, *, backend: str | None = None,
-        open_browser: Callable[[str], Any] = webbrowser.open,
-        say: Callable[[str], None] = print) -> int:
+def run(
+    settings: Settings,
+    *,
+    backend: str | None = None,
+    open_browser: Callable[[str], Any] = webbrowser.open,
+    say: Callable[[str], None] = print,
+) -> int:
     """Run the desktop hub until its window closes (or a signal, without a window)."""
     lock = hub_lock(settings.data_dir)
     try:
@@ -113,35 +120,45 @@ def run(settings: Settings, *, backend: str | None = None,
     except Timeout:
         return _show_first_instance(settings, open_browser, say)
     try:
-        return _run_locked(settings, backend if backend is not None else window_backend(),
-                           open_browser, say)
+        return _run_locked(
+            settings, backend if backend is not None else window_backend(), open_browser, say
+        )
     finally:
         lock.release()
 
 
-def _show_first_instance(settings: Settings, open_browser: Callable[[str], Any],
-                         say: Callable[[str], None]) -> int:
+def _show_first_instance(
+    settings: Settings, open_browser: Callable[[str], Any], say: Callable[[str], None]
+) -> int:
     shown = ask_first_instance_forward(settings)
     if shown == "window":
         say("Neurocache is already open: its window is brought forward.")
     elif shown:
-        say(f"A hub already serves this data dir (without a window): opening it in your "
-            f"browser: {shown}")
+        say(
+            f"A hub already serves this data dir (without a window): opening it in your "
+            f"browser: {shown}"
+        )
         open_browser(shown)
     else:
         say("A hub holds this data dir but does not answer; see its window or its log.")
     return 0 if shown else 1
 
 
-def _run_locked(settings: Settings, backend: str | None,
-                open_browser: Callable[[str], Any], say: Callable[[str], None]) -> int:
+def _run_locked(
+    settings: Settings,
+    backend: str | None,
+    open_browser: Callable[[str], Any],
+    say: Callable[[str], None],
+) -> int:
     app, server = start_hub(settings)
     hub = hub_of(app)
     url = f"{server.url}/?token={hub.owner_token.value}"
     try:
         if not (backend and _window(hub, url, backend)):
-            say("No desktop window can be shown here (no display or no web view); "
-                f"opening your browser instead: {url}")
+            say(
+                "No desktop window can be shown here (no display or no web view); "
+                f"opening your browser instead: {url}"
+            )
             hub.come_forward = lambda: open_browser(url)
             open_browser(url)
             _wait_for_signal(then=server.stop)
@@ -155,10 +172,12 @@ def _window(hub: Any, url: str, backend: str) -> bool:
     import webview
 
     if backend == "qt":  # as root (containers, CI) Chromium's sandbox cannot start
-        os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS",
-                              "--no-sandbox" if os.geteuid() == 0 else "")
-    window = webview.create_window("Neurocache", url, width=WINDOW_SIZE[0],
-                                   height=WINDOW_SIZE[1], min_size=(420, 480))
+        os.environ.setdefault(
+            "QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox" if os.geteuid() == 0 else ""
+        )
+    window = webview.create_window(
+        "Neurocache", url, width=WINDOW_SIZE[0], height=WINDOW_SIZE[1], min_size=(420, 480)
+    )
     hub.come_forward = lambda: _raise(window)
     try:
         webview.start(gui=backend, private_mode=True)  # returns when the window is closed
@@ -180,8 +199,9 @@ def _wait_for_signal(then: Callable[[], None]) -> None:
     """Until Ctrl-C or SIGTERM; `then` runs before the usual handlers return, so a second
     Ctrl-C during the shutdown cannot cut it short."""
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         while not stop.wait(0.5):
             pass

@@ -19,8 +19,9 @@ class NeurocacheError(Exception):
         self.details = details or {}
 
     @classmethod
-    def with_status(cls, status: int, code: str, message: str,
-                    details: dict[str, Any] | None = None) -> NeurocacheError:
+    def with_status(
+        cls, status: int, code: str, message: str, details: dict[str, Any] | None = None
+    ) -> NeurocacheError:
         """An error with a status and code chosen at run time (e.g. a batch's first)."""
         error = cls(message, details=details)
         error.status, error.code = status, code

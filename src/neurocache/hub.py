@@ -75,47 +75,82 @@ class Hub:
         self.keys = ApiKeys(self.db)
         self.pairings = Pairings(self.keys)
         self.audit = AuditLog(self.db)
-        self.usage = UsageMeter(self.db, UsageRetention(
-            timedelta(hours=settings.usage_minutes_kept_h),
-            timedelta(days=settings.usage_hours_kept_days),
-            timedelta(days=settings.usage_days_kept_days)))
+        self.usage = UsageMeter(
+            self.db,
+            UsageRetention(
+                timedelta(hours=settings.usage_minutes_kept_h),
+                timedelta(days=settings.usage_hours_kept_days),
+                timedelta(days=settings.usage_days_kept_days),
+            ),
+        )
         self.limiter = self._limiter(settings)
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
         self.models = ModelManager(settings, self.db, publish, count_usage=self.usage.add)
         self.search = SearchService(
-            self.db, settings.data_dir / "indexes", settings.embedder, lambda: self.embedder,
+            self.db,
+            settings.data_dir / "indexes",
+            settings.embedder,
+            lambda: self.embedder,
             IndexPolicy(settings.vector_exact_limit, settings.vector_nprobe),
-            settings.index_save_interval_s, Weights(reranked=settings.rerank_candidates),
-            embed_context=settings.embed_turn_context)
-        self.jobs = JobQueue(self.db, lambda *event: self.publish(*event),
-                             workers=settings.ingest_workers)
-        self.knowledge = Knowledge(settings, self.db, self.search, self.jobs,
-                                   lambda: self.embedder, count_usage=self.usage.add)
+            settings.index_save_interval_s,
+            Weights(reranked=settings.rerank_candidates),
+            embed_context=settings.embed_turn_context,
+        )
+        self.jobs = JobQueue(
+            self.db, lambda *event: self.publish(*event), workers=settings.ingest_workers
+        )
+        self.knowledge = Knowledge(
+            settings,
+            self.db,
+            self.search,
+            self.jobs,
+            lambda: self.embedder,
+            count_usage=self.usage.add,
+        )
         self.histories = HistoryImporter(self.db, self.knowledge.remember)
-        self.folders = FolderWatcher(self.db, self.knowledge,
-                                     interval_s=settings.watch_interval_s,
-                                     max_file_bytes=settings.watch_max_file_bytes,
-                                     protected=(settings.data_dir, settings.effective_backup_dir,
-                                                settings.effective_models_dir))
+        self.folders = FolderWatcher(
+            self.db,
+            self.knowledge,
+            interval_s=settings.watch_interval_s,
+            max_file_bytes=settings.watch_max_file_bytes,
+            protected=(
+                settings.data_dir,
+                settings.effective_backup_dir,
+                settings.effective_models_dir,
+            ),
+        )
         self.graph = MemoryGraph(self.db)
         self.agents = Agents(self.db, self.knowledge.collection_id, self._check_chat_model)
-        self.conversations = Conversations(self.db, self.knowledge.collection_id,
-                                           self._check_chat_model, self.agents.get)
+        self.conversations = Conversations(
+            self.db, self.knowledge.collection_id, self._check_chat_model, self.agents.get
+        )
         self.answers = Answerer(
-            self.conversations, self.search, self.models.chat_backend, self.knowledge.remember,
+            self.conversations,
+            self.search,
+            self.models.chat_backend,
+            self.knowledge.remember,
             lambda *event: self.publish(*event),
-            ChatOptions(settings.chat_max_reply_tokens, settings.chat_temperature,
-                        settings.chat_sources, settings.chat_recalled_turns,
-                        settings.chat_history_turns, settings.chat_workers),
-            HotHistory(active_ttl_s=settings.chat_cache_active_s,
-                       idle_ttl_s=settings.chat_cache_idle_s),
-            self._agent_or_nothing, on_answered=self._agent_answered)
+            ChatOptions(
+                settings.chat_max_reply_tokens,
+                settings.chat_temperature,
+                settings.chat_sources,
+                settings.chat_recalled_turns,
+                settings.chat_history_turns,
+                settings.chat_workers,
+            ),
+            HotHistory(
+                active_ttl_s=settings.chat_cache_active_s, idle_ttl_s=settings.chat_cache_idle_s
+            ),
+            self._agent_or_nothing,
+            on_answered=self._agent_answered,
+        )
         self.completions = Completions(
             self.models.chat_backend,
             lambda question, collections, k: self.answers.retrieve(
-                question, [self.knowledge.collection_id(c) for c in collections or []] or None,
-                k),
-            settings.chat_sources)
+                question, [self.knowledge.collection_id(c) for c in collections or []] or None, k
+            ),
+            settings.chat_sources,
+        )
         self.users = Users(self.db)
         self.presence = Presence()
         self.visibility = Visibility(self.db)
@@ -132,32 +167,59 @@ class Hub:
         publish = lambda *event: self.publish(*event)  # noqa: E731 (tests swap self.publish)
         self.index_later = IndexLater(self.knowledge.remember)
         self.tiers = AgentMemories(
-            self.db, self.graph, self.search, self.agents.get, self.knowledge.remember,
-            publish, ConsolidationRules(settings.agent_working_max_age_s,
-                                        settings.agent_summary_batch),
-            model_summarizer(self.models.chat_backend), self.index_later.add)
+            self.db,
+            self.graph,
+            self.search,
+            self.agents.get,
+            self.knowledge.remember,
+            publish,
+            ConsolidationRules(settings.agent_working_max_age_s, settings.agent_summary_batch),
+            model_summarizer(self.models.chat_backend),
+            self.index_later.add,
+        )
         self.channels = Channels(self.db)
         self.channel_messages = ChannelMessages(
-            self.db, self.channels, ChannelCache(settings.channel_hot_messages), publish,
-            self.index_later.add, self.search.remove)
-        self._speakers = ThreadPoolExecutor(max_workers=settings.chat_workers,
-                                            thread_name_prefix="agent")
+            self.db,
+            self.channels,
+            ChannelCache(settings.channel_hot_messages),
+            publish,
+            self.index_later.add,
+            self.search.remove,
+        )
+        self._speakers = ThreadPoolExecutor(
+            max_workers=settings.chat_workers, thread_name_prefix="agent"
+        )
         self._turns = SerialQueues(self._speakers)
         self.channel_agents = ChannelAgents(
-            self.channels, self.channel_messages, self.agents, self.tiers,
-            self.answers.retrieve, self.models.chat_backend, publish, self._turns,
+            self.channels,
+            self.channel_messages,
+            self.agents,
+            self.tiers,
+            self.answers.retrieve,
+            self.models.chat_backend,
+            publish,
+            self._turns,
             self.visibility,
-            ChannelOptions(settings.channel_agent_turns, settings.chat_max_reply_tokens,
-                           settings.chat_temperature, settings.chat_sources,
-                           settings.agent_memories_recalled, settings.chat_history_turns))
+            ChannelOptions(
+                settings.channel_agent_turns,
+                settings.chat_max_reply_tokens,
+                settings.chat_temperature,
+                settings.chat_sources,
+                settings.agent_memories_recalled,
+                settings.chat_history_turns,
+            ),
+        )
         self.maintenance = Maintenance(
             interval_s=settings.maintenance_interval_s,
             retention_days=settings.channel_retention_days,
             agent_ids=lambda: [a for a in self.agents.ids()],
             consolidate=self.tiers.consolidate,
             delete_messages_before=self.channel_messages.delete_older_than,
-            tasks={"usage_rows_pruned": self.usage.prune,
-                   "audit_entries_deleted": self._prune_audit})
+            tasks={
+                "usage_rows_pruned": self.usage.prune,
+                "audit_entries_deleted": self._prune_audit,
+            },
+        )
 
     def _limiter(self, settings: Settings) -> RateLimiter | RedisRateLimiter:
         own = RateLimiter(self.db)
@@ -169,18 +231,21 @@ class Hub:
         days = self.settings.audit_retention_days
         return self.audit.delete_before(now - timedelta(days=days)) if days > 0 else 0
 
-    def _agent_answered(self, agent_id: str, conversation_id: str, where: str, question: str,
-                        reply: str) -> None:
-        self.tiers.record_turn(agent_id, where, question, reply,
-                               source={"conversation_id": conversation_id})
+    def _agent_answered(
+        self, agent_id: str, conversation_id: str, where: str, question: str, reply: str
+    ) -> None:
+        self.tiers.record_turn(
+            agent_id, where, question, reply, source={"conversation_id": conversation_id}
+        )
 
     @property
     def embedder(self) -> LlamaEmbedder | RemoteEmbedder:
         """The active embedder (the `embedder` setting), loaded on first use."""
         with self._embedder_lock:
             if self._embedder is None:
-                self._embedder = self.models.embedder_for(self.settings.embedder,
-                                                          self.settings.embedder_threads)
+                self._embedder = self.models.embedder_for(
+                    self.settings.embedder, self.settings.embedder_threads
+                )
             return self._embedder
 
     def start_background_work(self) -> None:
@@ -188,15 +253,21 @@ class Hub:
         resume downloads; re-embed what the active embedder did not embed."""
         record_settings(self.db, self.settings)  # a serving hub's settings, audited
         if self.db.engine.dialect.name != "sqlite" and not self.settings.rate_limit_redis_url:
-            log.warning("rate limits are kept per hub process: several hubs on one "
-                        "PostgreSQL store each allow the whole limit (set "
-                        "rate_limit_redis_url to share them)")
+            log.warning(
+                "rate limits are kept per hub process: several hubs on one "
+                "PostgreSQL store each allow the whole limit (set "
+                "rate_limit_redis_url to share them)"
+            )
         self.models.resume_downloads()
         self.models.resume_running()
-        self._reembedder = Reembedder(self.db, self.settings.embedder, lambda: self.embedder,
-                                      lambda *event: self.publish(*event),
-                                      on_stored=self.knowledge.index_vectors,
-                                      inputs=self.search.embedding_inputs)
+        self._reembedder = Reembedder(
+            self.db,
+            self.settings.embedder,
+            lambda: self.embedder,
+            lambda *event: self.publish(*event),
+            on_stored=self.knowledge.index_vectors,
+            inputs=self.search.embedding_inputs,
+        )
         self._reembedder.start()
         self.conversations.fail_unfinished()
         self.channel_messages.fail_unfinished()
@@ -218,8 +289,9 @@ class Hub:
         """The chosen reranker's scores, loaded on first use."""
         with self._embedder_lock:
             if self._reranker is None:
-                self._reranker = self.models.reranker_for(self.settings.reranker or "",
-                                                          self.settings.embedder_threads)
+                self._reranker = self.models.reranker_for(
+                    self.settings.reranker or "", self.settings.embedder_threads
+                )
         return self._reranker.score(query, passages)
 
     def authenticate(self, token: str | None) -> Principal | None:

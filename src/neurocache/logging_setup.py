@@ -36,8 +36,10 @@ def configure_logging(settings: Settings) -> logging.Logger:
     handlers: list[logging.Handler] = [
         logging.StreamHandler(sys.stderr),
         RotatingFileHandler(
-            log_dir / "hub.log", maxBytes=settings.log_file_bytes,
-            backupCount=settings.log_file_count, encoding="utf-8",
+            log_dir / "hub.log",
+            maxBytes=settings.log_file_bytes,
+            backupCount=settings.log_file_count,
+            encoding="utf-8",
         ),
     ]
     for handler in handlers:

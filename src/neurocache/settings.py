@@ -64,7 +64,9 @@ class Settings(BaseSettings):
         "default: SQLite file `neurocache.db` in the data dir.",
     )
     store_busy_timeout_s: float = Field(
-        10.0, gt=0, le=600,
+        10.0,
+        gt=0,
+        le=600,
         description="How long a write waits for another to finish with a SQLite store "
         "before it is given up (a request answers 503, a job runs again).",
     )
@@ -92,9 +94,7 @@ class Settings(BaseSettings):
     log_file_bytes: int = Field(
         10 * 1024 * 1024, gt=0, description="Size at which `logs/hub.log` is rotated."
     )
-    log_file_count: int = Field(
-        5, ge=1, description="How many rotated log files are kept."
-    )
+    log_file_count: int = Field(5, ge=1, description="How many rotated log files are kept.")
 
     catalog_path: Path | None = Field(
         None,
@@ -107,7 +107,9 @@ class Settings(BaseSettings):
         2, ge=1, le=8, description="How many model downloads run at once; more wait in a queue."
     )
     download_retries: int = Field(
-        5, ge=0, le=50,
+        5,
+        ge=0,
+        le=50,
         description="How many times a broken download is retried (with growing waits) "
         "before it fails.",
     )
@@ -118,12 +120,15 @@ class Settings(BaseSettings):
         5.0, gt=0, description="How often a running model server is health-checked."
     )
     model_restart_wait_s: float = Field(
-        30.0, ge=0, le=600,
+        30.0,
+        ge=0,
+        le=600,
         description="How long a request for a model that is starting or restarting waits "
         "for it before it is refused (503).",
     )
     model_max_restarts: int = Field(
-        5, ge=0,
+        5,
+        ge=0,
         description="Crashes in a row after which a model server is given up on (state `failed`).",
     )
     embedder: str = Field(
@@ -132,7 +137,9 @@ class Settings(BaseSettings):
         "embedding model: a local GGUF runs in-process, a remote one through its server.",
     )
     embedder_threads: int = Field(
-        2, ge=1, le=64,
+        2,
+        ge=1,
+        le=64,
         description="Parallel single-thread llama.cpp contexts of an in-process embedder.",
     )
     embed_turn_context: bool = Field(
@@ -149,7 +156,7 @@ class Settings(BaseSettings):
     rerank: bool = Field(
         True,
         description="With a `reranker` chosen, rerank every search unless the request says "
-        "`\"rerank\": false` (and with this false, only those that say true).",
+        '`"rerank": false` (and with this false, only those that say true).',
     )
     rerank_candidates: int = Field(
         30, ge=2, le=200, description="How many of the best results the reranker orders again."
@@ -164,7 +171,8 @@ class Settings(BaseSettings):
         2, ge=1, le=16, description="Background jobs (ingestion) that run at once."
     )
     vector_exact_limit: int = Field(
-        50_000, ge=1,
+        50_000,
+        ge=1,
         description="Up to this many vectors search is exact; above, an inverted-list index.",
     )
     vector_nprobe: int = Field(
@@ -177,8 +185,9 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How often watched folders are checked for changes."
     )
     watch_max_file_bytes: int = Field(
-        50 * 1024 * 1024, gt=0, description="Files in watched folders larger than this are "
-        "passed over."
+        50 * 1024 * 1024,
+        gt=0,
+        description="Files in watched folders larger than this are passed over.",
     )
     chat_max_reply_tokens: int = Field(
         512, ge=16, le=32768, description="The longest reply a conversation asks of the model."
@@ -186,18 +195,14 @@ class Settings(BaseSettings):
     chat_temperature: float = Field(
         0.7, ge=0, le=2, description="Sampling temperature of conversation replies."
     )
-    chat_sources: int = Field(
-        6, ge=0, le=50, description="Passages retrieved for each question."
-    )
+    chat_sources: int = Field(6, ge=0, le=50, description="Passages retrieved for each question.")
     chat_recalled_turns: int = Field(
         3, ge=0, le=20, description="Turns of earlier conversations recalled into a prompt."
     )
     chat_history_turns: int = Field(
         20, ge=0, le=500, description="Recent turns of a conversation offered to the model."
     )
-    chat_workers: int = Field(
-        4, ge=1, le=64, description="Replies that can be written at once."
-    )
+    chat_workers: int = Field(4, ge=1, le=64, description="Replies that can be written at once.")
     chat_cache_active_s: float = Field(
         24 * 3600, gt=0, description="How long an active conversation stays in the hot cache."
     )
@@ -205,22 +210,28 @@ class Settings(BaseSettings):
         3600, gt=0, description="How long a conversation only read stays in the hot cache."
     )
     channel_agent_turns: int = Field(
-        3, ge=0, le=50,
+        3,
+        ge=0,
+        le=50,
         description="Agent replies one person's message may set off in a channel, agents "
         "answering each other included (so agents cannot loop).",
     )
     channel_hot_messages: int = Field(
-        200, ge=1, le=10_000,
+        200,
+        ge=1,
+        le=10_000,
         description="Newest messages of each active channel kept in memory (the store "
         "always has them all).",
     )
     channel_retention_days: float = Field(
-        0, ge=0,
+        0,
+        ge=0,
         description="Channel messages older than this many days are deleted, with their "
         "index entries, by the scheduled maintenance; 0 keeps them for ever.",
     )
     agent_working_max_age_s: float = Field(
-        24 * 3600, gt=0,
+        24 * 3600,
+        gt=0,
         description="Agents' working memories older than this are consolidated into a "
         "long-term summary and moved to the archive.",
     )
@@ -228,27 +239,33 @@ class Settings(BaseSettings):
         20, ge=1, le=500, description="Working memories summarized together at most."
     )
     agent_memories_recalled: int = Field(
-        3, ge=0, le=50,
+        3,
+        ge=0,
+        le=50,
         description="An agent's own memories (working, long-term, personal log) given to it "
         "with each message it answers.",
     )
     maintenance_interval_s: float = Field(
-        600, gt=0,
+        600,
+        gt=0,
         description="How often memory consolidation and message retention run.",
     )
     rate_limit_generate_per_minute: int = Field(
-        30, ge=0,
+        30,
+        ge=0,
         description="Requests per minute each API key may make to generating and embedding "
         "endpoints (chat completions, embeddings, conversation and channel messages, channel "
         "query); 0 means no limit.",
     )
     rate_limit_per_minute: int = Field(
-        600, ge=0,
+        600,
+        ge=0,
         description="Requests per minute each API key may make to every other endpoint; "
         "0 means no limit.",
     )
     rate_limit_global_per_minute: int = Field(
-        10_000, ge=0,
+        10_000,
+        ge=0,
         description="Requests per minute the whole hub accepts from API keys together; "
         "0 means no limit.",
     )
@@ -267,27 +284,27 @@ class Settings(BaseSettings):
     usage_hours_kept_days: float = Field(
         90, gt=0, description="Days of per-hour usage kept before only daily sums remain."
     )
-    usage_days_kept_days: float = Field(
-        1825, gt=0, description="Days of per-day usage kept."
-    )
+    usage_days_kept_days: float = Field(1825, gt=0, description="Days of per-day usage kept.")
     audit_retention_days: float = Field(
-        0, ge=0,
+        0,
+        ge=0,
         description="Audit entries older than this many days are deleted by the scheduled "
         "maintenance; 0 keeps them for ever.",
     )
     backup_interval_h: float = Field(
-        24, ge=0,
+        24,
+        ge=0,
         description="Hours between scheduled backups while the hub runs; 0 turns them off.",
     )
-    backup_keep: int = Field(
-        7, ge=1, description="Scheduled backups kept; older ones are deleted."
-    )
+    backup_keep: int = Field(7, ge=1, description="Scheduled backups kept; older ones are deleted.")
     backup_dir: Path | None = Field(
-        None, description="Where scheduled backups are written (default: `backups/` in "
-        "the data dir; better: another disk)."
+        None,
+        description="Where scheduled backups are written (default: `backups/` in "
+        "the data dir; better: another disk).",
     )
     gpu_layers: int = Field(
-        -1, ge=-1,
+        -1,
+        ge=-1,
         description="Layers to offload to a GPU when one is found: -1 all, 0 none (CPU only).",
     )
 
@@ -354,8 +371,11 @@ def environment() -> dict[str, str]:
     """The NEUROCACHE_* variables by setting name, matched without regard to case, as
     pydantic-settings matches them."""
     prefix = ENV_PREFIX.lower()
-    return {name.lower().removeprefix(prefix): value for name, value in os.environ.items()
-            if name.lower().startswith(prefix)}
+    return {
+        name.lower().removeprefix(prefix): value
+        for name, value in os.environ.items()
+        if name.lower().startswith(prefix)
+    }
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -368,8 +388,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
     values = {key.replace("-", "_"): value for key, value in values.items()}
     if "data_dir" in values:
         # The file lives in the data dir: it cannot also choose it.
-        raise ValueError(f"{path}: data_dir cannot be set in the config file of a data dir; "
-                         "use --data-dir or NEUROCACHE_DATA_DIR")
+        raise ValueError(
+            f"{path}: data_dir cannot be set in the config file of a data dir; "
+            "use --data-dir or NEUROCACHE_DATA_DIR"
+        )
     return values
 
 

@@ -18,5 +18,12 @@ parser.add_argument("--gpu")
 parser.add_argument("--embedding", action="store_true")
 args = parser.parse_args()
 print(f"fake llamafile: -ngl {args.ngl} --gpu {args.gpu}", flush=True)
-run_model_server(os.environ["FAKE_LLAMAFILE_MODEL"], args.host, args.port, parent_pid=None,
-                 embedding=args.embedding, n_ctx=args.c, n_gpu_layers=args.ngl)
+run_model_server(
+    os.environ["FAKE_LLAMAFILE_MODEL"],
+    args.host,
+    args.port,
+    parent_pid=None,
+    embedding=args.embedding,
+    n_ctx=args.c,
+    n_gpu_layers=args.ngl,
+)

@@ -77,8 +77,9 @@ class FileServer:
         body = served.data[start:]
         request.send_response(206 if start else 200)
         if start:
-            request.send_header("Content-Range",
-                                f"bytes {start}-{len(served.data) - 1}/{len(served.data)}")
+            request.send_header(
+                "Content-Range", f"bytes {start}-{len(served.data) - 1}/{len(served.data)}"
+            )
         request.send_header("Content-Length", str(len(body)))
         request.send_header("Accept-Ranges", "none" if served.ignore_range else "bytes")
         request.end_headers()
@@ -93,7 +94,7 @@ class FileServer:
         sent = 0
         try:
             while sent < limit:
-                piece = body[sent:min(limit, sent + 64 * 1024)]
+                piece = body[sent : min(limit, sent + 64 * 1024)]
                 if served.stall_after is not None and sent >= served.stall_after:
                     served.stall_after = None  # stall once
                     time.sleep(served.stall_s)

@@ -14,8 +14,9 @@ def parent_of(pid: int) -> int | None:
 
 def descendants(pid: int) -> list[int]:
     """Every living process below `pid` (children, theirs, ...)."""
-    parents = {int(e.name): parent_of(int(e.name)) for e in Path("/proc").iterdir()
-               if e.name.isdigit()}
+    parents = {
+        int(e.name): parent_of(int(e.name)) for e in Path("/proc").iterdir() if e.name.isdigit()
+    }
     found, frontier = [], [pid]
     while frontier:
         children = [child for child, parent in parents.items() if parent in frontier]

@@ -118,12 +118,22 @@ def write_tiny_llama(
         tensors[f"blk.{i}.ffn_gate.weight"] = weights(n_ff, n_embd)
         tensors[f"blk.{i}.ffn_up.weight"] = weights(n_ff, n_embd)
         tensors[f"blk.{i}.ffn_down.weight"] = weights(n_embd, n_ff)
-    return _write_llama(path, name, (tokens, scores, types), tensors,
-                        n_embd=n_embd, n_layer=n_layer, n_head=n_head, n_ff=n_ff, n_ctx=n_ctx)
+    return _write_llama(
+        path,
+        name,
+        (tokens, scores, types),
+        tensors,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_ff=n_ff,
+        n_ctx=n_ctx,
+    )
 
 
-def write_parrot_llama(path: Path, words: tuple[str, str] = ("@alpha", "@beta"),
-                       n_embd: int = 64, n_ctx: int = 2048) -> Path:
+def write_parrot_llama(
+    path: Path, words: tuple[str, str] = ("@alpha", "@beta"), n_embd: int = 64, n_ctx: int = 2048
+) -> Path:
     """A llama that, whatever it is asked, says `first second first second …` (greedy).
 
     Every layer is zero, so the hidden state at a position is the embedding of its token
@@ -141,19 +151,40 @@ def write_parrot_llama(path: Path, words: tuple[str, str] = ("@alpha", "@beta"),
     output[a] = 10 * (other + after_b)  # after anything but `first`, and after `second`
     output[b] = 10 * after_a  # after `first`
     n_ff = 16
-    zeros = {f"blk.0.attn_{part}.weight": np.zeros((n_embd, n_embd), dtype=np.float32)
-             for part in ("q", "k", "v", "output")}
-    zeros |= {"blk.0.ffn_gate.weight": np.zeros((n_ff, n_embd), dtype=np.float32),
-              "blk.0.ffn_up.weight": np.zeros((n_ff, n_embd), dtype=np.float32),
-              "blk.0.ffn_down.weight": np.zeros((n_embd, n_ff), dtype=np.float32)}
-    return _write_llama(path, "parrot-llama", (tokens, scores, types),
-                        {"token_embd.weight": embeddings, "output.weight": output, **zeros},
-                        n_embd=n_embd, n_layer=1, n_head=4, n_ff=n_ff, n_ctx=n_ctx)
+    zeros = {
+        f"blk.0.attn_{part}.weight": np.zeros((n_embd, n_embd), dtype=np.float32)
+        for part in ("q", "k", "v", "output")
+    }
+    zeros |= {
+        "blk.0.ffn_gate.weight": np.zeros((n_ff, n_embd), dtype=np.float32),
+        "blk.0.ffn_up.weight": np.zeros((n_ff, n_embd), dtype=np.float32),
+        "blk.0.ffn_down.weight": np.zeros((n_embd, n_ff), dtype=np.float32),
+    }
+    return _write_llama(
+        path,
+        "parrot-llama",
+        (tokens, scores, types),
+        {"token_embd.weight": embeddings, "output.weight": output, **zeros},
+        n_embd=n_embd,
+        n_layer=1,
+        n_head=4,
+        n_ff=n_ff,
+        n_ctx=n_ctx,
+    )
 
 
-def _write_llama(path: Path, name: str, vocab: tuple[list[str], list[float], list[int]],
-                 tensors: dict[str, np.ndarray], *, n_embd: int, n_layer: int, n_head: int,
-                 n_ff: int, n_ctx: int) -> Path:
+def _write_llama(
+    path: Path,
+    name: str,
+    vocab: tuple[list[str], list[float], list[int]],
+    tensors: dict[str, np.ndarray],
+    *,
+    n_embd: int,
+    n_layer: int,
+    n_head: int,
+    n_ff: int,
+    n_ctx: int,
+) -> Path:
     """The GGUF: its metadata, `tensors`, and the norms (all ones) every llama has."""
     tokens, scores, types = vocab
     writer = gguf.GGUFWriter(str(path), "llama")
@@ -203,8 +234,15 @@ def write_unknown_architecture(path: Path, architecture: str = "frobnitz") -> Pa
     return path
 
 
-def write_tiny_reranker(path: Path, *, n_embd: int = 32, n_layer: int = 2, n_head: int = 2,
-                        n_ff: int = 64, seed: int = 0) -> Path:
+def write_tiny_reranker(
+    path: Path,
+    *,
+    n_embd: int = 32,
+    n_layer: int = 2,
+    n_head: int = 2,
+    n_ff: int = 64,
+    seed: int = 0,
+) -> Path:
     """A random-weight cross-encoder (BERT, rank pooling: one relevance score per query and
     passage) that llama.cpp loads in milliseconds; its vocabulary is the built-in
     embedder's WordPiece, so any text tokenizes. It ranks by noise, deterministically:
@@ -215,8 +253,12 @@ def write_tiny_reranker(path: Path, *, n_embd: int = 32, n_layer: int = 2, n_hea
 
     def field(name: str):
         part = source.fields[name]
-        return [bytes(part.parts[i]).decode() if part.types[-1] == gguf.GGUFValueType.STRING
-                else part.parts[i].tolist()[0] for i in part.data]
+        return [
+            bytes(part.parts[i]).decode()
+            if part.types[-1] == gguf.GGUFValueType.STRING
+            else part.parts[i].tolist()[0]
+            for i in part.data
+        ]
 
     tokens, types = field("tokenizer.ggml.tokens"), field("tokenizer.ggml.token_type")
     rng = np.random.default_rng(seed)
@@ -240,29 +282,41 @@ def write_tiny_reranker(path: Path, *, n_embd: int = 32, n_layer: int = 2, n_hea
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_scores([0.0] * len(tokens))
-    for key, value in (("unk", 100), ("pad", 0), ("mask", 103), ("bos", 101), ("eos", 102),
-                       ("sep", 102)):
+    for key, value in (
+        ("unk", 100),
+        ("pad", 0),
+        ("mask", 103),
+        ("bos", 101),
+        ("eos", 102),
+        ("sep", 102),
+    ):
         getattr(writer, f"add_{key}_token_id")(value)
     ones, zeros = np.ones(n_embd, np.float32), np.zeros(n_embd, np.float32)
-    tensors = {"token_embd.weight": weights(len(tokens), n_embd),
-               "position_embd.weight": weights(512, n_embd),
-               "token_types.weight": weights(2, n_embd),
-               "token_embd_norm.weight": ones, "token_embd_norm.bias": zeros,
-               "cls.weight": weights(n_embd, n_embd), "cls.bias": zeros,
-               "cls.output.weight": weights(1, n_embd),
-               "cls.output.bias": np.zeros(1, np.float32)}
+    tensors = {
+        "token_embd.weight": weights(len(tokens), n_embd),
+        "position_embd.weight": weights(512, n_embd),
+        "token_types.weight": weights(2, n_embd),
+        "token_embd_norm.weight": ones,
+        "token_embd_norm.bias": zeros,
+        "cls.weight": weights(n_embd, n_embd),
+        "cls.bias": zeros,
+        "cls.output.weight": weights(1, n_embd),
+        "cls.output.bias": np.zeros(1, np.float32),
+    }
     for i in range(n_layer):
         for part in ("q", "k", "v", "output"):
             tensors[f"blk.{i}.attn_{part}.weight"] = weights(n_embd, n_embd)
             tensors[f"blk.{i}.attn_{part}.bias"] = zeros
-        tensors |= {f"blk.{i}.attn_output_norm.weight": ones,
-                    f"blk.{i}.attn_output_norm.bias": zeros,
-                    f"blk.{i}.ffn_up.weight": weights(n_ff, n_embd),
-                    f"blk.{i}.ffn_up.bias": np.zeros(n_ff, np.float32),
-                    f"blk.{i}.ffn_down.weight": weights(n_embd, n_ff),
-                    f"blk.{i}.ffn_down.bias": zeros,
-                    f"blk.{i}.layer_output_norm.weight": ones,
-                    f"blk.{i}.layer_output_norm.bias": zeros}
+        tensors |= {
+            f"blk.{i}.attn_output_norm.weight": ones,
+            f"blk.{i}.attn_output_norm.bias": zeros,
+            f"blk.{i}.ffn_up.weight": weights(n_ff, n_embd),
+            f"blk.{i}.ffn_up.bias": np.zeros(n_ff, np.float32),
+            f"blk.{i}.ffn_down.weight": weights(n_embd, n_ff),
+            f"blk.{i}.ffn_down.bias": zeros,
+            f"blk.{i}.layer_output_norm.weight": ones,
+            f"blk.{i}.layer_output_norm.bias": zeros,
+        }
     for name, values in tensors.items():
         writer.add_tensor(name, values)
     writer.write_header_to_file()

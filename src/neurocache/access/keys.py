@@ -99,12 +99,19 @@ class ApiKeys:
         have `admin` (it would let them make the owner's keys and read everything)."""
         scopes = check_new_key(name, scopes)
         if owner != "owner" and "admin" in scopes:
-            raise InvalidInput("a user's key cannot have the admin scope: admin is the "
-                               "owner's", details={"field": "scopes"})
+            raise InvalidInput(
+                "a user's key cannot have the admin scope: admin is the owner's",
+                details={"field": "scopes"},
+            )
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey(
-            name=name.strip(), prefix=secret[:10], secret_hash=hash_secret(secret),
-            scopes=scopes, owner=owner, created_at=utcnow(), use_count=0,
+            name=name.strip(),
+            prefix=secret[:10],
+            secret_hash=hash_secret(secret),
+            scopes=scopes,
+            owner=owner,
+            created_at=utcnow(),
+            use_count=0,
         )
         with self._db.session() as session:
             session.add(key)
@@ -137,13 +144,17 @@ class ApiKeys:
         self._revoked([key_id])
         return after
 
-    def revoke_all_of(self, person: str, actor: Actor,
-                      along: Callable[[Session], Any] | None = None) -> int:
+    def revoke_all_of(
+        self, person: str, actor: Actor, along: Callable[[Session], Any] | None = None
+    ) -> int:
         """Revoke every live key of a person (`user:<id>`) in one transaction, with what
         `along` writes (disabling the person); returns how many."""
         with self._db.session() as session:
-            keys = list(session.scalars(select(ApiKey).where(
-                ApiKey.owner == person, ApiKey.revoked_at.is_(None))))
+            keys = list(
+                session.scalars(
+                    select(ApiKey).where(ApiKey.owner == person, ApiKey.revoked_at.is_(None))
+                )
+            )
             for key in keys:
                 _revoke_row(session, key, actor)
             if along is not None:

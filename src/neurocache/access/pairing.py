@@ -54,8 +54,10 @@ class Pairings:
             pending = self._pending.pop(normalized(code), None)
             if pending is None or pending.expires_at < self._clock():
                 self._count_failure()
-                raise NotFound("that pairing code is not valid: it may have expired or been "
-                               "used; ask the hub for a new one")
+                raise NotFound(
+                    "that pairing code is not valid: it may have expired or been "
+                    "used; ask the hub for a new one"
+                )
             self._failures.clear()  # a right code: old typos count no more
         return self._keys.create(name, SCOPES, pending.actor)
 

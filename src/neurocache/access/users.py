@@ -28,20 +28,26 @@ def person_of(user_id: str) -> str:
 
 
 def user_view(user: User) -> dict[str, Any]:
-    return {"id": user.id, "name": user.name, "display_name": user.display_name,
-            "person": person_of(user.id), "created_at": isoformat(user.created_at),
-            "disabled_at": isoformat(user.disabled_at)}
+    return {
+        "id": user.id,
+        "name": user.name,
+        "display_name": user.display_name,
+        "person": person_of(user.id),
+        "created_at": isoformat(user.created_at),
+        "disabled_at": isoformat(user.disabled_at),
+    }
 
 
 class Users:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, name: str, actor: Actor, display_name: str | None = None
-               ) -> dict[str, Any]:
+    def create(self, name: str, actor: Actor, display_name: str | None = None) -> dict[str, Any]:
         if not USER_NAME.match(name):
-            raise InvalidInput("a user name is 1 to 100 of a-z 0-9 _ . - (lower case, as "
-                               "@mentions write it)", details={"field": "name"})
+            raise InvalidInput(
+                "a user name is 1 to 100 of a-z 0-9 _ . - (lower case, as @mentions write it)",
+                details={"field": "name"},
+            )
         taken = Conflict(f"a user named {name!r} exists", details={"field": "name"})
         try:
             with self.db.session() as session:
@@ -56,21 +62,27 @@ class Users:
             raise taken from exc
         return view
 
-    def list(self, *, limit: int = 50, cursor: str | None = None,
-             ) -> tuple[list[dict[str, Any]], str | None]:
+    def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         with self.db.session() as session:
             return newest_first(session, select(User), User, limit, cursor, user_view)
 
     def get(self, user_id_or_name: str) -> dict[str, Any]:
         with self.db.session() as session:
             user = session.get(User, user_id_or_name) or session.scalar(
-                select(User).where(User.name == user_id_or_name))
+                select(User).where(User.name == user_id_or_name)
+            )
             if user is None:
                 raise NotFound(f"no user {user_id_or_name}")
             return user_view(user)
 
-    def disable(self, user_id: str, actor: Actor,
-                revoke_keys: Callable[..., int]) -> tuple[dict[str, Any], int]:
+    def disable(
+        self, user_id: str, actor: Actor, revoke_keys: Callable[..., int]
+    ) -> tuple[dict[str, Any], int]:
         """The user can no longer sign in: disabled with every key revoked, in one
         transaction (`revoke_keys` is `Keys.revoke_all_of`). (The user, how many keys.)"""
         user = self.get(user_id)
@@ -80,8 +92,7 @@ class Users:
             before = user_view(row)
             row.disabled_at = row.disabled_at or utcnow()
             session.flush()
-            audit.record(session, actor, "user.disable", ("user", row.id), before,
-                         user_view(row))
+            audit.record(session, actor, "user.disable", ("user", row.id), before, user_view(row))
 
         revoked = revoke_keys(user["person"], actor, along=disable_row)
         return self.get(user["id"]), revoked

@@ -20,10 +20,12 @@ from neurocache.store.tables import ChannelMember, Conversation, Memory
 
 def places(memory_id: str, kind: str, meta: dict[str, Any]) -> tuple[set[str], set[str]]:
     """(channel ids, conversation ids) a memory belongs to."""
-    channels = set(meta.get("channel_ids") or []) | ({meta["channel_id"]}
-                                                     if meta.get("channel_id") else set())
+    channels = set(meta.get("channel_ids") or []) | (
+        {meta["channel_id"]} if meta.get("channel_id") else set()
+    )
     conversations = set(meta.get("conversation_ids") or []) | (
-        {meta["conversation_id"]} if meta.get("conversation_id") else set())
+        {meta["conversation_id"]} if meta.get("conversation_id") else set()
+    )
     if kind == "channel":
         channels.add(memory_id)
     if kind == "conversation":
@@ -40,38 +42,62 @@ class Visibility:
         if person == "owner" or not memory_ids:
             return set()
         with self.db.session() as session:
-            rows = session.execute(select(Memory.id, Memory.kind, Memory.meta)
-                                   .where(Memory.id.in_(memory_ids))).all()
-        wanted = [(memory_id, *places(memory_id, kind, meta or {}))
-                  for memory_id, kind, meta in rows]
+            rows = session.execute(
+                select(Memory.id, Memory.kind, Memory.meta).where(Memory.id.in_(memory_ids))
+            ).all()
+        wanted = [
+            (memory_id, *places(memory_id, kind, meta or {})) for memory_id, kind, meta in rows
+        ]
         channels = set().union(*(c for _, c, _ in wanted))
         conversations = set().union(*(v for _, _, v in wanted))
         readable_channels, own_conversations = self._readable(person, channels, conversations)
-        return {memory_id for memory_id, c, v in wanted
-                if not c <= readable_channels or not v <= own_conversations}
+        return {
+            memory_id
+            for memory_id, c, v in wanted
+            if not c <= readable_channels or not v <= own_conversations
+        }
 
-    def visible(self, person: str, items: list[dict[str, Any]],
-                key: str = "id") -> list[dict[str, Any]]:
+    def visible(
+        self, person: str, items: list[dict[str, Any]], key: str = "id"
+    ) -> list[dict[str, Any]]:
         """Those of `items` (memory views, or search results with key="memory_id") that
         `person` may see."""
         hidden = self.hidden(person, [item[key] for item in items])
         return [item for item in items if item[key] not in hidden]
 
-    def to_all(self, people: list[str], items: list[dict[str, Any]],
-               key: str = "id") -> list[dict[str, Any]]:
+    def to_all(
+        self, people: list[str], items: list[dict[str, Any]], key: str = "id"
+    ) -> list[dict[str, Any]]:
         """Those `items` every one of `people` may see (what an agent may recall in a
         channel they are all in)."""
         for person in people:
             items = self.visible(person, items, key)
         return items
 
-    def _readable(self, person: str, channels: set[str],
-                  conversations: set[str]) -> tuple[set[str], set[str]]:
+    def _readable(
+        self, person: str, channels: set[str], conversations: set[str]
+    ) -> tuple[set[str], set[str]]:
         with self.db.session() as session:
-            members = set(session.scalars(select(ChannelMember.channel_id).where(
-                ChannelMember.member == person,
-                ChannelMember.channel_id.in_(channels)))) if channels else set()
-            own = set(session.scalars(select(Conversation.id).where(
-                Conversation.owner == person,
-                Conversation.id.in_(conversations)))) if conversations else set()
+            members = (
+                set(
+                    session.scalars(
+                        select(ChannelMember.channel_id).where(
+                            ChannelMember.member == person, ChannelMember.channel_id.in_(channels)
+                        )
+                    )
+                )
+                if channels
+                else set()
+            )
+            own = (
+                set(
+                    session.scalars(
+                        select(Conversation.id).where(
+                            Conversation.owner == person, Conversation.id.in_(conversations)
+                        )
+                    )
+                )
+                if conversations
+                else set()
+            )
         return members, own

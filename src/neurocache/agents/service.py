@@ -24,17 +24,29 @@ def owner_of(agent_id: str) -> str:
 
 
 def agent_view(agent: Agent) -> dict[str, Any]:
-    return {"id": agent.id, "name": agent.name, "avatar": agent.avatar,
-            "persona": agent.persona, "model": agent.model, "temperature": agent.temperature,
-            "collections": agent.collections, "owner": owner_of(agent.id),
-            "rooms": [f"agent:{agent.id}"], "memory_tiers": list(TIERS),
-            "created_at": isoformat(agent.created_at),
-            "updated_at": isoformat(agent.updated_at)}
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "avatar": agent.avatar,
+        "persona": agent.persona,
+        "model": agent.model,
+        "temperature": agent.temperature,
+        "collections": agent.collections,
+        "owner": owner_of(agent.id),
+        "rooms": [f"agent:{agent.id}"],
+        "memory_tiers": list(TIERS),
+        "created_at": isoformat(agent.created_at),
+        "updated_at": isoformat(agent.updated_at),
+    }
 
 
 class Agents:
-    def __init__(self, db: Database, resolve_collection: Callable[[str], str],
-                 check_model: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        resolve_collection: Callable[[str], str],
+        check_model: Callable[[str], None],
+    ) -> None:
         self.db = db
         self.resolve_collection = resolve_collection
         self.check_model = check_model
@@ -49,8 +61,12 @@ class Agents:
             audit.record(session, actor, "agent.create", ("agent", agent.id), None, view)
         return view
 
-    def list(self, *, limit: int = 50, cursor: str | None = None,
-             ) -> tuple[list[dict[str, Any]], str | None]:
+    def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         with self.db.session() as session:
             return newest_first(session, select(Agent), Agent, limit, cursor, agent_view)
 
@@ -83,11 +99,18 @@ class Agents:
             owner = owner_of(agent_id)
             # What it said in channels stays there (its name with it): those are the
             # channels' messages.
-            rowids = delete_memories(session, Memory.owner == owner,
-                                     Memory.kind != "channel_message")
+            rowids = delete_memories(
+                session, Memory.owner == owner, Memory.kind != "channel_message"
+            )
             session.query(ChannelMember).filter(ChannelMember.member == owner).delete()
-            audit.record(session, actor, "agent.delete", ("agent", agent_id),
-                         {**agent_view(agent), "memories": len(rowids)}, None)
+            audit.record(
+                session,
+                actor,
+                "agent.delete",
+                ("agent", agent_id),
+                {**agent_view(agent), "memories": len(rowids)},
+                None,
+            )
             session.delete(agent)
         return rowids
 
@@ -97,7 +120,11 @@ class Agents:
         if fields.get("model") is not None:
             self.check_model(fields["model"])
         if fields.get("collections") is not None:
-            fields = {**fields, "collections": [c if c in (kept or []) else
-                                                self.resolve_collection(c)
-                                                for c in fields["collections"]]}
+            fields = {
+                **fields,
+                "collections": [
+                    c if c in (kept or []) else self.resolve_collection(c)
+                    for c in fields["collections"]
+                ],
+            }
         return fields

@@ -38,7 +38,8 @@ Publish = Callable[[str, dict[str, Any], str | None], None]
 SUMMARY_INSTRUCTIONS = (
     "You are {name}. Below are your notes of recent conversations. Write a short summary "
     "of what is worth remembering for the long term: facts, people, decisions, open "
-    "questions. Write only the summary.")
+    "questions. Write only the summary."
+)
 Summarize = Callable[[dict[str, Any], list[str]], str]
 
 
@@ -55,33 +56,41 @@ def agent_of(owner: str | None) -> str | None:
 def extractive_summary(texts: list[str], width: int = 200) -> str:
     """A summary without a model: the start of each memory, one line each."""
     lines = [" ".join(t.split())[:width] for t in texts]
-    return f"Summary of {len(texts)} earlier notes:\n" + "\n".join(f"- {line}"
-                                                                   for line in lines)
+    return f"Summary of {len(texts)} earlier notes:\n" + "\n".join(f"- {line}" for line in lines)
 
 
-def model_summarizer(backend_for: Callable[[str | None], Any],
-                     max_tokens: int = 256) -> Summarize:
+def model_summarizer(backend_for: Callable[[str | None], Any], max_tokens: int = 256) -> Summarize:
     """Summaries written by the agent's own model (or the running one)."""
 
     def summarize(agent: dict[str, Any], texts: list[str]) -> str:
         backend = backend_for(agent.get("model"))
         notes = "\n".join(f"- {t}" for t in texts)
-        messages = [{"role": "system", "content": SUMMARY_INSTRUCTIONS.format(
-                        name=agent["name"])},
-                    # a character is at most a token: what is cut never overflows
-                    {"role": "user",
-                     "content": notes[:max(backend.context_tokens - max_tokens - 200, 200)]}]
+        messages = [
+            {"role": "system", "content": SUMMARY_INSTRUCTIONS.format(name=agent["name"])},
+            # a character is at most a token: what is cut never overflows
+            {
+                "role": "user",
+                "content": notes[: max(backend.context_tokens - max_tokens - 200, 200)],
+            },
+        ]
         return stream_reply(backend, messages, max_tokens=max_tokens, temperature=0.2)[0]
 
     return summarize
 
 
 class AgentMemories:
-    def __init__(self, db: Database, graph: MemoryGraph, search: SearchService,
-                 get_agent: Callable[[str], dict[str, Any]],
-                 remember: Callable[[list[str], list[str]], None], publish: Publish,
-                 rules: ConsolidationRules, summarize: Summarize | None = None,
-                 remember_later: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        graph: MemoryGraph,
+        search: SearchService,
+        get_agent: Callable[[str], dict[str, Any]],
+        remember: Callable[[list[str], list[str]], None],
+        publish: Publish,
+        rules: ConsolidationRules,
+        summarize: Summarize | None = None,
+        remember_later: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.db, self.graph, self.searcher = db, graph, search
         self.get_agent, self.remember, self.publish = get_agent, remember, publish
         # turns are embedded off the reply's path; what people write, at once
@@ -92,12 +101,25 @@ class AgentMemories:
         self._lock = threading.Lock()
 
     # ---- what the API does
-    def create(self, agent_id: str, actor: Actor, *, tier: str, content: str,
-               metadata: dict[str, Any] | None = None, later: bool = False,
-               ) -> dict[str, Any]:
+    def create(
+        self,
+        agent_id: str,
+        actor: Actor,
+        *,
+        tier: str,
+        content: str,
+        metadata: dict[str, Any] | None = None,
+        later: bool = False,
+    ) -> dict[str, Any]:
         self.get_agent(agent_id)  # 404 for an unknown agent
-        memory = self.graph.create(actor, kind=KIND, content=content, metadata=metadata or {},
-                                   tier=tier, owner=owner_of(agent_id))
+        memory = self.graph.create(
+            actor,
+            kind=KIND,
+            content=content,
+            metadata=metadata or {},
+            tier=tier,
+            owner=owner_of(agent_id),
+        )
         if later:
             self.remember_later(memory["id"], content)
         else:
@@ -105,8 +127,14 @@ class AgentMemories:
         self.announce("created", memory)
         return memory
 
-    def list(self, agent_id: str, *, tiers: list[str] | None = None, limit: int = 50,
-             cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def list(
+        self,
+        agent_id: str,
+        *,
+        tiers: list[str] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         self.get_agent(agent_id)
         query = select(Memory).where(*self._of_agent(agent_id))
         if tiers:
@@ -114,14 +142,26 @@ class AgentMemories:
         with self.db.session() as session:
             return newest_first(session, query, Memory, limit, cursor, memory_view)
 
-    def search(self, agent_id: str, query: str, *, tiers: list[str] | None = None,
-               k: int = 10, mode: str = "hybrid",
-               highlights: bool = True) -> list[dict[str, Any]]:
+    def search(
+        self,
+        agent_id: str,
+        query: str,
+        *,
+        tiers: list[str] | None = None,
+        k: int = 10,
+        mode: str = "hybrid",
+        highlights: bool = True,
+    ) -> list[dict[str, Any]]:
         """Its memories most relevant to `query` (what it said in channels is not among
         them: those are the channels' messages, with no tier)."""
         self.get_agent(agent_id)
-        return self.searcher.search(query, k=k, mode=mode, filters=Filters(
-            owners=[owner_of(agent_id)], tiers=tiers or list(TIERS)), highlights=highlights)
+        return self.searcher.search(
+            query,
+            k=k,
+            mode=mode,
+            filters=Filters(owners=[owner_of(agent_id)], tiers=tiers or list(TIERS)),
+            highlights=highlights,
+        )
 
     def get(self, agent_id: str, memory_id: str) -> dict[str, Any]:
         memory = self.graph.get(memory_id)
@@ -129,8 +169,9 @@ class AgentMemories:
             raise NotFound(f"agent {agent_id} has no memory {memory_id}")
         return memory
 
-    def update(self, agent_id: str, memory_id: str, changes: dict[str, Any],
-               actor: Actor) -> dict[str, Any]:
+    def update(
+        self, agent_id: str, memory_id: str, changes: dict[str, Any], actor: Actor
+    ) -> dict[str, Any]:
         self.get(agent_id, memory_id)
         memory = self.graph.update(memory_id, changes, actor)
         if "content" in changes:
@@ -152,30 +193,41 @@ class AgentMemories:
         """`memory.updated` in the owning agent's room (other owners: nobody listens)."""
         agent_id = agent_of(memory.get("owner"))
         if agent_id is not None:
-            self.publish("memory.updated", {"action": action, "agent_id": agent_id,
-                                            "memory": memory}, f"agent:{agent_id}")
+            self.publish(
+                "memory.updated",
+                {"action": action, "agent_id": agent_id, "memory": memory},
+                f"agent:{agent_id}",
+            )
 
     @staticmethod
     def _of_agent(agent_id: str) -> tuple[Any, ...]:
         return (Memory.owner == owner_of(agent_id), Memory.kind.not_in(NOT_AGENT_MEMORIES))
 
     # ---- what agents do by themselves
-    def record_turn(self, agent_id: str, where: str, said: str, answered: str,
-                    source: dict[str, str]) -> None:
+    def record_turn(
+        self, agent_id: str, where: str, said: str, answered: str, source: dict[str, str]
+    ) -> None:
         """After each turn: what was said and what the agent answered, as working memory;
         `source` names the channel or conversation (who may read the memory follows it).
         Never fails the turn it records."""
         content = f"In {where}: {said.strip()[:2000]}\nI answered: {answered.strip()[:2000]}"
         try:
-            self.create(agent_id, Actor(owner_of(agent_id)), tier="working", content=content,
-                        metadata={"where": where, "source": "turn", **source}, later=True)
+            self.create(
+                agent_id,
+                Actor(owner_of(agent_id)),
+                tier="working",
+                content=content,
+                metadata={"where": where, "source": "turn", **source},
+                later=True,
+            )
         except NotFound:  # the agent was deleted while it answered
             pass
         except Exception:
             log.exception("agent %s could not remember a turn", agent_id)
 
-    def consolidate(self, agent_id: str, now: datetime | None = None,
-                    max_age_s: float | None = None) -> dict[str, Any]:
+    def consolidate(
+        self, agent_id: str, now: datetime | None = None, max_age_s: float | None = None
+    ) -> dict[str, Any]:
         """Working memories older than `max_age_s` (the rule's by default) → one long-term
         summary per batch; the originals move to the archive, linked from the summary by
         `summarizes` edges. One run per agent at a time; each batch is one transaction."""
@@ -196,10 +248,18 @@ class AgentMemories:
 
     def _old_working(self, agent_id: str, cutoff: datetime) -> list[Memory]:
         with self.db.session() as session:
-            return list(session.scalars(
-                select(Memory).where(*self._of_agent(agent_id), Memory.tier == "working",
-                                     Memory.created_at < cutoff)
-                .order_by(Memory.created_at).limit(self.rules.batch)))
+            return list(
+                session.scalars(
+                    select(Memory)
+                    .where(
+                        *self._of_agent(agent_id),
+                        Memory.tier == "working",
+                        Memory.created_at < cutoff,
+                    )
+                    .order_by(Memory.created_at)
+                    .limit(self.rules.batch)
+                )
+            )
 
     def _summary_text(self, agent: dict[str, Any], old: list[Memory]) -> tuple[str, bool]:
         texts = [m.content for m in old]
@@ -210,20 +270,31 @@ class AgentMemories:
             text = ""
         return (text, True) if text else (extractive_summary(texts), False)
 
-    def _store_summary(self, agent: dict[str, Any], old: list[Memory],
-                       written: tuple[str, bool]) -> dict[str, Any]:
+    def _store_summary(
+        self, agent: dict[str, Any], old: list[Memory], written: tuple[str, bool]
+    ) -> dict[str, Any]:
         """The summary, its edges and the moves to the archive land together or not at all
         (a crash between them would summarize the same memories twice)."""
         text, by_model = written
-        sources = {key: sorted({m.meta[key] for m in old if m.meta.get(key)})
-                   for key in ("channel_id", "conversation_id")}
+        sources = {
+            key: sorted({m.meta[key] for m in old if m.meta.get(key)})
+            for key in ("channel_id", "conversation_id")
+        }
         with self.db.session() as session:
-            summary = Memory(kind=KIND, content=text, content_hash=content_hash(text),
-                             owner=owner_of(agent["id"]), tier="long_term", meta={
-                                 "source": "consolidation", "by_model": by_model,
-                                 "from": old[0].created_at.isoformat(),
-                                 "to": old[-1].created_at.isoformat(),
-                                 **{f"{k}s": v for k, v in sources.items() if v}})
+            summary = Memory(
+                kind=KIND,
+                content=text,
+                content_hash=content_hash(text),
+                owner=owner_of(agent["id"]),
+                tier="long_term",
+                meta={
+                    "source": "consolidation",
+                    "by_model": by_model,
+                    "from": old[0].created_at.isoformat(),
+                    "to": old[-1].created_at.isoformat(),
+                    **{f"{k}s": v for k, v in sources.items() if v},
+                },
+            )
             session.add(summary)
             session.flush()
             view = memory_view(summary)
@@ -233,12 +304,12 @@ class AgentMemories:
                 row = session.get(Memory, memory.id)
                 before = memory_view(row)
                 row.tier, row.updated_at = "archive", utcnow()
-                session.add(Edge(source_id=summary.id, target_id=row.id,
-                                 relation="summarizes"))
+                session.add(Edge(source_id=summary.id, target_id=row.id, relation="summarizes"))
                 session.flush()
                 moved.append(memory_view(row))
-                audit.record(session, SYSTEM, "memory.update", ("memory", row.id), before,
-                             moved[-1])
+                audit.record(
+                    session, SYSTEM, "memory.update", ("memory", row.id), before, moved[-1]
+                )
         self.remember([view["id"]], [text])
         self.announce("created", view)
         for memory in moved:

@@ -36,14 +36,17 @@ CHANNEL_INSTRUCTIONS = (
     "You are {name}, taking part in the chat channel #{channel} with people and other AI "
     "agents. Their messages are shown as 'Name: text'. Reply to the last message as {name}, "
     "briefly, without putting your name in front. When the sources below help, cite them "
-    "by number, like [1]. To ask another agent, @mention it.")
+    "by number, like [1]. To ask another agent, @mention it."
+)
 QUERY_INSTRUCTIONS = (
     "You are {name}. Answer the question from the sources below (your knowledge and your "
-    "memories), citing them by number like [1]. If they do not answer it, say so. Be concise.")
+    "memories), citing them by number like [1]. If they do not answer it, say so. Be concise."
+)
 COMBINE_INSTRUCTIONS = (
     "Several agents answered a question, each from its own knowledge. Write one answer "
     "combining what they said, citing the sources below by number like [1]. Where they "
-    "disagree, say so. Be concise.")
+    "disagree, say so. Be concise."
+)
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,19 @@ class ChannelOptions:
 
 
 class ChannelAgents:
-    def __init__(self, channels: Channels, messages: ChannelMessages, agents: Agents,
-                 tiers: AgentMemories, retrieve: Retrieve,
-                 backend_for: Callable[[str | None], ChatBackend], publish: Publish,
-                 queues: SerialQueues, visibility: Visibility,
-                 options: ChannelOptions) -> None:
+    def __init__(
+        self,
+        channels: Channels,
+        messages: ChannelMessages,
+        agents: Agents,
+        tiers: AgentMemories,
+        retrieve: Retrieve,
+        backend_for: Callable[[str | None], ChatBackend],
+        publish: Publish,
+        queues: SerialQueues,
+        visibility: Visibility,
+        options: ChannelOptions,
+    ) -> None:
         self.channels, self.messages, self.agents, self.tiers = channels, messages, agents, tiers
         self.retrieve, self.backend_for, self.publish = retrieve, backend_for, publish
         self.queues, self.visibility, self.options = queues, visibility, options
@@ -74,13 +85,20 @@ class ChannelAgents:
         if by_agent and trigger is None:
             return []
         members = dict(self.channels.agents_in(message["channel_id"]))
-        called = [m.removeprefix("agent:") for m in message["mentions"]
-                  if m.startswith("agent:") and m != message["author"]]
+        called = [
+            m.removeprefix("agent:")
+            for m in message["mentions"]
+            if m.startswith("agent:") and m != message["author"]
+        ]
         if not by_agent:  # `auto` agents answer people, never each other
             called += [a for a, mode in members.items() if mode == "auto" and a not in called]
-        return [self.queues.submit(message["channel_id"],
-                                   lambda a=agent_id: self._speak(a, message, trigger))
-                for agent_id in called if agent_id in members]
+        return [
+            self.queues.submit(
+                message["channel_id"], lambda a=agent_id: self._speak(a, message, trigger)
+            )
+            for agent_id in called
+            if agent_id in members
+        ]
 
     def wait(self, replies: list[Future], timeout: float) -> list[dict[str, Any]]:
         """The replies those futures made (an agent that stayed quiet made none)."""
@@ -103,22 +121,34 @@ class ChannelAgents:
         finally:
             self._typing(channel_id, member, agent["name"], False)
 
-    def _reply(self, agent: dict[str, Any], prompting: dict[str, Any],
-               trigger: str) -> dict[str, Any]:
+    def _reply(
+        self, agent: dict[str, Any], prompting: dict[str, Any], trigger: str
+    ) -> dict[str, Any]:
         channel_id, member = prompting["channel_id"], f"agent:{agent['id']}"
-        reply = self.messages.post(channel_id, member, "", reply_to=prompting["reply_to"],
-                                   trigger_id=trigger, status="streaming")
+        reply = self.messages.post(
+            channel_id,
+            member,
+            "",
+            reply_to=prompting["reply_to"],
+            trigger_id=trigger,
+            status="streaming",
+        )
         text, fields, sources = "", {"status": "failed"}, []
         try:
             backend = self.backend_for(agent.get("model"))
             messages, sources = self._channel_prompt(agent, prompting, backend)
             text, _tokens = stream_reply(
-                backend, messages, max_tokens=self.options.max_reply_tokens,
+                backend,
+                messages,
+                max_tokens=self.options.max_reply_tokens,
                 temperature=self._temperature(agent),
-                on_delta=lambda d: self.publish("message.delta", {
-                    "message_id": reply["id"], "delta": d, "channel_id": channel_id},
-                    room(channel_id)),
-                save=lambda so_far: self.messages.finish(reply["id"], so_far))
+                on_delta=lambda d: self.publish(
+                    "message.delta",
+                    {"message_id": reply["id"], "delta": d, "channel_id": channel_id},
+                    room(channel_id),
+                ),
+                save=lambda so_far: self.messages.finish(reply["id"], so_far),
+            )
             fields = {"status": "complete"}
         except NeurocacheError as exc:
             fields = {"status": "failed", "error": exc.message}
@@ -133,31 +163,46 @@ class ChannelAgents:
             return {"id": reply["id"], "status": "deleted"}
         except Exception:  # never leave a reply `streaming`
             log.exception("storing agent reply %s failed", reply["id"])
-            final = self.messages.finish(reply["id"], text, status="failed",
-                                         error="the reply could not be stored whole")
+            final = self.messages.finish(
+                reply["id"], text, status="failed", error="the reply could not be stored whole"
+            )
         self.publish("message.completed", final, room(channel_id))
         if final["status"] == "complete":
             self.messages.index(final["id"], text)
             self.on_message(final)  # it may call on another agent
-            self.tiers.record_turn(agent["id"], f"#{self.channels.name(channel_id)}",
-                                   f"{prompting['author_name']}: {prompting['content']}", text,
-                                   source={"channel_id": channel_id})
+            self.tiers.record_turn(
+                agent["id"],
+                f"#{self.channels.name(channel_id)}",
+                f"{prompting['author_name']}: {prompting['content']}",
+                text,
+                source={"channel_id": channel_id},
+            )
         return final
 
-    def _channel_prompt(self, agent: dict[str, Any], prompting: dict[str, Any],
-                        backend: ChatBackend) -> tuple[list[dict[str, str]], list[Source]]:
+    def _channel_prompt(
+        self, agent: dict[str, Any], prompting: dict[str, Any], backend: ChatBackend
+    ) -> tuple[list[dict[str, str]], list[Source]]:
         channel_id = prompting["channel_id"]
         recent = self.messages.page(channel_id, limit=self.options.history)["messages"]
-        before = [m for m in recent if m["seq"] < prompting["seq"] and m["content"]
-                  and m["status"] != "failed"]
+        before = [
+            m
+            for m in recent
+            if m["seq"] < prompting["seq"] and m["content"] and m["status"] != "failed"
+        ]
         history, question = transcript(before, prompting, f"agent:{agent['id']}")
         sources = self._sources(agent, prompting["content"], channel_id)
         instructions = CHANNEL_INSTRUCTIONS.format(
-            name=agent["name"], channel=self.channels.name(channel_id))
+            name=agent["name"], channel=self.channels.name(channel_id)
+        )
         prompt = build_prompt(
-            question, history=history, sources=sources, recalled=[],
+            question,
+            history=history,
+            sources=sources,
+            recalled=[],
             budget=backend.context_tokens - self.options.max_reply_tokens,
-            count=backend.count_tokens, instructions=_with_persona(agent, instructions))
+            count=backend.count_tokens,
+            instructions=_with_persona(agent, instructions),
+        )
         return prompt.messages, prompt.sources
 
     # ---- the channel query
@@ -166,44 +211,84 @@ class ChannelAgents:
         combined answer with the sources of all."""
         agent_ids = [a for a, _ in self.channels.agents_in(channel_id)]
         if not agent_ids:
-            raise Conflict("this channel has no agents to answer: add one "
-                           "(POST /api/v1/channels/{id}/members {\"agent_id\"})")
+            raise Conflict(
+                "this channel has no agents to answer: add one "
+                '(POST /api/v1/channels/{id}/members {"agent_id"})'
+            )
         agents = [self.agents.get(a) for a in agent_ids]
         backends = [self.backend_for(a.get("model")) for a in agents]  # 503 before any work
-        answers = [self._answer_alone(a, b, question, channel_id)
-                   for a, b in zip(agents, backends, strict=True)]
+        answers = [
+            self._answer_alone(a, b, question, channel_id)
+            for a, b in zip(agents, backends, strict=True)
+        ]
         combined, sources = self._combine(question, answers, backends[0])
-        return {"question": question, "answer": combined, "sources": sources,
-                "answers": [{"agent_id": a["id"], "name": a["name"], "answer": t,
-                             "sources": [s.view(n, n in cited_numbers(t, len(ss)))
-                                         for n, s in enumerate(ss, start=1)]}
-                            for a, (t, ss) in zip(agents, answers, strict=True)]}
+        return {
+            "question": question,
+            "answer": combined,
+            "sources": sources,
+            "answers": [
+                {
+                    "agent_id": a["id"],
+                    "name": a["name"],
+                    "answer": t,
+                    "sources": [
+                        s.view(n, n in cited_numbers(t, len(ss))) for n, s in enumerate(ss, start=1)
+                    ],
+                }
+                for a, (t, ss) in zip(agents, answers, strict=True)
+            ],
+        }
 
-    def _answer_alone(self, agent: dict[str, Any], backend: ChatBackend, question: str,
-                      channel_id: str) -> tuple[str, list[Source]]:
+    def _answer_alone(
+        self, agent: dict[str, Any], backend: ChatBackend, question: str, channel_id: str
+    ) -> tuple[str, list[Source]]:
         instructions = _with_persona(agent, QUERY_INSTRUCTIONS.format(name=agent["name"]))
-        prompt = build_prompt(question, history=[],
-                              sources=self._sources(agent, question, channel_id),
-                              recalled=[], count=backend.count_tokens,
-                              budget=backend.context_tokens - self.options.max_reply_tokens,
-                              instructions=instructions)
-        text, _ = stream_reply(backend, prompt.messages, temperature=self._temperature(agent),
-                               max_tokens=self.options.max_reply_tokens)
-        self.tiers.record_turn(agent["id"], f"a query of #{self.channels.name(channel_id)}",
-                               f"Question: {question}", text, source={"channel_id": channel_id})
+        prompt = build_prompt(
+            question,
+            history=[],
+            sources=self._sources(agent, question, channel_id),
+            recalled=[],
+            count=backend.count_tokens,
+            budget=backend.context_tokens - self.options.max_reply_tokens,
+            instructions=instructions,
+        )
+        text, _ = stream_reply(
+            backend,
+            prompt.messages,
+            temperature=self._temperature(agent),
+            max_tokens=self.options.max_reply_tokens,
+        )
+        self.tiers.record_turn(
+            agent["id"],
+            f"a query of #{self.channels.name(channel_id)}",
+            f"Question: {question}",
+            text,
+            source={"channel_id": channel_id},
+        )
         return text, prompt.sources
 
-    def _combine(self, question: str, answers: list[tuple[str, list[Source]]],
-                 backend: ChatBackend) -> tuple[str, list[dict[str, Any]]]:
+    def _combine(
+        self, question: str, answers: list[tuple[str, list[Source]]], backend: ChatBackend
+    ) -> tuple[str, list[dict[str, Any]]]:
         every = list({s.memory_id: s for _, ss in answers for s in ss}.values())
-        said = "\n\n".join(f"Answer {i}: {text or '(no answer)'}"
-                           for i, (text, _) in enumerate(answers, start=1))
-        prompt = build_prompt(f"Question: {question}\n\n{said}", history=[], sources=every,
-                              recalled=[], count=backend.count_tokens,
-                              budget=backend.context_tokens - self.options.max_reply_tokens,
-                              instructions=COMBINE_INSTRUCTIONS)
-        text, _ = stream_reply(backend, prompt.messages, temperature=self.options.temperature,
-                               max_tokens=self.options.max_reply_tokens)
+        said = "\n\n".join(
+            f"Answer {i}: {text or '(no answer)'}" for i, (text, _) in enumerate(answers, start=1)
+        )
+        prompt = build_prompt(
+            f"Question: {question}\n\n{said}",
+            history=[],
+            sources=every,
+            recalled=[],
+            count=backend.count_tokens,
+            budget=backend.context_tokens - self.options.max_reply_tokens,
+            instructions=COMBINE_INSTRUCTIONS,
+        )
+        text, _ = stream_reply(
+            backend,
+            prompt.messages,
+            temperature=self.options.temperature,
+            max_tokens=self.options.max_reply_tokens,
+        )
         cited = cited_numbers(text, len(prompt.sources))
         return text, [s.view(n, n in cited) for n, s in enumerate(prompt.sources, start=1)]
 
@@ -214,25 +299,38 @@ class ChannelAgents:
         passages = self.retrieve(query, agent.get("collections") or None, self.options.sources)
         if self.options.memories == 0:
             return passages
-        people = [m["member"] for m in self.channels.members(channel_id)
-                  if m["kind"] == "person"]
+        people = [m["member"] for m in self.channels.members(channel_id) if m["kind"] == "person"]
         try:
-            own = self.tiers.search(agent["id"], query, tiers=RECALLED_TIERS,
-                                    k=self.options.memories * 2, highlights=False)
+            own = self.tiers.search(
+                agent["id"],
+                query,
+                tiers=RECALLED_TIERS,
+                k=self.options.memories * 2,
+                highlights=False,
+            )
         except InvalidInput:  # a message with nothing to look for recalls nothing
             own = []
-        hits = self.visibility.to_all(people, own, key="memory_id")[:self.options.memories]
-        return passages + [Source(memory_id=h["memory_id"], text=h["text"], score=h["score"],
-                                  title=f"{agent['name']}'s memory ({h.get('tier')})")
-                           for h in hits]
+        hits = self.visibility.to_all(people, own, key="memory_id")[: self.options.memories]
+        return passages + [
+            Source(
+                memory_id=h["memory_id"],
+                text=h["text"],
+                score=h["score"],
+                title=f"{agent['name']}'s memory ({h.get('tier')})",
+            )
+            for h in hits
+        ]
 
     def _temperature(self, agent: dict[str, Any]) -> float:
         temperature = agent.get("temperature")
         return self.options.temperature if temperature is None else temperature
 
     def _typing(self, channel_id: str, member: str, name: str, typing: bool) -> None:
-        self.publish("typing", {"channel_id": channel_id, "member": member, "name": name,
-                                "typing": typing}, room(channel_id))
+        self.publish(
+            "typing",
+            {"channel_id": channel_id, "member": member, "name": name, "typing": typing},
+            room(channel_id),
+        )
 
 
 def _with_persona(agent: dict[str, Any], instructions: str) -> str:
@@ -240,16 +338,20 @@ def _with_persona(agent: dict[str, Any], instructions: str) -> str:
     return f"{persona}\n\n{instructions}" if persona else instructions
 
 
-def transcript(before: list[dict[str, Any]], last: dict[str, Any],
-               me: str) -> tuple[list[Turn], str]:
+def transcript(
+    before: list[dict[str, Any]], last: dict[str, Any], me: str
+) -> tuple[list[Turn], str]:
     """The channel as chat turns for one agent: its own messages are `assistant`, everyone
     else's `user` as "Name: text"; same-role neighbours merge so the turns alternate (chat
     templates require it) and the history ends with the agent's turn, before `last`."""
     turns: list[Turn] = []
     for message in before:
         role = "assistant" if message["author"] == me else "user"
-        text = message["content"] if role == "assistant" else \
-            f"{message['author_name']}: {message['content']}"
+        text = (
+            message["content"]
+            if role == "assistant"
+            else f"{message['author_name']}: {message['content']}"
+        )
         if turns and turns[-1].role == role:
             turns[-1] = Turn(role, f"{turns[-1].content}\n{text}")
         else:

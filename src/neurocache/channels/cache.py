@@ -25,8 +25,9 @@ class ChannelCache:
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def latest(self, channel_id: str, limit: int,
-               load: Callable[[int], list[View]]) -> list[View] | None:
+    def latest(
+        self, channel_id: str, limit: int, load: Callable[[int], list[View]]
+    ) -> list[View] | None:
         """The newest `limit` messages, oldest first; None when more are asked than kept."""
         if limit > self.size:
             return None
@@ -64,8 +65,9 @@ class ChannelCache:
                 return
             tail.append(view)
             if len(tail) > 1 and tail[-2]["seq"] > view["seq"]:
-                self._tails[channel_id] = deque(sorted(tail, key=lambda v: v["seq"]),
-                                                maxlen=self.size)
+                self._tails[channel_id] = deque(
+                    sorted(tail, key=lambda v: v["seq"]), maxlen=self.size
+                )
 
     def changed(self, view: View) -> None:
         with self._lock:

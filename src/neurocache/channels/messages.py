@@ -33,12 +33,21 @@ def room(channel_id: str) -> str:
 
 
 def message_view(row: ChannelMessage, memory: Memory) -> dict[str, Any]:
-    view = {"id": row.id, "seq": row.seq, "channel_id": row.channel_id,
-            "author": row.author, "author_name": memory.meta.get("author_name", row.author),
-            "author_kind": "agent" if row.author.startswith("agent:") else "person",
-            "content": memory.content, "reply_to": row.reply_to, "mentions": row.mentions,
-            "status": row.status, "sources": row.sources,
-            "created_at": isoformat(row.created_at), "edited_at": isoformat(row.edited_at)}
+    view = {
+        "id": row.id,
+        "seq": row.seq,
+        "channel_id": row.channel_id,
+        "author": row.author,
+        "author_name": memory.meta.get("author_name", row.author),
+        "author_kind": "agent" if row.author.startswith("agent:") else "person",
+        "content": memory.content,
+        "reply_to": row.reply_to,
+        "mentions": row.mentions,
+        "status": row.status,
+        "sources": row.sources,
+        "created_at": isoformat(row.created_at),
+        "edited_at": isoformat(row.edited_at),
+    }
     if row.trigger_id:  # an agent's reply: the person's message that set it off
         view["trigger_id"] = row.trigger_id
     if row.error:
@@ -58,32 +67,61 @@ def mentioned(content: str, handles: Callable[[], dict[str, str]]) -> list[str]:
 
 
 class ChannelMessages:
-    def __init__(self, db: Database, channels: Channels, cache: ChannelCache,
-                 publish: Publish, index: Callable[[str, str], None],
-                 unindex: Callable[[list[int]], None]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        channels: Channels,
+        cache: ChannelCache,
+        publish: Publish,
+        index: Callable[[str, str], None],
+        unindex: Callable[[list[int]], None],
+    ) -> None:
         self.db, self.channels, self.cache, self.publish = db, channels, cache, publish
         self.index = index  # embeds a message, later
         self.unindex = unindex  # takes rowids out of the vector index
 
-    def post(self, channel_id: str, author: str, content: str, *,
-             reply_to: str | None = None, trigger_id: str | None = None,
-             status: str = "complete", via: str | None = None) -> dict[str, Any]:
+    def post(
+        self,
+        channel_id: str,
+        author: str,
+        content: str,
+        *,
+        reply_to: str | None = None,
+        trigger_id: str | None = None,
+        status: str = "complete",
+        via: str | None = None,
+    ) -> dict[str, Any]:
         """A new message; `trigger_id` names the person's message an agent answers."""
         mentions = mentioned(content, lambda: self.channels.handles(channel_id))
         author_name = self.channels.name_of(author)
         with self.db.session() as session:
             if reply_to is not None:
                 self._check_thread(session, channel_id, reply_to)
-            meta = {"channel_id": channel_id, "author_name": author_name,
-                    **({"reply_to": reply_to} if reply_to else {}),
-                    **({"via": via} if via else {})}
-            memory = Memory(kind=KIND, content=content, content_hash=content_hash(content),
-                            meta=meta, owner=author)
+            meta = {
+                "channel_id": channel_id,
+                "author_name": author_name,
+                **({"reply_to": reply_to} if reply_to else {}),
+                **({"via": via} if via else {}),
+            }
+            memory = Memory(
+                kind=KIND,
+                content=content,
+                content_hash=content_hash(content),
+                meta=meta,
+                owner=author,
+            )
             session.add(memory)
             session.flush()
-            row = ChannelMessage(id=memory.id, channel_id=channel_id, author=author,
-                                 reply_to=reply_to, mentions=mentions, status=status,
-                                 trigger_id=trigger_id, sources=[])
+            row = ChannelMessage(
+                id=memory.id,
+                channel_id=channel_id,
+                author=author,
+                reply_to=reply_to,
+                mentions=mentions,
+                status=status,
+                trigger_id=trigger_id,
+                sources=[],
+            )
             session.add(row)
             session.add(Edge(source_id=memory.id, target_id=channel_id, relation="in_session"))
             if reply_to is not None:
@@ -96,16 +134,27 @@ class ChannelMessages:
             self.index(view["id"], content)
         return view
 
-    def page(self, channel_id: str, *, before: int | None = None, after: int | None = None,
-             limit: int = 50, thread: str | None = None) -> dict[str, Any]:
+    def page(
+        self,
+        channel_id: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+        thread: str | None = None,
+    ) -> dict[str, Any]:
         """Oldest first. `before`: the page before that seq (scrolling back); `after`: what
         came after it (catching up); neither: the newest. `thread`: the replies to one."""
         if before is not None and after is not None:
             raise InvalidInput("give `before` or `after`, not both")
         if thread is None and before is None:
-            cached = self.cache.after(channel_id, after) if after is not None else \
-                self.cache.latest(channel_id, limit + 1,
-                                  lambda n: self._load(channel_id, None, None, n, None))
+            cached = (
+                self.cache.after(channel_id, after)
+                if after is not None
+                else self.cache.latest(
+                    channel_id, limit + 1, lambda n: self._load(channel_id, None, None, n, None)
+                )
+            )
             if cached is not None:
                 return _page(cached, limit, newest=after is None)
         views = self._load(channel_id, before, after, limit + 1, thread)
@@ -116,8 +165,9 @@ class ChannelMessages:
             row, memory = self._row(session, channel_id, message_id)
             return message_view(row, memory)
 
-    def edit(self, channel_id: str, message_id: str, content: str, person: str,
-             actor: Actor) -> dict[str, Any]:
+    def edit(
+        self, channel_id: str, message_id: str, content: str, person: str, actor: Actor
+    ) -> dict[str, Any]:
         with self.db.session() as session:
             row, memory = self._row(session, channel_id, message_id)
             self._check_author(row, person, "edit")
@@ -127,8 +177,9 @@ class ChannelMessages:
             row.mentions = mentioned(content, lambda: self.channels.handles(channel_id))
             session.flush()
             view = message_view(row, memory)
-            audit.record(session, actor, "channel.message.edit", ("memory", message_id),
-                         before, view)
+            audit.record(
+                session, actor, "channel.message.edit", ("memory", message_id), before, view
+            )
         self.cache.changed(view)
         self.publish("message.updated", view, room(channel_id))
         self.index(message_id, content)
@@ -138,13 +189,22 @@ class ChannelMessages:
         with self.db.session() as session:
             row, memory = self._row(session, channel_id, message_id)
             self._check_author(row, person, "delete")
-            audit.record(session, actor, "channel.message.delete", ("memory", message_id),
-                         message_view(row, memory), None)
+            audit.record(
+                session,
+                actor,
+                "channel.message.delete",
+                ("memory", message_id),
+                message_view(row, memory),
+                None,
+            )
             rowids = delete_memories(session, Memory.id == message_id)
         self.cache.removed(channel_id, message_id)
         self.unindex(rowids)
-        self.publish("message.deleted", {"id": message_id, "channel_id": channel_id,
-                                         "seq": row.seq}, room(channel_id))
+        self.publish(
+            "message.deleted",
+            {"id": message_id, "channel_id": channel_id, "seq": row.seq},
+            room(channel_id),
+        )
 
     def finish(self, message_id: str, content: str, **fields: Any) -> dict[str, Any]:
         """An agent's reply as written so far (or whole), with its status and sources."""
@@ -166,8 +226,9 @@ class ChannelMessages:
     def fail_unfinished(self) -> int:
         """At start: agent replies a stopped hub left half-written are marked failed."""
         with self.db.session() as session:
-            unfinished = list(session.scalars(select(ChannelMessage).where(
-                ChannelMessage.status == "streaming")))
+            unfinished = list(
+                session.scalars(select(ChannelMessage).where(ChannelMessage.status == "streaming"))
+            )
             for row in unfinished:
                 row.status = "failed"
                 row.error = "the hub stopped while this reply was being written"
@@ -176,8 +237,10 @@ class ChannelMessages:
     def agent_turns_since(self, trigger_id: str) -> int:
         """How many agent replies a person's message has set off so far."""
         with self.db.session() as session:
-            return session.scalar(select(func.count()).where(
-                ChannelMessage.trigger_id == trigger_id)) or 0
+            return (
+                session.scalar(select(func.count()).where(ChannelMessage.trigger_id == trigger_id))
+                or 0
+            )
 
     def delete_older_than(self, cutoff: datetime, batch: int = 500) -> int:
         """Retention: messages made before `cutoff` leave the store and every index, a
@@ -185,9 +248,13 @@ class ChannelMessages:
         deleted = 0
         while True:
             with self.db.session() as session:
-                old = list(session.execute(
-                    select(ChannelMessage.id, ChannelMessage.channel_id)
-                    .where(ChannelMessage.created_at < cutoff).limit(batch)))
+                old = list(
+                    session.execute(
+                        select(ChannelMessage.id, ChannelMessage.channel_id)
+                        .where(ChannelMessage.created_at < cutoff)
+                        .limit(batch)
+                    )
+                )
                 if not old:
                     return deleted
                 rowids = delete_memories(session, Memory.id.in_([i for i, _ in old]))
@@ -197,10 +264,14 @@ class ChannelMessages:
             deleted += len(old)
 
     # ---- helpers
-    def _load(self, channel_id: str, before: int | None, after: int | None, limit: int,
-              thread: str | None) -> list[dict[str, Any]]:
-        query = select(ChannelMessage, Memory).join(Memory, Memory.id == ChannelMessage.id) \
+    def _load(
+        self, channel_id: str, before: int | None, after: int | None, limit: int, thread: str | None
+    ) -> list[dict[str, Any]]:
+        query = (
+            select(ChannelMessage, Memory)
+            .join(Memory, Memory.id == ChannelMessage.id)
             .where(ChannelMessage.channel_id == channel_id)
+        )
         if thread is not None:
             query = query.where(ChannelMessage.reply_to == thread)
         if before is not None:
@@ -209,8 +280,9 @@ class ChannelMessages:
             query = query.where(ChannelMessage.seq > after)
         order = ChannelMessage.seq.asc() if after is not None else ChannelMessage.seq.desc()
         with self.db.session() as session:
-            rows = [message_view(r, m) for r, m in session.execute(
-                query.order_by(order).limit(limit))]
+            rows = [
+                message_view(r, m) for r, m in session.execute(query.order_by(order).limit(limit))
+            ]
         return rows if after is not None else rows[::-1]
 
     @staticmethod
@@ -222,11 +294,13 @@ class ChannelMessages:
 
     @staticmethod
     def _check_thread(session: Any, channel_id: str, reply_to: str) -> None:
-        parent = session.scalar(select(ChannelMessage.channel_id).where(
-            ChannelMessage.id == reply_to))
+        parent = session.scalar(
+            select(ChannelMessage.channel_id).where(ChannelMessage.id == reply_to)
+        )
         if parent != channel_id:
-            raise InvalidInput(f"reply_to: no message {reply_to} in this channel",
-                               details={"field": "reply_to"})
+            raise InvalidInput(
+                f"reply_to: no message {reply_to} in this channel", details={"field": "reply_to"}
+            )
 
     @staticmethod
     def _check_author(row: ChannelMessage, person: str, what: str) -> None:
@@ -238,6 +312,9 @@ def _page(views: list[dict[str, Any]], limit: int, *, newest: bool) -> dict[str,
     """`views` holds up to limit + 1 rows: the extra one says there is more."""
     more = len(views) > limit
     page = (views[-limit:] if newest else views[:limit]) if more else views
-    return {"messages": page, "has_more": more,
-            "before": page[0]["seq"] if page else None,
-            "after": page[-1]["seq"] if page else None}
+    return {
+        "messages": page,
+        "has_more": more,
+        "before": page[0]["seq"] if page else None,
+        "after": page[-1]["seq"] if page else None,
+    }

@@ -34,11 +34,17 @@ def handle_of(name: str) -> str:
 
 
 def channel_view(channel: Channel) -> dict[str, Any]:
-    return {"id": channel.id, "name": channel.name, "description": channel.description,
-            "created_by": channel.created_by, "archived": channel.archived_at is not None,
-            "archived_at": isoformat(channel.archived_at), "room": f"channel:{channel.id}",
-            "created_at": isoformat(channel.created_at),
-            "updated_at": isoformat(channel.updated_at)}
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "description": channel.description,
+        "created_by": channel.created_by,
+        "archived": channel.archived_at is not None,
+        "archived_at": isoformat(channel.archived_at),
+        "room": f"channel:{channel.id}",
+        "created_at": isoformat(channel.created_at),
+        "updated_at": isoformat(channel.updated_at),
+    }
 
 
 class Channels:
@@ -51,25 +57,28 @@ class Channels:
         self._removal_listeners.append(listener)
 
     # ---- channels
-    def create(self, actor: Actor, person: str, *, name: str,
-               description: str = "") -> dict[str, Any]:
+    def create(
+        self, actor: Actor, person: str, *, name: str, description: str = ""
+    ) -> dict[str, Any]:
         self._check_name(name)
         try:
             return self._create(actor, person, name, description)
         except IntegrityError as exc:  # the same name made at the same moment
-            raise Conflict(f"a channel named {name!r} exists",
-                           details={"field": "name"}) from exc
+            raise Conflict(f"a channel named {name!r} exists", details={"field": "name"}) from exc
 
-    def _create(self, actor: Actor, person: str, name: str,
-                description: str) -> dict[str, Any]:
+    def _create(self, actor: Actor, person: str, name: str, description: str) -> dict[str, Any]:
         with self.db.session() as session:
             self._check_free(session, name)
-            memory = Memory(kind="channel", content=name, content_hash=content_hash(name),
-                            meta={"description": description}, owner=person)
+            memory = Memory(
+                kind="channel",
+                content=name,
+                content_hash=content_hash(name),
+                meta={"description": description},
+                owner=person,
+            )
             session.add(memory)
             session.flush()
-            channel = Channel(id=memory.id, name=name, description=description,
-                              created_by=person)
+            channel = Channel(id=memory.id, name=name, description=description, created_by=person)
             session.add(channel)
             session.add(ChannelMember(channel_id=memory.id, member=person))
             session.flush()
@@ -77,15 +86,19 @@ class Channels:
             audit.record(session, actor, "channel.create", ("channel", channel.id), None, view)
         return view
 
-    def list(self, person: str, *, archived: bool = False, limit: int = 50,
-             cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def list(
+        self, person: str, *, archived: bool = False, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """Channels `person` may read, newest first; archived ones only when asked."""
         query = select(Channel)
         if not archived:
             query = query.where(Channel.archived_at.is_(None))
         if person != "owner":
-            query = query.where(Channel.id.in_(select(ChannelMember.channel_id).where(
-                ChannelMember.member == person)))
+            query = query.where(
+                Channel.id.in_(
+                    select(ChannelMember.channel_id).where(ChannelMember.member == person)
+                )
+            )
         with self.db.session() as session:
             return newest_first(session, query, Channel, limit, cursor, channel_view)
 
@@ -120,8 +133,7 @@ class Channels:
             channel.updated_at = utcnow()
             session.flush()
             after = channel_view(channel)
-            audit.record(session, actor, "channel.update", ("channel", channel_id), before,
-                         after)
+            audit.record(session, actor, "channel.update", ("channel", channel_id), before, after)
         return after
 
     # ---- who may do what
@@ -149,21 +161,29 @@ class Channels:
     def check_writable(self, person: str, channel_id: str) -> Channel:
         channel = self.check_readable(person, channel_id)
         if channel.archived_at is not None:
-            raise Conflict(f"channel {channel.name} is archived: bring it back first "
-                           "(PATCH with archived: false)")
+            raise Conflict(
+                f"channel {channel.name} is archived: bring it back first "
+                "(PATCH with archived: false)"
+            )
         return channel
 
     # ---- members
     def members(self, channel_id: str) -> list[dict[str, Any]]:
         """Members with their names (and, for agents, when they speak), oldest first."""
         with self.db.session() as session:
-            rows = list(session.scalars(select(ChannelMember).where(
-                ChannelMember.channel_id == channel_id).order_by(ChannelMember.joined_at)))
+            rows = list(
+                session.scalars(
+                    select(ChannelMember)
+                    .where(ChannelMember.channel_id == channel_id)
+                    .order_by(ChannelMember.joined_at)
+                )
+            )
             names = self._names(session, {r.member for r in rows})
         return [self._member_view(row, names.get(row.member)) for row in rows]
 
-    def add_member(self, channel_id: str, member: str, actor: Actor,
-                   mode: str = "mention") -> dict[str, Any]:
+    def add_member(
+        self, channel_id: str, member: str, actor: Actor, mode: str = "mention"
+    ) -> dict[str, Any]:
         with self.db.session() as session:
             get_or_not_found(session, Channel, channel_id, "channel")
             names = self._names(session, {member})
@@ -177,8 +197,9 @@ class Channels:
             row.mode = mode if member.startswith("agent:") else "mention"
             session.flush()
             view = self._member_view(row, names[member])
-            audit.record(session, actor, "channel.member.add", ("channel", channel_id),
-                         before, view)
+            audit.record(
+                session, actor, "channel.member.add", ("channel", channel_id), before, view
+            )
         return view
 
     def remove_member(self, channel_id: str, member: str, actor: Actor) -> None:
@@ -186,8 +207,14 @@ class Channels:
             row = session.get(ChannelMember, (channel_id, member))
             if row is None:
                 raise NotFound(f"{member} is not a member of channel {channel_id}")
-            audit.record(session, actor, "channel.member.remove", ("channel", channel_id),
-                         {"member": member}, None)
+            audit.record(
+                session,
+                actor,
+                "channel.member.remove",
+                ("channel", channel_id),
+                {"member": member},
+                None,
+            )
             session.delete(row)
         for listener in self._removal_listeners:
             listener(channel_id, member)
@@ -196,9 +223,14 @@ class Channels:
         """(agent id, mode) of the channel's agents, in the order they joined (asked at
         every message: one small query)."""
         with self.db.session() as session:
-            rows = session.execute(select(ChannelMember.member, ChannelMember.mode).where(
-                ChannelMember.channel_id == channel_id,
-                ChannelMember.member.startswith("agent:")).order_by(ChannelMember.joined_at))
+            rows = session.execute(
+                select(ChannelMember.member, ChannelMember.mode)
+                .where(
+                    ChannelMember.channel_id == channel_id,
+                    ChannelMember.member.startswith("agent:"),
+                )
+                .order_by(ChannelMember.joined_at)
+            )
             return [(member.removeprefix("agent:"), mode) for member, mode in rows]
 
     def handles(self, channel_id: str) -> dict[str, str]:
@@ -212,10 +244,14 @@ class Channels:
     @staticmethod
     def _member_view(row: ChannelMember, naming: tuple[str, str] | None) -> dict[str, Any]:
         handle, name = naming or (row.member, row.member)
-        return {"member": row.member,
-                "kind": "agent" if row.member.startswith("agent:") else "person",
-                "name": name, "handle": handle, "mode": row.mode,
-                "joined_at": isoformat(row.joined_at)}
+        return {
+            "member": row.member,
+            "kind": "agent" if row.member.startswith("agent:") else "person",
+            "name": name,
+            "handle": handle,
+            "mode": row.mode,
+            "joined_at": isoformat(row.joined_at),
+        }
 
     @staticmethod
     def _names(session: Any, members: set[str]) -> dict[str, tuple[str, str]]:
@@ -234,8 +270,10 @@ class Channels:
     @staticmethod
     def _check_name(name: str) -> None:
         if not CHANNEL_NAME.match(name):
-            raise InvalidInput("a channel name is 1 to 80 of a-z 0-9 _ - (lower case, like "
-                               "#general)", details={"field": "name"})
+            raise InvalidInput(
+                "a channel name is 1 to 80 of a-z 0-9 _ - (lower case, like #general)",
+                details={"field": "name"},
+            )
 
     @staticmethod
     def _check_free(session: Any, name: str) -> None:

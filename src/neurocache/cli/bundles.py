@@ -32,13 +32,21 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
     @main.command("export")
     @click.argument("kind", type=click.Choice(KINDS))
     @click.argument("item_id", metavar="[ID]", required=False)
-    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Write here (default: standard output).")
-    @click.option("--vectors", is_flag=True,
-                  help="collection: carry the chunks' vectors (by this hub's embedder).")
+    @click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write here (default: standard output).",
+    )
+    @click.option(
+        "--vectors",
+        is_flag=True,
+        help="collection: carry the chunks' vectors (by this hub's embedder).",
+    )
     @settings_options
-    def export(kind: str, item_id: str | None, output: Path | None, vectors: bool,
-               **kwargs: Any) -> None:
+    def export(
+        kind: str, item_id: str | None, output: Path | None, vectors: bool, **kwargs: Any
+    ) -> None:
         """Export a collection, agent, conversation or channel by ID (a collection also
         by name) as a JSON bundle, or `chats` (every conversation and channel) as JSONL."""
         if kind != "chats" and not item_id:
@@ -57,8 +65,12 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
     @main.command("import")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.option("--kind", type=click.Choice(KINDS), help="Refuse a bundle of another kind.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the whole answer as JSON "
-                  "(with the map of old ids to new ones).")
+    @click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print the whole answer as JSON (with the map of old ids to new ones).",
+    )
     @settings_options
     def import_(file: Path, kind: str | None, as_json: bool, **kwargs: Any) -> None:
         """Import a bundle (.json, or .jsonl for chats): new ids, relations kept; importing
@@ -77,8 +89,11 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         ndjson = file.suffix.lower() in (".jsonl", ".ndjson")
         running = RunningHub.find(settings)
         try:
-            answer = _over_http(running, raw, ndjson, kind) if running \
+            answer = (
+                _over_http(running, raw, ndjson, kind)
+                if running
                 else _in_process(settings, raw, ndjson, kind)
+            )
         except NeurocacheError as exc:
             raise click.ClickException(exc.message) from exc
         _report(answer, as_json)
@@ -88,11 +103,12 @@ def _import_history(settings: Any, turns: list[TurnIn], fmt: str) -> None:
     """Through the running hub a batch at a time (each a request), else in this process."""
     running = RunningHub.find(settings)
     totals = {"created": 0, "unchanged": 0}
-    with click.progressbar(length=len(turns), label=f"Importing {fmt}", show_pos=True,
-                           show_eta=True) as bar:
+    with click.progressbar(
+        length=len(turns), label=f"Importing {fmt}", show_pos=True, show_eta=True
+    ) as bar:
         if running is not None:
             for start in range(0, len(turns), BATCH):
-                batch = turns[start:start + BATCH]
+                batch = turns[start : start + BATCH]
                 answer = _over_http(running, _as_jsonl(batch), True, None)
                 for name in totals:
                     totals[name] += answer[name]
@@ -100,20 +116,34 @@ def _import_history(settings: Any, turns: list[TurnIn], fmt: str) -> None:
         else:
             hub = Hub(settings)
             try:
-                done = hub.histories.run(turns, CLI_ACTOR,
-                                         progress=lambda n, _total: bar.update(n - bar.pos))
+                done = hub.histories.run(
+                    turns, CLI_ACTOR, progress=lambda n, _total: bar.update(n - bar.pos)
+                )
             finally:
                 hub.close()
             totals = {"created": done.created, "unchanged": done.unchanged}
     threads = len({t.thread for t in turns})
-    click.echo(f"Imported {len(turns)} turns of {threads} threads: {totals['created']} new, "
-               f"{totals['unchanged']} already here.")
+    click.echo(
+        f"Imported {len(turns)} turns of {threads} threads: {totals['created']} new, "
+        f"{totals['unchanged']} already here."
+    )
 
 
 def _as_jsonl(turns: list[TurnIn]) -> bytes:
-    return "".join(json.dumps({"thread": t.thread, "speaker": t.speaker, "at": t.at,
-                               "content": t.content, "title": t.title}, ensure_ascii=False)
-                   + "\n" for t in turns).encode()
+    return "".join(
+        json.dumps(
+            {
+                "thread": t.thread,
+                "speaker": t.speaker,
+                "at": t.at,
+                "content": t.content,
+                "title": t.title,
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+        for t in turns
+    ).encode()
 
 
 def _bundle_lines(hub: Hub, kind: str, item_id: str | None, vectors: bool) -> Iterable[str]:
@@ -135,22 +165,24 @@ def _write(lines: Iterable[str], output: Path | None) -> None:
     temp.replace(output)
 
 
-def _over_http(running: RunningHub, raw: bytes, ndjson: bool,
-               kind: str | None) -> dict[str, Any]:
+def _over_http(running: RunningHub, raw: bytes, ndjson: bool, kind: str | None) -> dict[str, Any]:
     response = requests.post(
-        f"{running.url}/api/v1/import", data=raw, params={"kind": kind} if kind else {},
+        f"{running.url}/api/v1/import",
+        data=raw,
+        params={"kind": kind} if kind else {},
         headers={**running.headers, "Content-Type": NDJSON if ndjson else "application/json"},
-        timeout=600)
+        timeout=600,
+    )
     body = response.json()
     if response.status_code >= 400:
         error = body["error"]
-        raise NeurocacheError.with_status(error["status"], error["code"], error["message"],
-                                          error["details"])
+        raise NeurocacheError.with_status(
+            error["status"], error["code"], error["message"], error["details"]
+        )
     return body
 
 
-def _in_process(settings: Any, raw: bytes, ndjson: bool,
-                kind: str | None) -> dict[str, Any]:
+def _in_process(settings: Any, raw: bytes, ndjson: bool, kind: str | None) -> dict[str, Any]:
     hub = Hub(settings)
     try:
         answer = for_hub(hub).import_bundle(raw, CLI_ACTOR, ndjson=ndjson, expected_kind=kind)

@@ -23,19 +23,27 @@ START_TIMEOUT_S = 120
 def register(main: click.Group, settings_options: Any, settings_from: Any) -> None:
     @main.command()
     @click.argument("question")
-    @click.option("--collection", "collections", multiple=True,
-                  help="Draw from this collection (repeatable); default: all memory.")
+    @click.option(
+        "--collection",
+        "collections",
+        multiple=True,
+        help="Draw from this collection (repeatable); default: all memory.",
+    )
     @click.option("--no-memory", is_flag=True, help="Ask the model alone, without retrieval.")
     @click.option("--max-tokens", type=int, default=512, show_default=True)
     @settings_options
-    def ask(question: str, collections: tuple[str, ...], no_memory: bool, max_tokens: int,
-            **kwargs: Any) -> None:
+    def ask(
+        question: str, collections: tuple[str, ...], no_memory: bool, max_tokens: int, **kwargs: Any
+    ) -> None:
         """Ask a question of your memory; the answer streams, then its sources."""
         settings, _ = settings_from(kwargs)
-        request = {"model": "neurocache", "stream": True, "max_tokens": max_tokens,
-                   "messages": [{"role": "user", "content": question}],
-                   "neurocache": {"rag": not no_memory, "collections": list(collections)
-                                  or None}}
+        request = {
+            "model": "neurocache",
+            "stream": True,
+            "max_tokens": max_tokens,
+            "messages": [{"role": "user", "content": question}],
+            "neurocache": {"rag": not no_memory, "collections": list(collections) or None},
+        }
         running = RunningHub.find(settings)
         try:
             chunks = _over_http(running, request) if running else _in_process(settings, request)
@@ -59,20 +67,27 @@ def _print_answer(chunks: Iterator[dict[str, Any]]) -> None:
         where = source.get("url") or source.get("path") or ""
         page = f", page {source['page']}" if source.get("page") else ""
         mark = "*" if source.get("cited") else " "
-        click.echo(f"{mark}[{source['number']}] {source.get('title') or 'note'} "
-                   f"{where}{page}".rstrip())
+        click.echo(
+            f"{mark}[{source['number']}] {source.get('title') or 'note'} {where}{page}".rstrip()
+        )
 
 
 def _over_http(running: RunningHub, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
     try:
-        response = requests.post(f"{running.url}/v1/chat/completions", json=request,
-                                 headers=running.headers, stream=True, timeout=(5, 600))
+        response = requests.post(
+            f"{running.url}/v1/chat/completions",
+            json=request,
+            headers=running.headers,
+            stream=True,
+            timeout=(5, 600),
+        )
     except requests.RequestException as exc:
         raise BackendUnavailable(f"the hub at {running.url} cannot be reached: {exc}") from exc
     with response:
         if response.status_code >= 400:
-            raise NeurocacheError.with_status(response.status_code, "error",
-                                              response.json()["error"]["message"])
+            raise NeurocacheError.with_status(
+                response.status_code, "error", response.json()["error"]["message"]
+            )
         yield from parse_sse(response.iter_lines(decode_unicode=True))
 
 
@@ -96,20 +111,25 @@ def _in_process(settings: Any, request: dict[str, Any]) -> Iterator[dict[str, An
 
 
 def _start_an_installed_model(hub: Hub) -> str:
-    installed = [m for m in hub.models.list() if m["role"] == "chat"
-                 and m["state"] == "installed"]
+    installed = [m for m in hub.models.list() if m["role"] == "chat" and m["state"] == "installed"]
     if not installed:
         raise NeurocacheError.with_status(
-            503, "unavailable", "no chat model is installed: `neurocache models list` shows "
-            "the catalog, `neurocache models pull ID` downloads one")
+            503,
+            "unavailable",
+            "no chat model is installed: `neurocache models list` shows "
+            "the catalog, `neurocache models pull ID` downloads one",
+        )
     chosen = next((m for m in installed if m.get("recommended")), installed[0])
     click.echo(f"(starting {chosen['id']} for this question…)", err=True)
     hub.models.start(chosen["id"])
     deadline = time.monotonic() + START_TIMEOUT_S
     while hub.models.get(chosen["id"])["state"] != "running":
         if time.monotonic() > deadline or hub.models.get(chosen["id"])["state"] == "failed":
-            raise NeurocacheError.with_status(503, "unavailable",
-                                              f"{chosen['id']} did not start; its log is "
-                                              f"at GET /api/v1/models/{chosen['id']}/logs")
+            raise NeurocacheError.with_status(
+                503,
+                "unavailable",
+                f"{chosen['id']} did not start; its log is "
+                f"at GET /api/v1/models/{chosen['id']}/logs",
+            )
         time.sleep(0.1)
     return chosen["id"]

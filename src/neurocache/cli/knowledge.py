@@ -53,13 +53,16 @@ class Target:
         if collection is None:
             return
         if self.running is not None:
-            response = requests.get(f"{self.running.url}/api/v1/collections",
-                                    headers=self.running.headers, timeout=30)
-            known = {c[key] for c in response.json().get("collections", [])
-                     for key in ("id", "name")}
+            response = requests.get(
+                f"{self.running.url}/api/v1/collections", headers=self.running.headers, timeout=30
+            )
+            known = {
+                c[key] for c in response.json().get("collections", []) for key in ("id", "name")
+            }
             if collection not in known:
-                raise NeurocacheError(f"no collection {collection!r}: create it first "
-                                      "(or leave out --collection)")
+                raise NeurocacheError(
+                    f"no collection {collection!r}: create it first (or leave out --collection)"
+                )
             return
         assert self.hub is not None
         self.hub.knowledge.collection_id(collection)
@@ -70,36 +73,47 @@ class Target:
         if self.running is not None:
             with open(path, "rb") as handle:
                 response = requests.post(
-                    f"{self.running.url}/api/v1/documents", headers=self.running.headers,
-                    files={"file": (str(path), handle)}, timeout=300,
-                    data={"collection": collection} if collection else {})
+                    f"{self.running.url}/api/v1/documents",
+                    headers=self.running.headers,
+                    files={"file": (str(path), handle)},
+                    timeout=300,
+                    data={"collection": collection} if collection else {},
+                )
             body = response.json()
             if response.status_code >= 400:
                 raise NeurocacheError(body["error"]["message"])
             return body
         assert self.hub is not None
-        return self.hub.knowledge.add_file(str(path), path.read_bytes(), CLI_ACTOR, collection,
-                                           same_file=True)
+        return self.hub.knowledge.add_file(
+            str(path), path.read_bytes(), CLI_ACTOR, collection, same_file=True
+        )
 
     def document(self, document_id: str) -> dict[str, Any]:
         if self.running is not None:
-            return requests.get(f"{self.running.url}/api/v1/documents/{document_id}",
-                                headers=self.running.headers, timeout=30).json()
+            return requests.get(
+                f"{self.running.url}/api/v1/documents/{document_id}",
+                headers=self.running.headers,
+                timeout=30,
+            ).json()
         assert self.hub is not None
         return self.hub.knowledge.get_document(document_id)
 
     def job(self, job_id: str) -> dict[str, Any]:
         if self.running is not None:
-            return requests.get(f"{self.running.url}/api/v1/jobs/{job_id}",
-                                headers=self.running.headers, timeout=30).json()
+            return requests.get(
+                f"{self.running.url}/api/v1/jobs/{job_id}", headers=self.running.headers, timeout=30
+            ).json()
         assert self.hub is not None
         return self.hub.jobs.get(job_id)
 
     def search(self, query: str, k: int, mode: str, collections: list[str]) -> list[dict]:
         if self.running is not None:
             response = requests.post(
-                f"{self.running.url}/api/v1/search", headers=self.running.headers, timeout=60,
-                json={"query": query, "k": k, "mode": mode, "collections": collections or None})
+                f"{self.running.url}/api/v1/search",
+                headers=self.running.headers,
+                timeout=60,
+                json={"query": query, "k": k, "mode": mode, "collections": collections or None},
+            )
             body = response.json()
             if response.status_code >= 400:
                 raise NeurocacheError(body["error"]["message"])
@@ -142,13 +156,18 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
     @main.command()
     @click.argument("query")
     @click.option("-k", "k", type=int, default=10, show_default=True)
-    @click.option("--mode", type=click.Choice(["hybrid", "vector", "fulltext"]),
-                  default="hybrid", show_default=True)
+    @click.option(
+        "--mode",
+        type=click.Choice(["hybrid", "vector", "fulltext"]),
+        default="hybrid",
+        show_default=True,
+    )
     @click.option("--collection", "collections", multiple=True)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @settings_options
-    def search(query: str, k: int, mode: str, collections: tuple[str, ...], as_json: bool,
-               **kwargs: Any) -> None:
+    def search(
+        query: str, k: int, mode: str, collections: tuple[str, ...], as_json: bool, **kwargs: Any
+    ) -> None:
         """Search everything the hub keeps; prints ranked sources."""
         settings, _ = settings_from(kwargs)
         target = _target(settings)
@@ -168,8 +187,7 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
             click.echo("Nothing found.")
 
 
-def _ingest(target: Target, files: list[Path], skipped: list[Path],
-            collection: str | None) -> int:
+def _ingest(target: Target, files: list[Path], skipped: list[Path], collection: str | None) -> int:
     """Take the files in, with progress; prints a summary; returns how many failed."""
     started = time.monotonic()
     accepted: dict[str, tuple[Path, str]] = {}  # job id → (file, document id)
@@ -192,10 +210,19 @@ def _ingest(target: Target, files: list[Path], skipped: list[Path],
     return len(failures)
 
 
-def _follow(target: Target, accepted: dict[str, tuple[Path, str]],
-            progress: _IndexingProgress, failures: list[str]) -> None:
-    with click.progressbar(length=len(accepted), label="Indexing", show_pos=True,
-                           show_eta=True, item_show_func=progress.line) as bar:
+def _follow(
+    target: Target,
+    accepted: dict[str, tuple[Path, str]],
+    progress: _IndexingProgress,
+    failures: list[str],
+) -> None:
+    with click.progressbar(
+        length=len(accepted),
+        label="Indexing",
+        show_pos=True,
+        show_eta=True,
+        item_show_func=progress.line,
+    ) as bar:
         pending = list(accepted)
         while pending:
             for job_id, job in _finished(target, pending):
@@ -209,14 +236,22 @@ def _follow(target: Target, accepted: dict[str, tuple[Path, str]],
             time.sleep(0.2)
 
 
-def _summary(total: int, outcomes: dict[str, int], progress: _IndexingProgress,
-             skipped: list[Path], failures: list[str], seconds: float) -> None:
+def _summary(
+    total: int,
+    outcomes: dict[str, int],
+    progress: _IndexingProgress,
+    skipped: list[Path],
+    failures: list[str],
+    seconds: float,
+) -> None:
     new = outcomes["created"] + outcomes["replaced"]
-    click.echo(f"Ingested {progress.files} of {new} new or changed files ({progress.chunks} "
-               f"chunks) in {seconds:.1f} s ({progress.chunks / max(seconds, 1e-9):.1f} "
-               f"chunks/s): {outcomes['created']} new, {outcomes['replaced']} changed "
-               f"(replaced), {outcomes['unchanged']} unchanged, {len(skipped)} skipped, "
-               f"{len(failures)} failed (of {total} files read).")
+    click.echo(
+        f"Ingested {progress.files} of {new} new or changed files ({progress.chunks} "
+        f"chunks) in {seconds:.1f} s ({progress.chunks / max(seconds, 1e-9):.1f} "
+        f"chunks/s): {outcomes['created']} new, {outcomes['replaced']} changed "
+        f"(replaced), {outcomes['unchanged']} unchanged, {len(skipped)} skipped, "
+        f"{len(failures)} failed (of {total} files read)."
+    )
     for path in skipped:
         click.echo(f"  skipped (not a kind the hub reads): {path}")
     for failure in failures:
@@ -252,7 +287,8 @@ def _print_hit(rank: int, hit: dict[str, Any]) -> None:
     document = hit.get("document") or {}
     where = document.get("url") or document.get("path") or ""
     page = f", page {document['page']}" if document.get("page") else ""
-    click.echo(f"{rank:>2}. {document.get('title', hit['kind'])} [{where}{page}] "
-               f"score {hit['score']:.4f}")
+    click.echo(
+        f"{rank:>2}. {document.get('title', hit['kind'])} [{where}{page}] score {hit['score']:.4f}"
+    )
     snippet = " ".join(hit["text"].split())
     click.echo(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")

@@ -49,8 +49,9 @@ def _option_for(name: str, field: Any) -> Callable[[Callable[..., Any]], Callabl
     if annotation in (int, float):
         return click.option(flag, name, type=annotation, default=None, help=help_text)
     if annotation is Path:
-        return click.option(flag, name, type=click.Path(path_type=Path), default=None,
-                            help=help_text)
+        return click.option(
+            flag, name, type=click.Path(path_type=Path), default=None, help=help_text
+        )
     if annotation is str:
         return click.option(flag, name, type=str, default=None, help=help_text)
     raise TypeError(f"no CLI flag type for setting {name}: {annotation}")  # pragma: no cover
@@ -69,15 +70,23 @@ class SettingsCommand(click.Command):
         for param in self.get_params(ctx):
             if not isinstance(param, click.Option):
                 continue  # arguments are in the usage line
-            record = param.get_help_record(ctx) if show_all or not getattr(
-                param, "hub_setting", False) or param.name in SHOWN_SETTINGS else None
+            record = (
+                param.get_help_record(ctx)
+                if show_all
+                or not getattr(param, "hub_setting", False)
+                or param.name in SHOWN_SETTINGS
+                else None
+            )
             if record is not None:
                 (hub if getattr(param, "hub_setting", False) else own).append(record)
         with formatter.section("Options"):
             formatter.write_dl(own)
         if hub:
-            with formatter.section("Hub settings (each also NEUROCACHE_<NAME> or config.toml; "
-                                   "all with --help-all)" if not show_all else "Hub settings"):
+            with formatter.section(
+                "Hub settings (each also NEUROCACHE_<NAME> or config.toml; all with --help-all)"
+                if not show_all
+                else "Hub settings"
+            ):
                 formatter.write_dl(hub)
 
 
@@ -100,10 +109,14 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         option = command.__click_params__[-1]
         option.hub_setting = True  # type: ignore[attr-defined]
         option.hidden = False
-    return click.option("--help-all", is_flag=True, expose_value=False, is_eager=True,
-                        callback=_help_all,
-                        help=f"Show this help with all {len(Settings.model_fields)} hub "
-                        "settings.")(command)
+    return click.option(
+        "--help-all",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_help_all,
+        help=f"Show this help with all {len(Settings.model_fields)} hub settings.",
+    )(command)
 
 
 def split_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +175,8 @@ def serve(**kwargs: Any) -> None:
     except Timeout as exc:
         raise click.ClickException(
             f"another hub already serves {settings.data_dir}: stop it first, or give this one "
-            f"another --data-dir.{_where_it_runs(settings)}") from exc
+            f"another --data-dir.{_where_it_runs(settings)}"
+        ) from exc
     try:
         _serve(settings)
     finally:
@@ -193,8 +207,9 @@ def _serve(settings: Settings) -> None:
                 f"port {settings.port} on {settings.host} is already in use: is another hub "
                 "running? Choose another with --port (0 picks a free one)."
             ) from exc
-        raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc}") \
-            from exc
+        raise click.ClickException(
+            f"cannot listen on {settings.host}:{settings.port}: {exc}"
+        ) from exc
     token = app.extensions["neurocache"].owner_token.value
     server.announce(settings.data_dir)
     click.echo(f"Neurocache {__version__} is listening on {server.url}")
@@ -231,8 +246,9 @@ def config(as_json: bool, **kwargs: Any) -> None:
     sources = setting_sources(settings, flags)
     values = settings.model_dump(mode="json")
     if as_json:
-        click.echo(json.dumps({n: {"value": values[n], "source": sources[n]} for n in values},
-                              indent=2))
+        click.echo(
+            json.dumps({n: {"value": values[n], "source": sources[n]} for n in values}, indent=2)
+        )
         return
     width = max(len(name) for name in values)
     click.echo(f"# config file: {settings.config_file}")
@@ -254,8 +270,13 @@ def _hub(kwargs: dict[str, Any]):
 
 @keys.command("create")
 @click.option("--name", required=True, help="What the key is for.")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice(SCOPES),
-              help="Repeat for several; default: read.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    help="Repeat for several; default: read.",
+)
 @click.option("--user", help="A user's name or id: the key is theirs (default: the owner's).")
 @settings_options
 def keys_create(name: str, scopes: tuple[str, ...], user: str | None, **kwargs: Any) -> None:
@@ -342,8 +363,10 @@ def keys_list(as_json: bool, **kwargs: Any) -> None:
     for row in rows:
         state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
         used = row["last_used_at"] or "never used"
-        click.echo(f"{row['id']}  {row['prefix']}…  {row['name']}  "
-                   f"[{','.join(row['scopes'])}]  {state}  {used}")
+        click.echo(
+            f"{row['id']}  {row['prefix']}…  {row['name']}  "
+            f"[{','.join(row['scopes'])}]  {state}  {used}"
+        )
 
 
 @keys.command("revoke")
@@ -374,13 +397,29 @@ for commands in (models, knowledge, chat, ops, bundles):
 @click.option("--n-gpu-layers", type=int, default=0)
 @click.option("--alias")
 @click.option("--parent-pid", type=int, help="End when this process is gone.")
-def model_server(model: str, host: str, port: int, embedding: bool, n_ctx: int,
-                 n_gpu_layers: int, alias: str | None, parent_pid: int | None) -> None:
+def model_server(
+    model: str,
+    host: str,
+    port: int,
+    embedding: bool,
+    n_ctx: int,
+    n_gpu_layers: int,
+    alias: str | None,
+    parent_pid: int | None,
+) -> None:
     """Serve one GGUF over the OpenAI protocol (the hub starts this itself)."""
     from neurocache.llm.processes import run_model_server
 
-    run_model_server(model, host, port, parent_pid=parent_pid, embedding=embedding,
-                     n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, alias=alias)
+    run_model_server(
+        model,
+        host,
+        port,
+        parent_pid=parent_pid,
+        embedding=embedding,
+        n_ctx=n_ctx,
+        n_gpu_layers=n_gpu_layers,
+        alias=alias,
+    )
 
 
 @main.command("guard", hidden=True, context_settings={"ignore_unknown_options": True})

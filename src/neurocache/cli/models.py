@@ -41,8 +41,9 @@ class RunningHub:
         return cls(info["url"], token)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = requests.request(method, f"{self.url}/api/v1/models{path}",
-                                    headers=self.headers, timeout=60, **kwargs)
+        response = requests.request(
+            method, f"{self.url}/api/v1/models{path}", headers=self.headers, timeout=60, **kwargs
+        )
         body = response.json()
         if response.status_code >= 400:
             raise click.ClickException(body["error"]["message"])
@@ -53,8 +54,10 @@ def _table(models: list[dict[str, Any]]) -> None:
     for model in models:
         size = f"{model['size'] / 1e9:.2f} GB" if model.get("size") else "-"
         extra = f"  ({model['error']})" if model.get("error") else ""
-        click.echo(f"{model['id']:<40} {model['role']:<9} {model['state']:<11} {size:>9}  "
-                   f"{model['name']}{extra}")
+        click.echo(
+            f"{model['id']:<40} {model['role']:<9} {model['state']:<11} {size:>9}  "
+            f"{model['name']}{extra}"
+        )
 
 
 def register(main: click.Group, settings_options: Any, settings_from: Any) -> None:
@@ -81,8 +84,11 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
     def list_(as_json: bool, **kwargs: Any) -> None:
         """The catalog and registered models, with their state."""
         settings, running = context(kwargs)
-        rows = running.call("GET", "")["models"] if running else \
-            local(settings, lambda hub: hub.models.list())
+        rows = (
+            running.call("GET", "")["models"]
+            if running
+            else local(settings, lambda hub: hub.models.list())
+        )
         click.echo(json.dumps(rows, indent=2)) if as_json else _table(rows)
 
     @models.command("add")
@@ -93,23 +99,50 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
     @click.option("--name")
     @click.option("--role", type=click.Choice(["chat", "embedding"]))
     @settings_options
-    def add(path: str | None, base_url: str | None, remote_model: str | None,
-            api_key: str | None, name: str | None, role: str | None, **kwargs: Any) -> None:
+    def add(
+        path: str | None,
+        base_url: str | None,
+        remote_model: str | None,
+        api_key: str | None,
+        name: str | None,
+        role: str | None,
+        **kwargs: Any,
+    ) -> None:
         """Register a local .gguf / llamafile (PATH) or a remote server (--base-url)."""
         if (path is None) == (base_url is None) or (base_url and not remote_model):
             raise click.UsageError("give PATH, or --base-url with --model")
         settings, running = context(kwargs)
-        body = {k: v for k, v in {"path": path, "base_url": base_url, "model": remote_model,
-                                  "api_key": api_key, "name": name, "role": role}.items() if v}
+        body = {
+            k: v
+            for k, v in {
+                "path": path,
+                "base_url": base_url,
+                "model": remote_model,
+                "api_key": api_key,
+                "name": name,
+                "role": role,
+            }.items()
+            if v
+        }
         if running:
             model = running.call("POST", "", json=body)
         elif path:
-            model = local(settings, lambda hub: hub.models.register_local(
-                path, CLI_ACTOR, name=name, role=role))
+            model = local(
+                settings,
+                lambda hub: hub.models.register_local(path, CLI_ACTOR, name=name, role=role),
+            )
         else:
-            model = local(settings, lambda hub: hub.models.register_remote(
-                base_url or "", remote_model or "", CLI_ACTOR, api_key=api_key, name=name,
-                role=role or "chat"))
+            model = local(
+                settings,
+                lambda hub: hub.models.register_remote(
+                    base_url or "",
+                    remote_model or "",
+                    CLI_ACTOR,
+                    api_key=api_key,
+                    name=name,
+                    role=role or "chat",
+                ),
+            )
         click.echo(f"Added {model['id']} ({model['role']}, {model['state']}).")
 
     @models.command("pull")
@@ -135,8 +168,9 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         """Start a model's server in the running hub."""
         _, running = context(kwargs)
         if running is None:
-            raise click.ClickException("no hub is running on this data dir: "
-                                       "start one with `neurocache serve`")
+            raise click.ClickException(
+                "no hub is running on this data dir: start one with `neurocache serve`"
+            )
         model = running.call("POST", f"/{model_id}/start")
         while model["state"] == "starting":
             time.sleep(0.3)
@@ -170,8 +204,9 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
 
 
 def _bar(total: int | None, label: str) -> Any:
-    return click.progressbar(length=total or 1, label=label, show_eta=True, show_percent=True,
-                             width=30)
+    return click.progressbar(
+        length=total or 1, label=label, show_eta=True, show_percent=True, width=30
+    )
 
 
 def _pull_via_hub(running: RunningHub, model_id: str) -> dict[str, Any]:
@@ -196,9 +231,12 @@ class _Retries:
         retry = progress.get("retry") or 0
         if retry > self.shown:
             self.shown = retry
-            click.echo(f"\n  {progress.get('error')}: try {retry + 1} of "
-                       f"{progress.get('retries', 0) + 1} in "
-                       f"{progress.get('next_attempt_s') or 0:.0f} s", err=True)
+            click.echo(
+                f"\n  {progress.get('error')}: try {retry + 1} of "
+                f"{progress.get('retries', 0) + 1} in "
+                f"{progress.get('next_attempt_s') or 0:.0f} s",
+                err=True,
+            )
 
 
 class DownloadWatcher:

@@ -30,8 +30,10 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
             manifest = create_backup(settings, target)
         except (NeurocacheError, OSError) as exc:
             raise click.ClickException(_message(exc)) from exc
-        click.echo(f"Backed up {_summary(manifest)} to {target.absolute()} "
-                   f"({_size(target.stat().st_size)}).")
+        click.echo(
+            f"Backed up {_summary(manifest)} to {target.absolute()} "
+            f"({_size(target.stat().st_size)})."
+        )
 
     @main.command()
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -44,11 +46,15 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
             manifest = restore_backup(file, settings.data_dir)
         except (NeurocacheError, OSError) as exc:
             raise click.ClickException(_message(exc)) from exc
-        click.echo(f"Restored {_summary(manifest)} into {settings.data_dir} "
-                   f"(backup of {manifest.get('created_at', '?')}).")
+        click.echo(
+            f"Restored {_summary(manifest)} into {settings.data_dir} "
+            f"(backup of {manifest.get('created_at', '?')})."
+        )
         _report_models(manifest.get("models") or [])
-        click.echo("API keys keep working; the owner's login link is new: "
-                   f"`neurocache serve --data-dir {settings.data_dir}` prints it.")
+        click.echo(
+            "API keys keep working; the owner's login link is new: "
+            f"`neurocache serve --data-dir {settings.data_dir}` prints it."
+        )
 
 
 def backup_target(file: Path | None) -> Path:
@@ -64,23 +70,35 @@ def _check_restorable(settings: Settings) -> None:
     except NeurocacheError as exc:
         raise click.ClickException(exc.message) from exc
     if database != settings.data_dir / "neurocache.db":
-        raise click.ClickException(f"the store is set to {database}, outside the data dir: "
-                                   "unset database_url to restore into a data dir")
+        raise click.ClickException(
+            f"the store is set to {database}, outside the data dir: "
+            "unset database_url to restore into a data dir"
+        )
 
 
 def _report_models(models: list[dict[str, Any]]) -> None:
     """Model files are not in backups: say which the restored hub lacks."""
     missing = [m for m in models if m.get("path") and not Path(m["path"]).is_file()]
     for model in missing:
-        click.echo(f"  model {model['id']}: its file {model['path']} is not here; "
-                   "download it again (`neurocache models pull`) or add it (`models add`)")
+        click.echo(
+            f"  model {model['id']}: its file {model['path']} is not here; "
+            "download it again (`neurocache models pull`) or add it (`models add`)"
+        )
 
 
 def _summary(manifest: dict[str, Any]) -> str:
     counts = manifest.get("counts") or {}
-    parts = [f"{counts.get(table, 0)} {name}" for table, name in (
-        ("memories", "memories"), ("documents", "documents"), ("collections", "collections"),
-        ("conversations", "conversations"), ("agents", "agents"), ("channels", "channels"))]
+    parts = [
+        f"{counts.get(table, 0)} {name}"
+        for table, name in (
+            ("memories", "memories"),
+            ("documents", "documents"),
+            ("collections", "collections"),
+            ("conversations", "conversations"),
+            ("agents", "agents"),
+            ("channels", "channels"),
+        )
+    ]
     return ", ".join(parts) + f", {len(manifest.get('models') or [])} models"
 
 

@@ -52,13 +52,18 @@ def room(conversation_id: str) -> str:
 
 
 class Answerer:
-    def __init__(self, conversations: Conversations, search: SearchService,
-                 backend_for: Callable[[str | None], ChatBackend],
-                 remember: Callable[[list[str], list[str]], None], publish: Publish,
-                 options: ChatOptions, hot: HotHistory,
-                 agent_for: Callable[[str], dict[str, Any]] | None = None,
-                 on_answered: Callable[[str, str, str, str, str], None] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        conversations: Conversations,
+        search: SearchService,
+        backend_for: Callable[[str | None], ChatBackend],
+        remember: Callable[[list[str], list[str]], None],
+        publish: Publish,
+        options: ChatOptions,
+        hot: HotHistory,
+        agent_for: Callable[[str], dict[str, Any]] | None = None,
+        on_answered: Callable[[str, str, str, str, str], None] | None = None,
+    ) -> None:
         self.conversations = conversations
         # on_answered(agent id, conversation id, where, question, reply): the agent's
         # working memory
@@ -76,29 +81,47 @@ class Answerer:
         self._lock = threading.Lock()
 
     # ---- entry points
-    def post(self, conversation_id: str, content: str, *, wait: bool = False,
-             ) -> dict[str, Any]:
+    def post(
+        self,
+        conversation_id: str,
+        content: str,
+        *,
+        wait: bool = False,
+    ) -> dict[str, Any]:
         with self._head_lock(conversation_id):  # two posts at once: one after the other
             conversation = self.conversations.row(conversation_id)
             backend = self.backend_for(self._model(conversation))  # 503 before storing
-            message = self.conversations.add_message(conversation_id, "user", content,
-                                                     parent_id=conversation.head_id)
-            self.hot.extend(conversation_id, conversation.head_id, message["id"],
-                            Turn("user", content))
+            message = self.conversations.add_message(
+                conversation_id, "user", content, parent_id=conversation.head_id
+            )
+            self.hot.extend(
+                conversation_id, conversation.head_id, message["id"], Turn("user", content)
+            )
             self.publish("message.created", message, room(conversation_id))
             future = self._reply(conversation_id, message, backend)
         return _posted(message, future, wait)
 
-    def regenerate(self, conversation_id: str, reply_id: str, *, wait: bool = False,
-                   ) -> dict[str, Any]:
+    def regenerate(
+        self,
+        conversation_id: str,
+        reply_id: str,
+        *,
+        wait: bool = False,
+    ) -> dict[str, Any]:
         """A new reply to the same question, beside the old one (which stays, as a branch);
         the conversation goes on from the new one."""
         old = self.conversations.message(reply_id)
-        if old["conversation_id"] != conversation_id or old["role"] != "assistant" \
-                or old["parent_id"] is None:
+        if (
+            old["conversation_id"] != conversation_id
+            or old["role"] != "assistant"
+            or old["parent_id"] is None
+        ):
             raise NeurocacheError.with_status(
-                422, "invalid_input", "only a reply of this conversation can be regenerated",
-                details={"message_id": reply_id})
+                422,
+                "invalid_input",
+                "only a reply of this conversation can be regenerated",
+                details={"message_id": reply_id},
+            )
         with self._head_lock(conversation_id):
             conversation = self.conversations.row(conversation_id)
             backend = self.backend_for(self._model(conversation))
@@ -131,22 +154,30 @@ class Answerer:
         with self._lock:
             return self._heads.setdefault(conversation_id, threading.Lock())
 
-    def _reply(self, conversation_id: str, question: dict[str, Any],
-               backend: ChatBackend) -> Future:
+    def _reply(
+        self, conversation_id: str, question: dict[str, Any], backend: ChatBackend
+    ) -> Future:
         # The reply hangs off the question and becomes the head, in one transaction.
-        reply = self.conversations.add_message(conversation_id, "assistant", "",
-                                               parent_id=question["id"], status="streaming",
-                                               model=backend.model_id)
+        reply = self.conversations.add_message(
+            conversation_id,
+            "assistant",
+            "",
+            parent_id=question["id"],
+            status="streaming",
+            model=backend.model_id,
+        )
         with self._lock:
             self._stops[reply["id"]] = threading.Event()
         self.publish("message.created", reply, room(conversation_id))
-        future: Future = self._pool.submit(carrying_scope(self._answer), conversation_id,
-                                           question, reply["id"], backend)
+        future: Future = self._pool.submit(
+            carrying_scope(self._answer), conversation_id, question, reply["id"], backend
+        )
         future.reply_id = reply["id"]  # type: ignore[attr-defined]
         return future
 
-    def _answer(self, conversation_id: str, question: dict[str, Any], reply_id: str,
-                backend: ChatBackend) -> dict[str, Any]:
+    def _answer(
+        self, conversation_id: str, question: dict[str, Any], reply_id: str, backend: ChatBackend
+    ) -> dict[str, Any]:
         text, fields, prompt = "", {"status": "failed"}, None
         try:
             conversation = self.conversations.row(conversation_id)
@@ -172,51 +203,77 @@ class Answerer:
     def _mark_failed(self, reply_id: str, text: str) -> dict[str, Any]:
         try:
             return self.conversations.finish_message(
-                reply_id, text, status="failed", error="the reply could not be stored whole")
+                reply_id, text, status="failed", error="the reply could not be stored whole"
+            )
         except Exception:
             log.exception("reply %s stays unfinished until the next start", reply_id)
             return {"id": reply_id, "status": "failed"}
 
-    def _finish(self, conversation_id: str, question: dict[str, Any], reply_id: str,
-                text: str, fields: dict[str, Any], prompt: Prompt | None) -> dict[str, Any]:
+    def _finish(
+        self,
+        conversation_id: str,
+        question: dict[str, Any],
+        reply_id: str,
+        text: str,
+        fields: dict[str, Any],
+        prompt: Prompt | None,
+    ) -> dict[str, Any]:
         if prompt is not None:
             cited = cited_numbers(text, len(prompt.sources))
-            fields["sources"] = [s.view(n, n in cited)
-                                 for n, s in enumerate(prompt.sources, start=1)]
+            fields["sources"] = [
+                s.view(n, n in cited) for n, s in enumerate(prompt.sources, start=1)
+            ]
         try:
             reply = self.conversations.finish_message(reply_id, text, **fields)
         except NeurocacheError:
             return {"id": reply_id, "status": "deleted"}  # deleted while it was written
         self.publish("message.completed", reply, room(conversation_id))
         conversation = self.conversations.row(conversation_id)
-        self.hot.set(conversation_id, self.conversations.history(
-            conversation.head_id)[-self.options.history_turns - 2:])
+        self.hot.set(
+            conversation_id,
+            self.conversations.history(conversation.head_id)[-self.options.history_turns - 2 :],
+        )
         answered = bool(text) and reply["status"] != "failed"
         if answered and conversation.agent_id:
-            self.on_answered(conversation.agent_id, conversation.id,
-                             f"the conversation {conversation.title!r}", question["content"],
-                             text)
+            self.on_answered(
+                conversation.agent_id,
+                conversation.id,
+                f"the conversation {conversation.title!r}",
+                question["content"],
+                text,
+            )
         if conversation.long_term:  # the question is worth recalling even unanswered
-            self.remember([question["id"], *([reply_id] if answered else [])],
-                          [question["content"], *([text] if answered else [])])
+            self.remember(
+                [question["id"], *([reply_id] if answered else [])],
+                [question["content"], *([text] if answered else [])],
+            )
         return reply
 
-    def _stream(self, conversation_id: str, reply_id: str, prompt: Prompt,
-                backend: ChatBackend) -> tuple[str, dict[str, Any]]:
+    def _stream(
+        self, conversation_id: str, reply_id: str, prompt: Prompt, backend: ChatBackend
+    ) -> tuple[str, dict[str, Any]]:
         text, tokens = stream_reply(
-            backend, prompt.messages, max_tokens=self.options.max_reply_tokens,
-            temperature=prompt.temperature if prompt.temperature is not None
+            backend,
+            prompt.messages,
+            max_tokens=self.options.max_reply_tokens,
+            temperature=prompt.temperature
+            if prompt.temperature is not None
             else self.options.temperature,
-            on_delta=lambda delta: self.publish("message.delta", {
-                "message_id": reply_id, "delta": delta, "conversation_id": conversation_id},
-                room(conversation_id)),
+            on_delta=lambda delta: self.publish(
+                "message.delta",
+                {"message_id": reply_id, "delta": delta, "conversation_id": conversation_id},
+                room(conversation_id),
+            ),
             save=lambda so_far: self.conversations.finish_message(reply_id, so_far),
-            stop=self._stops[reply_id], prompt_tokens=prompt.tokens)
+            stop=self._stops[reply_id],
+            prompt_tokens=prompt.tokens,
+        )
         return text, {"tokens_in": prompt.tokens, "tokens_out": tokens}
 
     # ---- what the model reads
-    def _prompt(self, conversation: Conversation, question: dict[str, Any],
-                backend: ChatBackend) -> Prompt:
+    def _prompt(
+        self, conversation: Conversation, question: dict[str, Any], backend: ChatBackend
+    ) -> Prompt:
         agent = self._agent(conversation)
         history = self._history(conversation, question)
         collections = conversation.collections or agent.get("collections") or None
@@ -224,10 +281,15 @@ class Answerer:
         recalled = self._recalled(question["content"], conversation, question["id"])
         budget = backend.context_tokens - self.options.max_reply_tokens
         persona = agent.get("persona") or ""
-        prompt = build_prompt(question["content"], history=history, sources=sources,
-                              recalled=recalled, budget=budget, count=backend.count_tokens,
-                              instructions=f"{persona}\n\n{INSTRUCTIONS}" if persona
-                              else INSTRUCTIONS)
+        prompt = build_prompt(
+            question["content"],
+            history=history,
+            sources=sources,
+            recalled=recalled,
+            budget=budget,
+            count=backend.count_tokens,
+            instructions=f"{persona}\n\n{INSTRUCTIONS}" if persona else INSTRUCTIONS,
+        )
         prompt.temperature = agent.get("temperature")
         return prompt
 
@@ -235,42 +297,53 @@ class Answerer:
         """The turns before the question, from the hot cache when it holds this branch."""
         if not conversation.short_term or question["parent_id"] is None:
             return []
-        chain = self.hot.get(conversation.id,
-                             lambda: self.conversations.history(question["id"]))
+        chain = self.hot.get(conversation.id, lambda: self.conversations.history(question["id"]))
         ids = [i for i, _ in chain]
         if question["id"] not in ids:  # another branch (a regenerated reply): the store
             chain = self.conversations.history(question["id"])
             ids = [i for i, _ in chain]
-        before = chain[:ids.index(question["id"])] if question["id"] in ids else chain
-        return exchanges([t for _, t in before])[-self.options.history_turns:]
+        before = chain[: ids.index(question["id"])] if question["id"] in ids else chain
+        return exchanges([t for _, t in before])[-self.options.history_turns :]
 
     def retrieve(self, query: str, collections: list[str] | None, k: int) -> list[Source]:
         """The passages most relevant to `query` (hybrid search), best first."""
         if k == 0 or not query.strip():
             return []
         try:
-            results = self.search.search(query, k=k, mode="hybrid", filters=Filters(
-                kinds=["chunk"], collections=collections), highlights=False)
+            results = self.search.search(
+                query,
+                k=k,
+                mode="hybrid",
+                filters=Filters(kinds=["chunk"], collections=collections),
+                highlights=False,
+            )
         except InvalidInput:  # nothing to look for ("hi!"): the reply has no sources
             return []
         return [_source(r) for r in results]
 
-    def _recalled(self, query: str, conversation: Conversation,
-                  question_id: str) -> list[Turn]:
+    def _recalled(self, query: str, conversation: Conversation, question_id: str) -> list[Turn]:
         if not conversation.long_term or self.options.recalled == 0:
             return []
         here = {i for i, _ in self.conversations.history(conversation.head_id)} | {question_id}
         try:
-            hits = self.search.search(query, k=self.options.recalled * 4, mode="vector",
-                                      filters=Filters(kinds=["message"]))
+            hits = self.search.search(
+                query,
+                k=self.options.recalled * 4,
+                mode="vector",
+                filters=Filters(kinds=["message"]),
+            )
         except InvalidInput:
             return []
-        roles = self.conversations.recallable_roles([h["memory_id"] for h in hits],
-                                                    besides=conversation.id,
-                                                    owner=conversation.owner)
-        return [Turn(roles[h["memory_id"]], h["text"]) for h in hits
-                if h["memory_id"] in roles and h["memory_id"] not in here
-                and h["score"] >= RECALL_MIN_SCORE][:self.options.recalled]
+        roles = self.conversations.recallable_roles(
+            [h["memory_id"] for h in hits], besides=conversation.id, owner=conversation.owner
+        )
+        return [
+            Turn(roles[h["memory_id"]], h["text"])
+            for h in hits
+            if h["memory_id"] in roles
+            and h["memory_id"] not in here
+            and h["score"] >= RECALL_MIN_SCORE
+        ][: self.options.recalled]
 
 
 def _posted(question: dict[str, Any], future: Future, wait: bool) -> dict[str, Any]:
@@ -291,8 +364,15 @@ def exchanges(turns: list[Turn]) -> list[Turn]:
 
 def _source(result: dict[str, Any]) -> Source:
     document = result.get("document") or {}
-    return Source(memory_id=result["memory_id"], text=result["text"], score=result["score"],
-                  title=document.get("title"), url=document.get("url"),
-                  path=document.get("path"), page=document.get("page"),
-                  start=result.get("start"), end=result.get("end"),
-                  document_id=document.get("id"))
+    return Source(
+        memory_id=result["memory_id"],
+        text=result["text"],
+        score=result["score"],
+        title=document.get("title"),
+        url=document.get("url"),
+        path=document.get("path"),
+        page=document.get("page"),
+        start=result.get("start"),
+        end=result.get("end"),
+        document_id=document.get("id"),
+    )

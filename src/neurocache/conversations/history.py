@@ -24,9 +24,14 @@ class _Entry:
 
 
 class HotHistory:
-    def __init__(self, *, active_ttl_s: float = 24 * 3600, idle_ttl_s: float = 3600,
-                 max_conversations: int = 1000, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+    def __init__(
+        self,
+        *,
+        active_ttl_s: float = 24 * 3600,
+        idle_ttl_s: float = 3600,
+        max_conversations: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.active_ttl_s, self.idle_ttl_s = active_ttl_s, idle_ttl_s
         self.max_conversations = max_conversations
         self.clock = clock
@@ -53,8 +58,9 @@ class HotHistory:
         """After a new message: the conversation is active."""
         self._put(conversation_id, turns, self.clock() + self.active_ttl_s)
 
-    def extend(self, conversation_id: str, after_id: str | None, message_id: str,
-               turn: Turn) -> None:
+    def extend(
+        self, conversation_id: str, after_id: str | None, message_id: str, turn: Turn
+    ) -> None:
         """A new message after `after_id`: kept when the cached chain ends there."""
         with self._lock:
             entry = self._entries.get(conversation_id)

@@ -27,39 +27,65 @@ SETTABLE = ("title", "collections", "model", "short_term", "long_term")
 
 
 def conversation_view(conversation: Conversation) -> dict[str, Any]:
-    return {"id": conversation.id, "title": conversation.title,
-            "collections": conversation.collections, "model": conversation.model,
-            "agent_id": conversation.agent_id, "short_term": conversation.short_term,
-            "long_term": conversation.long_term, "head_id": conversation.head_id,
-            "created_at": isoformat(conversation.created_at),
-            "updated_at": isoformat(conversation.updated_at)}
+    return {
+        "id": conversation.id,
+        "title": conversation.title,
+        "collections": conversation.collections,
+        "model": conversation.model,
+        "agent_id": conversation.agent_id,
+        "short_term": conversation.short_term,
+        "long_term": conversation.long_term,
+        "head_id": conversation.head_id,
+        "created_at": isoformat(conversation.created_at),
+        "updated_at": isoformat(conversation.updated_at),
+    }
 
 
 def message_view(message: Message, content: str) -> dict[str, Any]:
-    view = {"id": message.id, "conversation_id": message.conversation_id,
-            "parent_id": message.parent_id, "role": message.role, "content": content,
-            "status": message.status, "sources": message.sources, "model": message.model,
-            "created_at": isoformat(message.created_at)}
+    view = {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "parent_id": message.parent_id,
+        "role": message.role,
+        "content": content,
+        "status": message.status,
+        "sources": message.sources,
+        "model": message.model,
+        "created_at": isoformat(message.created_at),
+    }
     if message.error:
         view["error"] = message.error
     return view
 
 
 class Conversations:
-    def __init__(self, db: Database, resolve_collection: Any, check_model: Any,
-                 check_agent: Any = lambda _agent_id: None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        resolve_collection: Any,
+        check_model: Any,
+        check_agent: Any = lambda _agent_id: None,
+    ) -> None:
         self.db = db
         self.resolve_collection = resolve_collection  # name or id → id (404 if unknown)
         self.check_model = check_model  # model id → raises when it is no chat model
         self.check_agent = check_agent  # agent id → raises when there is no such agent
 
     # ---- conversations
-    def create(self, actor: Actor, *, title: str | None = None,
-               collections: list[str] | None = None, model: str | None = None,
-               agent_id: str | None = None, short_term: bool = True,
-               long_term: bool = True, owner: str = "owner",
-               forked_from: str | None = None, kept: list[str] | None = None,
-               ) -> dict[str, Any]:
+    def create(
+        self,
+        actor: Actor,
+        *,
+        title: str | None = None,
+        collections: list[str] | None = None,
+        model: str | None = None,
+        agent_id: str | None = None,
+        short_term: bool = True,
+        long_term: bool = True,
+        owner: str = "owner",
+        forked_from: str | None = None,
+        kept: list[str] | None = None,
+    ) -> dict[str, Any]:
         """`owner` is the person whose conversation it is (`owner` or `user:<id>`);
         `forked_from`, a message of another conversation this one goes on from; `kept`,
         collection ids taken as they are (a fork's, deleted ones included)."""
@@ -67,37 +93,53 @@ class Conversations:
             self.check_model(model)
         if agent_id is not None:
             self.check_agent(agent_id)
-        ids = [c if c in (kept or []) else self.resolve_collection(c)
-               for c in collections or []]
+        ids = [c if c in (kept or []) else self.resolve_collection(c) for c in collections or []]
         title = (title or "").strip() or "New conversation"
         with self.db.session() as session:
-            memory = Memory(kind="conversation", content=title, content_hash=content_hash(title),
-                            meta={"collections": ids})
+            memory = Memory(
+                kind="conversation",
+                content=title,
+                content_hash=content_hash(title),
+                meta={"collections": ids},
+            )
             session.add(memory)
             session.flush()
-            conversation = Conversation(id=memory.id, title=title, owner=owner,
-                                        collections=ids, model=model, agent_id=agent_id,
-                                        short_term=short_term, long_term=long_term,
-                                        head_id=forked_from)
+            conversation = Conversation(
+                id=memory.id,
+                title=title,
+                owner=owner,
+                collections=ids,
+                model=model,
+                agent_id=agent_id,
+                short_term=short_term,
+                long_term=long_term,
+                head_id=forked_from,
+            )
             session.add(conversation)
             if forked_from is not None:  # with the conversation: never an empty fork alone
-                session.add(Edge(source_id=memory.id, target_id=forked_from,
-                                 relation="forked_from"))
+                session.add(
+                    Edge(source_id=memory.id, target_id=forked_from, relation="forked_from")
+                )
             session.flush()
             view = conversation_view(conversation)
-            audit.record(session, actor, "conversation.create", ("conversation", memory.id),
-                         None, view)
+            audit.record(
+                session, actor, "conversation.create", ("conversation", memory.id), None, view
+            )
         return view
 
-    def list(self, *, limit: int = 50, cursor: str | None = None, person: str = "owner",
-             ) -> tuple[list[dict[str, Any]], str | None]:
+    def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        person: str = "owner",
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """The conversations `person` may read: a user's own; every one for the owner."""
         query = select(Conversation)
         if person != "owner":
             query = query.where(Conversation.owner == person)
         with self.db.session() as session:
-            return newest_first(session, query, Conversation, limit, cursor,
-                                conversation_view)
+            return newest_first(session, query, Conversation, limit, cursor, conversation_view)
 
     def may_read(self, person: str, conversation_id: str) -> bool:
         """The hub's owner reads every conversation; a user, their own (conversations made
@@ -105,8 +147,9 @@ class Conversations:
         if person == "owner":
             return True
         with self.db.session() as session:
-            owner = session.scalar(select(Conversation.owner).where(
-                Conversation.id == conversation_id))
+            owner = session.scalar(
+                select(Conversation.owner).where(Conversation.id == conversation_id)
+            )
         return owner == person
 
     def check_readable(self, person: str, conversation_id: str) -> None:
@@ -115,13 +158,16 @@ class Conversations:
 
     def get(self, conversation_id: str) -> dict[str, Any]:
         with self.db.session() as session:
-            conversation = get_or_not_found(session, Conversation, conversation_id,
-                                            "conversation")
+            conversation = get_or_not_found(session, Conversation, conversation_id, "conversation")
             view = conversation_view(conversation)
-            view["messages"] = [message_view(m, c) for m, c in
-                                self._chain(session, conversation.head_id)]
-            forked = session.scalar(select(Edge.target_id).where(
-                Edge.source_id == conversation_id, Edge.relation == "forked_from"))
+            view["messages"] = [
+                message_view(m, c) for m, c in self._chain(session, conversation.head_id)
+            ]
+            forked = session.scalar(
+                select(Edge.target_id).where(
+                    Edge.source_id == conversation_id, Edge.relation == "forked_from"
+                )
+            )
         if forked:
             view["forked_from"] = forked
         return view
@@ -130,17 +176,16 @@ class Conversations:
         with self.db.session() as session:
             return get_or_not_found(session, Conversation, conversation_id, "conversation")
 
-    def update(self, conversation_id: str, changes: dict[str, Any],
-               actor: Actor) -> dict[str, Any]:
+    def update(self, conversation_id: str, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
         if changes.get("model") is not None:
             self.check_model(changes["model"])
         if "collections" in changes:  # those it draws on now stay, even if deleted since
             kept = self.row(conversation_id).collections or []
-            changes["collections"] = [c if c in kept else self.resolve_collection(c)
-                                      for c in changes["collections"] or []]
+            changes["collections"] = [
+                c if c in kept else self.resolve_collection(c) for c in changes["collections"] or []
+            ]
         with self.db.session() as session:
-            conversation = get_or_not_found(session, Conversation, conversation_id,
-                                            "conversation")
+            conversation = get_or_not_found(session, Conversation, conversation_id, "conversation")
             before = conversation_view(conversation)
             for name in SETTABLE:
                 if name in changes:
@@ -150,47 +195,80 @@ class Conversations:
             conversation.updated_at = utcnow()
             session.flush()
             after = conversation_view(conversation)
-            audit.record(session, actor, "conversation.update",
-                         ("conversation", conversation_id), before, after)
+            audit.record(
+                session,
+                actor,
+                "conversation.update",
+                ("conversation", conversation_id),
+                before,
+                after,
+            )
         return after
 
     def delete(self, conversation_id: str, actor: Actor) -> list[int]:
         """Deletes the conversation and its messages, but for those another conversation
         (a fork) still shows: they move to it. Returns the rowids gone (for the index)."""
         with self.db.session() as session:
-            conversation = get_or_not_found(session, Conversation, conversation_id,
-                                            "conversation")
+            conversation = get_or_not_found(session, Conversation, conversation_id, "conversation")
             before = conversation_view(conversation)
-            own = set(session.scalars(select(Message.id).where(
-                Message.conversation_id == conversation_id)))
+            own = set(
+                session.scalars(
+                    select(Message.id).where(Message.conversation_id == conversation_id)
+                )
+            )
             # Only a fork (a conversation with a `forked_from` edge) can show messages of
             # another conversation; plain conversations need no walk.
-            forks = session.scalars(select(Conversation).join(
-                Edge, Edge.source_id == Conversation.id).where(
-                Edge.relation == "forked_from", Conversation.id != conversation_id).distinct())
+            forks = session.scalars(
+                select(Conversation)
+                .join(Edge, Edge.source_id == Conversation.id)
+                .where(Edge.relation == "forked_from", Conversation.id != conversation_id)
+                .distinct()
+            )
             for other in forks:
                 shared = {m.id for m, _ in self._chain(session, other.head_id)} & own
                 if shared:
                     session.query(Message).filter(Message.id.in_(shared)).update(
-                        {"conversation_id": other.id})
+                        {"conversation_id": other.id}
+                    )
                     own -= shared
             gone = set(own) | {conversation_id}
             rowids = delete_memories(session, Memory.id.in_(gone))
-            audit.record(session, actor, "conversation.delete",
-                         ("conversation", conversation_id), before, None)
+            audit.record(
+                session,
+                actor,
+                "conversation.delete",
+                ("conversation", conversation_id),
+                before,
+                None,
+            )
         return rowids
 
-    def fork(self, conversation_id: str, message_id: str, actor: Actor,
-             title: str | None = None, owner: str = "owner") -> dict[str, Any]:
+    def fork(
+        self,
+        conversation_id: str,
+        message_id: str,
+        actor: Actor,
+        title: str | None = None,
+        owner: str = "owner",
+    ) -> dict[str, Any]:
         original = self.get(conversation_id)
         if message_id not in {m["id"] for m in original["messages"]}:
-            raise InvalidInput(f"message {message_id} is not in conversation "
-                               f"{conversation_id}", details={"field": "message_id"})
-        fork = self.create(actor, title=title or f"{original['title']} (fork)",
-                           collections=original["collections"], model=original["model"],
-                           agent_id=original["agent_id"], short_term=original["short_term"],
-                           long_term=original["long_term"], owner=owner,
-                           forked_from=message_id, kept=original["collections"])
+            raise InvalidInput(
+                f"message {message_id} is not in conversation {conversation_id}",
+                details={"field": "message_id"},
+            )
+        fork = self.create(
+            actor,
+            title=title or f"{original['title']} (fork)",
+            collections=original["collections"],
+            model=original["model"],
+            agent_id=original["agent_id"],
+            short_term=original["short_term"],
+            long_term=original["long_term"],
+            owner=owner,
+            forked_from=message_id,
+            kept=original["collections"],
+        )
         return self.get(fork["id"])
 
     def export(self, conversation_id: str, fmt: str) -> tuple[str, str]:
@@ -200,8 +278,12 @@ class Conversations:
             return json.dumps(conversation, indent=2, ensure_ascii=False), "application/json"
         lines = [f"# {conversation['title']}", ""]
         for message in conversation["messages"]:
-            lines += [f"**{message['role']}** ({message['created_at']}):", "",
-                      message["content"], ""]
+            lines += [
+                f"**{message['role']}** ({message['created_at']}):",
+                "",
+                message["content"],
+                "",
+            ]
             for source in message["sources"]:
                 where = source.get("url") or source.get("path") or ""
                 lines.append(f"[{source['number']}] {source.get('title') or 'note'} {where}")
@@ -210,20 +292,36 @@ class Conversations:
         return "\n".join(lines), "text/markdown; charset=utf-8"
 
     # ---- messages
-    def add_message(self, conversation_id: str, role: str, content: str, *,
-                    parent_id: str | None, status: str = "complete",
-                    model: str | None = None) -> dict[str, Any]:
+    def add_message(
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        *,
+        parent_id: str | None,
+        status: str = "complete",
+        model: str | None = None,
+    ) -> dict[str, Any]:
         """A new message at the head of the conversation."""
         with self.db.session() as session:
-            memory = Memory(kind="message", content=content, content_hash=content_hash(content),
-                            meta={"conversation_id": conversation_id, "role": role})
+            memory = Memory(
+                kind="message",
+                content=content,
+                content_hash=content_hash(content),
+                meta={"conversation_id": conversation_id, "role": role},
+            )
             session.add(memory)
             session.flush()
-            message = Message(id=memory.id, conversation_id=conversation_id,
-                              parent_id=parent_id, role=role, status=status, model=model)
+            message = Message(
+                id=memory.id,
+                conversation_id=conversation_id,
+                parent_id=parent_id,
+                role=role,
+                status=status,
+                model=model,
+            )
             session.add(message)
-            session.add(Edge(source_id=memory.id, target_id=conversation_id,
-                             relation="in_session"))
+            session.add(Edge(source_id=memory.id, target_id=conversation_id, relation="in_session"))
             if parent_id is not None:
                 session.add(Edge(source_id=memory.id, target_id=parent_id, relation="reply_to"))
             conversation = session.get(Conversation, conversation_id)
@@ -251,29 +349,42 @@ class Conversations:
     def history(self, head_id: str | None) -> list[tuple[str, Turn]]:
         """(message id, turn) from the oldest to `head_id`, complete or stopped ones only."""
         with self.db.session() as session:
-            return [(m.id, Turn(m.role, content)) for m, content in self._chain(session, head_id)
-                    if m.status in ("complete", "stopped") and content]
+            return [
+                (m.id, Turn(m.role, content))
+                for m, content in self._chain(session, head_id)
+                if m.status in ("complete", "stopped") and content
+            ]
 
-    def recallable_roles(self, message_ids: list[str], besides: str,
-                         owner: str = "owner") -> dict[str, str]:
+    def recallable_roles(
+        self, message_ids: list[str], besides: str, owner: str = "owner"
+    ) -> dict[str, str]:
         """id → role of those messages of `owner`'s other conversations than `besides` that
         keep long-term memory (a conversation's own turns, its old branches included, are
         not "earlier conversations"; nor is anybody else's conversation)."""
-        whose = Conversation.owner == owner if owner.startswith("user:") \
+        whose = (
+            Conversation.owner == owner
+            if owner.startswith("user:")
             else Conversation.owner.not_like("user:%")
+        )
         with self.db.session() as session:
-            return dict(session.execute(
-                select(Message.id, Message.role)
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(Message.id.in_(message_ids), Conversation.long_term.is_(True),
-                       Message.conversation_id != besides, whose)).all())
+            return dict(
+                session.execute(
+                    select(Message.id, Message.role)
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .where(
+                        Message.id.in_(message_ids),
+                        Conversation.long_term.is_(True),
+                        Message.conversation_id != besides,
+                        whose,
+                    )
+                ).all()
+            )
 
     def fail_unfinished(self) -> int:
         """At start: replies a stopped hub left half-written are marked failed (their text
         so far is kept)."""
         with self.db.session() as session:
-            unfinished = list(session.scalars(select(Message).where(
-                Message.status == "streaming")))
+            unfinished = list(session.scalars(select(Message).where(Message.status == "streaming")))
             for message in unfinished:
                 message.status = "failed"
                 message.error = "the hub stopped while this reply was being written"
@@ -283,13 +394,20 @@ class Conversations:
     def _chain(session: Any, head_id: str | None) -> list[tuple[Message, str]]:
         if head_id is None:
             return []
-        ids = list(session.scalars(text(
-            "WITH RECURSIVE chain(id, parent_id, depth) AS ("
-            " SELECT id, parent_id, 0 FROM messages WHERE id = :head"
-            " UNION ALL SELECT m.id, m.parent_id, c.depth + 1 FROM messages m"
-            " JOIN chain c ON m.id = c.parent_id WHERE c.depth < 100000)"
-            " SELECT id FROM chain ORDER BY depth DESC"), {"head": head_id}))
+        ids = list(
+            session.scalars(
+                text(
+                    "WITH RECURSIVE chain(id, parent_id, depth) AS ("
+                    " SELECT id, parent_id, 0 FROM messages WHERE id = :head"
+                    " UNION ALL SELECT m.id, m.parent_id, c.depth + 1 FROM messages m"
+                    " JOIN chain c ON m.id = c.parent_id WHERE c.depth < 100000)"
+                    " SELECT id FROM chain ORDER BY depth DESC"
+                ),
+                {"head": head_id},
+            )
+        )
         messages = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids)))}
-        contents = dict(session.execute(select(Memory.id, Memory.content)
-                                        .where(Memory.id.in_(ids))).all())
+        contents = dict(
+            session.execute(select(Memory.id, Memory.content).where(Memory.id.in_(ids))).all()
+        )
         return [(messages[i], contents[i]) for i in ids if i in messages]

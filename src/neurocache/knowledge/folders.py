@@ -45,12 +45,18 @@ class Seen:
 
 
 def folder_view(folder: WatchedFolder) -> dict[str, Any]:
-    return {"id": folder.id, "path": folder.path, "collection_id": folder.collection_id,
-            "created_at": isoformat(folder.created_at), "scanned_at": isoformat(folder.scanned_at)}
+    return {
+        "id": folder.id,
+        "path": folder.path,
+        "collection_id": folder.collection_id,
+        "created_at": isoformat(folder.created_at),
+        "scanned_at": isoformat(folder.scanned_at),
+    }
 
 
-def readable_files(root: Path, max_bytes: int,
-                   passed_over: tuple[Path, ...] = ()) -> Iterator[tuple[str, Seen]]:
+def readable_files(
+    root: Path, max_bytes: int, passed_over: tuple[Path, ...] = ()
+) -> Iterator[tuple[str, Seen]]:
     """Files the hub would read, as paths relative to `root`, honouring every `.gitignore`
     on the way down, skipping hidden and tool folders, the folders `passed_over` (the
     hub's own), and files past `max_bytes`. An entry that cannot be read is passed over
@@ -65,8 +71,9 @@ def readable_files(root: Path, max_bytes: int,
             yield path.relative_to(root).as_posix(), Seen(stat.st_size, stat.st_mtime_ns)
 
 
-def _walk(folder: Path, outer_ignores: list[Callable[[str], bool]],
-          passed_over: set[Path]) -> Iterator[Path]:
+def _walk(
+    folder: Path, outer_ignores: list[Callable[[str], bool]], passed_over: set[Path]
+) -> Iterator[Path]:
     here = list(outer_ignores)
     try:
         gitignore = folder / ".gitignore"
@@ -106,8 +113,15 @@ def refusal(root: Path, protected: tuple[Path, ...]) -> str | None:
 
 
 class FolderWatcher:
-    def __init__(self, db: Database, knowledge: Knowledge, *, interval_s: float,
-                 max_file_bytes: int, protected: tuple[Path, ...] = ()) -> None:
+    def __init__(
+        self,
+        db: Database,
+        knowledge: Knowledge,
+        *,
+        interval_s: float,
+        max_file_bytes: int,
+        protected: tuple[Path, ...] = (),
+    ) -> None:
         self.db = db
         self.knowledge = knowledge
         self.interval_s = interval_s
@@ -119,8 +133,9 @@ class FolderWatcher:
         self._scan_lock = threading.Lock()
 
     # ---- registering
-    def register(self, path: str, actor: Actor, *, collection: str | None = None,
-                 owner: bool = True) -> dict[str, Any]:
+    def register(
+        self, path: str, actor: Actor, *, collection: str | None = None, owner: bool = True
+    ) -> dict[str, Any]:
         if not owner:
             raise Forbidden("only the owner (CLI or browser) may have the hub read a folder")
         root = self._watchable(path)
@@ -133,8 +148,9 @@ class FolderWatcher:
             session.flush()
             view = folder_view(folder)
             audit.record(session, actor, "folder.watch", ("folder", view["id"]), None, view)
-        threading.Thread(target=self._scan_quietly, args=(view["id"],), daemon=True,
-                         name="folder-scan").start()
+        threading.Thread(
+            target=self._scan_quietly, args=(view["id"],), daemon=True, name="folder-scan"
+        ).start()
         return view
 
     def _watchable(self, path: str) -> Path:
@@ -142,9 +158,10 @@ class FolderWatcher:
             root = Path(path).expanduser().resolve()
             is_folder = root.is_dir()
         except (OSError, ValueError, RuntimeError) as exc:  # too long, a NUL, a link loop
-            raise InvalidInput(f"{path!r} cannot be read as a folder: "
-                               f"{getattr(exc, 'strerror', None) or exc}",
-                               details={"field": "path"}) from exc
+            raise InvalidInput(
+                f"{path!r} cannot be read as a folder: {getattr(exc, 'strerror', None) or exc}",
+                details={"field": "path"},
+            ) from exc
         if not is_folder:
             raise InvalidInput(f"{root} is not a folder", details={"field": "path"})
         reason = refusal(root, self.protected)
@@ -208,10 +225,17 @@ class FolderWatcher:
                 if folder is None:
                     return {}
                 root, collection = Path(folder.path), folder.collection_id
-                known = {f.relpath: f for f in session.scalars(
-                    select(WatchedFile).where(WatchedFile.folder_id == folder_id))}
-            found = dict(readable_files(root, self.max_file_bytes, self.protected)) \
-                if root.is_dir() else {}
+                known = {
+                    f.relpath: f
+                    for f in session.scalars(
+                        select(WatchedFile).where(WatchedFile.folder_id == folder_id)
+                    )
+                }
+            found = (
+                dict(readable_files(root, self.max_file_bytes, self.protected))
+                if root.is_dir()
+                else {}
+            )
             counts = {"added": 0, "changed": 0, "removed": 0}
             for relpath in sorted(found.keys() - known.keys()):
                 self._save(self._take_in(folder_id, root, relpath, found[relpath], collection))
@@ -247,10 +271,12 @@ class FolderWatcher:
             if stored is not None:
                 session.delete(stored)
 
-    def _take_in(self, folder_id: str, root: Path, relpath: str, seen: Seen,
-                 collection: str | None) -> WatchedFile:
-        row = WatchedFile(folder_id=folder_id, relpath=relpath, size=seen.size,
-                          mtime_ns=seen.mtime_ns)
+    def _take_in(
+        self, folder_id: str, root: Path, relpath: str, seen: Seen, collection: str | None
+    ) -> WatchedFile:
+        row = WatchedFile(
+            folder_id=folder_id, relpath=relpath, size=seen.size, mtime_ns=seen.mtime_ns
+        )
         self._read_into(row, root, collection)
         return row
 
@@ -282,8 +308,9 @@ class FolderWatcher:
             session.merge(row)
 
         try:
-            self.knowledge.add_file(str(path), data, Actor("folder-watch"), collection,
-                                    also=remember_file)
+            self.knowledge.add_file(
+                str(path), data, Actor("folder-watch"), collection, also=remember_file
+            )
         except NeurocacheError as exc:  # kept, so an unreadable file is not retried forever
             row.document_id, row.error = None, exc.message
         except IntegrityError as exc:

@@ -40,8 +40,9 @@ class TurnIn:
 
     @property
     def key(self) -> str:
-        return hashlib.sha256("\0".join((self.thread, self.at or "", self.speaker,
-                                         self.content)).encode()).hexdigest()
+        return hashlib.sha256(
+            "\0".join((self.thread, self.at or "", self.speaker, self.content)).encode()
+        ).hexdigest()
 
 
 def history_format(raw: bytes) -> str | None:
@@ -75,21 +76,27 @@ def _jsonl(text: str) -> Iterator[TurnIn]:
         try:
             item = json.loads(line)
         except ValueError as exc:
-            raise InvalidInput(f"line {number} is not JSON: {exc}",
-                               details={"line": number}) from exc
+            raise InvalidInput(
+                f"line {number} is not JSON: {exc}", details={"line": number}
+            ) from exc
         yield _turn(item, number)
 
 
 def _turn(item: Any, number: int) -> TurnIn:
     if not isinstance(item, dict) or not isinstance(item.get("content"), str):
-        raise InvalidInput(f"line {number}: a turn is an object with `content` (text)",
-                           details={"line": number})
+        raise InvalidInput(
+            f"line {number}: a turn is an object with `content` (text)", details={"line": number}
+        )
     at = item.get("at")
     if at is not None and (not isinstance(at, str) or _iso(at) is None):
-        raise InvalidInput(f"line {number}: `at` is an ISO 8601 time",
-                           details={"line": number})
-    return TurnIn(str(item.get("thread") or "imported"), str(item.get("speaker") or ""),
-                  at, item["content"][:MAX_TURN_CHARS], item.get("title"))
+        raise InvalidInput(f"line {number}: `at` is an ISO 8601 time", details={"line": number})
+    return TurnIn(
+        str(item.get("thread") or "imported"),
+        str(item.get("speaker") or ""),
+        at,
+        item["content"][:MAX_TURN_CHARS],
+        item.get("title"),
+    )
 
 
 def _iso(value: str) -> datetime | None:
@@ -125,15 +132,21 @@ def _chatgpt_conversation(conversation: dict[str, Any]) -> Iterator[TurnIn]:
         if (message.get("metadata") or {}).get("is_visually_hidden_from_conversation"):
             continue
         created = message.get("create_time") or conversation.get("create_time")
-        at = datetime.fromtimestamp(created, UTC).isoformat().replace("+00:00", "Z") \
-            if isinstance(created, int | float) else None
+        at = (
+            datetime.fromtimestamp(created, UTC).isoformat().replace("+00:00", "Z")
+            if isinstance(created, int | float)
+            else None
+        )
         yield TurnIn(thread, role, at, content[:MAX_TURN_CHARS], title)
 
 
 def _branch(mapping: dict[str, Any], leaf: str | None) -> Iterator[dict[str, Any]]:
     seen: set[str] = set()
-    node_id = leaf if leaf in mapping else next(
-        (i for i, n in mapping.items() if not n.get("children")), None)
+    node_id = (
+        leaf
+        if leaf in mapping
+        else next((i for i, n in mapping.items() if not n.get("children")), None)
+    )
     while node_id is not None and node_id in mapping and node_id not in seen:
         seen.add(node_id)
         yield mapping[node_id]
@@ -155,8 +168,13 @@ class HistoryImported:
     threads: int = 0
 
     def view(self, fmt: str) -> dict[str, Any]:
-        return {"format": fmt, "threads": self.threads, "turns": self.turns,
-                "created": self.created, "unchanged": self.unchanged}
+        return {
+            "format": fmt,
+            "threads": self.threads,
+            "turns": self.turns,
+            "created": self.created,
+            "unchanged": self.unchanged,
+        }
 
 
 class HistoryImporter:
@@ -164,13 +182,16 @@ class HistoryImporter:
         self.db = db
         self.remember = remember  # (memory ids, texts): embed and index them
 
-    def run(self, turns: list[TurnIn], actor: Actor,
-            progress: Callable[[int, int], None] = lambda _done, _total: None,
-            ) -> HistoryImported:
+    def run(
+        self,
+        turns: list[TurnIn],
+        actor: Actor,
+        progress: Callable[[int, int], None] = lambda _done, _total: None,
+    ) -> HistoryImported:
         """Write what is new, a batch at a time, each embedded before the next."""
         result = HistoryImported(turns=len(turns), threads=len({t.thread for t in turns}))
         for start in range(0, len(turns), BATCH):
-            made = self._write(turns[start:start + BATCH], actor)
+            made = self._write(turns[start : start + BATCH], actor)
             result.created += len(made)
             result.unchanged += min(BATCH, len(turns) - start) - len(made)
             if made:
@@ -181,17 +202,35 @@ class HistoryImporter:
     def _write(self, batch: Iterable[TurnIn], actor: Actor) -> list[Memory]:
         fresh = {t.key: t for t in batch}
         with self.db.session() as session:
-            known = set(session.scalars(select(Memory.origin_key).where(
-                Memory.origin_key.in_(list(fresh)))))
-            made = [Memory(kind=KIND, content=t.content, content_hash=content_hash(t.content),
-                           origin_key=key, owner=actor.name,
-                           meta={"thread": t.thread, "speaker": t.speaker, "at": t.at,
-                                 **({"title": t.title} if t.title else {})})
-                    for key, t in fresh.items() if key not in known]
+            known = set(
+                session.scalars(select(Memory.origin_key).where(Memory.origin_key.in_(list(fresh))))
+            )
+            made = [
+                Memory(
+                    kind=KIND,
+                    content=t.content,
+                    content_hash=content_hash(t.content),
+                    origin_key=key,
+                    owner=actor.name,
+                    meta={
+                        "thread": t.thread,
+                        "speaker": t.speaker,
+                        "at": t.at,
+                        **({"title": t.title} if t.title else {}),
+                    },
+                )
+                for key, t in fresh.items()
+                if key not in known
+            ]
             session.add_all(made)
             session.flush()
             for memory in made:
-                audit.record(session, actor, "memory.import", ("memory", memory.id), None,
-                             {"kind": KIND, "thread": memory.thread})
+                audit.record(
+                    session,
+                    actor,
+                    "memory.import",
+                    ("memory", memory.id),
+                    None,
+                    {"kind": KIND, "thread": memory.thread},
+                )
         return made
-

@@ -28,8 +28,7 @@ class IndexLater:
     def add(self, memory_id: str, text: str) -> None:
         with self._idle:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="index-later",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="index-later", daemon=True)
                 self._thread.start()
             self._pending += 1
             self._queue.put((memory_id, text))
@@ -68,5 +67,8 @@ class IndexLater:
                 for item in batch:
                     self._embed([item])
                 return
-            log.warning("embedding %d memories failed; they are retried at the next start",
-                        len(batch), exc_info=True)
+            log.warning(
+                "embedding %d memories failed; they are retried at the next start",
+                len(batch),
+                exc_info=True,
+            )

@@ -20,8 +20,13 @@ def readable_html(html: str) -> str:
     """The main content of a page, as Markdown-ish text (menus, ads and scripts gone)."""
     if not html.strip():
         raise InvalidInput("the HTML is empty")
-    text = trafilatura.extract(html, output_format="markdown", include_comments=False,
-                               include_tables=True, favor_precision=True)
+    text = trafilatura.extract(
+        html,
+        output_format="markdown",
+        include_comments=False,
+        include_tables=True,
+        favor_precision=True,
+    )
     if text:
         return text
     try:  # not an article: all its visible text
@@ -43,6 +48,7 @@ def html_title(html: str) -> str | None:
 
 # ---- files
 
+
 class UnsupportedFile(NeurocacheError):
     status = 415
     code = "unsupported_media_type"
@@ -57,17 +63,45 @@ class Loaded:
     pages: list[tuple[int, int, int]] | None = None  # (page, start, end) in `text`
 
 
-CODE = {".py": "python", ".js": "js", ".mjs": "js", ".ts": "ts", ".tsx": "ts", ".java": "java",
-        ".go": "go", ".rs": "rust", ".c": "c", ".h": "c", ".cpp": "cpp", ".cc": "cpp",
-        ".hpp": "cpp", ".rb": "ruby", ".php": "php", ".cs": "csharp", ".kt": "kotlin",
-        ".swift": "swift", ".scala": "scala", ".lua": "lua", ".sol": "sol"}
-TEXT = {".txt": "text/plain", ".text": "text/plain", ".log": "text/plain", ".rst": "text/x-rst",
-        ".csv": "text/csv", ".tsv": "text/tab-separated-values", ".sh": "text/x-sh",
-        ".yaml": "text/yaml", ".yml": "text/yaml", ".toml": "text/x-toml", ".ini": "text/plain"}
+CODE = {
+    ".py": "python",
+    ".js": "js",
+    ".mjs": "js",
+    ".ts": "ts",
+    ".tsx": "ts",
+    ".java": "java",
+    ".go": "go",
+    ".rs": "rust",
+    ".c": "c",
+    ".h": "c",
+    ".cpp": "cpp",
+    ".cc": "cpp",
+    ".hpp": "cpp",
+    ".rb": "ruby",
+    ".php": "php",
+    ".cs": "csharp",
+    ".kt": "kotlin",
+    ".swift": "swift",
+    ".scala": "scala",
+    ".lua": "lua",
+    ".sol": "sol",
+}
+TEXT = {
+    ".txt": "text/plain",
+    ".text": "text/plain",
+    ".log": "text/plain",
+    ".rst": "text/x-rst",
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".sh": "text/x-sh",
+    ".yaml": "text/yaml",
+    ".yml": "text/yaml",
+    ".toml": "text/x-toml",
+    ".ini": "text/plain",
+}
 
 
-READABLE = {".pdf", ".docx", ".html", ".htm", ".xhtml", ".md", ".markdown", ".json",
-            *CODE, *TEXT}
+READABLE = {".pdf", ".docx", ".html", ".htm", ".xhtml", ".md", ".markdown", ".json", *CODE, *TEXT}
 
 
 def load_file(filename: str, data: bytes) -> Loaded:
@@ -76,8 +110,10 @@ def load_file(filename: str, data: bytes) -> Loaded:
     suffix = PurePath(filename).suffix.lower()
     title = PurePath(filename).name
     if suffix not in READABLE:
-        raise UnsupportedFile(f"{title}: files of type {suffix or '(none)'} cannot be read; "
-                              "text, Markdown, HTML, PDF, DOCX, CSV, JSON and source code can")
+        raise UnsupportedFile(
+            f"{title}: files of type {suffix or '(none)'} cannot be read; "
+            "text, Markdown, HTML, PDF, DOCX, CSV, JSON and source code can"
+        )
     if suffix == ".pdf":
         return _pdf(title, data)
     if suffix == ".docx":
@@ -122,8 +158,7 @@ def _pdf(title: str, data: bytes) -> Loaded:
         pages.append((number, offset, offset + len(text)))
         parts.append(text)
         offset += len(text) + 2
-    return Loaded(str(meta_title or title), "\n\n".join(parts), "text", "application/pdf",
-                  pages)
+    return Loaded(str(meta_title or title), "\n\n".join(parts), "text", "application/pdf", pages)
 
 
 def _docx(title: str, data: bytes) -> Loaded:
@@ -132,8 +167,12 @@ def _docx(title: str, data: bytes) -> Loaded:
     except Exception as exc:  # as for PDF: any failure on these bytes means unreadable
         raise InvalidInput(f"{title} cannot be read as a DOCX file: {exc}") from exc
     text = "\n\n".join(p.text for p in document.paragraphs if p.text.strip())
-    return Loaded(document.core_properties.title or title, text, "text",
-                  "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    return Loaded(
+        document.core_properties.title or title,
+        text,
+        "text",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    )
 
 
 def page_of(pages: list | None, position: int) -> int | None:

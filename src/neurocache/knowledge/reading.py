@@ -36,9 +36,10 @@ class StoredText:
     def __init__(self, db: Database, memory_id: str) -> None:
         self.db, self.memory_id = db, memory_id
         with db.session() as session:
-            self.rowid, self.bytes = session.execute(text(
-                "SELECT rowid, length(CAST(content AS BLOB)) FROM memories WHERE id = :id"),
-                {"id": memory_id}).one()
+            self.rowid, self.bytes = session.execute(
+                text("SELECT rowid, length(CAST(content AS BLOB)) FROM memories WHERE id = :id"),
+                {"id": memory_id},
+            ).one()
 
     @property
     def streamable(self) -> bool:
@@ -46,8 +47,9 @@ class StoredText:
 
     def whole(self) -> str:
         with self.db.session() as session:
-            return session.execute(text("SELECT content FROM memories WHERE id = :id"),
-                                   {"id": self.memory_id}).scalar_one()
+            return session.execute(
+                text("SELECT content FROM memories WHERE id = :id"), {"id": self.memory_id}
+            ).scalar_one()
 
     def windows(self) -> Iterator[tuple[int, str, float]]:
         """(start in characters, text, share of the bytes read so far)."""

@@ -16,14 +16,18 @@ class Chunk:
     end: int
 
 
-def make_splitter(kind: str, chunk_tokens: int, overlap_tokens: int,
-                  count_tokens: Callable[[str], int]) -> RecursiveCharacterTextSplitter:
+def make_splitter(
+    kind: str, chunk_tokens: int, overlap_tokens: int, count_tokens: Callable[[str], int]
+) -> RecursiveCharacterTextSplitter:
     """`kind`: text, markdown, html (already made readable), or code:<language>."""
     # The splitter measures every word or line it splits at, most of them many times
     # over: remembering the counts took a third off the time spent splitting.
-    options = {"chunk_size": chunk_tokens, "chunk_overlap": overlap_tokens,
-               "length_function": lru_cache(maxsize=65_536)(count_tokens),
-               "add_start_index": True}
+    options = {
+        "chunk_size": chunk_tokens,
+        "chunk_overlap": overlap_tokens,
+        "length_function": lru_cache(maxsize=65_536)(count_tokens),
+        "add_start_index": True,
+    }
     language = {"markdown": Language.MARKDOWN, "html": Language.MARKDOWN}.get(kind)
     if kind.startswith("code:"):
         language = Language(kind.removeprefix("code:"))
@@ -39,8 +43,9 @@ WINDOW_CHARS = 64_000
 BREAKS = ("\n\n", "\n", ". ", " ")  # where a window may end, best first
 
 
-def windows(text: str, start: int = 0, end: int | None = None,
-            size: int = WINDOW_CHARS) -> Iterator[tuple[int, int]]:
+def windows(
+    text: str, start: int = 0, end: int | None = None, size: int = WINDOW_CHARS
+) -> Iterator[tuple[int, int]]:
     """(start, end) spans covering text[start:end], each at most about `size` long, each
     ending at a paragraph break where one is near (else a line, a sentence, a word)."""
     end = len(text) if end is None else end

@@ -45,8 +45,13 @@ def server_reason(response: requests.Response) -> str:
 
 class OpenAIClient:
     def __init__(
-        self, base_url: str, api_key: str | None = None, *, connect_timeout_s: float = 5.0,
-        read_timeout_s: float = 300.0, session: requests.Session | None = None,
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 300.0,
+        session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         if not self.base_url.endswith("/v1"):
@@ -63,8 +68,9 @@ class OpenAIClient:
         try:
             response = self.session.get(root + "/health", timeout=(timeout_s, timeout_s))
         except requests.RequestException as exc:
-            raise BackendUnavailable(f"the model server at {root} cannot be reached: "
-                                     f"{exc}") from exc
+            raise BackendUnavailable(
+                f"the model server at {root} cannot be reached: {exc}"
+            ) from exc
         # Any other answer means it is alive: a llama.cpp server answers 503 while all its
         # slots are busy, which is no reason to restart it.
         if response.status_code == 404:
@@ -98,8 +104,9 @@ class OpenAIClient:
         try:
             response = self._send(method, path, **kwargs)
         except requests.RequestException as exc:
-            raise BackendUnavailable(f"the model server at {self.base_url} cannot be "
-                                     f"reached: {exc}") from exc
+            raise BackendUnavailable(
+                f"the model server at {self.base_url} cannot be reached: {exc}"
+            ) from exc
         if response.status_code in (400, 422):
             raise BackendRejected(
                 f"the model server refused the request: {server_reason(response)}",
@@ -111,7 +118,6 @@ class OpenAIClient:
                 details={"status": response.status_code, "body": response.text[:2000]},
             )
         return response
-
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -166,5 +172,4 @@ def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             yield json.loads(data)
         except ValueError as exc:
             raise BackendError(f"the model server sent a malformed event: {data[:200]}") from exc
-    raise BackendUnavailable("the model server broke off the reply: the stream ended "
-                             "before [DONE]")
+    raise BackendUnavailable("the model server broke off the reply: the stream ended before [DONE]")

@@ -63,9 +63,16 @@ def network_reason(url: str, exc: requests.RequestException) -> str:
     if isinstance(exc, requests.Timeout):
         return f"{host} stopped sending (no data for a while)"
     if isinstance(exc, requests.ConnectionError):
-        if any(mark in text for mark in ("NameResolutionError", "Name or service not known",
-                                         "Temporary failure in name resolution",
-                                         "nodename nor servname", "getaddrinfo failed")):
+        if any(
+            mark in text
+            for mark in (
+                "NameResolutionError",
+                "Name or service not known",
+                "Temporary failure in name resolution",
+                "nodename nor servname",
+                "getaddrinfo failed",
+            )
+        ):
             return f"cannot reach {host}: no network connection (its name cannot be looked up)"
         if "Connection refused" in text:
             return f"cannot reach {host}: the connection was refused"
@@ -101,10 +108,16 @@ class Download:
     """One file from one URL. `run()` blocks; `cancel()` may be called from any thread."""
 
     def __init__(
-        self, url: str, dest: Path, *, expected_sha256: str | None = None,
-        size_hint: int | None = None, options: DownloadOptions | None = None,
+        self,
+        url: str,
+        dest: Path,
+        *,
+        expected_sha256: str | None = None,
+        size_hint: int | None = None,
+        options: DownloadOptions | None = None,
         on_progress: Callable[[Progress], None] = lambda _p: None,
-        session: requests.Session | None = None, sleep: Callable[[float], None] | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.url = url
         self.dest = dest
@@ -159,9 +172,18 @@ class Download:
     def _announce_retry(self, failures: int, wait: float, reason: str) -> None:
         """Said the moment a try fails, not after the last: which try, when the next."""
         have = self.part.stat().st_size if self.part.exists() else 0
-        self.on_progress(Progress(have, self.size_hint, 0.0, None, retry=failures,
-                                  retries=self.options.retries, next_attempt_s=wait,
-                                  error=reason))
+        self.on_progress(
+            Progress(
+                have,
+                self.size_hint,
+                0.0,
+                None,
+                retry=failures,
+                retries=self.options.retries,
+                next_attempt_s=wait,
+                error=reason,
+            )
+        )
 
     def _attempt(self) -> int | None:
         """Fetch what is missing into the .part file; returns the total size if known."""
@@ -170,7 +192,9 @@ class Download:
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
             response = self.session.get(
-                self.url, headers=headers, stream=True,
+                self.url,
+                headers=headers,
+                stream=True,
                 timeout=(self.options.connect_timeout_s, self.options.read_timeout_s),
             )
         except requests.RequestException as exc:
@@ -233,8 +257,9 @@ class Download:
                 out.flush()
                 os.fsync(out.fileno())
         except requests.RequestException as exc:
-            raise TransientError(f"the transfer broke at {done} bytes: "
-                                 f"{network_reason(self.url, exc)}") from exc
+            raise TransientError(
+                f"the transfer broke at {done} bytes: {network_reason(self.url, exc)}"
+            ) from exc
         if total is not None and done < total:
             raise TransientError(f"the server closed the transfer at {done} of {total} bytes")
         self._report(done, total, (done - start) / max(time.monotonic() - began, 1e-6))
@@ -248,8 +273,11 @@ class Download:
         if total is not None and size != total:
             self.part.unlink(missing_ok=True)
             raise TransientError(f"received {size} bytes where {total} were announced")
-        digest = (self._digest.hexdigest() if self._digest is not None
-                  else sha256_of(self.part, self._check_cancelled))
+        digest = (
+            self._digest.hexdigest()
+            if self._digest is not None
+            else sha256_of(self.part, self._check_cancelled)
+        )
         if self.expected_sha256 and digest != self.expected_sha256:
             self.part.unlink(missing_ok=True)
             raise DownloadError(

@@ -42,8 +42,14 @@ class LlamaEmbedder:
     """Thread-safe; `embed` returns unit-length float32 vectors."""
 
     def __init__(
-        self, model_path: Path = BUILTIN_MODEL, *, contexts: int = 2, threads_per_context: int = 1,
-        max_tokens: int = MAX_TOKENS, texts_per_batch: int = 4, name: str | None = None,
+        self,
+        model_path: Path = BUILTIN_MODEL,
+        *,
+        contexts: int = 2,
+        threads_per_context: int = 1,
+        max_tokens: int = MAX_TOKENS,
+        texts_per_batch: int = 4,
+        name: str | None = None,
         tokenizer_path: Path | None = None,
     ) -> None:
         if not model_path.is_file():
@@ -58,17 +64,26 @@ class LlamaEmbedder:
         self.texts_per_batch = texts_per_batch
         self.threads_per_context = threads_per_context
         self.threads_in_all = contexts * threads_per_context
-        first = Llama(str(model_path), embedding=True, n_ctx=BATCH_TOKENS, n_batch=BATCH_TOKENS,
-                      n_ubatch=BATCH_TOKENS, n_threads=threads_per_context,
-                      n_threads_batch=threads_per_context, n_seq_max=texts_per_batch,
-                      flash_attn=True, verbose=False)
+        first = Llama(
+            str(model_path),
+            embedding=True,
+            n_ctx=BATCH_TOKENS,
+            n_batch=BATCH_TOKENS,
+            n_ubatch=BATCH_TOKENS,
+            n_threads=threads_per_context,
+            n_threads_batch=threads_per_context,
+            n_seq_max=texts_per_batch,
+            flash_attn=True,
+            verbose=False,
+        )
         self._llama = first
         # The other contexts share the first one's weights: a Llama each loaded the model
         # again (about 100 MB more per context for the built-in one).
         # One more context only for lone batches (a search's query): it never waits behind
         # an ingestion's batches, whose threads run at a lower priority.
         self._contexts = [(first._ctx, first._batch)] + [
-            self._shared_context(first, texts_per_batch) for _ in range(contexts)]
+            self._shared_context(first, texts_per_batch) for _ in range(contexts)
+        ]
         self._query_slot = contexts
         self.dimension = first.n_embd()
         import llama_cpp
@@ -82,10 +97,12 @@ class LlamaEmbedder:
         # Each context keeps one thread of its own: llama.cpp's OpenMP team then stays with
         # it, instead of teams on two threads spinning against each other (a query took
         # 8-9 ms instead of 4.5 once two threads had served it; bench/search.py).
-        self._workers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embed-{i}",
-                                            initializer=_lower_priority)
-                         for i in range(contexts)] + [
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-query")]
+        self._workers = [
+            ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"embed-{i}", initializer=_lower_priority
+            )
+            for i in range(contexts)
+        ] + [ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-query")]
         self._query_busy = False
         self._free = list(range(contexts))
         self._freed = threading.Condition()
@@ -96,10 +113,12 @@ class LlamaEmbedder:
     def _shared_context(first: Any, texts_per_batch: int) -> tuple[Any, Any]:
         from llama_cpp import _internals
 
-        context = _internals.LlamaContext(model=first._model, params=first.context_params,
-                                          verbose=False)
-        batch = _internals.LlamaBatch(n_tokens=BATCH_TOKENS, embd=0, n_seq_max=texts_per_batch,
-                                      verbose=False)
+        context = _internals.LlamaContext(
+            model=first._model, params=first.context_params, verbose=False
+        )
+        batch = _internals.LlamaBatch(
+            n_tokens=BATCH_TOKENS, embd=0, n_seq_max=texts_per_batch, verbose=False
+        )
         return context, batch
 
     def _load_tokenizer(self, path: Path | None) -> object | None:
@@ -162,8 +181,9 @@ class LlamaEmbedder:
             yield from self._within_token_limit(group.tolist(), token_lists)
 
     @staticmethod
-    def _within_token_limit(indices: list[int],
-                            token_lists: list[list[int]]) -> Iterator[tuple[list[int], list]]:
+    def _within_token_limit(
+        indices: list[int], token_lists: list[list[int]]
+    ) -> Iterator[tuple[list[int], list]]:
         batch: list[int] = []
         total = 0
         for index in indices:
@@ -215,11 +235,15 @@ class LlamaEmbedder:
         for seq_id, tokens in enumerate(token_lists):
             batch.add_sequence(tokens, seq_id, True)
         context.decode(batch)
-        vectors = np.array([
-            np.ctypeslib.as_array(llama_cpp.llama_get_embeddings_seq(context.ctx, i),
-                                  shape=(self.dimension,))
-            for i in range(len(token_lists))
-        ], dtype=np.float32)
+        vectors = np.array(
+            [
+                np.ctypeslib.as_array(
+                    llama_cpp.llama_get_embeddings_seq(context.ctx, i), shape=(self.dimension,)
+                )
+                for i in range(len(token_lists))
+            ],
+            dtype=np.float32,
+        )
         batch.reset()
         context.kv_cache_clear()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -253,8 +277,10 @@ class RemoteEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
-        vectors = np.array(self.client.embeddings(list(texts), self.model),  # type: ignore[attr-defined]
-                           dtype=np.float32)
+        vectors = np.array(
+            self.client.embeddings(list(texts), self.model),  # type: ignore[attr-defined]
+            dtype=np.float32,
+        )
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def close(self) -> None:

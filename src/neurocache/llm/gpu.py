@@ -29,14 +29,18 @@ class GpuInfo:
             return {"device": "cpu", "gpu_layers": 0, "note": "no GPU found: running on the CPU"}
         if not self.build_can_offload:
             return {
-                "device": "cpu", "gpu_layers": 0,
+                "device": "cpu",
+                "gpu_layers": 0,
                 "note": f"{self.name or self.kind} found, but this build of llama.cpp has no "
-                        f"{self.kind} support: running on the CPU (install the hub-{self.kind} "
-                        "variant to use the GPU)",
+                f"{self.kind} support: running on the CPU (install the hub-{self.kind} "
+                "variant to use the GPU)",
             }
         layers = 999 if requested_layers < 0 else requested_layers
-        return {"device": self.kind, "gpu_layers": layers,
-                "note": f"offloading to {self.name or self.kind}"}
+        return {
+            "device": self.kind,
+            "gpu_layers": layers,
+            "note": f"offloading to {self.name or self.kind}",
+        }
 
 
 def build_can_offload() -> bool:
@@ -64,8 +68,13 @@ def _nvidia_name() -> str | None:
     if smi is None:
         return "NVIDIA GPU" if Path("/proc/driver/nvidia/version").exists() else None
     try:
-        out = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=5, check=True).stdout
+        out = subprocess.run(
+            [smi, "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return out.strip().splitlines()[0] if out.strip() else None

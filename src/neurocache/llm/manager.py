@@ -72,8 +72,13 @@ def _update(session: Session, model_id: str, **values: Any) -> Model | None:
 
 class ModelManager:
     def __init__(
-        self, settings: Settings, db: Database, publish: Publish, *,
-        gpu: GpuInfo | None = None, download_options: DownloadOptions | None = None,
+        self,
+        settings: Settings,
+        db: Database,
+        publish: Publish,
+        *,
+        gpu: GpuInfo | None = None,
+        download_options: DownloadOptions | None = None,
         count_usage: Callable[..., None] = lambda **_counts: None,
     ) -> None:
         self.settings = settings
@@ -83,7 +88,8 @@ class ModelManager:
         self.catalog: dict[str, CatalogEntry] = load_catalog(settings.catalog_path)
         self.models_dir = settings.effective_models_dir
         self.download_options = download_options or DownloadOptions(
-            retries=settings.download_retries)
+            retries=settings.download_retries
+        )
         self._gpu = gpu
         self._lock = threading.RLock()  # downloads and their rows
         self._start_lock = threading.Lock()  # starting and stopping model servers
@@ -118,8 +124,7 @@ class ModelManager:
 
     def running(self, role: str) -> dict[str, Any] | None:
         """The running model of a role (chat or embedding), if any."""
-        return next((m for m in self.list() if m["role"] == role and m["state"] == "running"),
-                    None)
+        return next((m for m in self.list() if m["role"] == role and m["state"] == "running"), None)
 
     def client_for(self, model_id: str, row: Model | None = None) -> OpenAIClient:
         """`row`: the model's, when the caller has just read it (one read less)."""
@@ -130,10 +135,10 @@ class ModelManager:
         if process is None or not process.wait_running(self.settings.model_restart_wait_s):
             raise Conflict(f"model {model_id} is not running: start it first")
         with self._lock:  # one per server: it follows the server across restarts
-            if model_id not in self._supervised or self._supervised[model_id].server \
-                    is not process:
+            if model_id not in self._supervised or self._supervised[model_id].server is not process:
                 self._supervised[model_id] = SupervisedClient(
-                    process, self.settings.model_restart_wait_s)
+                    process, self.settings.model_restart_wait_s
+                )
             return self._supervised[model_id]
 
     def _client(self, base_url: str, api_key: str | None) -> OpenAIClient:
@@ -155,19 +160,25 @@ class ModelManager:
                     "no chat model is running: start one (`neurocache models start ID` or "
                     "POST /api/v1/models/{id}/start), after downloading one if none is "
                     "installed (`neurocache models pull ID`)",
-                    details={"models": "/api/v1/models"})
+                    details={"models": "/api/v1/models"},
+                )
             model_id = running
         row = self._row(model_id)
         if row is None or row.role != "chat":
             raise InvalidInput(f"{model_id} is not a chat model of this hub")
         if row.source != "remote" and not self._wait_running(model_id):
-            raise Unavailable(f"the chat model {model_id} is not running: start it "
-                              f"(POST /api/v1/models/{model_id}/start)")
-        return ChatBackend(model_id, self.client_for(model_id, row),
-                           row.remote_model if row.source == "remote" else row.id,
-                           min(row.context_length or MAX_CONTEXT, MAX_CONTEXT),
-                           self._token_counter(row),
-                           lambda **tokens: self.count_usage(model=model_id, **tokens))
+            raise Unavailable(
+                f"the chat model {model_id} is not running: start it "
+                f"(POST /api/v1/models/{model_id}/start)"
+            )
+        return ChatBackend(
+            model_id,
+            self.client_for(model_id, row),
+            row.remote_model if row.source == "remote" else row.id,
+            min(row.context_length or MAX_CONTEXT, MAX_CONTEXT),
+            self._token_counter(row),
+            lambda **tokens: self.count_usage(model=model_id, **tokens),
+        )
 
     def is_chat_model(self, model_id: str) -> bool:
         """Registered or installed as a chat model (no catalog view is built: cheap)."""
@@ -181,8 +192,11 @@ class ModelManager:
             if row is not None and row.role == "chat":
                 return model_id
         with self.db.session() as session:  # a remote model answers while it is registered
-            return session.scalar(select(Model.id).where(
-                Model.role == "chat", Model.source == "remote", Model.error.is_(None)))
+            return session.scalar(
+                select(Model.id).where(
+                    Model.role == "chat", Model.source == "remote", Model.error.is_(None)
+                )
+            )
 
     def _running_ids(self) -> set[str]:
         return {i for i, p in list(self._processes.items()) if p.state == "running"}
@@ -191,8 +205,11 @@ class ModelManager:
         """A chat model starting or restarting (none runs now): a request waits for it."""
         for model_id, process in list(self._processes.items()):
             row = self._row(model_id)
-            if row is not None and row.role == "chat" and \
-                    process.state in ("starting", "restarting"):
+            if (
+                row is not None
+                and row.role == "chat"
+                and process.state in ("starting", "restarting")
+            ):
                 return model_id
         return None
 
@@ -213,8 +230,12 @@ class ModelManager:
     def embedder_for(self, choice: str, threads: int) -> LlamaEmbedder | RemoteEmbedder:
         """`builtin`, or an embedding model: in-process when it is a local GGUF."""
         if choice == "builtin":
-            return LlamaEmbedder(BUILTIN_MODEL, contexts=threads, tokenizer_path=BUILTIN_TOKENIZER,
-                                 name="builtin (all-MiniLM-L6-v2)")
+            return LlamaEmbedder(
+                BUILTIN_MODEL,
+                contexts=threads,
+                tokenizer_path=BUILTIN_TOKENIZER,
+                name="builtin (all-MiniLM-L6-v2)",
+            )
         row = self._row(choice)
         if row is None or row.role != "embedding":
             raise InvalidInput(f"the embedder {choice!r} is not an embedding model of this hub")
@@ -234,31 +255,62 @@ class ModelManager:
         return LlamaReranker(Path(row.path or ""), threads=threads, name=row.name)
 
     # ---- registering
-    def register_local(self, path: str, actor: Actor, *, name: str | None = None,
-                       role: str | None = None, anywhere: bool = True) -> dict[str, Any]:
+    def register_local(
+        self,
+        path: str,
+        actor: Actor,
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        anywhere: bool = True,
+    ) -> dict[str, Any]:
         """A local model file. A llamafile is a program the hub will run: callers that are
         not the machine's owner (`anywhere=False`) may only name files in the models dir."""
         file = local_file(path)
         models_dir = self.models_dir.resolve()
         if not anywhere and not file.is_relative_to(models_dir):
-            raise Forbidden(f"an API key may register only files in {models_dir}; the owner "
-                            "(CLI or browser) may register any path")
+            raise Forbidden(
+                f"an API key may register only files in {models_dir}; the owner "
+                "(CLI or browser) may register any path"
+            )
         facts = inspect_local_file(file)
         row = Model(
-            id=new_local_id("local"), name=name or facts["name"], role=role or facts["role"],
-            format=facts["format"], source="local", path=str(file), state="installed",
-            size=file.stat().st_size, context_length=facts["context_length"], verified=False,
+            id=new_local_id("local"),
+            name=name or facts["name"],
+            role=role or facts["role"],
+            format=facts["format"],
+            source="local",
+            path=str(file),
+            state="installed",
+            size=file.stat().st_size,
+            context_length=facts["context_length"],
+            verified=False,
             meta={"architecture": facts.get("architecture")},
         )
         return self._add(row, actor)
 
-    def register_remote(self, base_url: str, model: str, actor: Actor, *,
-                        api_key: str | None = None, name: str | None = None,
-                        role: str = "chat") -> dict[str, Any]:
+    def register_remote(
+        self,
+        base_url: str,
+        model: str,
+        actor: Actor,
+        *,
+        api_key: str | None = None,
+        name: str | None = None,
+        role: str = "chat",
+    ) -> dict[str, Any]:
         row = Model(
-            id=new_local_id("remote"), name=name or f"{model} at {base_url}", role=role,
-            format="remote", source="remote", base_url=base_url.rstrip("/"),
-            api_key=api_key, remote_model=model, state="installed", verified=False, meta={},
+            id=new_local_id("remote"),
+            name=name or f"{model} at {base_url}",
+            role=role,
+            format="remote",
+            source="remote",
+            base_url=base_url.rstrip("/"),
+            api_key=api_key,
+            remote_model=model,
+            state="installed",
+            verified=False,
+            meta={},
         )
         view = self._add(row, actor)
         return self._check_remote(row.id) or view
@@ -268,8 +320,9 @@ class ModelManager:
             session.add(row)
             session.flush()
             view = model_view(self.catalog.get(row.id), row)
-            audit.record(session, actor, "model.register", ("model", row.id), None,
-                         _audit_safe(view))
+            audit.record(
+                session, actor, "model.register", ("model", row.id), None, _audit_safe(view)
+            )
         self._changed(row.id)
         return self.get(row.id)
 
@@ -286,8 +339,9 @@ class ModelManager:
                 raise Conflict(f"{model_id} is already installed")
             with self.db.session() as session:  # the new state with its audit entry
                 _update(session, model_id, state="downloading", error=None)
-                audit.record(session, actor, "model.download", ("model", model_id), None,
-                             {"url": entry.url})
+                audit.record(
+                    session, actor, "model.download", ("model", model_id), None, {"url": entry.url}
+                )
             self._start_download(model_id)
         return self.get(model_id)
 
@@ -320,15 +374,21 @@ class ModelManager:
         row = self._row(model_id)
         assert row is not None and row.url and row.path
         job = Download(
-            row.url, Path(row.path),
+            row.url,
+            Path(row.path),
             # A hash recorded on an earlier download counts as the expected one (TOFU).
-            expected_sha256=row.expected_sha256 or row.sha256, size_hint=row.size,
+            expected_sha256=row.expected_sha256 or row.sha256,
+            size_hint=row.size,
             options=self.download_options,
             on_progress=lambda progress: self._download_progress(model_id, progress),
         )
         self._downloads[model_id] = job
-        threading.Thread(target=self._download_worker, args=(model_id, job),
-                         name=f"download-{model_id}", daemon=True).start()
+        threading.Thread(
+            target=self._download_worker,
+            args=(model_id, job),
+            name=f"download-{model_id}",
+            daemon=True,
+        ).start()
 
     def _download_worker(self, model_id: str, job: Download) -> None:
         outcome: dict[str, Any]
@@ -347,8 +407,13 @@ class ModelManager:
             log.exception("download of %s failed", model_id)
             outcome = {"state": "failed", "error": f"internal error: {exc}"}
         else:
-            outcome = {"state": "installed", "error": None, "sha256": result.sha256,
-                       "verified": result.verified, "size": result.size}
+            outcome = {
+                "state": "installed",
+                "error": None,
+                "sha256": result.sha256,
+                "verified": result.verified,
+                "size": result.size,
+            }
         self._settle_download(model_id, job, outcome)
 
     def _settle_download(self, model_id: str, job: Download, outcome: dict[str, Any]) -> None:
@@ -375,16 +440,31 @@ class ModelManager:
             row = _update(session, model_id, state="absent", error=None)
             if actor is not None and row is not None:
                 session.flush()
-                audit.record(session, actor, "model.download.cancel", ("model", model_id),
-                             None, _audit_safe(model_view(self.catalog.get(model_id), row)))
+                audit.record(
+                    session,
+                    actor,
+                    "model.download.cancel",
+                    ("model", model_id),
+                    None,
+                    _audit_safe(model_view(self.catalog.get(model_id), row)),
+                )
         return True
 
     def _download_progress(self, model_id: str, progress: Progress) -> None:
-        payload = {"id": model_id, "bytes": progress.done, "total": progress.total,
-                   "rate": round(progress.rate), "eta_s": progress.eta_s}
+        payload = {
+            "id": model_id,
+            "bytes": progress.done,
+            "total": progress.total,
+            "rate": round(progress.rate),
+            "eta_s": progress.eta_s,
+        }
         if progress.retry:  # a try failed: which, why, and when the next one is
-            payload |= {"retry": progress.retry, "retries": progress.retries,
-                        "next_attempt_s": progress.next_attempt_s, "error": progress.error}
+            payload |= {
+                "retry": progress.retry,
+                "retries": progress.retries,
+                "next_attempt_s": progress.next_attempt_s,
+                "error": progress.error,
+            }
         self._progress[model_id] = payload
         self.publish("model.download.progress", payload, ROOM)
 
@@ -402,8 +482,10 @@ class ModelManager:
         if row.source == "remote":
             return self._check_remote(model_id) or self.get(model_id)
         if row.role == "rerank":
-            raise Conflict(f"{model_id} is a reranker: it runs inside the hub, chosen with the "
-                           f"`reranker` setting (reranker = \"{model_id}\")")
+            raise Conflict(
+                f"{model_id} is a reranker: it runs inside the hub, chosen with the "
+                f'`reranker` setting (reranker = "{model_id}")'
+            )
         if not Path(row.path or "").is_file():
             self._set_row(model_id, state="failed", error=f"the file {row.path} is gone")
             raise Conflict(f"the file of {model_id} is gone: download it again")
@@ -420,8 +502,12 @@ class ModelManager:
     def _server_changed(self, model_id: str, process: ModelProcess) -> None:
         if process.state == "running":
             # Stopping the others joins their supervising threads: not from this one's.
-            threading.Thread(target=self._took_over, args=(model_id, process),
-                             name=f"model-{model_id}-takeover", daemon=True).start()
+            threading.Thread(
+                target=self._took_over,
+                args=(model_id, process),
+                name=f"model-{model_id}-takeover",
+                daemon=True,
+            ).start()
         elif process.state == "failed":
             self._set_row(model_id, desired_state="stopped")  # it cannot run: not at start
         self._changed(model_id)
@@ -431,28 +517,44 @@ class ModelManager:
         the others of its role (under the lock: two coming up at once leave one)."""
         with self._start_lock:
             row = self._row(model_id)
-            if row is None or process.state != "running" or \
-                    self._processes.get(model_id) is not process:
+            if (
+                row is None
+                or process.state != "running"
+                or self._processes.get(model_id) is not process
+            ):
                 return
             for other_id, other in list(self._processes.items()):
                 other_row = self._row(other_id)
-                if other_id != model_id and other_row is not None and \
-                        other_row.role == row.role and other.state != "stopped":
+                if (
+                    other_id != model_id
+                    and other_row is not None
+                    and other_row.role == row.role
+                    and other.state != "stopped"
+                ):
                     other.stop()
                     self._set_row(other_id, desired_state="stopped")
 
     def resume_running(self) -> None:
         """The models that were running when the hub stopped run again."""
         with self.db.session() as session:
-            wanted = list(session.scalars(select(Model.id).where(
-                Model.desired_state == "running", Model.state == "installed",
-                Model.source != "remote")))
+            wanted = list(
+                session.scalars(
+                    select(Model.id).where(
+                        Model.desired_state == "running",
+                        Model.state == "installed",
+                        Model.source != "remote",
+                    )
+                )
+            )
         for model_id in wanted:
             try:
                 self._start(model_id)
             except NeurocacheError as exc:
-                log.warning("model %s was running when the hub stopped but cannot start "
-                            "now: %s", model_id, exc.message)
+                log.warning(
+                    "model %s was running when the hub stopped but cannot start now: %s",
+                    model_id,
+                    exc.message,
+                )
 
     def stop(self, model_id: str, actor: Actor | None = None) -> dict[str, Any]:
         before = self.get(model_id)
@@ -463,17 +565,29 @@ class ModelManager:
         self._record(actor, "model.stop", model_id, before, after, desired="stopped")
         return after
 
-    def _record(self, actor: Actor | None, action: str, model_id: str,
-                before: dict[str, Any] | None, after: dict[str, Any] | None,
-                desired: str | None = None) -> None:
+    def _record(
+        self,
+        actor: Actor | None,
+        action: str,
+        model_id: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        desired: str | None = None,
+    ) -> None:
         """What the owner asked for (so a restarted hub honours it), audited when someone
         asked (the hub's own changes are not), in one transaction."""
         with self.db.session() as session:
             if desired is not None:
                 _update(session, model_id, desired_state=desired)
             if actor is not None:
-                audit.record(session, actor, action, ("model", model_id),
-                             before and _audit_safe(before), after and _audit_safe(after))
+                audit.record(
+                    session,
+                    actor,
+                    action,
+                    ("model", model_id),
+                    before and _audit_safe(before),
+                    after and _audit_safe(after),
+                )
 
     def _new_process(self, row: Model) -> ModelProcess:
         gpu = self.gpu
@@ -481,11 +595,14 @@ class ModelManager:
             gpu = GpuInfo(gpu.kind, gpu.name, build_can_offload=True)
         plan = gpu.plan(self.settings.gpu_layers)
         return ModelProcess(
-            row.id, self._command(row, int(plan["gpu_layers"])), log_path=self._log_path(row.id),
+            row.id,
+            self._command(row, int(plan["gpu_layers"])),
+            log_path=self._log_path(row.id),
             on_change=lambda process: self._server_changed(row.id, process),
             start_timeout_s=self.settings.model_start_timeout_s,
             health_interval_s=self.settings.model_health_interval_s,
-            max_restarts=self.settings.model_max_restarts, gpu_plan=plan,
+            max_restarts=self.settings.model_max_restarts,
+            gpu_plan=plan,
         )
 
     def _command(self, row: Model, gpu_layers: int) -> Callable[[int], list[str]]:
@@ -495,13 +612,41 @@ class ModelManager:
         if row.format == "llamafile":
             executable = _executable(Path(row.path or ""))
             gpu = ["-ngl", str(gpu_layers)] if gpu_layers else ["--gpu", "disable"]
-            return lambda port: [*self_command(), "guard", "--parent-pid", parent, "--",
-                                 *executable, "--server", "--host", "127.0.0.1", "--port",
-                                 str(port), "--nobrowser", "-c", str(n_ctx), *gpu, *embedding]
-        return lambda port: [*self_command(), "model-server", "--model", row.path or "",
-                             "--port", str(port), "--n-ctx", str(n_ctx), "--n-gpu-layers",
-                             str(gpu_layers), "--alias", row.id, "--parent-pid", parent,
-                             *embedding]
+            return lambda port: [
+                *self_command(),
+                "guard",
+                "--parent-pid",
+                parent,
+                "--",
+                *executable,
+                "--server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--nobrowser",
+                "-c",
+                str(n_ctx),
+                *gpu,
+                *embedding,
+            ]
+        return lambda port: [
+            *self_command(),
+            "model-server",
+            "--model",
+            row.path or "",
+            "--port",
+            str(port),
+            "--n-ctx",
+            str(n_ctx),
+            "--n-gpu-layers",
+            str(gpu_layers),
+            "--alias",
+            row.id,
+            "--parent-pid",
+            parent,
+            *embedding,
+        ]
 
     @property
     def gpu(self) -> GpuInfo:
@@ -544,8 +689,9 @@ class ModelManager:
                 stored.state, stored.error, stored.desired_state = "absent", None, "stopped"
             elif row is not None:  # a registered file stays where the user keeps it
                 session.delete(session.get(Model, model_id))
-            audit.record(session, actor, "model.delete", ("model", model_id),
-                         _audit_safe(before), None)
+            audit.record(
+                session, actor, "model.delete", ("model", model_id), _audit_safe(before), None
+            )
         if row is not None and row.source == "catalog":
             for path in (Path(row.path or ""), part_path(Path(row.path or ""))):
                 path.unlink(missing_ok=True)
@@ -572,8 +718,12 @@ class ModelManager:
 
     def _view(self, model_id: str, row: Model | None) -> dict[str, Any]:
         process = self._processes.get(model_id)
-        return model_view(self.catalog.get(model_id), row,
-                          process.status() if process else None, self._progress.get(model_id))
+        return model_view(
+            self.catalog.get(model_id),
+            row,
+            process.status() if process else None,
+            self._progress.get(model_id),
+        )
 
     def _changed(self, model_id: str) -> None:
         try:
@@ -593,9 +743,10 @@ def local_file(path: str) -> Path:
         file = Path(path).expanduser().resolve()
         file.is_file()  # raises for a name too long, which resolve() lets through
     except (OSError, ValueError, RuntimeError) as exc:
-        raise InvalidInput(f"{path!r} cannot be looked up as a file: "
-                           f"{getattr(exc, 'strerror', None) or exc}",
-                           details={"field": "path"}) from exc
+        raise InvalidInput(
+            f"{path!r} cannot be looked up as a file: {getattr(exc, 'strerror', None) or exc}",
+            details={"field": "path"},
+        ) from exc
     return file
 
 

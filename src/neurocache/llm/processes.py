@@ -43,8 +43,15 @@ def die_with_parent(parent_pid: int, on_gone: Callable[[], None]) -> None:
 
 
 def run_model_server(
-    model: str, host: str, port: int, *, parent_pid: int | None, embedding: bool = False,
-    n_ctx: int = 4096, n_gpu_layers: int = 0, alias: str | None = None,
+    model: str,
+    host: str,
+    port: int,
+    *,
+    parent_pid: int | None,
+    embedding: bool = False,
+    n_ctx: int = 4096,
+    n_gpu_layers: int = 0,
+    alias: str | None = None,
 ) -> None:
     """Serve one GGUF with llama-cpp-python's OpenAI-compatible server until stopped."""
     import uvicorn
@@ -54,15 +61,20 @@ def run_model_server(
     if parent_pid is not None:
         die_with_parent(parent_pid, lambda: os.kill(os.getpid(), signal.SIGTERM))
     settings = ModelSettings(
-        model=model, model_alias=alias or os.path.basename(model), embedding=embedding,
-        n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, verbose=True,  # llama.cpp's log: GPU offload
+        model=model,
+        model_alias=alias or os.path.basename(model),
+        embedding=embedding,
+        n_ctx=n_ctx,
+        n_gpu_layers=n_gpu_layers,
+        verbose=True,  # llama.cpp's log: GPU offload
     )
     # interrupt_requests (its default) ends a streaming reply as soon as any other request
     # arrives, a health check or a second conversation included: replies were cut short.
     # Requests now wait their turn, and health checks go to /health, which takes no lock.
-    app = create_app(server_settings=ServerSettings(host=host, port=port,
-                                                    interrupt_requests=False),
-                     model_settings=[settings])
+    app = create_app(
+        server_settings=ServerSettings(host=host, port=port, interrupt_requests=False),
+        model_settings=[settings],
+    )
     app.add_api_route("/health", lambda: {"status": "ok"}, methods=["GET"])
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -38,44 +38,60 @@ class Embedder(Protocol):
 
 def stale_query(embedder_name: str):
     """Memories without a vector from this embedder."""
-    return (select(Memory.id, Memory.content)
-            .outerjoin(Vector, Vector.memory_id == Memory.id)
-            .where(or_(Vector.memory_id.is_(None), Vector.embedder != embedder_name))
-            .where(Memory.kind.not_in(UNEMBEDDED_KINDS))
-            .order_by(Memory.id))
+    return (
+        select(Memory.id, Memory.content)
+        .outerjoin(Vector, Vector.memory_id == Memory.id)
+        .where(or_(Vector.memory_id.is_(None), Vector.embedder != embedder_name))
+        .where(Memory.kind.not_in(UNEMBEDDED_KINDS))
+        .order_by(Memory.id)
+    )
 
 
 def count_stale(db: Database, embedder_name: str) -> int:
     with db.session() as session:
-        return session.scalar(select(func.count()).select_from(
-            stale_query(embedder_name).subquery())) or 0
+        return (
+            session.scalar(select(func.count()).select_from(stale_query(embedder_name).subquery()))
+            or 0
+        )
 
 
-def store_vectors(db: Database, embedder_name: str, ids: list[str], vectors: np.ndarray,
-                  texts: list[str]) -> list[int]:
+def store_vectors(
+    db: Database, embedder_name: str, ids: list[str], vectors: np.ndarray, texts: list[str]
+) -> list[int]:
     """Write (or replace) the vectors of `texts`, each the content of its memory when it
     was read. A memory edited or deleted since is skipped: an embedding of its old text
     must not outlive the edit (the edit's own embedding, or the next start's, writes the
     right one). Returns the positions written."""
     hashes = [content_hash(text) for text in texts]
     with db.session() as session:
-        current = dict(session.execute(select(Memory.id, Memory.content_hash)
-                                       .where(Memory.id.in_(ids))).all())
+        current = dict(
+            session.execute(select(Memory.id, Memory.content_hash).where(Memory.id.in_(ids))).all()
+        )
         kept = [i for i, memory_id in enumerate(ids) if current.get(memory_id) == hashes[i]]
         if kept:
             now = utcnow()
             insert = db.insert(Vector)
-            session.execute(insert.on_conflict_do_update(
-                index_elements=["memory_id"],
-                set_={name: insert.excluded[name]
-                      for name in ("embedder", "dimension", "vector", "created_at")}),
-                [{"memory_id": ids[i], "embedder": embedder_name,
-                  "dimension": int(vectors[i].shape[0]),
-                  "vector": np.asarray(vectors[i], dtype="<f4").tobytes(), "created_at": now}
-                 for i in kept])
+            session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["memory_id"],
+                    set_={
+                        name: insert.excluded[name]
+                        for name in ("embedder", "dimension", "vector", "created_at")
+                    },
+                ),
+                [
+                    {
+                        "memory_id": ids[i],
+                        "embedder": embedder_name,
+                        "dimension": int(vectors[i].shape[0]),
+                        "vector": np.asarray(vectors[i], dtype="<f4").tobytes(),
+                        "created_at": now,
+                    }
+                    for i in kept
+                ],
+            )
     if len(kept) < len(ids):
-        log.debug("%d vectors not stored: their memories changed meanwhile",
-                  len(ids) - len(kept))
+        log.debug("%d vectors not stored: their memories changed meanwhile", len(ids) - len(kept))
     return kept
 
 
@@ -86,11 +102,15 @@ def load_vector(row: Vector) -> np.ndarray:
 class Reembedder:
     """One background pass over the stale memories; cancellable between batches."""
 
-    def __init__(self, db: Database, embedder_name: str, get_embedder: Callable[[], Embedder],
-                 publish: Publish,
-                 on_stored: Callable[[list[str], np.ndarray], None] = lambda _i, _v: None,
-                 inputs: Callable[[list[str], list[str]], list[str]] = lambda _i, t: t,
-                 ) -> None:
+    def __init__(
+        self,
+        db: Database,
+        embedder_name: str,
+        get_embedder: Callable[[], Embedder],
+        publish: Publish,
+        on_stored: Callable[[list[str], np.ndarray], None] = lambda _i, _v: None,
+        inputs: Callable[[list[str], list[str]], list[str]] = lambda _i, t: t,
+    ) -> None:
         self.on_stored = on_stored  # e.g. the search index, kept current as vectors change
         self.inputs = inputs  # (ids, texts) → what to embed (a turn with its context)
         self.db = db
@@ -106,8 +126,7 @@ class Reembedder:
         total = count_stale(self.db, self.embedder_name)
         if total == 0:
             return False
-        self._thread = threading.Thread(target=self.run, args=(total,), daemon=True,
-                                        name="reembed")
+        self._thread = threading.Thread(target=self.run, args=(total,), daemon=True, name="reembed")
         self._thread.start()
         return True
 
@@ -141,9 +160,15 @@ class Reembedder:
             self._thread.join(30)
 
     def _report(self, status: str, done: int, total: int, error: str | None = None) -> None:
-        payload = {"id": self.job_id, "kind": "reembed", "status": status, "done": done,
-                   "total": total, "progress": round(done / total, 4) if total else 1.0,
-                   "embedder": self.embedder_name}
+        payload = {
+            "id": self.job_id,
+            "kind": "reembed",
+            "status": status,
+            "done": done,
+            "total": total,
+            "progress": round(done / total, 4) if total else 1.0,
+            "embedder": self.embedder_name,
+        }
         if error:
             payload["error"] = error
         self.publish("job.progress", payload, "jobs")

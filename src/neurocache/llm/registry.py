@@ -17,18 +17,34 @@ from neurocache.store.tables import Model
 from neurocache.store.types import isoformat
 
 # GGUF architectures that only embed.
-EMBEDDING_ARCHITECTURES = {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "t5encoder",
-                           "modern-bert", "neo-bert"}
+EMBEDDING_ARCHITECTURES = {
+    "bert",
+    "nomic-bert",
+    "nomic-bert-moe",
+    "jina-bert-v2",
+    "t5encoder",
+    "modern-bert",
+    "neo-bert",
+}
 LLAMAFILE_MAGIC = b"MZqFpD"  # an APE executable: a llamafile
 GGUF_MAGIC = b"GGUF"
 
 
 def row_from_catalog(entry: CatalogEntry, models_dir: Path) -> Model:
     return Model(
-        id=entry.id, name=entry.name, role=entry.role, format=entry.format, source="catalog",
-        path=str(models_dir / entry.file_name), url=entry.url,
-        expected_sha256=entry.sha256 or None, size=entry.size,
-        context_length=entry.context_length, state="absent", verified=False, meta={},
+        id=entry.id,
+        name=entry.name,
+        role=entry.role,
+        format=entry.format,
+        source="catalog",
+        path=str(models_dir / entry.file_name),
+        url=entry.url,
+        expected_sha256=entry.sha256 or None,
+        size=entry.size,
+        context_length=entry.context_length,
+        state="absent",
+        verified=False,
+        meta={},
     )
 
 
@@ -42,17 +58,21 @@ def inspect_local_file(path: Path) -> dict[str, Any]:
         head = handle.read(8)
     if head.startswith(LLAMAFILE_MAGIC):
         if not holds_gguf(path):
-            raise InvalidInput(f"{path} starts like a llamafile but holds no model (a llamafile "
-                               "is also a zip archive with a .gguf inside)")
+            raise InvalidInput(
+                f"{path} starts like a llamafile but holds no model (a llamafile "
+                "is also a zip archive with a .gguf inside)"
+            )
         return {"format": "llamafile", "role": "chat", "name": path.stem, "context_length": None}
     if not head.startswith(GGUF_MAGIC):
         raise InvalidInput(f"{path} is neither a GGUF file nor a llamafile")
     try:
         reader = gguf.GGUFReader(str(path))
     except (ValueError, OSError, IndexError, KeyError) as exc:
-        raise InvalidInput(f"{path.name} is not a complete GGUF model: it may be cut short or "
-                           "damaged; download it again", details={"path": str(path),
-                                                                  "reason": str(exc)}) from exc
+        raise InvalidInput(
+            f"{path.name} is not a complete GGUF model: it may be cut short or "
+            "damaged; download it again",
+            details={"path": str(path), "reason": str(exc)},
+        ) from exc
     arch = _field(reader, "general.architecture") or "unknown"
     return {
         "format": "gguf",
@@ -88,33 +108,58 @@ def new_local_id(prefix: str) -> str:
 
 
 def model_view(
-    entry: CatalogEntry | None, row: Model | None, runtime: dict[str, Any] | None = None,
+    entry: CatalogEntry | None,
+    row: Model | None,
+    runtime: dict[str, Any] | None = None,
     progress: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One model as the API shows it; `state` merges what is on disk and what runs."""
     base: dict[str, Any] = {}
     if entry is not None:
         base = {
-            "id": entry.id, "name": entry.name, "role": entry.role, "format": entry.format,
-            "source": "catalog", "url": entry.url, "size": entry.size,
-            "sha256": entry.sha256 or None, "license": entry.license,
-            "license_url": entry.license_url, "context_length": entry.context_length,
-            "description": entry.description, "recommended": entry.recommended,
-            "state": "absent", "verified": False,
+            "id": entry.id,
+            "name": entry.name,
+            "role": entry.role,
+            "format": entry.format,
+            "source": "catalog",
+            "url": entry.url,
+            "size": entry.size,
+            "sha256": entry.sha256 or None,
+            "license": entry.license,
+            "license_url": entry.license_url,
+            "context_length": entry.context_length,
+            "description": entry.description,
+            "recommended": entry.recommended,
+            "state": "absent",
+            "verified": False,
         }
     if row is not None:
-        base.update({
-            "id": row.id, "name": row.name, "role": row.role, "format": row.format,
-            "source": row.source, "state": row.state, "error": row.error,
-            "path": row.path if row.state == "installed" else None,
-            "size": row.size or base.get("size"), "sha256": row.sha256 or row.expected_sha256,
-            "verified": row.verified, "context_length": row.context_length or
-            base.get("context_length"), "updated_at": isoformat(row.updated_at),
-        })
+        base.update(
+            {
+                "id": row.id,
+                "name": row.name,
+                "role": row.role,
+                "format": row.format,
+                "source": row.source,
+                "state": row.state,
+                "error": row.error,
+                "path": row.path if row.state == "installed" else None,
+                "size": row.size or base.get("size"),
+                "sha256": row.sha256 or row.expected_sha256,
+                "verified": row.verified,
+                "context_length": row.context_length or base.get("context_length"),
+                "updated_at": isoformat(row.updated_at),
+            }
+        )
         if row.source == "remote":  # someone else's server: running when it answers
-            base.update({"base_url": row.base_url, "model": row.remote_model,
-                         "has_api_key": bool(row.api_key),
-                         "state": "failed" if row.error else "running"})
+            base.update(
+                {
+                    "base_url": row.base_url,
+                    "model": row.remote_model,
+                    "has_api_key": bool(row.api_key),
+                    "state": "failed" if row.error else "running",
+                }
+            )
     base.setdefault("error", None)
     if base.get("sha256") and not base.get("verified") and base.get("state") == "installed":
         base["note"] = "no published checksum: the hash received on first download is recorded"

@@ -30,16 +30,22 @@ class LlamaReranker:
         from llama_cpp import Llama
 
         self.name = name or model_path.stem
-        self._llama = Llama(str(model_path), embedding=True,
-                            pooling_type=llama_cpp.LLAMA_POOLING_TYPE_RANK,
-                            n_ctx=CONTEXT_TOKENS, n_batch=CONTEXT_TOKENS,
-                            n_ubatch=CONTEXT_TOKENS, flash_attn=True,
-                            n_seq_max=PAIRS_PER_BATCH, n_threads=threads,
-                            n_threads_batch=threads, verbose=False)
+        self._llama = Llama(
+            str(model_path),
+            embedding=True,
+            pooling_type=llama_cpp.LLAMA_POOLING_TYPE_RANK,
+            n_ctx=CONTEXT_TOKENS,
+            n_batch=CONTEXT_TOKENS,
+            n_ubatch=CONTEXT_TOKENS,
+            flash_attn=True,
+            n_seq_max=PAIRS_PER_BATCH,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
         self._lock = threading.Lock()  # one context: one batch at a time
         self._bos, self._eos = self._llama.token_bos(), self._llama.token_eos()
-        sep = llama_cpp.llama_vocab_sep(llama_cpp.llama_model_get_vocab(
-            self._llama._model.model))
+        sep = llama_cpp.llama_vocab_sep(llama_cpp.llama_model_get_vocab(self._llama._model.model))
         self._sep = [sep] if sep >= 0 else []
 
     def score(self, query: str, passages: list[str]) -> list[float]:
@@ -55,8 +61,7 @@ class LlamaReranker:
         return scores
 
     def _tokens(self, text: str) -> list[int]:
-        return self._llama.tokenize(text.encode("utf-8", "replace"), add_bos=False,
-                                    special=False)
+        return self._llama.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False)
 
     def _pair(self, query: list[int], passage: list[int]) -> list[int]:
         head = [t for t in (self._bos,) if t >= 0] + query + [self._eos] + self._sep
@@ -70,8 +75,7 @@ class LlamaReranker:
         batches: list[list[list[int]]] = [[]]
         for pair in pairs:
             used = sum(len(p) for p in batches[-1])
-            if batches[-1] and (used + len(pair) > budget
-                                or len(batches[-1]) == PAIRS_PER_BATCH):
+            if batches[-1] and (used + len(pair) > budget or len(batches[-1]) == PAIRS_PER_BATCH):
                 batches.append([])
             batches[-1].append(pair)
         return batches
@@ -85,8 +89,10 @@ class LlamaReranker:
         for seq_id, tokens in enumerate(pairs):
             llama._batch.add_sequence(tokens, seq_id, True)
         llama._ctx.decode(llama._batch)
-        scores = [float(llama_cpp.llama_get_embeddings_seq(llama._ctx.ctx, i)[0])
-                  for i in range(len(pairs))]
+        scores = [
+            float(llama_cpp.llama_get_embeddings_seq(llama._ctx.ctx, i)[0])
+            for i in range(len(pairs))
+        ]
         llama._batch.reset()
         llama._ctx.kv_cache_clear()
         return scores

@@ -39,12 +39,15 @@ STOP_GRACE_S = 5.0
 # What llama.cpp (and llama-cpp-python, llamafile) print when a file cannot be loaded, most
 # telling first: the cause a person can act on, rather than Python's last line
 # (`ValueError: Failed to load model from file`).
-LOAD_FAILURES = [re.compile(p, re.IGNORECASE) for p in (
-    r"(unknown model architecture: .+)",
-    r"error loading model(?: architecture)?: (.+)",
-    r"(invalid magic.*|not a gguf file.*)",
-    r"(failed to (?:allocate|load) .+|out of memory.*|cannot allocate memory.*)",
-)]
+LOAD_FAILURES = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"(unknown model architecture: .+)",
+        r"error loading model(?: architecture)?: (.+)",
+        r"(invalid magic.*|not a gguf file.*)",
+        r"(failed to (?:allocate|load) .+|out of memory.*|cannot allocate memory.*)",
+    )
+]
 
 
 def load_failure(lines: list[str]) -> str | None:
@@ -68,9 +71,15 @@ class ModelProcess:
     """One model server, kept running until `stop()`."""
 
     def __init__(
-        self, model_id: str, command_for_port: Callable[[int], list[str]], *, log_path: Path,
+        self,
+        model_id: str,
+        command_for_port: Callable[[int], list[str]],
+        *,
+        log_path: Path,
         on_change: Callable[[ModelProcess], None] = lambda _p: None,
-        start_timeout_s: float = 120.0, health_interval_s: float = 5.0, max_restarts: int = 5,
+        start_timeout_s: float = 120.0,
+        health_interval_s: float = 5.0,
+        max_restarts: int = 5,
         gpu_plan: dict[str, Any] | None = None,
     ) -> None:
         self.model_id = model_id
@@ -107,8 +116,12 @@ class ModelProcess:
 
     def status(self) -> dict[str, Any]:
         return {
-            "state": self.state, "error": self.error, "port": self.port, "pid": self.pid,
-            "restarts": self.restarts, **self.gpu_plan,
+            "state": self.state,
+            "error": self.error,
+            "port": self.port,
+            "pid": self.pid,
+            "restarts": self.restarts,
+            **self.gpu_plan,
             "placement": self.placement.summary(),
         }
 
@@ -137,8 +150,9 @@ class ModelProcess:
             self._stopping.clear()
             self.restarts, self.error = 0, None
             self._set("starting")  # before returning, so no caller sees the old state
-            self._thread = threading.Thread(target=self._supervise, daemon=True,
-                                            name=f"model-{self.model_id}")
+            self._thread = threading.Thread(
+                target=self._supervise, daemon=True, name=f"model-{self.model_id}"
+            )
             self._thread.start()
 
     def stop(self) -> None:
@@ -197,18 +211,30 @@ class ModelProcess:
     def _spawn(self, command: list[str]) -> subprocess.Popen:
         self._rotate_log()
         extra: dict[str, Any] = (
-            {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
+            {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+            if sys.platform == "win32"
             else {"start_new_session": True}  # its own group: stopped as a whole
         )
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, errors="replace", bufsize=1, **extra,
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            **extra,
         )
-        self._collector = threading.Thread(target=self._collect_output, args=(process,),
-                                           daemon=True)
+        self._collector = threading.Thread(
+            target=self._collect_output, args=(process,), daemon=True
+        )
         self._collector.start()
-        threading.Thread(target=self._await_exit, args=(process,), daemon=True,
-                         name=f"model-{self.model_id}-exit").start()
+        threading.Thread(
+            target=self._await_exit,
+            args=(process,),
+            daemon=True,
+            name=f"model-{self.model_id}-exit",
+        ).start()
         return process
 
     def _await_exit(self, process: subprocess.Popen) -> None:
@@ -300,7 +326,8 @@ class ModelProcess:
         with self._lock:
             lines = list(self._lines)
         return load_failure(lines) or next(
-            (line for line in reversed(lines) if line.strip()), "no output")
+            (line for line in reversed(lines) if line.strip()), "no output"
+        )
 
     def _rotate_log(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

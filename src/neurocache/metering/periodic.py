@@ -11,8 +11,9 @@ from neurocache.store.database import store_busy
 
 
 class Periodic:
-    def __init__(self, name: str, interval_s: float, work: Callable[[], None],
-                 log: logging.Logger) -> None:
+    def __init__(
+        self, name: str, interval_s: float, work: Callable[[], None], log: logging.Logger
+    ) -> None:
         self.name, self.interval_s, self.work, self.log = name, interval_s, work, log
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -35,8 +36,8 @@ class Periodic:
                 self.work()
             except Exception as exc:  # what was not written is kept: the next round writes it
                 if store_busy(exc):
-                    self.log.warning("%s: the store was busy; trying again in %ss",
-                                     self.name, self.interval_s)
+                    self.log.warning(
+                        "%s: the store was busy; trying again in %ss", self.name, self.interval_s
+                    )
                 else:
-                    self.log.exception("%s failed; trying again in %ss", self.name,
-                                       self.interval_s)
+                    self.log.exception("%s failed; trying again in %ss", self.name, self.interval_s)

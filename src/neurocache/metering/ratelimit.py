@@ -53,8 +53,9 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, db: Database, save_interval_s: float = 2.0,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, db: Database, save_interval_s: float = 2.0, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self._db = db
         self.clock = clock  # a test may hold time still
         self._buckets: dict[str, _Bucket] = {}
@@ -92,16 +93,25 @@ class RateLimiter:
             return
         with self._db.session() as session:
             saved = session.get(RateBucket, allowance.bucket)
-            bucket = (_Bucket(saved.tokens, saved.updated_at) if saved is not None
-                      else _Bucket(float(allowance.per_minute), self.clock()))
+            bucket = (
+                _Bucket(saved.tokens, saved.updated_at)
+                if saved is not None
+                else _Bucket(float(allowance.per_minute), self.clock())
+            )
         with self._lock:
             self._buckets.setdefault(allowance.bucket, bucket)
 
     def save(self) -> None:
         with self._lock:
             dirty, self._dirty = self._dirty, set()
-            rows = [{"name": name, "tokens": self._buckets[name].tokens,
-                     "updated_at": self._buckets[name].at} for name in dirty]
+            rows = [
+                {
+                    "name": name,
+                    "tokens": self._buckets[name].tokens,
+                    "updated_at": self._buckets[name].at,
+                }
+                for name in dirty
+            ]
         if not rows:
             return
         try:
@@ -115,10 +125,15 @@ class RateLimiter:
         with self._db.session() as session:
             for row in rows:
                 statement = self._db.insert(RateBucket).values(**row)
-                session.execute(statement.on_conflict_do_update(
-                    index_elements=["name"],
-                    set_={"tokens": statement.excluded.tokens,
-                          "updated_at": statement.excluded.updated_at}))
+                session.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["name"],
+                        set_={
+                            "tokens": statement.excluded.tokens,
+                            "updated_at": statement.excluded.updated_at,
+                        },
+                    )
+                )
 
     def start(self) -> None:
         self._saver.start()

@@ -45,10 +45,10 @@ return {}
 class RedisRateLimiter:
     """`RateLimiter`'s interface over Redis; `fallback` answers while Redis is away."""
 
-    def __init__(self, url: str, fallback: RateLimiter,
-                 client: redis.Redis | None = None) -> None:
-        self._client = client or redis.Redis.from_url(url, socket_timeout=0.5,
-                                                      socket_connect_timeout=0.5)
+    def __init__(self, url: str, fallback: RateLimiter, client: redis.Redis | None = None) -> None:
+        self._client = client or redis.Redis.from_url(
+            url, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
         self._take = self._client.register_script(TAKE)
         self.fallback = fallback
         self._away = False
@@ -58,8 +58,9 @@ class RedisRateLimiter:
         if not limited:
             return None
         try:
-            spent = self._take(keys=[PREFIX + a.bucket for a in limited],
-                               args=[a.per_minute for a in limited])
+            spent = self._take(
+                keys=[PREFIX + a.bucket for a in limited], args=[a.per_minute for a in limited]
+            )
         except redis.RedisError as exc:
             self._say_away(exc)
             return self.fallback.take(allowances)
@@ -78,8 +79,10 @@ class RedisRateLimiter:
 
     def _say_away(self, exc: Exception) -> None:
         if not self._away:  # once per outage, not once per request
-            log.warning("Redis is unreachable (%s): rate limits are kept in this process "
-                        "until it is back", exc)
+            log.warning(
+                "Redis is unreachable (%s): rate limits are kept in this process until it is back",
+                exc,
+            )
         self._away = True
 
     def start(self) -> None:

@@ -32,8 +32,11 @@ from neurocache.store.types import isoformat, utcnow
 DIMENSIONS = ("caller", "agent", "model", "endpoint")
 DIMENSION_LENGTH = {"caller": 100, "agent": 36, "model": 200, "endpoint": 200}
 SUMMED = ("requests", "errors", "latency_ms", "tokens_in", "tokens_out", "documents", "chunks")
-BUCKET_LENGTH = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1),
-                 "day": timedelta(days=1)}
+BUCKET_LENGTH = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+}
 log = logging.getLogger("neurocache.usage")
 MAX_POINTS = 1500  # per series: a finer bucket over a longer range must be asked in parts
 
@@ -87,8 +90,12 @@ Cell = tuple[datetime, str, str, str, str]  # minute, caller, agent, model, endp
 
 
 class UsageMeter:
-    def __init__(self, db: Database, retention: UsageRetention = UsageRetention(),
-                 flush_interval_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        retention: UsageRetention = UsageRetention(),
+        flush_interval_s: float = 5.0,
+    ) -> None:
         self._db = db
         self.retention = retention
         self._writer = Periodic("usage", flush_interval_s, self.flush, log)
@@ -100,8 +107,10 @@ class UsageMeter:
         """Count `values` (some of SUMMED, plus `latency_ms`) for the current scope;
         dimensions given here (`model=`, `agent=`...) override the scope's."""
         dims = {**usage_scope.get({}), **{k: v for k, v in values.items() if k in DIMENSIONS}}
-        cell = (truncate(at or utcnow(), "minute"),  # cut to the columns: never unwritable
-                *(str(dims.get(name) or "")[:DIMENSION_LENGTH[name]] for name in DIMENSIONS))
+        cell = (
+            truncate(at or utcnow(), "minute"),  # cut to the columns: never unwritable
+            *(str(dims.get(name) or "")[: DIMENSION_LENGTH[name]] for name in DIMENSIONS),
+        )
         with self._lock:
             sums = self._pending.setdefault(cell, {"latency_ms_max": 0.0})  # type: ignore[arg-type]
             for name in SUMMED:
@@ -134,17 +143,26 @@ class UsageMeter:
 
     def _upsert(self, bucket: str, cell: Cell, sums: dict[str, float]) -> Any:
         minute, caller, agent, model, endpoint = cell
-        row = {"bucket": bucket, "start": truncate(minute, bucket), "caller": caller,
-               "agent": agent, "model": model, "endpoint": endpoint,
-               "latency_ms_max": sums["latency_ms_max"],
-               **{name: sums.get(name, 0) for name in SUMMED}}
+        row = {
+            "bucket": bucket,
+            "start": truncate(minute, bucket),
+            "caller": caller,
+            "agent": agent,
+            "model": model,
+            "endpoint": endpoint,
+            "latency_ms_max": sums["latency_ms_max"],
+            **{name: sums.get(name, 0) for name in SUMMED},
+        }
         statement = self._db.insert(UsageRow).values(**row)
         table, new = UsageRow.__table__.c, statement.excluded
         grown = {name: table[name] + new[name] for name in SUMMED}
-        grown["latency_ms_max"] = case((new.latency_ms_max > table.latency_ms_max,
-                                        new.latency_ms_max), else_=table.latency_ms_max)
+        grown["latency_ms_max"] = case(
+            (new.latency_ms_max > table.latency_ms_max, new.latency_ms_max),
+            else_=table.latency_ms_max,
+        )
         return statement.on_conflict_do_update(
-            index_elements=["bucket", "start", *DIMENSIONS], set_=grown)
+            index_elements=["bucket", "start", *DIMENSIONS], set_=grown
+        )
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete buckets past their retention; returns how many rows went."""
@@ -152,17 +170,28 @@ class UsageMeter:
         deleted = 0
         with self._db.session() as session:
             for bucket in USAGE_BUCKETS:
-                deleted += session.execute(delete(UsageRow).where(
-                    UsageRow.bucket == bucket,
-                    UsageRow.start < self.retention.cutoff(bucket, now))).rowcount
+                deleted += session.execute(
+                    delete(UsageRow).where(
+                        UsageRow.bucket == bucket,
+                        UsageRow.start < self.retention.cutoff(bucket, now),
+                    )
+                ).rowcount
         return deleted
 
     def rows(self, bucket: str, start: datetime, end: datetime) -> list[UsageRow]:
         self.flush()
         with self._db.session() as session:
-            return list(session.scalars(select(UsageRow).where(
-                UsageRow.bucket == bucket, UsageRow.start >= truncate(start, bucket),
-                UsageRow.start < end).order_by(UsageRow.start)))
+            return list(
+                session.scalars(
+                    select(UsageRow)
+                    .where(
+                        UsageRow.bucket == bucket,
+                        UsageRow.start >= truncate(start, bucket),
+                        UsageRow.start < end,
+                    )
+                    .order_by(UsageRow.start)
+                )
+            )
 
     def totals(self) -> list[dict[str, Any]]:
         """All-time sums per cell of dimensions (from the day buckets): for /metrics."""
@@ -170,8 +199,9 @@ class UsageMeter:
         columns = [getattr(UsageRow, name) for name in DIMENSIONS]
         sums = [func.sum(getattr(UsageRow, name)).label(name) for name in SUMMED]
         with self._db.session() as session:
-            result = session.execute(select(*columns, *sums)
-                                     .where(UsageRow.bucket == "day").group_by(*columns))
+            result = session.execute(
+                select(*columns, *sums).where(UsageRow.bucket == "day").group_by(*columns)
+            )
             return [dict(row._mapping) for row in result]
 
     def labels(self) -> dict[str, str]:
@@ -188,8 +218,9 @@ class UsageMeter:
         self._writer.stop()
 
 
-def report(meter: UsageMeter, bucket: str, start: datetime, end: datetime,
-           group_by: list[str]) -> dict[str, Any]:
+def report(
+    meter: UsageMeter, bucket: str, start: datetime, end: datetime, group_by: list[str]
+) -> dict[str, Any]:
     """Series of `bucket` points from `start` to `end`, one per combination of the
     `group_by` dimensions (busiest first), every bucket present (zeros where quiet)."""
     times = bucket_starts(bucket, start, end)
@@ -198,16 +229,23 @@ def report(meter: UsageMeter, bucket: str, start: datetime, end: datetime,
         group = tuple(getattr(row, name) for name in group_by)
         _accumulate(series.setdefault(group, {}).setdefault(row.start, {}), row)
     labels = meter.labels()
-    built = [_series(dict(zip(group_by, group, strict=True)), points, times, labels)
-             for group, points in series.items()]
+    built = [
+        _series(dict(zip(group_by, group, strict=True)), points, times, labels)
+        for group, points in series.items()
+    ]
     built.sort(key=lambda s: -s["totals"]["requests"])
     overall: dict[str, float] = {}
     for one in series.values():
         for sums in one.values():
             _add(overall, sums)
-    return {"bucket": bucket, "start": isoformat(times[0]) if times else None,
-            "end": isoformat(end), "group_by": group_by, "series": built,
-            "totals": _public(overall)}
+    return {
+        "bucket": bucket,
+        "start": isoformat(times[0]) if times else None,
+        "end": isoformat(end),
+        "group_by": group_by,
+        "series": built,
+        "totals": _public(overall),
+    }
 
 
 def bucket_starts(bucket: str, start: datetime, end: datetime) -> list[datetime]:
@@ -215,9 +253,11 @@ def bucket_starts(bucket: str, start: datetime, end: datetime) -> list[datetime]
     while at < end:
         times.append(at)
         if len(times) > MAX_POINTS:
-            raise InvalidInput(f"that range holds more than {MAX_POINTS} {bucket}s: ask for a "
-                               "shorter range or a coarser bucket",
-                               details={"bucket": bucket, "max_points": MAX_POINTS})
+            raise InvalidInput(
+                f"that range holds more than {MAX_POINTS} {bucket}s: ask for a "
+                "shorter range or a coarser bucket",
+                details={"bucket": bucket, "max_points": MAX_POINTS},
+            )
         at += step
     return times
 
@@ -235,19 +275,24 @@ def _add(sums: dict[str, float], more: dict[str, float]) -> None:
 def _public(sums: dict[str, float]) -> dict[str, Any]:
     """What a client sees: counts as integers, latency as average and maximum."""
     requests = int(sums.get("requests", 0))
-    view: dict[str, Any] = {name: int(sums.get(name, 0)) for name in SUMMED
-                            if name != "latency_ms"}
+    view: dict[str, Any] = {name: int(sums.get(name, 0)) for name in SUMMED if name != "latency_ms"}
     view["latency_ms_avg"] = round(sums.get("latency_ms", 0) / requests, 2) if requests else 0
     view["latency_ms_max"] = round(sums.get("latency_ms_max", 0), 2)
     return view
 
 
-def _series(group: dict[str, str], points: dict[datetime, dict[str, float]],
-            times: list[datetime], labels: dict[str, str]) -> dict[str, Any]:
+def _series(
+    group: dict[str, str],
+    points: dict[datetime, dict[str, float]],
+    times: list[datetime],
+    labels: dict[str, str],
+) -> dict[str, Any]:
     total: dict[str, float] = {}
     for sums in points.values():
         _add(total, sums)
-    named = {f"{name}_name": labels[value] for name, value in group.items()
-             if value in labels}
-    return {"group": {**group, **named}, "totals": _public(total),
-            "points": [{"t": isoformat(at), **_public(points.get(at, {}))} for at in times]}
+    named = {f"{name}_name": labels[value] for name, value in group.items() if value in labels}
+    return {
+        "group": {**group, **named},
+        "totals": _public(total),
+        "points": [{"t": isoformat(at), **_public(points.get(at, {}))} for at in times],
+    }

@@ -36,8 +36,21 @@ DATABASE = "neurocache.db"
 INDEXES, BLOBS = "indexes", "blobs"
 # What the manifest says of each model: never its API key (the store has it, the manifest
 # is meant to be read by people) nor its free-form metadata.
-MODEL_FIELDS = ("id", "name", "role", "format", "source", "url", "path", "size", "sha256",
-                "expected_sha256", "state", "base_url", "remote_model")
+MODEL_FIELDS = (
+    "id",
+    "name",
+    "role",
+    "format",
+    "source",
+    "url",
+    "path",
+    "size",
+    "sha256",
+    "expected_sha256",
+    "state",
+    "base_url",
+    "remote_model",
+)
 
 
 class BackupUnsupported(NeurocacheError):
@@ -53,7 +66,8 @@ def sqlite_path(settings: Settings) -> Path:
             f"the store is {url.get_backend_name()}: back it up with its own tool "
             "(PostgreSQL: `pg_dump --format=custom`, restored with `pg_restore`), and copy "
             "config.toml and blobs/ from the data dir; the vector index is rebuilt from the "
-            "store. `neurocache backup` and `restore` handle SQLite stores only.")
+            "store. `neurocache backup` and `restore` handle SQLite stores only."
+        )
     if not url.database or url.database == ":memory:":
         raise BackupUnsupported("an in-memory store cannot be backed up")
     return Path(url.database)
@@ -81,8 +95,9 @@ def create_backup(settings: Settings, target: Path) -> dict[str, Any]:
         indexes = _copy_indexes(settings.data_dir / INDEXES, staging / INDEXES)
         _snapshot(database, staging / DATABASE)
         manifest = _manifest(staging / DATABASE, indexes)
-        _write_archive(target, manifest, staging, _blobs(settings.data_dir / BLOBS),
-                       settings.config_file)
+        _write_archive(
+            target, manifest, staging, _blobs(settings.data_dir / BLOBS), settings.config_file
+        )
     return manifest
 
 
@@ -107,8 +122,10 @@ def _copy_indexes(source: Path, copy: Path) -> list[str]:
 def _snapshot(source: Path, copy: Path) -> None:
     """SQLite's online backup in one step: one read transaction, so one committed state,
     while the hub goes on writing (WAL lets it)."""
-    with closing(sqlite3.connect(source, timeout=30)) as live, \
-            closing(sqlite3.connect(copy)) as out:
+    with (
+        closing(sqlite3.connect(source, timeout=30)) as live,
+        closing(sqlite3.connect(copy)) as out,
+    ):
         live.backup(out)
         out.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal
         check = out.execute("PRAGMA quick_check").fetchone()[0]
@@ -133,8 +150,11 @@ def _manifest(database: Path, indexes: list[str]) -> dict[str, Any]:
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "store": "sqlite",
             "schema_revision": _revision(db),
-            "database": {"file": DATABASE, "size": database.stat().st_size,
-                         "sha256": file_sha256(database)},
+            "database": {
+                "file": DATABASE,
+                "size": database.stat().st_size,
+                "sha256": file_sha256(database),
+            },
             "indexes": indexes,
             "counts": _counts(db),
             "models": _models(db),
@@ -171,8 +191,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_archive(target: Path, manifest: dict[str, Any], staging: Path, blobs: list[Path],
-                   config: Path) -> None:
+def _write_archive(
+    target: Path, manifest: dict[str, Any], staging: Path, blobs: list[Path], config: Path
+) -> None:
     temp = target.with_name(f".{target.name}.tmp")
     # 0600 from the start: the archive holds every memory.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -54,7 +54,7 @@ class ScheduledBackups:
 
     def prune(self) -> list[Path]:
         """Deletes all but the newest `keep`; what it deleted."""
-        old = self.backups()[:-self.keep]
+        old = self.backups()[: -self.keep]
         for path in old:
             path.unlink(missing_ok=True)
         return old

@@ -41,33 +41,47 @@ BATCH = 500  # ids per IN (...): far below every backend's limit on parameters
 
 
 def header(kind: str) -> dict[str, Any]:
-    return {"neurocache_bundle": VERSION, "kind": kind, "exported_at": isoformat(utcnow()),
-            "hub_version": __version__}
+    return {
+        "neurocache_bundle": VERSION,
+        "kind": kind,
+        "exported_at": isoformat(utcnow()),
+        "hub_version": __version__,
+    }
 
 
 def batches(ids: Iterable[str]) -> Iterator[list[str]]:
     ids = list(ids)
     for start in range(0, len(ids), BATCH):
-        yield ids[start:start + BATCH]
+        yield ids[start : start + BATCH]
 
 
 def edge_out(edge: Edge) -> dict[str, Any]:
-    return {"source": edge.source_id, "target": edge.target_id, "relation": edge.relation,
-            "weight": edge.weight, "metadata": edge.meta}
+    return {
+        "source": edge.source_id,
+        "target": edge.target_id,
+        "relation": edge.relation,
+        "weight": edge.weight,
+        "metadata": edge.meta,
+    }
 
 
 def edges_among(session: Session, ids: set[str]) -> list[dict[str, Any]]:
     """The edges whose both ends are in `ids`."""
     found = []
     for batch in batches(ids):
-        found += [edge_out(e) for e in session.scalars(
-            select(Edge).where(Edge.source_id.in_(batch)).order_by(Edge.created_at, Edge.id))
-            if e.target_id in ids]
+        found += [
+            edge_out(e)
+            for e in session.scalars(
+                select(Edge).where(Edge.source_id.in_(batch)).order_by(Edge.created_at, Edge.id)
+            )
+            if e.target_id in ids
+        ]
     return found
 
 
-def member_ref(member: str, names: dict[str, dict[str, str]],
-               fallback: str | None = None) -> dict[str, str]:
+def member_ref(
+    member: str, names: dict[str, dict[str, str]], fallback: str | None = None
+) -> dict[str, str]:
     """How another hub finds a member: by kind and name. A member gone from this hub (or
     one an import could not match: `imported:<kind>:<name>`) keeps the name it had."""
     if member in names:
@@ -75,8 +89,10 @@ def member_ref(member: str, names: dict[str, dict[str, str]],
     kind, _, rest = member.partition(":")
     if kind == "imported":  # its name is the one it was imported by
         kind, _, fallback = rest.partition(":")
-    return {"kind": kind if kind in ("agent", "user") else "user",
-            "name": fallback or rest or member}
+    return {
+        "kind": kind if kind in ("agent", "user") else "user",
+        "name": fallback or rest or member,
+    }
 
 
 def member_names(session: Session, members: set[str]) -> dict[str, dict[str, str]]:
@@ -94,8 +110,15 @@ def member_names(session: Session, members: set[str]) -> dict[str, dict[str, str
 
 def collection_names(session: Session, ids: list[str]) -> list[str]:
     """Names, in the order of `ids`; a collection deleted since is left out."""
-    found = dict(session.execute(select(Collection.id, Collection.name)
-                                 .where(Collection.id.in_(ids))).all()) if ids else {}
+    found = (
+        dict(
+            session.execute(
+                select(Collection.id, Collection.name).where(Collection.id.in_(ids))
+            ).all()
+        )
+        if ids
+        else {}
+    )
     return [found[i] for i in ids if i in found]
 
 
@@ -110,25 +133,42 @@ class Exporter:
         """Its documents with their full text and their chunks (with offsets), oldest
         first; with `vectors`, the chunks' vectors by this hub's active embedder."""
         with self.db.session() as session:
-            collection = session.scalar(select(Collection).where(
-                (Collection.id == name_or_id) | (Collection.name == name_or_id)))
+            collection = session.scalar(
+                select(Collection).where(
+                    (Collection.id == name_or_id) | (Collection.name == name_or_id)
+                )
+            )
             if collection is None:
                 raise NotFound(f"no collection {name_or_id!r}")
-            documents = list(session.scalars(select(Document).where(
-                Document.collection_id == collection.id).order_by(Document.created_at,
-                                                                  Document.id)))
+            documents = list(
+                session.scalars(
+                    select(Document)
+                    .where(Document.collection_id == collection.id)
+                    .order_by(Document.created_at, Document.id)
+                )
+            )
             ids = [d.id for d in documents]
             texts = self._memories(session, ids)
             chunks = self._chunks(session, ids)
-            stored = self._vectors(session, [c.id for cs in chunks.values() for c in cs]) \
-                if vectors else {}
-            bundle = {**header("collection"), "collection": {
-                "name": collection.name, "description": collection.description,
-                "created_at": isoformat(collection.created_at)},
-                "documents": [self._document(d, texts[d.id], chunks.get(d.id, []), stored)
-                              for d in documents if d.id in texts],
-                "edges": [e for e in edges_among(session, set(ids))
-                          if e["relation"] != "part_of"]}
+            stored = (
+                self._vectors(session, [c.id for cs in chunks.values() for c in cs])
+                if vectors
+                else {}
+            )
+            bundle = {
+                **header("collection"),
+                "collection": {
+                    "name": collection.name,
+                    "description": collection.description,
+                    "created_at": isoformat(collection.created_at),
+                },
+                "documents": [
+                    self._document(d, texts[d.id], chunks.get(d.id, []), stored)
+                    for d in documents
+                    if d.id in texts
+                ],
+                "edges": [e for e in edges_among(session, set(ids)) if e["relation"] != "part_of"],
+            }
         if stored:
             dimension = len(next(iter(stored.values()))) // 4
             bundle["embedder"] = {"name": self.embedder_name, "dimension": dimension}
@@ -138,8 +178,7 @@ class Exporter:
     def _memories(session: Session, ids: list[str]) -> dict[str, Memory]:
         found: dict[str, Memory] = {}
         for batch in batches(ids):
-            found |= {m.id: m for m in session.scalars(select(Memory).where(
-                Memory.id.in_(batch)))}
+            found |= {m.id: m for m in session.scalars(select(Memory).where(Memory.id.in_(batch)))}
         return found
 
     @staticmethod
@@ -148,8 +187,10 @@ class Exporter:
         found: dict[str, list[Memory]] = {}
         for batch in batches(document_ids):
             for document_id, chunk in session.execute(
-                    select(Edge.target_id, Memory).join(Memory, Memory.id == Edge.source_id)
-                    .where(Edge.relation == "part_of", Edge.target_id.in_(batch))):
+                select(Edge.target_id, Memory)
+                .join(Memory, Memory.id == Edge.source_id)
+                .where(Edge.relation == "part_of", Edge.target_id.in_(batch))
+            ):
                 found.setdefault(document_id, []).append(chunk)
         for chunks in found.values():
             chunks.sort(key=lambda c: (c.meta.get("index") or 0, c.meta.get("start") or 0))
@@ -158,22 +199,45 @@ class Exporter:
     def _vectors(self, session: Session, ids: list[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         for batch in batches(ids):
-            found |= dict(session.execute(select(Vector.memory_id, Vector.vector).where(
-                Vector.memory_id.in_(batch), Vector.embedder == self.embedder_name)).all())
+            found |= dict(
+                session.execute(
+                    select(Vector.memory_id, Vector.vector).where(
+                        Vector.memory_id.in_(batch), Vector.embedder == self.embedder_name
+                    )
+                ).all()
+            )
         return found
 
     @staticmethod
-    def _document(document: Document, memory: Memory, chunks: list[Memory],
-                  vectors: dict[str, bytes]) -> dict[str, Any]:
-        return {"id": document.id, "title": document.title, "url": document.url,
-                "path": document.path, "source": document.source, "mime": document.mime,
-                "metadata": {k: v for k, v in memory.meta.items()
-                             if k not in LOCAL_DOCUMENT_META},
-                "created_at": isoformat(document.created_at), "text": memory.content,
-                "chunks": [{"id": c.id, "content": c.content, "start": c.meta.get("start"),
-                            "end": c.meta.get("end"), "page": c.meta.get("page"),
-                            **({"vector": base64.b64encode(vectors[c.id]).decode()}
-                               if c.id in vectors else {})} for c in chunks]}
+    def _document(
+        document: Document, memory: Memory, chunks: list[Memory], vectors: dict[str, bytes]
+    ) -> dict[str, Any]:
+        return {
+            "id": document.id,
+            "title": document.title,
+            "url": document.url,
+            "path": document.path,
+            "source": document.source,
+            "mime": document.mime,
+            "metadata": {k: v for k, v in memory.meta.items() if k not in LOCAL_DOCUMENT_META},
+            "created_at": isoformat(document.created_at),
+            "text": memory.content,
+            "chunks": [
+                {
+                    "id": c.id,
+                    "content": c.content,
+                    "start": c.meta.get("start"),
+                    "end": c.meta.get("end"),
+                    "page": c.meta.get("page"),
+                    **(
+                        {"vector": base64.b64encode(vectors[c.id]).decode()}
+                        if c.id in vectors
+                        else {}
+                    ),
+                }
+                for c in chunks
+            ],
+        }
 
     # ---- agent
     def agent(self, agent_id: str, person: str) -> dict[str, Any]:
@@ -181,20 +245,39 @@ class Exporter:
         edges among them. What it said in channels is the channels'."""
         with self.db.session() as session:
             agent = get_or_not_found(session, Agent, agent_id, "agent")
-            memories = list(session.scalars(select(Memory).where(
-                Memory.owner == f"agent:{agent_id}", Memory.kind != "channel_message")
-                .order_by(Memory.created_at, Memory.id)))
+            memories = list(
+                session.scalars(
+                    select(Memory)
+                    .where(Memory.owner == f"agent:{agent_id}", Memory.kind != "channel_message")
+                    .order_by(Memory.created_at, Memory.id)
+                )
+            )
             hidden = self.hidden(person, [m.id for m in memories])
             memories = [m for m in memories if m.id not in hidden]
-            return {**header("agent"), "agent": {
-                "name": agent.name, "persona": agent.persona, "model": agent.model,
-                "temperature": agent.temperature, "avatar": agent.avatar,
-                "collections": collection_names(session, agent.collections or [])},
-                "memories": [{"id": m.id, "kind": m.kind, "content": m.content,
-                              "tier": m.tier, "metadata": m.meta,
-                              "created_at": isoformat(m.created_at),
-                              "updated_at": isoformat(m.updated_at)} for m in memories],
-                "edges": edges_among(session, {m.id for m in memories})}
+            return {
+                **header("agent"),
+                "agent": {
+                    "name": agent.name,
+                    "persona": agent.persona,
+                    "model": agent.model,
+                    "temperature": agent.temperature,
+                    "avatar": agent.avatar,
+                    "collections": collection_names(session, agent.collections or []),
+                },
+                "memories": [
+                    {
+                        "id": m.id,
+                        "kind": m.kind,
+                        "content": m.content,
+                        "tier": m.tier,
+                        "metadata": m.meta,
+                        "created_at": isoformat(m.created_at),
+                        "updated_at": isoformat(m.updated_at),
+                    }
+                    for m in memories
+                ],
+                "edges": edges_among(session, {m.id for m in memories}),
+            }
 
     # ---- conversation
     def conversation(self, conversation_id: str, person: str) -> dict[str, Any]:
@@ -203,38 +286,53 @@ class Exporter:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None or person not in ("owner", conversation.owner):
                 raise NotFound(f"no conversation with id {conversation_id}")
-            return {**header("conversation"),
-                    **self._conversation_body(session, conversation, {conversation_id})}
+            return {
+                **header("conversation"),
+                **self._conversation_body(session, conversation, {conversation_id}),
+            }
 
-    def _conversation_body(self, session: Session, conversation: Conversation,
-                           exported: set[str]) -> dict[str, Any]:
+    def _conversation_body(
+        self, session: Session, conversation: Conversation, exported: set[str]
+    ) -> dict[str, Any]:
         """Its own messages (branches too), plus those it shows from conversations that
         are not in the bundle; a fork of one that is keeps pointing at it."""
-        own = list(session.scalars(select(Message).where(
-            Message.conversation_id == conversation.id)))
-        messages, elsewhere = self._with_ancestors(session, own, conversation.head_id,
-                                                   exported - {conversation.id})
+        own = list(
+            session.scalars(select(Message).where(Message.conversation_id == conversation.id))
+        )
+        messages, elsewhere = self._with_ancestors(
+            session, own, conversation.head_id, exported - {conversation.id}
+        )
         in_bundle = {m.id for m in messages} | elsewhere
-        contents = {m.id: m.content for m in self._memories(session, [m.id for m in messages])
-                    .values()}
-        forked = session.scalar(select(Edge.target_id).where(
-            Edge.source_id == conversation.id, Edge.relation == "forked_from"))
+        contents = {
+            m.id: m.content for m in self._memories(session, [m.id for m in messages]).values()
+        }
+        forked = session.scalar(
+            select(Edge.target_id).where(
+                Edge.source_id == conversation.id, Edge.relation == "forked_from"
+            )
+        )
         agent = session.get(Agent, conversation.agent_id) if conversation.agent_id else None
-        return {"conversation": {
-            "id": conversation.id, "title": conversation.title,
-            "collections": collection_names(session, conversation.collections or []),
-            "model": conversation.model, "agent": agent.name if agent else None,
-            "short_term": conversation.short_term, "long_term": conversation.long_term,
-            "head_id": conversation.head_id if conversation.head_id in in_bundle else None,
-            "forked_from": forked if forked in elsewhere else None,
-            "created_at": isoformat(conversation.created_at),
-            "updated_at": isoformat(conversation.updated_at)},
-            "messages": [self._message(m, contents.get(m.id, ""), in_bundle)
-                         for m in messages]}
+        return {
+            "conversation": {
+                "id": conversation.id,
+                "title": conversation.title,
+                "collections": collection_names(session, conversation.collections or []),
+                "model": conversation.model,
+                "agent": agent.name if agent else None,
+                "short_term": conversation.short_term,
+                "long_term": conversation.long_term,
+                "head_id": conversation.head_id if conversation.head_id in in_bundle else None,
+                "forked_from": forked if forked in elsewhere else None,
+                "created_at": isoformat(conversation.created_at),
+                "updated_at": isoformat(conversation.updated_at),
+            },
+            "messages": [self._message(m, contents.get(m.id, ""), in_bundle) for m in messages],
+        }
 
     @staticmethod
-    def _with_ancestors(session: Session, own: list[Message], head_id: str | None,
-                        exported: set[str]) -> tuple[list[Message], set[str]]:
+    def _with_ancestors(
+        session: Session, own: list[Message], head_id: str | None, exported: set[str]
+    ) -> tuple[list[Message], set[str]]:
         """`own` and the messages above them (and the head) that no other conversation
         of the bundle holds; and the ids of those another one does."""
         have = {m.id: m for m in own}
@@ -253,11 +351,17 @@ class Exporter:
 
     @staticmethod
     def _message(message: Message, content: str, in_bundle: set[str]) -> dict[str, Any]:
-        return {"id": message.id, "role": message.role, "content": content,
-                "parent_id": message.parent_id if message.parent_id in in_bundle else None,
-                "status": message.status, "sources": message.sources,
-                "model": message.model, "error": message.error,
-                "created_at": isoformat(message.created_at)}
+        return {
+            "id": message.id,
+            "role": message.role,
+            "content": content,
+            "parent_id": message.parent_id if message.parent_id in in_bundle else None,
+            "status": message.status,
+            "sources": message.sources,
+            "model": message.model,
+            "error": message.error,
+            "created_at": isoformat(message.created_at),
+        }
 
     # ---- channel
     def channel(self, channel_id: str, person: str) -> dict[str, Any]:
@@ -268,43 +372,67 @@ class Exporter:
     @staticmethod
     def _readable_channel(session: Session, channel_id: str, person: str) -> Channel:
         channel = session.get(Channel, channel_id)
-        if channel is None or (person != "owner" and session.get(
-                ChannelMember, (channel_id, person)) is None):
+        if channel is None or (
+            person != "owner" and session.get(ChannelMember, (channel_id, person)) is None
+        ):
             raise NotFound(f"no channel {channel_id}")
         return channel
 
     def _channel_body(self, session: Session, channel: Channel) -> dict[str, Any]:
-        members = list(session.scalars(select(ChannelMember).where(
-            ChannelMember.channel_id == channel.id).order_by(ChannelMember.joined_at)))
-        rows = list(session.execute(
-            select(ChannelMessage, Memory).join(Memory, Memory.id == ChannelMessage.id)
-            .where(ChannelMessage.channel_id == channel.id).order_by(ChannelMessage.seq)))
-        everyone = {m.member for m in members} | {r.author for r, _ in rows} | {
-            mention for r, _ in rows for mention in r.mentions or []}
+        members = list(
+            session.scalars(
+                select(ChannelMember)
+                .where(ChannelMember.channel_id == channel.id)
+                .order_by(ChannelMember.joined_at)
+            )
+        )
+        rows = list(
+            session.execute(
+                select(ChannelMessage, Memory)
+                .join(Memory, Memory.id == ChannelMessage.id)
+                .where(ChannelMessage.channel_id == channel.id)
+                .order_by(ChannelMessage.seq)
+            )
+        )
+        everyone = (
+            {m.member for m in members}
+            | {r.author for r, _ in rows}
+            | {mention for r, _ in rows for mention in r.mentions or []}
+        )
         names = member_names(session, everyone)
         ids = {r.id for r, _ in rows}
-        return {"channel": {"id": channel.id, "name": channel.name,
-                            "description": channel.description,
-                            "archived": channel.archived_at is not None,
-                            "created_at": isoformat(channel.created_at)},
-                "members": [{**member_ref(m.member, names), "mode": m.mode} for m in members],
-                "messages": [self._channel_message(r, memory, names, ids)
-                             for r, memory in rows]}
+        return {
+            "channel": {
+                "id": channel.id,
+                "name": channel.name,
+                "description": channel.description,
+                "archived": channel.archived_at is not None,
+                "created_at": isoformat(channel.created_at),
+            },
+            "members": [{**member_ref(m.member, names), "mode": m.mode} for m in members],
+            "messages": [self._channel_message(r, memory, names, ids) for r, memory in rows],
+        }
 
     @staticmethod
-    def _channel_message(row: ChannelMessage, memory: Memory,
-                         names: dict[str, dict[str, str]], ids: set[str]) -> dict[str, Any]:
+    def _channel_message(
+        row: ChannelMessage, memory: Memory, names: dict[str, dict[str, str]], ids: set[str]
+    ) -> dict[str, Any]:
         """A reply to a message deleted since is a message of its own."""
         author_name = memory.meta.get("author_name")
-        return {"id": row.id, "seq": row.seq,
-                "author": member_ref(row.author, names, author_name),
-                "author_name": author_name, "content": memory.content,
-                "reply_to": row.reply_to if row.reply_to in ids else None,
-                "mentions": [member_ref(m, names) for m in row.mentions or []],
-                "status": row.status, "sources": row.sources,
-                "trigger_id": row.trigger_id if row.trigger_id in ids else None,
-                "created_at": isoformat(row.created_at),
-                "edited_at": isoformat(row.edited_at)}
+        return {
+            "id": row.id,
+            "seq": row.seq,
+            "author": member_ref(row.author, names, author_name),
+            "author_name": author_name,
+            "content": memory.content,
+            "reply_to": row.reply_to if row.reply_to in ids else None,
+            "mentions": [member_ref(m, names) for m in row.mentions or []],
+            "status": row.status,
+            "sources": row.sources,
+            "trigger_id": row.trigger_id if row.trigger_id in ids else None,
+            "created_at": isoformat(row.created_at),
+            "edited_at": isoformat(row.edited_at),
+        }
 
     # ---- every chat
     def chats(self, person: str) -> Iterator[dict[str, Any]]:
@@ -316,8 +444,10 @@ class Exporter:
         for conversation_id in conversations:
             with self.db.session() as session:
                 conversation = session.get(Conversation, conversation_id)
-                item = conversation and {"type": "conversation", **self._conversation_body(
-                    session, conversation, exported)}
+                item = conversation and {
+                    "type": "conversation",
+                    **self._conversation_body(session, conversation, exported),
+                }
             if item:
                 yield item
         for channel_id in channels:
@@ -328,12 +458,14 @@ class Exporter:
                 yield item
 
     def _chat_ids(self, person: str) -> tuple[list[str], list[str]]:
-        conversations = select(Conversation.id).order_by(Conversation.created_at,
-                                                         Conversation.id)
+        conversations = select(Conversation.id).order_by(Conversation.created_at, Conversation.id)
         channels = select(Channel.id).order_by(Channel.created_at, Channel.id)
         if person != "owner":
             conversations = conversations.where(Conversation.owner == person)
-            channels = channels.where(Channel.id.in_(select(ChannelMember.channel_id).where(
-                ChannelMember.member == person)))
+            channels = channels.where(
+                Channel.id.in_(
+                    select(ChannelMember.channel_id).where(ChannelMember.member == person)
+                )
+            )
         with self.db.session() as session:
             return list(session.scalars(conversations)), list(session.scalars(channels))

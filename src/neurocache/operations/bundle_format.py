@@ -66,8 +66,10 @@ class ChunkIn(Loose):
     start: int | None = None
     end: int | None = None
     page: int | None = None
-    vector: str | None = Field(None, description="base64 of float32 little-endian, only "
-                               "when the bundle names its `embedder`.")
+    vector: str | None = Field(
+        None,
+        description="base64 of float32 little-endian, only when the bundle names its `embedder`.",
+    )
 
 
 class DocumentIn(Loose):
@@ -144,8 +146,9 @@ class ConversationIn(Loose):
     short_term: bool = True
     long_term: bool = True
     head_id: str | None = None
-    forked_from: str | None = Field(None, description="A message of another conversation "
-                                    "of the bundle.")
+    forked_from: str | None = Field(
+        None, description="A message of another conversation of the bundle."
+    )
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -216,8 +219,12 @@ class ChatsBundle(Header):
 
 
 MODELS: dict[str, type[Header]] = {
-    "collection": CollectionBundle, "agent": AgentBundle, "conversation": ConversationBundle,
-    "channel": ChannelBundle, "chats": ChatsBundle}
+    "collection": CollectionBundle,
+    "agent": AgentBundle,
+    "conversation": ConversationBundle,
+    "channel": ChannelBundle,
+    "chats": ChatsBundle,
+}
 Bundle = CollectionBundle | AgentBundle | ConversationBundle | ChannelBundle | ChatsBundle
 
 
@@ -239,8 +246,9 @@ def _loads(text: str, line: int | None) -> Any:
         return json.loads(text)
     except ValueError as exc:
         where = f" (line {line})" if line else ""
-        raise BadBundleJSON(f"the bundle is not valid JSON{where}: {exc}",
-                            details={"line": line} if line else {}) from exc
+        raise BadBundleJSON(
+            f"the bundle is not valid JSON{where}: {exc}", details={"line": line} if line else {}
+        ) from exc
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -256,67 +264,94 @@ def validate(document: dict[str, Any], expected_kind: str | None = None) -> Bund
     try:
         bundle = MODELS[document["kind"]].model_validate(document)
     except ValidationError as exc:
-        raise InvalidInput(f"the {document['kind']} bundle is missing or mistypes fields",
-                           details=_errors(exc)) from exc
+        raise InvalidInput(
+            f"the {document['kind']} bundle is missing or mistypes fields", details=_errors(exc)
+        ) from exc
     problems = relation_problems(bundle)
     if problems:
-        raise InvalidInput("the bundle names things it does not hold",
-                           details={"errors": problems[:50]})
+        raise InvalidInput(
+            "the bundle names things it does not hold", details={"errors": problems[:50]}
+        )
     return bundle  # type: ignore[return-value]
 
 
 def _check_header(document: dict[str, Any], expected_kind: str | None) -> None:
     version = document.get("neurocache_bundle")
     if version is None:
-        raise InvalidInput("not a Neurocache bundle: no `neurocache_bundle` header",
-                           details={"field": "neurocache_bundle"})
+        raise InvalidInput(
+            "not a Neurocache bundle: no `neurocache_bundle` header",
+            details={"field": "neurocache_bundle"},
+        )
     if version != VERSION:
         raise NeurocacheError.with_status(
-            422, "unsupported_version", f"bundle format version {version!r} is not one this "
-            f"hub reads (it reads {VERSION})", {"field": "neurocache_bundle",
-                                                 "supported": [VERSION]})
+            422,
+            "unsupported_version",
+            f"bundle format version {version!r} is not one this hub reads (it reads {VERSION})",
+            {"field": "neurocache_bundle", "supported": [VERSION]},
+        )
     kind = document.get("kind")
     if kind not in KINDS:
-        raise InvalidInput(f"unknown bundle kind {kind!r}; one of {', '.join(KINDS)}",
-                           details={"field": "kind"})
+        raise InvalidInput(
+            f"unknown bundle kind {kind!r}; one of {', '.join(KINDS)}", details={"field": "kind"}
+        )
     if expected_kind is not None and kind != expected_kind:
         raise NeurocacheError.with_status(
-            422, "wrong_kind", f"this is a {kind} bundle; a {expected_kind} bundle was asked for",
-            {"field": "kind", "expected": expected_kind, "found": kind})
+            422,
+            "wrong_kind",
+            f"this is a {kind} bundle; a {expected_kind} bundle was asked for",
+            {"field": "kind", "expected": expected_kind, "found": kind},
+        )
 
 
 def _errors(exc: ValidationError) -> dict[str, Any]:
-    return {"errors": [{"loc": list(e["loc"]), "message": e["msg"], "type": e["type"]}
-                       for e in exc.errors(include_url=False, include_context=False,
-                                           include_input=False)[:50]]}
+    return {
+        "errors": [
+            {"loc": list(e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)[:50]
+        ]
+    }
 
 
 # ---- relations
 def relation_problems(bundle: Bundle) -> list[dict[str, Any]]:
     """What points outside the bundle, an id given twice, or a hierarchy that cycles."""
     if isinstance(bundle, CollectionBundle):
-        ids = [d.id for d in bundle.documents] + [c.id for d in bundle.documents
-                                                  for c in d.chunks]
+        ids = [d.id for d in bundle.documents] + [c.id for d in bundle.documents for c in d.chunks]
         return _unique(ids) + _edge_problems(bundle.edges, set(ids)) + _vector_problems(bundle)
     if isinstance(bundle, AgentBundle):
         ids = [m.id for m in bundle.memories]
-        managed = [{"id": m.id, "field": "memories.kind", "problem": f"{m.kind} memories "
-                    "are made by the hub itself"} for m in bundle.memories
-                   if m.kind in MANAGED_KINDS]
+        managed = [
+            {
+                "id": m.id,
+                "field": "memories.kind",
+                "problem": f"{m.kind} memories are made by the hub itself",
+            }
+            for m in bundle.memories
+            if m.kind in MANAGED_KINDS
+        ]
         return _unique(ids) + managed + _edge_problems(bundle.edges, set(ids))
     bodies = bundle.items if isinstance(bundle, ChatsBundle) else [bundle]
     conversations = [b for b in bodies if isinstance(b, ConversationBody)]
     channels = [b for b in bodies if isinstance(b, ChannelBody)]
-    ids = [b.conversation.id for b in conversations] + [b.channel.id for b in channels] + [
-        m.id for b in conversations for m in b.messages] + [
-        m.id for b in channels for m in b.messages]
-    return _unique(ids) + _conversation_problems(conversations) + [
-        p for channel in channels for p in _channel_problems(channel)]
+    ids = (
+        [b.conversation.id for b in conversations]
+        + [b.channel.id for b in channels]
+        + [m.id for b in conversations for m in b.messages]
+        + [m.id for b in channels for m in b.messages]
+    )
+    return (
+        _unique(ids)
+        + _conversation_problems(conversations)
+        + [p for channel in channels for p in _channel_problems(channel)]
+    )
 
 
 def _unique(ids: list[str]) -> list[dict[str, Any]]:
-    return [{"id": i, "problem": "given twice"}
-            for i, count in sorted(Counter(ids).items()) if count > 1]
+    return [
+        {"id": i, "problem": "given twice"}
+        for i, count in sorted(Counter(ids).items())
+        if count > 1
+    ]
 
 
 def _outside(what: str, value: str | None, known: set[str]) -> list[dict[str, Any]]:
@@ -326,8 +361,12 @@ def _outside(what: str, value: str | None, known: set[str]) -> list[dict[str, An
 
 
 def _edge_problems(edges: list[EdgeIn], known: set[str]) -> list[dict[str, Any]]:
-    problems = [p for e in edges for p in _outside("edges.source", e.source, known)
-                + _outside("edges.target", e.target, known)]
+    problems = [
+        p
+        for e in edges
+        for p in _outside("edges.source", e.source, known)
+        + _outside("edges.target", e.target, known)
+    ]
     hierarchy = [(e.source, e.target) for e in edges if e.relation in HIERARCHICAL]
     return problems + _cycles(hierarchy)
 
@@ -380,11 +419,13 @@ def _vector_problems(bundle: CollectionBundle) -> list[dict[str, Any]]:
     """Vectors come with the embedder that made them, and have its dimension."""
     given = [c for d in bundle.documents for c in d.chunks if c.vector is not None]
     if given and bundle.embedder is None:
-        return [{"field": "embedder", "problem": "vectors without the embedder that made "
-                 "them"}]
+        return [{"field": "embedder", "problem": "vectors without the embedder that made them"}]
     size = 4 * bundle.embedder.dimension if bundle.embedder else 0
-    return [{"field": "chunks.vector", "id": c.id, "problem": "not base64 of "
-             f"{size // 4} float32"} for c in given if _vector_size(c.vector) != size]
+    return [
+        {"field": "chunks.vector", "id": c.id, "problem": f"not base64 of {size // 4} float32"}
+        for c in given
+        if _vector_size(c.vector) != size
+    ]
 
 
 def _vector_size(encoded: str | None) -> int:

@@ -63,8 +63,13 @@ class Imported:
     ingest: list[str] = field(default_factory=list)  # jobs splitting unsplit documents
 
     def view(self) -> dict[str, Any]:
-        return {"kind": self.kind, "created": self.created, "counts": dict(self.counts),
-                "id_map": self.id_map, "warnings": self.warnings}
+        return {
+            "kind": self.kind,
+            "created": self.created,
+            "counts": dict(self.counts),
+            "id_map": self.id_map,
+            "warnings": self.warnings,
+        }
 
 
 def when(value: datetime | None) -> datetime:
@@ -85,9 +90,17 @@ class Writer:
     """One import. Rows are flushed as they go (each table after the ones it refers to);
     edges wait for `finish`, since a fork may point into a conversation written later."""
 
-    def __init__(self, session: Session, actor: Actor, person: str, kind: str,
-                 embedder_name: str, model_ok: Any, embedder_dimension: int | None = None,
-                 ingest_job: Any = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        actor: Actor,
+        person: str,
+        kind: str,
+        embedder_name: str,
+        model_ok: Any,
+        embedder_dimension: int | None = None,
+        ingest_job: Any = None,
+    ) -> None:
         self.session, self.actor, self.person = session, actor, person
         self.ingest_job = ingest_job  # document id -> its ingestion job's row
         self.embedder_name = embedder_name
@@ -109,25 +122,37 @@ class Writer:
 
     def free_name(self, column: Any, name: str, limit: int, suffix: str) -> str:
         """`name`, or the first `name` + suffix (numbered from 2) not taken yet."""
-        taken = set(self.session.scalars(select(column).where(
-            column.startswith(name[:limit - 8], autoescape=True))))
+        taken = set(
+            self.session.scalars(
+                select(column).where(column.startswith(name[: limit - 8], autoescape=True))
+            )
+        )
         if name not in taken:
             return name
         for number in itertools.count(2):
             ending = suffix.format(n=number)
-            candidate = name[:limit - len(ending)] + ending
+            candidate = name[: limit - len(ending)] + ending
             if candidate not in taken:
                 self.warn(f"{name!r} exists on this hub: imported as {candidate!r}")
                 return candidate
         raise AssertionError("unreachable")  # pragma: no cover
 
     def collections(self, names: list[str]) -> list[str]:
-        found = dict(self.session.execute(select(Collection.name, Collection.id).where(
-            Collection.name.in_(names))).all()) if names else {}
+        found = (
+            dict(
+                self.session.execute(
+                    select(Collection.name, Collection.id).where(Collection.name.in_(names))
+                ).all()
+            )
+            if names
+            else {}
+        )
         for name in names:
             if name not in found:
-                self.warn(f"no collection named {name!r} on this hub: left out (import its "
-                          "collection bundle first)")
+                self.warn(
+                    f"no collection named {name!r} on this hub: left out (import its "
+                    "collection bundle first)"
+                )
         return [found[n] for n in names if n in found]
 
     def agent_named(self, name: str | None) -> str | None:
@@ -138,8 +163,9 @@ class Writer:
 
     def _agent_id(self, name: str) -> str | None:
         """The oldest agent of that name (a copy imported later is `name (2)`)."""
-        return self.session.scalar(select(Agent.id).where(Agent.name == name)
-                                   .order_by(Agent.created_at).limit(1))
+        return self.session.scalar(
+            select(Agent.id).where(Agent.name == name).order_by(Agent.created_at).limit(1)
+        )
 
     def model(self, model_id: str | None) -> str | None:
         if model_id is None or self.model_ok(model_id):
@@ -158,31 +184,61 @@ class Writer:
         return f"agent:{found}" if found else None
 
     # ---- writing
-    def memory(self, old_id: str, kind: str, content: str, meta: dict[str, Any],
-               **columns: Any) -> Memory:
-        memory = Memory(id=self.new(old_id), kind=kind, content=content,
-                        content_hash=content_hash(content), meta=meta, **columns)
+    def memory(
+        self, old_id: str, kind: str, content: str, meta: dict[str, Any], **columns: Any
+    ) -> Memory:
+        memory = Memory(
+            id=self.new(old_id),
+            kind=kind,
+            content=content,
+            content_hash=content_hash(content),
+            meta=meta,
+            **columns,
+        )
         self.session.add(memory)
         self.result.counts[kind] += 1
         return memory
 
-    def edge(self, source: str, target: str, relation: str, weight: float = 1.0,
-             meta: dict[str, Any] | None = None) -> None:
-        self._edges.append(Edge(source_id=source, target_id=target, relation=relation,
-                                weight=weight, meta=meta or {}))
+    def edge(
+        self,
+        source: str,
+        target: str,
+        relation: str,
+        weight: float = 1.0,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self._edges.append(
+            Edge(
+                source_id=source,
+                target_id=target,
+                relation=relation,
+                weight=weight,
+                meta=meta or {},
+            )
+        )
 
     def bundle_edges(self, edges: list[EdgeIn]) -> None:
         for edge in edges:
-            self.edge(self.mapped(edge.source), self.mapped(edge.target), edge.relation,
-                      edge.weight, edge.metadata)
+            self.edge(
+                self.mapped(edge.source),
+                self.mapped(edge.target),
+                edge.relation,
+                edge.weight,
+                edge.metadata,
+            )
 
-    def created(self, kind: str, new: str, old: str | None, name: str,
-                **counts: int) -> None:
+    def created(self, kind: str, new: str, old: str | None, name: str, **counts: int) -> None:
         """One entry in the answer and one in the audit log per thing imported."""
         view = {"type": kind, "id": new, "name": name, "source_id": old, **counts}
         self.result.created.append(view)
-        audit.record(self.session, self.actor, f"{kind}.import", (kind, new), None,
-                     {**view, "bundle": self.result.kind})
+        audit.record(
+            self.session,
+            self.actor,
+            f"{kind}.import",
+            (kind, new),
+            None,
+            {**view, "bundle": self.result.kind},
+        )
 
     def finish(self) -> Imported:
         # A bundle may hold one edge twice (a reply is `reply_to` by row and by edge).
@@ -217,46 +273,75 @@ class Writer:
     def collection(self, bundle: CollectionBundle) -> None:
         given = bundle.collection
         name = self.free_name(Collection.name, given.name, 200, " ({n})")
-        collection = Collection(name=name, description=given.description,
-                                created_at=when(given.created_at))
+        collection = Collection(
+            name=name, description=given.description, created_at=when(given.created_at)
+        )
         self.session.add(collection)
         self.session.flush()
         # Same name is not enough: names are chosen by people; the dimension must agree too.
-        vectors = (bundle.embedder is not None and bundle.embedder.name == self.embedder_name
-                   and bundle.embedder.dimension == self.embedder_dimension)
+        vectors = (
+            bundle.embedder is not None
+            and bundle.embedder.name == self.embedder_name
+            and bundle.embedder.dimension == self.embedder_dimension
+        )
         if bundle.embedder is not None and not vectors:
-            self.warn(f"the vectors are {bundle.embedder.name}'s, this hub embeds with "
-                      f"{self.embedder_name}: the chunks are embedded again")
+            self.warn(
+                f"the vectors are {bundle.embedder.name}'s, this hub embeds with "
+                f"{self.embedder_name}: the chunks are embedded again"
+            )
         for document in bundle.documents:
             self._document(document, collection.id, bundle.embedder if vectors else None)
         self.session.flush()
         self.store_vectors()
         self.bundle_edges(bundle.edges)
-        self.created("collection", collection.id, None, name,
-                     documents=len(bundle.documents))
+        self.created("collection", collection.id, None, name, documents=len(bundle.documents))
 
     def _document(self, given: Any, collection_id: str, embedder: Any) -> None:
-        document = self.memory(given.id, "document", given.text, {
-            **given.metadata, "collection_id": collection_id, "title": given.title},
-            created_at=when(given.created_at))
+        document = self.memory(
+            given.id,
+            "document",
+            given.text,
+            {**given.metadata, "collection_id": collection_id, "title": given.title},
+            created_at=when(given.created_at),
+        )
         for index, chunk in enumerate(given.chunks):
             self._chunk(chunk, index, document.id, collection_id, embedder)
         self.session.flush()
-        self.session.add(Document(
-            id=document.id, collection_id=collection_id, title=given.title, url=given.url,
-            path=given.path, source=given.source, mime=given.mime,
-            status="indexed" if given.chunks else "queued", chunk_count=len(given.chunks),
-            created_at=document.created_at))
+        self.session.add(
+            Document(
+                id=document.id,
+                collection_id=collection_id,
+                title=given.title,
+                url=given.url,
+                path=given.path,
+                source=given.source,
+                mime=given.mime,
+                status="indexed" if given.chunks else "queued",
+                chunk_count=len(given.chunks),
+                created_at=document.created_at,
+            )
+        )
         if not given.chunks:  # a document exported before it was split: with its job
             job = self.ingest_job(document.id)
             self.session.add(job)
             self.result.ingest.append(job.id)
 
-    def _chunk(self, chunk: Any, index: int, document_id: str, collection_id: str,
-               embedder: Any) -> None:
-        memory = self.memory(chunk.id, "chunk", chunk.content, {
-            "document_id": document_id, "collection_id": collection_id, "start": chunk.start,
-            "end": chunk.end, "index": index, "page": chunk.page})
+    def _chunk(
+        self, chunk: Any, index: int, document_id: str, collection_id: str, embedder: Any
+    ) -> None:
+        memory = self.memory(
+            chunk.id,
+            "chunk",
+            chunk.content,
+            {
+                "document_id": document_id,
+                "collection_id": collection_id,
+                "start": chunk.start,
+                "end": chunk.end,
+                "index": index,
+                "page": chunk.page,
+            },
+        )
         self.edge(memory.id, document_id, "part_of")
         if embedder is not None and chunk.vector is not None:
             self.result.vectors.append((memory.id, base64.b64decode(chunk.vector)))
@@ -266,22 +351,38 @@ class Writer:
     def store_vectors(self) -> None:
         """Vectors that came with the bundle go in with the rows they belong to."""
         for memory_id, vector in self.result.vectors:
-            self.session.add(Vector(memory_id=memory_id, embedder=self.embedder_name,
-                                    dimension=len(vector) // 4, vector=vector))
+            self.session.add(
+                Vector(
+                    memory_id=memory_id,
+                    embedder=self.embedder_name,
+                    dimension=len(vector) // 4,
+                    vector=vector,
+                )
+            )
 
     def agent(self, bundle: AgentBundle) -> None:
         given = bundle.agent
-        agent = Agent(name=self.free_name(Agent.name, given.name, 200, " ({n})"),
-                      persona=given.persona, model=self.model(given.model),
-                      temperature=given.temperature, avatar=given.avatar,
-                      collections=self.collections(given.collections))
+        agent = Agent(
+            name=self.free_name(Agent.name, given.name, 200, " ({n})"),
+            persona=given.persona,
+            model=self.model(given.model),
+            temperature=given.temperature,
+            avatar=given.avatar,
+            collections=self.collections(given.collections),
+        )
         self.session.add(agent)
         self.session.flush()
         for memory in bundle.memories:
-            row = self.memory(memory.id, memory.kind, memory.content, memory.metadata,
-                              owner=f"agent:{agent.id}", tier=memory.tier,
-                              created_at=when(memory.created_at),
-                              updated_at=when(memory.updated_at or memory.created_at))
+            row = self.memory(
+                memory.id,
+                memory.kind,
+                memory.content,
+                memory.metadata,
+                owner=f"agent:{agent.id}",
+                tier=memory.tier,
+                created_at=when(memory.created_at),
+                updated_at=when(memory.updated_at or memory.created_at),
+            )
             if memory.kind not in UNEMBEDDED_KINDS:
                 self.result.embed.append((row.id, memory.content))
         self.session.flush()
@@ -292,33 +393,59 @@ class Writer:
         given = body.conversation
         collections = self.collections(given.collections)
         conversation_id = self.new(given.id)
-        self.memory(given.id, "conversation", given.title, {"collections": collections},
-                    created_at=when(given.created_at))
+        self.memory(
+            given.id,
+            "conversation",
+            given.title,
+            {"collections": collections},
+            created_at=when(given.created_at),
+        )
         for message in body.messages:
-            self.memory(message.id, "message", message.content, {
-                "conversation_id": conversation_id, "role": message.role},
-                created_at=when(message.created_at))
+            self.memory(
+                message.id,
+                "message",
+                message.content,
+                {"conversation_id": conversation_id, "role": message.role},
+                created_at=when(message.created_at),
+            )
         self.session.flush()
-        self.session.add(Conversation(
-            id=conversation_id, title=given.title, owner=self.person, collections=collections,
-            model=self.model(given.model), agent_id=self.agent_named(given.agent),
-            head_id=self.mapped(given.head_id), short_term=given.short_term,
-            long_term=given.long_term, created_at=when(given.created_at),
-            updated_at=when(given.updated_at or given.created_at)))
+        self.session.add(
+            Conversation(
+                id=conversation_id,
+                title=given.title,
+                owner=self.person,
+                collections=collections,
+                model=self.model(given.model),
+                agent_id=self.agent_named(given.agent),
+                head_id=self.mapped(given.head_id),
+                short_term=given.short_term,
+                long_term=given.long_term,
+                created_at=when(given.created_at),
+                updated_at=when(given.updated_at or given.created_at),
+            )
+        )
         self.session.flush()
         self._messages(body, conversation_id)
         if given.forked_from:
             self.edge(conversation_id, self.mapped(given.forked_from), "forked_from")
-        self.created("conversation", conversation_id, given.id, given.title,
-                     messages=len(body.messages))
+        self.created(
+            "conversation", conversation_id, given.id, given.title, messages=len(body.messages)
+        )
 
     def _messages(self, body: ConversationBody, conversation_id: str) -> None:
         for message in body.messages:
             status, error = unfinished(message.status)
-            row = Message(id=self.mapped(message.id), conversation_id=conversation_id,
-                          parent_id=self.mapped(message.parent_id), role=message.role,
-                          status=status, error=message.error or error, sources=message.sources,
-                          model=message.model, created_at=when(message.created_at))
+            row = Message(
+                id=self.mapped(message.id),
+                conversation_id=conversation_id,
+                parent_id=self.mapped(message.parent_id),
+                role=message.role,
+                status=status,
+                error=message.error or error,
+                sources=message.sources,
+                model=message.model,
+                created_at=when(message.created_at),
+            )
             self.session.add(row)
             self.edge(row.id, conversation_id, "in_session")
             if row.parent_id:
@@ -332,19 +459,39 @@ class Writer:
         given = body.channel
         name = self.free_name(Channel.name, given.name, 80, "-{n}")
         channel_id = self.new(given.id)
-        self.memory(given.id, "channel", name, {"description": given.description},
-                    owner=self.person, created_at=when(given.created_at))
+        self.memory(
+            given.id,
+            "channel",
+            name,
+            {"description": given.description},
+            owner=self.person,
+            created_at=when(given.created_at),
+        )
         authors = [self._author(m.author) for m in body.messages]
         for message, author in zip(body.messages, authors, strict=True):
-            self.memory(message.id, "channel_message", message.content, {
-                "channel_id": channel_id, "author_name": message.author_name
-                or message.author.name,
-                **({"reply_to": self.mapped(message.reply_to)} if message.reply_to else {})},
-                owner=author, created_at=when(message.created_at))
+            self.memory(
+                message.id,
+                "channel_message",
+                message.content,
+                {
+                    "channel_id": channel_id,
+                    "author_name": message.author_name or message.author.name,
+                    **({"reply_to": self.mapped(message.reply_to)} if message.reply_to else {}),
+                },
+                owner=author,
+                created_at=when(message.created_at),
+            )
         self.session.flush()
-        self.session.add(Channel(id=channel_id, name=name, description=given.description,
-                                 created_by=self.person, created_at=when(given.created_at),
-                                 archived_at=utcnow() if given.archived else None))
+        self.session.add(
+            Channel(
+                id=channel_id,
+                name=name,
+                description=given.description,
+                created_by=self.person,
+                created_at=when(given.created_at),
+                archived_at=utcnow() if given.archived else None,
+            )
+        )
         self.session.flush()
         self._members(body, channel_id)
         self._channel_messages(body, channel_id, authors)
@@ -360,8 +507,9 @@ class Writer:
             self.warn("messages by others than you keep their authors' names only")
             return f"imported:{ref.kind}:{ref.name}"
         if found is None:
-            self.warn(f"no {ref.kind} named {ref.name!r} on this hub: their messages keep "
-                      "the name only")
+            self.warn(
+                f"no {ref.kind} named {ref.name!r} on this hub: their messages keep the name only"
+            )
         return found or f"imported:{ref.kind}:{ref.name}"
 
     def _members(self, body: ChannelBody, channel_id: str) -> None:
@@ -371,26 +519,37 @@ class Writer:
             if member is None:
                 self.warn(f"no {given.kind} named {given.name!r} on this hub: not a member")
             else:
-                members.setdefault(member, given.mode if member.startswith("agent:")
-                                   else "mention")
-        self.session.add_all([ChannelMember(channel_id=channel_id, member=m, mode=mode)
-                              for m, mode in members.items()])
+                members.setdefault(member, given.mode if member.startswith("agent:") else "mention")
+        self.session.add_all(
+            [
+                ChannelMember(channel_id=channel_id, member=m, mode=mode)
+                for m, mode in members.items()
+            ]
+        )
         self.session.flush()
 
-    def _channel_messages(self, body: ChannelBody, channel_id: str,
-                          authors: list[str]) -> None:
+    def _channel_messages(self, body: ChannelBody, channel_id: str, authors: list[str]) -> None:
         """In the bundle's `seq` order, so that the new seqs keep it."""
-        order = sorted(range(len(body.messages)), key=lambda i: (
-            body.messages[i].seq if body.messages[i].seq is not None else i, i))
+        order = sorted(
+            range(len(body.messages)),
+            key=lambda i: (body.messages[i].seq if body.messages[i].seq is not None else i, i),
+        )
         for message, author in ((body.messages[i], authors[i]) for i in order):
             status, error = unfinished(message.status)
             mentions = [m for m in map(self.member, message.mentions) if m]
             row = ChannelMessage(
-                id=self.mapped(message.id), channel_id=channel_id, author=author,
-                reply_to=self.mapped(message.reply_to), mentions=mentions, status=status,
-                error=error, sources=message.sources, trigger_id=self.mapped(
-                    message.trigger_id), created_at=when(message.created_at),
-                edited_at=message.edited_at and when(message.edited_at))
+                id=self.mapped(message.id),
+                channel_id=channel_id,
+                author=author,
+                reply_to=self.mapped(message.reply_to),
+                mentions=mentions,
+                status=status,
+                error=error,
+                sources=message.sources,
+                trigger_id=self.mapped(message.trigger_id),
+                created_at=when(message.created_at),
+                edited_at=message.edited_at and when(message.edited_at),
+            )
             self.session.add(row)
             self.session.flush()  # one at a time: the seq is given in this order
             self.edge(row.id, channel_id, "in_session")

@@ -31,12 +31,19 @@ EXPORTABLE = ("collection", "agent", "conversation", "channel")
 
 
 class Bundles:
-    def __init__(self, db: Database, *, hidden: Hidden, embedder_name: str,
-                 embed_later: Callable[[str, str], None],
-                 ingest_job: Callable[[str], Any], dispatch: Callable[[str], None],
-                 index_vectors: Callable[[list[str], np.ndarray], None],
-                 model_ok: Callable[[str], bool],
-                 embedder_dimension: Callable[[], int] = lambda: 0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        hidden: Hidden,
+        embedder_name: str,
+        embed_later: Callable[[str, str], None],
+        ingest_job: Callable[[str], Any],
+        dispatch: Callable[[str], None],
+        index_vectors: Callable[[list[str], np.ndarray], None],
+        model_ok: Callable[[str], bool],
+        embedder_dimension: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.db = db
         self.exporter = Exporter(db, hidden, embedder_name)
         self.embedder_name = embedder_name
@@ -48,8 +55,9 @@ class Bundles:
         self.embedder_dimension = embedder_dimension  # vectors of another size are not kept
 
     # ---- export
-    def export(self, kind: str, item_id: str, person: str = "owner",
-               vectors: bool = False) -> dict[str, Any]:
+    def export(
+        self, kind: str, item_id: str, person: str = "owner", vectors: bool = False
+    ) -> dict[str, Any]:
         """One thing as a JSON bundle; `person` exports only what they may read."""
         if kind == "collection":
             return self.exporter.collection(item_id, vectors)
@@ -59,8 +67,9 @@ class Bundles:
             return self.exporter.conversation(item_id, person)
         if kind == "channel":
             return self.exporter.channel(item_id, person)
-        raise InvalidInput(f"one of {', '.join(EXPORTABLE)} (or every chat) is exported",
-                           details={"field": "kind"})
+        raise InvalidInput(
+            f"one of {', '.join(EXPORTABLE)} (or every chat) is exported", details={"field": "kind"}
+        )
 
     def export_chats(self, person: str = "owner") -> Iterator[str]:
         """Every conversation and channel `person` may read, as JSON lines (a header
@@ -69,25 +78,43 @@ class Bundles:
             yield json.dumps(item, ensure_ascii=False) + "\n"
 
     # ---- import
-    def import_bundle(self, raw: bytes | str, actor: Actor, *, person: str = "owner",
-                      ndjson: bool = False, expected_kind: str | None = None,
-                      ) -> dict[str, Any]:
+    def import_bundle(
+        self,
+        raw: bytes | str,
+        actor: Actor,
+        *,
+        person: str = "owner",
+        ndjson: bool = False,
+        expected_kind: str | None = None,
+    ) -> dict[str, Any]:
         """The answer names what was made and maps every id of the bundle to its new id."""
         bundle = validate(parse(raw, ndjson), expected_kind)
         try:
             with self.db.session() as session:
-                writer = Writer(session, actor, person, bundle.kind, self.embedder_name,
-                                self.model_ok, self.embedder_dimension(), self.ingest_job)
+                writer = Writer(
+                    session,
+                    actor,
+                    person,
+                    bundle.kind,
+                    self.embedder_name,
+                    self.model_ok,
+                    self.embedder_dimension(),
+                    self.ingest_job,
+                )
                 imported = writer.write(bundle)
         except IntegrityError as exc:  # a name taken at the same moment
-            raise Conflict("the import clashed with a change made at the same time; "
-                           "nothing was imported: try again") from exc
+            raise Conflict(
+                "the import clashed with a change made at the same time; "
+                "nothing was imported: try again"
+            ) from exc
         try:
             self._index(imported)
         except Exception:  # what was imported is stored; the index is rebuilt at start
             log.exception("indexing an import failed; the next start catches up")
-            imported.warnings.append("the import is stored, but indexing it failed: "
-                                     "search finds it after the hub restarts")
+            imported.warnings.append(
+                "the import is stored, but indexing it failed: "
+                "search finds it after the hub restarts"
+            )
         return imported.view()
 
     def _index(self, imported: Imported) -> None:
@@ -96,8 +123,9 @@ class Bundles:
             self.dispatch(job_id)
         if imported.vectors:
             ids = [memory_id for memory_id, _ in imported.vectors]
-            self.index_vectors(ids, np.stack([np.frombuffer(v, dtype="<f4")
-                                              for _, v in imported.vectors]))
+            self.index_vectors(
+                ids, np.stack([np.frombuffer(v, dtype="<f4") for _, v in imported.vectors])
+            )
         for memory_id, text in imported.embed:
             self.embed_later(memory_id, text)
 
@@ -111,11 +139,14 @@ def for_hub(hub: Any) -> Bundles:
         except NeurocacheError:
             return False
 
-    return Bundles(hub.db, hidden=hub.visibility.hidden,
-                   embedder_dimension=lambda: hub.embedder.dimension,
-                   embedder_name=hub.search.embedder_name,
-                   embed_later=hub.index_later.add,
-                   ingest_job=lambda document_id: hub.jobs.row(
-                       "ingest", {"document_id": document_id}),
-                   dispatch=hub.jobs.dispatch,
-                   index_vectors=hub.knowledge.index_vectors, model_ok=model_ok)
+    return Bundles(
+        hub.db,
+        hidden=hub.visibility.hidden,
+        embedder_dimension=lambda: hub.embedder.dimension,
+        embedder_name=hub.search.embedder_name,
+        embed_later=hub.index_later.add,
+        ingest_job=lambda document_id: hub.jobs.row("ingest", {"document_id": document_id}),
+        dispatch=hub.jobs.dispatch,
+        index_vectors=hub.knowledge.index_vectors,
+        model_ok=model_ok,
+    )

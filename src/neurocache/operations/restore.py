@@ -30,8 +30,10 @@ from neurocache.store.database import alembic_config
 
 KNOWN_FORMATS = frozenset({FORMAT_VERSION})
 # Every name a backup may hold: plain relative names, so none can point outside the target.
-MEMBER_NAME = re.compile(r"(manifest\.json|neurocache\.db|config\.toml"
-                         r"|(indexes|blobs)/[A-Za-z0-9][A-Za-z0-9._-]*)")
+MEMBER_NAME = re.compile(
+    r"(manifest\.json|neurocache\.db|config\.toml"
+    r"|(indexes|blobs)/[A-Za-z0-9][A-Za-z0-9._-]*)"
+)
 FOLDERS = frozenset({"indexes", "blobs"})
 READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError)
 
@@ -75,11 +77,13 @@ def _check_stream(archive: Path) -> None:
             pass
 
 
-def _install(tar: tarfile.TarFile, members: list[tarfile.TarInfo], manifest: dict[str, Any],
-             data_dir: Path) -> None:
+def _install(
+    tar: tarfile.TarFile, members: list[tarfile.TarInfo], manifest: dict[str, Any], data_dir: Path
+) -> None:
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-",
-                                    dir=data_dir.parent))  # mode 0700, like the hub's
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-", dir=data_dir.parent)
+    )  # mode 0700, like the hub's
     try:
         _unpack(tar, members, staging)
         verify_store(staging / DATABASE, manifest)
@@ -91,8 +95,10 @@ def _install(tar: tarfile.TarFile, members: list[tarfile.TarInfo], manifest: dic
 
 def check_empty(data_dir: Path) -> None:
     if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
-        raise RestoreRefused(f"{data_dir} is not empty: a backup is restored only into an "
-                             "empty or new data dir (nothing was changed)")
+        raise RestoreRefused(
+            f"{data_dir} is not empty: a backup is restored only into an "
+            "empty or new data dir (nothing was changed)"
+        )
 
 
 def checked_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
@@ -104,8 +110,7 @@ def checked_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
         if member.isdir() and member.name in FOLDERS:
             continue
         if not member.isfile() or not MEMBER_NAME.fullmatch(member.name):
-            raise InvalidBackup(f"the backup holds {member.name!r}, which no backup holds: "
-                                "refused")
+            raise InvalidBackup(f"the backup holds {member.name!r}, which no backup holds: refused")
     if len(set(names)) != len(names):
         raise InvalidBackup("the backup names a file twice: refused")
     for needed in (MANIFEST, DATABASE):
@@ -122,9 +127,11 @@ def read_manifest(tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> dict[
         raise InvalidBackup(f"the backup's manifest is not JSON: {exc}") from exc
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if version not in KNOWN_FORMATS:
-        raise InvalidBackup(f"the backup's format version {version!r} is not one this "
-                            f"Neurocache reads ({', '.join(map(str, sorted(KNOWN_FORMATS)))});"
-                            " a newer Neurocache may read it")
+        raise InvalidBackup(
+            f"the backup's format version {version!r} is not one this "
+            f"Neurocache reads ({', '.join(map(str, sorted(KNOWN_FORMATS)))});"
+            " a newer Neurocache may read it"
+        )
     return manifest
 
 
@@ -172,8 +179,10 @@ def _check_revision(revision: str | None) -> None:
     try:
         ScriptDirectory.from_config(alembic_config()).get_revision(revision)
     except CommandError as exc:
-        raise InvalidBackup(f"the backup's store has schema {revision!r}, which this "
-                            "Neurocache does not know: restore it with a newer one") from exc
+        raise InvalidBackup(
+            f"the backup's store has schema {revision!r}, which this "
+            "Neurocache does not know: restore it with a newer one"
+        ) from exc
 
 
 def _move_into_place(staging: Path, data_dir: Path) -> None:
@@ -182,5 +191,6 @@ def _move_into_place(staging: Path, data_dir: Path) -> None:
             data_dir.rmdir()  # fails if something appeared since the check: nothing lost
         os.rename(staging, data_dir)
     except OSError as exc:
-        raise RestoreRefused(f"{data_dir} could not be put in place ({exc}); it was "
-                             "left as it was") from exc
+        raise RestoreRefused(
+            f"{data_dir} could not be put in place ({exc}); it was left as it was"
+        ) from exc

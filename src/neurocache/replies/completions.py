@@ -23,8 +23,18 @@ from neurocache.replies.prompt import (
     cited_numbers,
 )
 
-PASSED_THROUGH = ("temperature", "top_p", "max_tokens", "stop", "presence_penalty",
-                  "frequency_penalty", "seed", "logit_bias", "response_format", "user")
+PASSED_THROUGH = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "logit_bias",
+    "response_format",
+    "user",
+)
 DEFAULT_MAX_TOKENS = 512
 
 
@@ -40,9 +50,12 @@ class Prepared:
 
 
 class Completions:
-    def __init__(self, backend_for: Callable[[str | None], ChatBackend],
-                 retrieve: Callable[[str, list[str] | None, int], list[Source]],
-                 sources_wanted: int) -> None:
+    def __init__(
+        self,
+        backend_for: Callable[[str | None], ChatBackend],
+        retrieve: Callable[[str, list[str] | None, int], list[Source]],
+        sources_wanted: int,
+    ) -> None:
         self.backend_for = backend_for
         self.retrieve = retrieve  # (question, collections, k) → sources, best first
         self.sources_wanted = sources_wanted
@@ -70,14 +83,18 @@ class Completions:
     def complete(prepared: Prepared) -> dict[str, Any]:
         answer = prepared.backend.client.chat(prepared.body["messages"], **_params(prepared))
         usage = answer.get("usage") or {}
-        prepared.backend.count_usage(tokens_in=usage.get("prompt_tokens", 0),
-                                     tokens_out=usage.get("completion_tokens", 0))
+        prepared.backend.count_usage(
+            tokens_in=usage.get("prompt_tokens", 0), tokens_out=usage.get("completion_tokens", 0)
+        )
         return answer
 
     @staticmethod
     def stream(prepared: Prepared) -> Iterator[dict[str, Any]]:
-        return _metered(prepared, prepared.backend.client.chat_stream(
-            prepared.body["messages"], **_params(prepared)), usage_scope.get({}))
+        return _metered(
+            prepared,
+            prepared.backend.client.chat_stream(prepared.body["messages"], **_params(prepared)),
+            usage_scope.get({}),
+        )
 
 
 class ContextExceeded(PromptTooLong):
@@ -99,29 +116,36 @@ def as_model_message(message: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def reply_room(messages: list[dict[str, Any]], backend: ChatBackend,
-               asked: int | None) -> int:
+def reply_room(messages: list[dict[str, Any]], backend: ChatBackend, asked: int | None) -> int:
     """The reply's token budget: what the client asked when it fits beside the messages
     (else OpenAI's 400), or the default cut to the room there is."""
-    taken = sum(backend.count_tokens(content_text(m.get("content"))) + MESSAGE_OVERHEAD
-                for m in messages)
+    taken = sum(
+        backend.count_tokens(content_text(m.get("content"))) + MESSAGE_OVERHEAD for m in messages
+    )
     room = int(backend.context_tokens * SAFETY_MARGIN) - taken
     if asked is not None and asked > room:
         raise ContextExceeded(
             f"This model's maximum context length is {backend.context_tokens} tokens; the "
             f"messages take about {taken} and {asked} were asked for the reply",
-            details={"field": "messages", "tokens": taken, "asked": asked,
-                     "context": backend.context_tokens})
+            details={
+                "field": "messages",
+                "tokens": taken,
+                "asked": asked,
+                "context": backend.context_tokens,
+            },
+        )
     if room < 1:
         raise ContextExceeded(
             f"This model's maximum context length is {backend.context_tokens} tokens; the "
             f"messages take about {taken}, leaving no room for a reply",
-            details={"field": "messages", "tokens": taken, "context": backend.context_tokens})
+            details={"field": "messages", "tokens": taken, "context": backend.context_tokens},
+        )
     return asked if asked is not None else min(DEFAULT_MAX_TOKENS, room)
 
 
-def _metered(prepared: Prepared, chunks: Iterator[dict[str, Any]],
-             whose: dict[str, str]) -> Iterator[dict[str, Any]]:
+def _metered(
+    prepared: Prepared, chunks: Iterator[dict[str, Any]], whose: dict[str, str]
+) -> Iterator[dict[str, Any]]:
     """The chunks as they come; once they end (or the client goes), the tokens are
     counted against `whose` usage scope (the generator runs after the view returned, when
     the request's own scope may be gone): as the server reports them, else one per piece."""
@@ -130,19 +154,22 @@ def _metered(prepared: Prepared, chunks: Iterator[dict[str, Any]],
         for chunk in chunks:
             answered = True
             usage = chunk.get("usage") or usage
-            pieces += sum(1 for c in chunk.get("choices") or []
-                          if (c.get("delta") or {}).get("content"))
+            pieces += sum(
+                1 for c in chunk.get("choices") or [] if (c.get("delta") or {}).get("content")
+            )
             yield chunk
     finally:
         if answered:  # a model that failed before its first chunk took nothing
             _count_streamed(prepared, usage, pieces, whose)
 
 
-def _count_streamed(prepared: Prepared, usage: dict[str, Any], pieces: int,
-                    whose: dict[str, str]) -> None:
+def _count_streamed(
+    prepared: Prepared, usage: dict[str, Any], pieces: int, whose: dict[str, str]
+) -> None:
     backend = prepared.backend
     asked = usage.get("prompt_tokens") or sum(
-        backend.count_tokens(content_text(m.get("content"))) for m in prepared.body["messages"])
+        backend.count_tokens(content_text(m.get("content"))) for m in prepared.body["messages"]
+    )
     with scope(**whose):
         backend.count_usage(tokens_in=asked, tokens_out=usage.get("completion_tokens", pieces))
 
@@ -163,8 +190,9 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content
-                         if isinstance(p, dict) and p.get("type") == "text")
+        return "\n".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
     return ""
 
 
@@ -173,16 +201,19 @@ def sources_message(sources: list[Source]) -> str:
     return f"{INSTRUCTIONS}{SOURCES_HEADING}{blocks}"
 
 
-def fit_sources(found: list[Source], messages: list[dict[str, Any]], backend: ChatBackend,
-                reply_tokens: int) -> list[Source]:
+def fit_sources(
+    found: list[Source], messages: list[dict[str, Any]], backend: ChatBackend, reply_tokens: int
+) -> list[Source]:
     """As many of the best sources as fit beside the client's messages and the reply."""
     count = backend.count_tokens
     taken = sum(count(content_text(m.get("content"))) + MESSAGE_OVERHEAD for m in messages)
     limit = int((backend.context_tokens - reply_tokens) * SAFETY_MARGIN)
     if taken > limit:
-        raise PromptTooLong(f"the messages take {taken} tokens; this model has room for "
-                            f"{limit} beside a reply of {reply_tokens}",
-                            details={"tokens": taken, "limit": limit})
+        raise PromptTooLong(
+            f"the messages take {taken} tokens; this model has room for "
+            f"{limit} beside a reply of {reply_tokens}",
+            details={"tokens": taken, "limit": limit},
+        )
     # Each block counted once (re-counting the whole message per try cost ~10 ms).
     taken += count(INSTRUCTIONS + SOURCES_HEADING) + MESSAGE_OVERHEAD
     costs = [count(f"\n\n{s.heading(n)}\n{s.text}") for n, s in enumerate(found, start=1)]

@@ -55,9 +55,19 @@ class Source:
         return f"[{number}] {' — '.join(parts) or 'note'}"
 
     def view(self, number: int, cited: bool) -> dict[str, Any]:
-        return {"number": number, "memory_id": self.memory_id, "document_id": self.document_id,
-                "title": self.title, "url": self.url, "path": self.path, "page": self.page,
-                "start": self.start, "end": self.end, "quote": self.text, "cited": cited}
+        return {
+            "number": number,
+            "memory_id": self.memory_id,
+            "document_id": self.document_id,
+            "title": self.title,
+            "url": self.url,
+            "path": self.path,
+            "page": self.page,
+            "start": self.start,
+            "end": self.end,
+            "quote": self.text,
+            "cited": cited,
+        }
 
 
 @dataclass(frozen=True)
@@ -77,16 +87,27 @@ class Prompt:
     temperature: float | None = None  # the agent's, when it has one
 
 
-def build_prompt(question: str, *, history: list[Turn], sources: list[Source],
-                 recalled: list[Turn], budget: int, count: Callable[[str], int],
-                 instructions: str = INSTRUCTIONS) -> Prompt:
+def build_prompt(
+    question: str,
+    *,
+    history: list[Turn],
+    sources: list[Source],
+    recalled: list[Turn],
+    budget: int,
+    count: Callable[[str], int],
+    instructions: str = INSTRUCTIONS,
+) -> Prompt:
     """The messages for the model, at most `budget` tokens by `count` (the model's own
     tokenizer). `sources` and `recalled` come most relevant first; `history` oldest first."""
     sources, recalled, history = list(sources), list(recalled), list(history)
     dropped = {"recalled": 0, "sources": 0, "history": 0}
     limit = int(budget * SAFETY_MARGIN)
-    fixed = (_cost(instructions, count) + _cost(question, count) + count(SOURCES_HEADING)
-             + count(RECALLED_HEADING))
+    fixed = (
+        _cost(instructions, count)
+        + _cost(question, count)
+        + count(SOURCES_HEADING)
+        + count(RECALLED_HEADING)
+    )
     source_costs = [count(_source_block(s, i + 1)) for i, s in enumerate(sources)]
     recalled_costs = [count(_recalled_line(t)) for t in recalled]
     history_costs = [_cost(t.content, count) for t in history]
@@ -106,12 +127,16 @@ def build_prompt(question: str, *, history: list[Turn], sources: list[Source],
         else:
             raise PromptTooLong(
                 f"the message is too long for the model's context ({fixed} tokens with the "
-                f"instructions; at most {limit})", details={"tokens": fixed, "limit": limit})
+                f"instructions; at most {limit})",
+                details={"tokens": fixed, "limit": limit},
+            )
     tokens = fixed + sum(source_costs) + sum(recalled_costs) + sum(history_costs)
     system = _system(instructions, sources, recalled)
-    messages = [{"role": "system", "content": system},
-                *({"role": t.role, "content": t.content} for t in history),
-                {"role": "user", "content": question}]
+    messages = [
+        {"role": "system", "content": system},
+        *({"role": t.role, "content": t.content} for t in history),
+        {"role": "user", "content": question},
+    ]
     return Prompt(messages, sources, recalled, history, tokens, dropped)
 
 
@@ -135,8 +160,9 @@ def _recalled_line(turn: Turn) -> str:
 def _system(instructions: str, sources: list[Source], recalled: list[Turn]) -> str:
     parts = [instructions]
     if sources:
-        parts.append(SOURCES_HEADING + "".join(_source_block(s, i + 1)
-                                               for i, s in enumerate(sources)))
+        parts.append(
+            SOURCES_HEADING + "".join(_source_block(s, i + 1) for i, s in enumerate(sources))
+        )
     if recalled:
         parts.append(RECALLED_HEADING + "".join(_recalled_line(t) for t in recalled))
     return "".join(parts)

@@ -20,19 +20,26 @@ log = logging.getLogger("neurocache.chat")
 SAVE_EVERY_S = 2.0
 
 
-def stream_reply(backend: ChatBackend, messages: list[dict[str, str]], *, max_tokens: int,
-                 temperature: float, on_delta: Callable[[str], None] = lambda _d: None,
-                 save: Callable[[str], None] = lambda _t: None,
-                 stop: threading.Event | None = None,
-                 prompt_tokens: int | None = None) -> tuple[str, int]:
+def stream_reply(
+    backend: ChatBackend,
+    messages: list[dict[str, str]],
+    *,
+    max_tokens: int,
+    temperature: float,
+    on_delta: Callable[[str], None] = lambda _d: None,
+    save: Callable[[str], None] = lambda _t: None,
+    stop: threading.Event | None = None,
+    prompt_tokens: int | None = None,
+) -> tuple[str, int]:
     """The reply's text and its token count; `save` gets the text so far every couple of
     seconds (a crash keeps what was written), `stop` ends it early. The tokens both ways
     are counted for usage (`backend.count_usage`)."""
     parts: list[str] = []
     tokens: int | None = None
     saved_at = time.monotonic()
-    stream = backend.client.chat_stream(messages, max_tokens=max_tokens,
-                                        temperature=temperature, model=backend.served_name)
+    stream = backend.client.chat_stream(
+        messages, max_tokens=max_tokens, temperature=temperature, model=backend.served_name
+    )
     with closing(stream):
         for chunk in stream:
             if stop is not None and stop.is_set():

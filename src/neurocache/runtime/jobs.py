@@ -38,9 +38,14 @@ class JobCancelled(Exception):
 
 
 def job_view(job: Job) -> dict[str, Any]:
-    view = {"id": job.id, "kind": job.kind, "status": job.status,
-            "progress": round(job.progress, 4), "created_at": isoformat(job.created_at),
-            "updated_at": isoformat(job.updated_at)}
+    view = {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": round(job.progress, 4),
+        "created_at": isoformat(job.created_at),
+        "updated_at": isoformat(job.updated_at),
+    }
     if job.error:
         view["error"] = job.error
     return view
@@ -59,8 +64,7 @@ class JobQueue:
         self._began: dict[str, float] = {}  # when each of them started: for time left
         self._lock = threading.Lock()
 
-    def register(self, kind: str, handler: Handler,
-                 on_cancel: CancelHook | None = None) -> None:
+    def register(self, kind: str, handler: Handler, on_cancel: CancelHook | None = None) -> None:
         self.handlers[kind] = handler
         if on_cancel is not None:
             self.cancel_hooks[kind] = on_cancel
@@ -70,8 +74,13 @@ class JobQueue:
         are written together (a crash between two commits would leave work no job does);
         `dispatch` it after the commit."""
         # Whose work it is travels with the job, so its usage is counted against them.
-        return Job(id=new_id(), kind=kind, status="queued", progress=0.0,
-                   payload={**payload, USAGE_SCOPE: usage_scope.get({})})
+        return Job(
+            id=new_id(),
+            kind=kind,
+            status="queued",
+            progress=0.0,
+            payload={**payload, USAGE_SCOPE: usage_scope.get({})},
+        )
 
     def dispatch(self, job_id: str) -> None:
         """Hand a committed job to the workers (one not dispatched runs at the next start)."""
@@ -90,8 +99,10 @@ class JobQueue:
         if began is None or view["status"] != "running" or view["progress"] < 0.01:
             return {}
         elapsed = time.monotonic() - began
-        return {"elapsed_s": round(elapsed, 1),
-                "eta_s": round(elapsed * (1 - view["progress"]) / view["progress"], 1)}
+        return {
+            "elapsed_s": round(elapsed, 1),
+            "eta_s": round(elapsed * (1 - view["progress"]) / view["progress"], 1),
+        }
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """A queued job never runs; a running one stops at its next progress report."""
@@ -108,8 +119,13 @@ class JobQueue:
         """In the caller's transaction: cancel the queued or running jobs of `kind` whose
         payload holds `key: value` (no cancel hook: the caller writes what goes with it).
         Their ids, to `announce` after the commit."""
-        jobs = list(session.scalars(select(Job).where(
-            Job.kind == kind, Job.status.in_(LIVE), Job.payload[key].as_string() == value)))
+        jobs = list(
+            session.scalars(
+                select(Job).where(
+                    Job.kind == kind, Job.status.in_(LIVE), Job.payload[key].as_string() == value
+                )
+            )
+        )
         for job in jobs:
             job.status = "cancelled"
         return [job.id for job in jobs]
@@ -128,14 +144,17 @@ class JobQueue:
         if self._threads:
             return
         with self.db.session() as session:
-            unfinished = list(session.scalars(
-                select(Job.id).where(Job.status.in_(("queued", "running")))
-                .order_by(Job.created_at)))
+            unfinished = list(
+                session.scalars(
+                    select(Job.id)
+                    .where(Job.status.in_(("queued", "running")))
+                    .order_by(Job.created_at)
+                )
+            )
         for job_id in unfinished:
             self._queue.put(job_id)
         for number in range(self.workers):
-            thread = threading.Thread(target=self._work, name=f"job-worker-{number}",
-                                      daemon=True)
+            thread = threading.Thread(target=self._work, name=f"job-worker-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -152,8 +171,9 @@ class JobQueue:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.db.session() as session:
-                busy = session.scalar(select(Job.id).where(
-                    Job.status.in_(("queued", "running"))).limit(1))
+                busy = session.scalar(
+                    select(Job.id).where(Job.status.in_(("queued", "running"))).limit(1)
+                )
             with self._lock:
                 working = bool(self._running)
             if busy is None and not working:
@@ -186,11 +206,14 @@ class JobQueue:
                 if not store_busy(exc):
                     raise
                 if attempt == BUSY_ATTEMPTS:  # left queued or running: the next start runs it
-                    log.warning("job %s: the store stayed busy; it runs at the next start",
-                                job_id)
+                    log.warning("job %s: the store stayed busy; it runs at the next start", job_id)
                     return
-                log.warning("job %s: the store was busy; trying again (%d of %d)", job_id,
-                            attempt + 1, BUSY_ATTEMPTS)
+                log.warning(
+                    "job %s: the store was busy; trying again (%d of %d)",
+                    job_id,
+                    attempt + 1,
+                    BUSY_ATTEMPTS,
+                )
                 time.sleep(attempt)
 
     def _run(self, job_id: str) -> None:

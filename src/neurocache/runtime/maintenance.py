@@ -16,11 +16,16 @@ log = logging.getLogger("neurocache.chat")
 
 
 class Maintenance:
-    def __init__(self, *, interval_s: float, retention_days: float,
-                 agent_ids: Callable[[], list[str]],
-                 consolidate: Callable[[str, datetime], dict[str, Any]],
-                 delete_messages_before: Callable[[datetime], int],
-                 tasks: dict[str, Callable[[datetime], int]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        interval_s: float,
+        retention_days: float,
+        agent_ids: Callable[[], list[str]],
+        consolidate: Callable[[str, datetime], dict[str, Any]],
+        delete_messages_before: Callable[[datetime], int],
+        tasks: dict[str, Callable[[datetime], int]] | None = None,
+    ) -> None:
         self.interval_s, self.retention_days = interval_s, retention_days
         self.agent_ids, self.consolidate = agent_ids, consolidate
         self.delete_messages_before = delete_messages_before
@@ -51,8 +56,7 @@ class Maintenance:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="maintenance",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:

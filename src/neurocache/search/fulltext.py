@@ -39,9 +39,15 @@ def _quoted(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def search_fulltext(fetch: Fetch, dialect: str, query: Query, limit: int, where: str = "1",
-                    params: dict[str, Any] | None = None,
-                    highlight: bool = True) -> list[TextHit]:
+def search_fulltext(
+    fetch: Fetch,
+    dialect: str,
+    query: Query,
+    limit: int,
+    where: str = "1",
+    params: dict[str, Any] | None = None,
+    highlight: bool = True,
+) -> list[TextHit]:
     """Best `limit` matches among the memories `m` that satisfy `where`, by BM25; with
     their matched words marked (`highlight`), which costs as much again. `fetch` runs a
     read (`Database.fetch`)."""
@@ -52,20 +58,29 @@ def search_fulltext(fetch: Fetch, dialect: str, query: Query, limit: int, where:
         raise Unavailable("full-text search needs the SQLite store for now")
     params = {**(params or {}), "match": match, "limit": limit}
     if not highlight:
-        return [TextHit(rowid, -score, "") for rowid, score in fetch(
-            "SELECT memories_fts.rowid, bm25(memories_fts) AS score FROM memories_fts "
-            "JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH :match AND {where} ORDER BY score LIMIT :limit",
-            params)]
+        return [
+            TextHit(rowid, -score, "")
+            for rowid, score in fetch(
+                "SELECT memories_fts.rowid, bm25(memories_fts) AS score FROM memories_fts "
+                "JOIN memories m ON m.rowid = memories_fts.rowid "
+                f"WHERE memories_fts MATCH :match AND {where} ORDER BY score LIMIT :limit",
+                params,
+            )
+        ]
     # Ranked first, highlighted after: highlight() on every matching row before the LIMIT
     # would cost as much as the search.
-    return [TextHit(rowid, -score, marked) for rowid, score, marked in fetch(
-        "WITH best AS (SELECT memories_fts.rowid AS id, bm25(memories_fts) AS score "
-        "FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
-        f"WHERE memories_fts MATCH :match AND {where} ORDER BY score LIMIT :limit) "
-        f"SELECT best.id, best.score, highlight(memories_fts, 0, '{MARK_OPEN}', "
-        f"'{MARK_CLOSE}') FROM best JOIN memories_fts ON memories_fts.rowid = best.id "
-        "WHERE memories_fts MATCH :match ORDER BY best.score", params)]
+    return [
+        TextHit(rowid, -score, marked)
+        for rowid, score, marked in fetch(
+            "WITH best AS (SELECT memories_fts.rowid AS id, bm25(memories_fts) AS score "
+            "FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
+            f"WHERE memories_fts MATCH :match AND {where} ORDER BY score LIMIT :limit) "
+            f"SELECT best.id, best.score, highlight(memories_fts, 0, '{MARK_OPEN}', "
+            f"'{MARK_CLOSE}') FROM best JOIN memories_fts ON memories_fts.rowid = best.id "
+            "WHERE memories_fts MATCH :match ORDER BY best.score",
+            params,
+        )
+    ]
 
 
 def segments(highlighted: str) -> list[dict[str, Any]]:

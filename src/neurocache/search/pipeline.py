@@ -29,8 +29,11 @@ import numpy as np
 from neurocache.search.query import Query, understand
 
 TEXT_DEPTH = 4  # the full-text leg scores this many times the vector leg's candidates
-RECENCY_CUES = re.compile(r"\b(now|nowadays|currently|these days|lately|latest|recent|"
-                          r"recently|anymore|at the moment|still)\b", re.IGNORECASE)
+RECENCY_CUES = re.compile(
+    r"\b(now|nowadays|currently|these days|lately|latest|recent|"
+    r"recently|anymore|at the moment|still)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,14 @@ class Legs(Protocol):
     """What the pipeline needs of the store and the indexes (SearchService gives it)."""
 
     def embed_query(self, text: str) -> np.ndarray: ...
-    def fulltext(self, query: Query, limit: int, filters: Any, among: list[int] | None = None,
-                 highlight: bool = True) -> list[tuple[int, float, str]]: ...
+    def fulltext(
+        self,
+        query: Query,
+        limit: int,
+        filters: Any,
+        among: list[int] | None = None,
+        highlight: bool = True,
+    ) -> list[tuple[int, float, str]]: ...
     def nearest(self, vector: np.ndarray, limit: int, filters: Any) -> list[tuple[int, float]]: ...
     def similarities(self, vector: np.ndarray, rowids: list[int]) -> dict[int, float]: ...
     def rows(self, rowids: list[int]) -> dict[int, Any]: ...
@@ -74,14 +83,27 @@ class Ranked:
 
 
 class Pipeline:
-    def __init__(self, legs: Legs, weights: Weights | None = None,
-                 reranker: Callable[[str, list[str]], list[float]] | None = None) -> None:
+    def __init__(
+        self,
+        legs: Legs,
+        weights: Weights | None = None,
+        reranker: Callable[[str, list[str]], list[float]] | None = None,
+    ) -> None:
         self.legs = legs
         self.weights = weights or Weights()
         self.reranker = reranker  # (query, passages) → relevance scores
 
-    def run(self, text: str, k: int, mode: str, filters: Any, *, rerank: bool = False,
-            highlight: bool = True, now: datetime | None = None) -> Ranked:
+    def run(
+        self,
+        text: str,
+        k: int,
+        mode: str,
+        filters: Any,
+        *,
+        rerank: bool = False,
+        highlight: bool = True,
+        now: datetime | None = None,
+    ) -> Ranked:
         query = understand(text, now)
         want = max(self.weights.pool, k * 5)
         if mode == "fulltext":
@@ -92,16 +114,27 @@ class Pipeline:
             return Ranked(self.legs.nearest(vector, k, filters))
         return self._hybrid(query, vector, k, want, filters, rerank, highlight)
 
-    def _hybrid(self, query: Query, vector: np.ndarray, k: int, want: int, filters: Any,
-                rerank: bool, highlight: bool) -> Ranked:
+    def _hybrid(
+        self,
+        query: Query,
+        vector: np.ndarray,
+        k: int,
+        want: int,
+        filters: Any,
+        rerank: bool,
+        highlight: bool,
+    ) -> Ranked:
         # The full-text leg reaches deeper (it is cheap): a vector candidate beyond it
         # matches the words too little to count. It runs after the query's embedding, not
         # beside it: the embedding keeps both cores busy, and sharing them cost it more
         # than the full-text leg takes.
-        candidates = {rowid: Candidate(rowid, vector=score)
-                      for rowid, score in self.legs.nearest(vector, want, filters)}
-        for rank, (rowid, score, _) in enumerate(self.legs.fulltext(
-                query, want * TEXT_DEPTH, filters, None, False)):
+        candidates = {
+            rowid: Candidate(rowid, vector=score)
+            for rowid, score in self.legs.nearest(vector, want, filters)
+        }
+        for rank, (rowid, score, _) in enumerate(
+            self.legs.fulltext(query, want * TEXT_DEPTH, filters, None, False)
+        ):
             if rank < want or rowid in candidates:
                 candidates.setdefault(rowid, Candidate(rowid)).text = score
         self._with_rows(candidates)
@@ -111,10 +144,16 @@ class Pipeline:
         if rerank and self.reranker is not None:
             ranked = self._reranked(query, ranked)
         best = ranked[:k]
-        marked = self.legs.fulltext(query, k, filters, [c.rowid for c in best], True) \
-            if highlight and (query.words or query.phrases) else []
-        return Ranked([(c.rowid, c.score) for c in best], {r: h for r, _, h in marked},
-                      {c.rowid: c.row for c in best})
+        marked = (
+            self.legs.fulltext(query, k, filters, [c.rowid for c in best], True)
+            if highlight and (query.words or query.phrases)
+            else []
+        )
+        return Ranked(
+            [(c.rowid, c.score) for c in best],
+            {r: h for r, _, h in marked},
+            {c.rowid: c.row for c in best},
+        )
 
     def _with_rows(self, candidates: dict[int, Candidate]) -> None:
         rows = self.legs.rows(list(candidates))
@@ -136,12 +175,14 @@ class Pipeline:
         w = self.weights
         vectors = _normalised({r: c.vector for r, c in candidates.items()})
         texts = _normalised({r: c.text for r, c in candidates.items()}, floor=0.0)
-        recency = _normalised({r: memory_time(c.row) for r, c in candidates.items()}) \
-            if RECENCY_CUES.search(query.text) else {}
+        recency = (
+            _normalised({r: memory_time(c.row) for r, c in candidates.items()})
+            if RECENCY_CUES.search(query.text)
+            else {}
+        )
         for rowid, candidate in candidates.items():
             candidate.score = w.vector * vectors[rowid] + w.text * texts[rowid]
-            candidate.score += self._boosts(candidate, query) + w.recency * recency.get(
-                rowid, 0.0)
+            candidate.score += self._boosts(candidate, query) + w.recency * recency.get(rowid, 0.0)
         return sorted(candidates.values(), key=lambda c: c.score, reverse=True)
 
     def _boosts(self, candidate: Candidate, query: Query) -> float:
@@ -151,15 +192,17 @@ class Pipeline:
             boost += w.speaker
         if query.window is not None:
             when = memory_time(row)
-            if when is not None and query.window.start.timestamp() <= when \
-                    < query.window.end.timestamp():
+            if (
+                when is not None
+                and query.window.start.timestamp() <= when < query.window.end.timestamp()
+            ):
                 boost += w.time
         return boost
 
     def _reranked(self, query: Query, ranked: list[Candidate]) -> list[Candidate]:
         """The reranker's order of the best few (its scores, then the pipeline's)."""
         assert self.reranker is not None
-        head, tail = ranked[:self.weights.reranked], ranked[self.weights.reranked:]
+        head, tail = ranked[: self.weights.reranked], ranked[self.weights.reranked :]
         scores = self.reranker(query.text, [c.row.content for c in head])
         order = sorted(range(len(head)), key=lambda i: scores[i], reverse=True)
         top = head[0].score if head else 0.0
@@ -171,8 +214,7 @@ class Pipeline:
 
 def is_turn_thread(row: Any) -> bool:
     """A thread of turns (a chat, a channel, a plugin's log), not a document's chunks."""
-    return row is not None and row.thread is not None and not row.thread.startswith(
-        "document:")
+    return row is not None and row.thread is not None and not row.thread.startswith("document:")
 
 
 def memory_time(row: Any) -> float | None:
@@ -185,8 +227,10 @@ def memory_time(row: Any) -> float | None:
     return created.timestamp() if created is not None else None
 
 
-def _normalised(scores: dict[int, float | None], floor: float | None = None,
-                ) -> dict[int, float]:
+def _normalised(
+    scores: dict[int, float | None],
+    floor: float | None = None,
+) -> dict[int, float]:
     """Scores scaled to 0..1 over the candidates (a missing one counts as the lowest)."""
     known = [s for s in scores.values() if s is not None]
     if not known:
@@ -209,8 +253,9 @@ def collapse(ranked: list[Candidate]) -> list[Candidate]:
         if digest in hashes and not is_turn_thread(row):
             continue
         document, span = _span(row)
-        if document is not None and any(_overlap(span, other) > 0.5
-                                        for other in spans.get(document, [])):
+        if document is not None and any(
+            _overlap(span, other) > 0.5 for other in spans.get(document, [])
+        ):
             continue
         hashes.add(digest)
         if document is not None:

@@ -36,17 +36,50 @@ STOP_TEXT = (
     "anything may might must shall something really"
 )
 STOPWORDS = frozenset(STOP_TEXT.split())
-MONTHS = {name: number for number, names in enumerate((
-    ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-    ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-    ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
-    ("december", "dec")), start=1) for name in names}
-NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-           "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-           "couple": 2, "few": 3}
+MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+NUMBERS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "couple": 2,
+    "few": 3,
+}
 UNITS = {"day": 1, "week": 7, "month": 30, "year": 365}
-MONTH = r"(january|february|march|april|may|june|july|august|september|october|november|" \
-        r"december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)"
+MONTH = (
+    r"(january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)"
+)
 
 
 @dataclass(frozen=True)
@@ -76,22 +109,28 @@ def understand(text: str, now: datetime | None = None) -> Query:
     tokens = WORD.findall(rest)
     words = [t.lower() for t in tokens if t.lower() not in STOPWORDS]
     if not words and not phrases:
-        raise InvalidInput("the query has nothing to look for (only common words like "
-                           "'what', 'the', 'about'): say what you want to find",
-                           details={"field": "query"})
+        raise InvalidInput(
+            "the query has nothing to look for (only common words like "
+            "'what', 'the', 'about'): say what you want to find",
+            details={"field": "query"},
+        )
     return Query(text, _unique(words), phrases, _names(tokens), window)
 
 
 def _names(tokens: list[str]) -> list[str]:
     """Capitalized words that are not stop words, month or day names: people, places."""
-    found = [t.lower() for t in tokens
-             if t[:1].isupper() and t.lower() not in STOPWORDS and t.lower() not in MONTHS
-             and t.lower() not in WEEKDAYS]
+    found = [
+        t.lower()
+        for t in tokens
+        if t[:1].isupper()
+        and t.lower() not in STOPWORDS
+        and t.lower() not in MONTHS
+        and t.lower() not in WEEKDAYS
+    ]
     return _unique(found)
 
 
-WEEKDAYS = frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-                      "sunday"})
+WEEKDAYS = frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"})
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -101,8 +140,15 @@ def _unique(items: list[str]) -> list[str]:
 def time_window(text: str, now: datetime) -> Window | None:
     """The first time expression of `text`, as a window, relative to `now`."""
     lowered = text.lower()
-    for finder in (_iso_date, _day_month_year, _month_year, _relative_month, _ago,
-                   _named_span, _year):
+    for finder in (
+        _iso_date,
+        _day_month_year,
+        _month_year,
+        _relative_month,
+        _ago,
+        _named_span,
+        _year,
+    ):
         window = finder(lowered, now)
         if window is not None:
             return window
@@ -126,9 +172,9 @@ def _iso_date(text: str, now: datetime) -> Window | None:
 
 def _day_month_year(text: str, now: datetime) -> Window | None:
     """`8 may 2023`, `may 8, 2023`, `8th of may`: one day (this year when none is said)."""
-    found = re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}\b,?\s*(\d{{4}})?",
-                      text) or re.search(
-        rf"\b{MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b,?\s*(\d{{4}})?", text)
+    found = re.search(
+        rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}\b,?\s*(\d{{4}})?", text
+    ) or re.search(rf"\b{MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b,?\s*(\d{{4}})?", text)
     if not found:
         return None
     parts = found.groups()
@@ -168,9 +214,11 @@ def _month_window(year: int, month: int, said: str) -> Window:
 
 def _ago(text: str, now: datetime) -> Window | None:
     """`two weeks ago`, `3 days ago`: the span of that unit around then."""
-    found = re.search(r"\b(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|"
-                      r"eleven|twelve|couple|few)\s+(?:of\s+)?(day|week|month|year)s?\s+ago\b",
-                      text)
+    found = re.search(
+        r"\b(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|"
+        r"eleven|twelve|couple|few)\s+(?:of\s+)?(day|week|month|year)s?\s+ago\b",
+        text,
+    )
     if not found:
         return None
     count = int(found[1]) if found[1].isdigit() else NUMBERS[found[1]]
@@ -190,15 +238,18 @@ def _named_span(text: str, now: datetime) -> Window | None:
         "last week": (week - timedelta(days=7), week),
         "this month": (today.replace(day=1), today + timedelta(days=1)),
         "this year": (today.replace(month=1, day=1), today + timedelta(days=1)),
-        "last year": (datetime(today.year - 1, 1, 1, tzinfo=UTC),
-                      datetime(today.year, 1, 1, tzinfo=UTC)),
+        "last year": (
+            datetime(today.year - 1, 1, 1, tzinfo=UTC),
+            datetime(today.year, 1, 1, tzinfo=UTC),
+        ),
     }
     for said, (start, end) in spans.items():
         if re.search(rf"\b{said}\b", text):
             return Window(start, end, said)
     if re.search(r"\blast month\b", text):
-        return _month_window(today.year - (today.month == 1), (today.month - 2) % 12 + 1,
-                             "last month")
+        return _month_window(
+            today.year - (today.month == 1), (today.month - 2) % 12 + 1, "last month"
+        )
     return None
 
 
@@ -207,5 +258,4 @@ def _year(text: str, now: datetime) -> Window | None:
     if not found:
         return None
     year = int(found[1])
-    return Window(datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC),
-                  found[0])
+    return Window(datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC), found[0])

@@ -32,11 +32,13 @@ METADATA_KEY = r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$"
 FIRST_ASK = 2  # vector candidates asked per result wanted; filters may drop some
 # What the pipeline reads of a candidate: no whole metadata (decoding it for every
 # candidate cost more than the search), only the fields it uses.
-ROW_COLUMNS = ("m.rowid, m.id, m.kind, m.thread, m.position, m.speaker, "
-               "json_extract(m.metadata, '$.document_id'), json_extract(m.metadata, '$.start'), "
-               "json_extract(m.metadata, '$.end'), json_extract(m.metadata, '$.at'), "
-               "json_extract(m.metadata, '$.page'), m.created_at, m.content_hash, m.content, "
-               "m.owner, m.tier")
+ROW_COLUMNS = (
+    "m.rowid, m.id, m.kind, m.thread, m.position, m.speaker, "
+    "json_extract(m.metadata, '$.document_id'), json_extract(m.metadata, '$.start'), "
+    "json_extract(m.metadata, '$.end'), json_extract(m.metadata, '$.at'), "
+    "json_extract(m.metadata, '$.page'), m.created_at, m.content_hash, m.content, "
+    "m.owner, m.tier"
+)
 
 
 @dataclass(frozen=True)
@@ -71,19 +73,57 @@ CONTEXT_CHARS = 300  # of the turn a turn replies to, embedded with it
 
 def _previous(row: Row, candidates: Any) -> Row | None:
     place = (row.position or 0.0, row.rowid)
-    return max((n for n in candidates if n.thread == row.thread
-                and (n.position or 0.0, n.rowid) < place),
-               key=lambda n: (n.position or 0.0, n.rowid), default=None)
+    return max(
+        (n for n in candidates if n.thread == row.thread and (n.position or 0.0, n.rowid) < place),
+        key=lambda n: (n.position or 0.0, n.rowid),
+        default=None,
+    )
 
 
 def _row(values: Any) -> Row:
-    (rowid, memory_id, kind, thread, position, speaker, document_id, start, end, at, page,
-     created, digest, content, owner, tier) = values
-    meta = {name: value for name, value in (("document_id", document_id), ("start", start),
-                                            ("end", end), ("at", at), ("page", page))
-            if value is not None}
-    return Row(rowid, memory_id, kind, thread, position, speaker, meta, created, digest,
-               content, owner, tier)
+    (
+        rowid,
+        memory_id,
+        kind,
+        thread,
+        position,
+        speaker,
+        document_id,
+        start,
+        end,
+        at,
+        page,
+        created,
+        digest,
+        content,
+        owner,
+        tier,
+    ) = values
+    meta = {
+        name: value
+        for name, value in (
+            ("document_id", document_id),
+            ("start", start),
+            ("end", end),
+            ("at", at),
+            ("page", page),
+        )
+        if value is not None
+    }
+    return Row(
+        rowid,
+        memory_id,
+        kind,
+        thread,
+        position,
+        speaker,
+        meta,
+        created,
+        digest,
+        content,
+        owner,
+        tier,
+    )
 
 
 @dataclass(frozen=True)
@@ -101,8 +141,16 @@ class Filters:
     def narrows(self) -> bool:
         """Whether these filters pass over more than the default-excluded kinds (which are
         never embedded, so the vector index holds nothing they would drop)."""
-        return bool(self.kinds or self.collections or self.documents or self.metadata
-                    or self.since or self.until or self.owners or self.tiers)
+        return bool(
+            self.kinds
+            or self.collections
+            or self.documents
+            or self.metadata
+            or self.since
+            or self.until
+            or self.owners
+            or self.tiers
+        )
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """SQL conditions on `memories m`."""
@@ -113,11 +161,12 @@ class Filters:
         else:
             clauses.append("m.kind NOT IN (SELECT value FROM json_each(:excluded))")
             params["excluded"] = _json_list(UNEMBEDDED_KINDS)
-        for name, values in (("collection_id", self.collections),
-                             ("document_id", self.documents)):
+        for name, values in (("collection_id", self.collections), ("document_id", self.documents)):
             if values:
-                clauses.append(f"json_extract(m.metadata, '$.{name}') IN "
-                               f"(SELECT value FROM json_each(:{name}))")
+                clauses.append(
+                    f"json_extract(m.metadata, '$.{name}') IN "
+                    f"(SELECT value FROM json_each(:{name}))"
+                )
                 params[name] = _json_list(values)
         for column, values in (("owner", self.owners), ("tier", self.tiers)):
             if values:
@@ -137,17 +186,26 @@ def metadata_path(key: str) -> str:
     """`source.app` → `$."source"."app"`: each part quoted, so no key can make a JSON path
     the database refuses (an empty key, `[0]`, a quote)."""
     if not re.match(METADATA_KEY, key):
-        raise InvalidInput(f"{key!r} cannot name a metadata field: use letters, digits, `_` "
-                           "and `-`, with `.` between the parts of a nested field",
-                           details={"field": "filters", "key": key})
+        raise InvalidInput(
+            f"{key!r} cannot name a metadata field: use letters, digits, `_` "
+            "and `-`, with `.` between the parts of a nested field",
+            details={"field": "filters", "key": key},
+        )
     return "$" + "".join(f'."{part}"' for part in key.split("."))
 
 
 class SearchService:
-    def __init__(self, db: Database, index_dir: Path, embedder_name: str,
-                 get_embedder: Callable[[], Any], policy: IndexPolicy | None = None,
-                 save_interval_s: float = 60.0, weights: Weights | None = None,
-                 embed_context: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        index_dir: Path,
+        embedder_name: str,
+        get_embedder: Callable[[], Any],
+        policy: IndexPolicy | None = None,
+        save_interval_s: float = 60.0,
+        weights: Weights | None = None,
+        embed_context: bool = False,
+    ) -> None:
         self.embed_context = embed_context  # embed turns with the turn they reply to
         self.db = db
         self.index_dir = index_dir
@@ -179,10 +237,15 @@ class SearchService:
     def fingerprint(self) -> dict[str, Any]:
         with self.db.session() as session:
             count, newest = session.execute(
-                select(func.count(), func.max(Vector.created_at))
-                .where(Vector.embedder == self.embedder_name)).one()
-        return {"embedder": self.embedder_name, "vectors": count,
-                "newest": newest.isoformat() if newest else None}
+                select(func.count(), func.max(Vector.created_at)).where(
+                    Vector.embedder == self.embedder_name
+                )
+            ).one()
+        return {
+            "embedder": self.embedder_name,
+            "vectors": count,
+            "newest": newest.isoformat() if newest else None,
+        }
 
     def _load_checked(self) -> VectorIndex:
         """The saved index when it agrees with the store; topped up when it is only behind
@@ -195,11 +258,16 @@ class SearchService:
         if loaded is not None and self.policy.fits(loaded[0], expected["vectors"]):
             index = loaded[0]
             added, removed = self._top_up(index, loaded[1].get("newest"))
-            log.info("vector index %s topped up: %d added, %d removed",
-                     self.index_path.name, added, removed)
+            log.info(
+                "vector index %s topped up: %d added, %d removed",
+                self.index_path.name,
+                added,
+                removed,
+            )
         else:
-            log.info("vector index %s missing, damaged or outgrown: rebuilding",
-                     self.index_path.name)
+            log.info(
+                "vector index %s missing, damaged or outgrown: rebuilding", self.index_path.name
+            )
             index = self._build(dimension)
         index.save(self.index_path, expected)
         return index
@@ -212,7 +280,8 @@ class SearchService:
         else:
             lists = self.policy.lists_for(count)
             picked = np.random.default_rng(0).choice(
-                count, min(count, lists * TRAINING_POINTS_PER_LIST), replace=False)
+                count, min(count, lists * TRAINING_POINTS_PER_LIST), replace=False
+            )
             index = VectorIndex.inverted(vectors[np.sort(picked)], lists, self.policy.nprobe)
         index.add(rowids.tolist(), vectors)
         return index
@@ -220,35 +289,50 @@ class SearchService:
     def _top_up(self, index: VectorIndex, saved_newest: str | None) -> tuple[int, int]:
         """Adds what the index lacks, removes what the store lost, and re-adds what changed
         after the save: SQLite may give a deleted memory's rowid to a new one."""
-        rowid = select(text("memories.rowid")).select_from(Vector).join(
-            Memory, Memory.id == Vector.memory_id).where(Vector.embedder == self.embedder_name)
+        rowid = (
+            select(text("memories.rowid"))
+            .select_from(Vector)
+            .join(Memory, Memory.id == Vector.memory_id)
+            .where(Vector.embedder == self.embedder_name)
+        )
         with self.db.session() as session:
             stored = set(session.scalars(rowid))
-            newer = set(session.scalars(rowid.where(
-                Vector.created_at > datetime.fromisoformat(saved_newest)))) \
-                if saved_newest else stored
+            newer = (
+                set(
+                    session.scalars(
+                        rowid.where(Vector.created_at > datetime.fromisoformat(saved_newest))
+                    )
+                )
+                if saved_newest
+                else stored
+            )
         present = set(index.ids().tolist())
         extra, missing = sorted(present - stored), sorted((stored - present) | newer)
         index.remove(extra)
         for start in range(0, len(missing), 10_000):
-            rowids, vectors = self._stored_vectors(missing[start:start + 10_000])
+            rowids, vectors = self._stored_vectors(missing[start : start + 10_000])
             index.add(rowids.tolist(), vectors)
         return len(missing), len(extra)
 
     def _stored_vectors(self, among: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rowids, matrix) of the vectors this embedder made; all of them, or `among`."""
-        query = (select(text("memories.rowid"), Vector.vector)
-                 .join(Memory, Memory.id == Vector.memory_id)
-                 .where(Vector.embedder == self.embedder_name))
+        query = (
+            select(text("memories.rowid"), Vector.vector)
+            .join(Memory, Memory.id == Vector.memory_id)
+            .where(Vector.embedder == self.embedder_name)
+        )
         if among is not None:
-            query = query.where(text("memories.rowid IN (SELECT value FROM json_each(:among))")
-                                ).params(among=_json_list(among))
+            query = query.where(
+                text("memories.rowid IN (SELECT value FROM json_each(:among))")
+            ).params(among=_json_list(among))
         with self.db.session() as session:
             rows = session.execute(query).all()
         dimension = self.get_embedder().dimension
         matrix = np.frombuffer(b"".join(v for _, v in rows), dtype="<f4")
-        return (np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows)),
-                matrix.reshape(len(rows), dimension))
+        return (
+            np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows)),
+            matrix.reshape(len(rows), dimension),
+        )
 
     def add(self, rowids: list[int], vectors: np.ndarray) -> None:
         self._change("add", rowids, vectors)
@@ -310,17 +394,31 @@ class SearchService:
 
     def status(self) -> dict[str, Any]:
         path = self.index_path
-        view: dict[str, Any] = {"size_bytes": path.stat().st_size if path.is_file() else 0,
-                                "loaded": self._index is not None}
+        view: dict[str, Any] = {
+            "size_bytes": path.stat().st_size if path.is_file() else 0,
+            "loaded": self._index is not None,
+        }
         if self._index is not None:
-            view.update(kind=self._index.kind, vectors=self._index.size,
-                        lists=self._index.lists, rebuilding=self._pending is not None)
+            view.update(
+                kind=self._index.kind,
+                vectors=self._index.size,
+                lists=self._index.lists,
+                rebuilding=self._pending is not None,
+            )
         return view
 
     # ---- searching
-    def search(self, query: str, *, k: int = 10, mode: str = "hybrid",
-               filters: Filters | None = None, context: bool = False,
-               rerank: bool = False, highlights: bool = True) -> list[dict[str, Any]]:
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+        context: bool = False,
+        rerank: bool = False,
+        highlights: bool = True,
+    ) -> list[dict[str, Any]]:
         """The retrieval pipeline's best `k` (search/pipeline.py), as results; `context`:
         each turn with its neighbours in its thread; `rerank`: the reranker orders the
         best few again (when one is chosen); `highlights`: the matched words marked (a
@@ -330,14 +428,17 @@ class SearchService:
             return self._documents(query, k, mode, filters)
         return self._search(query, k, mode, filters, context, rerank, highlights)
 
-    def _documents(self, query: str, k: int, mode: str,
-                   filters: Filters) -> list[dict[str, Any]]:
+    def _documents(self, query: str, k: int, mode: str, filters: Filters) -> list[dict[str, Any]]:
         """Documents are found through their chunks (a document's whole text is in no
         index): each document once, as its best passage, beside the other kinds asked."""
         kinds = [kind for kind in filters.kinds or [] if kind != "document"]
         chunks_asked = "chunk" in kinds
-        found = self._search(query, k * 4, mode, replace(filters, kinds=[*kinds, "chunk"]
-                                                           if not chunks_asked else kinds))
+        found = self._search(
+            query,
+            k * 4,
+            mode,
+            replace(filters, kinds=[*kinds, "chunk"] if not chunks_asked else kinds),
+        )
         results, documents = [], set()
         for result in found:
             document = result.get("document")
@@ -345,15 +446,27 @@ class SearchService:
                 results.append(result)
             elif document["id"] not in documents:
                 documents.add(document["id"])
-                results.append({**result, "memory_id": document["id"], "kind": "document",
-                                "passage_id": result["memory_id"]})
+                results.append(
+                    {
+                        **result,
+                        "memory_id": document["id"],
+                        "kind": "document",
+                        "passage_id": result["memory_id"],
+                    }
+                )
         return results[:k]
 
-    def _search(self, query: str, k: int, mode: str, filters: Filters,
-                context: bool = False, rerank: bool = False,
-                highlights: bool = True) -> list[dict[str, Any]]:
-        ranked = self.pipeline.run(query, k, mode, filters, rerank=rerank,
-                                   highlight=highlights)
+    def _search(
+        self,
+        query: str,
+        k: int,
+        mode: str,
+        filters: Filters,
+        context: bool = False,
+        rerank: bool = False,
+        highlights: bool = True,
+    ) -> list[dict[str, Any]]:
+        ranked = self.pipeline.run(query, k, mode, filters, rerank=rerank, highlight=highlights)
         results = self._results(ranked.hits, ranked.highlights, ranked.rows)
         if context:
             self._attach_context(results)
@@ -366,19 +479,24 @@ class SearchService:
     def submit(self, function: Callable[..., Any], *args: Any) -> Any:
         return self._legs.submit(function, *args)
 
-    def fulltext(self, query: Query, limit: int, filters: Filters,
-                 among: list[int] | None = None,
-                 highlight: bool = True) -> list[tuple[int, float, str]]:
+    def fulltext(
+        self,
+        query: Query,
+        limit: int,
+        filters: Filters,
+        among: list[int] | None = None,
+        highlight: bool = True,
+    ) -> list[tuple[int, float, str]]:
         where, params = filters.where()
         if among is not None:
             where += " AND m.rowid IN (SELECT value FROM json_each(:among))"
             params["among"] = _json_list(among)
-        hits = search_fulltext(self.db.fetch, self.db.engine.dialect.name, query, limit, where,
-                               params, highlight)
+        hits = search_fulltext(
+            self.db.fetch, self.db.engine.dialect.name, query, limit, where, params, highlight
+        )
         return [(h.rowid, h.score, h.highlight) for h in hits]
 
-    def nearest(self, vector: np.ndarray, limit: int,
-                filters: Filters) -> list[tuple[int, float]]:
+    def nearest(self, vector: np.ndarray, limit: int, filters: Filters) -> list[tuple[int, float]]:
         """Nearest first. With filters: a few more than wanted, kept if the filters let
         enough through; else one search among the rowids the filters allow."""
         index = self.index()
@@ -405,27 +523,38 @@ class SearchService:
     def rows(self, rowids: list[int]) -> dict[int, Row]:
         if not rowids:
             return {}
-        found = self.db.fetch(f"SELECT {ROW_COLUMNS} FROM memories m WHERE m.rowid IN "
-                              "(SELECT value FROM json_each(:ids))", {"ids": _json_list(rowids)})
+        found = self.db.fetch(
+            f"SELECT {ROW_COLUMNS} FROM memories m WHERE m.rowid IN "
+            "(SELECT value FROM json_each(:ids))",
+            {"ids": _json_list(rowids)},
+        )
         return {r[0]: _row(r) for r in found}
 
-    def neighbours(self, rows: list[Row], before: int, after: int,
-                   filters: Filters) -> dict[int, Row]:
+    def neighbours(
+        self, rows: list[Row], before: int, after: int, filters: Filters
+    ) -> dict[int, Row]:
         """Up to `before` turns before and `after` turns after each of `rows` in its
         thread (by position, then rowid), that the filters let through: one statement."""
         where, params = filters.where()
         places = _json_list([[r.thread, r.position, r.rowid] for r in rows])
-        near = ("SELECT n.rowid FROM memories n WHERE n.thread = json_extract(w.value, '$[0]') "
-                "AND (n.position {op} json_extract(w.value, '$[1]') OR (n.position = "
-                "json_extract(w.value, '$[1]') AND n.rowid {op} json_extract(w.value, '$[2]')))"
-                " ORDER BY n.position {order}, n.rowid {order} LIMIT {limit}")
+        near = (
+            "SELECT n.rowid FROM memories n WHERE n.thread = json_extract(w.value, '$[0]') "
+            "AND (n.position {op} json_extract(w.value, '$[1]') OR (n.position = "
+            "json_extract(w.value, '$[1]') AND n.rowid {op} json_extract(w.value, '$[2]')))"
+            " ORDER BY n.position {order}, n.rowid {order} LIMIT {limit}"
+        )
         with self.db.session() as session:
-            found = session.execute(text(
-                f"SELECT DISTINCT {ROW_COLUMNS} FROM json_each(:places) w "
-                "JOIN memories m ON (m.rowid IN (" + near.format(op="<", order="DESC",
-                                                                 limit=before)
-                + ") OR m.rowid IN (" + near.format(op=">", order="ASC", limit=after)
-                + f")) WHERE {where}"), {**params, "places": places}).all()
+            found = session.execute(
+                text(
+                    f"SELECT DISTINCT {ROW_COLUMNS} FROM json_each(:places) w "
+                    "JOIN memories m ON (m.rowid IN ("
+                    + near.format(op="<", order="DESC", limit=before)
+                    + ") OR m.rowid IN ("
+                    + near.format(op=">", order="ASC", limit=after)
+                    + f")) WHERE {where}"
+                ),
+                {**params, "places": places},
+            ).all()
         return {r[0]: _row(r) for r in found}
 
     def embedding_inputs(self, memory_ids: list[str], texts: list[str]) -> list[str]:
@@ -434,9 +563,15 @@ class SearchService:
         if not self.embed_context:
             return list(texts)
         with self.db.session() as session:
-            ids = dict(session.execute(text(
-                "SELECT id, rowid FROM memories WHERE id IN (SELECT value FROM "
-                "json_each(:ids))"), {"ids": _json_list(memory_ids)}).all())
+            ids = dict(
+                session.execute(
+                    text(
+                        "SELECT id, rowid FROM memories WHERE id IN (SELECT value FROM "
+                        "json_each(:ids))"
+                    ),
+                    {"ids": _json_list(memory_ids)},
+                ).all()
+            )
         rows = self.rows(list(ids.values()))
         turns = [r for r in rows.values() if r.thread and not r.thread.startswith("document:")]
         turn_rowids = {r.rowid for r in turns}
@@ -449,9 +584,12 @@ class SearchService:
                 continue
             previous = _previous(row, before.values())
             said = f"{row.speaker}: {text_}" if row.speaker else text_
-            inputs.append(said if previous is None else
-                          f"{said}\n(replying to {previous.speaker or 'someone'}: "
-                          f"{previous.content[:CONTEXT_CHARS]})")
+            inputs.append(
+                said
+                if previous is None
+                else f"{said}\n(replying to {previous.speaker or 'someone'}: "
+                f"{previous.content[:CONTEXT_CHARS]})"
+            )
         return inputs
 
     def _attach_context(self, results: list[dict[str, Any]]) -> None:
@@ -459,65 +597,112 @@ class SearchService:
         answer sees what the turn replies to and what came of it."""
         by_id = {r["memory_id"]: r for r in results}
         with self.db.session() as session:
-            ids = session.execute(text(
-                "SELECT id, rowid FROM memories WHERE id IN (SELECT value FROM "
-                "json_each(:ids))"), {"ids": _json_list(by_id)}).all()
+            ids = session.execute(
+                text(
+                    "SELECT id, rowid FROM memories WHERE id IN (SELECT value FROM json_each(:ids))"
+                ),
+                {"ids": _json_list(by_id)},
+            ).all()
         rows = self.rows([rowid for _id, rowid in ids])
         turns = [row for row in rows.values() if row.thread is not None]
         around = self.neighbours(turns, 1, 1, Filters(kinds=None))
         for row in turns:
             place = (row.position or 0.0, row.rowid)
             same = [n for n in around.values() if n.thread == row.thread and n.id != row.id]
-            before = max((n for n in same if (n.position or 0.0, n.rowid) < place),
-                         key=lambda n: (n.position or 0.0, n.rowid), default=None)
-            after = min((n for n in same if (n.position or 0.0, n.rowid) > place),
-                        key=lambda n: (n.position or 0.0, n.rowid), default=None)
+            before = max(
+                (n for n in same if (n.position or 0.0, n.rowid) < place),
+                key=lambda n: (n.position or 0.0, n.rowid),
+                default=None,
+            )
+            after = min(
+                (n for n in same if (n.position or 0.0, n.rowid) > place),
+                key=lambda n: (n.position or 0.0, n.rowid),
+                default=None,
+            )
             by_id[row.id]["context"] = [
-                {"memory_id": n.id, "speaker": n.speaker, "at": (n.meta or {}).get("at"),
-                 "text": n.content, "place": where}
-                for n, where in ((before, "before"), (after, "after")) if n is not None]
+                {
+                    "memory_id": n.id,
+                    "speaker": n.speaker,
+                    "at": (n.meta or {}).get("at"),
+                    "text": n.content,
+                    "place": where,
+                }
+                for n, where in ((before, "before"), (after, "after"))
+                if n is not None
+            ]
 
     def _allowed(self, filters: Filters) -> list[int]:
         where, params = filters.where()
-        return [r for (r,) in self.db.fetch(f"SELECT m.rowid FROM memories m WHERE {where}",
-                                            params)]
+        return [
+            r for (r,) in self.db.fetch(f"SELECT m.rowid FROM memories m WHERE {where}", params)
+        ]
 
     def _candidates(self, filters: Filters, among: list[int]) -> list[int]:
         """Those of `among` the filters let through."""
         where, params = filters.where()
         params["among"] = _json_list(among)
-        return [r for (r,) in self.db.fetch(
-            f"SELECT m.rowid FROM memories m WHERE {where} "
-            "AND m.rowid IN (SELECT value FROM json_each(:among))", params)]
+        return [
+            r
+            for (r,) in self.db.fetch(
+                f"SELECT m.rowid FROM memories m WHERE {where} "
+                "AND m.rowid IN (SELECT value FROM json_each(:among))",
+                params,
+            )
+        ]
 
-    def _results(self, ranked: list[tuple[int, float]], highlights: dict[int, str],
-                 rows: dict[int, Row] | None = None) -> list[dict[str, Any]]:
+    def _results(
+        self,
+        ranked: list[tuple[int, float]],
+        highlights: dict[int, str],
+        rows: dict[int, Row] | None = None,
+    ) -> list[dict[str, Any]]:
         """The results, from the rows the pipeline read (else read now) and their
         documents."""
         if not ranked:
             return []
         rows = rows if rows is not None else self.rows([r for r, _ in ranked])
         doc_ids = {rows[r].meta.get("document_id") for r, _ in ranked if r in rows} - {None}
-        documents = {d[0]: DocumentRef(*d) for d in self.db.fetch(
-            "SELECT id, title, url, path FROM documents WHERE id IN "
-            "(SELECT value FROM json_each(:ids))", {"ids": _json_list(sorted(doc_ids))})
-        } if doc_ids else {}
-        return [_result(rows[rowid], score, documents, highlights.get(rowid))
-                for rowid, score in ranked if rowid in rows]
+        documents = (
+            {
+                d[0]: DocumentRef(*d)
+                for d in self.db.fetch(
+                    "SELECT id, title, url, path FROM documents WHERE id IN "
+                    "(SELECT value FROM json_each(:ids))",
+                    {"ids": _json_list(sorted(doc_ids))},
+                )
+            }
+            if doc_ids
+            else {}
+        )
+        return [
+            _result(rows[rowid], score, documents, highlights.get(rowid))
+            for rowid, score in ranked
+            if rowid in rows
+        ]
 
 
-def _result(row: Row, score: float, documents: dict[str, DocumentRef],
-            highlight: str | None) -> dict[str, Any]:
+def _result(
+    row: Row, score: float, documents: dict[str, DocumentRef], highlight: str | None
+) -> dict[str, Any]:
     meta = row.meta
     document = documents.get(meta.get("document_id", ""))
-    result: dict[str, Any] = {"memory_id": row.id, "kind": row.kind,
-                              "text": row.content, "score": round(score, 6),
-                              "owner": row.owner}
+    result: dict[str, Any] = {
+        "memory_id": row.id,
+        "kind": row.kind,
+        "text": row.content,
+        "score": round(score, 6),
+        "owner": row.owner,
+    }
     if row.tier is not None:
         result["tier"] = row.tier
     if document is not None:
-        result["document"] = {"id": document.id, "title": document.title, "url": document.url,
-                              "path": document.path, "page": meta.get("page")}
+        result["document"] = {
+            "id": document.id,
+            "title": document.title,
+            "url": document.url,
+            "path": document.path,
+            "page": meta.get("page"),
+        }
     for key in ("start", "end"):
         if key in meta:
             result[key] = meta[key]

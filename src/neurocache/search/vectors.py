@@ -64,8 +64,7 @@ class VectorIndex:
     @classmethod
     def inverted(cls, sample: np.ndarray, lists: int, nprobe: int) -> VectorIndex:
         """Inverted lists trained on `sample`; a hash map of ids makes deletion cheap."""
-        index = faiss.index_factory(sample.shape[1], f"IVF{lists},Flat",
-                                    faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(sample.shape[1], f"IVF{lists},Flat", faiss.METRIC_INNER_PRODUCT)
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
         index.set_direct_map_type(faiss.DirectMap.Hashtable)
         return cls(index, nprobe)
@@ -92,8 +91,11 @@ class VectorIndex:
             if self.kind == EXACT:
                 return faiss.vector_to_array(self._index.id_map).copy()
             lists = faiss.extract_index_ivf(self._index).invlists
-            parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
-                     for i in range(lists.nlist) if lists.list_size(i)]
+            parts = [
+                faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                for i in range(lists.nlist)
+                if lists.list_size(i)
+            ]
             return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def add(self, rowids: list[int], vectors: np.ndarray) -> None:
@@ -124,8 +126,9 @@ class VectorIndex:
             matrix = np.vstack([self._index.reconstruct(r) for r in found])
         return found, matrix
 
-    def search(self, vector: np.ndarray, limit: int,
-               among: list[int] | None = None) -> list[tuple[int, float]]:
+    def search(
+        self, vector: np.ndarray, limit: int, among: list[int] | None = None
+    ) -> list[tuple[int, float]]:
         """The `limit` nearest, or the nearest of `among` only (a filter's rowids: FAISS
         skips the others while it scans, so a narrow filter costs one search)."""
         # One query gains nothing from OpenMP threads, and their spinning after each search
@@ -137,7 +140,9 @@ class VectorIndex:
                 return []
             scores, ids = self._index.search(
                 np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32),
-                min(limit, self.size), params=self._only(among))
+                min(limit, self.size),
+                params=self._only(among),
+            )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def _only(self, among: list[int] | None) -> faiss.SearchParameters | None:
@@ -162,8 +167,9 @@ class VectorIndex:
         os.replace(meta_temp, meta)
 
     @classmethod
-    def load(cls, path: Path, dimension: int,
-             nprobe: int = IndexPolicy.nprobe) -> tuple[VectorIndex, dict] | None:
+    def load(
+        cls, path: Path, dimension: int, nprobe: int = IndexPolicy.nprobe
+    ) -> tuple[VectorIndex, dict] | None:
         meta = path.with_suffix(".json")
         if not path.is_file() or not meta.is_file():
             return None

@@ -66,9 +66,15 @@ class AuditLog:
         self._db = db
 
     def list(
-        self, *, limit: int = 50, cursor: str | None = None, action: str | None = None,
-        target_type: str | None = None, target_id: str | None = None,
-        actor: str | None = None, since: datetime | None = None,
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        action: str | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
         until: datetime | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first. `action` is exact (`key.create`) or a family (`key.`)."""
@@ -89,8 +95,14 @@ class AuditLog:
         deleted = 0
         while True:
             with self._db.session() as session:
-                ids = list(session.scalars(select(AuditEntry.id).where(
-                    AuditEntry.at < cutoff).order_by(AuditEntry.id).limit(batch)))
+                ids = list(
+                    session.scalars(
+                        select(AuditEntry.id)
+                        .where(AuditEntry.at < cutoff)
+                        .order_by(AuditEntry.id)
+                        .limit(batch)
+                    )
+                )
                 if ids:
                     session.execute(delete(AuditEntry).where(AuditEntry.id.in_(ids)))
             deleted += len(ids)
@@ -98,14 +110,26 @@ class AuditLog:
                 return deleted
 
 
-def _filters(action: str | None, target_type: str | None, target_id: str | None,
-             actor: str | None, since: datetime | None, until: datetime | None) -> list[Any]:
+def _filters(
+    action: str | None,
+    target_type: str | None,
+    target_id: str | None,
+    actor: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[Any]:
     where: list[Any] = []
     if action is not None:
-        where.append(AuditEntry.action.startswith(action, autoescape=True)
-                     if action.endswith(".") else AuditEntry.action == action)
-    for column, value in ((AuditEntry.target_type, target_type),
-                          (AuditEntry.target_id, target_id), (AuditEntry.actor, actor)):
+        where.append(
+            AuditEntry.action.startswith(action, autoescape=True)
+            if action.endswith(".")
+            else AuditEntry.action == action
+        )
+    for column, value in (
+        (AuditEntry.target_type, target_type),
+        (AuditEntry.target_id, target_id),
+        (AuditEntry.actor, actor),
+    ):
         if value is not None:
             where.append(column == value)
     if since is not None:
@@ -130,8 +154,9 @@ def record_settings(db: Database, settings: Settings) -> dict[str, Any] | None:
         last = json.loads(saved.value) if saved is not None else None
         if last == current:
             return None
-        changed = sorted(k for k in current.keys() | (last or {}).keys()
-                         if (last or {}).get(k) != current.get(k))
+        changed = sorted(
+            k for k in current.keys() | (last or {}).keys() if (last or {}).get(k) != current.get(k)
+        )
         before = {k: last.get(k) for k in changed} if last is not None else None
         after = {k: current.get(k) for k in changed}
         record(session, CONFIG_ACTOR, "settings.update", ("settings", "hub"), before, after)
@@ -142,6 +167,5 @@ def record_settings(db: Database, settings: Settings) -> dict[str, Any] | None:
 def _settings_view(settings: Settings) -> dict[str, Any]:
     view = settings.model_dump(mode="json")
     if view.get("database_url"):  # never a password in the log
-        view["database_url"] = make_url(view["database_url"]).render_as_string(
-            hide_password=True)
+        view["database_url"] = make_url(view["database_url"]).render_as_string(hide_password=True)
     return view

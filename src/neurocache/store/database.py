@@ -61,8 +61,9 @@ def _sqlite_pragmas(busy_timeout_s: float) -> Callable[[Any, Any], None]:
 LARGE_PARAMETER = 1024 * 1024
 
 
-def _note_large_write(conn: Any, _cursor: Any, _statement: str, parameters: Any,
-                      _context: Any, _many: bool) -> None:
+def _note_large_write(
+    conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+) -> None:
     rows = parameters if isinstance(parameters, list) else [parameters]
     for row in rows:
         values = row.values() if isinstance(row, dict) else row or ()
@@ -78,8 +79,9 @@ def _drop_if_large(_dbapi_connection: Any, record: Any) -> None:
 
 def make_engine(url: str, busy_timeout_s: float = 10.0) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False,
-                                                  "timeout": busy_timeout_s})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}
+        )
         event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         event.listen(engine, "after_cursor_execute", _note_large_write)
         event.listen(engine, "checkin", _drop_if_large)
@@ -87,8 +89,9 @@ def make_engine(url: str, busy_timeout_s: float = 10.0) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def managed_by_models(obj: Any, name: str | None, type_: str, reflected: bool,
-                      compare_to: Any) -> bool:
+def managed_by_models(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     """Alembic's filter: the FTS5 tables are made by hand in a migration, not by models."""
     return not (type_ == "table" and (name or "").startswith("memories_fts"))
 

@@ -21,31 +21,43 @@ from neurocache.store.tables import Edge, Memory, Vector
 from neurocache.store.types import isoformat, utcnow
 
 HIERARCHICAL = frozenset({"part_of", "reply_to", "forked_from", "in_session", "child_of"})
-MANAGED_KINDS = frozenset({"document", "chunk", "conversation", "message", "channel",
-                           "channel_message"})
+MANAGED_KINDS = frozenset(
+    {"document", "chunk", "conversation", "message", "channel", "channel_message"}
+)
 TIERS = ("working", "long_term", "personal_log", "archive")
 MAX_DEPTH = 5
 
 
 def memory_view(memory: Memory) -> dict[str, Any]:
-    return {"id": memory.id, "kind": memory.kind, "content": memory.content,
-            "content_hash": memory.content_hash, "metadata": memory.meta,
-            "owner": memory.owner, "tier": memory.tier,
-            "created_at": isoformat(memory.created_at),
-            "updated_at": isoformat(memory.updated_at)}
+    return {
+        "id": memory.id,
+        "kind": memory.kind,
+        "content": memory.content,
+        "content_hash": memory.content_hash,
+        "metadata": memory.meta,
+        "owner": memory.owner,
+        "tier": memory.tier,
+        "created_at": isoformat(memory.created_at),
+        "updated_at": isoformat(memory.updated_at),
+    }
 
 
 def edge_view(edge: Edge) -> dict[str, Any]:
-    return {"id": edge.id, "source": edge.source_id, "target": edge.target_id,
-            "relation": edge.relation, "weight": edge.weight, "metadata": edge.meta,
-            "created_at": isoformat(edge.created_at)}
+    return {
+        "id": edge.id,
+        "source": edge.source_id,
+        "target": edge.target_id,
+        "relation": edge.relation,
+        "weight": edge.weight,
+        "metadata": edge.meta,
+        "created_at": isoformat(edge.created_at),
+    }
 
 
 def delete_memories(session: Session, *where: Any) -> list[int]:
     """Delete the memories matching `where` (their edges, vectors and full text go with
     them); returns their rowids, for the caller to take out of the vector index."""
-    rowids = list(session.scalars(select(text("memories.rowid")).select_from(Memory)
-                                  .where(*where)))
+    rowids = list(session.scalars(select(text("memories.rowid")).select_from(Memory).where(*where)))
     session.query(Memory).filter(*where).delete()
     return rowids
 
@@ -67,7 +79,7 @@ def content_hash(content: str) -> str:
     a long text is encoded a piece at a time (a 50 MB document: no 50 MB copy)."""
     digest = hashlib.sha256()
     for start in range(0, len(content), HASHED_AT_ONCE):
-        piece = content[start:start + HASHED_AT_ONCE]
+        piece = content[start : start + HASHED_AT_ONCE]
         digest.update(piece.encode("utf-8", "replace"))
     return digest.hexdigest()
 
@@ -77,14 +89,29 @@ class MemoryGraph:
         self.db = db
 
     # ---- memories
-    def create(self, actor: Actor, *, kind: str, content: str, metadata: dict[str, Any],
-               tier: str | None = None, owner: str | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        actor: Actor,
+        *,
+        kind: str,
+        content: str,
+        metadata: dict[str, Any],
+        tier: str | None = None,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
         if kind in MANAGED_KINDS:
-            raise InvalidInput(f"memories of kind {kind!r} are made by the hub itself",
-                               details={"field": "kind"})
+            raise InvalidInput(
+                f"memories of kind {kind!r} are made by the hub itself", details={"field": "kind"}
+            )
         with self.db.session() as session:
-            memory = Memory(kind=kind, content=content, content_hash=content_hash(content),
-                            meta=metadata, tier=tier, owner=owner or actor.name)
+            memory = Memory(
+                kind=kind,
+                content=content,
+                content_hash=content_hash(content),
+                meta=metadata,
+                tier=tier,
+                owner=owner or actor.name,
+            )
             session.add(memory)
             session.flush()
             view = memory_view(memory)
@@ -96,19 +123,27 @@ class MemoryGraph:
         a chat log turn by turn, or an importer a year of it."""
         for item in items:
             if item["kind"] in MANAGED_KINDS:
-                raise InvalidInput(f"memories of kind {item['kind']!r} are made by the hub "
-                                   "itself", details={"field": "kind"})
+                raise InvalidInput(
+                    f"memories of kind {item['kind']!r} are made by the hub itself",
+                    details={"field": "kind"},
+                )
         with self.db.session() as session:
-            memories = [Memory(kind=i["kind"], content=i["content"],
-                               content_hash=content_hash(i["content"]),
-                               meta=i.get("metadata") or {}, tier=i.get("tier"),
-                               owner=i.get("owner") or actor.name) for i in items]
+            memories = [
+                Memory(
+                    kind=i["kind"],
+                    content=i["content"],
+                    content_hash=content_hash(i["content"]),
+                    meta=i.get("metadata") or {},
+                    tier=i.get("tier"),
+                    owner=i.get("owner") or actor.name,
+                )
+                for i in items
+            ]
             session.add_all(memories)
             session.flush()
             views = [memory_view(memory) for memory in memories]
             for view in views:
-                audit.record(session, actor, "memory.create", ("memory", view["id"]), None,
-                             view)
+                audit.record(session, actor, "memory.create", ("memory", view["id"]), None, view)
         return views
 
     def get(self, memory_id: str) -> dict[str, Any]:
@@ -135,10 +170,12 @@ class MemoryGraph:
         """Its edges go with it. Returns its rowid (to leave the vector index)."""
         with self.db.session() as session:
             memory = self._editable(session, memory_id)
-            rowid = session.scalar(text("SELECT rowid FROM memories WHERE id = :id"),
-                                   {"id": memory_id})
-            audit.record(session, actor, "memory.delete", ("memory", memory_id),
-                         memory_view(memory), None)
+            rowid = session.scalar(
+                text("SELECT rowid FROM memories WHERE id = :id"), {"id": memory_id}
+            )
+            audit.record(
+                session, actor, "memory.delete", ("memory", memory_id), memory_view(memory), None
+            )
             session.delete(memory)
         return int(rowid)
 
@@ -146,21 +183,39 @@ class MemoryGraph:
     def _editable(session: Session, memory_id: str) -> Memory:
         memory = get_or_not_found(session, Memory, memory_id, "memory")
         if memory.kind in MANAGED_KINDS:
-            raise Conflict(f"memory {memory_id} is a {memory.kind}: change it through its "
-                           "own API (documents, conversations, channels)")
+            raise Conflict(
+                f"memory {memory_id} is a {memory.kind}: change it through its "
+                "own API (documents, conversations, channels)"
+            )
         return memory
 
     # ---- edges
-    def connect(self, actor: Actor, *, source: str, target: str, relation: str,
-                weight: float = 1.0, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    def connect(
+        self,
+        actor: Actor,
+        *,
+        source: str,
+        target: str,
+        relation: str,
+        weight: float = 1.0,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         with self.db.session() as session:
             for memory_id in (source, target):
                 get_or_not_found(session, Memory, memory_id, "memory")
             if relation in HIERARCHICAL and self._reaches(session, target, source):
-                raise Conflict(f"a {relation!r} edge from {source} to {target} would close a "
-                               "cycle in a hierarchy", details={"relation": relation})
-            edge = Edge(source_id=source, target_id=target, relation=relation, weight=weight,
-                        meta=metadata or {})
+                raise Conflict(
+                    f"a {relation!r} edge from {source} to {target} would close a "
+                    "cycle in a hierarchy",
+                    details={"relation": relation},
+                )
+            edge = Edge(
+                source_id=source,
+                target_id=target,
+                relation=relation,
+                weight=weight,
+                meta=metadata or {},
+            )
             session.add(edge)
             session.flush()
             view = edge_view(edge)
@@ -170,8 +225,7 @@ class MemoryGraph:
     def disconnect(self, edge_id: str, actor: Actor) -> None:
         with self.db.session() as session:
             edge = get_or_not_found(session, Edge, edge_id, "edge")
-            audit.record(session, actor, "edge.delete", ("edge", edge_id), edge_view(edge),
-                         None)
+            audit.record(session, actor, "edge.delete", ("edge", edge_id), edge_view(edge), None)
             session.delete(edge)
 
     @staticmethod
@@ -180,13 +234,16 @@ class MemoryGraph:
         if start == goal:
             return True
         relations = sorted(HIERARCHICAL)
-        found = session.scalar(text(
-            "WITH RECURSIVE up(id, depth) AS (SELECT :start, 0 UNION "
-            " SELECT e.target_id, up.depth + 1 FROM edges e JOIN up ON e.source_id = up.id"
-            f" WHERE e.relation IN ({', '.join(f':r{i}' for i in range(len(relations)))})"
-            " AND up.depth < 10000)"
-            " SELECT 1 FROM up WHERE id = :goal LIMIT 1"),
-            {"start": start, "goal": goal, **{f"r{i}": r for i, r in enumerate(relations)}})
+        found = session.scalar(
+            text(
+                "WITH RECURSIVE up(id, depth) AS (SELECT :start, 0 UNION "
+                " SELECT e.target_id, up.depth + 1 FROM edges e JOIN up ON e.source_id = up.id"
+                f" WHERE e.relation IN ({', '.join(f':r{i}' for i in range(len(relations)))})"
+                " AND up.depth < 10000)"
+                " SELECT 1 FROM up WHERE id = :goal LIMIT 1"
+            ),
+            {"start": start, "goal": goal, **{f"r{i}": r for i, r in enumerate(relations)}},
+        )
         return found is not None
 
     # ---- traversal
@@ -198,14 +255,17 @@ class MemoryGraph:
             root = get_or_not_found(session, Memory, memory_id, "memory")
             seen, frontier, edges = {memory_id}, {memory_id}, {}
             for _ in range(depth):
-                found = session.scalars(select(Edge).where(
-                    Edge.source_id.in_(frontier) | Edge.target_id.in_(frontier)))
+                found = session.scalars(
+                    select(Edge).where(Edge.source_id.in_(frontier) | Edge.target_id.in_(frontier))
+                )
                 frontier = set()
                 for edge in found:
                     edges[edge.id] = edge
                     frontier |= {edge.source_id, edge.target_id} - seen
                 seen |= frontier
             memories = session.scalars(select(Memory).where(Memory.id.in_(seen)))
-            return {"root": memory_view(root),
-                    "memories": [memory_view(m) for m in memories],
-                    "edges": [edge_view(e) for e in edges.values()]}
+            return {
+                "root": memory_view(root),
+                "memories": [memory_view(m) for m in memories],
+                "edges": [edge_view(e) for e in edges.values()],
+            }

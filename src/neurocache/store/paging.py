@@ -29,8 +29,9 @@ def decode_cursor(cursor: str, arity: int, *types: type) -> list[Any]:
     if not isinstance(values, list) or len(values) != arity:
         raise InvalidInput("cursor is not one this hub gave out")
     # bool is an int to isinstance, never to a cursor
-    if types and not all(isinstance(v, t) and not isinstance(v, bool)
-                         for v, t in zip(values, types, strict=True)):
+    if types and not all(
+        isinstance(v, t) and not isinstance(v, bool) for v, t in zip(values, types, strict=True)
+    ):
         raise InvalidInput("cursor is not one this hub gave out")
     return values
 
@@ -45,16 +46,23 @@ def parse_cursor_time(value: str) -> datetime:
     return moment
 
 
-def newest_first(session: Session, query: Select, model: Any, limit: int, cursor: str | None,
-                 view: Callable[[Any], dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+def newest_first(
+    session: Session,
+    query: Select,
+    model: Any,
+    limit: int,
+    cursor: str | None,
+    view: Callable[[Any], dict[str, Any]],
+) -> tuple[list[dict[str, Any]], str | None]:
     """A page of `model` rows, newest first, after `cursor`: keyset paging on
     (created_at, id), so pages stay right while rows are added."""
     query = query.order_by(model.created_at.desc(), model.id.desc())
     if cursor:
         created, key = decode_cursor(cursor, 2, str, str)
         moment = parse_cursor_time(created)
-        query = query.where(or_(model.created_at < moment,
-                                and_(model.created_at == moment, model.id < key)))
+        query = query.where(
+            or_(model.created_at < moment, and_(model.created_at == moment, model.id < key))
+        )
     rows = list(session.scalars(query.limit(limit + 1)))
     page = rows[:limit]
     more = len(rows) > limit

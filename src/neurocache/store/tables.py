@@ -102,8 +102,9 @@ class Memory(Base):
     speaker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # sha256 of where an imported memory came from (a chat export's turn): imported again,
     # it is found, not made twice
-    origin_key: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True,
-                                                   index=True)
+    origin_key: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -125,7 +126,8 @@ def _place_in_thread(_mapper: Any, _connection: Any, memory: Memory) -> None:
     if memory.created_at is None:
         memory.created_at = utcnow()
     memory.thread, memory.position, memory.speaker = place_in_thread(
-        memory.kind, memory.meta, memory.created_at)
+        memory.kind, memory.meta, memory.created_at
+    )
 
 
 class Edge(Base):
@@ -169,8 +171,9 @@ class Model(Base):
     remote_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     state: Mapped[str] = mapped_column(String(20), default="absent")
     # running | stopped: what the owner last asked; a hub starting again honours it
-    desired_state: Mapped[str] = mapped_column(String(20), default="stopped",
-                                               server_default="stopped")
+    desired_state: Mapped[str] = mapped_column(
+        String(20), default="stopped", server_default="stopped"
+    )
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -178,8 +181,7 @@ class Model(Base):
 
     __table_args__ = (
         CheckConstraint("role IN ('chat', 'embedding', 'rerank')", name="role"),
-        CheckConstraint("state IN ('absent', 'downloading', 'installed', 'failed')",
-                        name="state"),
+        CheckConstraint("state IN ('absent', 'downloading', 'installed', 'failed')", name="state"),
     )
 
 
@@ -212,9 +214,7 @@ class Document(Base):
     same id; its chunks are memories of kind `chunk`, `part_of` it."""
 
     __tablename__ = "documents"
-    id: Mapped[str] = mapped_column(
-        ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True
-    )
+    id: Mapped[str] = mapped_column(ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True)
     collection_id: Mapped[str | None] = mapped_column(
         ForeignKey("collections.id", ondelete="SET NULL"), nullable=True, index=True
     )
@@ -227,8 +227,9 @@ class Document(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     # sha256 of (caller, Idempotency-Key, part): a retried request finds what it made
-    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True,
-                                                        unique=True, index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -291,9 +292,7 @@ class Conversation(Base):
     a fork is a new conversation whose head is a message of another, sharing its past."""
 
     __tablename__ = "conversations"
-    id: Mapped[str] = mapped_column(
-        ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True
-    )
+    id: Mapped[str] = mapped_column(ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True)
     title: Mapped[str] = mapped_column(Text)
     owner: Mapped[str] = mapped_column(String(100), default="owner")
     collections: Mapped[list[str]] = mapped_column(JSONDict, default=list)
@@ -310,9 +309,7 @@ class Message(Base):
     """A turn: its text is the memory with the same id (kind `message`)."""
 
     __tablename__ = "messages"
-    id: Mapped[str] = mapped_column(
-        ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True
-    )
+    id: Mapped[str] = mapped_column(ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
@@ -328,9 +325,7 @@ class Message(Base):
 
     __table_args__ = (
         CheckConstraint("role IN ('user', 'assistant', 'system')", name="role"),
-        CheckConstraint(
-            "status IN ('streaming', 'complete', 'stopped', 'failed')", name="status"
-        ),
+        CheckConstraint("status IN ('streaming', 'complete', 'stopped', 'failed')", name="status"),
     )
 
 
@@ -367,9 +362,7 @@ class Channel(Base):
     with the same id (its messages are `in_session` it)."""
 
     __tablename__ = "channels"
-    id: Mapped[str] = mapped_column(
-        ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True
-    )
+    id: Mapped[str] = mapped_column(ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(100))
@@ -403,9 +396,7 @@ class ChannelMessage(Base):
 
     __tablename__ = "channel_messages"
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    id: Mapped[str] = mapped_column(
-        ForeignKey("memories.id", ondelete="CASCADE"), unique=True
-    )
+    id: Mapped[str] = mapped_column(ForeignKey("memories.id", ondelete="CASCADE"), unique=True)
     channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     author: Mapped[str] = mapped_column(String(100))
     reply_to: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
@@ -419,9 +410,7 @@ class ChannelMessage(Base):
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('streaming', 'complete', 'stopped', 'failed')", name="status"
-        ),
+        CheckConstraint("status IN ('streaming', 'complete', 'stopped', 'failed')", name="status"),
         Index("ix_channel_messages_channel_seq", "channel_id", "seq"),
         Index("ix_channel_messages_created_at", "created_at"),
         # A seq is never given twice, even after the newest message is deleted: clients
@@ -456,8 +445,9 @@ class UsageRow(Base):
     chunks: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
-        UniqueConstraint("bucket", "start", "caller", "agent", "model", "endpoint",
-                         name="uq_usage_cell"),
+        UniqueConstraint(
+            "bucket", "start", "caller", "agent", "model", "endpoint", name="uq_usage_cell"
+        ),
         CheckConstraint("bucket IN ('minute', 'hour', 'day')", name="bucket"),
     )
 

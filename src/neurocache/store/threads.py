@@ -28,8 +28,11 @@ def place_in_thread(kind: str, meta: dict[str, Any] | None, created_at: datetime
     thread = meta.get("thread")
     if isinstance(thread, str) and thread:
         speaker = meta.get("speaker")
-        return (thread[:200], said_at(meta.get("at")) or made,
-                speaker[:200] if isinstance(speaker, str) and speaker else None)
+        return (
+            thread[:200],
+            said_at(meta.get("at")) or made,
+            speaker[:200] if isinstance(speaker, str) and speaker else None,
+        )
     return None, None, None
 
 

@@ -119,9 +119,12 @@ class AgentMemorySearch(RequestModel):
 
 class Consolidate(RequestModel):
     older_than_s: float | None = Field(
-        None, ge=0, le=MAX_SECONDS,
+        None,
+        ge=0,
+        le=MAX_SECONDS,
         description="Consolidate working memories older than this (default: the "
-        "`agent_working_max_age_s` setting).")
+        "`agent_working_max_age_s` setting).",
+    )
 
 
 class AgentMemoryOut(BaseModel):
@@ -152,8 +155,9 @@ def tiers_of(raw: str | None) -> list[str] | None:
     tiers = [t.strip() for t in raw.split(",") if t.strip()] if raw else None
     unknown = sorted(set(tiers or ()) - set(TIERS))
     if unknown:
-        raise InvalidInput(f"tier is one of {', '.join(TIERS)}",
-                           details={"field": "tier", "unknown": unknown})
+        raise InvalidInput(
+            f"tier is one of {', '.join(TIERS)}", details={"field": "tier", "unknown": unknown}
+        )
     return tiers
 
 
@@ -163,9 +167,12 @@ def list_agent_memories(agent_id: str, query: AgentMemoryQuery):
     """Newest first, in one tier or several (`?tier=working,long_term`)."""
     hub = current_hub()
     memories, next_cursor = hub.tiers.list(
-        agent_id, tiers=tiers_of(query.tier), limit=query.limit, cursor=query.cursor)
-    return {"memories": hub.visibility.visible(current_principal().person, memories),
-            "next_cursor": next_cursor}
+        agent_id, tiers=tiers_of(query.tier), limit=query.limit, cursor=query.cursor
+    )
+    return {
+        "memories": hub.visibility.visible(current_principal().person, memories),
+        "next_cursor": next_cursor,
+    }
 
 
 @bp.post("/agents/<agent_id>/memories")
@@ -180,10 +187,8 @@ def create_agent_memory(agent_id: str, body: NewAgentMemory):
 def search_agent_memories(agent_id: str, body: AgentMemorySearch):
     """The agent's memories most relevant to `query` (in `tiers`, or all)."""
     hub = current_hub()
-    results = hub.tiers.search(agent_id, body.query, tiers=body.tiers, k=body.k,
-                               mode=body.mode)
-    return {"results": hub.visibility.visible(current_principal().person, results,
-                                              key="memory_id")}
+    results = hub.tiers.search(agent_id, body.query, tiers=body.tiers, k=body.k, mode=body.mode)
+    return {"results": hub.visibility.visible(current_principal().person, results, key="memory_id")}
 
 
 @bp.post("/agents/<agent_id>/consolidate")

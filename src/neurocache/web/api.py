@@ -125,18 +125,21 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         if any(err["type"] == "json_invalid" for err in exc.errors()):
-            raise InvalidJSON("the request body is not valid JSON",
-                              details=validation_details(exc)) from exc
-        raise InvalidInput("the request body does not fit this endpoint",
-                           details=validation_details(exc)) from exc
+            raise InvalidJSON(
+                "the request body is not valid JSON", details=validation_details(exc)
+            ) from exc
+        raise InvalidInput(
+            "the request body does not fit this endpoint", details=validation_details(exc)
+        ) from exc
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(request.args.to_dict())
     except ValidationError as exc:
-        raise InvalidInput("the query string does not fit this endpoint",
-                           details=validation_details(exc)) from exc
+        raise InvalidInput(
+            "the query string does not fit this endpoint", details=validation_details(exc)
+        ) from exc
 
 
 def endpoint(
@@ -153,8 +156,9 @@ def endpoint(
     `multipart`, a multipart form is accepted too and the view gets `body=None`. `errors`:
     the statuses it may answer besides those every endpoint may (409, 502, 503, ...);
     `headers`: the optional request headers it reads, with their help (for the document)."""
-    spec = EndpointSpec(scope, body, query, responses or {200: None}, multipart, errors,
-                        headers or {})
+    spec = EndpointSpec(
+        scope, body, query, responses or {200: None}, multipart, errors, headers or {}
+    )
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

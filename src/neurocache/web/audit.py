@@ -48,9 +48,13 @@ class AuditList(BaseModel):
 def list_audit(query: AuditQuery):
     """Audit entries, newest first, filtered by action, target, actor or time."""
     entries, next_cursor = current_hub().audit.list(
-        limit=query.limit, cursor=query.cursor, action=query.action,
-        target_type=query.target_type, target_id=query.target_id, actor=query.actor,
-        since=query.since, until=query.until,
+        limit=query.limit,
+        cursor=query.cursor,
+        action=query.action,
+        target_type=query.target_type,
+        target_id=query.target_id,
+        actor=query.actor,
+        since=query.since,
+        until=query.until,
     )
     return {"entries": entries, "next_cursor": next_cursor}
-

@@ -48,9 +48,7 @@ def require(scope: str) -> Principal:
     if principal is None:
         raise Unauthorized("sign in, or send an API key as `Authorization: Bearer nc_...`")
     if not principal.can(scope):
-        raise Forbidden(
-            f"this key lacks the `{scope}` scope", details={"required_scope": scope}
-        )
+        raise Forbidden(f"this key lacks the `{scope}` scope", details={"required_scope": scope})
     return principal
 
 

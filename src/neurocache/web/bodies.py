@@ -35,9 +35,14 @@ class ChunkedBodyLimit:
             body.close()
             # The rest of the body is never read: the connection cannot carry another
             # request after it, so it is closed.
-            return wsgi_error(start_response, 413, f"The request body is larger than this hub "
-                              f"accepts ({self.limit} bytes).", "payload_too_large", environ,
-                              [("Connection", "close")])
+            return wsgi_error(
+                start_response,
+                413,
+                f"The request body is larger than this hub accepts ({self.limit} bytes).",
+                "payload_too_large",
+                environ,
+                [("Connection", "close")],
+            )
         body.seek(0)
         environ.update({"wsgi.input": body, "CONTENT_LENGTH": str(size)})
         # Werkzeug takes no Content-Length from a request that says it is chunked.

@@ -29,13 +29,17 @@ bp = Blueprint("bundles", __name__, url_prefix="/api/v1")
 
 
 class CollectionExportQuery(QueryModel):
-    vectors: bool = Field(False, description="Carry the chunks' vectors (by this hub's "
-                          "embedder); by default the importing hub embeds them again.")
+    vectors: bool = Field(
+        False,
+        description="Carry the chunks' vectors (by this hub's "
+        "embedder); by default the importing hub embeds them again.",
+    )
 
 
 class ImportQuery(QueryModel):
     kind: Literal["collection", "agent", "conversation", "channel", "chats"] | None = Field(
-        None, description="Refuse (422) a bundle of any other kind.")
+        None, description="Refuse (422) a bundle of any other kind."
+    )
 
 
 class CreatedOut(BaseModel):
@@ -51,15 +55,19 @@ class ImportedOut(BaseModel):
     created: list[CreatedOut]
     counts: dict[str, int] = Field(description="Memories made, by kind, and edges.")
     id_map: dict[str, str] = Field(description="Each id of the bundle → its new id here.")
-    warnings: list[str] = Field(description="What was left out: a collection, agent, user "
-                                "or model this hub does not have; a name taken (a suffix was "
-                                "added).")
+    warnings: list[str] = Field(
+        description="What was left out: a collection, agent, user "
+        "or model this hub does not have; a name taken (a suffix was "
+        "added)."
+    )
 
 
 def download(bundle: dict[str, Any], kind: str, item_id: str) -> Response:
-    return Response(json.dumps(bundle, ensure_ascii=False), mimetype="application/json",
-                    headers={"Content-Disposition":
-                             f'attachment; filename="neurocache-{kind}-{item_id}.json"'})
+    return Response(
+        json.dumps(bundle, ensure_ascii=False),
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="neurocache-{kind}-{item_id}.json"'},
+    )
 
 
 def export(kind: str, item_id: str, **options: Any) -> Response:
@@ -105,8 +113,11 @@ def export_chats():
     """Every conversation and channel you may read, as JSONL (streamed): a header line,
     then one line per conversation or channel."""
     lines = for_hub(current_hub()).export_chats(current_principal().person)
-    return Response(lines, mimetype=NDJSON, headers={
-        "Content-Disposition": 'attachment; filename="neurocache-chats.jsonl"'})
+    return Response(
+        lines,
+        mimetype=NDJSON,
+        headers={"Content-Disposition": 'attachment; filename="neurocache-chats.jsonl"'},
+    )
 
 
 class HistoryImportedOut(BaseModel):
@@ -134,7 +145,8 @@ def import_bundle(query: ImportQuery):
     if request.mimetype not in ("application/json", NDJSON):
         raise UnsupportedMediaType(
             f"send the bundle as application/json, or JSONL as {NDJSON}",
-            details={"content_type": request.mimetype or None})
+            details={"content_type": request.mimetype or None},
+        )
     raw = request.get_data(cache=False)
     fmt = history_format(raw) if query.kind is None else None
     if fmt is not None:  # a chat history from elsewhere, not a bundle
@@ -142,6 +154,10 @@ def import_bundle(query: ImportQuery):
         return hub.histories.run(read_history(raw, fmt), current_actor()).view(fmt), 201
     principal = current_principal()
     imported = for_hub(current_hub()).import_bundle(
-        raw, current_actor(), person=principal.person,
-        ndjson=request.mimetype == NDJSON, expected_kind=query.kind)
+        raw,
+        current_actor(),
+        person=principal.person,
+        ndjson=request.mimetype == NDJSON,
+        expected_kind=query.kind,
+    )
     return imported, 201

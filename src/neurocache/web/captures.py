@@ -31,8 +31,9 @@ class NewCapture(RequestModel):
     captured_at: Moment | None = None
     tags: list[str] = Field(default_factory=list, max_length=100)
     collection: str | None = None
-    favicon: str | None = Field(None, max_length=100_000,
-                                description="The page's icon: an http(s) or data: URL.")
+    favicon: str | None = Field(
+        None, max_length=100_000, description="The page's icon: an http(s) or data: URL."
+    )
 
     @field_validator("favicon")
     @classmethod
@@ -43,15 +44,19 @@ class NewCapture(RequestModel):
 
 
 class CaptureAccepted(Accepted):
-    duplicate: bool = Field(description="True: the same URL with the same content was "
-                            "captured before; nothing new was made.")
+    duplicate: bool = Field(
+        description="True: the same URL with the same content was "
+        "captured before; nothing new was made."
+    )
 
 
 @bp.post("/captures")
-@endpoint(scope="write", body=NewCapture, responses={202: CaptureAccepted},
-          headers=IDEMPOTENCY_HELP)
+@endpoint(
+    scope="write", body=NewCapture, responses={202: CaptureAccepted}, headers=IDEMPOTENCY_HELP
+)
 def add_capture(body: NewCapture):
     """Save a page, selection or note; the same content twice is kept once."""
     capture = body.model_dump(mode="json")
-    return replayed(current_hub().knowledge.add_capture(capture, current_actor(),
-                                                        idempotency_key()), 202)
+    return replayed(
+        current_hub().knowledge.add_capture(capture, current_actor(), idempotency_key()), 202
+    )

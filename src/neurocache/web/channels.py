@@ -33,8 +33,9 @@ class NewChannel(RequestModel):
 class ChannelChange(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=80)
     description: str | None = Field(None, max_length=10_000)
-    archived: bool | None = Field(None, description="true archives (read-only), false "
-                                  "brings it back.")
+    archived: bool | None = Field(
+        None, description="true archives (read-only), false brings it back."
+    )
 
 
 class ChannelListQuery(PageQuery):
@@ -45,7 +46,8 @@ class NewMember(RequestModel):
     agent_id: str | None = None
     user_id: str | None = Field(None, description="A user's id or name, or `owner`.")
     mode: Literal["mention", "auto"] = Field(
-        "mention", description="Agents: answer when @mentioned, or every person's message.")
+        "mention", description="Agents: answer when @mentioned, or every person's message."
+    )
 
     @model_validator(mode="after")
     def one_member(self) -> NewMember:
@@ -65,11 +67,16 @@ class MessageChange(RequestModel):
 
 
 class MessagesQuery(QueryModel):
-    before: int | None = Field(None, ge=0, le=MAX_SEQ,
-                               description="The `seq` of a message: the page before it.")
-    after: int | None = Field(None, ge=0, le=MAX_SEQ,
-                              description="The `seq` of the last message seen: what came "
-                              "since (catching up after a reconnect).")
+    before: int | None = Field(
+        None, ge=0, le=MAX_SEQ, description="The `seq` of a message: the page before it."
+    )
+    after: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_SEQ,
+        description="The `seq` of the last message seen: what came "
+        "since (catching up after a reconnect).",
+    )
     limit: int = Field(50, ge=1, le=500)
     thread: str | None = Field(None, description="A message id: only the replies to it.")
 
@@ -185,7 +192,8 @@ def create_channel(body: NewChannel):
 def list_channels(query: ChannelListQuery):
     """The channels you may read, newest first."""
     channels, next_cursor = current_hub().channels.list(
-        person(), archived=query.archived, limit=query.limit, cursor=query.cursor)
+        person(), archived=query.archived, limit=query.limit, cursor=query.cursor
+    )
     return {"channels": channels, "next_cursor": next_cursor}
 
 
@@ -252,13 +260,17 @@ def list_messages(channel_id: str, query: MessagesQuery):
     catches up on what came since; `thread=<message id>` lists a thread."""
     readable(channel_id)
     return current_hub().channel_messages.page(
-        channel_id, before=query.before, after=query.after, limit=query.limit,
-        thread=query.thread)
+        channel_id, before=query.before, after=query.after, limit=query.limit, thread=query.thread
+    )
 
 
 @bp.post("/channels/<channel_id>/messages")
-@endpoint(scope="chat", body=NewChannelMessage, responses={201: ChannelPosted, 200: ChannelPosted},
-          errors=CONFLICT + MODEL_ERRORS)
+@endpoint(
+    scope="chat",
+    body=NewChannelMessage,
+    responses={201: ChannelPosted, 200: ChannelPosted},
+    errors=CONFLICT + MODEL_ERRORS,
+)
 def post_message(channel_id: str, body: NewChannelMessage):
     """Say something. Agents @mentioned, and agents in `auto` mode, answer in turn (their
     replies stream as `message.delta` in room `channel:<id>`)."""
@@ -266,12 +278,15 @@ def post_message(channel_id: str, body: NewChannelMessage):
     hub = current_hub()
     principal = current_principal()
     message = hub.channel_messages.post(
-        channel_id, principal.person, body.content, reply_to=body.reply_to,
-        via=None if principal.kind == "owner" else f"key:{principal.id}")
+        channel_id,
+        principal.person,
+        body.content,
+        reply_to=body.reply_to,
+        via=None if principal.kind == "owner" else f"key:{principal.id}",
+    )
     replies = hub.channel_agents.on_message(message)
     if body.wait:
-        return {"message": message,
-                "replies": hub.channel_agents.wait(replies, timeout=600)}, 200
+        return {"message": message, "replies": hub.channel_agents.wait(replies, timeout=600)}, 200
     return {"message": message}, 201
 
 
@@ -287,8 +302,9 @@ def get_message(channel_id: str, message_id: str):
 def edit_message(channel_id: str, message_id: str, body: MessageChange):
     """Its author (or the hub's owner) may change it; `message.updated` tells the room."""
     writable(channel_id)
-    return current_hub().channel_messages.edit(channel_id, message_id, body.content,
-                                               person(), current_actor())
+    return current_hub().channel_messages.edit(
+        channel_id, message_id, body.content, person(), current_actor()
+    )
 
 
 @bp.delete("/channels/<channel_id>/messages/<message_id>")
@@ -301,8 +317,9 @@ def delete_message(channel_id: str, message_id: str):
 
 
 @bp.post("/channels/<channel_id>/query")
-@endpoint(scope="chat", body=ChannelQuestion, responses={200: QueryAnswer},
-          errors=CONFLICT + MODEL_ERRORS)
+@endpoint(
+    scope="chat", body=ChannelQuestion, responses={200: QueryAnswer}, errors=CONFLICT + MODEL_ERRORS
+)
 def query_channel(channel_id: str, body: ChannelQuestion):
     """Every agent of the channel answers from its own knowledge and memory; then one
     combined answer, with the sources of all."""

@@ -25,16 +25,30 @@ def client_dir() -> Path:
 
 def principal_view(principal: Principal) -> dict[str, object]:
     """`person` is whose credential it is (`owner` or `user:<id>`), `user` their name."""
-    user = None if principal.is_owner else \
-        current_hub().users.get(principal.person.removeprefix("user:"))["name"]
-    return {"kind": principal.kind, "id": principal.id, "name": principal.name,
-            "scopes": sorted(principal.scopes), "person": principal.person, "user": user}
+    user = (
+        None
+        if principal.is_owner
+        else current_hub().users.get(principal.person.removeprefix("user:"))["name"]
+    )
+    return {
+        "kind": principal.kind,
+        "id": principal.id,
+        "name": principal.name,
+        "scopes": sorted(principal.scopes),
+        "person": principal.person,
+        "user": user,
+    }
 
 
 def with_session(response: Response, token: str) -> Response:
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=SESSION_DAYS * 86400, httponly=True,
-        samesite="Strict", secure=request.is_secure, path="/",
+        SESSION_COOKIE,
+        token,
+        max_age=SESSION_DAYS * 86400,
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure,
+        path="/",
     )
     return response
 

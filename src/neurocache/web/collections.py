@@ -41,8 +41,9 @@ class CollectionList(BaseModel):
 @endpoint(scope="write", body=NewCollection, responses={201: CollectionOut}, errors=CONFLICT)
 def create_collection(body: NewCollection):
     """Create a named knowledge base."""
-    return current_hub().knowledge.create_collection(body.name, body.description,
-                                                     current_actor()), 201
+    return current_hub().knowledge.create_collection(
+        body.name, body.description, current_actor()
+    ), 201
 
 
 class CollectionChange(RequestModel):
@@ -52,8 +53,8 @@ class CollectionChange(RequestModel):
 
 class CollectionDeletion(QueryModel):
     documents: Literal["keep", "delete"] = Field(
-        "keep", description="`keep`: its documents stay, in no collection; `delete`: they "
-        "go too.")
+        "keep", description="`keep`: its documents stay, in no collection; `delete`: they go too."
+    )
 
 
 class ScopeUser(BaseModel):
@@ -76,9 +77,11 @@ class CollectionDetail(CollectionOut):
 class CollectionDeleted(CollectionOut):
     documents: int
     documents_deleted: bool
-    used_by: UsedBy = Field(description="They draw on nothing from it now (a deleted "
-                            "collection stays in their lists and matches nothing: a scope "
-                            "never widens by itself).")
+    used_by: UsedBy = Field(
+        description="They draw on nothing from it now (a deleted "
+        "collection stays in their lists and matches nothing: a scope "
+        "never widens by itself)."
+    )
     warning: str | None
 
 
@@ -87,7 +90,8 @@ class CollectionDeleted(CollectionOut):
 def update_collection(collection_id: str, body: CollectionChange):
     """Rename a collection or change its description (by id or name)."""
     return current_hub().knowledge.update_collection(
-        collection_id, current_actor(), name=body.name, description=body.description)
+        collection_id, current_actor(), name=body.name, description=body.description
+    )
 
 
 @bp.delete("/collections/<collection_id>")
@@ -96,7 +100,8 @@ def delete_collection(collection_id: str, query: CollectionDeletion):
     """Delete a collection; its documents stay (in no collection) unless
     `?documents=delete`."""
     return current_hub().knowledge.delete_collection(
-        collection_id, current_actor(), delete_documents=query.documents == "delete")
+        collection_id, current_actor(), delete_documents=query.documents == "delete"
+    )
 
 
 @bp.get("/collections/<collection_id>")

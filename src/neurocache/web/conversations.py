@@ -17,12 +17,14 @@ bp = Blueprint("conversations", __name__, url_prefix="/api/v1")
 class NewConversation(RequestModel):
     title: str | None = Field(None, max_length=500)
     collections: list[str] | None = Field(
-        None, description="Collections (ids or names) answers draw from; none: all memory.")
+        None, description="Collections (ids or names) answers draw from; none: all memory."
+    )
     model: str | None = Field(None, description="A chat model's id; none: the running one.")
     agent_id: str | None = None
     short_term: bool = Field(True, description="Offer the recent turns to the model.")
     long_term: bool = Field(
-        True, description="Remember these messages, and recall earlier conversations.")
+        True, description="Remember these messages, and recall earlier conversations."
+    )
 
 
 class ConversationChange(RequestModel):
@@ -109,8 +111,9 @@ def only_your_own_conversations() -> None:
 @endpoint(scope="chat", body=NewConversation, responses={201: ConversationOut})
 def create_conversation(body: NewConversation):
     """Start a conversation."""
-    return current_hub().conversations.create(current_actor(), **body.model_dump(),
-                                              owner=current_principal().person), 201
+    return current_hub().conversations.create(
+        current_actor(), **body.model_dump(), owner=current_principal().person
+    ), 201
 
 
 @bp.get("/conversations")
@@ -118,7 +121,8 @@ def create_conversation(body: NewConversation):
 def list_conversations(query: PageQuery):
     """Newest first, paged with `cursor`."""
     conversations, next_cursor = current_hub().conversations.list(
-        limit=query.limit, cursor=query.cursor, person=current_principal().person)
+        limit=query.limit, cursor=query.cursor, person=current_principal().person
+    )
     return {"conversations": conversations, "next_cursor": next_cursor}
 
 
@@ -134,8 +138,11 @@ def get_conversation(conversation_id: str):
 def update_conversation(conversation_id: str, body: ConversationChange):
     """Rename it, or change what it draws from."""
     changes = body.model_dump(exclude_unset=True)
-    nulls = [name for name in ("title", "short_term", "long_term") if name in changes
-             and changes[name] is None]
+    nulls = [
+        name
+        for name in ("title", "short_term", "long_term")
+        if name in changes and changes[name] is None
+    ]
     if nulls:
         raise InvalidInput(f"{', '.join(nulls)} cannot be null", details={"field": nulls[0]})
     return current_hub().conversations.update(conversation_id, changes, current_actor())
@@ -157,9 +164,14 @@ def export_conversation(conversation_id: str, query: ExportQuery):
     """The whole conversation as Markdown (for people) or JSON (for programs)."""
     body, mime = current_hub().conversations.export(conversation_id, query.format)
     extension = "md" if query.format == "markdown" else "json"
-    return Response(body, mimetype=mime.split(";")[0], headers={
-        "Content-Disposition": f'attachment; filename="conversation-{conversation_id}.'
-                               f'{extension}"'})
+    return Response(
+        body,
+        mimetype=mime.split(";")[0],
+        headers={
+            "Content-Disposition": f'attachment; filename="conversation-{conversation_id}.'
+            f'{extension}"'
+        },
+    )
 
 
 @bp.post("/conversations/<conversation_id>/messages")
@@ -172,8 +184,12 @@ def post_message(conversation_id: str, body: NewMessage):
 
 
 @bp.post("/conversations/<conversation_id>/messages/<message_id>/regenerate")
-@endpoint(scope="chat", body=Regenerate, responses={200: Posted, 202: Posted},
-          errors=CONFLICT + MODEL_ERRORS)
+@endpoint(
+    scope="chat",
+    body=Regenerate,
+    responses={200: Posted, 202: Posted},
+    errors=CONFLICT + MODEL_ERRORS,
+)
 def regenerate(conversation_id: str, message_id: str, body: Regenerate):
     """Another reply to the same question, beside the first (kept as a branch)."""
     posted = current_hub().answers.regenerate(conversation_id, message_id, wait=body.wait)
@@ -194,5 +210,6 @@ def stop_reply(conversation_id: str, message_id: str):
 @endpoint(scope="chat", body=Fork, responses={201: ConversationWithMessages}, errors=CONFLICT)
 def fork_conversation(conversation_id: str, body: Fork):
     """A new conversation sharing this one's history up to `message_id`."""
-    return current_hub().conversations.fork(conversation_id, body.message_id, current_actor(),
-                                            body.title, current_principal().person), 201
+    return current_hub().conversations.fork(
+        conversation_id, body.message_id, current_actor(), body.title, current_principal().person
+    ), 201

@@ -60,20 +60,28 @@ class Accepted(BaseModel):
     document: DocumentOut | None = None
     job: JobOut | None = None
     outcome: Literal["created", "unchanged", "replaced"] | None = Field(
-        None, description="`unchanged`: this file (its name, in this collection) was taken in "
+        None,
+        description="`unchanged`: this file (its name, in this collection) was taken in "
         "before with the same content, nothing new was made; `replaced`: a new version of "
-        "it, which replaces the old one once indexed (`replaces`).")
+        "it, which replaces the old one once indexed (`replaces`).",
+    )
     replaces: str | None = Field(None, description="The document this new version replaces.")
-    replayed: bool | None = Field(None, description="True: a retry with an Idempotency-Key "
-                                  "seen before; the answer is the first request's.")
+    replayed: bool | None = Field(
+        None,
+        description="True: a retry with an Idempotency-Key "
+        "seen before; the answer is the first request's.",
+    )
 
 
 UPLOAD_FORM = {
     "type": "object",
     "required": ["file"],
     "properties": {
-        "file": {"type": "array", "items": {"type": "string", "format": "binary"},
-                 "description": "One or more files (field `file`, repeated)."},
+        "file": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "One or more files (field `file`, repeated).",
+        },
         "collection": {"type": "string", "description": "A collection's id or name."},
     },
 }
@@ -89,8 +97,10 @@ def idempotency_key(part: str = "") -> str | None:
     if given is None:
         return None
     if not IDEMPOTENCY_KEY.match(given):
-        raise InvalidInput("Idempotency-Key takes 1 to 255 visible ASCII characters",
-                           details={"header": "Idempotency-Key"})
+        raise InvalidInput(
+            "Idempotency-Key takes 1 to 255 visible ASCII characters",
+            details={"header": "Idempotency-Key"},
+        )
     return hashlib.sha256(f"{current_actor().name}\0{given}\0{part}".encode()).hexdigest()
 
 
@@ -100,14 +110,21 @@ def replayed(answer: dict[str, Any], status: int) -> Any:
     return answer, status, headers
 
 
-IDEMPOTENCY_HELP = {"Idempotency-Key": "Any string of yours (1 to 255 visible characters): "
-                    "a retry with the same key makes nothing new and answers as the first "
-                    "time (`Idempotent-Replayed: true`)."}
+IDEMPOTENCY_HELP = {
+    "Idempotency-Key": "Any string of yours (1 to 255 visible characters): "
+    "a retry with the same key makes nothing new and answers as the first "
+    "time (`Idempotent-Replayed: true`)."
+}
 
 
 @bp.post("/documents")
-@endpoint(scope="write", body=NewDocument, multipart=UPLOAD_FORM, responses={202: Accepted},
-          headers=IDEMPOTENCY_HELP)
+@endpoint(
+    scope="write",
+    body=NewDocument,
+    multipart=UPLOAD_FORM,
+    responses={202: Accepted},
+    headers=IDEMPOTENCY_HELP,
+)
 def add_document(body: NewDocument | None):
     """Take in documents: JSON text/HTML, or uploaded files (multipart, one or many).
 
@@ -119,10 +136,19 @@ def add_document(body: NewDocument | None):
     if body is None:
         return _upload(knowledge)
     fmt, content = ("html", body.html) if body.html is not None else ("text", body.text)
-    return replayed(knowledge.add_text(
-        title=body.title, body=content or "", fmt=fmt, url=body.url,
-        collection=body.collection, metadata=body.metadata, actor=current_actor(),
-        idempotency_key=idempotency_key()), 202)
+    return replayed(
+        knowledge.add_text(
+            title=body.title,
+            body=content or "",
+            fmt=fmt,
+            url=body.url,
+            collection=body.collection,
+            metadata=body.metadata,
+            actor=current_actor(),
+            idempotency_key=idempotency_key(),
+        ),
+        202,
+    )
 
 
 def _upload(knowledge: Any):
@@ -135,18 +161,35 @@ def _upload(knowledge: Any):
     for number, upload in enumerate(files):
         name = upload.filename or "upload"
         try:
-            items.append({"file": name, **knowledge.add_file(
-                name, upload.read(), current_actor(), collection, same_file=True,
-                idempotency_key=idempotency_key(f"{number}:{name}"))})
+            items.append(
+                {
+                    "file": name,
+                    **knowledge.add_file(
+                        name,
+                        upload.read(),
+                        current_actor(),
+                        collection,
+                        same_file=True,
+                        idempotency_key=idempotency_key(f"{number}:{name}"),
+                    ),
+                }
+            )
         except NeurocacheError as exc:
-            items.append({"file": name, "error": error_body(exc.status, exc.message,
-                                                            exc.code, exc.details)["error"]})
+            items.append(
+                {
+                    "file": name,
+                    "error": error_body(exc.status, exc.message, exc.code, exc.details)["error"],
+                }
+            )
     accepted = [item for item in items if "document" in item]
     if not accepted:  # nothing went in: the request failed, with each file's reason
         first = items[0]["error"]
-        raise NeurocacheError.with_status(first["status"], first["code"],
-                                          f"no file could be taken in: {first['message']}",
-                                          {"files": items})
+        raise NeurocacheError.with_status(
+            first["status"],
+            first["code"],
+            f"no file could be taken in: {first['message']}",
+            {"files": items},
+        )
     if len(files) == 1:
         return replayed({k: v for k, v in accepted[0].items() if k != "file"}, 202)
     return {"items": items}, 202
@@ -177,8 +220,9 @@ class DocumentList(BaseModel):
 
 
 class DocumentChange(RequestModel):
-    collection: str | None = Field(description="Move into this collection (id or name); "
-                                   "null: into none.")
+    collection: str | None = Field(
+        description="Move into this collection (id or name); null: into none."
+    )
 
 
 @bp.get("/documents")
@@ -186,8 +230,8 @@ class DocumentChange(RequestModel):
 def list_documents(query: DocumentQuery):
     """Documents, newest first, by collection and status."""
     documents, next_cursor = current_hub().knowledge.list_documents(
-        collection=query.collection, status=query.status, limit=query.limit,
-        cursor=query.cursor)
+        collection=query.collection, status=query.status, limit=query.limit, cursor=query.cursor
+    )
     return {"documents": documents, "next_cursor": next_cursor}
 
 

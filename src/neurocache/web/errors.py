@@ -48,15 +48,22 @@ def error_body(
     }
 
 
-def openai_error_body(status: int, message: str, code: str | None,
-                      details: dict[str, Any] | None) -> dict[str, Any]:
+def openai_error_body(
+    status: int, message: str, code: str | None, details: dict[str, Any] | None
+) -> dict[str, Any]:
     """OpenAI's shape, for `/v1/...`, so that its clients raise their usual errors."""
     kind = "server_error" if status >= 500 else "invalid_request_error"
     details = details or {}
     errors = details.get("errors") or [{}]
     param = details.get("field") or ".".join(map(str, errors[0].get("loc") or [])) or None
-    return {"error": {"message": message, "type": kind, "param": param,
-                      "code": code or CODES.get(status, "error")}}
+    return {
+        "error": {
+            "message": message,
+            "type": kind,
+            "param": param,
+            "code": code or CODES.get(status, "error"),
+        }
+    }
 
 
 def error_response(
@@ -72,19 +79,29 @@ def error_response(
 
 
 def wsgi_error(
-    start_response: Callable[..., Any], status: int, message: str, code: str,
-    environ: dict[str, Any] | None = None, headers: list[tuple[str, str]] | None = None,
+    start_response: Callable[..., Any],
+    status: int,
+    message: str,
+    code: str,
+    environ: dict[str, Any] | None = None,
+    headers: list[tuple[str, str]] | None = None,
 ) -> Iterable[bytes]:
     """The same body for refusals made below Flask (the trust middleware, body limits);
     OpenAI's under `/v1/` (given the request's `environ`)."""
     path = (environ or {}).get("PATH_INFO", "")
-    body = openai_error_body(status, message, code, None) if path.startswith(OPENAI_PREFIX) \
+    body = (
+        openai_error_body(status, message, code, None)
+        if path.startswith(OPENAI_PREFIX)
         else error_body(status, message, code)
+    )
     payload = json.dumps(body).encode()
     start_response(
         f"{status} {code.replace('_', ' ')}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
-         *(headers or [])],
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(payload))),
+            *(headers or []),
+        ],
     )
     return [payload]
 
@@ -121,16 +138,21 @@ def _from_anything(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _from_http(exc)
     if store_busy(exc):  # transient: the client tries again; no traceback in the log
-        log.warning("the store was busy past its timeout (%s %s): answered 503",
-                    request.method, request.path)
-        response = error_response(503, "The hub's store is busy; try again in a moment.",
-                                  "store_busy")
+        log.warning(
+            "the store was busy past its timeout (%s %s): answered 503",
+            request.method,
+            request.path,
+        )
+        response = error_response(
+            503, "The hub's store is busy; try again in a moment.", "store_busy"
+        )
         response.headers["Retry-After"] = "1"
         return response
     request_id = request_id_var.get()
     log.exception("unhandled error")
     return error_response(
-        500, f"The hub hit an internal error; the hub log has the details (request {request_id}).",
+        500,
+        f"The hub hit an internal error; the hub log has the details (request {request_id}).",
         details={"request_id": request_id},
     )
 
@@ -167,5 +189,9 @@ class SocketIOErrorShape:
             pass
         getattr(body, "close", lambda: None)()
         status = failed["status"]
-        return wsgi_error(start_response, status, "Socket.IO refused this request: connect "
-                          "with a Socket.IO client to /socket.io/.", CODES.get(status, "error"))
+        return wsgi_error(
+            start_response,
+            status,
+            "Socket.IO refused this request: connect with a Socket.IO client to /socket.io/.",
+            CODES.get(status, "error"),
+        )

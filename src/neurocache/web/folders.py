@@ -41,8 +41,9 @@ class FolderList(BaseModel):
 def watch_folder(body: NewFolder):
     """Watch a folder: its files go in now, and changes follow (owner only)."""
     owner = current_principal().kind == "owner"
-    return current_hub().folders.register(body.path, current_actor(),
-                                          collection=body.collection, owner=owner), 201
+    return current_hub().folders.register(
+        body.path, current_actor(), collection=body.collection, owner=owner
+    ), 201
 
 
 @bp.get("/folders")

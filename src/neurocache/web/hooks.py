@@ -39,8 +39,7 @@ def _finish(response: Response) -> Response:
         response.headers["Content-Security-Policy"] = CSP
     if "request_started" in g:  # at DEBUG: at INFO, a busy hour buried the sign-in link
         elapsed_ms = (time.perf_counter() - g.request_started) * 1000
-        log.debug("%s %s %s %.1fms", request.method, request.path, response.status_code,
-                  elapsed_ms)
+        log.debug("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed_ms)
     return response
 
 

@@ -27,8 +27,9 @@ class JobOut(BaseModel):
     progress: float = Field(description="The share of the work done, 0..1.")
     error: str | None = None
     elapsed_s: float | None = Field(None, description="Seconds it has run (while running).")
-    eta_s: float | None = Field(None, description="Seconds it should still take, at its "
-                                "pace so far (while running).")
+    eta_s: float | None = Field(
+        None, description="Seconds it should still take, at its pace so far (while running)."
+    )
 
 
 @bp.delete("/jobs/<job_id>")

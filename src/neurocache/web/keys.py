@@ -18,7 +18,8 @@ Scope = Literal["read", "write", "chat", "admin"]
 class NewKey(RequestModel):
     name: str = Field(min_length=1, max_length=200, description="What the key is for.")
     scopes: list[Scope] = Field(
-        default_factory=lambda: ["read"], min_length=1,
+        default_factory=lambda: ["read"],
+        min_length=1,
         description="read, write, chat, admin (admin implies all).",
     )
 

@@ -74,8 +74,9 @@ def seen(memory_id: str) -> None:
         raise NotFound(f"no memory with id {memory_id}")
 
 
-class NewMemories(RootModel[NewMemory | Annotated[list[NewMemory], Field(
-        min_length=1, max_length=MAX_BATCH)]]):
+class NewMemories(
+    RootModel[NewMemory | Annotated[list[NewMemory], Field(min_length=1, max_length=MAX_BATCH)]]
+):
     """One memory, or a list of them (written in one transaction)."""
 
 
@@ -150,8 +151,11 @@ def memory_graph(memory_id: str, query: GraphQuery):
     graph = hub.graph.neighbourhood(memory_id, query.depth)
     memories = hub.visibility.visible(current_principal().person, graph["memories"])
     kept = {m["id"] for m in memories}
-    return {**graph, "memories": memories,
-            "edges": [e for e in graph["edges"] if {e["source"], e["target"]} <= kept]}
+    return {
+        **graph,
+        "memories": memories,
+        "edges": [e for e in graph["edges"] if {e["source"], e["target"]} <= kept],
+    }
 
 
 @bp.post("/edges")

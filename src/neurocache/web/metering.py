@@ -57,10 +57,15 @@ def _allowances(principal: Principal | None) -> list[Allowance]:
     if principal.kind == "owner" and not settings.rate_limit_owner:
         return []
     generating = (request.method, getattr(request.url_rule, "rule", "")) in GENERATING
-    kind, per_minute = (("generate", settings.rate_limit_generate_per_minute) if generating
-                        else ("other", settings.rate_limit_per_minute))
-    return [Allowance(f"{_caller_name(principal)}:{kind}", per_minute),
-            Allowance("hub", settings.rate_limit_global_per_minute)]
+    kind, per_minute = (
+        ("generate", settings.rate_limit_generate_per_minute)
+        if generating
+        else ("other", settings.rate_limit_per_minute)
+    )
+    return [
+        Allowance(f"{_caller_name(principal)}:{kind}", per_minute),
+        Allowance("hub", settings.rate_limit_global_per_minute),
+    ]
 
 
 def _begin() -> None:
@@ -68,8 +73,9 @@ def _begin() -> None:
         return
     g.metered_at = time.perf_counter()
     principal = _caller()
-    g.usage_token = usage_scope.set({"caller": _caller_name(principal),
-                                     "endpoint": endpoint_name()})
+    g.usage_token = usage_scope.set(
+        {"caller": _caller_name(principal), "endpoint": endpoint_name()}
+    )
     _limit(_allowances(principal))
 
 
@@ -83,8 +89,11 @@ def _limit(allowances: list[Allowance]) -> None:
             f"{whose} may make {spent.per_minute} such requests a minute; try again in "
             f"{max(1, round(retry_after_s))} s",
             retry_after_s=round(retry_after_s, 3),
-            details={"limit_per_minute": spent.per_minute,
-                     "scope": "hub" if spent.bucket == "hub" else "key"})
+            details={
+                "limit_per_minute": spent.per_minute,
+                "scope": "hub" if spent.bucket == "hub" else "key",
+            },
+        )
 
 
 def _subject(response: Response) -> dict[str, str]:
@@ -93,17 +102,23 @@ def _subject(response: Response) -> dict[str, str]:
     view_args = request.view_args or {}
     if response.status_code >= 400 or not g.get("principal"):
         return {}
-    return {name: str(view_args[key]) for name, key in (("agent", "agent_id"),
-                                                         ("model", "model_id"))
-            if key in view_args}
+    return {
+        name: str(view_args[key])
+        for name, key in (("agent", "agent_id"), ("model", "model_id"))
+        if key in view_args
+    }
 
 
 def _finish(response: Response) -> Response:
     if "metered_at" not in g:
         return response
     elapsed_ms = (time.perf_counter() - g.metered_at) * 1000
-    current_hub().usage.add(requests=1, errors=int(response.status_code >= 400),
-                            latency_ms=elapsed_ms, **_subject(response))
+    current_hub().usage.add(
+        requests=1,
+        errors=int(response.status_code >= 400),
+        latency_ms=elapsed_ms,
+        **_subject(response),
+    )
     allowances = [a for a in g.get("allowances", []) if a.per_minute > 0]
     if allowances:  # the tightest of the caller's limits, as the IETF draft names them
         key = allowances[0]

@@ -18,8 +18,9 @@ class RegisterModel(RequestModel):
     OpenAI-compatible server)."""
 
     path: LocalPath | None = Field(None, description="A local .gguf file or llamafile.")
-    base_url: str | None = Field(None, pattern=r"^https?://",
-                                 description="A remote OpenAI-compatible server.")
+    base_url: str | None = Field(
+        None, pattern=r"^https?://", description="A remote OpenAI-compatible server."
+    )
     api_key: str | None = Field(None, description="Sent to the remote server; never shown.")
     model: str | None = Field(None, description="The remote server's model name.")
     name: str | None = Field(None, max_length=200)
@@ -41,9 +42,12 @@ class ModelOut(BaseModel):
     id: str
     name: str
     role: Literal["chat", "embedding", "rerank"]
-    state: Literal["absent", "downloading", "installed", "starting", "running", "restarting",
-                   "failed"] = Field(description="`restarting`: its server died and is "
-                                     "being started again; requests wait for it.")
+    state: Literal[
+        "absent", "downloading", "installed", "starting", "running", "restarting", "failed"
+    ] = Field(
+        description="`restarting`: its server died and is "
+        "being started again; requests wait for it."
+    )
     format: str
     source: str
     error: str | None = None
@@ -77,11 +81,17 @@ def register_model(body: RegisterModel):
     models = current_hub().models
     if body.path is not None:
         owner = current_principal().kind == "owner"
-        return models.register_local(body.path, current_actor(), name=body.name,
-                                     role=body.role, anywhere=owner), 201
-    return models.register_remote(body.base_url or "", body.model or "", current_actor(),
-                                  api_key=body.api_key, name=body.name,
-                                  role=body.role or "chat"), 201
+        return models.register_local(
+            body.path, current_actor(), name=body.name, role=body.role, anywhere=owner
+        ), 201
+    return models.register_remote(
+        body.base_url or "",
+        body.model or "",
+        current_actor(),
+        api_key=body.api_key,
+        name=body.name,
+        role=body.role or "chat",
+    ), 201
 
 
 @bp.get("/<model_id>")

@@ -45,8 +45,10 @@ class ChatMessage(BaseModel):
         if self.role == "tool" and not self.tool_call_id:
             raise ValueError("a `tool` message needs the `tool_call_id` it answers")
         if self.content is None and not (self.role == "assistant" and self.tool_calls):
-            raise ValueError(f"a `{self.role}` message needs `content` (only an assistant "
-                             "message with `tool_calls` may leave it out)")
+            raise ValueError(
+                f"a `{self.role}` message needs `content` (only an assistant "
+                "message with `tool_calls` may leave it out)"
+            )
         return self
 
 
@@ -73,15 +75,20 @@ class ChatCompletionRequest(BaseModel):
     top_p: float | None = Field(None, ge=0, le=1)
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
-    stop: Annotated[str, Field(max_length=1000)] | list[
-        Annotated[str, Field(max_length=1000)]] | None = Field(None, max_length=4)
+    stop: (
+        Annotated[str, Field(max_length=1000)] | list[Annotated[str, Field(max_length=1000)]] | None
+    ) = Field(None, max_length=4)
     n: int = Field(1, ge=1, le=1, description="One choice: local models write one reply.")
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="llama.cpp takes a 32-bit seed.")
-    logit_bias: dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}$")],
-                     Annotated[float, Field(ge=-100, le=100)]] | None = Field(
-        None, max_length=1024, description="Token id → bias, as OpenAI's.")
+    logit_bias: (
+        dict[
+            Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}$")],
+            Annotated[float, Field(ge=-100, le=100)],
+        ]
+        | None
+    ) = Field(None, max_length=1024, description="Token id → bias, as OpenAI's.")
     response_format: ResponseFormat | None = None
     user: str | None = Field(None, max_length=256)
     neurocache: MemoryOptions | None = None
@@ -102,8 +109,12 @@ def list_models():
     now = int(time.time())
     ids = [m["id"] for m in hub.models.list() if m["role"] == "chat" and m["state"] == "running"]
     ids.append(hub.settings.embedder)
-    return {"object": "list", "data": [{"id": i, "object": "model", "created": now,
-                                        "owned_by": "neurocache"} for i in ids]}
+    return {
+        "object": "list",
+        "data": [
+            {"id": i, "object": "model", "created": now, "owned_by": "neurocache"} for i in ids
+        ],
+    }
 
 
 @bp.post("/chat/completions")
@@ -128,14 +139,28 @@ def chat_completions(body: ChatCompletionRequest):
         return answer
     chunks = hub.completions.stream(prepared)
     first = next(chunks, None)  # the model's errors become HTTP errors before streaming
-    return Response(stream_with_context(_sse(first, chunks, body, prepared,
-                                             lambda reply: _record(hub, conversation_id,
-                                                                   request, reply, prepared))),
-                    mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return Response(
+        stream_with_context(
+            _sse(
+                first,
+                chunks,
+                body,
+                prepared,
+                lambda reply: _record(hub, conversation_id, request, reply, prepared),
+            )
+        ),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
-def _sse(first: dict | None, chunks: Iterator[dict], body: ChatCompletionRequest,
-         prepared: Any, record: Any) -> Iterator[str]:
+def _sse(
+    first: dict | None,
+    chunks: Iterator[dict],
+    body: ChatCompletionRequest,
+    prepared: Any,
+    record: Any,
+) -> Iterator[str]:
     written: list[str] = []
     last: dict[str, Any] = {}
     try:
@@ -147,18 +172,28 @@ def _sse(first: dict | None, chunks: Iterator[dict], body: ChatCompletionRequest
             yield f"data: {json.dumps(chunk)}\n\n"
         record("".join(written))
         if body.neurocache is not None:
-            yield "data: " + json.dumps({
-                "id": last.get("id", ""), "object": "chat.completion.chunk",
-                "created": last.get("created", int(time.time())), "model": body.model,
-                "choices": [],
-                "neurocache": {"sources": prepared.sources_view("".join(written))}}) + "\n\n"
+            yield (
+                "data: "
+                + json.dumps(
+                    {
+                        "id": last.get("id", ""),
+                        "object": "chat.completion.chunk",
+                        "created": last.get("created", int(time.time())),
+                        "model": body.model,
+                        "choices": [],
+                        "neurocache": {"sources": prepared.sources_view("".join(written))},
+                    }
+                )
+                + "\n\n"
+            )
     except NeurocacheError as exc:  # after the headers: an error event, as OpenAI sends
         yield f"data: {json.dumps(openai_error_body(exc.status, exc.message, exc.code, {}))}\n\n"
     yield "data: [DONE]\n\n"
 
 
-def _record(hub: Any, conversation_id: str | None, request: dict[str, Any], reply: str,
-            prepared: Any) -> None:
+def _record(
+    hub: Any, conversation_id: str | None, request: dict[str, Any], reply: str, prepared: Any
+) -> None:
     """With `neurocache.conversation_id`: the question and the reply join that
     conversation, as if asked there (the client keeps sending its own history)."""
     if conversation_id is None:
@@ -167,11 +202,10 @@ def _record(hub: Any, conversation_id: str | None, request: dict[str, Any], repl
     conversation = hub.conversations.row(conversation_id)
     head = conversation.head_id
     asked = hub.conversations.add_message(conversation_id, "user", question, parent_id=head)
-    answered = hub.conversations.add_message(conversation_id, "assistant", reply,
-                                             parent_id=asked["id"],
-                                             model=prepared.backend.model_id)
-    hub.conversations.finish_message(answered["id"], reply,
-                                     sources=prepared.sources_view(reply))
+    answered = hub.conversations.add_message(
+        conversation_id, "assistant", reply, parent_id=asked["id"], model=prepared.backend.model_id
+    )
+    hub.conversations.finish_message(answered["id"], reply, sources=prepared.sources_view(reply))
     if conversation.long_term and reply:
         hub.knowledge.remember([asked["id"], answered["id"]], [question, reply])
 
@@ -198,10 +232,15 @@ def embeddings(body: EmbeddingRequest):
     vectors = embedder.embed(texts)
     tokens = sum(len(embedder.tokens(t)) for t in texts) if hasattr(embedder, "tokens") else 0
     current_hub().usage.add(model=embedder.name, tokens_in=tokens)
-    return {"object": "list", "model": body.model or embedder.name,
-            "data": [{"object": "embedding", "index": i, "embedding": _encoded(v, body)}
-                     for i, v in enumerate(vectors)],
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "object": "list",
+        "model": body.model or embedder.name,
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _encoded(v, body)}
+            for i, v in enumerate(vectors)
+        ],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 def _encoded(vector: np.ndarray, body: EmbeddingRequest) -> list[float] | str:

@@ -86,7 +86,11 @@ def _models(specs: list[EndpointSpec]) -> list[type[BaseModel]]:
 
 
 def _operation(
-    view: Any, spec: EndpointSpec, endpoint: str, refs: dict[Any, Any], path: str,
+    view: Any,
+    spec: EndpointSpec,
+    endpoint: str,
+    refs: dict[Any, Any],
+    path: str,
     path_params: list[str],
 ) -> dict[str, Any]:
     doc = (view.__doc__ or endpoint).strip()
@@ -104,28 +108,40 @@ def _operation(
     if description.strip():
         operation["description"] = " ".join(description.split())
     for name, help_text in spec.headers.items():
-        operation["parameters"].append({"name": name, "in": "header", "required": False,
-                                        "description": help_text,
-                                        "schema": {"type": "string", "maxLength": 255}})
+        operation["parameters"].append(
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "description": help_text,
+                "schema": {"type": "string", "maxLength": 255},
+            }
+        )
     if spec.query is not None:
         properties = spec.query.model_json_schema()["properties"]
         for name, field in spec.query.model_fields.items():
-            operation["parameters"].append({
-                "name": name, "in": "query", "required": field.is_required(),
-                "description": field.description or "", "schema": properties[name],
-            })
+            operation["parameters"].append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": field.is_required(),
+                    "description": field.description or "",
+                    "schema": properties[name],
+                }
+            )
     if spec.body is not None:
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
         }
         if spec.multipart is not None:
-            operation["requestBody"]["content"]["multipart/form-data"] = {
-                "schema": spec.multipart}
+            operation["requestBody"]["content"]["multipart/form-data"] = {"schema": spec.multipart}
     for status, model in spec.responses.items():
         content = {"application/json": {"schema": refs[(model, "serialization")]}} if model else {}
-        operation["responses"][str(status)] = {"description": "Success", **(
-            {"content": content} if content else {})}
+        operation["responses"][str(status)] = {
+            "description": "Success",
+            **({"content": content} if content else {}),
+        }
     for status in sorted({*COMMON_ERRORS, *spec.errors}):
         operation["responses"][str(status)] = error_response_ref(path, status)
     operation["security"] = [] if spec.scope is None else [{"apiKey": []}, {"session": []}]
@@ -160,15 +176,18 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {**defs.get("$defs", {}), "Error": ERROR_SCHEMA,
-                        "OpenAIError": OPENAI_ERROR_SCHEMA},
+            "schemas": {
+                **defs.get("$defs", {}),
+                "Error": ERROR_SCHEMA,
+                "OpenAIError": OPENAI_ERROR_SCHEMA,
+            },
             "responses": {
                 f"{family}{status}": {
                     "description": text,
-                    "content": {"application/json": {"schema": {"$ref": REF.format(
-                        model=family)}}},
+                    "content": {"application/json": {"schema": {"$ref": REF.format(model=family)}}},
                 }
-                for status, text in ERROR_TEXT.items() for family in ("Error", "OpenAIError")
+                for status, text in ERROR_TEXT.items()
+                for family in ("Error", "OpenAIError")
             },
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "nc_... API key"},

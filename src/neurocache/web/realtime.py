@@ -37,8 +37,7 @@ class Realtime:
         # sid → (its person, the channels it is present in): kept apart from `principals`
         # so that a socket dropped for a revoked key still says it left
         self.channels_of: dict[str, tuple[str, set[str]]] = {}
-        for name in ("connect", "disconnect", "join", "leave", "subscribe", "publish",
-                     "typing"):
+        for name in ("connect", "disconnect", "join", "leave", "subscribe", "publish", "typing"):
             socketio.on_event(name, getattr(self, f"on_{name}"))
         hub.keys.on_revoke(self.disconnect_key)
         hub.channels.on_member_removed(self.evict)
@@ -53,8 +52,11 @@ class Realtime:
         """This socket's principal while its key is live. A key revoked by another
         process (the CLI) is caught here, at the socket's next message."""
         principal = self.principals.get(request.sid)
-        if principal is not None and principal.kind == "key" \
-                and not self.hub.keys.is_live(principal.id):
+        if (
+            principal is not None
+            and principal.kind == "key"
+            and not self.hub.keys.is_live(principal.id)
+        ):
             self.principals.pop(request.sid, None)
             self.socketio.server.disconnect(request.sid)
             return None
@@ -96,10 +98,12 @@ class Realtime:
         # reads every channel).
         if room.startswith("conversation:"):
             return principal.can("chat") and self.hub.conversations.may_read(
-                principal.person, room.removeprefix("conversation:"))
+                principal.person, room.removeprefix("conversation:")
+            )
         if room.startswith("channel:"):
             return principal.can("read") and self.hub.channels.may_read(
-                principal.person, room.removeprefix("channel:"))
+                principal.person, room.removeprefix("channel:")
+            )
         if room.startswith("agent:"):  # its memories of every channel and conversation
             return principal.can("read") and principal.is_owner
         return principal.can("read")
@@ -107,8 +111,11 @@ class Realtime:
     def on_join(self, data: Any = None) -> dict[str, Any]:
         room = data.get("room") if isinstance(data, dict) else None
         if not isinstance(room, str) or not ROOM.match(room):
-            return refusal(422, "join needs {'room': 'conversation:<id>' | 'channel:<id>' | "
-                                "'agent:<id>' | 'jobs' | 'models'}")
+            return refusal(
+                422,
+                "join needs {'room': 'conversation:<id>' | 'channel:<id>' | "
+                "'agent:<id>' | 'jobs' | 'models'}",
+            )
         principal = self.principal()
         if principal is None:
             return REVOKED
@@ -138,10 +145,17 @@ class Realtime:
             return REVOKED
         if channel_id not in self.channels_of.get(request.sid, ("", set()))[1]:
             return refusal(403, f"join {room} before typing in it")
-        self.socketio.emit("typing", {
-            "channel_id": channel_id, "member": principal.person,
-            "name": self.hub.channels.name_of(principal.person),
-            "typing": data.get("typing", True)}, to=room, skip_sid=request.sid)
+        self.socketio.emit(
+            "typing",
+            {
+                "channel_id": channel_id,
+                "member": principal.person,
+                "name": self.hub.channels.name_of(principal.person),
+                "typing": data.get("typing", True),
+            },
+            to=room,
+            skip_sid=request.sid,
+        )
         return OK
 
     def _arrived(self, channel_id: str, principal: Principal) -> None:
@@ -162,17 +176,25 @@ class Realtime:
             self._presence(channel_id, person, "offline")
 
     def _presence(self, channel_id: str, person: str, status: str) -> None:
-        self.socketio.emit("presence", {"channel_id": channel_id, "member": person,
-                                        "name": self.hub.channels.name_of(person),
-                                        "status": status}, to=f"channel:{channel_id}")
+        self.socketio.emit(
+            "presence",
+            {
+                "channel_id": channel_id,
+                "member": person,
+                "name": self.hub.channels.name_of(person),
+                "status": status,
+            },
+            to=f"channel:{channel_id}",
+        )
 
     def on_subscribe(self, data: Any = None) -> dict[str, Any]:
         channels = data.get("channels") if isinstance(data, dict) else None
         if not isinstance(channels, list) or not all(
             isinstance(c, str) and PUBSUB_CHANNEL.match(c) for c in channels
         ):
-            return refusal(422, "subscribe needs {'channels': ['name', ...]} "
-                                "(letters, digits, _ . : -)")
+            return refusal(
+                422, "subscribe needs {'channels': ['name', ...]} (letters, digits, _ . : -)"
+            )
         principal = self.principal()
         if principal is None:
             return REVOKED
@@ -189,8 +211,12 @@ class Realtime:
             return REVOKED
         if not principal.can("write"):
             return refusal(403, "publishing needs the `write` scope")
-        if not isinstance(data, dict) or not isinstance(data.get("channel"), str) \
-                or not PUBSUB_CHANNEL.match(data["channel"]) or "content" not in data:
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("channel"), str)
+            or not PUBSUB_CHANNEL.match(data["channel"])
+            or "content" not in data
+        ):
             return refusal(422, "publish needs {'channel', 'content', 'metadata'?}")
         event = {
             "channel": data["channel"],

@@ -51,8 +51,12 @@ class HubServer:
         listener = socket.create_server((host.strip("[]"), port), family=family, backlog=1024)
         try:
             self._server: BaseWSGIServer = make_server(
-                host.strip("[]"), port, app, threaded=True,
-                request_handler=QuietRequestHandler, fd=listener.fileno(),
+                host.strip("[]"),
+                port,
+                app,
+                threaded=True,
+                request_handler=QuietRequestHandler,
+                fd=listener.fileno(),
             )
         finally:
             listener.close()  # Werkzeug holds its own duplicate of the socket

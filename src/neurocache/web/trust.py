@@ -99,12 +99,22 @@ class TrustMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         if not self.policy.host_allowed(environ):
-            return wsgi_error(start_response, 403, "This hub does not answer to that host name.",
-                              "forbidden_host", environ)
+            return wsgi_error(
+                start_response,
+                403,
+                "This hub does not answer to that host name.",
+                "forbidden_host",
+                environ,
+            )
         origin = environ.get("HTTP_ORIGIN")
         if not self.policy.origin_allowed(origin, environ):
-            return wsgi_error(start_response, 403, f"Requests from {origin} are not allowed.",
-                              "forbidden_origin", environ)
+            return wsgi_error(
+                start_response,
+                403,
+                f"Requests from {origin} are not allowed.",
+                "forbidden_origin",
+                environ,
+            )
         cross = cross_origin(environ)
         if not cross or environ.get("PATH_INFO", "").startswith(SOCKETIO_PATH):
             return self.app(environ, start_response)  # Engine.IO adds its own CORS headers

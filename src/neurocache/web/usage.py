@@ -22,8 +22,11 @@ DEFAULT_POINTS = {"minute": 60, "hour": 24, "day": 30}  # the current bucket inc
 
 class UsageQuery(QueryModel):
     bucket: Literal["minute", "hour", "day"] = Field("hour", description="Point width.")
-    start: Moment | None = Field(None, description="ISO 8601; default: 60 minutes, 24 "
-                                   "hours or 30 days up to `end`, its own bucket included.")
+    start: Moment | None = Field(
+        None,
+        description="ISO 8601; default: 60 minutes, 24 "
+        "hours or 30 days up to `end`, its own bucket included.",
+    )
     end: Moment | None = Field(None, description="ISO 8601; default: now.")
     group_by: str = Field("", description="Comma-separated: caller, agent, model, endpoint.")
 
@@ -69,13 +72,14 @@ def usage(query: UsageQuery):
     """Requests, errors, latency, tokens and ingestion over time, per caller (`owner` or
     `key:<id>`), agent, model or endpoint. Every bucket of the range is present."""
     end = query.end or utcnow()
-    start = query.start or (truncate(end, query.bucket) - BUCKET_LENGTH[query.bucket]
-                                    * (DEFAULT_POINTS[query.bucket] - 1))
+    start = query.start or (
+        truncate(end, query.bucket)
+        - BUCKET_LENGTH[query.bucket] * (DEFAULT_POINTS[query.bucket] - 1)
+    )
     if start >= end:
         raise InvalidInput("`start` must be before `end`", details={"field": "start"})
     group_by = [d for d in query.group_by.split(",") if d]
     return report(current_hub().usage, query.bucket, start, end, group_by)
-
 
 
 @bp.get("/metrics")
@@ -85,14 +89,16 @@ def metrics():
     endpoint, and gauges of the store, the index and the models."""
     registry = CollectorRegistry()
     registry.register(HubCollector(current_hub()))
-    return Response(generate_latest(registry),
-                    mimetype="text/plain; version=0.0.4; charset=utf-8")
+    return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 
 COUNTERS = {
-    "requests": "Requests answered.", "errors": "Requests answered with an error status.",
-    "tokens_in": "Tokens given to models.", "tokens_out": "Tokens models wrote.",
-    "documents": "Documents ingested.", "chunks": "Chunks ingested.",
+    "requests": "Requests answered.",
+    "errors": "Requests answered with an error status.",
+    "tokens_in": "Tokens given to models.",
+    "tokens_out": "Tokens models wrote.",
+    "documents": "Documents ingested.",
+    "chunks": "Chunks ingested.",
 }
 
 
@@ -109,8 +115,11 @@ class HubCollector:
             for cell in cells:
                 family.add_metric([cell[d] for d in DIMENSIONS], cell[name] or 0)
             yield family
-        latency = CounterMetricFamily("neurocache_request_latency_seconds",
-                                      "Time spent answering requests (sum).", labels=DIMENSIONS)
+        latency = CounterMetricFamily(
+            "neurocache_request_latency_seconds",
+            "Time spent answering requests (sum).",
+            labels=DIMENSIONS,
+        )
         for cell in cells:
             latency.add_metric([cell[d] for d in DIMENSIONS], (cell["latency_ms"] or 0) / 1000)
         yield latency
@@ -118,20 +127,27 @@ class HubCollector:
 
     def _gauges(self) -> Any:
         status = self.hub.status()
-        yield GaugeMetricFamily("neurocache_store_bytes", "Size of the store.",
-                                value=status["store"]["size_bytes"] or 0)
-        yield GaugeMetricFamily("neurocache_memories", "Memories in the store.",
-                                value=status["store"]["memories"])
+        yield GaugeMetricFamily(
+            "neurocache_store_bytes", "Size of the store.", value=status["store"]["size_bytes"] or 0
+        )
+        yield GaugeMetricFamily(
+            "neurocache_memories", "Memories in the store.", value=status["store"]["memories"]
+        )
         index = status["indexes"]["vectors"]
-        yield GaugeMetricFamily("neurocache_index_vectors", "Vectors in the index.",
-                                value=index.get("vectors", 0))
-        yield GaugeMetricFamily("neurocache_index_bytes", "Size of the vector index file.",
-                                value=index["size_bytes"])
-        running = GaugeMetricFamily("neurocache_model_running", "1 while a model runs.",
-                                    labels=["model", "role"])
+        yield GaugeMetricFamily(
+            "neurocache_index_vectors", "Vectors in the index.", value=index.get("vectors", 0)
+        )
+        yield GaugeMetricFamily(
+            "neurocache_index_bytes", "Size of the vector index file.", value=index["size_bytes"]
+        )
+        running = GaugeMetricFamily(
+            "neurocache_model_running", "1 while a model runs.", labels=["model", "role"]
+        )
         for model in self.hub.models.list():
-            running.add_metric([model["id"], model["role"]],
-                               1.0 if model["state"] == "running" else 0.0)
+            running.add_metric(
+                [model["id"], model["role"]], 1.0 if model["state"] == "running" else 0.0
+            )
         yield running
-        yield GaugeMetricFamily("neurocache_uptime_seconds", "Seconds since the hub started.",
-                                value=status["uptime_s"])
+        yield GaugeMetricFamily(
+            "neurocache_uptime_seconds", "Seconds since the hub started.", value=status["uptime_s"]
+        )

@@ -14,8 +14,11 @@ bp = Blueprint("users", __name__, url_prefix="/api/v1")
 
 
 class NewUser(RequestModel):
-    name: str = Field(min_length=1, max_length=100,
-                      description="How @mentions address them: a-z 0-9 _ . - (lower case).")
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        description="How @mentions address them: a-z 0-9 _ . - (lower case).",
+    )
     display_name: str | None = Field(None, max_length=200)
 
 
@@ -67,6 +70,7 @@ def disable_user(user_id: str):
 def create_user_key(user_id: str, body: NewKey):
     """A key for this person; the answer holds its secret, shown once."""
     hub = current_hub()
-    view, secret = hub.keys.create(body.name, list(body.scopes), current_actor(),
-                                   owner=hub.users.person_for_new_key(user_id))
+    view, secret = hub.keys.create(
+        body.name, list(body.scopes), current_actor(), owner=hub.users.person_for_new_key(user_id)
+    )
     return {**view, "secret": secret}, 201

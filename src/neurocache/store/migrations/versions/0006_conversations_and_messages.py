@@ -88,7 +88,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_messages_parent_id"), ["parent_id"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_messages_parent_id"))

@@ -19,8 +19,11 @@ depends_on = None
 
 
 def json_column(name: str) -> sa.Column:
-    return sa.Column(name, sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()),
-                                                  "postgresql"), nullable=False)
+    return sa.Column(
+        name,
+        sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+        nullable=False,
+    )
 
 
 def time_column(name: str, nullable: bool = False) -> sa.Column:
@@ -47,8 +50,9 @@ def upgrade() -> None:
         time_column("archived_at", nullable=True),
         time_column("created_at"),
         time_column("updated_at"),
-        sa.ForeignKeyConstraint(["id"], ["memories.id"], name=op.f("fk_channels_id_memories"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["id"], ["memories.id"], name=op.f("fk_channels_id_memories"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_channels")),
         sa.UniqueConstraint("name", name=op.f("uq_channels_name")),
     )
@@ -59,9 +63,12 @@ def upgrade() -> None:
         sa.Column("mode", sa.String(length=20), nullable=False),
         time_column("joined_at"),
         sa.CheckConstraint("mode IN ('mention', 'auto')", name=op.f("ck_channel_members_mode")),
-        sa.ForeignKeyConstraint(["channel_id"], ["channels.id"],
-                                name=op.f("fk_channel_members_channel_id_channels"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["channel_id"],
+            ["channels.id"],
+            name=op.f("fk_channel_members_channel_id_channels"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("channel_id", "member", name=op.f("pk_channel_members")),
     )
     op.create_index("ix_channel_members_member", "channel_members", ["member"], unique=False)
@@ -79,26 +86,38 @@ def upgrade() -> None:
         sa.Column("trigger_id", sa.String(length=36), nullable=True),
         time_column("created_at"),
         time_column("edited_at", nullable=True),
-        sa.CheckConstraint("status IN ('streaming', 'complete', 'stopped', 'failed')",
-                           name=op.f("ck_channel_messages_status")),
-        sa.ForeignKeyConstraint(["channel_id"], ["channels.id"],
-                                name=op.f("fk_channel_messages_channel_id_channels"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["id"], ["memories.id"],
-                                name=op.f("fk_channel_messages_id_memories"),
-                                ondelete="CASCADE"),
+        sa.CheckConstraint(
+            "status IN ('streaming', 'complete', 'stopped', 'failed')",
+            name=op.f("ck_channel_messages_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["channel_id"],
+            ["channels.id"],
+            name=op.f("fk_channel_messages_channel_id_channels"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["id"],
+            ["memories.id"],
+            name=op.f("fk_channel_messages_id_memories"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_channel_messages")),
         sa.UniqueConstraint("id", name=op.f("uq_channel_messages_id")),
         sqlite_autoincrement=True,  # a seq is never given twice
     )
-    op.create_index("ix_channel_messages_channel_seq", "channel_messages",
-                    ["channel_id", "seq"], unique=False)
-    op.create_index("ix_channel_messages_created_at", "channel_messages", ["created_at"],
-                    unique=False)
-    op.create_index(op.f("ix_channel_messages_reply_to"), "channel_messages", ["reply_to"],
-                    unique=False)
-    op.create_index(op.f("ix_channel_messages_trigger_id"), "channel_messages",
-                    ["trigger_id"], unique=False)
+    op.create_index(
+        "ix_channel_messages_channel_seq", "channel_messages", ["channel_id", "seq"], unique=False
+    )
+    op.create_index(
+        "ix_channel_messages_created_at", "channel_messages", ["created_at"], unique=False
+    )
+    op.create_index(
+        op.f("ix_channel_messages_reply_to"), "channel_messages", ["reply_to"], unique=False
+    )
+    op.create_index(
+        op.f("ix_channel_messages_trigger_id"), "channel_messages", ["trigger_id"], unique=False
+    )
 
 
 def downgrade() -> None:

@@ -34,11 +34,11 @@ def upgrade() -> None:
         sa.Column("tokens_out", sa.BigInteger(), nullable=False),
         sa.Column("documents", sa.Integer(), nullable=False),
         sa.Column("chunks", sa.Integer(), nullable=False),
-        sa.CheckConstraint("bucket IN ('minute', 'hour', 'day')",
-                           name=op.f("ck_usage_bucket")),
+        sa.CheckConstraint("bucket IN ('minute', 'hour', 'day')", name=op.f("ck_usage_bucket")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_usage")),
-        sa.UniqueConstraint("bucket", "start", "caller", "agent", "model", "endpoint",
-                            name=op.f("uq_usage_cell")),
+        sa.UniqueConstraint(
+            "bucket", "start", "caller", "agent", "model", "endpoint", name=op.f("uq_usage_cell")
+        ),
     )
     op.create_table(
         "rate_buckets",

@@ -26,8 +26,11 @@ DOCUMENT_ONLY = ("pages", "original", "selection", "note")
 # a 50 MB text at once held hundreds of MB (and skewed BM25's document lengths). A search
 # for documents finds them through their chunks. The index's content is now a view of the
 # memories it holds, so FTS5's own integrity check still holds.
-OLD_TRIGGERS = ["DROP TRIGGER memories_fts_insert", "DROP TRIGGER memories_fts_delete",
-                "DROP TRIGGER memories_fts_update"]
+OLD_TRIGGERS = [
+    "DROP TRIGGER memories_fts_insert",
+    "DROP TRIGGER memories_fts_delete",
+    "DROP TRIGGER memories_fts_update",
+]
 INDEXED = "kind != 'document'"
 FTS = [
     *OLD_TRIGGERS,
@@ -57,22 +60,24 @@ FTS_BEFORE = [
     "DROP VIEW memories_searchable",
     "CREATE VIRTUAL TABLE memories_fts USING fts5(content, content='memories', "
     "content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2')",
-    *(statement.replace(f"WHEN new.{INDEXED} ", "").replace(f"WHEN old.{INDEXED} ", "")
-      for statement in FTS[6:]),
+    *(
+        statement.replace(f"WHEN new.{INDEXED} ", "").replace(f"WHEN old.{INDEXED} ", "")
+        for statement in FTS[6:]
+    ),
 ]
 
 
 def upgrade() -> None:
     # Whether a model should be running: a model running when the hub stopped is started
     # again when it starts.
-    op.add_column("models", sa.Column("desired_state", sa.String(length=20),
-                                      nullable=False, server_default="stopped"))
+    op.add_column(
+        "models",
+        sa.Column("desired_state", sa.String(length=20), nullable=False, server_default="stopped"),
+    )
     # A client's Idempotency-Key (hashed with who sent it): a retried upload finds the
     # document it made the first time.
-    op.add_column("documents", sa.Column("idempotency_key", sa.String(length=64),
-                                         nullable=True))
-    op.create_index("ix_documents_idempotency_key", "documents", ["idempotency_key"],
-                    unique=True)
+    op.add_column("documents", sa.Column("idempotency_key", sa.String(length=64), nullable=True))
+    op.create_index("ix_documents_idempotency_key", "documents", ["idempotency_key"], unique=True)
     _copy_metadata_to_chunks(op.get_bind())
     if op.get_bind().dialect.name == "sqlite":
         for statement in FTS:
@@ -80,21 +85,27 @@ def upgrade() -> None:
 
 
 def _copy_metadata_to_chunks(bind: sa.engine.Connection) -> None:
-    documents = bind.execute(sa.text(
-        "SELECT id, metadata FROM memories WHERE kind = 'document'")).all()
+    documents = bind.execute(
+        sa.text("SELECT id, metadata FROM memories WHERE kind = 'document'")
+    ).all()
     for document_id, raw in documents:
         meta = raw if isinstance(raw, dict) else json.loads(raw or "{}")
         inherited = {k: v for k, v in meta.items() if k not in DOCUMENT_ONLY}
-        chunks = bind.execute(sa.text(
-            "SELECT m.id, m.metadata FROM memories m JOIN edges e ON e.source_id = m.id "
-            "WHERE e.target_id = :doc AND e.relation = 'part_of'"), {"doc": document_id}).all()
+        chunks = bind.execute(
+            sa.text(
+                "SELECT m.id, m.metadata FROM memories m JOIN edges e ON e.source_id = m.id "
+                "WHERE e.target_id = :doc AND e.relation = 'part_of'"
+            ),
+            {"doc": document_id},
+        ).all()
         for chunk_id, chunk_raw in chunks:
-            chunk_meta = chunk_raw if isinstance(chunk_raw, dict) else json.loads(
-                chunk_raw or "{}")
+            chunk_meta = chunk_raw if isinstance(chunk_raw, dict) else json.loads(chunk_raw or "{}")
             merged = {**inherited, **chunk_meta}
             if merged != chunk_meta:
-                bind.execute(sa.text("UPDATE memories SET metadata = :meta WHERE id = :id"),
-                             {"meta": json.dumps(merged), "id": chunk_id})
+                bind.execute(
+                    sa.text("UPDATE memories SET metadata = :meta WHERE id = :id"),
+                    {"meta": json.dumps(merged), "id": chunk_id},
+                )
 
 
 def downgrade() -> None:

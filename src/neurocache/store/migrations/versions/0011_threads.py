@@ -29,25 +29,32 @@ def upgrade() -> None:
     # Rerankers (cross-encoders) are models of their own role.
     with op.batch_alter_table("models") as models:
         models.drop_constraint(op.f("ck_models_role"), type_="check")
-        models.create_check_constraint(op.f("ck_models_role"),
-                                       "role IN ('chat', 'embedding', 'rerank')")
+        models.create_check_constraint(
+            op.f("ck_models_role"), "role IN ('chat', 'embedding', 'rerank')"
+        )
 
 
 def _place_existing(bind: sa.engine.Connection) -> None:
     """The memories written before: their place, as the models now derive it."""
     from neurocache.store.threads import place_in_thread  # a pure function, kept stable
 
-    rows = bind.execute(sa.text(
-        "SELECT id, kind, metadata, created_at FROM memories WHERE kind IN ('chunk', "
-        "'message', 'channel_message') OR CAST(metadata AS TEXT) LIKE '%\"thread\"%'")).all()
+    rows = bind.execute(
+        sa.text(
+            "SELECT id, kind, metadata, created_at FROM memories WHERE kind IN ('chunk', "
+            "'message', 'channel_message') OR CAST(metadata AS TEXT) LIKE '%\"thread\"%'"
+        )
+    ).all()
     for memory_id, kind, raw, created in rows:
         meta = raw if isinstance(raw, dict) else json.loads(raw or "{}")
         made = created if isinstance(created, datetime) else datetime.fromisoformat(str(created))
         thread, position, speaker = place_in_thread(kind, meta, made.replace(tzinfo=UTC))
         if thread is not None:
-            bind.execute(sa.text("UPDATE memories SET thread = :t, position = :p, speaker = :s "
-                                 "WHERE id = :id"),
-                         {"t": thread, "p": position, "s": speaker, "id": memory_id})
+            bind.execute(
+                sa.text(
+                    "UPDATE memories SET thread = :t, position = :p, speaker = :s WHERE id = :id"
+                ),
+                {"t": thread, "p": position, "s": speaker, "id": memory_id},
+            )
 
 
 def downgrade() -> None:
