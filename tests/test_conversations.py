@@ -74,7 +74,7 @@ def chat(tmp_path_factory, tiny_chat_model):
     hub = Hub(Settings(data_dir=tmp_path_factory.mktemp("chat"), **CHAT_SETTINGS), events)
     hub.start_background_work()
     hub.model_id = start_model(hub, tiny_chat_model)
-    hub.events = events
+    hub.recorded = events
     hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=Actor("test"))
     assert hub.jobs.wait_idle(60)
     yield hub
@@ -93,9 +93,9 @@ def test_a_question_is_answered_with_the_sources_it_was_given(chat):
     stored = chat.conversations.get(conversation["id"])
     assert [m["role"] for m in stored["messages"]] == ["user", "assistant"]
     assert stored["messages"][1]["sources"] == reply["sources"]
-    deltas = "".join(p["delta"] for p in chat.events.of("message.delta", reply["id"]))
+    deltas = "".join(p["delta"] for p in chat.recorded.of("message.delta", reply["id"]))
     assert deltas == reply["content"]
-    (completed,) = chat.events.of("message.completed", reply["id"])
+    (completed,) = chat.recorded.of("message.completed", reply["id"])
     assert completed["content"] == reply["content"]
 
 
@@ -149,14 +149,14 @@ def midway(chat, conversation_id: str, on_first_delta, recover=lambda: None) -> 
     chat.answers.options = dataclasses.replace(short := chat.answers.options, max_reply_tokens=400)
     try:
         for question in QUESTIONS:
-            chat.events.on_delta = on_first_delta
+            chat.recorded.on_delta = on_first_delta
             reply = chat.answers.post(conversation_id, question, wait=True)["reply"]
             if reply["status"] != "complete":
                 return reply
             recover()
         raise AssertionError("every reply ended at its first piece")
     finally:
-        chat.events.on_delta = None
+        chat.recorded.on_delta = None
         chat.answers.options = short
 
 
@@ -164,12 +164,12 @@ def test_a_reply_stopped_midway_keeps_its_text(chat):
     conversation = chat.conversations.create(Actor("test"))
 
     def stop(payload):
-        chat.events.on_delta = None
+        chat.recorded.on_delta = None
         chat.answers.stop(payload["message_id"])
 
     reply = midway(chat, conversation["id"], stop)
     assert reply["status"] == "stopped"
-    deltas = chat.events.of("message.delta", reply["id"])
+    deltas = chat.recorded.of("message.delta", reply["id"])
     assert len(deltas) == 1 and reply["content"] == deltas[0]["delta"]
 
 
@@ -179,7 +179,7 @@ def test_a_model_killed_mid_reply_fails_the_reply_with_the_reason(chat):
     killed = []
 
     def kill(_payload):
-        chat.events.on_delta = None
+        chat.recorded.on_delta = None
         killed.append(process.pid)
         os.killpg(process.pid, signal.SIGKILL)
 
@@ -436,3 +436,15 @@ def test_an_agents_persona_temperature_and_knowledge_shape_the_prompt(chat):
     assert prompt.temperature == 0.1
     with pytest.raises(NotFound):
         chat.conversations.create(Actor("test"), agent_id="nope")
+
+
+def test_an_agents_conversation_goes_into_its_working_memory(chat):
+    """The answerer publishes `reply.finished`; the hub's subscriber keeps the exchange in
+    the agent's working memory."""
+    agent = chat.agents.create(Actor("test"), name="Ishmael", persona="You tell stories.")
+    conversation = chat.conversations.create(Actor("test"), agent_id=agent["id"])
+    posted = chat.answers.post(conversation["id"], "Call me what?", wait=True)
+    assert posted["reply"]["status"] == "complete"
+    working, _cursor = chat.tiers.list(agent["id"], tiers=["working"])
+    assert len(working) == 1 and "Call me what?" in working[0]["content"]
+    assert working[0]["metadata"]["conversation_id"] == conversation["id"]

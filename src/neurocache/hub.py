@@ -28,6 +28,7 @@ from neurocache.conversations.answering import Answerer, ChatOptions
 from neurocache.conversations.history import HotHistory
 from neurocache.conversations.service import Conversations
 from neurocache.errors import InvalidInput, NotFound
+from neurocache.events import EVERY, Event, Events, Publish
 from neurocache.knowledge.folders import FolderWatcher
 from neurocache.knowledge.histories import HistoryImporter
 from neurocache.knowledge.later import IndexLater
@@ -54,25 +55,26 @@ from neurocache.store.graph import MemoryGraph
 
 log = logging.getLogger("neurocache.hub")
 
-# publish(event_name, payload, room): how services tell the world what happened.
-Publish = Callable[[str, dict[str, Any], str | None], None]
-
-
-def publish_nowhere(event: str, payload: dict[str, Any], room: str | None = None) -> None:
-    """The default when nobody listens (CLI commands)."""
-
 
 class Hub:
-    def __init__(self, settings: Settings, publish: Publish = publish_nowhere) -> None:
+    def __init__(self, settings: Settings, publish: Publish | None = None) -> None:
+        """`publish`: where the events clients should see go (the web layer's Socket.IO
+        emitter): those that name a room. The others are the hub's own (events.py)."""
         self.settings = settings
-        self.publish = publish
+        self.events = Events()
+        if publish is not None:
+            self.events.subscribe(
+                EVERY, lambda e: e.room is None or publish(e.name, e.payload, e.room)
+            )
+        # Services publish through this attribute (tests swap it to watch what they say).
+        self.publish: Publish = self.events.publish
         self.started_at = time.monotonic()
         # set by the desktop shell: what `POST /api/v1/desktop/focus` does (None: no window)
         self.come_forward: Callable[[], None] | None = None
         ensure_private_dir(settings.data_dir)
         self.db = Database(settings.effective_database_url, settings.store_busy_timeout_s)
         self.db.migrate()
-        self.keys = ApiKeys(self.db)
+        self.keys = ApiKeys(self.db, lambda *event: self.publish(*event))
         self.pairings = Pairings(self.keys)
         self.audit = AuditLog(self.db)
         self.usage = UsageMeter(
@@ -85,7 +87,9 @@ class Hub:
         )
         self.limiter = self._limiter(settings)
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
-        self.models = ModelManager(settings, self.db, publish, count_usage=self.usage.add)
+        self.models = ModelManager(
+            settings, self.db, lambda *event: self.publish(*event), count_usage=self.usage.add
+        )
         self.search = SearchService(
             self.db,
             settings.data_dir / "indexes",
@@ -142,8 +146,8 @@ class Hub:
                 active_ttl_s=settings.chat_cache_active_s, idle_ttl_s=settings.chat_cache_idle_s
             ),
             self._agent_or_nothing,
-            on_answered=self._agent_answered,
         )
+        self.events.subscribe("reply.finished", self._agent_answered)
         self.completions = Completions(
             self.models.chat_backend,
             lambda question, collections, k: self.answers.retrieve(
@@ -177,7 +181,7 @@ class Hub:
             model_summarizer(self.models.chat_backend),
             self.index_later.add,
         )
-        self.channels = Channels(self.db)
+        self.channels = Channels(self.db, publish)
         self.channel_messages = ChannelMessages(
             self.db,
             self.channels,
@@ -231,11 +235,15 @@ class Hub:
         days = self.settings.audit_retention_days
         return self.audit.delete_before(now - timedelta(days=days)) if days > 0 else 0
 
-    def _agent_answered(
-        self, agent_id: str, conversation_id: str, where: str, question: str, reply: str
-    ) -> None:
+    def _agent_answered(self, event: Event) -> None:
+        """A conversation's agent keeps the exchange in its working memory."""
+        turn = event.payload
         self.tiers.record_turn(
-            agent_id, where, question, reply, source={"conversation_id": conversation_id}
+            turn["agent_id"],
+            turn["where"],
+            turn["question"],
+            turn["reply"],
+            source={"conversation_id": turn["conversation_id"]},
         )
 
     @property

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from neurocache.errors import InvalidInput
+from neurocache.events import Publish, publish_nowhere
 from neurocache.store import audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import Database, get_or_not_found
@@ -86,10 +87,10 @@ def check_new_key(name: str, scopes: list[str]) -> list[str]:
 
 
 class ApiKeys:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, publish: Publish = publish_nowhere) -> None:
         self._db = db
         self._uses = KeyUses(db)
-        self._revocation_listeners: list[Callable[[str], None]] = []
+        self.publish = publish  # key.revoked {key_id}, after the commit
 
     def create(
         self, name: str, scopes: list[str], actor: Actor, owner: str = "owner"
@@ -164,15 +165,10 @@ class ApiKeys:
         return len(ids)
 
     def _revoked(self, key_ids: list[str]) -> None:
-        """After the commit: forget their uses, tell the listeners (live sockets close)."""
+        """After the commit: forget their uses, and say so (live sockets close)."""
         for key_id in key_ids:
             self._uses.forget(key_id)
-            for listener in self._revocation_listeners:
-                listener(key_id)
-
-    def on_revoke(self, listener: Callable[[str], None]) -> None:
-        """Call `listener(key_id)` after a key is revoked (by this process)."""
-        self._revocation_listeners.append(listener)
+            self.publish("key.revoked", {"key_id": key_id}, None)
 
     def is_live(self, key_id: str) -> bool:
         """Still usable: exists and not revoked (by any process sharing the store)."""

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from neurocache.agents.service import owner_of
 from neurocache.errors import InvalidInput, NotFound
+from neurocache.events import Publish
 from neurocache.replies.streaming import stream_reply
 from neurocache.search.service import Filters, SearchService
 from neurocache.store import Database, audit
@@ -33,7 +34,6 @@ KIND = "agent_memory"
 # What an agent says in a channel is a memory it owns too, but a channel's, not its own.
 NOT_AGENT_MEMORIES = ("channel_message",)
 SYSTEM = Actor("system:consolidation")
-Publish = Callable[[str, dict[str, Any], str | None], None]
 # summarize(agent, texts) -> a summary, or "" when no model could write one
 SUMMARY_INSTRUCTIONS = (
     "You are {name}. Below are your notes of recent conversations. Write a short summary "

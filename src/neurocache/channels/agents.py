@@ -23,13 +23,13 @@ from neurocache.agents.tiers import AgentMemories
 from neurocache.channels.messages import ChannelMessages, room
 from neurocache.channels.service import Channels
 from neurocache.errors import Conflict, InvalidInput, NeurocacheError, NotFound
+from neurocache.events import Publish
 from neurocache.llm.backend import ChatBackend
 from neurocache.metering.usage import scope
 from neurocache.replies.prompt import Source, Turn, build_prompt, cited_numbers
 from neurocache.replies.streaming import SerialQueues, stream_reply
 
 log = logging.getLogger("neurocache.chat")
-Publish = Callable[[str, dict[str, Any], str | None], None]
 Retrieve = Callable[[str, list[str] | None, int], list[Source]]
 RECALLED_TIERS = ["working", "long_term", "personal_log"]
 CHANNEL_INSTRUCTIONS = (

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from neurocache.channels.cache import ChannelCache
 from neurocache.channels.service import Channels
 from neurocache.errors import Forbidden, InvalidInput, NotFound
+from neurocache.events import Publish
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.graph import content_hash, delete_memories, set_content
@@ -25,7 +26,6 @@ from neurocache.store.types import isoformat, utcnow
 
 KIND = "channel_message"
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.-]+)")
-Publish = Callable[[str, dict[str, Any], str | None], None]
 
 
 def room(channel_id: str) -> str:

@@ -9,13 +9,13 @@ user reads the channels they are a member of. An archived channel can be read, n
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from neurocache.errors import Conflict, Forbidden, InvalidInput, NotFound
+from neurocache.events import Publish, publish_nowhere
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
@@ -48,13 +48,9 @@ def channel_view(channel: Channel) -> dict[str, Any]:
 
 
 class Channels:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, publish: Publish = publish_nowhere) -> None:
         self.db = db
-        self._removal_listeners: list[Callable[[str, str], None]] = []
-
-    def on_member_removed(self, listener: Callable[[str, str], None]) -> None:
-        """Call `listener(channel_id, member)` after a member is removed."""
-        self._removal_listeners.append(listener)
+        self.publish = publish  # channel.member.removed {channel_id, member}, after the commit
 
     # ---- channels
     def create(
@@ -216,8 +212,7 @@ class Channels:
                 None,
             )
             session.delete(row)
-        for listener in self._removal_listeners:
-            listener(channel_id, member)
+        self.publish("channel.member.removed", {"channel_id": channel_id, "member": member}, None)
 
     def agents_in(self, channel_id: str) -> list[tuple[str, str]]:
         """(agent id, mode) of the channel's agents, in the order they joined (asked at

@@ -16,7 +16,8 @@ import click
 import requests
 
 from neurocache.errors import NeurocacheError
-from neurocache.hub import Hub, Publish, publish_nowhere
+from neurocache.events import Publish, publish_nowhere
+from neurocache.hub import Hub
 from neurocache.settings import RUNTIME_FILE, Settings
 from neurocache.store.audit import Actor
 

@@ -18,6 +18,7 @@ from typing import Any
 from neurocache.conversations.history import HotHistory
 from neurocache.conversations.service import Conversations
 from neurocache.errors import InvalidInput, NeurocacheError
+from neurocache.events import Publish
 from neurocache.llm.backend import ChatBackend
 from neurocache.metering.usage import carrying_scope, scope
 from neurocache.replies.prompt import (
@@ -33,7 +34,6 @@ from neurocache.search.service import Filters, SearchService
 from neurocache.store.tables import Conversation
 
 log = logging.getLogger("neurocache.chat")
-Publish = Callable[[str, dict[str, Any], str | None], None]
 RECALL_MIN_SCORE = 0.3  # cosine: below this an earlier turn is rarely about the question
 
 
@@ -62,12 +62,8 @@ class Answerer:
         options: ChatOptions,
         hot: HotHistory,
         agent_for: Callable[[str], dict[str, Any]] | None = None,
-        on_answered: Callable[[str, str, str, str, str], None] | None = None,
     ) -> None:
         self.conversations = conversations
-        # on_answered(agent id, conversation id, where, question, reply): the agent's
-        # working memory
-        self.on_answered = on_answered or (lambda *_turn: None)
         self.agent_for = agent_for or (lambda _agent_id: {})
         self.search = search
         self.backend_for = backend_for
@@ -234,13 +230,17 @@ class Answerer:
             self.conversations.history(conversation.head_id)[-self.options.history_turns - 2 :],
         )
         answered = bool(text) and reply["status"] != "failed"
-        if answered and conversation.agent_id:
-            self.on_answered(
-                conversation.agent_id,
-                conversation.id,
-                f"the conversation {conversation.title!r}",
-                question["content"],
-                text,
+        if answered and conversation.agent_id:  # for the agent's working memory
+            self.publish(
+                "reply.finished",
+                {
+                    "agent_id": conversation.agent_id,
+                    "conversation_id": conversation.id,
+                    "where": f"the conversation {conversation.title!r}",
+                    "question": question["content"],
+                    "reply": text,
+                },
+                None,
             )
         if conversation.long_term:  # the question is worth recalling even unanswered
             self.remember(

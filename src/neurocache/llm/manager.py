@@ -23,6 +23,7 @@ from neurocache.errors import (
     NotFound,
     Unavailable,
 )
+from neurocache.events import Publish
 from neurocache.llm.backend import ChatBackend, GgufTokenizer, estimate_tokens
 from neurocache.llm.catalog import CatalogEntry, load_catalog
 from neurocache.llm.client import OpenAIClient, SupervisedClient
@@ -58,8 +59,6 @@ from neurocache.store.tables import Model
 log = logging.getLogger("neurocache.llm")
 ROOM = "models"
 MAX_CONTEXT = 4096  # context asked of a model server unless the model has less
-
-Publish = Callable[[str, dict[str, Any], str | None], None]
 
 
 def _update(session: Session, model_id: str, **values: Any) -> Model | None:

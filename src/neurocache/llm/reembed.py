@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy import func, or_, select
 
+from neurocache.events import Publish
 from neurocache.store import Database
 from neurocache.store.graph import content_hash
 from neurocache.store.tables import UNEMBEDDED_KINDS, Memory, Vector
@@ -26,8 +27,6 @@ log = logging.getLogger("neurocache.llm")
 BATCH = 64
 # A document's whole text is not embedded (its chunks are): past 256 tokens a vector of
 # it would say little, and it would crowd its own chunks out of results.
-
-Publish = Callable[[str, dict[str, Any], str | None], None]
 
 
 class Embedder(Protocol):

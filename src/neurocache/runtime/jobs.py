@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from neurocache.events import Publish
 from neurocache.metering.usage import scope, usage_scope
 from neurocache.store import Database
 from neurocache.store.database import get_or_not_found, store_busy
@@ -30,7 +31,6 @@ BUSY_ATTEMPTS = 3  # a job that found the store locked runs again (waits of 1 s,
 
 Handler = Callable[[str, dict[str, Any], Callable[[float], None]], None]
 CancelHook = Callable[[Session, dict[str, Any]], None]
-Publish = Callable[[str, dict[str, Any], str | None], None]
 
 
 class JobCancelled(Exception):

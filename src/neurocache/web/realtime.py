@@ -39,8 +39,11 @@ class Realtime:
         self.channels_of: dict[str, tuple[str, set[str]]] = {}
         for name in ("connect", "disconnect", "join", "leave", "subscribe", "publish", "typing"):
             socketio.on_event(name, getattr(self, f"on_{name}"))
-        hub.keys.on_revoke(self.disconnect_key)
-        hub.channels.on_member_removed(self.evict)
+        hub.events.subscribe("key.revoked", lambda e: self.disconnect_key(e.payload["key_id"]))
+        hub.events.subscribe(
+            "channel.member.removed",
+            lambda e: self.evict(e.payload["channel_id"], e.payload["member"]),
+        )
 
     def disconnect_key(self, key_id: str) -> None:
         """A revoked key's sockets are closed at once, not at their next message."""
