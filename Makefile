@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench requirements clean test-system-deps binary smoke
+.PHONY: run test test-fast lint bench requirements clean test-system-deps binary smoke
 
 # The built-in embedder, converted from its pinned weights (build_scripts/convert_minilm.py).
 EMBEDDER := src/neurocache/llm/builtin/all-minilm-l6-v2-f16.gguf
@@ -20,6 +20,13 @@ test: $(VENV)/.dev-installed $(EMBEDDER) test-system-deps
 	$(PY) -m ruff check src tests bench build_scripts
 	$(PY) -m ruff format --check src tests bench build_scripts
 	$(PY) -m pytest
+
+# The fast tier alone (tests/unit: no process, no model, no hub; under a minute), with
+# the lint; `make test` runs it too, with everything else.
+test-fast: $(VENV)/.dev-installed
+	$(PY) -m ruff check src tests bench build_scripts
+	$(PY) -m ruff format --check src tests bench build_scripts
+	$(PY) -m pytest tests/unit
 
 # System packages the tests use: PostgreSQL's server binaries (the store's PostgreSQL
 # tests start a throw-away cluster), strace (the privacy test watches every connection the

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from neurocache.cli.main import main
 from neurocache.settings import Settings, default_data_dir, load_settings, setting_sources
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
 
 def test_defaults_bind_loopback_on_4444_with_per_user_data_dir(tmp_path):

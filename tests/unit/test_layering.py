@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "neurocache"
+SRC = Path(__file__).resolve().parents[2] / "src" / "neurocache"
 
 # Lowest first. A part may import its own modules and those of parts in earlier layers.
 LAYERS: list[set[str]] = [

@@ -1,0 +1,1 @@
+"""The fast tier: no process, no model, no hub; `make test-fast` runs these alone."""
