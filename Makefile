@@ -19,6 +19,7 @@ run: $(VENV)/.run-installed $(EMBEDDER)
 test: $(VENV)/.dev-installed $(EMBEDDER) test-system-deps
 	$(PY) -m ruff check src tests bench build_scripts
 	$(PY) -m ruff format --check src tests bench build_scripts
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 # The fast tier alone (tests/unit: no process, no model, no hub; under a minute), with
@@ -26,6 +27,7 @@ test: $(VENV)/.dev-installed $(EMBEDDER) test-system-deps
 test-fast: $(VENV)/.dev-installed
 	$(PY) -m ruff check src tests bench build_scripts
 	$(PY) -m ruff format --check src tests bench build_scripts
+	$(PY) -m mypy
 	$(PY) -m pytest tests/unit
 
 # System packages the tests use: PostgreSQL's server binaries (the store's PostgreSQL
@@ -58,6 +60,7 @@ test-system-deps:
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check src tests bench build_scripts
 	$(PY) -m ruff format --check src tests bench build_scripts
+	$(PY) -m mypy
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/socketio_clients.py

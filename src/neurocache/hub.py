@@ -56,6 +56,16 @@ from neurocache.store.graph import MemoryGraph
 log = logging.getLogger("neurocache.hub")
 
 
+def _to_clients(publish: Publish) -> Callable[[Event], None]:
+    """A subscriber that forwards to `publish` the events that name a room."""
+
+    def forward(event: Event) -> None:
+        if event.room is not None:
+            publish(event.name, event.payload, event.room)
+
+    return forward
+
+
 class Hub:
     def __init__(self, settings: Settings, publish: Publish | None = None) -> None:
         """`publish`: where the events clients should see go (the web layer's Socket.IO
@@ -63,9 +73,7 @@ class Hub:
         self.settings = settings
         self.events = Events()
         if publish is not None:
-            self.events.subscribe(
-                EVERY, lambda e: e.room is None or publish(e.name, e.payload, e.room)
-            )
+            self.events.subscribe(EVERY, _to_clients(publish))
         # Services publish through this attribute (tests swap it to watch what they say).
         self.publish: Publish = self.events.publish
         self.started_at = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 import threading
@@ -93,7 +94,7 @@ class ApiKeys:
         self.publish = publish  # key.revoked {key_id}, after the commit
 
     def create(
-        self, name: str, scopes: list[str], actor: Actor, owner: str = "owner"
+        self, name: str, scopes: builtins.list[str], actor: Actor, owner: str = "owner"
     ) -> tuple[dict[str, Any], str]:
         """A new key and its secret; the secret is never stored and cannot be shown again.
         `owner` is whose key it is: the owner's, or a user's (`user:<id>`), who may not
@@ -123,7 +124,7 @@ class ApiKeys:
 
     def list(
         self, *, limit: int = 50, cursor: str | None = None, include_revoked: bool = True
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """Newest first."""
         query = select(ApiKey)
         if not include_revoked:
@@ -164,7 +165,7 @@ class ApiKeys:
         self._revoked(ids)
         return len(ids)
 
-    def _revoked(self, key_ids: list[str]) -> None:
+    def _revoked(self, key_ids: builtins.list[str]) -> None:
         """After the commit: forget their uses, and say so (live sockets close)."""
         for key_id in key_ids:
             self._uses.forget(key_id)

@@ -40,4 +40,6 @@ class OwnerToken:
         return self._value
 
     def matches(self, candidate: str | None) -> bool:
-        return bool(candidate) and hmac.compare_digest(candidate.encode(), self._value.encode())
+        if not candidate:
+            return False
+        return hmac.compare_digest(candidate.encode(), self._value.encode())

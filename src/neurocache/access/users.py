@@ -4,6 +4,7 @@ user is disabled, not deleted: what they said still names them."""
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable
 from typing import Any
@@ -67,7 +68,7 @@ class Users:
         *,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         with self.db.session() as session:
             return newest_first(session, select(User), User, limit, cursor, user_view)
 

@@ -3,6 +3,7 @@ memories are memories owned by `agent:<id>`; deleting the agent deletes them."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
@@ -66,11 +67,11 @@ class Agents:
         *,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         with self.db.session() as session:
             return newest_first(session, select(Agent), Agent, limit, cursor, agent_view)
 
-    def ids(self) -> list[str]:
+    def ids(self) -> builtins.list[str]:
         with self.db.session() as session:
             return list(session.scalars(select(Agent.id).order_by(Agent.created_at)))
 
@@ -92,7 +93,7 @@ class Agents:
             audit.record(session, actor, "agent.update", ("agent", agent_id), before, after)
         return after
 
-    def delete(self, agent_id: str, actor: Actor) -> list[int]:
+    def delete(self, agent_id: str, actor: Actor) -> builtins.list[int]:
         """The agent and its memories; returns their rowids (to leave the vector index)."""
         with self.db.session() as session:
             agent = get_or_not_found(session, Agent, agent_id, "agent")
@@ -114,7 +115,9 @@ class Agents:
             session.delete(agent)
         return rowids
 
-    def _checked(self, fields: dict[str, Any], kept: list[str] | None = None) -> dict[str, Any]:
+    def _checked(
+        self, fields: dict[str, Any], kept: builtins.list[str] | None = None
+    ) -> dict[str, Any]:
         """`kept`: the collections it draws on now, which stay even if deleted since (a
         deleted one matches nothing: see `knowledge.service.used_by`)."""
         if fields.get("model") is not None:

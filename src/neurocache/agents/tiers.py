@@ -8,6 +8,7 @@ the archive. Every change publishes `memory.updated` in room `agent:<id>`."""
 
 from __future__ import annotations
 
+import builtins
 import logging
 import threading
 from collections.abc import Callable
@@ -85,7 +86,7 @@ class AgentMemories:
         graph: MemoryGraph,
         search: SearchService,
         get_agent: Callable[[str], dict[str, Any]],
-        remember: Callable[[list[str], list[str]], None],
+        remember: Callable[[builtins.list[str], builtins.list[str]], None],
         publish: Publish,
         rules: ConsolidationRules,
         summarize: Summarize | None = None,
@@ -131,10 +132,10 @@ class AgentMemories:
         self,
         agent_id: str,
         *,
-        tiers: list[str] | None = None,
+        tiers: builtins.list[str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         self.get_agent(agent_id)
         query = select(Memory).where(*self._of_agent(agent_id))
         if tiers:
@@ -147,11 +148,11 @@ class AgentMemories:
         agent_id: str,
         query: str,
         *,
-        tiers: list[str] | None = None,
+        tiers: builtins.list[str] | None = None,
         k: int = 10,
         mode: str = "hybrid",
         highlights: bool = True,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """Its memories most relevant to `query` (what it said in channels is not among
         them: those are the channels' messages, with no tier)."""
         self.get_agent(agent_id)
@@ -246,7 +247,7 @@ class AgentMemories:
         with self._lock:
             return self._consolidating.setdefault(agent_id, threading.Lock())
 
-    def _old_working(self, agent_id: str, cutoff: datetime) -> list[Memory]:
+    def _old_working(self, agent_id: str, cutoff: datetime) -> builtins.list[Memory]:
         with self.db.session() as session:
             return list(
                 session.scalars(
@@ -261,7 +262,7 @@ class AgentMemories:
                 )
             )
 
-    def _summary_text(self, agent: dict[str, Any], old: list[Memory]) -> tuple[str, bool]:
+    def _summary_text(self, agent: dict[str, Any], old: builtins.list[Memory]) -> tuple[str, bool]:
         texts = [m.content for m in old]
         try:
             text = self.summarize(agent, texts).strip()
@@ -271,7 +272,7 @@ class AgentMemories:
         return (text, True) if text else (extractive_summary(texts), False)
 
     def _store_summary(
-        self, agent: dict[str, Any], old: list[Memory], written: tuple[str, bool]
+        self, agent: dict[str, Any], old: builtins.list[Memory], written: tuple[str, bool]
     ) -> dict[str, Any]:
         """The summary, its edges and the moves to the archive land together or not at all
         (a crash between them would summarize the same memories twice)."""

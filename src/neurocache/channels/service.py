@@ -8,6 +8,7 @@ user reads the channels they are a member of. An archived channel can be read, n
 
 from __future__ import annotations
 
+import builtins
 import re
 from typing import Any
 
@@ -84,7 +85,7 @@ class Channels:
 
     def list(
         self, person: str, *, archived: bool = False, limit: int = 50, cursor: str | None = None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """Channels `person` may read, newest first; archived ones only when asked."""
         query = select(Channel)
         if not archived:
@@ -164,7 +165,7 @@ class Channels:
         return channel
 
     # ---- members
-    def members(self, channel_id: str) -> list[dict[str, Any]]:
+    def members(self, channel_id: str) -> builtins.list[dict[str, Any]]:
         """Members with their names (and, for agents, when they speak), oldest first."""
         with self.db.session() as session:
             rows = list(
@@ -214,7 +215,7 @@ class Channels:
             session.delete(row)
         self.publish("channel.member.removed", {"channel_id": channel_id, "member": member}, None)
 
-    def agents_in(self, channel_id: str) -> list[tuple[str, str]]:
+    def agents_in(self, channel_id: str) -> builtins.list[tuple[str, str]]:
         """(agent id, mode) of the channel's agents, in the order they joined (asked at
         every message: one small query)."""
         with self.db.session() as session:

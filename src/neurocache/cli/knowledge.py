@@ -25,7 +25,8 @@ def files_under(paths: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
     """Readable files in PATHs (folders walked, hidden and tool folders skipped), as
     absolute paths (a file is the same file from any working directory), and the files
     passed over (of a kind the hub does not read)."""
-    found, skipped = [], []
+    found: list[Path] = []
+    skipped: list[Path] = []
     for given in map(Path, paths):
         candidates = [given] if given.is_file() else _walk(given)
         for file in candidates:

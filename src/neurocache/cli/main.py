@@ -66,7 +66,8 @@ class SettingsCommand(click.Command):
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         show_all = ctx.meta.get("help_all", False)
-        own, hub = [], []
+        own: list[click.Option] = []
+        hub: list[click.Option] = []
         for param in self.get_params(ctx):
             if not isinstance(param, click.Option):
                 continue  # arguments are in the usage line

@@ -8,6 +8,7 @@ share their past without a copied row. Answering lives in `chat.answering`."""
 
 from __future__ import annotations
 
+import builtins
 import json
 from typing import Any
 
@@ -77,14 +78,14 @@ class Conversations:
         actor: Actor,
         *,
         title: str | None = None,
-        collections: list[str] | None = None,
+        collections: builtins.list[str] | None = None,
         model: str | None = None,
         agent_id: str | None = None,
         short_term: bool = True,
         long_term: bool = True,
         owner: str = "owner",
         forked_from: str | None = None,
-        kept: list[str] | None = None,
+        kept: builtins.list[str] | None = None,
     ) -> dict[str, Any]:
         """`owner` is the person whose conversation it is (`owner` or `user:<id>`);
         `forked_from`, a message of another conversation this one goes on from; `kept`,
@@ -133,7 +134,7 @@ class Conversations:
         limit: int = 50,
         cursor: str | None = None,
         person: str = "owner",
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """The conversations `person` may read: a user's own; every one for the owner."""
         query = select(Conversation)
         if person != "owner":
@@ -205,7 +206,7 @@ class Conversations:
             )
         return after
 
-    def delete(self, conversation_id: str, actor: Actor) -> list[int]:
+    def delete(self, conversation_id: str, actor: Actor) -> builtins.list[int]:
         """Deletes the conversation and its messages, but for those another conversation
         (a fork) still shows: they move to it. Returns the rowids gone (for the index)."""
         with self.db.session() as session:
@@ -346,7 +347,7 @@ class Conversations:
             session.flush()
             return message_view(message, content)
 
-    def history(self, head_id: str | None) -> list[tuple[str, Turn]]:
+    def history(self, head_id: str | None) -> builtins.list[tuple[str, Turn]]:
         """(message id, turn) from the oldest to `head_id`, complete or stopped ones only."""
         with self.db.session() as session:
             return [
@@ -356,7 +357,7 @@ class Conversations:
             ]
 
     def recallable_roles(
-        self, message_ids: list[str], besides: str, owner: str = "owner"
+        self, message_ids: builtins.list[str], besides: str, owner: str = "owner"
     ) -> dict[str, str]:
         """id → role of those messages of `owner`'s other conversations than `besides` that
         keep long-term memory (a conversation's own turns, its old branches included, are
@@ -391,7 +392,7 @@ class Conversations:
         return len(unfinished)
 
     @staticmethod
-    def _chain(session: Any, head_id: str | None) -> list[tuple[Message, str]]:
+    def _chain(session: Any, head_id: str | None) -> builtins.list[tuple[Message, str]]:
         if head_id is None:
             return []
         ids = list(

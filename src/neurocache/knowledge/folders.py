@@ -4,6 +4,7 @@ comparing with what was last seen, after a restart."""
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import logging
@@ -169,7 +170,7 @@ class FolderWatcher:
             raise InvalidInput(reason, details={"field": "path"})
         return root
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         with self.db.session() as session:
             return [folder_view(f) for f in session.scalars(select(WatchedFolder))]
 

@@ -139,7 +139,7 @@ class SupervisedClient(OpenAIClient):
         super().__init__("http://127.0.0.1")
 
     @property
-    def base_url(self) -> str:  # type: ignore[override]
+    def base_url(self) -> str:
         return self.server.base_url or "http://127.0.0.1:9/v1"
 
     @base_url.setter

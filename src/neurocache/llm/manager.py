@@ -3,6 +3,7 @@ stopping models. It reports every change through `publish` (room `models`)."""
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import stat
@@ -101,7 +102,7 @@ class ModelManager:
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_downloads)
 
     # ---- reading
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         with self.db.session() as session:
             rows = {row.id: row for row in session.scalars(select(Model))}
         ids = list(self.catalog) + [i for i in rows if i not in self.catalog]
@@ -113,7 +114,7 @@ class ModelManager:
             raise NotFound(f"no model with id {model_id}")
         return self._view(model_id, row)
 
-    def logs(self, model_id: str, lines: int = 200) -> list[str]:
+    def logs(self, model_id: str, lines: int = 200) -> builtins.list[str]:
         self.get(model_id)
         process = self._processes.get(model_id)
         if process is not None:
@@ -604,7 +605,7 @@ class ModelManager:
             gpu_plan=plan,
         )
 
-    def _command(self, row: Model, gpu_layers: int) -> Callable[[int], list[str]]:
+    def _command(self, row: Model, gpu_layers: int) -> Callable[[int], builtins.list[str]]:
         n_ctx = min(row.context_length or MAX_CONTEXT, MAX_CONTEXT)
         parent = str(os.getpid())
         embedding = ["--embedding"] if row.role == "embedding" else []

@@ -149,7 +149,8 @@ def _metered(
     """The chunks as they come; once they end (or the client goes), the tokens are
     counted against `whose` usage scope (the generator runs after the view returned, when
     the request's own scope may be gone): as the server reports them, else one per piece."""
-    pieces, usage, answered = 0, {}, False
+    pieces, answered = 0, False
+    usage: dict[str, Any] = {}
     try:
         for chunk in chunks:
             answered = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,7 +77,7 @@ class AuditLog:
         actor: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """Newest first. `action` is exact (`key.create`) or a family (`key.`)."""
         query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
         if cursor:

@@ -133,7 +133,7 @@ class Database:
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, params or {})
-                return cursor.fetchall()
+                return list(cursor.fetchall())
             finally:
                 cursor.close()
         finally:
