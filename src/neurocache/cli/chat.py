@@ -85,8 +85,9 @@ def _over_http(running: RunningHub, request: dict[str, Any]) -> Iterator[dict[st
         raise BackendUnavailable(f"the hub at {running.url} cannot be reached: {exc}") from exc
     with response:
         if response.status_code >= 400:
+            error = response.json()["error"]  # the running hub's own, passed on
             raise NeurocacheError.with_status(
-                response.status_code, "error", response.json()["error"]["message"]
+                response.status_code, error.get("code") or "bad_request", error["message"]
             )
         yield from parse_sse(response.iter_lines(decode_unicode=True))
 

@@ -112,9 +112,7 @@ class Answerer:
             or old["role"] != "assistant"
             or old["parent_id"] is None
         ):
-            raise NeurocacheError.with_status(
-                422,
-                "invalid_input",
+            raise InvalidInput(
                 "only a reply of this conversation can be regenerated",
                 details={"message_id": reply_id},
             )

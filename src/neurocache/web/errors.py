@@ -35,12 +35,17 @@ CODES = {
 }
 
 
+def code_for(status: int) -> str:
+    """The code of an error that names none: its status's (ERROR_CODES lists them all)."""
+    return CODES.get(status, "bad_request" if status < 500 else "internal_error")
+
+
 def error_body(
     status: int, message: str, code: str | None = None, details: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     return {
         "error": {
-            "code": code or CODES.get(status, "error"),
+            "code": code or code_for(status),
             "message": message,
             "status": status,
             "details": details or {},
@@ -61,7 +66,7 @@ def openai_error_body(
             "message": message,
             "type": kind,
             "param": param,
-            "code": code or CODES.get(status, "error"),
+            "code": code or code_for(status),
         }
     }
 
@@ -193,5 +198,5 @@ class SocketIOErrorShape:
             start_response,
             status,
             "Socket.IO refused this request: connect with a Socket.IO client to /socket.io/.",
-            CODES.get(status, "error"),
+            code_for(status),
         )

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from neurocache import __version__
+from neurocache.errors import ERROR_CODES
 from neurocache.web.api import EndpointSpec
 
 REF = "#/components/schemas/{model}"
@@ -39,7 +40,11 @@ ERROR_SCHEMA = {
             "type": "object",
             "required": ["code", "message", "status", "details"],
             "properties": {
-                "code": {"type": "string", "examples": ["not_found"]},
+                "code": {
+                    "type": "string",
+                    "enum": sorted(ERROR_CODES),
+                    "description": "; ".join(f"`{c}`: {m}" for c, m in ERROR_CODES.items()),
+                },
                 "message": {"type": "string"},
                 "status": {"type": "integer"},
                 "details": {"type": "object"},
