@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from flask import request
+from flask import Response, current_app, request
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from neurocache.errors import InvalidInput, NeurocacheError
@@ -142,6 +142,32 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
         ) from exc
 
 
+class ResponseContractBroken(NeurocacheError):
+    """An answer that does not match the model its endpoint declares (tests only)."""
+
+
+def check_response(spec: EndpointSpec, answer: Any) -> None:
+    """The view's answer against the model declared for its status (a JSON body only:
+    streams, files and pages are not modelled)."""
+    body, status = (answer, 200) if not isinstance(answer, tuple) else answer[:2]
+    if isinstance(body, Response):
+        if body.mimetype != "application/json":
+            return
+        status, body = body.status_code, body.get_json()
+    model = spec.responses.get(status)
+    if model is None:
+        if status not in spec.responses and status < 300:
+            raise ResponseContractBroken(f"status {status} is not declared for this endpoint")
+        return
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        raise ResponseContractBroken(
+            f"the answer does not match {model.__name__}",
+            details={"errors": exc.errors(include_url=False, include_context=False)},
+        ) from exc
+
+
 def endpoint(
     *,
     scope: str | None = "read",
@@ -171,7 +197,10 @@ def endpoint(
                 kwargs["body"] = parse_body(spec.body)
             if spec.query is not None:
                 kwargs["query"] = parse_query(spec.query)
-            return view(*args, **kwargs)
+            answer = view(*args, **kwargs)
+            if current_app.testing:  # the contract, checked on every answer the tests get
+                check_response(spec, answer)
+            return answer
 
         wrapper.endpoint_spec = spec  # type: ignore[attr-defined]
         return wrapper
