@@ -40,3 +40,22 @@ def test_removing_a_member_is_published(tmp_path):
     assert [e.payload for e in seen] == [
         {"channel_id": channel["id"], "member": f"user:{user['id']}"}
     ]
+
+
+def test_deleting_an_agent_says_which_memories_went_and_the_index_lets_them_go(tmp_path):
+    hub = Hub(Settings(data_dir=tmp_path))
+    gone: list[Event] = []
+    hub.events.subscribe("memories.deleted", gone.append)
+    try:
+        agent = hub.agents.create(ACTOR, name="Keeper", persona="You keep the lighthouse.")
+        memory = hub.tiers.create(
+            agent["id"], ACTOR, tier="long_term", content="The lamp is lit at dusk."
+        )
+        indexed = hub.search.index().size
+        assert indexed == 1
+        hub.agents.delete(agent["id"], ACTOR)
+        assert hub.search.index().size == 0
+    finally:
+        hub.close()
+    assert len(gone) == 1 and len(gone[0].payload["rowids"]) == 1
+    assert memory["id"]

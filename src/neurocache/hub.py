@@ -132,9 +132,15 @@ class Hub:
             ),
         )
         self.graph = MemoryGraph(self.db)
-        self.agents = Agents(self.db, self.knowledge.collection_id, self._check_chat_model)
+        self.agents = Agents(
+            self.db, self.knowledge.collection_id, self._check_chat_model, self._publish
+        )
         self.conversations = Conversations(
-            self.db, self.knowledge.collection_id, self._check_chat_model, self.agents.get
+            self.db,
+            self.knowledge.collection_id,
+            self._check_chat_model,
+            self.agents.get,
+            self._publish,
         )
         self.answers = Answerer(
             self.conversations,
@@ -156,6 +162,7 @@ class Hub:
             self._agent_or_nothing,
         )
         self.events.subscribe("reply.finished", self._agent_answered)
+        self.events.subscribe("memories.deleted", lambda e: self.search.remove(e.payload["rowids"]))
         self.completions = Completions(
             self.models.chat_backend,
             lambda question, collections, k: self.answers.retrieve(
@@ -196,7 +203,6 @@ class Hub:
             ChannelCache(settings.channel_hot_messages),
             publish,
             self.index_later.add,
-            self.search.remove,
         )
         self._speakers = ThreadPoolExecutor(
             max_workers=settings.chat_workers, thread_name_prefix="agent"
@@ -242,6 +248,10 @@ class Hub:
     def _prune_audit(self, now: datetime) -> int:
         days = self.settings.audit_retention_days
         return self.audit.delete_before(now - timedelta(days=days)) if days > 0 else 0
+
+    def _publish(self, name: str, payload: dict[str, Any], room: str | None = None) -> None:
+        """Through `self.publish` as it is at the time (tests swap it to watch)."""
+        self.publish(name, payload, room)
 
     def _agent_answered(self, event: Event) -> None:
         """A conversation's agent keeps the exchange in its working memory."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from neurocache.events import Publish, publish_nowhere
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
@@ -47,8 +48,10 @@ class Agents:
         db: Database,
         resolve_collection: Callable[[str], str],
         check_model: Callable[[str], None],
+        publish: Publish = publish_nowhere,
     ) -> None:
         self.db = db
+        self.publish = publish  # memories.deleted {rowids}, after the commit
         self.resolve_collection = resolve_collection
         self.check_model = check_model
 
@@ -113,6 +116,7 @@ class Agents:
                 None,
             )
             session.delete(agent)
+        self.publish("memories.deleted", {"rowids": rowids}, None)
         return rowids
 
     def _checked(

@@ -187,7 +187,8 @@ class AgentMemories:
 
     def delete(self, agent_id: str, memory_id: str, actor: Actor) -> None:
         memory = self.get(agent_id, memory_id)
-        self.searcher.remove([self.graph.delete(memory_id, actor)])
+        rowids = [self.graph.delete(memory_id, actor)]
+        self.publish("memories.deleted", {"rowids": rowids}, None)
         self.announce("deleted", memory)
 
     def announce(self, action: str, memory: dict[str, Any]) -> None:

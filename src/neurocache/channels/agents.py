@@ -26,7 +26,7 @@ from neurocache.errors import Conflict, InvalidInput, NeurocacheError, NotFound
 from neurocache.events import Publish
 from neurocache.llm.backend import ChatBackend
 from neurocache.metering.usage import scope
-from neurocache.replies.prompt import Source, Turn, build_prompt, cited_numbers
+from neurocache.replies.prompt import Source, Turn, build_prompt, cited_sources
 from neurocache.replies.streaming import SerialQueues, stream_reply
 
 log = logging.getLogger("neurocache.chat")
@@ -155,8 +155,7 @@ class ChannelAgents:
         except Exception as exc:  # the reply must end, whatever happened
             log.exception("agent reply %s failed", reply["id"])
             fields = {"status": "failed", "error": f"internal error: {type(exc).__name__}"}
-        cited = cited_numbers(text, len(sources))
-        fields["sources"] = [s.view(n, n in cited) for n, s in enumerate(sources, start=1)]
+        fields["sources"] = cited_sources(text, sources)
         try:
             final = self.messages.finish(reply["id"], text, **fields)
         except NotFound:
@@ -231,9 +230,7 @@ class ChannelAgents:
                     "agent_id": a["id"],
                     "name": a["name"],
                     "answer": t,
-                    "sources": [
-                        s.view(n, n in cited_numbers(t, len(ss))) for n, s in enumerate(ss, start=1)
-                    ],
+                    "sources": cited_sources(t, ss),
                 }
                 for a, (t, ss) in zip(agents, answers, strict=True)
             ],
@@ -289,8 +286,7 @@ class ChannelAgents:
             temperature=self.options.temperature,
             max_tokens=self.options.max_reply_tokens,
         )
-        cited = cited_numbers(text, len(prompt.sources))
-        return text, [s.view(n, n in cited) for n, s in enumerate(prompt.sources, start=1)]
+        return text, cited_sources(text, prompt.sources)
 
     # ---- helpers
     def _sources(self, agent: dict[str, Any], query: str, channel_id: str) -> list[Source]:

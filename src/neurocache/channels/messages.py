@@ -74,11 +74,10 @@ class ChannelMessages:
         cache: ChannelCache,
         publish: Publish,
         index: Callable[[str, str], None],
-        unindex: Callable[[list[int]], None],
     ) -> None:
+        # publish: message.* for the channel's room; memories.deleted {rowids} for the index
         self.db, self.channels, self.cache, self.publish = db, channels, cache, publish
         self.index = index  # embeds a message, later
-        self.unindex = unindex  # takes rowids out of the vector index
 
     def post(
         self,
@@ -199,7 +198,7 @@ class ChannelMessages:
             )
             rowids = delete_memories(session, Memory.id == message_id)
         self.cache.removed(channel_id, message_id)
-        self.unindex(rowids)
+        self.publish("memories.deleted", {"rowids": rowids}, None)
         self.publish(
             "message.deleted",
             {"id": message_id, "channel_id": channel_id, "seq": row.seq},
@@ -260,7 +259,7 @@ class ChannelMessages:
                 rowids = delete_memories(session, Memory.id.in_([i for i, _ in old]))
             for channel_id in {c for _, c in old}:
                 self.cache.forget(channel_id)
-            self.unindex(rowids)
+            self.publish("memories.deleted", {"rowids": rowids}, None)
             deleted += len(old)
 
     # ---- helpers

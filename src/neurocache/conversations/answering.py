@@ -27,7 +27,7 @@ from neurocache.replies.prompt import (
     Source,
     Turn,
     build_prompt,
-    cited_numbers,
+    cited_sources,
 )
 from neurocache.replies.streaming import stream_reply
 from neurocache.search.service import Filters, SearchService
@@ -213,10 +213,7 @@ class Answerer:
         prompt: Prompt | None,
     ) -> dict[str, Any]:
         if prompt is not None:
-            cited = cited_numbers(text, len(prompt.sources))
-            fields["sources"] = [
-                s.view(n, n in cited) for n, s in enumerate(prompt.sources, start=1)
-            ]
+            fields["sources"] = cited_sources(text, prompt.sources)
         try:
             reply = self.conversations.finish_message(reply_id, text, **fields)
         except NeurocacheError:

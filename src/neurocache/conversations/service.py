@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from neurocache.errors import InvalidInput, NotFound
+from neurocache.events import Publish, publish_nowhere
 from neurocache.replies.prompt import Turn
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
@@ -66,8 +67,10 @@ class Conversations:
         resolve_collection: Any,
         check_model: Any,
         check_agent: Any = lambda _agent_id: None,
+        publish: Publish = publish_nowhere,
     ) -> None:
         self.db = db
+        self.publish = publish  # memories.deleted {rowids}, after the commit
         self.resolve_collection = resolve_collection  # name or id → id (404 if unknown)
         self.check_model = check_model  # model id → raises when it is no chat model
         self.check_agent = check_agent  # agent id → raises when there is no such agent
@@ -242,6 +245,7 @@ class Conversations:
                 before,
                 None,
             )
+        self.publish("memories.deleted", {"rowids": rowids}, None)
         return rowids
 
     def fork(

@@ -20,7 +20,7 @@ from neurocache.replies.prompt import (
     SOURCES_HEADING,
     PromptTooLong,
     Source,
-    cited_numbers,
+    cited_sources,
 )
 
 PASSED_THROUGH = (
@@ -45,8 +45,7 @@ class Prepared:
     sources: list[Source] = field(default_factory=list)
 
     def sources_view(self, reply: str) -> list[dict[str, Any]]:
-        cited = cited_numbers(reply, len(self.sources))
-        return [s.view(n, n in cited) for n, s in enumerate(self.sources, start=1)]
+        return cited_sources(reply, self.sources)
 
 
 class Completions:

@@ -145,6 +145,13 @@ def cited_numbers(reply: str, available: int) -> set[int]:
     return {n for n in map(int, CITATION.findall(reply)) if 1 <= n <= available}
 
 
+def cited_sources(reply: str, sources: list[Source]) -> list[dict[str, Any]]:
+    """The sources a reply was given, numbered as in its prompt, each saying whether the
+    reply cites it: what every reply keeps and shows."""
+    cited = cited_numbers(reply, len(sources))
+    return [source.view(n, n in cited) for n, source in enumerate(sources, start=1)]
+
+
 def _cost(text: str, count: Callable[[str], int]) -> int:
     return count(text) + MESSAGE_OVERHEAD
 

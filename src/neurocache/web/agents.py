@@ -83,7 +83,7 @@ def update_agent(agent_id: str, body: AgentChange):
 def delete_agent(agent_id: str):
     """The agent and every memory it owns."""
     hub = current_hub()
-    hub.search.remove(hub.agents.delete(agent_id, current_actor()))
+    hub.agents.delete(agent_id, current_actor())  # its memories leave the index (event)
     return "", 204
 
 

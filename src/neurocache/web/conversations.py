@@ -153,7 +153,7 @@ def update_conversation(conversation_id: str, body: ConversationChange):
 def delete_conversation(conversation_id: str):
     """Its messages go with it, but for those a fork still shows."""
     hub = current_hub()
-    hub.search.remove(hub.conversations.delete(conversation_id, current_actor()))
+    hub.conversations.delete(conversation_id, current_actor())  # and leaves the index (event)
     hub.answers.hot.forget(conversation_id)
     return "", 204
 
