@@ -80,6 +80,20 @@ class Hub:
         # set by the desktop shell: what `POST /api/v1/desktop/focus` does (None: no window)
         self.come_forward: Callable[[], None] | None = None
         ensure_private_dir(settings.data_dir)
+        self._build_store_access_and_metering(settings)
+        self._build_models_and_search(settings)
+        self._build_knowledge(settings)
+        self._build_conversations(settings)
+        self._build_people_and_operations(settings)
+        self._build_agents_and_channels(settings)
+        self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
+        self._reranker: LlamaReranker | None = None
+        if settings.reranker is not None:
+            self.search.pipeline.reranker = self._rerank
+        self._reembedder: Reembedder | None = None
+        self._embedder_lock = threading.Lock()
+
+    def _build_store_access_and_metering(self, settings: Settings) -> None:
         self.db = Database(settings.effective_database_url, settings.store_busy_timeout_s)
         self.db.migrate()
         self.keys = ApiKeys(self.db, lambda *event: self.publish(*event))
@@ -95,6 +109,8 @@ class Hub:
         )
         self.limiter = self._limiter(settings)
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
+
+    def _build_models_and_search(self, settings: Settings) -> None:
         self.models = ModelManager(
             settings, self.db, lambda *event: self.publish(*event), count_usage=self.usage.add
         )
@@ -108,6 +124,8 @@ class Hub:
             Weights(reranked=settings.rerank_candidates),
             embed_context=settings.embed_turn_context,
         )
+
+    def _build_knowledge(self, settings: Settings) -> None:
         self.jobs = JobQueue(
             self.db, lambda *event: self.publish(*event), workers=settings.ingest_workers
         )
@@ -131,6 +149,8 @@ class Hub:
                 settings.effective_models_dir,
             ),
         )
+
+    def _build_conversations(self, settings: Settings) -> None:
         self.graph = MemoryGraph(self.db)
         self.agents = Agents(
             self.db, self.knowledge.collection_id, self._check_chat_model, self._publish
@@ -170,17 +190,12 @@ class Hub:
             ),
             settings.chat_sources,
         )
+
+    def _build_people_and_operations(self, settings: Settings) -> None:
         self.users = Users(self.db)
         self.presence = Presence()
         self.visibility = Visibility(self.db)
         self.backups = ScheduledBackups(settings, before=self.search.save)
-        self._build_agents_and_channels(settings)
-        self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
-        self._reranker: LlamaReranker | None = None
-        if settings.reranker is not None:
-            self.search.pipeline.reranker = self._rerank
-        self._reembedder: Reembedder | None = None
-        self._embedder_lock = threading.Lock()
 
     def _build_agents_and_channels(self, settings: Settings) -> None:
         publish = lambda *event: self.publish(*event)  # noqa: E731 (tests swap self.publish)

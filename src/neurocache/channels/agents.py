@@ -22,10 +22,11 @@ from neurocache.agents.service import Agents
 from neurocache.agents.tiers import AgentMemories
 from neurocache.channels.messages import ChannelMessages, room
 from neurocache.channels.service import Channels
-from neurocache.errors import Conflict, InvalidInput, NeurocacheError, NotFound
+from neurocache.errors import Conflict, InvalidInput, NotFound
 from neurocache.events import Publish
 from neurocache.llm.backend import ChatBackend
 from neurocache.metering.usage import scope
+from neurocache.replies.lifecycle import ending, stored_end
 from neurocache.replies.prompt import Source, Turn, build_prompt, cited_sources
 from neurocache.replies.streaming import SerialQueues, stream_reply
 
@@ -133,11 +134,12 @@ class ChannelAgents:
             trigger_id=trigger,
             status="streaming",
         )
-        text, fields, sources = "", {"status": "failed"}, []
-        try:
+        written: dict[str, Any] = {"text": "", "sources": []}
+
+        def write() -> dict[str, Any]:
             backend = self.backend_for(agent.get("model"))
-            messages, sources = self._channel_prompt(agent, prompting, backend)
-            text, _tokens = stream_reply(
+            messages, written["sources"] = self._channel_prompt(agent, prompting, backend)
+            written["text"], _tokens = stream_reply(
                 backend,
                 messages,
                 max_tokens=self.options.max_reply_tokens,
@@ -149,22 +151,14 @@ class ChannelAgents:
                 ),
                 save=lambda so_far: self.messages.finish(reply["id"], so_far),
             )
-            fields = {"status": "complete"}
-        except NeurocacheError as exc:
-            fields = {"status": "failed", "error": exc.message}
-        except Exception as exc:  # the reply must end, whatever happened
-            log.exception("agent reply %s failed", reply["id"])
-            fields = {"status": "failed", "error": f"internal error: {type(exc).__name__}"}
-        fields["sources"] = cited_sources(text, sources)
-        try:
-            final = self.messages.finish(reply["id"], text, **fields)
-        except NotFound:
+            return {"status": "complete"}
+
+        fields = ending(write, f"agent reply {reply['id']}")
+        text = written["text"]
+        fields["sources"] = cited_sources(text, written["sources"])
+        final = stored_end(self.messages.finish, reply["id"], text, fields, gone=(NotFound,))
+        if final is None:
             return {"id": reply["id"], "status": "deleted"}
-        except Exception:  # never leave a reply `streaming`
-            log.exception("storing agent reply %s failed", reply["id"])
-            final = self.messages.finish(
-                reply["id"], text, status="failed", error="the reply could not be stored whole"
-            )
         self.publish("message.completed", final, room(channel_id))
         if final["status"] == "complete":
             self.messages.index(final["id"], text)

@@ -21,6 +21,7 @@ from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.events import Publish
 from neurocache.llm.backend import ChatBackend
 from neurocache.metering.usage import carrying_scope, scope
+from neurocache.replies.lifecycle import ending, stored_end, stored_failed
 from neurocache.replies.prompt import (
     INSTRUCTIONS,
     Prompt,
@@ -172,36 +173,29 @@ class Answerer:
     def _answer(
         self, conversation_id: str, question: dict[str, Any], reply_id: str, backend: ChatBackend
     ) -> dict[str, Any]:
-        text, fields, prompt = "", {"status": "failed"}, None
-        try:
+        written: dict[str, Any] = {"text": "", "prompt": None}
+
+        def write() -> dict[str, Any]:
             conversation = self.conversations.row(conversation_id)
-            prompt = self._prompt(conversation, question, backend)
+            written["prompt"] = self._prompt(conversation, question, backend)
             with scope(agent=conversation.agent_id or ""):
-                text, usage = self._stream(conversation_id, reply_id, prompt, backend)
+                written["text"], usage = self._stream(
+                    conversation_id, reply_id, written["prompt"], backend
+                )
             stopped = self._stops[reply_id].is_set()
-            fields = {"status": "stopped" if stopped else "complete", **usage}
-        except NeurocacheError as exc:
-            fields = {"status": "failed", "error": exc.message}
-        except Exception as exc:  # the reply must end, whatever happened
-            log.exception("reply %s failed", reply_id)
-            fields = {"status": "failed", "error": f"internal error: {type(exc).__name__}"}
+            return {"status": "stopped" if stopped else "complete", **usage}
+
+        try:
+            fields = ending(write, f"reply {reply_id}")
         finally:
             with self._lock:
                 self._stops.pop(reply_id, None)
+        text, prompt = written["text"], written["prompt"]
         try:
             return self._finish(conversation_id, question, reply_id, text, fields, prompt)
         except Exception:  # nobody waits on this thread: say it, and never leave `streaming`
-            log.exception("storing reply %s failed", reply_id)
-            return self._mark_failed(reply_id, text)
-
-    def _mark_failed(self, reply_id: str, text: str) -> dict[str, Any]:
-        try:
-            return self.conversations.finish_message(
-                reply_id, text, status="failed", error="the reply could not be stored whole"
-            )
-        except Exception:
-            log.exception("reply %s stays unfinished until the next start", reply_id)
-            return {"id": reply_id, "status": "failed"}
+            log.exception("finishing reply %s failed", reply_id)
+            return stored_failed(self.conversations.finish_message, reply_id, text)
 
     def _finish(
         self,
@@ -214,9 +208,10 @@ class Answerer:
     ) -> dict[str, Any]:
         if prompt is not None:
             fields["sources"] = cited_sources(text, prompt.sources)
-        try:
-            reply = self.conversations.finish_message(reply_id, text, **fields)
-        except NeurocacheError:
+        reply = stored_end(
+            self.conversations.finish_message, reply_id, text, fields, gone=(NeurocacheError,)
+        )
+        if reply is None:
             return {"id": reply_id, "status": "deleted"}  # deleted while it was written
         self.publish("message.completed", reply, room(conversation_id))
         conversation = self.conversations.row(conversation_id)
