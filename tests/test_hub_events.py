@@ -59,3 +59,11 @@ def test_deleting_an_agent_says_which_memories_went_and_the_index_lets_them_go(t
         hub.close()
     assert len(gone) == 1 and len(gone[0].payload["rowids"]) == 1
     assert memory["id"]
+
+
+def test_the_hub_stops_its_work_last_started_first_and_the_store_last(tmp_path):
+    hub = Hub(Settings(data_dir=tmp_path))
+    names = hub.runtime.names
+    hub.close()
+    assert names[0] == "store" and names[-1] == "backups"
+    assert names.index("ingestion jobs") > names.index("search")  # jobs stop before search

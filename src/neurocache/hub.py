@@ -45,6 +45,7 @@ from neurocache.replies.completions import Completions
 from neurocache.replies.streaming import SerialQueues
 from neurocache.runtime.jobs import JobQueue
 from neurocache.runtime.maintenance import Maintenance
+from neurocache.runtime.parts import Runtime
 from neurocache.search.pipeline import Weights
 from neurocache.search.service import SearchService
 from neurocache.search.vectors import IndexPolicy
@@ -86,12 +87,14 @@ class Hub:
         self._build_conversations(settings)
         self._build_people_and_operations(settings)
         self._build_agents_and_channels(settings)
+        self.runtime = Runtime()
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
         self._reranker: LlamaReranker | None = None
         if settings.reranker is not None:
             self.search.pipeline.reranker = self._rerank
         self._reembedder: Reembedder | None = None
         self._embedder_lock = threading.Lock()
+        self._register_background_work()
 
     def _build_store_access_and_metering(self, settings: Settings) -> None:
         self.db = Database(settings.effective_database_url, settings.store_busy_timeout_s)
@@ -313,12 +316,7 @@ class Hub:
         self.conversations.fail_unfinished()
         self.channel_messages.fail_unfinished()
         self.knowledge.repair()
-        self.jobs.start()
-        self.folders.start()
-        self.maintenance.start()
-        self.backups.start()
-        self.usage.start()
-        self.limiter.start()
+        self.runtime.start()
 
     def rerank_wanted(self, asked: bool | None) -> bool:
         """A request's own choice, else the `rerank` setting (no reranker: never)."""
@@ -375,23 +373,37 @@ class Hub:
             raise InvalidInput(f"{model_id} is not a chat model", details={"field": "model"})
 
     def close(self) -> None:
-        self.backups.stop()
-        self.maintenance.stop()
-        self._turns.close()
-        self._speakers.shutdown(wait=True)
-        self.answers.close()
-        self.index_later.close()
-        self.folders.stop()
-        self.jobs.stop()
-        if self._reembedder is not None:
-            self._reembedder.stop()
-        self.search.close()
+        """Every part of the hub's work stopped, the last started first (runtime/parts.py)."""
+        self.runtime.stop()
+
+    def _register_background_work(self) -> None:
+        """What runs on its own, in the order it starts; it stops in the reverse order:
+        the schedules and the reply pools before the queues they feed, those before the
+        indexes and model servers they use, the store last."""
+        add = self.runtime.add
+        add("store", stop=self.db.close)
+        add("rate limits", start=self.limiter.start, stop=self.limiter.close)
+        add("usage", start=self.usage.start, stop=self.usage.close)
+        add("key uses", stop=self.keys.flush)
+        add("model servers", stop=self.models.close)
+        add("embedder and reranker", stop=self._close_embedders)
+        add("search", stop=self.search.close)
+        add("re-embedding", stop=self._stop_reembedding)
+        add("ingestion jobs", start=self.jobs.start, stop=self.jobs.stop)
+        add("watched folders", start=self.folders.start, stop=self.folders.stop)
+        add("indexing later", stop=self.index_later.close)
+        add("answers", stop=self.answers.close)
+        add("agent speakers", stop=lambda: self._speakers.shutdown(wait=True))
+        add("agent turns", stop=self._turns.close)
+        add("maintenance", start=self.maintenance.start, stop=self.maintenance.stop)
+        add("backups", start=self.backups.start, stop=self.backups.stop)
+
+    def _close_embedders(self) -> None:
         if self._embedder is not None:
             self._embedder.close()
         if self._reranker is not None:
             self._reranker.close()
-        self.models.close()
-        self.keys.flush()
-        self.usage.close()
-        self.limiter.close()
-        self.db.close()
+
+    def _stop_reembedding(self) -> None:
+        if self._reembedder is not None:
+            self._reembedder.stop()
