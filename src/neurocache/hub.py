@@ -203,6 +203,10 @@ class Hub:
     def _build_agents_and_channels(self, settings: Settings) -> None:
         publish = lambda *event: self.publish(*event)  # noqa: E731 (tests swap self.publish)
         self.index_later = IndexLater(self.knowledge.remember)
+        self.events.subscribe(
+            "memory.written",
+            lambda e: self.index_later.add(e.payload["memory_id"], e.payload["text"]),
+        )
         self.tiers = AgentMemories(
             self.db,
             self.graph,
@@ -220,7 +224,6 @@ class Hub:
             self.channels,
             ChannelCache(settings.channel_hot_messages),
             publish,
-            self.index_later.add,
         )
         self._speakers = ThreadPoolExecutor(
             max_workers=settings.chat_workers, thread_name_prefix="agent"

@@ -161,7 +161,7 @@ class ChannelAgents:
             return {"id": reply["id"], "status": "deleted"}
         self.publish("message.completed", final, room(channel_id))
         if final["status"] == "complete":
-            self.messages.index(final["id"], text)
+            self.messages.written(final["id"], text)
             self.on_message(final)  # it may call on another agent
             self.tiers.record_turn(
                 agent["id"],

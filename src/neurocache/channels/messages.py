@@ -73,11 +73,10 @@ class ChannelMessages:
         channels: Channels,
         cache: ChannelCache,
         publish: Publish,
-        index: Callable[[str, str], None],
     ) -> None:
-        # publish: message.* for the channel's room; memories.deleted {rowids} for the index
+        # publish: message.* for the channel's room; memory.written {memory_id, text} and
+        # memories.deleted {rowids} for the index
         self.db, self.channels, self.cache, self.publish = db, channels, cache, publish
-        self.index = index  # embeds a message, later
 
     def post(
         self,
@@ -130,7 +129,7 @@ class ChannelMessages:
         self.cache.added(view)
         self.publish("message.created", view, room(channel_id))
         if status == "complete":
-            self.index(view["id"], content)
+            self.written(view["id"], content)
         return view
 
     def page(
@@ -181,8 +180,12 @@ class ChannelMessages:
             )
         self.cache.changed(view)
         self.publish("message.updated", view, room(channel_id))
-        self.index(message_id, content)
+        self.written(message_id, content)
         return view
+
+    def written(self, message_id: str, content: str) -> None:
+        """A message's final text, for whoever indexes it (embedded off the request path)."""
+        self.publish("memory.written", {"memory_id": message_id, "text": content}, None)
 
     def delete(self, channel_id: str, message_id: str, person: str, actor: Actor) -> None:
         with self.db.session() as session:
