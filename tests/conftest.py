@@ -18,6 +18,7 @@ from neurocache.hub import Hub
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
 from neurocache.web.server import HubServer
+from tests.support.tiny_gguf import write_tiny_llama
 
 
 @pytest.fixture(autouse=True)
@@ -71,6 +72,12 @@ def bearer(secret: str) -> dict[str, str]:
 @pytest.fixture
 def admin_headers(hub: Hub) -> dict[str, str]:
     return bearer(make_key(hub, "admin", name="admin"))
+
+
+@pytest.fixture
+def owner(hub: Hub) -> dict[str, str]:
+    """The owner's credentials, as headers (what every API test sends)."""
+    return bearer(hub.owner_token.value)
 
 
 @pytest.fixture
@@ -131,3 +138,9 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
         assert error["code"] == code, error
     assert "Traceback" not in str(body)
     return error
+
+
+@pytest.fixture(scope="module")
+def tiny_chat_model(tmp_path_factory) -> Path:
+    # 2048 positions: the instructions alone are ~450 tokens in its byte-level vocabulary.
+    return write_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-chat.gguf", n_ctx=2048)

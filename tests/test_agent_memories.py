@@ -13,11 +13,6 @@ from tests.conftest import assert_error, bearer, make_key
 
 
 @pytest.fixture
-def owner(hub):
-    return bearer(hub.owner_token.value)
-
-
-@pytest.fixture
 def events(hub, monkeypatch):
     seen = []
     monkeypatch.setattr(

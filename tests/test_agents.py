@@ -8,11 +8,6 @@ import pytest
 from tests.conftest import assert_error, bearer, make_key
 
 
-@pytest.fixture
-def owner(hub):
-    return bearer(hub.owner_token.value)
-
-
 def test_an_agent_lives_and_dies_with_its_memories(client, owner, hub):
     client.post("/api/v1/collections", json={"name": "ships"}, headers=owner)
     created = client.post(

@@ -10,11 +10,6 @@ from neurocache.settings import Settings
 from tests.conftest import assert_error, bearer, make_key, start_live_hub
 
 
-@pytest.fixture
-def owner(hub):
-    return bearer(hub.owner_token.value)
-
-
 @pytest.mark.parametrize("key", ["", "[0]", '"', "a..b", "$.x", "a b", "x" * 65])
 def test_a_search_filter_key_that_names_no_field_is_422(client, owner, key):
     response = client.post(

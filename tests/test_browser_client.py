@@ -12,8 +12,8 @@ import requests
 
 from neurocache.settings import Settings
 from tests.conftest import bearer, make_key, start_live_hub
+from tests.support.chat_model import start_model
 from tests.support.tiny_gguf import write_parrot_llama
-from tests.test_conversations import start_model
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

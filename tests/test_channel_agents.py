@@ -13,10 +13,10 @@ import requests
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
 from tests.conftest import assert_error, bearer, start_live_hub
+from tests.support.chat_model import start_model
+from tests.support.sockets import Member
 from tests.support.tiny_gguf import write_parrot_llama
 from tests.support.waiting import wait_for
-from tests.test_channel_realtime import Member
-from tests.test_conversations import start_model
 
 SETTINGS = {
     "chat_max_reply_tokens": 16,

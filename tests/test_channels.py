@@ -13,11 +13,6 @@ from neurocache.store.types import utcnow
 from tests.conftest import assert_error, bearer, make_key
 
 
-@pytest.fixture
-def owner(hub):
-    return bearer(hub.owner_token.value)
-
-
 def user_with_key(client, owner, name: str, *scopes: str) -> tuple[dict, dict]:
     user = client.post(
         "/api/v1/users", json={"name": name, "display_name": name.title()}, headers=owner

@@ -8,9 +8,8 @@ from neurocache.hub import Hub
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
 from tests.conftest import start_live_hub
-from tests.test_conversations import CHAT_SETTINGS, RIVERS, start_model, tiny_chat_model
+from tests.support.chat_model import CHAT_SETTINGS, RIVERS, start_model
 
-__all__ = ["tiny_chat_model"]
 FLAGS = ["--chat-temperature", "0", "--chat-max-reply-tokens", "24"]
 
 

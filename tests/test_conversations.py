@@ -9,7 +9,6 @@ import os
 import queue
 import signal
 import threading
-from pathlib import Path
 
 import pytest
 import requests
@@ -20,31 +19,8 @@ from neurocache.hub import Hub
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
 from tests.conftest import assert_error, bearer, start_live_hub
-from tests.support.tiny_gguf import write_tiny_llama
+from tests.support.chat_model import CHAT_SETTINGS, RIVERS, start_model
 from tests.support.waiting import wait_for
-
-RIVERS = (
-    "The Rhine flows through Basel and into the North Sea. Salmon return to the "
-    "rivers of Europe each autumn, swimming upstream to spawn."
-)
-CHAT_SETTINGS = {
-    "chat_max_reply_tokens": 24,
-    "chat_temperature": 0.0,
-    "model_health_interval_s": 0.2,
-}
-
-
-@pytest.fixture(scope="module")
-def tiny_chat_model(tmp_path_factory) -> Path:
-    # 2048 positions: the instructions alone are ~450 tokens in its byte-level vocabulary.
-    return write_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-chat.gguf", n_ctx=2048)
-
-
-def start_model(hub: Hub, path: Path) -> str:
-    model_id = hub.models.register_local(str(path), Actor("test"))["id"]
-    hub.models.start(model_id)
-    assert wait_for(lambda: hub.models.get(model_id)["state"] == "running", timeout=60)
-    return model_id
 
 
 class Events:

@@ -24,8 +24,8 @@ from neurocache.settings import Settings
 from neurocache.store.audit import Actor
 from neurocache.web.server import HubServer
 from tests.conftest import LiveHub, bearer
+from tests.support.chat_model import start_model
 from tests.support.tiny_gguf import write_parrot_llama
-from tests.test_conversations import start_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from neurocache.cli.main import main
 from neurocache.hub import Hub
 from neurocache.settings import Settings
-from tests.conftest import assert_error, bearer, start_live_hub
+from tests.conftest import assert_error, start_live_hub
 
 
 def node(node_id, parent, role, text, at, children=(), **message):
@@ -106,11 +104,6 @@ TURNS = [
         "content": "Was the cheese bread as good as in Tbilisi?",
     },
 ]
-
-
-@pytest.fixture
-def owner(hub):
-    return bearer(hub.owner_token.value)
 
 
 def test_a_chatgpt_export_becomes_threads_of_turns_once(client, hub, owner):

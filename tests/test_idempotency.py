@@ -6,14 +6,7 @@ from __future__ import annotations
 import io
 import threading
 
-import pytest
-
 from tests.conftest import assert_error, bearer, make_key
-
-
-@pytest.fixture
-def owner(hub):
-    return bearer(hub.owner_token.value)
 
 
 def documents(client, owner) -> list[dict]:

@@ -3,7 +3,6 @@ embedder, real FTS5 and a real FAISS index."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from neurocache.app import create_app, hub_of
@@ -22,11 +21,6 @@ ALPS_HTML = (
     "Zermatt, first climbed in 1865 by Edward Whymper.</p><p>It is one of the "
     "highest peaks in Europe.</p></article><footer>cookies</footer></body></html>"
 )
-
-
-@pytest.fixture
-def owner(hub):
-    return {"Authorization": f"Bearer {hub.owner_token.value}"}
 
 
 def add(client, owner, **body):

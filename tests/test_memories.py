@@ -7,11 +7,6 @@ import pytest
 from tests.conftest import assert_error, bearer, make_key
 
 
-@pytest.fixture
-def owner(hub):
-    return {"Authorization": f"Bearer {hub.owner_token.value}"}
-
-
 def memory(client, owner, content, **fields):
     response = client.post(
         "/api/v1/memories", json={"kind": "note", "content": content, **fields}, headers=owner

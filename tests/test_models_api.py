@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import queue
 import shutil
@@ -24,6 +23,7 @@ import socketio
 from neurocache.llm.client import OpenAIClient
 from neurocache.settings import Settings
 from tests.conftest import assert_error, bearer, start_live_hub
+from tests.support.catalog import catalog_file
 from tests.support.file_server import FileServer
 from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import alive, wait_for
@@ -41,12 +41,6 @@ def file_server():
     server = FileServer()
     yield server
     server.close()
-
-
-def catalog_file(path: Path, *entries: dict) -> Path:
-    base = {"role": "chat", "format": "gguf", "license": "MIT", "size": 1, "sha256": ""}
-    path.write_text(json.dumps({"version": 1, "models": [{**base, **e} for e in entries]}))
-    return path
 
 
 @pytest.fixture

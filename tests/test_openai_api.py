@@ -13,9 +13,7 @@ import requests
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
 from tests.conftest import start_live_hub
-from tests.test_conversations import CHAT_SETTINGS, RIVERS, start_model, tiny_chat_model
-
-__all__ = ["tiny_chat_model"]  # the module fixture, shared
+from tests.support.chat_model import CHAT_SETTINGS, RIVERS, start_model
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.catalog import catalog_file
 from tests.support.file_server import FileServer
+from tests.support.proc import URL_LINE
 from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import wait_for
-from tests.test_models_api import catalog_file
-from tests.test_serve import URL_LINE
 
 STRACE = shutil.which("strace")
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 import socketio
 
-URL_LINE = re.compile(r"Open the hub: (http://127\.0\.0\.1:(\d+))/\?token=(nco_\S+)")
+from tests.support.proc import URL_LINE
 
 
 def start_serve(data_dir: Path, *args: str) -> tuple[subprocess.Popen, re.Match]:

@@ -15,11 +15,6 @@ PAGES = [
 ]
 
 
-@pytest.fixture
-def owner(hub):
-    return {"Authorization": f"Bearer {hub.owner_token.value}"}
-
-
 def upload(client, owner, *files, **form):
     data = {"file": [(io.BytesIO(content), name) for name, content in files], **form}
     return client.post(

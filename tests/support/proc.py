@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -43,3 +44,7 @@ def rss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+# The line a serving hub prints with its sign-in link.
+URL_LINE = re.compile(r"Open the hub: (http://127\.0\.0\.1:(\d+))/\?token=(nco_\S+)")
