@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,9 @@ FORWARD_TRIES_S = 15.0  # a first instance may still be starting
 WINDOW_SIZE = (1280, 860)
 
 
-def window_backend(platform: str = sys.platform, environ: dict | None = None) -> str | None:
+def window_backend(
+    platform: str = sys.platform, environ: Mapping[str, str] | None = None
+) -> str | None:
     """The pywebview backend that can show a window here, or None (then: the browser)."""
     environ = os.environ if environ is None else environ
     if importlib.util.find_spec("webview") is None:
@@ -180,7 +182,8 @@ def _window(hub: Any, url: str, backend: str) -> bool:
     )
     hub.come_forward = lambda: _raise(window)
     try:
-        webview.start(gui=backend, private_mode=True)  # returns when the window is closed
+        # returns when the window is closed (`backend` is one of the names it knows)
+        webview.start(gui=backend, private_mode=True)  # type: ignore[arg-type]
     except Exception:  # e.g. no WebView2 runtime, GTK without WebKit: the browser instead
         log.exception("the %s window could not be shown", backend)
         hub.come_forward = None

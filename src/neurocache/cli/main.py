@@ -66,8 +66,8 @@ class SettingsCommand(click.Command):
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         show_all = ctx.meta.get("help_all", False)
-        own: list[click.Option] = []
-        hub: list[click.Option] = []
+        own: list[tuple[str, str]] = []
+        hub: list[tuple[str, str]] = []
         for param in self.get_params(ctx):
             if not isinstance(param, click.Option):
                 continue  # arguments are in the usage line
@@ -107,8 +107,8 @@ def _help_all(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for name, field in reversed(Settings.model_fields.items()):
         command = _option_for(name, field)(command)
-        option = command.__click_params__[-1]
-        option.hub_setting = True  # type: ignore[attr-defined]
+        option = command.__click_params__[-1]  # type: ignore[attr-defined]
+        option.hub_setting = True
         option.hidden = False
     return click.option(
         "--help-all",
