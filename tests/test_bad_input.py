@@ -174,3 +174,11 @@ def test_the_document_lists_every_error_an_operation_answers(client):
     assert channel_post["409"]["$ref"].endswith("/Error409")
     openai_error = doc["components"]["schemas"]["OpenAIError"]["properties"]["error"]
     assert openai_error["required"] == ["message", "type", "param", "code"]
+
+
+def test_a_query_parameter_given_twice_is_refused_not_cut_to_its_first(client, owner):
+    """Found by the fuzzing: `?target_id=a&target_id=b` answered as if only `a` was asked."""
+    answer = client.get("/api/v1/audit?target_id=a&target_id=b", headers=owner)
+    error = assert_error(answer, 422, "validation_error")
+    assert error["details"] == {"fields": ["target_id"]}
+    assert client.get("/api/v1/audit?target_id=a", headers=owner).status_code == 200

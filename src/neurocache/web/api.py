@@ -134,6 +134,14 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
+    """The query string as `model`. Every parameter is one value (several are written
+    comma-separated), so one given twice is refused, not silently cut to its first."""
+    repeated = sorted(name for name in request.args if len(request.args.getlist(name)) > 1)
+    if repeated:
+        raise InvalidInput(
+            f"give each query parameter once: {', '.join(repeated)} came more than once",
+            details={"fields": repeated},
+        )
     try:
         return model.model_validate(request.args.to_dict())
     except ValidationError as exc:
