@@ -43,7 +43,7 @@ SYSTEM_PACKAGES_MISSING = $(shell ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null
 	$(shell command -v redis-server >/dev/null 2>&1 || echo redis-server) \
 	$(shell command -v node >/dev/null 2>&1 || echo nodejs) \
 	$(shell command -v Xvfb >/dev/null 2>&1 || echo $(DESKTOP_TEST_PACKAGES))
-# Xvfb and what Qt WebEngine needs to draw the desktop window on it (tests/test_desktop.py).
+# Xvfb and what Qt WebEngine needs to draw the desktop window on it (tests/e2e/test_desktop.py).
 DESKTOP_TEST_PACKAGES = xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 \
 	libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-randr0 \
 	libxcb-shape0 libxcb-xkb1 libnss3 libxcomposite1 libxdamage1 libxrandr2 libxtst6 \
@@ -67,7 +67,7 @@ bench: $(VENV)/.dev-installed
 
 # The hub as one program (PyInstaller; build_scripts/build.py builds every variant and mode).
 # `make binary`: this OS's CPU onedir build; `make smoke`: build it and run the smoke test
-# (tests/test_binary.py) against it.
+# (tests/e2e/test_binary.py) against it.
 BINARY_OS := $(if $(filter Darwin,$(shell uname -s)),macos,linux)
 BINARY := dist/neurocache-hub-$(BINARY_OS)-cpu-onedir/neurocache-hub-$(BINARY_OS)-cpu
 
@@ -75,7 +75,7 @@ binary: $(VENV)/.builder-installed $(EMBEDDER)
 	$(PY) build_scripts/build.py --variant cpu --onedir
 
 smoke: binary $(VENV)/.dev-installed
-	NEUROCACHE_BINARY=$(BINARY) $(PY) -m pytest -v tests/test_binary.py
+	NEUROCACHE_BINARY=$(BINARY) $(PY) -m pytest -v tests/e2e/test_binary.py
 
 $(VENV)/.builder-installed: requirements/hub-builder.txt pyproject.toml | $(PY)
 	$(PIP) install --quiet -r requirements/hub-builder.txt

@@ -4,11 +4,9 @@ on a free loopback port (`live_hub`) for end-to-end tests."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
@@ -16,8 +14,7 @@ from flask.testing import FlaskClient
 from neurocache.app import create_app, hub_of
 from neurocache.hub import Hub
 from neurocache.settings import Settings
-from neurocache.store.audit import Actor
-from neurocache.web.server import HubServer
+from tests.support.hub import LiveHub, bearer, make_key, start_live_hub
 from tests.support.tiny_gguf import write_tiny_llama
 
 
@@ -60,15 +57,6 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-def make_key(hub: Hub, *scopes: str, name: str = "test key") -> str:
-    _view, secret = hub.keys.create(name, list(scopes) or ["read"], Actor("test"))
-    return secret
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
 @pytest.fixture
 def admin_headers(hub: Hub) -> dict[str, str]:
     return bearer(make_key(hub, "admin", name="admin"))
@@ -88,56 +76,12 @@ def owner_client(app: Flask, hub: Hub) -> FlaskClient:
     return client
 
 
-@dataclass
-class LiveHub:
-    app: Flask
-    server: HubServer
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def hub(self) -> Hub:
-        return hub_of(self.app)
-
-    def key(self, *scopes: str) -> str:
-        return make_key(self.hub, *scopes)
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.url + path, timeout=10, **kwargs)
-
-    def post(self, path: str, **kwargs) -> requests.Response:
-        return requests.post(self.url + path, timeout=10, **kwargs)
-
-
-def start_live_hub(settings: Settings) -> LiveHub:
-    app = create_app(settings)
-    return LiveHub(app, HubServer(app, "127.0.0.1", 0).start())
-
-
 @pytest.fixture
 def live_hub(tmp_path: Path) -> Iterator[LiveHub]:
     """A real hub serving HTTP and Socket.IO on a free loopback port, in this process."""
     live = start_live_hub(Settings(data_dir=tmp_path / "live"))
     yield live
     live.server.stop()
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    """The one error shape of the API (works for Flask and `requests` responses)."""
-    assert response.status_code == status, response.text if hasattr(response, "text") else None
-    body = response.json() if callable(response.json) else response.json
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "status", "details"}, error
-    assert error["status"] == status
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["details"], dict)
-    if code is not None:
-        assert error["code"] == code, error
-    assert "Traceback" not in str(body)
-    return error
 
 
 @pytest.fixture(scope="module")

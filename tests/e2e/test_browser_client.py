@@ -1,0 +1,540 @@
+"""The browser client end to end: Debian's chromium driven by playwright against a real hub
+with a real llama.cpp model (a parrot GGUF that answers `see [1] see [1] …`, so every reply
+cites its first source). Screenshots of each page go to test-artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from neurocache.settings import Settings
+from tests.support.chat_model import start_model
+from tests.support.hub import bearer, make_key, start_live_hub
+from tests.support.tiny_gguf import write_parrot_llama
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)"
+)
+PAGE_ERRORS: dict[int, list] = {}
+XSS = (
+    '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> '
+    "[click me](javascript:window.__xss=3)"
+)
+
+
+@pytest.fixture(scope="module")
+def hub_with_model(tmp_path_factory):
+    live = start_live_hub(
+        Settings(
+            data_dir=tmp_path_factory.mktemp("client"),
+            chat_max_reply_tokens=16,
+            chat_temperature=0.0,
+            model_health_interval_s=0.5,
+        )
+    )
+    start_model(
+        live.hub,
+        write_parrot_llama(tmp_path_factory.mktemp("m") / "cite.gguf", words=("see", "[1]")),
+    )
+    owner = bearer(live.hub.owner_token.value)
+    live.post(
+        "/api/v1/documents",
+        headers=owner,
+        json={
+            "title": "Tides",
+            "url": "https://example.org/tides",
+            "text": "The tide turns at six in the harbour of Saint-Malo, twice a day.",
+        },
+    )
+    assert live.hub.jobs.wait_idle(60)
+    yield live
+    live.server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def signed_in(browser, live, **options):
+    """A new browser context on the hub's page, signed in through the login link."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    errors = PAGE_ERRORS.setdefault(id(context), [])
+    page.on("pageerror", lambda error: errors.append(error))  # checked by `close`
+    page.goto(f"{live.url}/?token={live.hub.owner_token.value}")
+    page.wait_for_selector("#app:not([hidden])")
+    return context, page
+
+
+def close(context) -> None:
+    """The context, after checking that its pages threw nothing."""
+    errors = [str(e) for e in PAGE_ERRORS.pop(id(context), [])]
+    context.close()
+    assert errors == [], errors
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_ask_and_get_a_streamed_answer_with_a_working_citation(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/chat")
+    page.fill("textarea", "When does the tide turn?")
+    page.keyboard.press("Enter")
+    reply = page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+    assert "see" in reply.inner_text()
+    page.click("article.message.assistant button.cite")
+    panel = page.wait_for_selector("aside.source:not([hidden])")
+    assert "The tide turns at six" in panel.inner_text()
+    link = panel.query_selector("a")
+    assert link.get_attribute("href") == "https://example.org/tides"
+    assert link.get_attribute("rel") == "noopener noreferrer nofollow"
+    assert page.locator(".list a.active").inner_text().startswith("When does the tide turn")
+    shot(page, "chat")
+    page.click("#theme")
+    shot(page, "chat-dark")
+    close(context)
+
+
+def test_two_browsers_see_each_others_messages_live(browser, hub_with_model):
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    channel = requests.post(
+        f"{hub_with_model.url}/api/v1/channels", json={"name": "crew"}, headers=owner, timeout=10
+    ).json()
+    first_context, first = signed_in(browser, hub_with_model)
+    second_context, second = signed_in(browser, hub_with_model)
+    for page in (first, second):
+        page.goto(f"{hub_with_model.url}/#/channels/{channel['id']}")
+        page.wait_for_selector(".pane h2:has-text('# crew')")
+    first.fill(".composer textarea", "Anyone seen the harbour master?")
+    first.keyboard.press("Enter")
+    second.wait_for_selector("article.message:has-text('Anyone seen the harbour master?')")
+    second.click(".pane .composer textarea")
+    second.keyboard.type("She is on the pier, ask @ow")
+    first.wait_for_selector(".typing:has-text('owner is typing')")  # the other tab types
+    second.wait_for_selector(".suggestions li:has-text('@owner')")
+    second.keyboard.press("Tab")  # completes the mention
+    assert second.input_value(".pane .composer textarea").endswith("@owner ")
+    second.keyboard.press("Enter")
+    said = first.wait_for_selector("article.message:has-text('She is on the pier')")
+    said.query_selector("button:has-text('Reply in thread')").click()
+    first.fill("aside.source textarea", "Thanks!")
+    first.click("aside.source button[type=submit]")
+    first.wait_for_selector("aside.source article.message:has-text('Thanks!')")
+    second.wait_for_selector("article.message:has-text('Thanks!') .in-thread")
+    shot(first, "channels")
+    close(first_context)
+    close(second_context)
+
+
+def test_script_in_a_message_stays_inert(browser, hub_with_model):
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    channel = requests.post(
+        f"{hub_with_model.url}/api/v1/channels", json={"name": "xss"}, headers=owner, timeout=10
+    ).json()
+    for content in (XSS, '<div class="banner" id="offline">FAKE: paste your token</div>'):
+        requests.post(
+            f"{hub_with_model.url}/api/v1/channels/{channel['id']}/messages",
+            json={"content": content},
+            headers=owner,
+            timeout=10,
+        )
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/channels/{channel['id']}")
+    page.wait_for_selector("article.message:has-text('click me')")
+    page.click("article.message a:has-text('click me')") if page.query_selector(
+        "article.message a[href^='javascript']"
+    ) else None
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__xss") is None
+    assert page.query_selector("article.message img[onerror]") is None
+    assert page.query_selector("article.message script") is None
+    # nor can a message dress up as the hub's own page (its classes and ids are dropped)
+    page.wait_for_selector("article.message:has-text('FAKE')")
+    assert page.evaluate("document.querySelectorAll('#offline').length") == 1
+    assert page.query_selector("article.message .banner") is None
+    close(context)
+
+
+def test_upload_then_search_with_highlights(browser, hub_with_model, tmp_path):
+    notes = tmp_path / "lighthouse.md"
+    notes.write_text("# Lighthouse\n\nThe lighthouse keeper feeds the gulls at dawn.\n")
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    page.set_input_files(".drop input[type=file]", str(notes))
+    page.wait_for_selector(".documents tr:has-text('lighthouse') .status.indexed", timeout=30_000)
+    page.fill(".search input", "gulls at dawn")
+    page.click(".search button")
+    hit = page.wait_for_selector(".results li mark")
+    assert hit.inner_text().lower() in ("gulls", "dawn")
+    shot(page, "knowledge")
+    close(context)
+
+
+def test_a_long_upload_shows_time_left_and_can_be_cancelled(browser, hub_with_model, tmp_path):
+    long = tmp_path / "almanac.txt"  # about 600 chunks: minutes of embedding on 2 cores
+    long.write_text(
+        "\n\n".join(
+            f"Entry {i}: harbour light {i * 7919 % 10007} was lit at "
+            f"{i % 24} o'clock by keeper {i * 31 % 97}."
+            for i in range(8000)
+        )
+    )
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    page.set_input_files(".drop input[type=file]", str(long))
+    line = page.wait_for_selector(
+        ".uploads li:has-text('almanac.txt'):has-text('left')", timeout=60_000
+    )
+    shot(page, "knowledge-upload-progress")
+    line.query_selector("button.cancel").click()
+    page.wait_for_selector(
+        ".uploads li:has-text('almanac.txt'):has-text('cancelled')", timeout=30_000
+    )
+    assert page.query_selector(".uploads li:has-text('almanac.txt') button.cancel") is None
+    assert hub_with_model.hub.jobs.wait_idle(60)
+    close(context)
+
+
+def test_a_watched_folder_brings_its_files_in(browser, hub_with_model, tmp_path):
+    folder = tmp_path / "Harbour notes"
+    folder.mkdir()
+    (folder / "ferries.md").write_text("# Ferries\n\nThe ferry to Dinard leaves at noon.\n")
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    page.fill("input[aria-label='Folder to watch']", str(folder))
+    page.click("button:has-text('Watch')")
+    page.wait_for_selector(f"ul.folders li:has-text('{folder}')")
+    page.wait_for_selector(".documents tr:has-text('Ferries') .status.indexed", timeout=30_000)
+    page.fill(".search input", "ferry to Dinard")
+    page.click(".search button")
+    page.wait_for_selector(".results li:has-text('Dinard')")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(f"ul.folders li:has-text('{folder}') button:has-text('Stop watching')")
+    page.wait_for_selector(f"ul.folders li:has-text('{folder}')", state="detached")
+    close(context)
+
+
+def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hub_with_model):
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    requests.post(
+        f"{hub_with_model.url}/api/v1/collections",
+        json={"name": "Quays"},
+        headers=owner,
+        timeout=10,
+    )
+    requests.post(
+        f"{hub_with_model.url}/api/v1/agents",
+        headers=owner,
+        timeout=10,
+        json={"name": "Harbourmaster", "collections": ["Quays"]},
+    )
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    page.wait_for_selector(
+        "select[aria-label='Collection'] option[value='Quays']", state="attached"
+    )
+    page.select_option("select[aria-label='Collection']", "Quays")
+    answers, asked = iter(["Harbour walls"]), []
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept(next(answers, "")) if dialog.type == "prompt" else dialog.accept()
+
+    page.on("dialog", answer)
+    page.click("button:has-text('Rename')")
+    page.wait_for_selector(
+        "select[aria-label='Collection'] option[value='Harbour walls']", state="attached"
+    )
+    page.click("button:has-text('Delete collection')")
+    page.wait_for_selector(
+        "select[aria-label='Collection'] option[value='Harbour walls']", state="detached"
+    )
+    names = [c["name"] for c in hub_with_model.hub.knowledge.list_collections()]
+    assert "Quays" not in names and "Harbour walls" not in names
+    # warned before the delete: the agent draws on nothing from it afterwards
+    assert "Harbourmaster draw on “Harbour walls”" in asked[-1], asked
+    close(context)
+
+
+def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_with_model, tmp_path):
+    gguf = write_parrot_llama(tmp_path / "harbour-pilot.gguf", words=("ahoy", "there"))
+    running = next(m for m in hub_with_model.hub.models.list() if m["state"] == "running")
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/models")
+    page.fill("input[aria-label='Local file']", str(gguf))
+    page.click("button:has-text('Add file')")
+    page.wait_for_selector("tr:has-text('harbour-pilot') .status.installed")
+    # a "remote" server: the running model's own OpenAI-compatible server, on loopback
+    page.fill("input[aria-label='Server URL']", f"http://127.0.0.1:{running['server']['port']}/v1")
+    page.fill("input[aria-label='Model name']", "pilot-remote")
+    page.click("button:has-text('Add server')")
+    page.wait_for_selector("tr:has-text('pilot-remote') .status.running")
+    page.fill("input[aria-label='Local file']", str(tmp_path / "missing.gguf"))
+    page.click("button:has-text('Add file')")
+    page.wait_for_selector(".toast:has-text('missing.gguf')")
+    shot(page, "models-registered")
+    close(context)
+
+
+def test_first_run_downloads_starts_and_answers(browser, tmp_path):
+    """No model yet: the chat page offers the recommended one, downloads it (from a local
+    file server standing in for the internet) with progress, starts it, and answers."""
+    import hashlib
+    import json
+
+    from tests.support.file_server import FileServer
+
+    model = write_parrot_llama(tmp_path / "parrot.gguf", words=("see", "[1]"))
+    data = model.read_bytes()
+    files = FileServer()
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "models": [
+                    {
+                        "id": "parrot",
+                        "name": "Parrot 1B",
+                        "role": "chat",
+                        "format": "gguf",
+                        "url": files.serve("/parrot.gguf", data, rate_bytes_per_s=len(data) // 6),
+                        "size": len(data),
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "license": "MIT",
+                        "recommended": True,
+                        "description": "Says the same thing, with a source.",
+                    }
+                ],
+            }
+        )
+    )
+    live = start_live_hub(
+        Settings(
+            data_dir=tmp_path / "data",
+            catalog_path=catalog,
+            chat_max_reply_tokens=16,
+            chat_temperature=0.0,
+        )
+    )
+    try:
+        context, page = signed_in(browser, live)
+        card = page.wait_for_selector(".first-run:not([hidden])")
+        assert "Parrot 1B" in card.inner_text()
+        page.click(".first-run button:has-text('Download')")
+        page.wait_for_selector(".first-run progress")  # live progress while it comes
+        shot(page, "first-run-downloading")
+        page.click(".first-run button:has-text('Start')", timeout=30_000)
+        page.wait_for_selector(".first-run", state="hidden", timeout=60_000)
+        page.fill(".composer textarea", "What is new?")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+        page.goto(f"{live.url}/#/models")
+        page.wait_for_selector("#model-parrot .status.running")
+        shot(page, "models")
+        close(context)
+    finally:
+        live.server.stop()
+        files.close()
+
+
+def test_agents_are_made_and_their_memories_moved_between_tiers(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/agents/new")
+    page.fill("input[aria-label=Name]", "Harbour Pilot")
+    page.fill("textarea[aria-label=Persona]", "You know every rock in the bay.")
+    page.click("form.editor button:has-text('Create')")
+    page.wait_for_selector(".pane h2:has-text('Harbour Pilot')")
+    page.fill("textarea[aria-label='New memory']", "The red buoy marks the reef")
+    page.click("form.composer button:has-text('Add')")
+    item = page.wait_for_selector(".memories li:has-text('The red buoy marks the reef')")
+    item.query_selector("select").select_option("long_term")
+    page.click(".tabs button:has-text('Long-term')")
+    page.wait_for_selector(".memories li:has-text('The red buoy marks the reef')")
+    page.fill("input[aria-label='Search memories']", "buoy reef")
+    page.click("form.search button")
+    page.wait_for_selector(".memories li:has-text('long_term')")
+    shot(page, "agents")
+    close(context)
+
+
+def test_dashboard_keys_are_shown_once_and_revoked(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/dashboard")
+    page.wait_for_selector(".stat")
+    page.fill("input[aria-label='Key name']", "my script")
+    page.click("button:has-text('Create key')")
+    secret = page.wait_for_selector(".secret code").inner_text()
+    assert secret.startswith("nc_")
+    response = requests.get(
+        f"{hub_with_model.url}/api/v1/status", headers=bearer(secret), timeout=10
+    )
+    assert response.status_code == 200
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("tr:has-text('my script') button:has-text('Revoke')")
+    page.wait_for_selector("tr:has-text('my script') :text('revoked')")
+    assert (
+        requests.get(
+            f"{hub_with_model.url}/api/v1/status", headers=bearer(secret), timeout=10
+        ).status_code
+        == 401
+    )
+    page.reload()
+    page.wait_for_selector("table.models tr:has-text('key.revoke')")
+    assert secret not in page.content()  # shown once, never again
+    shot(page, "dashboard")
+    close(context)
+
+
+def test_dashboard_charts_usage_over_time_and_per_key(browser, hub_with_model):
+    url = hub_with_model.url
+    secret = make_key(hub_with_model.hub, "read", name="usage probe")
+    for _ in range(3):
+        requests.get(f"{url}/api/v1/collections", headers=bearer(secret), timeout=10)
+    requests.get(f"{url}/api/v1/documents/nope", headers=bearer(secret), timeout=10)
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{url}/#/dashboard")
+    for title in ("Requests", "Tokens", "Ingestion", "Latency (ms)"):
+        page.wait_for_selector(f"[data-chart='{title}'] canvas")
+    page.select_option("select[aria-label='Break down by']", "caller")
+    page.wait_for_selector("[data-chart='Requests by key'] canvas")
+    row = page.wait_for_selector(".usage-totals tr:has-text('usage probe')")
+    cells = [c.inner_text() for c in row.query_selector_all("td")]
+    assert cells[1:3] == ["4", "1"]  # 4 requests, 1 of them an error
+    page.select_option("select[aria-label='Time range']", "day")
+    page.wait_for_selector(".usage-totals tr:has-text('usage probe')")
+    shot(page, "dashboard-usage")
+    close(context)
+
+
+def test_dashboard_pairs_a_browser_extension_by_code(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/dashboard")
+    page.click("button:has-text('Pair a browser extension')")
+    code = page.wait_for_selector(".pair-code").inner_text()
+    claimed = requests.post(
+        f"{hub_with_model.url}/api/v1/pairings/claim",
+        timeout=10,
+        json={"code": code, "name": "paired in a test"},
+    )
+    assert claimed.status_code == 201 and claimed.json()["scopes"] == ["read", "write", "chat"]
+    close(context)
+
+
+def test_a_narrow_window_and_the_keyboard(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model, viewport={"width": 420, "height": 800})
+    page.goto(f"{hub_with_model.url}/#/chat")
+    assert page.is_visible("nav.rail a[data-section=channels]")
+    page.wait_for_selector("section.sidebar .list a")  # the list, full width
+    shot(page, "chat-narrow-list")
+    page.click("section.sidebar .list a")
+    page.wait_for_selector("section.sidebar", state="hidden")  # then the conversation alone
+    page.wait_for_selector("header .back")
+    page.focus("header .back")
+    for _ in range(60):  # through the header's controls and each message's buttons
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.tagName") == "TEXTAREA":
+            break
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Message"
+    shot(page, "chat-narrow")
+    page.click("header .back")
+    page.wait_for_selector("section.sidebar .list a")
+    close(context)
+
+
+def test_html_in_a_model_reply_and_a_captured_page_stays_inert(browser, tmp_path):
+    """A model that answers with markup, and a captured page full of script: shown, never
+    run (a hub of its own: one chat model runs at a time)."""
+    live = start_live_hub(
+        Settings(data_dir=tmp_path / "data", chat_max_reply_tokens=16, chat_temperature=0.0)
+    )
+    try:
+        start_model(
+            live.hub,
+            write_parrot_llama(
+                tmp_path / "rude.gguf", words=("<script>window.__xss=4</script>", "[1]")
+            ),
+        )
+        owner = bearer(live.hub.owner_token.value)
+        live.post(
+            "/api/v1/captures",
+            headers=owner,
+            json={
+                "url": "https://evil.example/page",
+                "title": "<script>window.__xss=5</script>",
+                "html": "<html><body><h1>Evil page</h1><p>Seashells <script>window.__xss=6"
+                "</script><img src=x onerror='window.__xss=7'> on the shore.</p>"
+                "</body></html>",
+            },
+        )
+        assert live.hub.jobs.wait_idle(60)
+        context, page = signed_in(browser, live)
+        page.goto(f"{live.url}/#/chat")
+        page.fill(".composer textarea", "Tell me about seashells")
+        page.keyboard.press("Enter")
+        reply = page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+        conversations = requests.get(
+            f"{live.url}/api/v1/conversations", headers=owner, timeout=10
+        ).json()["conversations"]
+        said = requests.get(
+            f"{live.url}/api/v1/conversations/{conversations[0]['id']}", headers=owner, timeout=10
+        ).json()["messages"][-1]["content"]
+        assert "<script>window.__xss=4</script>" in said  # the model did write markup
+        assert "<script" not in reply.inner_html()
+        page.goto(f"{live.url}/#/knowledge")
+        page.fill(".search input", "seashells shore")
+        page.click(".search button")
+        page.wait_for_selector(".results li")
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__xss") is None
+        assert page.query_selector("#view img[onerror], #view script") is None
+        shot(page, "xss-inert")
+        close(context)
+    finally:
+        live.server.stop()
+
+
+def test_the_page_says_when_the_hub_is_gone_and_catches_up_when_it_is_back(browser, tmp_path):
+    from neurocache.app import create_app
+    from neurocache.web.server import HubServer
+    from tests.support.hub import LiveHub
+
+    settings = Settings(data_dir=tmp_path / "data")
+    first = start_live_hub(settings)
+    port, owner = first.server.port, bearer(first.hub.owner_token.value)
+    channel = first.post("/api/v1/channels", json={"name": "news"}, headers=owner).json()
+    context, page = signed_in(browser, first)
+    page.goto(f"{first.url}/#/channels/{channel['id']}")
+    page.wait_for_selector(".pane h2:has-text('# news')")
+    first.server.stop()
+    page.wait_for_selector("#offline:not([hidden])", timeout=10_000)
+    shot(page, "offline")
+    app = create_app(settings)
+    second = LiveHub(app, HubServer(app, "127.0.0.1", port).start())
+    try:
+        second.post(
+            f"/api/v1/channels/{channel['id']}/messages",
+            headers=owner,
+            json={"content": "Said while you were away"},
+        )
+        page.wait_for_selector(
+            "article.message:has-text('Said while you were away')", timeout=20_000
+        )
+        page.wait_for_selector("#offline", state="hidden")
+        close(context)
+    finally:
+        second.server.stop()
