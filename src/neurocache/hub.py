@@ -57,6 +57,11 @@ from neurocache.store.graph import MemoryGraph
 log = logging.getLogger("neurocache.hub")
 
 
+def written(event: Event) -> tuple[str, str]:
+    """memory.written's (memory id, text)."""
+    return event.payload["memory_id"], event.payload["text"]
+
+
 def _to_clients(publish: Publish) -> Callable[[Event], None]:
     """A subscriber that forwards to `publish` the events that name a room."""
 
@@ -87,6 +92,7 @@ class Hub:
         self._build_conversations(settings)
         self._build_people_and_operations(settings)
         self._build_agents_and_channels(settings)
+        self._follow_events()
         self.runtime = Runtime()
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
         self._reranker: LlamaReranker | None = None
@@ -95,6 +101,15 @@ class Hub:
         self._reembedder: Reembedder | None = None
         self._embedder_lock = threading.Lock()
         self._register_background_work()
+
+    def _follow_events(self) -> None:
+        """The services that follow another's changes (docs/DESIGN.md lists the events)."""
+        follow = self.events.subscribe
+        follow("reply.finished", self._agent_answered)
+        follow("memories.deleted", lambda e: self.search.remove(e.payload["rowids"]))
+        follow("vectors.stored", lambda e: self.knowledge.index_stored(e.payload["memory_ids"]))
+        follow("memory.written", lambda e: self.index_later.add(*written(e)))
+        follow("backup.starting", lambda _e: self.search.save())
 
     def _build_store_access_and_metering(self, settings: Settings) -> None:
         self.db = Database(settings.effective_database_url, settings.store_busy_timeout_s)
@@ -184,8 +199,6 @@ class Hub:
             ),
             self._agent_or_nothing,
         )
-        self.events.subscribe("reply.finished", self._agent_answered)
-        self.events.subscribe("memories.deleted", lambda e: self.search.remove(e.payload["rowids"]))
         self.completions = Completions(
             self.models.chat_backend,
             lambda question, collections, k: self.answers.retrieve(
@@ -198,15 +211,11 @@ class Hub:
         self.users = Users(self.db)
         self.presence = Presence()
         self.visibility = Visibility(self.db)
-        self.backups = ScheduledBackups(settings, before=self.search.save)
+        self.backups = ScheduledBackups(settings, lambda *event: self.publish(*event))
 
     def _build_agents_and_channels(self, settings: Settings) -> None:
         publish = lambda *event: self.publish(*event)  # noqa: E731 (tests swap self.publish)
         self.index_later = IndexLater(self.knowledge.remember)
-        self.events.subscribe(
-            "memory.written",
-            lambda e: self.index_later.add(e.payload["memory_id"], e.payload["text"]),
-        )
         self.tiers = AgentMemories(
             self.db,
             self.graph,
@@ -216,7 +225,6 @@ class Hub:
             publish,
             ConsolidationRules(settings.agent_working_max_age_s, settings.agent_summary_batch),
             model_summarizer(self.models.chat_backend),
-            self.index_later.add,
         )
         self.channels = Channels(self.db, publish)
         self.channel_messages = ChannelMessages(
@@ -312,7 +320,6 @@ class Hub:
             self.settings.embedder,
             lambda: self.embedder,
             lambda *event: self.publish(*event),
-            on_stored=self.knowledge.index_vectors,
             inputs=self.search.embedding_inputs,
         )
         self._reembedder.start()

@@ -90,12 +90,11 @@ class AgentMemories:
         publish: Publish,
         rules: ConsolidationRules,
         summarize: Summarize | None = None,
-        remember_later: Callable[[str, str], None] | None = None,
     ) -> None:
         self.db, self.graph, self.searcher = db, graph, search
         self.get_agent, self.remember, self.publish = get_agent, remember, publish
-        # turns are embedded off the reply's path; what people write, at once
-        self.remember_later = remember_later or (lambda i, t: remember([i], [t]))
+        # turns are embedded off the reply's path (memory.written: the hub's indexer
+        # subscribes); what people write, at once
         self.rules = rules
         self.summarize = summarize or (lambda _agent, _texts: "")
         self._consolidating: dict[str, threading.Lock] = {}
@@ -122,7 +121,7 @@ class AgentMemories:
             owner=owner_of(agent_id),
         )
         if later:
-            self.remember_later(memory["id"], content)
+            self.publish("memory.written", {"memory_id": memory["id"], "text": content}, None)
         else:
             self.remember([memory["id"]], [content])
         self.announce("created", memory)

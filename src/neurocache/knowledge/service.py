@@ -829,6 +829,13 @@ class Knowledge:
             return
         self.search.add(self._rowids(memory_ids), vectors)
 
+    def index_stored(self, memory_ids: list[str]) -> None:
+        """Put the vectors the store holds for these memories (written by the re-embedder
+        or a bundle import: vectors.stored) into the loaded index."""
+        if memory_ids:
+            self.search.index_stored(self._rowids(memory_ids))
+            self.search.checkpoint()
+
     def _rowids(self, memory_ids: list[str]) -> list[int]:
         with self.db.session() as session:
             found = dict(

@@ -107,10 +107,10 @@ class Reembedder:
         embedder_name: str,
         get_embedder: Callable[[], Embedder],
         publish: Publish,
-        on_stored: Callable[[list[str], np.ndarray], None] = lambda _i, _v: None,
         inputs: Callable[[list[str], list[str]], list[str]] = lambda _i, t: t,
     ) -> None:
-        self.on_stored = on_stored  # e.g. the search index, kept current as vectors change
+        # publish: reembed.progress, and vectors.stored {memory_ids} after each batch (the
+        # search index follows it)
         self.inputs = inputs  # (ids, texts) → what to embed (a turn with its context)
         self.db = db
         self.embedder_name = embedder_name
@@ -143,7 +143,7 @@ class Reembedder:
                 texts = [content for _, content in batch]
                 vectors = embedder.embed(self.inputs(ids, texts))
                 kept = store_vectors(self.db, self.embedder_name, ids, vectors, texts)
-                self.on_stored([ids[i] for i in kept], vectors[kept])
+                self.publish("vectors.stored", {"memory_ids": [ids[i] for i in kept]}, None)
                 done += len(batch)
                 self._report("running", done, max(total, done))
         except Exception as exc:  # reported, never a dead thread nobody hears of

@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from neurocache.events import Publish, publish_nowhere
 from neurocache.operations.backup import BackupUnsupported, create_backup, sqlite_path
 from neurocache.settings import Settings, ensure_private_dir
 
@@ -29,18 +29,20 @@ def scheduled_name(moment: datetime) -> str:
 
 
 class ScheduledBackups:
-    def __init__(self, settings: Settings, before: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, settings: Settings, publish: Publish = publish_nowhere) -> None:
         self.settings = settings
         self.folder = settings.effective_backup_dir
         self.interval_s = settings.backup_interval_h * 3600
         self.keep = settings.backup_keep
-        self.before = before  # e.g. save the vector index: less to top up after a restore
+        # publish: backup.starting, before the files are copied (the search index saves
+        # itself then: less to top up after a restore); subscribers run on this thread
+        self.publish = publish
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self, now: datetime | None = None) -> Path:
         """One backup now, then the old ones pruned; the new file's path."""
-        self.before()
+        self.publish("backup.starting", {}, None)
         path = ensure_private_dir(self.folder) / scheduled_name(now or datetime.now(UTC))
         create_backup(self.settings, path)
         self.prune()

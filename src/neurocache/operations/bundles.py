@@ -16,10 +16,10 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 from sqlalchemy.exc import IntegrityError
 
 from neurocache.errors import Conflict, InvalidInput, NeurocacheError
+from neurocache.events import Publish
 from neurocache.operations.bundle_export import Exporter, Hidden
 from neurocache.operations.bundle_format import parse, validate
 from neurocache.operations.bundle_import import Imported, Writer
@@ -37,20 +37,20 @@ class Bundles:
         *,
         hidden: Hidden,
         embedder_name: str,
-        embed_later: Callable[[str, str], None],
+        publish: Publish,
         ingest_job: Callable[[str], Any],
         dispatch: Callable[[str], None],
-        index_vectors: Callable[[list[str], np.ndarray], None],
         model_ok: Callable[[str], bool],
         embedder_dimension: Callable[[], int] = lambda: 0,
     ) -> None:
         self.db = db
         self.exporter = Exporter(db, hidden, embedder_name)
         self.embedder_name = embedder_name
-        self.embed_later = embed_later  # (memory id, text): embedded off the request path
+        # publish: memory.written {memory_id, text} (embedded off the request path) and
+        # vectors.stored {memory_ids} (imported vectors, into the loaded index)
+        self.publish = publish
         self.ingest_job = ingest_job  # document id -> a job row splitting and embedding it
         self.dispatch = dispatch  # job id: hand the committed job to the workers
-        self.index_vectors = index_vectors  # stored vectors into the loaded index
         self.model_ok = model_ok
         self.embedder_dimension = embedder_dimension  # vectors of another size are not kept
 
@@ -123,11 +123,9 @@ class Bundles:
             self.dispatch(job_id)
         if imported.vectors:
             ids = [memory_id for memory_id, _ in imported.vectors]
-            self.index_vectors(
-                ids, np.stack([np.frombuffer(v, dtype="<f4") for _, v in imported.vectors])
-            )
+            self.publish("vectors.stored", {"memory_ids": ids}, None)
         for memory_id, text in imported.embed:
-            self.embed_later(memory_id, text)
+            self.publish("memory.written", {"memory_id": memory_id, "text": text}, None)
 
 
 def for_hub(hub: Any) -> Bundles:
@@ -144,9 +142,8 @@ def for_hub(hub: Any) -> Bundles:
         hidden=hub.visibility.hidden,
         embedder_dimension=lambda: hub.embedder.dimension,
         embedder_name=hub.search.embedder_name,
-        embed_later=hub.index_later.add,
+        publish=lambda *event: hub.publish(*event),
         ingest_job=lambda document_id: hub.jobs.row("ingest", {"document_id": document_id}),
         dispatch=hub.jobs.dispatch,
-        index_vectors=hub.knowledge.index_vectors,
         model_ok=model_ok,
     )

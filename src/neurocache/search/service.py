@@ -337,6 +337,12 @@ class SearchService:
     def add(self, rowids: list[int], vectors: np.ndarray) -> None:
         self._change("add", rowids, vectors)
 
+    def index_stored(self, rowids: list[int]) -> None:
+        """Add the stored vectors of these memories (this embedder's) to the index."""
+        found, matrix = self._stored_vectors(among=rowids)
+        if len(found):
+            self.add([int(r) for r in found], matrix)
+
     def remove(self, rowids: list[int]) -> None:
         self._change("remove", rowids)
 
