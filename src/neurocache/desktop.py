@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 
 from neurocache.app import create_app, hub_of
 from neurocache.settings import RUNTIME_FILE, Settings, ensure_private_dir
+from neurocache.threads import Threads
 from neurocache.web.server import HubServer
 
 log = logging.getLogger("neurocache.desktop")
@@ -97,13 +98,13 @@ def start_hub(settings: Settings) -> tuple[Any, HubServer]:
     desktop user cares about the window, not the number)."""
     app = create_app(settings)
     try:
-        server = HubServer(app, settings.host, settings.port)
+        server = HubServer(app, settings.host, settings.port, hub_of(app).threads)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             hub_of(app).close()
             raise
         log.warning("port %s is taken: the hub listens on a free port", settings.port)
-        server = HubServer(app, settings.host, 0)
+        server = HubServer(app, settings.host, 0, hub_of(app).threads)
     server.announce(settings.data_dir)
     return app, server.start()
 
@@ -195,7 +196,7 @@ def _raise(window: Any) -> None:
     window.restore()
     window.show()
     window.on_top = True  # a short "always on top" is how each platform lets it come up
-    threading.Timer(0.5, lambda: setattr(window, "on_top", False)).start()
+    Threads().later(0.5, lambda: setattr(window, "on_top", False))
 
 
 def _wait_for_signal(then: Callable[[], None]) -> None:

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,6 +85,8 @@ class Hub:
         # set by the desktop shell: what `POST /api/v1/desktop/focus` does (None: no window)
         self.come_forward: Callable[[], None] | None = None
         ensure_private_dir(settings.data_dir)
+        self.runtime = Runtime()
+        self.threads = self.runtime.threads  # every thread of this hub's starts there
         self._build_store_access_and_metering(settings)
         self._build_models_and_search(settings)
         self._build_knowledge(settings)
@@ -93,7 +94,6 @@ class Hub:
         self._build_people_and_operations(settings)
         self._build_agents_and_channels(settings)
         self._follow_events()
-        self.runtime = Runtime()
         self._embedder: LlamaEmbedder | RemoteEmbedder | None = None
         self._reranker: LlamaReranker | None = None
         if settings.reranker is not None:
@@ -124,13 +124,18 @@ class Hub:
                 timedelta(days=settings.usage_hours_kept_days),
                 timedelta(days=settings.usage_days_kept_days),
             ),
+            threads=self.threads,
         )
         self.limiter = self._limiter(settings)
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
 
     def _build_models_and_search(self, settings: Settings) -> None:
         self.models = ModelManager(
-            settings, self.db, lambda *event: self.publish(*event), count_usage=self.usage.add
+            settings,
+            self.db,
+            lambda *event: self.publish(*event),
+            count_usage=self.usage.add,
+            threads=self.threads,
         )
         self.search = SearchService(
             self.db,
@@ -141,11 +146,15 @@ class Hub:
             settings.index_save_interval_s,
             Weights(reranked=settings.rerank_candidates),
             embed_context=settings.embed_turn_context,
+            threads=self.threads,
         )
 
     def _build_knowledge(self, settings: Settings) -> None:
         self.jobs = JobQueue(
-            self.db, lambda *event: self.publish(*event), workers=settings.ingest_workers
+            self.db,
+            lambda *event: self.publish(*event),
+            workers=settings.ingest_workers,
+            threads=self.threads,
         )
         self.knowledge = Knowledge(
             settings,
@@ -166,6 +175,7 @@ class Hub:
                 settings.effective_backup_dir,
                 settings.effective_models_dir,
             ),
+            threads=self.threads,
         )
 
     def _build_conversations(self, settings: Settings) -> None:
@@ -198,6 +208,7 @@ class Hub:
                 active_ttl_s=settings.chat_cache_active_s, idle_ttl_s=settings.chat_cache_idle_s
             ),
             self._agent_or_nothing,
+            threads=self.threads,
         )
         self.completions = Completions(
             self.models.chat_backend,
@@ -211,11 +222,13 @@ class Hub:
         self.users = Users(self.db)
         self.presence = Presence()
         self.visibility = Visibility(self.db)
-        self.backups = ScheduledBackups(settings, lambda *event: self.publish(*event))
+        self.backups = ScheduledBackups(
+            settings, lambda *event: self.publish(*event), threads=self.threads
+        )
 
     def _build_agents_and_channels(self, settings: Settings) -> None:
         publish = lambda *event: self.publish(*event)  # noqa: E731 (tests swap self.publish)
-        self.index_later = IndexLater(self.knowledge.remember)
+        self.index_later = IndexLater(self.knowledge.remember, self.threads)
         self.tiers = AgentMemories(
             self.db,
             self.graph,
@@ -233,9 +246,7 @@ class Hub:
             ChannelCache(settings.channel_hot_messages),
             publish,
         )
-        self._speakers = ThreadPoolExecutor(
-            max_workers=settings.chat_workers, thread_name_prefix="agent"
-        )
+        self._speakers = self.threads.pool("agent", settings.chat_workers)
         self._turns = SerialQueues(self._speakers)
         self.channel_agents = ChannelAgents(
             self.channels,
@@ -266,10 +277,11 @@ class Hub:
                 "usage_rows_pruned": self.usage.prune,
                 "audit_entries_deleted": self._prune_audit,
             },
+            threads=self.threads,
         )
 
     def _limiter(self, settings: Settings) -> RateLimiter | RedisRateLimiter:
-        own = RateLimiter(self.db)
+        own = RateLimiter(self.db, threads=self.threads)
         if settings.rate_limit_redis_url:
             return RedisRateLimiter(settings.rate_limit_redis_url, fallback=own)
         return own
@@ -321,6 +333,7 @@ class Hub:
             lambda: self.embedder,
             lambda *event: self.publish(*event),
             inputs=self.search.embedding_inputs,
+            threads=self.threads,
         )
         self._reembedder.start()
         self.conversations.fail_unfinished()

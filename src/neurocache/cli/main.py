@@ -195,12 +195,12 @@ def _where_it_runs(settings: Settings) -> str:
 
 
 def _serve(settings: Settings) -> None:
-    from neurocache.app import create_app
+    from neurocache.app import create_app, hub_of
     from neurocache.web.server import HubServer
 
     app = create_app(settings)
     try:
-        server = HubServer(app, settings.host, settings.port)
+        server = HubServer(app, settings.host, settings.port, hub_of(app).threads)
     except OSError as exc:
         app.extensions["neurocache"].close()
         if exc.errno == errno.EADDRINUSE:

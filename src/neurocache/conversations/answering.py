@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from neurocache.replies.prompt import (
 from neurocache.replies.streaming import stream_reply
 from neurocache.search.service import Filters, SearchService
 from neurocache.store.tables import Conversation
+from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.chat")
 RECALL_MIN_SCORE = 0.3  # cosine: below this an earlier turn is rarely about the question
@@ -63,6 +64,7 @@ class Answerer:
         options: ChatOptions,
         hot: HotHistory,
         agent_for: Callable[[str], dict[str, Any]] | None = None,
+        threads: Threads | None = None,
     ) -> None:
         self.conversations = conversations
         self.agent_for = agent_for or (lambda _agent_id: {})
@@ -72,7 +74,7 @@ class Answerer:
         self.publish = publish
         self.options = options
         self.hot = hot
-        self._pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="reply")
+        self._pool = (threads or Threads()).pool("reply", options.workers)
         self._stops: dict[str, threading.Event] = {}
         self._heads: dict[str, threading.Lock] = {}  # per conversation: who moves its head
         self._lock = threading.Lock()

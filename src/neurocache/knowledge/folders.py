@@ -27,6 +27,7 @@ from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
 from neurocache.store.tables import WatchedFile, WatchedFolder
 from neurocache.store.types import isoformat, utcnow
+from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.folders")
 SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"}
@@ -122,8 +123,10 @@ class FolderWatcher:
         interval_s: float,
         max_file_bytes: int,
         protected: tuple[Path, ...] = (),
+        threads: Threads | None = None,
     ) -> None:
         self.db = db
+        self.threads = threads or Threads()
         self.knowledge = knowledge
         self.interval_s = interval_s
         self.max_file_bytes = max_file_bytes
@@ -149,9 +152,7 @@ class FolderWatcher:
             session.flush()
             view = folder_view(folder)
             audit.record(session, actor, "folder.watch", ("folder", view["id"]), None, view)
-        threading.Thread(
-            target=self._scan_quietly, args=(view["id"],), daemon=True, name="folder-scan"
-        ).start()
+        self.threads.start("folder-scan", self._scan_quietly, view["id"])
         return view
 
     def _watchable(self, path: str) -> Path:
@@ -185,8 +186,7 @@ class FolderWatcher:
 
     # ---- watching
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._watch, name="folder-watch", daemon=True)
-        self._thread.start()
+        self._thread = self.threads.start("folder-watch", self._watch)
 
     def stop(self) -> None:
         self._stop.set()

@@ -13,13 +13,18 @@ import queue
 import threading
 from collections.abc import Callable
 
+from neurocache.threads import Threads
+
 log = logging.getLogger("neurocache.knowledge")
 BATCH = 64
 
 
 class IndexLater:
-    def __init__(self, remember: Callable[[list[str], list[str]], None]) -> None:
+    def __init__(
+        self, remember: Callable[[list[str], list[str]], None], threads: Threads | None = None
+    ) -> None:
         self.remember = remember
+        self.threads = threads or Threads()
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._pending = 0  # queued or being embedded
@@ -28,8 +33,7 @@ class IndexLater:
     def add(self, memory_id: str, text: str) -> None:
         with self._idle:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="index-later", daemon=True)
-                self._thread.start()
+                self._thread = self.threads.start("index-later", self._run)
             self._pending += 1
             self._queue.put((memory_id, text))
 

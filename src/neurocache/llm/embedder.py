@@ -17,13 +17,13 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from neurocache.errors import Unavailable
+from neurocache.threads import Threads
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
 BUILTIN_MODEL = BUILTIN_DIR / "all-minilm-l6-v2-f16.gguf"
@@ -51,7 +51,9 @@ class LlamaEmbedder:
         texts_per_batch: int = 4,
         name: str | None = None,
         tokenizer_path: Path | None = None,
+        threads: Threads | None = None,
     ) -> None:
+        threads = threads or Threads()
         if not model_path.is_file():
             raise Unavailable(
                 f"the embedding model {model_path} is missing; the built-in one is built by "
@@ -98,11 +100,8 @@ class LlamaEmbedder:
         # it, instead of teams on two threads spinning against each other (a query took
         # 8-9 ms instead of 4.5 once two threads had served it; bench/search.py).
         self._workers = [
-            ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix=f"embed-{i}", initializer=_lower_priority
-            )
-            for i in range(contexts)
-        ] + [ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-query")]
+            threads.pool(f"embed-{i}", 1, initializer=_lower_priority) for i in range(contexts)
+        ] + [threads.pool("embed-query", 1)]
         self._query_busy = False
         self._free = list(range(contexts))
         self._freed = threading.Condition()

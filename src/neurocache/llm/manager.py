@@ -56,6 +56,7 @@ from neurocache.settings import Settings
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.tables import Model
+from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.llm")
 ROOM = "models"
@@ -80,8 +81,10 @@ class ModelManager:
         gpu: GpuInfo | None = None,
         download_options: DownloadOptions | None = None,
         count_usage: Callable[..., None] = lambda **_counts: None,
+        threads: Threads | None = None,
     ) -> None:
         self.settings = settings
+        self.threads = threads or Threads()
         self.count_usage = count_usage  # tokens each model took and gave, for usage
         self.db = db
         self.publish = publish
@@ -235,6 +238,7 @@ class ModelManager:
                 contexts=threads,
                 tokenizer_path=BUILTIN_TOKENIZER,
                 name="builtin (all-MiniLM-L6-v2)",
+                threads=self.threads,
             )
         row = self._row(choice)
         if row is None or row.role != "embedding":
@@ -243,7 +247,9 @@ class ModelManager:
             return RemoteEmbedder(self.client_for(choice), row.remote_model, row.name)
         if row.state != "installed" or row.format != "gguf":
             raise Conflict(f"the embedder {choice} is not an installed GGUF file")
-        return LlamaEmbedder(Path(row.path or ""), contexts=threads, name=row.name)
+        return LlamaEmbedder(
+            Path(row.path or ""), contexts=threads, name=row.name, threads=self.threads
+        )
 
     def reranker_for(self, choice: str, threads: int) -> LlamaReranker:
         """The reranker `choice`: an installed GGUF of role `rerank`, run in-process."""
@@ -383,12 +389,7 @@ class ModelManager:
             on_progress=lambda progress: self._download_progress(model_id, progress),
         )
         self._downloads[model_id] = job
-        threading.Thread(
-            target=self._download_worker,
-            args=(model_id, job),
-            name=f"download-{model_id}",
-            daemon=True,
-        ).start()
+        self.threads.start(f"download-{model_id}", self._download_worker, model_id, job)
 
     def _download_worker(self, model_id: str, job: Download) -> None:
         outcome: dict[str, Any]
@@ -502,12 +503,7 @@ class ModelManager:
     def _server_changed(self, model_id: str, process: ModelProcess) -> None:
         if process.state == "running":
             # Stopping the others joins their supervising threads: not from this one's.
-            threading.Thread(
-                target=self._took_over,
-                args=(model_id, process),
-                name=f"model-{model_id}-takeover",
-                daemon=True,
-            ).start()
+            self.threads.start(f"model-{model_id}-takeover", self._took_over, model_id, process)
         elif process.state == "failed":
             self._set_row(model_id, desired_state="stopped")  # it cannot run: not at start
         self._changed(model_id)
@@ -603,6 +599,7 @@ class ModelManager:
             health_interval_s=self.settings.model_health_interval_s,
             max_restarts=self.settings.model_max_restarts,
             gpu_plan=plan,
+            threads=self.threads,
         )
 
     def _command(self, row: Model, gpu_layers: int) -> Callable[[int], builtins.list[str]]:

@@ -10,9 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
+
+from neurocache.threads import Threads
 
 
 def self_command() -> list[str]:
@@ -39,7 +40,7 @@ def die_with_parent(parent_pid: int, on_gone: Callable[[], None]) -> None:
             time.sleep(1.0)
         on_gone()
 
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    Threads().start("parent-watch", watch)  # in the model server's process, not the hub's
 
 
 def run_model_server(
@@ -96,9 +97,7 @@ def run_guarded(command: list[str], parent_pid: int) -> int:
         # waits on the child, and a second wait would stall. A timer escalates to kill.
         if child.poll() is None:
             child.terminate()
-            killer = threading.Timer(5.0, lambda: child.poll() is None and child.kill())
-            killer.daemon = True
-            killer.start()
+            Threads().later(5.0, lambda: child.poll() is None and child.kill())
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

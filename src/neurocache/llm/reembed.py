@@ -22,6 +22,7 @@ from neurocache.store import Database
 from neurocache.store.graph import content_hash
 from neurocache.store.tables import UNEMBEDDED_KINDS, Memory, Vector
 from neurocache.store.types import utcnow
+from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.llm")
 BATCH = 64
@@ -108,7 +109,9 @@ class Reembedder:
         get_embedder: Callable[[], Embedder],
         publish: Publish,
         inputs: Callable[[list[str], list[str]], list[str]] = lambda _i, t: t,
+        threads: Threads | None = None,
     ) -> None:
+        self.threads = threads or Threads()
         # publish: reembed.progress, and vectors.stored {memory_ids} after each batch (the
         # search index follows it)
         self.inputs = inputs  # (ids, texts) → what to embed (a turn with its context)
@@ -125,8 +128,7 @@ class Reembedder:
         total = count_stale(self.db, self.embedder_name)
         if total == 0:
             return False
-        self._thread = threading.Thread(target=self.run, args=(total,), daemon=True, name="reembed")
-        self._thread.start()
+        self._thread = self.threads.start("reembed", self.run, total)
         return True
 
     def run(self, total: int) -> int:

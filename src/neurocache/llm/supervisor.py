@@ -29,6 +29,7 @@ from typing import Any
 from neurocache.errors import NeurocacheError
 from neurocache.llm.client import OpenAIClient
 from neurocache.llm.gpu import LayerPlacement
+from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.llm")
 LOG_LINES_KEPT = 2000
@@ -81,8 +82,10 @@ class ModelProcess:
         health_interval_s: float = 5.0,
         max_restarts: int = 5,
         gpu_plan: dict[str, Any] | None = None,
+        threads: Threads | None = None,
     ) -> None:
         self.model_id = model_id
+        self.threads = threads or Threads()
         self.command_for_port = command_for_port
         self.log_path = log_path
         self.on_change = on_change
@@ -101,7 +104,7 @@ class ModelProcess:
         self._wake = threading.Event()  # set when the server exits or is told to stop
         self._state_changed = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._collector = threading.Thread()  # reads the running server's output
+        self._collector: threading.Thread | None = None  # reads the running server's output
         self._lock = threading.Lock()  # the output lines
         self._control = threading.Lock()  # start: one supervising thread, never two
 
@@ -150,10 +153,7 @@ class ModelProcess:
             self._stopping.clear()
             self.restarts, self.error = 0, None
             self._set("starting")  # before returning, so no caller sees the old state
-            self._thread = threading.Thread(
-                target=self._supervise, daemon=True, name=f"model-{self.model_id}"
-            )
-            self._thread.start()
+            self._thread = self.threads.start(f"model-{self.model_id}", self._supervise)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -225,16 +225,10 @@ class ModelProcess:
             bufsize=1,
             **extra,
         )
-        self._collector = threading.Thread(
-            target=self._collect_output, args=(process,), daemon=True
+        self._collector = self.threads.start(
+            f"model-{self.model_id}-output", self._collect_output, process
         )
-        self._collector.start()
-        threading.Thread(
-            target=self._await_exit,
-            args=(process,),
-            daemon=True,
-            name=f"model-{self.model_id}-exit",
-        ).start()
+        self.threads.start(f"model-{self.model_id}-exit", self._await_exit, process)
         return process
 
     def _await_exit(self, process: subprocess.Popen) -> None:
@@ -269,7 +263,8 @@ class ModelProcess:
         while time.monotonic() < deadline and not self._stopping.is_set():
             code = self._process.poll() if self._process else -1
             if code is not None:
-                self._collector.join(2.0)  # its last words, which say why
+                if self._collector is not None:
+                    self._collector.join(2.0)  # its last words, which say why
                 return f"exited with code {code} while starting: {self._last_line()}"
             try:
                 client.models(timeout_s=2)

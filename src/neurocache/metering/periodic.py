@@ -8,20 +8,26 @@ import threading
 from collections.abc import Callable
 
 from neurocache.store.database import store_busy
+from neurocache.threads import Threads
 
 
 class Periodic:
     def __init__(
-        self, name: str, interval_s: float, work: Callable[[], None], log: logging.Logger
+        self,
+        name: str,
+        interval_s: float,
+        work: Callable[[], None],
+        log: logging.Logger,
+        threads: Threads | None = None,
     ) -> None:
         self.name, self.interval_s, self.work, self.log = name, interval_s, work, log
+        self.threads = threads or Threads()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-            self._thread.start()
+            self._thread = self.threads.start(self.name, self._loop)
 
     def stop(self) -> None:
         """Stop repeating, then do the work a last time (in the caller's thread)."""

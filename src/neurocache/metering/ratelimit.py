@@ -20,6 +20,7 @@ from neurocache.metering.periodic import Periodic
 from neurocache.store.database import Database
 from neurocache.store.tables import RateBucket
 from neurocache.store.types import utcnow
+from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.limits")
 
@@ -54,14 +55,18 @@ class _Bucket:
 
 class RateLimiter:
     def __init__(
-        self, db: Database, save_interval_s: float = 2.0, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        save_interval_s: float = 2.0,
+        clock: Callable[[], datetime] = utcnow,
+        threads: Threads | None = None,
     ) -> None:
         self._db = db
         self.clock = clock  # a test may hold time still
         self._buckets: dict[str, _Bucket] = {}
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
-        self._saver = Periodic("rate-limits", save_interval_s, self.save, log)
+        self._saver = Periodic("rate-limits", save_interval_s, self.save, log, threads)
 
     def take(self, allowances: list[Allowance]) -> tuple[Allowance, float] | None:
         """Take one request from every bucket, or from none: returns None when allowed,

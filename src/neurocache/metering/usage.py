@@ -28,6 +28,7 @@ from neurocache.metering.periodic import Periodic
 from neurocache.store.database import Database
 from neurocache.store.tables import USAGE_BUCKETS, Agent, ApiKey, UsageRow
 from neurocache.store.types import isoformat, utcnow
+from neurocache.threads import Threads
 
 DIMENSIONS = ("caller", "agent", "model", "endpoint")
 DIMENSION_LENGTH = {"caller": 100, "agent": 36, "model": 200, "endpoint": 200}
@@ -95,10 +96,11 @@ class UsageMeter:
         db: Database,
         retention: UsageRetention = UsageRetention(),
         flush_interval_s: float = 5.0,
+        threads: Threads | None = None,
     ) -> None:
         self._db = db
         self.retention = retention
-        self._writer = Periodic("usage", flush_interval_s, self.flush, log)
+        self._writer = Periodic("usage", flush_interval_s, self.flush, log, threads)
         self._pending: dict[Cell, dict[str, float]] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one flush at a time keeps sums exact

@@ -14,6 +14,7 @@ from pathlib import Path
 from neurocache.events import Publish, publish_nowhere
 from neurocache.operations.backup import BackupUnsupported, create_backup, sqlite_path
 from neurocache.settings import Settings, ensure_private_dir
+from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.store")
 PREFIX = "neurocache-scheduled"
@@ -29,8 +30,14 @@ def scheduled_name(moment: datetime) -> str:
 
 
 class ScheduledBackups:
-    def __init__(self, settings: Settings, publish: Publish = publish_nowhere) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        publish: Publish = publish_nowhere,
+        threads: Threads | None = None,
+    ) -> None:
         self.settings = settings
+        self.threads = threads or Threads()
         self.folder = settings.effective_backup_dir
         self.interval_s = settings.backup_interval_h * 3600
         self.keep = settings.backup_keep
@@ -73,8 +80,7 @@ class ScheduledBackups:
     def start(self) -> None:
         if self.interval_s <= 0 or self._thread is not None or not self._supported():
             return
-        self._thread = threading.Thread(target=self._loop, name="backups", daemon=True)
-        self._thread.start()
+        self._thread = self.threads.start("backups", self._loop)
 
     def _supported(self) -> bool:
         try:

@@ -21,6 +21,7 @@ from neurocache.store import Database
 from neurocache.store.database import get_or_not_found, store_busy
 from neurocache.store.tables import Job
 from neurocache.store.types import isoformat, new_id
+from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.jobs")
 ROOM = "jobs"
@@ -52,8 +53,11 @@ def job_view(job: Job) -> dict[str, Any]:
 
 
 class JobQueue:
-    def __init__(self, db: Database, publish: Publish, workers: int = 1) -> None:
+    def __init__(
+        self, db: Database, publish: Publish, workers: int = 1, threads: Threads | None = None
+    ) -> None:
         self.db = db
+        self.threads = threads or Threads()
         self.publish = publish
         self.workers = workers
         self.handlers: dict[str, Handler] = {}
@@ -154,9 +158,7 @@ class JobQueue:
         for job_id in unfinished:
             self._queue.put(job_id)
         for number in range(self.workers):
-            thread = threading.Thread(target=self._work, name=f"job-worker-{number}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            self._threads.append(self.threads.start(f"job-worker-{number}", self._work))
 
     def stop(self) -> None:
         for _ in self._threads:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from neurocache.store.types import utcnow
+from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.chat")
 
@@ -25,7 +26,9 @@ class Maintenance:
         consolidate: Callable[[str, datetime], dict[str, Any]],
         delete_messages_before: Callable[[datetime], int],
         tasks: dict[str, Callable[[datetime], int]] | None = None,
+        threads: Threads | None = None,
     ) -> None:
+        self.threads = threads or Threads()
         self.interval_s, self.retention_days = interval_s, retention_days
         self.agent_ids, self.consolidate = agent_ids, consolidate
         self.delete_messages_before = delete_messages_before
@@ -56,8 +59,7 @@ class Maintenance:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
-            self._thread.start()
+            self._thread = self.threads.start("maintenance", self._loop)
 
     def stop(self) -> None:
         self._stop.set()

@@ -13,7 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from neurocache.threads import Threads
+
 log = logging.getLogger("neurocache.runtime")
+# What the threads left after every part stopped get to end (a request finishing, a
+# model server's output read to its end): parts join their own threads before this.
+JOIN_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,9 @@ class Part:
 
 
 class Runtime:
-    def __init__(self) -> None:
+    def __init__(self, threads: Threads | None = None) -> None:
+        # every thread of the hub's is started through this registry (threads.py)
+        self.threads = threads or Threads()
         self._parts: list[Part] = []
         self._lock = threading.Lock()
         self._stopped = False
@@ -58,3 +65,6 @@ class Runtime:
             except Exception:  # the others must still stop
                 log.exception("stopping %s failed", part.name)
             log.debug("%s stopped in %.0f ms", part.name, (time.monotonic() - began) * 1000)
+        left = self.threads.join(JOIN_TIMEOUT_S)
+        if left:  # daemon threads: they end with the process, but someone should know
+            log.warning("still running after the hub stopped: %s", ", ".join(left))

@@ -9,7 +9,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from neurocache.search.query import Query
 from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
 from neurocache.store import Database
 from neurocache.store.tables import UNEMBEDDED_KINDS, Memory, Vector
+from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.search")
 # A metadata field a filter names: `project`, or `source.app` for a field inside a field.
@@ -205,7 +205,9 @@ class SearchService:
         save_interval_s: float = 60.0,
         weights: Weights | None = None,
         embed_context: bool = False,
+        threads: Threads | None = None,
     ) -> None:
+        self.threads = threads or Threads()
         self.embed_context = embed_context  # embed turns with the turn they reply to
         self.db = db
         self.index_dir = index_dir
@@ -219,7 +221,7 @@ class SearchService:
         self._pending: list[tuple[str, tuple]] | None = None  # changes during a rebuild
         self._saved_at = time.monotonic()
         self._dirty = False
-        self._legs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search")
+        self._legs = self.threads.pool("search", 4)
         self.pipeline = Pipeline(self, weights or Weights())  # Hub sets its reranker
 
     # ---- the vector index, a cache of the store
@@ -381,7 +383,7 @@ class SearchService:
             if self._pending is not None:
                 return  # one already runs
             self._pending = []
-        threading.Thread(target=self._rebuild, name="vector-index-rebuild", daemon=True).start()
+        self.threads.start("vector-index-rebuild", self._rebuild)
 
     def _rebuild(self) -> None:
         try:

@@ -15,6 +15,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from neurocache.settings import RUNTIME_FILE
+from neurocache.threads import Threads
 from neurocache.web.trust import bind_address_as_host
 
 log = logging.getLogger("neurocache.server")
@@ -43,8 +44,11 @@ class QuietRequestHandler(WSGIRequestHandler):
 class HubServer:
     """Binds at construction (so a taken port fails at once, with OSError)."""
 
-    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: Flask, host: str = "127.0.0.1", port: int = 0, threads: Threads | None = None
+    ) -> None:
         self.app = app
+        self.threads = threads or Threads()
         # Bound here rather than by Werkzeug, which prints and exits on a taken port; the
         # deep backlog absorbs hundreds of clients (re)connecting at once.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -90,8 +94,7 @@ class HubServer:
 
     def start(self) -> HubServer:
         """Serve from a background thread (tests, the desktop shell)."""
-        self._thread = threading.Thread(target=self.serve_forever, name="hub-server", daemon=True)
-        self._thread.start()
+        self._thread = self.threads.start("hub-server", self.serve_forever)
         return self
 
     def _disconnect_clients(self, grace_s: float = 2.0) -> None:
