@@ -34,7 +34,9 @@ pytestmark = [
 ]
 
 
-def start_binary(data_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str, str]:
+def start_binary(
+    data_dir: Path, log_dir: Path, **settings: str
+) -> tuple[subprocess.Popen, str, str]:
     binary = Path(BINARY or "").resolve()
     assert binary.is_file() and os.access(binary, os.X_OK), f"not an executable: {binary}"
     out, err = (log_dir / "hub.out").open("w"), (log_dir / "hub.err").open("w")
@@ -42,7 +44,7 @@ def start_binary(data_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str, 
         [str(binary), "serve", "--port", "0", "--data-dir", str(data_dir)],
         stdout=out,
         stderr=err,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **settings},
     )
     found: list[re.Match] = []
 
@@ -137,3 +139,52 @@ def test_the_binary_serves_ingests_searches_chats_and_stops_cleanly(tmp_path):
     assert wait_for(lambda: not any(alive(pid) for pid in everything), timeout=20), (
         f"left behind: {[pid for pid in everything if alive(pid)]}"
     )
+
+
+TOPICS = ["rivers", "mountains", "violins", "comets", "bread", "glaciers", "chess", "owls"]
+
+
+def test_the_binarys_vector_index_trains_and_searches_on_numpys_openblas(tmp_path):
+    """The onedir keeps one OpenBLAS (numpy's): faiss reaches it through
+    build_scripts/blas_shim.c. Past `vector_exact_limit` the index is an inverted one,
+    trained by k-means, whose assignments are BLAS matrix products (sgemm)."""
+    process, url, token = start_binary(
+        tmp_path / "data",
+        tmp_path,
+        NEUROCACHE_VECTOR_EXACT_LIMIT="100",
+        NEUROCACHE_CHUNK_TOKENS="32",  # a chunk of two or three notes each
+        NEUROCACHE_CHUNK_OVERLAP_TOKENS="0",
+    )
+    owner = {"Authorization": f"Bearer {token}"}
+    try:
+        assert wait_for(lambda: requests.get(f"{url}/api/v1/health", timeout=5).ok, timeout=60)
+        paragraphs = "".join(
+            f"<p>Note {n} is about {TOPICS[n % len(TOPICS)]}: entry {n} of the series on "
+            f"{TOPICS[n % len(TOPICS)]}, written as number {n}.</p>"
+            for n in range(240)
+        )
+        html = f"<html><body><article><h1>Notes</h1>{paragraphs}</article></body></html>"
+        document = requests.post(
+            f"{url}/api/v1/documents", json={"title": "Notes", "html": html}, headers=owner
+        )
+        assert document.status_code == 202, document.text
+        job = document.json()["job"]["id"]
+
+        def job_status() -> str:
+            return requests.get(f"{url}/api/v1/jobs/{job}", headers=owner, timeout=10).json()[
+                "status"
+            ]
+
+        assert wait_for(lambda: job_status() in ("done", "failed"), timeout=180)
+        assert job_status() == "done"
+        results = requests.post(
+            f"{url}/api/v1/search", json={"query": "owls", "mode": "vector"}, headers=owner
+        ).json()["results"]
+        assert results and "owls" in results[0]["text"], results
+        index = requests.get(f"{url}/api/v1/status", headers=owner, timeout=10).json()
+        vectors = index["indexes"]["vectors"]
+        assert vectors["kind"] == "ivf" and vectors["vectors"] > 100, vectors
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert "Traceback" not in (tmp_path / "hub.err").read_text()

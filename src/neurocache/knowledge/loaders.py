@@ -8,10 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import PurePath
 
-import docx
 import lxml.html
-import pypdf
-import trafilatura
 
 from neurocache.errors import InvalidInput, NeurocacheError
 
@@ -20,6 +17,8 @@ def readable_html(html: str) -> str:
     """The main content of a page, as Markdown-ish text (menus, ads and scripts gone)."""
     if not html.strip():
         raise InvalidInput("the HTML is empty")
+    import trafilatura  # on the first page read, not at start (with its date and URL parsers)
+
     text = trafilatura.extract(
         html,
         output_format="markdown",
@@ -148,6 +147,8 @@ def _json_text(title: str, body: str) -> str:
 
 def _pdf(title: str, data: bytes) -> Loaded:
     try:
+        import pypdf  # imported when a PDF comes: it and python-docx cost ~150 ms at start
+
         reader = pypdf.PdfReader(io.BytesIO(data))
         texts = [page.extract_text() or "" for page in reader.pages]
         meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
@@ -163,6 +164,8 @@ def _pdf(title: str, data: bytes) -> Loaded:
 
 def _docx(title: str, data: bytes) -> Loaded:
     try:
+        import docx
+
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # as for PDF: any failure on these bytes means unreadable
         raise InvalidInput(f"{title} cannot be read as a DOCX file: {exc}") from exc

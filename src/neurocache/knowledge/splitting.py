@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
+if TYPE_CHECKING:  # imported on the first split: with langchain-core it costs ~0.3 s at start
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ def make_splitter(
     kind: str, chunk_tokens: int, overlap_tokens: int, count_tokens: Callable[[str], int]
 ) -> RecursiveCharacterTextSplitter:
     """`kind`: text, markdown, html (already made readable), or code:<language>."""
+    from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
+
     # The splitter measures every word or line it splits at, most of them many times
     # over: remembering the counts took a third off the time spent splitting.
     options = {

@@ -7,14 +7,15 @@ import os
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any
-
-import gguf
+from typing import TYPE_CHECKING, Any
 
 from neurocache.errors import InvalidInput
 from neurocache.llm.catalog import CatalogEntry
 from neurocache.store.tables import Model
 from neurocache.store.types import isoformat
+
+if TYPE_CHECKING:  # read when a model is registered, not at start (~0.1 s)
+    import gguf
 
 # GGUF architectures that only embed.
 EMBEDDING_ARCHITECTURES = {
@@ -66,6 +67,8 @@ def inspect_local_file(path: Path) -> dict[str, Any]:
     if not head.startswith(GGUF_MAGIC):
         raise InvalidInput(f"{path} is neither a GGUF file nor a llamafile")
     try:
+        import gguf
+
         reader = gguf.GGUFReader(str(path))
     except (ValueError, OSError, IndexError, KeyError) as exc:
         raise InvalidInput(
@@ -93,6 +96,8 @@ def holds_gguf(path: Path) -> bool:
 
 def _role(reader: gguf.GGUFReader, arch: str) -> str:
     """A cross-encoder (rank pooling) reranks; an encoder embeds; the rest chat."""
+    import gguf
+
     if _field(reader, f"{arch}.pooling_type") == int(gguf.PoolingType.RANK):
         return "rerank"
     return "embedding" if arch in EMBEDDING_ARCHITECTURES else "chat"
