@@ -212,7 +212,7 @@ class Hub:
         )
         self.completions = Completions(
             self.models.chat_backend,
-            lambda question, collections, k: self.answers.retrieve(
+            lambda question, collections, k: self.search.passages(
                 question, [self.knowledge.collection_id(c) for c in collections or []] or None, k
             ),
             settings.chat_sources,
@@ -253,7 +253,7 @@ class Hub:
             self.channel_messages,
             self.agents,
             self.tiers,
-            self.answers.retrieve,
+            self.search.passages,
             self.models.chat_backend,
             publish,
             self._turns,

@@ -78,7 +78,7 @@ def test_collections_are_renamed_and_deleted_keeping_or_deleting_their_documents
     # The agent drew on `journal` only: it now draws on nothing, never on all memory.
     scout = client.get(f"/api/v1/agents/{agent['id']}", headers=owner).json
     assert scout["collections"] == [before["id"]]
-    assert hub.answers.retrieve("salmon Basel", scout["collections"], 5) == []
+    assert hub.search.passages("salmon Basel", scout["collections"], 5) == []
     renamed_agent = client.patch(
         f"/api/v1/agents/{agent['id']}",
         headers=owner,

@@ -25,7 +25,6 @@ from neurocache.replies.lifecycle import ending, stored_end, stored_failed
 from neurocache.replies.prompt import (
     INSTRUCTIONS,
     Prompt,
-    Source,
     Turn,
     build_prompt,
     cited_sources,
@@ -269,7 +268,7 @@ class Answerer:
         agent = self._agent(conversation)
         history = self._history(conversation, question)
         collections = conversation.collections or agent.get("collections") or None
-        sources = self.retrieve(question["content"], collections, self.options.sources)
+        sources = self.search.passages(question["content"], collections, self.options.sources)
         recalled = self._recalled(question["content"], conversation, question["id"])
         budget = backend.context_tokens - self.options.max_reply_tokens
         persona = agent.get("persona") or ""
@@ -296,22 +295,6 @@ class Answerer:
             ids = [i for i, _ in chain]
         before = chain[: ids.index(question["id"])] if question["id"] in ids else chain
         return exchanges([t for _, t in before])[-self.options.history_turns :]
-
-    def retrieve(self, query: str, collections: list[str] | None, k: int) -> list[Source]:
-        """The passages most relevant to `query` (hybrid search), best first."""
-        if k == 0 or not query.strip():
-            return []
-        try:
-            results = self.search.search(
-                query,
-                k=k,
-                mode="hybrid",
-                filters=Filters(kinds=["chunk"], collections=collections),
-                highlights=False,
-            )
-        except InvalidInput:  # nothing to look for ("hi!"): the reply has no sources
-            return []
-        return [_source(r) for r in results]
 
     def _recalled(self, query: str, conversation: Conversation, question_id: str) -> list[Turn]:
         if not conversation.long_term or self.options.recalled == 0:
@@ -352,19 +335,3 @@ def exchanges(turns: list[Turn]) -> list[Turn]:
         if turn.role == "user" and following is not None and following.role == "assistant":
             kept += [turn, following]
     return kept
-
-
-def _source(result: dict[str, Any]) -> Source:
-    document = result.get("document") or {}
-    return Source(
-        memory_id=result["memory_id"],
-        text=result["text"],
-        score=result["score"],
-        title=document.get("title"),
-        url=document.get("url"),
-        path=document.get("path"),
-        page=document.get("page"),
-        start=result.get("start"),
-        end=result.get("end"),
-        document_id=document.get("id"),
-    )

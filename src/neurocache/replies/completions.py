@@ -7,12 +7,11 @@ sent and the reply it asked room for. The sources come back in a `neurocache` fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from neurocache.llm.backend import ChatBackend
-from neurocache.metering.usage import scope, usage_scope
 from neurocache.replies.prompt import (
     INSTRUCTIONS,
     MESSAGE_OVERHEAD,
@@ -22,6 +21,7 @@ from neurocache.replies.prompt import (
     Source,
     cited_sources,
 )
+from neurocache.replies.streaming import MeteredStream, message_text
 
 PASSED_THROUGH = (
     "temperature",
@@ -88,12 +88,10 @@ class Completions:
         return answer
 
     @staticmethod
-    def stream(prepared: Prepared) -> Iterator[dict[str, Any]]:
-        return _metered(
-            prepared,
-            prepared.backend.client.chat_stream(prepared.body["messages"], **_params(prepared)),
-            usage_scope.get({}),
-        )
+    def stream(prepared: Prepared) -> MeteredStream:
+        messages = prepared.body["messages"]
+        chunks = prepared.backend.client.chat_stream(messages, **_params(prepared))
+        return MeteredStream(prepared.backend, chunks, messages)
 
 
 class ContextExceeded(PromptTooLong):
@@ -109,7 +107,7 @@ def as_model_message(message: dict[str, Any]) -> dict[str, Any]:
     if message.get("role") == "developer":
         message["role"] = "system"
     if isinstance(message.get("content"), list):
-        message["content"] = content_text(message["content"])
+        message["content"] = message_text(message["content"])
     elif message.get("content") is None:
         message["content"] = ""  # an assistant message that only called tools
     return message
@@ -119,7 +117,7 @@ def reply_room(messages: list[dict[str, Any]], backend: ChatBackend, asked: int 
     """The reply's token budget: what the client asked when it fits beside the messages
     (else OpenAI's 400), or the default cut to the room there is."""
     taken = sum(
-        backend.count_tokens(content_text(m.get("content"))) + MESSAGE_OVERHEAD for m in messages
+        backend.count_tokens(message_text(m.get("content"))) + MESSAGE_OVERHEAD for m in messages
     )
     room = int(backend.context_tokens * SAFETY_MARGIN) - taken
     if asked is not None and asked > room:
@@ -142,38 +140,6 @@ def reply_room(messages: list[dict[str, Any]], backend: ChatBackend, asked: int 
     return asked if asked is not None else min(DEFAULT_MAX_TOKENS, room)
 
 
-def _metered(
-    prepared: Prepared, chunks: Iterator[dict[str, Any]], whose: dict[str, str]
-) -> Iterator[dict[str, Any]]:
-    """The chunks as they come; once they end (or the client goes), the tokens are
-    counted against `whose` usage scope (the generator runs after the view returned, when
-    the request's own scope may be gone): as the server reports them, else one per piece."""
-    pieces, answered = 0, False
-    usage: dict[str, Any] = {}
-    try:
-        for chunk in chunks:
-            answered = True
-            usage = chunk.get("usage") or usage
-            pieces += sum(
-                1 for c in chunk.get("choices") or [] if (c.get("delta") or {}).get("content")
-            )
-            yield chunk
-    finally:
-        if answered:  # a model that failed before its first chunk took nothing
-            _count_streamed(prepared, usage, pieces, whose)
-
-
-def _count_streamed(
-    prepared: Prepared, usage: dict[str, Any], pieces: int, whose: dict[str, str]
-) -> None:
-    backend = prepared.backend
-    asked = usage.get("prompt_tokens") or sum(
-        backend.count_tokens(content_text(m.get("content"))) for m in prepared.body["messages"]
-    )
-    with scope(**whose):
-        backend.count_usage(tokens_in=asked, tokens_out=usage.get("completion_tokens", pieces))
-
-
 def _params(prepared: Prepared) -> dict[str, Any]:
     return {k: v for k, v in prepared.body.items() if k != "messages"}
 
@@ -181,18 +147,7 @@ def _params(prepared: Prepared) -> dict[str, Any]:
 def last_user_text(messages: list[dict[str, Any]]) -> str:
     for message in reversed(messages):
         if message.get("role") == "user":
-            return content_text(message.get("content"))
-    return ""
-
-
-def content_text(content: Any) -> str:
-    """A message's text: a string, or the text parts of OpenAI's list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
+            return message_text(message.get("content"))
     return ""
 
 
@@ -206,7 +161,7 @@ def fit_sources(
 ) -> list[Source]:
     """As many of the best sources as fit beside the client's messages and the reply."""
     count = backend.count_tokens
-    taken = sum(count(content_text(m.get("content"))) + MESSAGE_OVERHEAD for m in messages)
+    taken = sum(count(message_text(m.get("content"))) + MESSAGE_OVERHEAD for m in messages)
     limit = int((backend.context_tokens - reply_tokens) * SAFETY_MARGIN)
     if taken > limit:
         raise PromptTooLong(

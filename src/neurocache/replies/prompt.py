@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neurocache.errors import NeurocacheError
+from neurocache.search.passages import Source
+
+__all__ = ["Source"]  # what replies cite is what search found
 
 INSTRUCTIONS = (
     "You are Neurocache, a private assistant that answers from the user's own notes, "
@@ -32,42 +35,6 @@ RECALLED_HEADING = "\n\nEarlier conversations that may be relevant:"
 class PromptTooLong(NeurocacheError):
     status = 422
     code = "input_too_long"
-
-
-@dataclass(frozen=True)
-class Source:
-    """A retrieved passage, as shown to the model and kept with the reply."""
-
-    memory_id: str
-    text: str
-    score: float
-    title: str | None = None
-    url: str | None = None
-    path: str | None = None
-    page: int | None = None
-    start: int | None = None
-    end: int | None = None
-    document_id: str | None = None
-
-    def heading(self, number: int) -> str:
-        where = self.url or self.path
-        parts = [p for p in (self.title, where, f"page {self.page}" if self.page else None) if p]
-        return f"[{number}] {' — '.join(parts) or 'note'}"
-
-    def view(self, number: int, cited: bool) -> dict[str, Any]:
-        return {
-            "number": number,
-            "memory_id": self.memory_id,
-            "document_id": self.document_id,
-            "title": self.title,
-            "url": self.url,
-            "path": self.path,
-            "page": self.page,
-            "start": self.start,
-            "end": self.end,
-            "quote": self.text,
-            "cited": cited,
-        }
 
 
 @dataclass(frozen=True)

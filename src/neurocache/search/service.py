@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 
 from neurocache.errors import InvalidInput
 from neurocache.search.fulltext import search_fulltext, segments
+from neurocache.search.passages import Source, source_of
 from neurocache.search.pipeline import Pipeline, Weights
 from neurocache.search.query import Query
 from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
@@ -435,6 +436,24 @@ class SearchService:
         if filters.kinds and "document" in filters.kinds:
             return self._documents(query, k, mode, filters)
         return self._search(query, k, mode, filters, context, rerank, highlights)
+
+    def passages(self, query: str, collections: list[str] | None, k: int) -> list[Source]:
+        """The `k` passages of the knowledge base (document chunks, in `collections` or all)
+        most relevant to `query`, best first, by hybrid search: what every reply cites.
+        A query with nothing to look for ("hi!") has none."""
+        if k == 0 or not query.strip():
+            return []
+        try:
+            results = self.search(
+                query,
+                k=k,
+                mode="hybrid",
+                filters=Filters(kinds=["chunk"], collections=collections),
+                highlights=False,
+            )
+        except InvalidInput:
+            return []
+        return [source_of(r) for r in results]
 
     def _documents(self, query: str, k: int, mode: str, filters: Filters) -> list[dict[str, Any]]:
         """Documents are found through their chunks (a document's whole text is in no

@@ -1,0 +1,61 @@
+"""The one retrieval entry point of everything that answers (conversations, agents in
+channels, `/v1/chat/completions` with `neurocache.rag`): the passages of the knowledge
+base most relevant to a question, as typed records a prompt numbers and a reply cites."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Source:
+    """A retrieved passage, as shown to the model and kept with the reply."""
+
+    memory_id: str
+    text: str
+    score: float
+    title: str | None = None
+    url: str | None = None
+    path: str | None = None
+    page: int | None = None
+    start: int | None = None
+    end: int | None = None
+    document_id: str | None = None
+
+    def heading(self, number: int) -> str:
+        where = self.url or self.path
+        parts = [p for p in (self.title, where, f"page {self.page}" if self.page else None) if p]
+        return f"[{number}] {' — '.join(parts) or 'note'}"
+
+    def view(self, number: int, cited: bool) -> dict[str, Any]:
+        return {
+            "number": number,
+            "memory_id": self.memory_id,
+            "document_id": self.document_id,
+            "title": self.title,
+            "url": self.url,
+            "path": self.path,
+            "page": self.page,
+            "start": self.start,
+            "end": self.end,
+            "quote": self.text,
+            "cited": cited,
+        }
+
+
+def source_of(result: dict[str, Any]) -> Source:
+    """A search result (a chunk of a document) as a passage to cite."""
+    document = result.get("document") or {}
+    return Source(
+        memory_id=result["memory_id"],
+        text=result["text"],
+        score=result["score"],
+        title=document.get("title"),
+        url=document.get("url"),
+        path=document.get("path"),
+        page=document.get("page"),
+        start=result.get("start"),
+        end=result.get("end"),
+        document_id=document.get("id"),
+    )
