@@ -147,6 +147,7 @@ class Hub:
             Weights(reranked=settings.rerank_candidates),
             embed_context=settings.embed_turn_context,
             threads=self.threads,
+            vector_backend=settings.vector_backend,
         )
 
     def _build_knowledge(self, settings: Settings) -> None:
@@ -282,8 +283,8 @@ class Hub:
 
     def _limiter(self, settings: Settings) -> RateLimiter | RedisRateLimiter:
         own = RateLimiter(self.db, threads=self.threads)
-        if settings.rate_limit_redis_url:
-            return RedisRateLimiter(settings.rate_limit_redis_url, fallback=own)
+        if settings.effective_rate_limit_redis_url:
+            return RedisRateLimiter(settings.effective_rate_limit_redis_url, fallback=own)
         return own
 
     def _prune_audit(self, now: datetime) -> int:
@@ -319,11 +320,14 @@ class Hub:
         """What a serving hub does on its own (a CLI command that opens the store does not):
         resume downloads; re-embed what the active embedder did not embed."""
         record_settings(self.db, self.settings)  # a serving hub's settings, audited
-        if self.db.engine.dialect.name != "sqlite" and not self.settings.rate_limit_redis_url:
+        if (
+            self.db.engine.dialect.name != "sqlite"
+            and not self.settings.effective_rate_limit_redis_url
+        ):
             log.warning(
                 "rate limits are kept per hub process: several hubs on one "
                 "PostgreSQL store each allow the whole limit (set "
-                "rate_limit_redis_url to share them)"
+                "redis_url to share them)"
             )
         self.models.resume_downloads()
         self.models.resume_running()

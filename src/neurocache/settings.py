@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -62,6 +62,19 @@ class Settings(BaseSettings):
         None,
         description="SQLAlchemy URL of the store (e.g. postgresql+psycopg://...); "
         "default: SQLite file `neurocache.db` in the data dir.",
+    )
+    vector_backend: Literal["faiss", "pgvector"] = Field(
+        "faiss",
+        description="Where vectors are searched: `faiss` (an index file per hub process, "
+        "the default) or `pgvector` (in the PostgreSQL store itself, so every hub "
+        "process sees each write at once: team mode; needs database_url on PostgreSQL "
+        "with the pgvector extension).",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL (redis://host:6379/0) shared by several hub processes: "
+        "Socket.IO events reach the clients of every process, and rate limits, presence "
+        "and work claims are shared. Default: none (one process).",
     )
     store_busy_timeout_s: float = Field(
         10.0,
@@ -272,7 +285,8 @@ class Settings(BaseSettings):
     rate_limit_redis_url: str | None = Field(
         None,
         description="Redis URL (redis://host:6379/0) to keep rate limits in, shared by every "
-        "hub process using it; default: each hub keeps its own, saved in its store.",
+        "hub process using it; default: redis_url, else each hub keeps its own, saved in "
+        "its store.",
     )
     rate_limit_owner: bool = Field(
         False,
@@ -323,6 +337,17 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @model_validator(mode="after")
+    def _pgvector_needs_postgresql(self) -> Settings:
+        if self.vector_backend == "pgvector" and not (self.database_url or "").startswith(
+            "postgresql"
+        ):
+            raise ValueError(
+                "vector_backend = pgvector searches vectors in a PostgreSQL store: set "
+                "database_url to one (postgresql+psycopg://...)"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -345,6 +370,10 @@ class Settings(BaseSettings):
     @property
     def effective_backup_dir(self) -> Path:
         return self.backup_dir or self.data_dir / "backups"
+
+    @property
+    def effective_rate_limit_redis_url(self) -> str | None:
+        return self.rate_limit_redis_url or self.redis_url
 
     @property
     def effective_database_url(self) -> str:

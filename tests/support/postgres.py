@@ -14,7 +14,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def pgvector_bin_dir() -> Path | None:
+    """The PostgreSQL that the `pgserver` package ships, with pgvector (`make test`
+    installs it; Debian's PostgreSQL has no pgvector package here)."""
+    try:
+        import pgserver
+    except ImportError:
+        return None
+    found = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    return found if (found / "pg_ctl").is_file() else None
+
+
 def postgres_bin_dir() -> Path | None:
+    """PostgreSQL's server programs: pgserver's (with pgvector) first, else the system's."""
+    with_pgvector = pgvector_bin_dir()
+    if with_pgvector is not None:
+        return with_pgvector
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if found:
         return Path(found[-1]).parent

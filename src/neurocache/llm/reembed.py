@@ -90,6 +90,9 @@ def store_vectors(
                     for i in kept
                 ],
             )
+            db.write_embeddings(
+                session, {ids[i]: np.asarray(vectors[i], dtype="<f4").tobytes() for i in kept}
+            )
     if len(kept) < len(ids):
         log.debug("%d vectors not stored: their memories changed meanwhile", len(ids) - len(kept))
     return kept

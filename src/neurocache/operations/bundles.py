@@ -102,6 +102,8 @@ class Bundles:
                     self.ingest_job,
                 )
                 imported = writer.write(bundle)
+                session.flush()
+                self.db.write_embeddings(session, dict(imported.vectors))  # pgvector's copy
         except IntegrityError as exc:  # a name taken at the same moment
             raise Conflict(
                 "the import clashed with a change made at the same time; "

@@ -54,8 +54,10 @@ def search_fulltext(
     match = match_expression(query)
     if match is None:
         return []
+    if dialect == "postgresql":
+        return _search_tsvector(fetch, query, limit, where, params or {}, highlight)
     if dialect != "sqlite":
-        raise Unavailable("full-text search needs the SQLite store for now")
+        raise Unavailable(f"full-text search is not written for {dialect}")
     params = {**(params or {}), "match": match, "limit": limit}
     if not highlight:
         return [
@@ -78,6 +80,57 @@ def search_fulltext(
             f"SELECT best.id, best.score, highlight(memories_fts, 0, '{MARK_OPEN}', "
             f"'{MARK_CLOSE}') FROM best JOIN memories_fts ON memories_fts.rowid = best.id "
             "WHERE memories_fts MATCH :match ORDER BY best.score",
+            params,
+        )
+    ]
+
+
+TEXT_CONFIG = "english"  # the stemming of migration 0012's tsvector column
+
+
+def ts_query(query: Query) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL's form of `match_expression`: the phrases ANDed, then the words ORed,
+    each bound as a parameter and parsed by PostgreSQL (no operator can be injected)."""
+    params: dict[str, Any] = {}
+    phrases, words = [], []
+    for i, phrase in enumerate(query.phrases):
+        params[f"tsp{i}"] = phrase
+        phrases.append(f"phraseto_tsquery('{TEXT_CONFIG}', :tsp{i})")
+    for i, word in enumerate(query.words[:MAX_WORDS]):
+        params[f"tsw{i}"] = word
+        words.append(f"plainto_tsquery('{TEXT_CONFIG}', :tsw{i})")
+    parts = [" && ".join(phrases)] if phrases else []
+    if words:
+        parts.append("(" + " || ".join(words) + ")")
+    return " && ".join(f"({p})" for p in parts), params
+
+
+def _search_tsvector(
+    fetch: Fetch,
+    query: Query,
+    limit: int,
+    where: str,
+    params: dict[str, Any],
+    highlight: bool,
+) -> list[TextHit]:
+    """Ranked by `ts_rank_cd` over the GIN-indexed tsvector (migration 0012); the best
+    `limit` highlighted afterwards, as on SQLite."""
+    tsquery, bound = ts_query(query)
+    params = {**params, **bound, "limit": limit}
+    best = (
+        f"SELECT m.rowid AS id, ts_rank_cd(m.fts, q) AS score, m.content AS content "
+        f"FROM memories m, ({f'SELECT {tsquery} AS q'}) AS asked "
+        f"WHERE m.fts @@ q AND {where} ORDER BY score DESC, m.rowid LIMIT :limit"
+    )
+    if not highlight:
+        return [TextHit(rowid, float(score), "") for rowid, score, _ in fetch(best, params)]
+    marks = f"StartSel={MARK_OPEN}, StopSel={MARK_CLOSE}, HighlightAll=true"
+    return [
+        TextHit(rowid, float(score), marked)
+        for rowid, score, marked in fetch(
+            f"SELECT best.id, best.score, ts_headline('{TEXT_CONFIG}', best.content, "
+            f"asked.q, '{marks}') FROM ({best}) AS best, ({f'SELECT {tsquery} AS q'}) AS asked "
+            "ORDER BY best.score DESC, best.id",
             params,
         )
     ]

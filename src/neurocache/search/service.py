@@ -20,10 +20,12 @@ from sqlalchemy import func, select, text
 from neurocache.errors import InvalidInput
 from neurocache.search.fulltext import search_fulltext, segments
 from neurocache.search.passages import Source, source_of
+from neurocache.search.pgvector import PgVectorIndex
 from neurocache.search.pipeline import Pipeline, Weights
 from neurocache.search.query import Query
 from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
 from neurocache.store import Database
+from neurocache.store.sql import Sql
 from neurocache.store.tables import UNEMBEDDED_KINDS, Memory, Vector
 from neurocache.threads import Threads
 
@@ -31,15 +33,25 @@ log = logging.getLogger("neurocache.search")
 # A metadata field a filter names: `project`, or `source.app` for a field inside a field.
 METADATA_KEY = r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$"
 FIRST_ASK = 2  # vector candidates asked per result wanted; filters may drop some
+
+
 # What the pipeline reads of a candidate: no whole metadata (decoding it for every
 # candidate cost more than the search), only the fields it uses.
-ROW_COLUMNS = (
-    "m.rowid, m.id, m.kind, m.thread, m.position, m.speaker, "
-    "json_extract(m.metadata, '$.document_id'), json_extract(m.metadata, '$.start'), "
-    "json_extract(m.metadata, '$.end'), json_extract(m.metadata, '$.at'), "
-    "json_extract(m.metadata, '$.page'), m.created_at, m.content_hash, m.content, "
-    "m.owner, m.tier"
-)
+def row_columns(sql: Sql) -> str:
+    meta = [
+        sql.json_field("m.metadata", name, cast)
+        for name, cast in (
+            ("document_id", None),
+            ("start", "bigint"),
+            ("end", "bigint"),
+            ("at", None),
+            ("page", "bigint"),
+        )
+    ]
+    return (
+        f"m.rowid, m.id, m.kind, m.thread, m.position, m.speaker, {', '.join(meta)}, "
+        "m.created_at, m.content_hash, m.content, m.owner, m.tier"
+    )
 
 
 @dataclass(frozen=True)
@@ -153,46 +165,45 @@ class Filters:
             or self.tiers
         )
 
-    def where(self) -> tuple[str, dict[str, Any]]:
-        """SQL conditions on `memories m`."""
+    def where(self, sql: Sql) -> tuple[str, dict[str, Any]]:
+        """SQL conditions on `memories m`, in the store's dialect."""
         clauses, params = [], {}
         if self.kinds:
-            clauses.append("m.kind IN (SELECT value FROM json_each(:kinds))")
-            params["kinds"] = _json_list(self.kinds)
+            clauses.append(sql.in_values("m.kind", "kinds"))
+            params["kinds"] = sql.values(self.kinds)
         else:
-            clauses.append("m.kind NOT IN (SELECT value FROM json_each(:excluded))")
-            params["excluded"] = _json_list(UNEMBEDDED_KINDS)
+            clauses.append(sql.in_values("m.kind", "excluded", negate=True))
+            params["excluded"] = sql.values(UNEMBEDDED_KINDS)
         for name, values in (("collection_id", self.collections), ("document_id", self.documents)):
             if values:
-                clauses.append(
-                    f"json_extract(m.metadata, '$.{name}') IN "
-                    f"(SELECT value FROM json_each(:{name}))"
-                )
-                params[name] = _json_list(values)
+                clauses.append(sql.in_values(sql.json_field("m.metadata", name), name))
+                params[name] = sql.values(values)
         for column, values in (("owner", self.owners), ("tier", self.tiers)):
             if values:
-                clauses.append(f"m.{column} IN (SELECT value FROM json_each(:{column}s))")
-                params[f"{column}s"] = _json_list(values)
+                clauses.append(sql.in_values(f"m.{column}", f"{column}s"))
+                params[f"{column}s"] = sql.values(values)
         for name, moment, operator in (("since", self.since, ">="), ("until", self.until, "<")):
             if moment is not None:  # stored as naive UTC text: compare in the same form
                 clauses.append(f"m.created_at {operator} :{name}")
                 params[name] = moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
         for i, (key, value) in enumerate(self.metadata.items()):
-            clauses.append(f"json_extract(m.metadata, :mkey{i}) = :mval{i}")
-            params[f"mkey{i}"], params[f"mval{i}"] = metadata_path(key), value
+            clauses.append(sql.json_path_equals("m.metadata", f"mkey{i}", f"mval{i}"))
+            params[f"mkey{i}"] = sql.json_path(metadata_parts(key))
+            params[f"mval{i}"] = sql.json_value(value)
         return " AND ".join(clauses), params
 
 
-def metadata_path(key: str) -> str:
-    """`source.app` → `$."source"."app"`: each part quoted, so no key can make a JSON path
-    the database refuses (an empty key, `[0]`, a quote)."""
+def metadata_parts(key: str) -> list[str]:
+    """`source.app` → `["source", "app"]`, checked first, so no key can make a JSON path
+    the database refuses (an empty key, `[0]`, a quote): each part is bound, never
+    written into the SQL."""
     if not re.match(METADATA_KEY, key):
         raise InvalidInput(
             f"{key!r} cannot name a metadata field: use letters, digits, `_` "
             "and `-`, with `.` between the parts of a nested field",
             details={"field": "filters", "key": key},
         )
-    return "$" + "".join(f'."{part}"' for part in key.split("."))
+    return key.split(".")
 
 
 class SearchService:
@@ -207,8 +218,10 @@ class SearchService:
         weights: Weights | None = None,
         embed_context: bool = False,
         threads: Threads | None = None,
+        vector_backend: str = "faiss",
     ) -> None:
         self.threads = threads or Threads()
+        self.vector_backend = vector_backend  # faiss (files, this process) | pgvector
         self.embed_context = embed_context  # embed turns with the turn they reply to
         self.db = db
         self.index_dir = index_dir
@@ -216,7 +229,7 @@ class SearchService:
         self.get_embedder = get_embedder
         self.policy = policy or IndexPolicy()
         self.save_interval_s = save_interval_s
-        self._index: VectorIndex | None = None
+        self._index: VectorIndex | PgVectorIndex | None = None
         self._lock = threading.RLock()
         self._saving = threading.Lock()
         self._pending: list[tuple[str, tuple]] | None = None  # changes during a rebuild
@@ -231,11 +244,20 @@ class SearchService:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.embedder_name)
         return self.index_dir / f"vectors-{safe}.faiss"
 
-    def index(self) -> VectorIndex:
+    def index(self) -> VectorIndex | PgVectorIndex:
         with self._lock:
             if self._index is None:
-                self._index = self._load_checked()
+                self._index = (
+                    PgVectorIndex(self.db, self.embedder_name, self.get_embedder().dimension)
+                    if self.in_postgresql
+                    else self._load_checked()
+                )
             return self._index
+
+    @property
+    def in_postgresql(self) -> bool:
+        """Whether the vectors are searched in the store itself (pgvector)."""
+        return self.vector_backend == "pgvector"
 
     def fingerprint(self) -> dict[str, Any]:
         with self.db.session() as session:
@@ -325,9 +347,10 @@ class SearchService:
             .where(Vector.embedder == self.embedder_name)
         )
         if among is not None:
-            query = query.where(
-                text("memories.rowid IN (SELECT value FROM json_each(:among))")
-            ).params(among=_json_list(among))
+            sql = self.db.sql
+            query = query.where(text(sql.in_values("memories.rowid", "among"))).params(
+                among=sql.values(among)
+            )
         with self.db.session() as session:
             rows = session.execute(query).all()
         dimension = self.get_embedder().dimension
@@ -361,6 +384,8 @@ class SearchService:
         so saving now and then is enough; an index that outgrew its kind is rebuilt in the
         background while searches go on with the old one."""
         index = self.index()
+        if not isinstance(index, VectorIndex):
+            return  # pgvector: the store is the index
         if not self.policy.fits(index, index.size):
             self._start_rebuild()
         elif time.monotonic() - self._saved_at >= self.save_interval_s:
@@ -373,7 +398,7 @@ class SearchService:
     def save(self) -> None:
         with self._saving:  # one save at a time: they share the files
             with self._lock:
-                if self._index is None or not self._dirty:
+                if not isinstance(self._index, VectorIndex) or not self._dirty:
                     return
                 index, fingerprint, self._dirty = self._index, self.fingerprint(), False
             index.save(self.index_path, fingerprint)
@@ -514,10 +539,11 @@ class SearchService:
         among: list[int] | None = None,
         highlight: bool = True,
     ) -> list[tuple[int, float, str]]:
-        where, params = filters.where()
+        sql = self.db.sql
+        where, params = filters.where(sql)
         if among is not None:
-            where += " AND m.rowid IN (SELECT value FROM json_each(:among))"
-            params["among"] = _json_list(among)
+            where += " AND " + sql.in_values("m.rowid", "among")
+            params["among"] = sql.values(among)
         hits = search_fulltext(
             self.db.fetch, self.db.engine.dialect.name, query, limit, where, params, highlight
         )
@@ -527,6 +553,9 @@ class SearchService:
         """Nearest first. With filters: a few more than wanted, kept if the filters let
         enough through; else one search among the rowids the filters allow."""
         index = self.index()
+        if isinstance(index, PgVectorIndex):  # the filters go into the same statement
+            where, params = filters.where(self.db.sql)
+            return index.search(vector, limit, where, params)
         found = index.search(vector, limit * FIRST_ASK)
         if not filters.narrows:
             return found[:limit]
@@ -550,10 +579,10 @@ class SearchService:
     def rows(self, rowids: list[int]) -> dict[int, Row]:
         if not rowids:
             return {}
+        sql = self.db.sql
         found = self.db.fetch(
-            f"SELECT {ROW_COLUMNS} FROM memories m WHERE m.rowid IN "
-            "(SELECT value FROM json_each(:ids))",
-            {"ids": _json_list(rowids)},
+            f"SELECT {row_columns(sql)} FROM memories m WHERE {sql.in_values('m.rowid', 'ids')}",
+            {"ids": sql.values(rowids)},
         )
         return {r[0]: _row(r) for r in found}
 
@@ -562,18 +591,21 @@ class SearchService:
     ) -> dict[int, Row]:
         """Up to `before` turns before and `after` turns after each of `rows` in its
         thread (by position, then rowid), that the filters let through: one statement."""
-        where, params = filters.where()
-        places = _json_list([[r.thread, r.position, r.rowid] for r in rows])
+        sql = self.db.sql
+        where, params = filters.where(sql)
+        places = json.dumps([[r.thread, r.position, r.rowid] for r in rows])
+        thread, position = sql.json_item("w", 0, "text"), sql.json_item("w", 1, "float")
+        rowid = sql.json_item("w", 2, "bigint")
         near = (
-            "SELECT n.rowid FROM memories n WHERE n.thread = json_extract(w.value, '$[0]') "
-            "AND (n.position {op} json_extract(w.value, '$[1]') OR (n.position = "
-            "json_extract(w.value, '$[1]') AND n.rowid {op} json_extract(w.value, '$[2]')))"
+            f"SELECT n.rowid FROM memories n WHERE n.thread = {thread} "
+            f"AND (n.position {{op}} {position} OR (n.position = {position} "
+            f"AND n.rowid {{op}} {rowid}))"
             " ORDER BY n.position {order}, n.rowid {order} LIMIT {limit}"
         )
         with self.db.session() as session:
             found = session.execute(
                 text(
-                    f"SELECT DISTINCT {ROW_COLUMNS} FROM json_each(:places) w "
+                    f"SELECT DISTINCT {row_columns(sql)} FROM {sql.json_rows('places', 'w')} "
                     "JOIN memories m ON (m.rowid IN ("
                     + near.format(op="<", order="DESC", limit=before)
                     + ") OR m.rowid IN ("
@@ -589,14 +621,14 @@ class SearchService:
         it replies to (a short answer means little alone); anything else as it is."""
         if not self.embed_context:
             return list(texts)
+        sql = self.db.sql
         with self.db.session() as session:
             ids = dict(
                 session.execute(
                     text(
-                        "SELECT id, rowid FROM memories WHERE id IN (SELECT value FROM "
-                        "json_each(:ids))"
+                        f"SELECT id, rowid FROM memories WHERE {self.db.sql.in_values('id', 'ids')}"
                     ),
-                    {"ids": _json_list(memory_ids)},
+                    {"ids": sql.values(memory_ids)},
                 ).all()
             )
         rows = self.rows(list(ids.values()))
@@ -625,10 +657,8 @@ class SearchService:
         by_id = {r["memory_id"]: r for r in results}
         with self.db.session() as session:
             ids = session.execute(
-                text(
-                    "SELECT id, rowid FROM memories WHERE id IN (SELECT value FROM json_each(:ids))"
-                ),
-                {"ids": _json_list(by_id)},
+                text(f"SELECT id, rowid FROM memories WHERE {self.db.sql.in_values('id', 'ids')}"),
+                {"ids": self.db.sql.values(by_id)},
             ).all()
         rows = self.rows([rowid for _id, rowid in ids])
         turns = [row for row in rows.values() if row.thread is not None]
@@ -659,20 +689,21 @@ class SearchService:
             ]
 
     def _allowed(self, filters: Filters) -> list[int]:
-        where, params = filters.where()
+        where, params = filters.where(self.db.sql)
         return [
             r for (r,) in self.db.fetch(f"SELECT m.rowid FROM memories m WHERE {where}", params)
         ]
 
     def _candidates(self, filters: Filters, among: list[int]) -> list[int]:
         """Those of `among` the filters let through."""
-        where, params = filters.where()
-        params["among"] = _json_list(among)
+        sql = self.db.sql
+        where, params = filters.where(sql)
+        params["among"] = sql.values(among)
         return [
             r
             for (r,) in self.db.fetch(
                 f"SELECT m.rowid FROM memories m WHERE {where} "
-                "AND m.rowid IN (SELECT value FROM json_each(:among))",
+                f"AND {sql.in_values('m.rowid', 'among')}",
                 params,
             )
         ]
@@ -693,9 +724,9 @@ class SearchService:
             {
                 d[0]: DocumentRef(*d)
                 for d in self.db.fetch(
-                    "SELECT id, title, url, path FROM documents WHERE id IN "
-                    "(SELECT value FROM json_each(:ids))",
-                    {"ids": _json_list(sorted(doc_ids))},
+                    "SELECT id, title, url, path FROM documents WHERE "
+                    + self.db.sql.in_values("id", "ids"),
+                    {"ids": self.db.sql.values(sorted(doc_ids))},
                 )
             }
             if doc_ids
@@ -736,7 +767,3 @@ def _result(
     if highlight:
         result["highlights"] = segments(highlight)
     return result
-
-
-def _json_list(values: Any) -> str:
-    return json.dumps(list(values))

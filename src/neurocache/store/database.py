@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from neurocache.errors import NotFound
+from neurocache.store.sql import Sql, vector_text
 from neurocache.store.tables import Memory
 
 T = TypeVar("T")
@@ -92,8 +95,21 @@ def make_engine(url: str, busy_timeout_s: float = 10.0) -> Engine:
 def managed_by_models(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Alembic's filter: the FTS5 tables are made by hand in a migration, not by models."""
-    return not (type_ == "table" and (name or "").startswith("memories_fts"))
+    """Alembic's filter: what search needs of each backend is made by hand in migrations,
+    not by models: SQLite's FTS5 tables; PostgreSQL's rowid, tsvector and vector columns
+    and their indexes (0012)."""
+    if type_ == "table":
+        return not (name or "").startswith("memories_fts")
+    if type_ == "column":
+        table = getattr(getattr(obj, "table", None), "name", None)
+        return (table, name) not in SEARCH_COLUMNS
+    if type_ == "index":
+        return not (name or "").startswith(SEARCH_INDEXES)
+    return True
+
+
+SEARCH_COLUMNS = {("memories", "rowid"), ("memories", "fts"), ("vectors", "embedding")}
+SEARCH_INDEXES = ("ix_memories_rowid", "ix_memories_fts", "ix_vectors_hnsw")
 
 
 def alembic_config() -> Config:
@@ -110,6 +126,7 @@ class Database:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
         self.engine = make_engine(url, busy_timeout_s)
+        self.sql = Sql(self.engine.dialect.name)  # what the backends spell differently
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
@@ -119,6 +136,31 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
+    @functools.cached_property
+    def has_vector_column(self) -> bool:
+        """Whether stored vectors carry a pgvector column (PostgreSQL with the extension,
+        migration 0012): then every write of a vector writes it too (`write_embeddings`)."""
+        if not self.sql.postgresql:
+            return False
+        found = self.fetch(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = 'vectors' AND column_name = 'embedding'"
+        )
+        return bool(found)
+
+    def write_embeddings(self, session: Session, vectors: dict[str, bytes]) -> None:
+        """The pgvector column of these memories' stored vectors (little-endian float32
+        bytes, as the `vector` column holds them), in the caller's transaction."""
+        if not vectors or not self.has_vector_column:
+            return
+        session.execute(
+            text("UPDATE vectors SET embedding = CAST(:e AS vector) WHERE memory_id = :m"),
+            [
+                {"m": memory_id, "e": vector_text(np.frombuffer(data, dtype="<f4"))}
+                for memory_id, data in vectors.items()
+            ],
+        )
+
     def insert(self, model: type) -> Any:
         """An INSERT of this backend's own dialect, which can say ON CONFLICT (an upsert:
         `.on_conflict_do_update(...)`, the same on SQLite and PostgreSQL)."""
@@ -127,7 +169,11 @@ class Database:
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         """Rows of one read, straight through the driver (named `:params`): for the hot
-        paths of search, where an ORM session's bookkeeping cost more than the query."""
+        paths of search, where an ORM session's bookkeeping cost more than the query.
+        PostgreSQL's driver takes another parameter style: SQLAlchemy binds them there."""
+        if self.sql.postgresql:
+            with self.engine.connect() as bound:
+                return [tuple(row) for row in bound.execute(text(sql), params or {})]
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
