@@ -3,6 +3,7 @@ on a free loopback port (`live_hub`) for end-to-end tests."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,14 +16,13 @@ from neurocache.app import create_app, hub_of
 from neurocache.hub import Hub
 from neurocache.settings import Settings
 from tests.support.hub import LiveHub, bearer, make_key, start_live_hub
+from tests.support.postgres import fresh_database, postgres_bin_dir, postgres_server
 from tests.support.tiny_gguf import write_tiny_llama
 
 
 @pytest.fixture(autouse=True)
 def _no_stray_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's environment or data dir."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("NEUROCACHE_"):
             monkeypatch.delenv(name)
@@ -30,9 +30,30 @@ def _no_stray_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / "data"))
 
 
+@pytest.fixture(scope="session")
+def postgres_for_hubs() -> Iterator[str | None]:
+    """With TEST_STORE=postgresql, every `settings` hub runs on PostgreSQL with pgvector
+    (one throw-away server for the session, a fresh database per test): the same API
+    tests, on the team store."""
+    if os.environ.get("TEST_STORE") != "postgresql":
+        yield None
+        return
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("TEST_STORE=postgresql, but no PostgreSQL server programs here")
+    with postgres_server(bin_dir) as url:
+        yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+def settings(tmp_path: Path, postgres_for_hubs: str | None) -> Settings:
+    if postgres_for_hubs is None:
+        return Settings(data_dir=tmp_path / "data")
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=fresh_database(postgres_for_hubs),
+        vector_backend="pgvector",
+    )
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ from neurocache.metering.usage import UsageMeter, UsageRetention
 from neurocache.operations.backup_schedule import ScheduledBackups
 from neurocache.replies.completions import Completions
 from neurocache.replies.streaming import SerialQueues
-from neurocache.runtime.jobs import JobQueue
+from neurocache.runtime.jobs import Claims, JobQueue
 from neurocache.runtime.maintenance import Maintenance
 from neurocache.runtime.parts import Runtime
 from neurocache.search.pipeline import Weights
@@ -156,6 +156,8 @@ class Hub:
             lambda *event: self.publish(*event),
             workers=settings.ingest_workers,
             threads=self.threads,
+            # processes sharing a PostgreSQL store claim each job for a lease
+            claims=Claims(shared=self.db.sql.postgresql, lease_s=settings.job_lease_s),
         )
         self.knowledge = Knowledge(
             settings,

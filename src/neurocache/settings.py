@@ -180,6 +180,14 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(
         30, ge=0, le=128, description="Tokens each chunk shares with the one before it."
     )
+    job_lease_s: float = Field(
+        60.0,
+        ge=5,
+        le=3600,
+        description="How long a hub process's claim on a background job holds between its "
+        "progress reports, when several processes share a PostgreSQL store: a process "
+        "killed mid-job leaves the job to another after this.",
+    )
     ingest_workers: int = Field(
         2, ge=1, le=16, description="Background jobs (ingestion) that run at once."
     )

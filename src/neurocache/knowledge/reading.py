@@ -37,9 +37,7 @@ class StoredText:
         self.db, self.memory_id = db, memory_id
         with db.session() as session:
             self.rowid, self.bytes = session.execute(
-                text(
-                    f"SELECT rowid, {db.sql.byte_length('content')} FROM memories WHERE id = :id"
-                ),
+                text(f"SELECT rowid, {db.sql.byte_length('content')} FROM memories WHERE id = :id"),
                 {"id": memory_id},
             ).one()
 

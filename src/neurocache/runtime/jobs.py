@@ -6,13 +6,17 @@ start (handlers are idempotent)."""
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from neurocache.events import Publish
@@ -20,7 +24,7 @@ from neurocache.metering.usage import scope, usage_scope
 from neurocache.store import Database
 from neurocache.store.database import get_or_not_found, store_busy
 from neurocache.store.tables import Job
-from neurocache.store.types import isoformat, new_id
+from neurocache.store.types import isoformat, new_id, utcnow
 from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.jobs")
@@ -52,12 +56,54 @@ def job_view(job: Job) -> dict[str, Any]:
     return view
 
 
+def process_id() -> str:
+    """This hub process among those sharing a store: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Who may run a job. One process alone (`shared=False`, SQLite) runs whatever it
+    finds unfinished; hub processes sharing a store (team mode) each claim a job for
+    `lease_s`, renewed with every progress report, and take one over only once its lease
+    ran out (its process died, or stalled): so a job is run once, and a killed process's
+    jobs are picked up within a lease by the others' sweep."""
+
+    shared: bool = False
+    lease_s: float = 60.0
+    worker_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+    )
+
+    @property
+    def sweep_s(self) -> float:
+        return max(1.0, min(self.lease_s / 4, 15.0))
+
+    def claimable(self, now: datetime) -> ColumnElement[bool]:
+        if not self.shared:
+            return Job.status.in_(LIVE)
+        lapsed = or_(Job.claimed_by.is_(None), Job.lease_until < now)
+        return or_(Job.status == "queued", and_(Job.status == "running", lapsed))
+
+    def claim(self, now: datetime, **values: Any) -> dict[str, Any]:
+        return {"status": "running", "claimed_by": self.worker_id, **self.renewal(now), **values}
+
+    def renewal(self, now: datetime) -> dict[str, Any]:
+        return {"lease_until": now + timedelta(seconds=self.lease_s)}
+
+
 class JobQueue:
     def __init__(
-        self, db: Database, publish: Publish, workers: int = 1, threads: Threads | None = None
+        self,
+        db: Database,
+        publish: Publish,
+        workers: int = 1,
+        threads: Threads | None = None,
+        claims: Claims | None = None,
     ) -> None:
         self.db = db
         self.threads = threads or Threads()
+        self.claims = claims or Claims()
         self.publish = publish
         self.workers = workers
         self.handlers: dict[str, Handler] = {}
@@ -67,6 +113,7 @@ class JobQueue:
         self._running: set[str] = set()  # jobs a worker of this process is running
         self._began: dict[str, float] = {}  # when each of them started: for time left
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def register(self, kind: str, handler: Handler, on_cancel: CancelHook | None = None) -> None:
         self.handlers[kind] = handler
@@ -147,20 +194,32 @@ class JobQueue:
         a second call finds them started)."""
         if self._threads:
             return
-        with self.db.session() as session:
-            unfinished = list(
-                session.scalars(
-                    select(Job.id)
-                    .where(Job.status.in_(("queued", "running")))
-                    .order_by(Job.created_at)
-                )
-            )
-        for job_id in unfinished:
+        for job_id in self.claimable():
             self._queue.put(job_id)
         for number in range(self.workers):
             self._threads.append(self.threads.start(f"job-worker-{number}", self._work))
+        if self.claims.shared:  # another process's jobs, once its lease ran out
+            self._sweeping = self.threads.start("job-sweep", self._sweep)
+
+    def claimable(self) -> list[str]:
+        """The unfinished jobs this process may claim now, oldest first."""
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(Job.id).where(self.claims.claimable(utcnow())).order_by(Job.created_at)
+                )
+            )
+
+    def _sweep(self) -> None:
+        while not self._stopping.wait(self.claims.sweep_s):
+            with self._lock:
+                mine = set(self._running)
+            for job_id in self.claimable():
+                if job_id not in mine:
+                    self._queue.put(job_id)
 
     def stop(self) -> None:
+        self._stopping.set()
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
@@ -219,12 +278,10 @@ class JobQueue:
                 time.sleep(attempt)
 
     def _run(self, job_id: str) -> None:
-        with self.db.session() as session:
-            job = session.get(Job, job_id)
-            if job is None or job.status not in ("queued", "running"):
-                return  # cancelled while queued, or already finished
-            job.status, job.progress = "running", 0.0
-            kind, payload = job.kind, dict(job.payload)
+        claimed = self._claim(job_id)
+        if claimed is None:
+            return  # cancelled while queued, finished, or another process's claim holds
+        kind, payload = claimed
         self._announce(job_id)
         last = [0.0]
 
@@ -234,7 +291,8 @@ class JobQueue:
             now = time.monotonic()
             if now - last[0] >= PROGRESS_INTERVAL_S:
                 last[0] = now
-                self._update(job_id, progress=min(max(fraction, 0.0), 0.999))
+                if not self._renew(job_id, min(max(fraction, 0.0), 0.999)):
+                    raise JobCancelled(job_id)  # its claim ran out and another took it
 
         try:
             with scope(**payload.pop(USAGE_SCOPE, None) or {}):
@@ -245,17 +303,50 @@ class JobQueue:
             if store_busy(exc):
                 raise  # not the job's fault: it runs again (`_run_when_store_free`)
             log.exception("job %s (%s) failed", job_id, kind)
-            self._update(job_id, status="failed", error=str(exc) or type(exc).__name__)
+            self._finish(job_id, status="failed", error=str(exc) or type(exc).__name__)
         else:
-            if not self._cancelled(job_id):  # a cancel that came too late keeps its word
-                self._update(job_id, status="done", progress=1.0)
+            self._finish(job_id, status="done", progress=1.0)
 
-    def _update(self, job_id: str, **values: Any) -> None:
+    def _claim(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
+        """Its (kind, payload) once this process holds the job: one atomic update, so of
+        several processes (or workers) that try, one wins."""
+        now = utcnow()
         with self.db.session() as session:
+            won = session.execute(
+                update(Job)
+                .where(Job.id == job_id, self.claims.claimable(now))
+                .values(self.claims.claim(now, progress=0.0))
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(won, "rowcount", 0) != 1:
+                return None
             job = session.get(Job, job_id)
-            for name, value in values.items():
-                setattr(job, name, value)
+            return (job.kind, dict(job.payload)) if job is not None else None
+
+    def _renew(self, job_id: str, progress: float) -> bool:
+        """Progress written and the claim extended; False when it is no longer ours."""
+        return self._held_update(job_id, progress=progress, **self.claims.renewal(utcnow()))
+
+    def _finish(self, job_id: str, **values: Any) -> None:
+        """The end written, if the job is still ours and running (a cancel that came too
+        late keeps its word; a claim lost to another process leaves the end to it)."""
+        if not self._held_update(job_id, **values):
+            log.info("job %s ended here, but it was cancelled or claimed elsewhere", job_id)
+
+    def _held_update(self, job_id: str, **values: Any) -> bool:
+        with self.db.session() as session:
+            done = session.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.status == "running",
+                    Job.claimed_by == self.claims.worker_id,
+                )
+                .values(**values, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
         self._announce(job_id)
+        return getattr(done, "rowcount", 0) == 1
 
     def _announce(self, job_id: str) -> None:
         self.publish("job.progress", self.get(job_id), ROOM)

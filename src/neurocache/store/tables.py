@@ -250,6 +250,9 @@ class Job(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # the hub process running it, and until when its claim holds (runtime/jobs.py)
+    claimed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         CheckConstraint(
