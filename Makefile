@@ -32,7 +32,8 @@ test-fast: $(VENV)/.dev-installed
 
 # System packages the tests use: PostgreSQL's server binaries (the store's PostgreSQL
 # tests start a throw-away cluster), strace (the privacy test watches every connection the
-# hub makes), redis-server (shared rate limits), Node.js (the extension's own tests, and
+# hub makes), redis-server (shared rate limits, team mode), haproxy (the load balancer of
+# `neurocache cluster up`), Node.js (the extension's own tests, and
 # `node --check` over every script of the client and the extension), Xvfb with Qt's
 # libraries (the desktop window) and Debian's chromium (the browser-client tests drive it
 # with playwright; no browser is downloaded). Installed with apt when missing; without
@@ -41,6 +42,7 @@ SYSTEM_PACKAGES_MISSING = $(shell ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null
 	$(shell command -v chromium >/dev/null 2>&1 || echo chromium) \
 	$(shell command -v strace >/dev/null 2>&1 || echo strace) \
 	$(shell command -v redis-server >/dev/null 2>&1 || echo redis-server) \
+	$(shell command -v haproxy >/dev/null 2>&1 || ls /usr/sbin/haproxy >/dev/null 2>&1 || echo haproxy) \
 	$(shell command -v node >/dev/null 2>&1 || echo nodejs) \
 	$(shell command -v Xvfb >/dev/null 2>&1 || echo $(DESKTOP_TEST_PACKAGES))
 # Xvfb and what Qt WebEngine needs to draw the desktop window on it (tests/e2e/test_desktop.py).

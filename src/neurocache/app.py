@@ -83,6 +83,9 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
         cors_credentials=False,
         manage_session=False,
         max_http_buffer_size=settings.max_request_bytes,
+        # several hub processes: an event emitted by one reaches the clients of all
+        message_queue=settings.redis_url,
+        channel="neurocache-socketio",
     )
     app.extensions["neurocache.realtime"] = Realtime(socketio, hub)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from neurocache.agents.tiers import AgentMemories, ConsolidationRules, model_sum
 from neurocache.channels.agents import ChannelAgents, ChannelOptions
 from neurocache.channels.cache import ChannelCache
 from neurocache.channels.messages import ChannelMessages
-from neurocache.channels.presence import Presence
+from neurocache.channels.presence import Presence, RedisPresence
 from neurocache.channels.service import Channels
 from neurocache.conversations.answering import Answerer, ChatOptions
 from neurocache.conversations.history import HotHistory
@@ -207,9 +208,7 @@ class Hub:
                 settings.chat_history_turns,
                 settings.chat_workers,
             ),
-            HotHistory(
-                active_ttl_s=settings.chat_cache_active_s, idle_ttl_s=settings.chat_cache_idle_s
-            ),
+            self._hot_history(settings),
             self._agent_or_nothing,
             threads=self.threads,
         )
@@ -223,7 +222,8 @@ class Hub:
 
     def _build_people_and_operations(self, settings: Settings) -> None:
         self.users = Users(self.db)
-        self.presence = Presence()
+        # several processes share who is online through Redis; one keeps it in memory
+        self.presence = RedisPresence(settings.redis_url) if settings.redis_url else Presence()
         self.visibility = Visibility(self.db)
         self.backups = ScheduledBackups(
             settings, lambda *event: self.publish(*event), threads=self.threads
@@ -246,7 +246,8 @@ class Hub:
         self.channel_messages = ChannelMessages(
             self.db,
             self.channels,
-            ChannelCache(settings.channel_hot_messages),
+            # a shared store: another process's writes would not reach this cache
+            ChannelCache(0 if self.shares_store else settings.channel_hot_messages),
             publish,
         )
         self._speakers = self.threads.pool("agent", settings.chat_workers)
@@ -281,6 +282,20 @@ class Hub:
                 "audit_entries_deleted": self._prune_audit,
             },
             threads=self.threads,
+        )
+
+    @property
+    def shares_store(self) -> bool:
+        """Whether other hub processes may write this store (PostgreSQL: team mode). The
+        in-memory caches of recent turns and messages are then off: they would miss the
+        others' writes (docs/decisions/0013-team-scale.md)."""
+        return self.db.sql.postgresql
+
+    def _hot_history(self, settings: Settings) -> HotHistory:
+        if self.shares_store:
+            return HotHistory(active_ttl_s=0, idle_ttl_s=0)
+        return HotHistory(
+            active_ttl_s=settings.chat_cache_active_s, idle_ttl_s=settings.chat_cache_idle_s
         )
 
     def _limiter(self, settings: Settings) -> RateLimiter | RedisRateLimiter:
@@ -375,6 +390,7 @@ class Hub:
             "version": __version__,
             "data_dir": str(self.settings.data_dir),
             "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "process": {"pid": os.getpid(), "id": self.jobs.claims.worker_id},
             "store": {
                 "backend": self.db.engine.dialect.name,
                 "schema_revision": self.db.current_revision(),

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="Extra host names (besides 127.0.0.1, localhost and [::1]) that "
         "requests may address the hub by; comma-separated in the environment.",
     )
+    public_url: str | None = Field(
+        None,
+        description="The address clients reach the hub at when a load balancer is in "
+        "front of its processes (http://host:port): requests addressed to it are the "
+        "hub's own. Default: none (clients reach the process itself).",
+    )
     allowed_origins: StrList = Field(
         default_factory=list,
         description="Extra web origins (scheme://host[:port]) allowed to make "

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"hub"},
     {"web"},
     {"app"},
-    {"desktop"},
+    {"desktop", "cluster"},
     {"cli"},
     {"__main__"},
 ]

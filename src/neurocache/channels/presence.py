@@ -37,3 +37,37 @@ class Presence:
     def online(self, channel_id: str) -> set[str]:
         with self._lock:
             return set(self._online.get(channel_id, ()))
+
+
+class RedisPresence:
+    """The same counts in Redis (one hash per channel: person → open sockets), so every
+    hub process of a team sees who is online, whichever process their socket reached.
+    A process that dies without its sockets leaving leaves its counts behind until the
+    channel's hash expires (a day after the last arrival)."""
+
+    KEEP_S = 24 * 3600
+
+    def __init__(self, url: str, prefix: str = "neurocache:presence:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, decode_responses=True)
+        self.prefix = prefix
+
+    def arrive(self, channel_id: str, person: str) -> bool:
+        key = self.prefix + channel_id
+        with self._redis.pipeline() as pipe:
+            pipe.hincrby(key, person, 1)
+            pipe.expire(key, self.KEEP_S)
+            count, _ = pipe.execute()
+        return int(count) == 1
+
+    def leave(self, channel_id: str, person: str) -> bool:
+        key = self.prefix + channel_id
+        count = int(self._redis.hincrby(key, person, -1))
+        if count <= 0:
+            self._redis.hdel(key, person)
+            return count == 0
+        return False
+
+    def online(self, channel_id: str) -> set[str]:
+        return {str(person) for person in self._redis.hkeys(self.prefix + channel_id)}

@@ -18,7 +18,7 @@ import click
 from neurocache import __version__
 from neurocache.access.keys import SCOPES
 from neurocache.access.owner_token import TOKEN_FILE
-from neurocache.cli import bundles, chat, knowledge, models, ops
+from neurocache.cli import bundles, chat, cluster, knowledge, models, ops
 from neurocache.errors import NeurocacheError
 from neurocache.settings import (
     ENV_PREFIX,
@@ -387,6 +387,7 @@ def keys_revoke(key_id: str, **kwargs: Any) -> None:
 
 for commands in (models, knowledge, chat, ops, bundles):
     commands.register(main, settings_options, settings_from)
+cluster.register(main)
 
 
 @main.command("model-server", hidden=True)

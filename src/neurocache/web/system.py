@@ -28,10 +28,16 @@ class StoreStatus(BaseModel):
     memories: int
 
 
+class ProcessStatus(BaseModel):
+    pid: int  # which hub process answered (several serve one team hub)
+    id: str  # host:pid:random, as it claims background work
+
+
 class Status(BaseModel):
     version: str
     data_dir: str
     uptime_s: float
+    process: ProcessStatus
     store: StoreStatus
     indexes: dict[str, Any]
 

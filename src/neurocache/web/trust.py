@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from neurocache.settings import Settings
 from neurocache.web.errors import wsgi_error
@@ -52,6 +53,10 @@ class OriginPolicy:
         if settings.host not in WILDCARD_HOSTS:
             names.add(bind_address_as_host(settings.host))
         self.host_names = frozenset(names)
+        # behind a load balancer: its address (name and port) is ours too
+        self.public_host = (
+            urlsplit(settings.public_url).netloc.lower() if settings.public_url else None
+        )
         self.extra_origins = frozenset(o.rstrip("/").lower() for o in settings.allowed_origins)
         self.allow_extensions = settings.allow_extension_origins
 
@@ -59,6 +64,8 @@ class OriginPolicy:
         host = environ.get("HTTP_HOST")
         if not host:
             return True  # HTTP/1.0 without Host: not something a browser sends
+        if self.public_host is not None and host.lower() == self.public_host:
+            return True
         name, port = split_host(host)
         if name not in self.host_names:
             return False

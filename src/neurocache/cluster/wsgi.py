@@ -1,0 +1,6 @@
+"""The WSGI app gunicorn serves in team mode (`neurocache.cluster.wsgi:app`): a hub made
+from the environment's settings (NEUROCACHE_*), one per gunicorn worker process."""
+
+from neurocache.app import create_app
+
+app = create_app()
