@@ -236,7 +236,7 @@ class MemoryGraph:
         relations = sorted(HIERARCHICAL)
         found = session.scalar(
             text(
-                "WITH RECURSIVE up(id, depth) AS (SELECT :start, 0 UNION "
+                "WITH RECURSIVE up(id, depth) AS (SELECT CAST(:start AS VARCHAR(36)), 0 UNION "
                 " SELECT e.target_id, up.depth + 1 FROM edges e JOIN up ON e.source_id = up.id"
                 f" WHERE e.relation IN ({', '.join(f':r{i}' for i in range(len(relations)))})"
                 " AND up.depth < 10000)"
