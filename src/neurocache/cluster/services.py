@@ -112,14 +112,24 @@ class Postgres(Service):
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
         if not (data / "PG_VERSION").is_file():
-            subprocess.run(
+            made = subprocess.run(
                 _as_server_user(
                     [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", self.user]
                 ),
-                check=True,
                 capture_output=True,
+                text=True,
                 timeout=120,
             )
+            if made.returncode != 0:
+                raise Unavailable(
+                    f"PostgreSQL's initdb failed in {data}: {made.stderr.strip()[-400:]}"
+                    + (
+                        " (as root, the cluster belongs to the `postgres` user, who must be "
+                        "able to reach that folder)"
+                        if os.geteuid() == 0
+                        else ""
+                    )
+                )
         # pg_ctl, not the server itself under runuser: a signal to runuser would not reach
         # PostgreSQL, which must stop with the cluster.
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"

@@ -48,6 +48,9 @@ class Cluster:
 
     def up(self) -> Cluster:
         """Everything started; on a failure, what was started is stopped again."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # PostgreSQL runs as `postgres`, who must enter the folder
+            self.folder.chmod(self.folder.stat().st_mode | 0o711)
         try:
             self.postgres = Postgres("postgres", free_port(), folder=self.folder / "postgres")
             self.postgres.start()

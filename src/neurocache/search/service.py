@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 from neurocache.errors import InvalidInput
 from neurocache.search.fulltext import search_fulltext, segments
 from neurocache.search.passages import Source, source_of
-from neurocache.search.pgvector import PgVectorIndex
+from neurocache.search.pgvector import KIND, PgVectorIndex
 from neurocache.search.pipeline import Pipeline, Weights
 from neurocache.search.query import Query
 from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
@@ -254,6 +254,13 @@ class SearchService:
                 )
             return self._index
 
+    def _stored_count(self) -> int:
+        with self.db.session() as session:
+            return int(
+                session.scalar(select(func.count()).where(Vector.embedder == self.embedder_name))
+                or 0
+            )
+
     @property
     def in_postgresql(self) -> bool:
         """Whether the vectors are searched in the store itself (pgvector)."""
@@ -427,6 +434,8 @@ class SearchService:
         self.save()
 
     def status(self) -> dict[str, Any]:
+        if self.in_postgresql:  # known without loading the embedder
+            return {"size_bytes": 0, "loaded": True, "kind": KIND, "vectors": self._stored_count()}
         path = self.index_path
         view: dict[str, Any] = {
             "size_bytes": path.stat().st_size if path.is_file() else 0,
