@@ -220,3 +220,11 @@ def _memories_of_one_document(cluster, base: str) -> int:
         timeout=30,
     )
     return api(cluster, base, "GET", "/api/v1/status").json()["store"]["memories"] - before
+
+
+def test_the_compose_files_balancer_configuration_is_valid():
+    """docker/haproxy.team.cfg, checked by HAProxy itself (Docker cannot run here)."""
+    haproxy = shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    config = Path(__file__).resolve().parents[2] / "docker" / "haproxy.team.cfg"
+    checked = subprocess.run([haproxy, "-c", "-f", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

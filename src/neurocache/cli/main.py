@@ -257,6 +257,22 @@ def config(as_json: bool, **kwargs: Any) -> None:
         click.echo(f"{name:<{width}}  {json.dumps(value):<40}  ({sources[name]})")
 
 
+@main.command()
+@settings_options
+def migrate(**kwargs: Any) -> None:
+    """Bring the store to the newest schema and exit (a hub does this when it starts; run
+    it once before starting several hub processes on one store, which would race)."""
+    from neurocache.store import Database
+
+    settings, _ = settings_from(kwargs)
+    db = Database(settings.effective_database_url, settings.store_busy_timeout_s)
+    try:
+        db.migrate()
+        click.echo(f"The store is at schema {db.current_revision()}.")
+    finally:
+        db.close()
+
+
 @main.group()
 def keys() -> None:
     """Create, list and revoke API keys."""
