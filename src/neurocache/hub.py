@@ -390,6 +390,7 @@ class Hub:
             "version": __version__,
             "data_dir": str(self.settings.data_dir),
             "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "pid": os.getpid(),  # which hub process answered (team mode runs several)
             "process": {"pid": os.getpid(), "id": self.jobs.claims.worker_id},
             "store": {
                 "backend": self.db.engine.dialect.name,

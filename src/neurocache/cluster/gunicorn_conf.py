@@ -9,7 +9,9 @@ from typing import Any
 
 worker_class = "gthread"
 workers = 1
-threads = 64
+# A Socket.IO websocket holds a thread for as long as it is open: the threads bound the
+# sockets one process serves (64 stalled a crowd of 100 in bench/cluster.py).
+threads = 1024
 graceful_timeout = 20
 timeout = 0  # a Socket.IO long poll or a streamed reply may take long: never kill for it
 keepalive = 30

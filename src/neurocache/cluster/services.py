@@ -4,6 +4,7 @@ PostgreSQL with pgvector (the `pgserver` package's build), Redis, and HAProxy. E
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -63,19 +64,24 @@ class Service:
             )
         wait_for_port(self.port, self.process, self.name)
 
-    def stop(self, grace_s: float = 20.0) -> None:
+    def stop(self, grace_s: float = 30.0) -> None:
+        """SIGTERM, then after `grace_s` SIGKILL; and whatever of its session is left
+        (a worker whose master went first) is killed with it."""
         process = self.process
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        try:
-            process.send_signal(signal.SIGTERM)
-            process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop within %.0f s: killed", self.name, grace_s)
-            process.kill()
-            process.wait(10)
-        except OSError:
-            pass
+        if process.poll() is None:
+            try:
+                process.send_signal(signal.SIGTERM)
+                process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s: killed", self.name, grace_s)
+                process.kill()
+                process.wait(10)
+            except OSError:
+                pass
+        with contextlib.suppress(OSError):  # its own session: the group id is its pid
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def pgvector_postgres() -> Path:
@@ -208,7 +214,7 @@ class Postgres(Service):
         except (OSError, ValueError, IndexError):
             return None
 
-    def stop(self, grace_s: float = 20.0) -> None:
+    def stop(self, grace_s: float = 30.0) -> None:
         """A fast shutdown (clients cut, everything written so far kept)."""
         if self.pid is None:
             return
@@ -315,7 +321,7 @@ class HAProxy(Service):
         self.spawn([haproxy, "-W", "-db", "-f", str(path)], self.folder / "haproxy.log")
         return self
 
-    def stop(self, grace_s: float = 20.0) -> None:
+    def stop(self, grace_s: float = 30.0) -> None:
         # In master-worker mode SIGUSR1 is a soft stop; SIGTERM stops at once (fine here:
         # the hubs behind it have already drained).
         super().stop(grace_s)

@@ -37,6 +37,7 @@ class Status(BaseModel):
     version: str
     data_dir: str
     uptime_s: float
+    pid: int
     process: ProcessStatus
     store: StoreStatus
     indexes: dict[str, Any]
