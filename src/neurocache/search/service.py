@@ -8,7 +8,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,7 +136,7 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     owners: list[str] | None = None  # "owner", "user:<id>", "agent:<id>", ...
-    tiers: list[str] | None = None  # working, long_term, personal_log, archive
+    tiers: Sequence[str] | None = None  # working, long_term, personal_log, archive
 
     @property
     def narrows(self) -> bool:
@@ -169,10 +169,10 @@ class Filters:
                     f"(SELECT value FROM json_each(:{name}))"
                 )
                 params[name] = _json_list(values)
-        for column, values in (("owner", self.owners), ("tier", self.tiers)):
-            if values:
+        for column, chosen in (("owner", self.owners), ("tier", self.tiers)):
+            if chosen:
                 clauses.append(f"m.{column} IN (SELECT value FROM json_each(:{column}s))")
-                params[f"{column}s"] = _json_list(values)
+                params[f"{column}s"] = _json_list(chosen)
         for name, moment, operator in (("since", self.since, ">="), ("until", self.until, "<")):
             if moment is not None:  # stored as naive UTC text: compare in the same form
                 clauses.append(f"m.created_at {operator} :{name}")
@@ -590,7 +590,7 @@ class SearchService:
         if not self.embed_context:
             return list(texts)
         with self.db.session() as session:
-            ids = dict(
+            ids: dict[str, int] = dict(
                 session.execute(
                     text(
                         "SELECT id, rowid FROM memories WHERE id IN (SELECT value FROM "
