@@ -151,7 +151,7 @@ def _pdf(title: str, data: bytes) -> Loaded:
 
         reader = pypdf.PdfReader(io.BytesIO(data))
         texts = [page.extract_text() or "" for page in reader.pages]
-        meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
+        meta_title = reader.metadata.get("/Title") if reader.metadata else None
     except Exception as exc:  # a parser fed damaged bytes fails in many ways: all mean that
         raise InvalidInput(f"{title} cannot be read as a PDF: {exc}") from exc
     pages, parts, offset = [], [], 0
