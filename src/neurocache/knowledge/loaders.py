@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -178,7 +179,7 @@ def _docx(title: str, data: bytes) -> Loaded:
     )
 
 
-def page_of(pages: list | None, position: int) -> int | None:
+def page_of(pages: Sequence[Sequence[int]] | None, position: int) -> int | None:
     for number, start, end in pages or []:
         if start <= position <= end:
             return number

@@ -254,7 +254,8 @@ class LlamaEmbedder:
         batch.reset()
         context.kv_cache_clear()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
+        return unit
 
     def close(self) -> None:
         for worker in self._workers:
@@ -288,7 +289,10 @@ class RemoteEmbedder:
             self.client.embeddings(list(texts), self.model),  # type: ignore[attr-defined]
             dtype=np.float32,
         )
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        unit: np.ndarray = vectors / np.maximum(
+            np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12
+        )
+        return unit
 
     def close(self) -> None:
         pass

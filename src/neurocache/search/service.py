@@ -501,7 +501,8 @@ class SearchService:
 
     # ---- the legs the pipeline stands on (search.pipeline.Legs)
     def embed_query(self, text_: str) -> np.ndarray:
-        return self.get_embedder().embed([text_])[0]
+        vector: np.ndarray = self.get_embedder().embed([text_])[0]
+        return vector
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Any:
         return self._legs.submit(function, *args)
