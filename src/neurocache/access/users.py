@@ -103,4 +103,5 @@ class Users:
         user = self.get(user_id_or_name)
         if user["disabled_at"] is not None:
             raise Conflict(f"user {user['name']} is disabled")
-        return user["person"]
+        person: str = user["person"]
+        return person

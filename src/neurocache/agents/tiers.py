@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from neurocache.replies.streaming import stream_reply
 from neurocache.search.service import Filters, SearchService
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
+from neurocache.store.database import get_or_not_found
 from neurocache.store.graph import TIERS, MemoryGraph, content_hash, memory_view
 from neurocache.store.paging import newest_first
 from neurocache.store.tables import Edge, Memory
@@ -147,7 +148,7 @@ class AgentMemories:
         agent_id: str,
         query: str,
         *,
-        tiers: builtins.list[str] | None = None,
+        tiers: Sequence[str] | None = None,
         k: int = 10,
         mode: str = "hybrid",
         highlights: bool = True,
@@ -300,9 +301,9 @@ class AgentMemories:
             session.flush()
             view = memory_view(summary)
             audit.record(session, SYSTEM, "memory.create", ("memory", summary.id), None, view)
-            moved = []
+            moved: builtins.list[dict[str, Any]] = []
             for memory in old:
-                row = session.get(Memory, memory.id)
+                row = get_or_not_found(session, Memory, memory.id, "memory")
                 before = memory_view(row)
                 row.tier, row.updated_at = "archive", utcnow()
                 session.add(Edge(source_id=summary.id, target_id=row.id, relation="summarizes"))
@@ -313,6 +314,6 @@ class AgentMemories:
                 )
         self.remember([view["id"]], [text])
         self.announce("created", view)
-        for memory in moved:
-            self.announce("moved", memory)
+        for moved_view in moved:
+            self.announce("moved", moved_view)
         return view

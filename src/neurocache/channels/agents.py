@@ -11,6 +11,7 @@ personal log), and writes a working memory of the turn afterwards."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -82,9 +83,12 @@ class ChannelAgents:
     def on_message(self, message: dict[str, Any]) -> list[Future]:
         """Queue the replies of the agents this message calls on (after it is stored)."""
         by_agent = message["author_kind"] == "agent"
-        trigger = message.get("trigger_id") if by_agent else message["id"]
-        if by_agent and trigger is None:
-            return []
+        if by_agent:
+            trigger = message.get("trigger_id")
+            if trigger is None:
+                return []
+        else:
+            trigger = message["id"]
         members = dict(self.channels.agents_in(message["channel_id"]))
         called = [
             m.removeprefix("agent:")
@@ -95,7 +99,7 @@ class ChannelAgents:
             called += [a for a, mode in members.items() if mode == "auto" and a not in called]
         return [
             self.queues.submit(
-                message["channel_id"], lambda a=agent_id: self._speak(a, message, trigger)
+                message["channel_id"], functools.partial(self._speak, agent_id, message, trigger)
             )
             for agent_id in called
             if agent_id in members

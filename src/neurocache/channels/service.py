@@ -120,7 +120,8 @@ class Channels:
                 self._check_name(changes["name"])
                 self._check_free(session, changes["name"])
                 channel.name = changes["name"]
-                set_content(session, session.get(Memory, channel_id), channel.name)
+                memory = get_or_not_found(session, Memory, channel_id, "channel")
+                set_content(session, memory, channel.name)
             if "description" in changes:
                 channel.description = changes["description"]
             if "archived" in changes:

@@ -195,7 +195,8 @@ class Conversations:
                 if name in changes:
                     setattr(conversation, name, changes[name])
             if "title" in changes:
-                set_content(session, session.get(Memory, conversation_id), changes["title"])
+                memory = get_or_not_found(session, Memory, conversation_id, "conversation")
+                set_content(session, memory, changes["title"])
             conversation.updated_at = utcnow()
             session.flush()
             after = conversation_view(conversation)
@@ -329,7 +330,7 @@ class Conversations:
             session.add(Edge(source_id=memory.id, target_id=conversation_id, relation="in_session"))
             if parent_id is not None:
                 session.add(Edge(source_id=memory.id, target_id=parent_id, relation="reply_to"))
-            conversation = session.get(Conversation, conversation_id)
+            conversation = get_or_not_found(session, Conversation, conversation_id, "conversation")
             conversation.head_id, conversation.updated_at = memory.id, utcnow()
             session.flush()
             return message_view(message, content)
@@ -337,7 +338,8 @@ class Conversations:
     def message(self, message_id: str) -> dict[str, Any]:
         with self.db.session() as session:
             message = get_or_not_found(session, Message, message_id, "message")
-            return message_view(message, session.get(Memory, message_id).content)
+            memory = get_or_not_found(session, Memory, message_id, "message")
+            return message_view(message, memory.content)
 
     def finish_message(self, message_id: str, content: str, **fields: Any) -> dict[str, Any]:
         """Store a reply's text (partial or final) and its status, sources, error, usage."""
@@ -345,7 +347,8 @@ class Conversations:
             message = session.get(Message, message_id)
             if message is None:
                 raise NotFound(f"message {message_id} was deleted")
-            set_content(session, session.get(Memory, message_id), content)
+            memory = get_or_not_found(session, Memory, message_id, "message")
+            set_content(session, memory, content)
             for name, value in fields.items():
                 setattr(message, name, value)
             session.flush()

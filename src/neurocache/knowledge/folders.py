@@ -250,7 +250,10 @@ class FolderWatcher:
                     counts["changed"] += 1
                     self._save(known[relpath])
             with self.db.session() as session:
-                session.get(WatchedFolder, folder_id).scanned_at = utcnow()
+                folder = session.get(WatchedFolder, folder_id)
+                if folder is None:
+                    raise FolderGone(folder_id)  # unwatched during the scan
+                folder.scanned_at = utcnow()
         return counts
 
     def _folder_exists(self, folder_id: str) -> bool:

@@ -157,7 +157,8 @@ def _parts_text(content: dict[str, Any]) -> str:
     parts = content.get("parts")
     if isinstance(parts, list):
         return "\n".join(p for p in parts if isinstance(p, str))
-    return content.get("text") if isinstance(content.get("text"), str) else ""
+    text = content.get("text")
+    return text if isinstance(text, str) else ""
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -151,7 +152,7 @@ def _pdf(title: str, data: bytes) -> Loaded:
 
         reader = pypdf.PdfReader(io.BytesIO(data))
         texts = [page.extract_text() or "" for page in reader.pages]
-        meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
+        meta_title = reader.metadata.get("/Title") if reader.metadata else None
     except Exception as exc:  # a parser fed damaged bytes fails in many ways: all mean that
         raise InvalidInput(f"{title} cannot be read as a PDF: {exc}") from exc
     pages, parts, offset = [], [], 0
@@ -178,7 +179,7 @@ def _docx(title: str, data: bytes) -> Loaded:
     )
 
 
-def page_of(pages: list | None, position: int) -> int | None:
+def page_of(pages: Sequence[Sequence[int]] | None, position: int) -> int | None:
     for number, start, end in pages or []:
         if start <= position <= end:
             return number

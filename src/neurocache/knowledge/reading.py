@@ -47,9 +47,10 @@ class StoredText:
 
     def whole(self) -> str:
         with self.db.session() as session:
-            return session.execute(
+            content: str = session.execute(
                 text("SELECT content FROM memories WHERE id = :id"), {"id": self.memory_id}
             ).scalar_one()
+            return content
 
     def windows(self) -> Iterator[tuple[int, str, float]]:
         """(start in characters, text, share of the bytes read so far)."""
@@ -73,7 +74,8 @@ class StoredText:
             raw: Any = connection.connection.driver_connection
             with raw.blobopen("memories", "content", self.rowid, readonly=True) as blob:
                 blob.seek(offset)
-                return blob.read(size)
+                read: bytes = blob.read(size)
+                return read
 
 
 def _break(buffer: str) -> int:

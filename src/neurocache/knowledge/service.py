@@ -12,10 +12,10 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast, overload
 
 import numpy as np
-from sqlalchemy import func, select, text, update
+from sqlalchemy import CursorResult, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -155,10 +155,13 @@ def _move_status(
 ) -> bool:
     """Set a document's status if it is one of `among`, in one statement (a cancel and the
     job that indexes the document may race); whether it was."""
-    moved = session.execute(
-        update(Document)
-        .where(Document.id == document_id, Document.status.in_(among))
-        .values(status=status, error=error)
+    moved = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(Document)
+            .where(Document.id == document_id, Document.status.in_(among))
+            .values(status=status, error=error)
+        ),
     )
     return moved.rowcount == 1
 
@@ -238,7 +241,7 @@ class Knowledge:
         collection_id = self.collection_id(name_or_id)
         try:
             with self.db.session() as session:
-                collection = session.get(Collection, collection_id)
+                collection = get_or_not_found(session, Collection, collection_id, "collection")
                 before = collection_view(collection)
                 if name is not None:
                     collection.name = name.strip()
@@ -283,7 +286,7 @@ class Knowledge:
             )
             for document_id in late:
                 _move(session, document_id, None)
-            collection = session.get(Collection, collection_id)
+            collection = get_or_not_found(session, Collection, collection_id, "collection")
             before = collection_view(collection)
             users = used_by(session, collection_id)
             session.delete(collection)
@@ -303,7 +306,7 @@ class Knowledge:
         person is warned of before deleting it)."""
         collection_id = self.collection_id(name_or_id)
         with self.db.session() as session:
-            collection = session.get(Collection, collection_id)
+            collection = get_or_not_found(session, Collection, collection_id, "collection")
             users = used_by(session, collection_id)
             count = session.scalar(
                 select(func.count())
@@ -324,6 +327,12 @@ class Knowledge:
                 for c in session.scalars(select(Collection).order_by(Collection.name))
             ]
 
+    @overload
+    def collection_id(self, name_or_id: str) -> str: ...
+    @overload
+    def collection_id(self, name_or_id: None) -> None: ...
+    @overload
+    def collection_id(self, name_or_id: str | None) -> str | None: ...
     def collection_id(self, name_or_id: str | None) -> str | None:
         if name_or_id is None:
             return None
@@ -643,7 +652,7 @@ class Knowledge:
         with self.db.session() as session:
             _move(session, document_id, collection_id)
             session.flush()
-            after = document_view(session.get(Document, document_id))
+            after = document_view(get_or_not_found(session, Document, document_id, "document"))
             audit.record(session, actor, "document.move", ("document", document_id), before, after)
         return after
 
@@ -719,7 +728,10 @@ class Knowledge:
                 progress(before + (after - before) * (done + len(batch)) / len(ids))
             stored += len(ids)
         with self.db.session() as session:
-            session.get(Document, document_id).chunk_count = stored
+            document = session.get(Document, document_id)
+            if document is None:
+                raise DocumentGone(document_id)
+            document.chunk_count = stored
         self.search.checkpoint()
         self.count_usage(documents=1, chunks=stored)
 
@@ -838,7 +850,7 @@ class Knowledge:
 
     def _rowids(self, memory_ids: list[str]) -> list[int]:
         with self.db.session() as session:
-            found = dict(
+            found: dict[str, int] = dict(
                 session.execute(
                     select(Memory.id, text("memories.rowid")).where(Memory.id.in_(memory_ids))
                 ).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported on the first split: with langchain-core it costs ~0.3 s at start
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -26,7 +26,7 @@ def make_splitter(
 
     # The splitter measures every word or line it splits at, most of them many times
     # over: remembering the counts took a third off the time spent splitting.
-    options = {
+    options: dict[str, Any] = {
         "chunk_size": chunk_tokens,
         "chunk_overlap": overlap_tokens,
         "length_function": lru_cache(maxsize=65_536)(count_tokens),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import requests
 
@@ -76,13 +76,15 @@ class OpenAIClient:
         if response.status_code == 404:
             self.models(timeout_s=timeout_s)
 
+    # The server's JSON is taken to be the shape OpenAI's API gives it.
     def models(self, *, timeout_s: float | None = None) -> list[dict[str, Any]]:
         timeout = (timeout_s, timeout_s) if timeout_s else self.timeout
-        return self._call("GET", "/models", timeout=timeout).json().get("data", [])
+        listed = self._call("GET", "/models", timeout=timeout).json().get("data", [])
+        return cast(list[dict[str, Any]], listed)
 
     def chat(self, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
         body = {"messages": messages, **params, "stream": False}
-        return self._call("POST", "/chat/completions", json=body).json()
+        return cast(dict[str, Any], self._call("POST", "/chat/completions", json=body).json())
 
     def chat_stream(self, messages: list[dict[str, Any]], **params: Any) -> Iterator[dict]:
         """The streamed chunks, as OpenAI's SSE `data:` lines, until `[DONE]`."""

@@ -17,9 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
+
+if TYPE_CHECKING:  # the type of hashlib's hash objects
+    from _hashlib import HASH
 
 # Read from the network in 256 KiB pieces: a broken connection loses at most one piece
 # (smaller pieces cost throughput: 64 KiB ran at 0.33 of a raw GET, 256 KiB at 0.41).
@@ -300,7 +304,9 @@ def sha256_of(path: Path, between_chunks: Callable[[], None] = lambda: None) -> 
     return sha256_prefix(path, path.stat().st_size, between_chunks).hexdigest()
 
 
-def sha256_prefix(path: Path, length: int, between_chunks: Callable[[], None] = lambda: None):
+def sha256_prefix(
+    path: Path, length: int, between_chunks: Callable[[], None] = lambda: None
+) -> HASH:
     """A running SHA-256 of the first `length` bytes of a file."""
     digest = hashlib.sha256()
     if length:

@@ -16,14 +16,18 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from neurocache.errors import Unavailable
 from neurocache.threads import Threads
+
+if TYPE_CHECKING:  # imported when a model ships its tokenizer
+    from tokenizers import Tokenizer
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
 BUILTIN_MODEL = BUILTIN_DIR / "all-minilm-l6-v2-f16.gguf"
@@ -120,7 +124,7 @@ class LlamaEmbedder:
         )
         return context, batch
 
-    def _load_tokenizer(self, path: Path | None) -> object | None:
+    def _load_tokenizer(self, path: Path | None) -> Tokenizer | None:
         """The model's own tokenizer when it ships one (the built-in model does)."""
         if path is None or not path.is_file():
             return None
@@ -160,7 +164,7 @@ class LlamaEmbedder:
             except RuntimeError:  # closed: give the context back, or later calls would wait
                 self._give_back(slot)
                 raise
-            future.add_done_callback(lambda _done, slot=slot: self._give_back(slot))
+            future.add_done_callback(self._give_back_when_done(slot))
             pending.append((indices, future))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for indices, future in pending:
@@ -223,6 +227,10 @@ class LlamaEmbedder:
                 self._free.append(slot)
             self._freed.notify_all()
 
+    def _give_back_when_done(self, slot: int) -> Callable[[Future[np.ndarray]], None]:
+        """A done callback that gives `slot` back, however the batch on it ended."""
+        return lambda _done: self._give_back(slot)
+
     def _embed_batch(self, slot: int, token_lists: list[list[int]], threads: int) -> np.ndarray:
         import llama_cpp
 
@@ -246,7 +254,8 @@ class LlamaEmbedder:
         batch.reset()
         context.kv_cache_clear()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
+        return unit
 
     def close(self) -> None:
         for worker in self._workers:
@@ -280,7 +289,10 @@ class RemoteEmbedder:
             self.client.embeddings(list(texts), self.model),  # type: ignore[attr-defined]
             dtype=np.float32,
         )
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        unit: np.ndarray = vectors / np.maximum(
+            np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12
+        )
+        return unit
 
     def close(self) -> None:
         pass

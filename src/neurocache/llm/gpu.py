@@ -11,8 +11,15 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 LAYER_DEVICE = re.compile(r"layer\s+(\d+) assigned to device (\S+?),")
+
+
+class GpuPlan(TypedDict):
+    device: str  # "cpu", or the GPU's kind
+    gpu_layers: int
+    note: str
 
 
 @dataclass(frozen=True)
@@ -21,7 +28,7 @@ class GpuInfo:
     name: str | None
     build_can_offload: bool
 
-    def plan(self, requested_layers: int) -> dict[str, object]:
+    def plan(self, requested_layers: int) -> GpuPlan:
         """GPU layers to ask for, and what to tell the user about it."""
         if requested_layers == 0:
             return {"device": "cpu", "gpu_layers": 0, "note": "GPU offload is off (gpu_layers=0)"}

@@ -55,6 +55,7 @@ from neurocache.llm.supervisor import ModelProcess
 from neurocache.settings import Settings
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
+from neurocache.store.database import get_or_not_found
 from neurocache.store.tables import Model
 from neurocache.threads import Threads
 
@@ -682,7 +683,7 @@ class ModelManager:
                 # The row stays with the hash first received; the downloaded file goes
                 # after the commit (a crash between leaves a stray file, never a row that
                 # says installed with no file).
-                stored = session.get(Model, model_id)
+                stored = get_or_not_found(session, Model, model_id, "model")
                 stored.state, stored.error, stored.desired_state = "absent", None, "stopped"
             elif row is not None:  # a registered file stays where the user keeps it
                 session.delete(session.get(Model, model_id))

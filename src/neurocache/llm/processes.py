@@ -97,7 +97,11 @@ def run_guarded(command: list[str], parent_pid: int) -> int:
         # waits on the child, and a second wait would stall. A timer escalates to kill.
         if child.poll() is None:
             child.terminate()
-            Threads().later(5.0, lambda: child.poll() is None and child.kill())
+            Threads().later(5.0, kill)
+
+    def kill() -> None:
+        if child.poll() is None:
+            child.kill()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

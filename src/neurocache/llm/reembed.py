@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 
 from neurocache.events import Publish
 from neurocache.store import Database
@@ -36,7 +36,7 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
-def stale_query(embedder_name: str):
+def stale_query(embedder_name: str) -> Select[str, str]:
     """Memories without a vector from this embedder."""
     return (
         select(Memory.id, Memory.content)

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,8 @@ def load_failure(lines: list[str]) -> str | None:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class ModelProcess:
@@ -81,7 +82,7 @@ class ModelProcess:
         start_timeout_s: float = 120.0,
         health_interval_s: float = 5.0,
         max_restarts: int = 5,
-        gpu_plan: dict[str, Any] | None = None,
+        gpu_plan: Mapping[str, object] | None = None,
         threads: Threads | None = None,
     ) -> None:
         self.model_id = model_id
@@ -92,7 +93,7 @@ class ModelProcess:
         self.start_timeout_s = start_timeout_s
         self.health_interval_s = health_interval_s
         self.max_restarts = max_restarts
-        self.gpu_plan = gpu_plan or {}
+        self.gpu_plan: Mapping[str, object] = gpu_plan or {}
         self.state = "stopped"  # starting | running | restarting | failed | stopped
         self.error: str | None = None
         self.port: int | None = None
@@ -210,11 +211,11 @@ class ModelProcess:
 
     def _spawn(self, command: list[str]) -> subprocess.Popen:
         self._rotate_log()
-        extra: dict[str, Any] = (
-            {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-            if sys.platform == "win32"
-            else {"start_new_session": True}  # its own group: stopped as a whole
-        )
+        extra: dict[str, Any]
+        if sys.platform == "win32":
+            extra = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        else:
+            extra = {"start_new_session": True}  # its own group: stopped as a whole
         process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,

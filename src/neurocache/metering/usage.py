@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import CursorResult, case, delete, func, select
 
 from neurocache.errors import InvalidInput
 from neurocache.metering.periodic import Periodic
@@ -172,11 +172,14 @@ class UsageMeter:
         deleted = 0
         with self._db.session() as session:
             for bucket in USAGE_BUCKETS:
-                deleted += session.execute(
-                    delete(UsageRow).where(
-                        UsageRow.bucket == bucket,
-                        UsageRow.start < self.retention.cutoff(bucket, now),
-                    )
+                deleted += cast(
+                    "CursorResult[Any]",
+                    session.execute(
+                        delete(UsageRow).where(
+                            UsageRow.bucket == bucket,
+                            UsageRow.start < self.retention.cutoff(bucket, now),
+                        )
+                    ),
                 ).rowcount
         return deleted
 

@@ -73,7 +73,9 @@ class ScheduledBackups:
         newest = self.backups()[-1:]
         if not newest:
             return min(self.interval_s, FIRST_DELAY_S)
-        taken = datetime.strptime(NAME.fullmatch(newest[0].name)[1], STAMP).replace(tzinfo=UTC)
+        named = NAME.fullmatch(newest[0].name)
+        assert named is not None  # backups() lists only the names that match
+        taken = datetime.strptime(named[1], STAMP).replace(tzinfo=UTC)
         elapsed = ((now or datetime.now(UTC)) - taken).total_seconds()
         return max(0.0, min(self.interval_s - elapsed, self.interval_s))
 

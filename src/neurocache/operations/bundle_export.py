@@ -444,16 +444,24 @@ class Exporter:
         for conversation_id in conversations:
             with self.db.session() as session:
                 conversation = session.get(Conversation, conversation_id)
-                item = conversation and {
-                    "type": "conversation",
-                    **self._conversation_body(session, conversation, exported),
-                }
+                item: dict[str, Any] | None = (
+                    None
+                    if conversation is None
+                    else {
+                        "type": "conversation",
+                        **self._conversation_body(session, conversation, exported),
+                    }
+                )
             if item:
                 yield item
         for channel_id in channels:
             with self.db.session() as session:
                 channel = session.get(Channel, channel_id)
-                item = channel and {"type": "channel", **self._channel_body(session, channel)}
+                item = (
+                    None
+                    if channel is None
+                    else {"type": "channel", **self._channel_body(session, channel)}
+                )
             if item:
                 yield item
 

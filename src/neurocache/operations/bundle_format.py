@@ -218,14 +218,14 @@ class ChatsBundle(Header):
     items: list[Annotated[ConversationItem | ChannelItem, Field(discriminator="type")]]
 
 
-MODELS: dict[str, type[Header]] = {
+Bundle = CollectionBundle | AgentBundle | ConversationBundle | ChannelBundle | ChatsBundle
+MODELS: dict[str, type[Bundle]] = {
     "collection": CollectionBundle,
     "agent": AgentBundle,
     "conversation": ConversationBundle,
     "channel": ChannelBundle,
     "chats": ChatsBundle,
 }
-Bundle = CollectionBundle | AgentBundle | ConversationBundle | ChannelBundle | ChatsBundle
 
 
 # ---- reading
@@ -272,7 +272,7 @@ def validate(document: dict[str, Any], expected_kind: str | None = None) -> Bund
         raise InvalidInput(
             "the bundle names things it does not hold", details={"errors": problems[:50]}
         )
-    return bundle  # type: ignore[return-value]
+    return bundle
 
 
 def _check_header(document: dict[str, Any], expected_kind: str | None) -> None:
@@ -331,8 +331,8 @@ def relation_problems(bundle: Bundle) -> list[dict[str, Any]]:
         ]
         return _unique(ids) + managed + _edge_problems(bundle.edges, set(ids))
     bodies = bundle.items if isinstance(bundle, ChatsBundle) else [bundle]
-    conversations = [b for b in bodies if isinstance(b, ConversationBody)]
-    channels = [b for b in bodies if isinstance(b, ChannelBody)]
+    conversations: list[ConversationBody] = [b for b in bodies if isinstance(b, ConversationBody)]
+    channels: list[ChannelBody] = [b for b in bodies if isinstance(b, ChannelBody)]
     ids = (
         [b.conversation.id for b in conversations]
         + [b.channel.id for b in channels]
@@ -382,16 +382,16 @@ def _cycles(links: list[tuple[str, str]]) -> list[dict[str, Any]]:
         path.add(start)
         while stack:
             node, parents = stack[-1]
-            parent = next(parents, None)
-            if parent is None:
+            above = next(parents, None)
+            if above is None:
                 stack.pop()
                 path.discard(node)
                 done.add(node)
-            elif parent in path:
-                return [{"id": parent, "problem": "a hierarchy (reply, part of, fork) cycles"}]
-            elif parent not in done:
-                path.add(parent)
-                stack.append((parent, iter(up.get(parent, []))))
+            elif above in path:
+                return [{"id": above, "problem": "a hierarchy (reply, part of, fork) cycles"}]
+            elif above not in done:
+                path.add(above)
+                stack.append((above, iter(up.get(above, []))))
     return []
 
 

@@ -14,7 +14,7 @@ import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -113,6 +113,12 @@ class Writer:
     def new(self, old_id: str) -> str:
         return self.result.id_map.setdefault(old_id, new_id())
 
+    @overload
+    def mapped(self, old_id: str) -> str: ...
+    @overload
+    def mapped(self, old_id: None) -> None: ...
+    @overload
+    def mapped(self, old_id: str | None) -> str | None: ...
     def mapped(self, old_id: str | None) -> str | None:
         return None if old_id is None else self.result.id_map[old_id]
 

@@ -135,7 +135,8 @@ def for_hub(hub: Any) -> Bundles:
 
     def model_ok(model_id: str) -> bool:
         try:
-            return hub.models.get(model_id)["role"] == "chat"
+            role: str = hub.models.get(model_id)["role"]
+            return role == "chat"
         except NeurocacheError:
             return False
 

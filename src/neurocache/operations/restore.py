@@ -132,7 +132,8 @@ def read_manifest(tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> dict[
             f"Neurocache reads ({', '.join(map(str, sorted(KNOWN_FORMATS)))});"
             " a newer Neurocache may read it"
         )
-    return manifest
+    checked: dict[str, Any] = manifest  # a dict: only a dict's version is known
+    return checked
 
 
 def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from typing import Any
@@ -52,7 +52,7 @@ class MeteredStream:
         if hasattr(self._chunks, "close"):
             self._chunks.close()
 
-    def _metered(self) -> Iterator[dict[str, Any]]:
+    def _metered(self) -> Generator[dict[str, Any], None, None]:
         pieces, answered = 0, False
         usage: dict[str, Any] = {}
         try:
@@ -97,7 +97,7 @@ def stream_reply(
     max_tokens: int,
     temperature: float,
     on_delta: Callable[[str], None] = lambda _d: None,
-    save: Callable[[str], None] = lambda _t: None,
+    save: Callable[[str], object] = lambda _t: None,
     stop: threading.Event | None = None,
     prompt_tokens: int | None = None,
 ) -> tuple[str, int]:
@@ -151,10 +151,10 @@ class SerialQueues:
                 return future
             queue = self._queues.get(key)
             idle = queue is None
-            if idle:
+            if queue is None:
                 queue = self._queues[key] = deque()
             # run later, but counted against whoever handed it over (usage)
-            queue.append((carrying_scope(work), future))  # type: ignore[union-attr]
+            queue.append((carrying_scope(work), future))
         if idle:
             self._pool.submit(self._drain, key)
         return future

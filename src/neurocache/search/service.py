@@ -8,7 +8,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,7 +148,7 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     owners: list[str] | None = None  # "owner", "user:<id>", "agent:<id>", ...
-    tiers: list[str] | None = None  # working, long_term, personal_log, archive
+    tiers: Sequence[str] | None = None  # working, long_term, personal_log, archive
 
     @property
     def narrows(self) -> bool:
@@ -178,10 +178,10 @@ class Filters:
             if values:
                 clauses.append(sql.in_values(sql.json_field("m.metadata", name), name))
                 params[name] = sql.values(values)
-        for column, values in (("owner", self.owners), ("tier", self.tiers)):
-            if values:
+        for column, chosen in (("owner", self.owners), ("tier", self.tiers)):
+            if chosen:
                 clauses.append(sql.in_values(f"m.{column}", f"{column}s"))
-                params[f"{column}s"] = sql.values(values)
+                params[f"{column}s"] = sql.values(chosen)
         for name, moment, operator in (("since", self.since, ">="), ("until", self.until, "<")):
             if moment is not None:  # stored as naive UTC text: compare in the same form
                 clauses.append(f"m.created_at {operator} :{name}")
@@ -535,7 +535,8 @@ class SearchService:
 
     # ---- the legs the pipeline stands on (search.pipeline.Legs)
     def embed_query(self, text_: str) -> np.ndarray:
-        return self.get_embedder().embed([text_])[0]
+        vector: np.ndarray = self.get_embedder().embed([text_])[0]
+        return vector
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Any:
         return self._legs.submit(function, *args)
@@ -632,7 +633,7 @@ class SearchService:
             return list(texts)
         sql = self.db.sql
         with self.db.session() as session:
-            ids = dict(
+            ids: dict[str, int] = dict(
                 session.execute(
                     text(
                         f"SELECT id, rowid FROM memories WHERE {self.db.sql.in_values('id', 'ids')}"

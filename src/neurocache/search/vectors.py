@@ -14,6 +14,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -64,9 +65,13 @@ class VectorIndex:
     @classmethod
     def inverted(cls, sample: np.ndarray, lists: int, nprobe: int) -> VectorIndex:
         """Inverted lists trained on `sample`; a hash map of ids makes deletion cheap."""
-        index = faiss.index_factory(sample.shape[1], f"IVF{lists},Flat", faiss.METRIC_INNER_PRODUCT)
+        index = cast(
+            faiss.IndexIVF,  # what the factory makes of "IVF…,Flat" (an IndexIVFFlat)
+            faiss.index_factory(sample.shape[1], f"IVF{lists},Flat", faiss.METRIC_INNER_PRODUCT),
+        )
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        # faiss's stubs omit DirectMap (the enum of direct map types)
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
         return cls(index, nprobe)
 
     @property
@@ -88,9 +93,10 @@ class VectorIndex:
     def ids(self) -> np.ndarray:
         """Every rowid in the index."""
         with self._lock:
-            if self.kind == EXACT:
+            if isinstance(self._index, faiss.IndexIDMap2):  # exact
                 return faiss.vector_to_array(self._index.id_map).copy()
             lists = faiss.extract_index_ivf(self._index).invlists
+            assert lists is not None  # an IVF index made or read whole has its lists
             parts = [
                 faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
                 for i in range(lists.nlist)
@@ -105,7 +111,7 @@ class VectorIndex:
         with self._lock:
             again = [r for r in rowids if r in self._present]
             if again:  # re-adding replaces
-                self._index.remove_ids(np.asarray(again, dtype=np.int64))
+                _remove_ids(self._index, np.asarray(again, dtype=np.int64))
             self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
             self._present.update(rowids)
 
@@ -113,7 +119,7 @@ class VectorIndex:
         with self._lock:
             there = [r for r in rowids if r in self._present]
             if there:
-                self._index.remove_ids(np.asarray(there, dtype=np.int64))
+                _remove_ids(self._index, np.asarray(there, dtype=np.int64))
                 self._present.difference_update(there)
 
     def vectors(self, rowids: list[int]) -> tuple[list[int], np.ndarray]:
@@ -150,9 +156,14 @@ class VectorIndex:
             return None
         selector = faiss.IDSelectorBatch(np.asarray(among, dtype=np.int64))
         if self.kind == EXACT:
-            return faiss.SearchParameters(sel=selector)
+            params = faiss.SearchParameters()
+            params.sel = selector
+            return params
         # Every list: the few it may return can lie in lists the query is far from.
-        return faiss.SearchParametersIVF(sel=selector, nprobe=self.lists)
+        ivf_params = faiss.SearchParametersIVF()
+        ivf_params.sel = selector
+        ivf_params.nprobe = self.lists
+        return ivf_params
 
     def save(self, path: Path, fingerprint: dict) -> None:
         """Atomically: the index and what it was built from (to check it at start)."""
@@ -182,3 +193,10 @@ class VectorIndex:
         if index.d != dimension:
             return None
         return loaded, fingerprint
+
+
+def _remove_ids(index: faiss.Index, ids: np.ndarray) -> None:
+    """FAISS's Python wrapper takes an array of ids (its stubs say a selector only) and
+    picks the selector that suits the index: one an IVF index's hash map of ids finds
+    without scanning the lists."""
+    index.remove_ids(ids)  # type: ignore[arg-type]

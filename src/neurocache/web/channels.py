@@ -234,7 +234,9 @@ def add_member(channel_id: str, body: NewMember):
     if body.agent_id is not None:
         member = f"agent:{hub.agents.get(body.agent_id)['id']}"
     else:
-        member = "owner" if body.user_id == "owner" else hub.users.get(body.user_id)["person"]
+        user_id = body.user_id
+        assert user_id is not None  # NewMember names one of agent_id and user_id
+        member = "owner" if user_id == "owner" else hub.users.get(user_id)["person"]
     view = hub.channels.add_member(channel_id, member, current_actor(), body.mode)
     return with_presence(channel_id, [view])[0], 201
 

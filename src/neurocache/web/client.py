@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, redirect, request, send_from_directory
+from flask import Blueprint, Response, jsonify, redirect, request, send_from_directory
 from pydantic import BaseModel, Field
 
 from neurocache.access.keys import OWNER, Principal
@@ -92,7 +92,7 @@ def login(body: Login):
     """Sign the browser in with the owner's token; sets the session cookie."""
     if not current_hub().owner_token.matches(body.token):
         raise Unauthorized("that token is not this hub's login token")
-    response = current_app.json.response({"principal": principal_view(OWNER)})
+    response = jsonify({"principal": principal_view(OWNER)})
     return with_session(response, body.token)
 
 
@@ -107,6 +107,6 @@ def whoami():
 @endpoint(scope=None, responses={200: None})
 def logout():
     """Forget the session cookie."""
-    response = current_app.json.response({"ok": True})
+    response = jsonify({"ok": True})
     response.delete_cookie(SESSION_COOKIE, path="/", samesite="Strict", httponly=True)
     return response

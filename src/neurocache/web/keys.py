@@ -15,10 +15,14 @@ bp = Blueprint("keys", __name__, url_prefix="/api/v1/keys")
 Scope = Literal["read", "write", "chat", "admin"]
 
 
+def _read_only() -> list[Scope]:
+    return ["read"]
+
+
 class NewKey(RequestModel):
     name: str = Field(min_length=1, max_length=200, description="What the key is for.")
     scopes: list[Scope] = Field(
-        default_factory=lambda: ["read"],
+        default_factory=_read_only,
         min_length=1,
         description="read, write, chat, admin (admin implies all).",
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from typing import TypedDict
 
 from flask import Flask, Response, g, request
 
@@ -96,17 +97,23 @@ def _limit(allowances: list[Allowance]) -> None:
         )
 
 
-def _subject(response: Response) -> dict[str, str]:
+class _Subject(TypedDict, total=False):
+    agent: str
+    model: str
+
+
+def _subject(response: Response) -> _Subject:
     """The agent or model a request was about — only once the hub answered for it: an id
     in a refused or failed request's URL is anyone's text, not a thing of this hub."""
     view_args = request.view_args or {}
+    subject: _Subject = {}
     if response.status_code >= 400 or not g.get("principal"):
-        return {}
-    return {
-        name: str(view_args[key])
-        for name, key in (("agent", "agent_id"), ("model", "model_id"))
-        if key in view_args
-    }
+        return subject
+    if "agent_id" in view_args:
+        subject["agent"] = str(view_args["agent_id"])
+    if "model_id" in view_args:
+        subject["model"] = str(view_args["model_id"])
+    return subject
 
 
 def _finish(response: Response) -> Response:

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from neurocache import __version__
 from neurocache.errors import ERROR_CODES
@@ -163,7 +163,8 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         if spec is not None:
             routes.append((rule, view, spec))
     models = _models([spec for _, _, spec in routes])
-    keyed = [(m, mode) for m in models for mode in ("validation", "serialization")]
+    modes: tuple[JsonSchemaMode, ...] = ("validation", "serialization")
+    keyed = [(m, mode) for m in models for mode in modes]
     refs, defs = models_json_schema(keyed, ref_template=REF)
     paths: dict[str, dict[str, Any]] = {}
     for rule, view, spec in sorted(routes, key=lambda r: r[0].rule):

@@ -23,6 +23,13 @@ def refusal(status: int, message: str) -> dict[str, Any]:
     return {"ok": False, "error": error_body(status, message)["error"]}
 
 
+def _sid() -> str:
+    """The socket whose event is being handled. Flask-SocketIO sets `sid` on Flask's
+    request for each event, an attribute Flask's types do not have."""
+    sid: str = request.sid  # type: ignore[attr-defined]
+    return sid
+
+
 OK = {"ok": True}
 REVOKED = refusal(401, "this connection's API key was revoked")
 
@@ -54,14 +61,14 @@ class Realtime:
     def principal(self) -> Principal | None:
         """This socket's principal while its key is live. A key revoked by another
         process (the CLI) is caught here, at the socket's next message."""
-        principal = self.principals.get(request.sid)
+        principal = self.principals.get(_sid())
         if (
             principal is not None
             and principal.kind == "key"
             and not self.hub.keys.is_live(principal.id)
         ):
-            self.principals.pop(request.sid, None)
-            self.socketio.server.disconnect(request.sid)
+            self.principals.pop(_sid(), None)
+            self.socketio.server.disconnect(_sid())
             return None
         return principal
 
@@ -77,7 +84,7 @@ class Realtime:
         if principal is None:
             message = "connect with auth={'token': '<api key or session token>'}"
             raise ConnectionRefusedError(message, error_body(401, message))
-        self.principals[request.sid] = principal
+        self.principals[_sid()] = principal
 
     def evict(self, channel_id: str, person: str) -> None:
         """A member removed from a channel leaves its room at once (every socket of
@@ -91,8 +98,8 @@ class Realtime:
                 self._leave_channel(sid, channel_id)
 
     def on_disconnect(self, *_reason: Any) -> None:
-        self.principals.pop(request.sid, None)
-        person, channels = self.channels_of.pop(request.sid, ("", set()))
+        self.principals.pop(_sid(), None)
+        person, channels = self.channels_of.pop(_sid(), ("", set()))
         for channel_id in channels:
             self._left(channel_id, person)
 
@@ -134,7 +141,7 @@ class Realtime:
         if not isinstance(room, str):
             return refusal(422, "leave needs {'room': '...'}")
         leave_room(room)
-        self._leave_channel(request.sid, room.removeprefix("channel:"))
+        self._leave_channel(_sid(), room.removeprefix("channel:"))
         return OK
 
     def on_typing(self, data: Any = None) -> dict[str, Any]:
@@ -146,7 +153,7 @@ class Realtime:
         principal = self.principal()
         if principal is None:
             return REVOKED
-        if channel_id not in self.channels_of.get(request.sid, ("", set()))[1]:
+        if channel_id not in self.channels_of.get(_sid(), ("", set()))[1]:
             return refusal(403, f"join {room} before typing in it")
         self.socketio.emit(
             "typing",
@@ -157,12 +164,12 @@ class Realtime:
                 "typing": data.get("typing", True),
             },
             to=room,
-            skip_sid=request.sid,
+            skip_sid=_sid(),
         )
         return OK
 
     def _arrived(self, channel_id: str, principal: Principal) -> None:
-        _, joined = self.channels_of.setdefault(request.sid, (principal.person, set()))
+        _, joined = self.channels_of.setdefault(_sid(), (principal.person, set()))
         if channel_id not in joined:
             joined.add(channel_id)
             if self.hub.presence.arrive(channel_id, principal.person):

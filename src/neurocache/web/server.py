@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -75,7 +76,8 @@ class HubServer:
 
     @property
     def url(self) -> str:
-        host = bind_address_as_host(self._server.server_address[0])
+        # An IP socket's address is text (only a Unix socket's may be bytes).
+        host = bind_address_as_host(cast(str, self._server.server_address[0]))
         # A wildcard bind is reached, from this machine, through its loopback address.
         host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)
         return f"http://{host}:{self.port}"

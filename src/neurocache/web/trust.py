@@ -122,8 +122,11 @@ class TrustMiddleware:
                 "forbidden_origin",
                 environ,
             )
-        cross = cross_origin(environ)
-        if not cross or environ.get("PATH_INFO", "").startswith(SOCKETIO_PATH):
+        if (
+            origin is None  # not cross-origin
+            or not cross_origin(environ)
+            or environ.get("PATH_INFO", "").startswith(SOCKETIO_PATH)
+        ):
             return self.app(environ, start_response)  # Engine.IO adds its own CORS headers
         preflight = "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
         if environ["REQUEST_METHOD"] == "OPTIONS" and preflight:
