@@ -98,7 +98,7 @@ def test_without_a_display_the_browser_opens_and_a_second_launch_asks_the_first(
 
 
 def test_beside_a_serving_hub_the_desktop_opens_it_instead_of_a_second_hub(tmp_path):
-    from tests.test_serve import start_serve
+    from tests.support.proc import start_serve
 
     opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.sh"

@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 import socketio
 
-from tests.support.proc import URL_LINE
-
-
-def start_serve(data_dir: Path, *args: str) -> tuple[subprocess.Popen, re.Match]:
-    env = {**os.environ, "NEUROCACHE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "neurocache", "serve", *args],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            raise AssertionError(f"serve exited: {process.stderr.read()}")
-        match = URL_LINE.search(line)
-        if match:
-            return process, match
-    process.kill()
-    raise AssertionError("serve printed no URL")
+from tests.support.proc import start_serve
 
 
 @pytest.fixture

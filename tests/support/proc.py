@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 
@@ -48,3 +52,25 @@ def rss_bytes(pid: int) -> int:
 
 # The line a serving hub prints with its sign-in link.
 URL_LINE = re.compile(r"Open the hub: (http://127\.0\.0\.1:(\d+))/\?token=(nco_\S+)")
+
+
+def start_serve(data_dir: Path, *args: str) -> tuple[subprocess.Popen, re.Match]:
+    """`neurocache serve` in a process of its own, once it printed its URL."""
+    env = {**os.environ, "NEUROCACHE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neurocache", "serve", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            raise AssertionError(f"serve exited: {process.stderr.read()}")
+        match = URL_LINE.search(line)
+        if match:
+            return process, match
+    process.kill()
+    raise AssertionError("serve printed no URL")

@@ -92,3 +92,16 @@ def test_the_store_imports_only_settings_and_errors_of_ours():
             or m.startswith(("neurocache.store", "neurocache.errors", "neurocache.settings"))
             for m in ours
         ), file
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in conftest.py and tests/support/, never in a test module
+    (a moved module broke an import made inside a test function once)."""
+    tests = SRC.parents[1] / "tests"
+    offending = [
+        f"{path.relative_to(tests)}: {name}"
+        for path in tests.rglob("test_*.py")
+        for name in imports(path)
+        if name.startswith(("tests.test_", "tests.api", "tests.e2e", "tests.unit"))
+    ]
+    assert offending == []
