@@ -37,13 +37,14 @@ from neurocache.llm.embedder import LlamaEmbedder, RemoteEmbedder
 from neurocache.llm.manager import ModelManager
 from neurocache.llm.reembed import Reembedder
 from neurocache.llm.reranker import LlamaReranker
+from neurocache.llm.shared import SharedServers
 from neurocache.metering.ratelimit import RateLimiter
 from neurocache.metering.ratelimit_redis import RedisRateLimiter
 from neurocache.metering.usage import UsageMeter, UsageRetention
 from neurocache.operations.backup_schedule import ScheduledBackups
 from neurocache.replies.completions import Completions
 from neurocache.replies.streaming import SerialQueues
-from neurocache.runtime.jobs import Claims, JobQueue
+from neurocache.runtime.jobs import Claims, JobQueue, process_id
 from neurocache.runtime.maintenance import Maintenance
 from neurocache.runtime.parts import Runtime
 from neurocache.search.pipeline import Weights
@@ -88,6 +89,7 @@ class Hub:
         ensure_private_dir(settings.data_dir)
         self.runtime = Runtime()
         self.threads = self.runtime.threads  # every thread of this hub's starts there
+        self.process_id = process_id()  # this process among those sharing a store
         self._build_store_access_and_metering(settings)
         self._build_models_and_search(settings)
         self._build_knowledge(settings)
@@ -137,6 +139,8 @@ class Hub:
             lambda *event: self.publish(*event),
             count_usage=self.usage.add,
             threads=self.threads,
+            # processes sharing a PostgreSQL store run each model's server once
+            shared=SharedServers(self.db, self.process_id, enabled=self.shares_store),
         )
         self.search = SearchService(
             self.db,
@@ -158,7 +162,9 @@ class Hub:
             workers=settings.ingest_workers,
             threads=self.threads,
             # processes sharing a PostgreSQL store claim each job for a lease
-            claims=Claims(shared=self.db.sql.postgresql, lease_s=settings.job_lease_s),
+            claims=Claims(
+                shared=self.shares_store, lease_s=settings.job_lease_s, worker_id=self.process_id
+            ),
         )
         self.knowledge = Knowledge(
             settings,
@@ -432,6 +438,7 @@ class Hub:
         add("usage", start=self.usage.start, stop=self.usage.close)
         add("key uses", stop=self.keys.flush)
         add("model servers", stop=self.models.close)
+        add("shared model servers", start=self.models.start_sharing, stop=self.models.stop_sharing)
         add("embedder and reranker", stop=self._close_embedders)
         add("search", stop=self.search.close)
         add("re-embedding", stop=self._stop_reembedding)

@@ -23,6 +23,7 @@ import requests
 
 from tests.support.proc import alive, descendants
 from tests.support.sockets import Member
+from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import wait_for
 
 LEASE_S = 6  # a killed hub's jobs go to the other after this
@@ -71,6 +72,7 @@ def cluster():
         everything |= set(descendants(pid))
     view["all_pids"] = everything
     view["headers"] = {"Authorization": f"Bearer {view['key']}"}
+    view["models_dir"] = folder / "data" / "hub" / "models"  # where a key may register
     try:
         yield view
     finally:
@@ -169,6 +171,47 @@ def test_one_keys_rate_limit_is_shared_by_the_hubs(cluster):
         )
     limited = [n for n, status in enumerate(statuses) if status == 429]
     assert limited and limited[0] <= 31, statuses  # one bucket of 30, not 30 per hub
+
+
+def test_a_model_server_runs_once_and_every_hub_answers_through_it(cluster):
+    """Started through hub A, the model's server runs in A's process only; hub B finds it
+    in the store and answers through it; a stop asked of B reaches A's server."""
+    a, b = cluster["hubs"]
+    cluster["models_dir"].mkdir(parents=True, exist_ok=True)
+    gguf = write_tiny_llama(cluster["models_dir"] / "tiny.gguf", n_ctx=2048)
+    model = api(cluster, a, "POST", "/api/v1/models", json={"path": str(gguf)})
+    assert model.status_code == 201, model.text
+    model_id = model.json()["id"]
+    assert api(cluster, a, "POST", f"/api/v1/models/{model_id}/start").status_code == 202
+
+    def state_on(base: str) -> str:
+        return api(cluster, base, "GET", f"/api/v1/models/{model_id}").json()["state"]
+
+    assert wait_for(lambda: state_on(a) == "running", timeout=120)
+    assert wait_for(lambda: state_on(b) == "running", timeout=10)
+    assert api(cluster, b, "POST", f"/api/v1/models/{model_id}/start").status_code == 202
+    answer = api(
+        cluster,
+        b,
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "model": model_id,
+            "max_tokens": 4,
+            "messages": [{"role": "user", "content": "hello"}],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    servers = [
+        pid
+        for hub in ("hub 1", "hub 2")
+        for pid in descendants(cluster["pids"][hub])
+        if "model-server" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    ]
+    assert len(servers) == 1, servers  # B started none of its own
+    assert api(cluster, b, "POST", f"/api/v1/models/{model_id}/stop").status_code in (200, 202)
+    assert wait_for(lambda: state_on(a) != "running", timeout=20)
+    assert wait_for(lambda: not any(alive(pid) for pid in servers), timeout=20)
 
 
 def test_a_hub_killed_mid_ingestion_loses_and_doubles_nothing(cluster):

@@ -51,6 +51,7 @@ from neurocache.llm.registry import (
     row_from_catalog,
 )
 from neurocache.llm.reranker import LlamaReranker
+from neurocache.llm.shared import SharedServers
 from neurocache.llm.supervisor import ModelProcess
 from neurocache.settings import Settings
 from neurocache.store import Database, audit
@@ -83,9 +84,13 @@ class ModelManager:
         download_options: DownloadOptions | None = None,
         count_usage: Callable[..., None] = lambda **_counts: None,
         threads: Threads | None = None,
+        shared: SharedServers | None = None,
     ) -> None:
         self.settings = settings
         self.threads = threads or Threads()
+        # team mode: a model's server runs in one hub process, the others use it
+        self.shared = shared or SharedServers(db, owner="")
+        self._sharing = threading.Event()
         self.count_usage = count_usage  # tokens each model took and gave, for usage
         self.db = db
         self.publish = publish
@@ -136,6 +141,8 @@ class ModelManager:
         if row is not None and row.source == "remote":
             return self._client(row.base_url or "", row.api_key)
         process = self._processes.get(model_id)
+        if process is None and (url := self.shared.elsewhere(row)) is not None:
+            return self._client(url, None)  # another hub process runs it
         if process is None or not process.wait_running(self.settings.model_restart_wait_s):
             raise Conflict(f"model {model_id} is not running: start it first")
         with self._lock:  # one per server: it follows the server across restarts
@@ -170,7 +177,11 @@ class ModelManager:
         row = self._row(model_id)
         if row is None or row.role != "chat":
             raise InvalidInput(f"{model_id} is not a chat model of this hub")
-        if row.source != "remote" and not self._wait_running(model_id):
+        if (
+            row.source != "remote"
+            and not self._wait_running(model_id)
+            and self.shared.elsewhere(row) is None
+        ):
             raise Unavailable(
                 f"the chat model {model_id} is not running: start it "
                 f"(POST /api/v1/models/{model_id}/start)"
@@ -195,12 +206,22 @@ class ModelManager:
             row = self._row(model_id)
             if row is not None and row.role == "chat":
                 return model_id
+        for row in self._served_elsewhere("chat"):
+            return row.id
         with self.db.session() as session:  # a remote model answers while it is registered
             return session.scalar(
                 select(Model.id).where(
                     Model.role == "chat", Model.source == "remote", Model.error.is_(None)
                 )
             )
+
+    def _served_elsewhere(self, role: str) -> builtins.list[Model]:
+        """Models of `role` whose server another live hub process runs (team mode)."""
+        if not self.shared.enabled:
+            return []
+        with self.db.session() as session:
+            rows = list(session.scalars(select(Model).where(Model.role == role)))
+        return [row for row in rows if self.shared.elsewhere(row)]
 
     def _running_ids(self) -> set[str]:
         return {i for i, p in list(self._processes.items()) if p.state == "running"}
@@ -483,6 +504,9 @@ class ModelManager:
             raise Conflict(f"{model_id} is not installed: download or register it first")
         if row.source == "remote":
             return self._check_remote(model_id) or self.get(model_id)
+        if model_id not in self._processes and not self.shared.claim(model_id):
+            self._set_row(model_id, desired_state="running")
+            return self.get(model_id)  # another hub process runs its server: shared
         if row.role == "rerank":
             raise Conflict(
                 f"{model_id} is a reranker: it runs inside the hub, chosen with the "
@@ -502,6 +526,10 @@ class ModelManager:
         return self.get(model_id)
 
     def _server_changed(self, model_id: str, process: ModelProcess) -> None:
+        if process.state == "running" and process.port is not None:
+            self.shared.announce(model_id, f"http://127.0.0.1:{process.port}")
+        elif process.state in ("stopped", "failed"):
+            self.shared.withdraw(model_id)
         if process.state == "running":
             # Stopping the others joins their supervising threads: not from this one's.
             self.threads.start(f"model-{model_id}-takeover", self._took_over, model_id, process)
@@ -696,6 +724,7 @@ class ModelManager:
 
     def close(self) -> None:
         """Stop every model server; pause downloads (they resume at the next start)."""
+        self._sharing.set()
         for process in list(self._processes.values()):
             process.stop()
         for tokenizer in self._tokenizers.values():
@@ -716,12 +745,39 @@ class ModelManager:
 
     def _view(self, model_id: str, row: Model | None) -> dict[str, Any]:
         process = self._processes.get(model_id)
-        return model_view(
-            self.catalog.get(model_id),
-            row,
-            process.status() if process else None,
-            self._progress.get(model_id),
-        )
+        runtime = process.status() if process else None
+        if runtime is None and (url := self.shared.elsewhere(row)) is not None:
+            owner = row.server_owner if row is not None else None
+            runtime = {"state": "running", "error": None, "url": url, "owner": owner}
+        return model_view(self.catalog.get(model_id), row, runtime, self._progress.get(model_id))
+
+    # ---- team mode: servers shared across hub processes (llm/shared.py)
+    def start_sharing(self) -> None:
+        if self.shared.enabled:
+            self.threads.start("model-servers-shared", self._keep_shared)
+
+    def stop_sharing(self) -> None:
+        self._sharing.set()
+
+    def _keep_shared(self) -> None:
+        """Renew the leases of the servers this process runs; stop those another process
+        was asked to stop; start those whose owner died."""
+        while not self._sharing.wait(self.shared.lease_s / 3):
+            try:
+                self._share_once()
+            except Exception:  # the next round tries again
+                log.exception("sharing model servers failed")
+
+    def _share_once(self) -> None:
+        mine = sorted(self._running_ids())
+        self.shared.renew(mine)
+        for model_id in mine:
+            row = self._row(model_id)
+            if row is not None and row.desired_state == "stopped":
+                self.stop(model_id)
+        for model_id in self.shared.orphans():
+            if model_id not in self._processes:
+                self._start(model_id)
 
     def _changed(self, model_id: str) -> None:
         try:

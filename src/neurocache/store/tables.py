@@ -176,6 +176,11 @@ class Model(Base):
     )
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
+    # team mode: the hub process whose server this is, where it listens, until when
+    # (llm/shared.py); the other processes send their requests there
+    server_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    server_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    server_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
