@@ -70,7 +70,7 @@ def test_a_watched_file_is_remembered_with_its_document(tmp_path, monkeypatch):
     (folder / "rivers.md").write_text(RIVERS)
     hub = open_hub(tmp_path / "data", watch_interval_s=3600)
     hub.folders.stop()  # only this test's scan runs
-    monkeypatch.setattr(hub.folders, "_scan_quietly", lambda _folder_id: None)
+    monkeypatch.setattr(hub.folders, "scan_quietly", lambda _folder_id: None)
     watched = hub.folders.register(str(folder), ACTOR)
     monkeypatch.setattr(hub.jobs, "dispatch", killed)
     with pytest.raises(Killed):
@@ -144,7 +144,7 @@ def test_a_failed_ingestion_leaves_no_chunks_to_find(tmp_path, monkeypatch):
     hub = open_hub(tmp_path)
     monkeypatch.setattr(
         hub.knowledge,
-        "_embed",
+        "embed_and_store",
         lambda *_a: (_ for _ in ()).throw(RuntimeError("the embedder fell over")),
     )
     accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=ACTOR)
@@ -232,7 +232,7 @@ def test_a_cancel_that_races_the_end_of_indexing_wins_whole(tmp_path, monkeypatc
     """Cancelled after its last progress report: the job says cancelled, so the document
     says failed and keeps no chunks (never `indexed` beside a cancelled job)."""
     hub = open_hub(tmp_path)
-    index_document = hub.knowledge._index_document
+    index_document = hub.knowledge.index_document
 
     def then_cancelled(document_id, *args):
         index_document(document_id, *args)
@@ -240,7 +240,7 @@ def test_a_cancel_that_races_the_end_of_indexing_wins_whole(tmp_path, monkeypatc
             job_id = session.scalar(select(Job.id).where(Job.kind == "ingest"))
         hub.jobs.cancel(job_id)
 
-    monkeypatch.setattr(hub.knowledge, "_index_document", then_cancelled)
+    monkeypatch.setattr(hub.knowledge, "index_document", then_cancelled)
     accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=ACTOR)
     assert hub.jobs.wait_idle(60)
     assert hub.jobs.get(accepted["job"]["id"])["status"] == "cancelled"

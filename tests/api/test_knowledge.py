@@ -339,7 +339,7 @@ def test_a_running_job_stops_at_its_next_step_when_cancelled(client, owner, hub,
     monkeypatch.setattr(service, "EMBED_BATCH", 1)
     import threading
 
-    original = hub.knowledge._embed
+    original = hub.knowledge.embed_and_store
     cancelled = []
     submitted: dict = {}
     known = threading.Event()
@@ -349,7 +349,7 @@ def test_a_running_job_stops_at_its_next_step_when_cancelled(client, owner, hub,
         if not cancelled and known.wait(10):  # the worker may be quicker than the test
             cancelled.append(hub.jobs.cancel(submitted["job"]["id"]))
 
-    monkeypatch.setattr(hub.knowledge, "_embed", embed_then_cancel)
+    monkeypatch.setattr(hub.knowledge, "embed_and_store", embed_then_cancel)
     accepted = add(client, owner, title="long", text=RIVERS * 30)
     submitted.update(accepted)
     known.set()

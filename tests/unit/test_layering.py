@@ -105,3 +105,19 @@ def test_no_test_module_imports_another():
         if name.startswith(("tests.test_", "tests.api", "tests.e2e", "tests.unit"))
     ]
     assert offending == []
+
+
+def test_faults_are_injected_through_public_seams():
+    """A test that patches a private method breaks silently when it is renamed; the
+    steps tests wrap (Knowledge.index_document, embed_and_store, FolderWatcher.scan_quietly,
+    JobQueue.dispatch...) are public."""
+    import re
+
+    tests = SRC.parents[1] / "tests"
+    private = re.compile(r"monkeypatch\.setattr\([^,]+,\s*\"_[a-z]")
+    offending = [
+        f"{path.relative_to(tests)}"
+        for path in tests.rglob("test_*.py")
+        if private.search(path.read_text())
+    ]
+    assert offending == []

@@ -152,7 +152,7 @@ class FolderWatcher:
             session.flush()
             view = folder_view(folder)
             audit.record(session, actor, "folder.watch", ("folder", view["id"]), None, view)
-        self.threads.start("folder-scan", self._scan_quietly, view["id"])
+        self.threads.start("folder-scan", self.scan_quietly, view["id"])
         return view
 
     def _watchable(self, path: str) -> Path:
@@ -205,7 +205,7 @@ class FolderWatcher:
             if self._stop.wait(self.interval_s):
                 return
 
-    def _scan_quietly(self, folder_id: str) -> None:
+    def scan_quietly(self, folder_id: str) -> None:
         try:
             self.scan(folder_id)
         except Exception:  # logged: a background scan has nobody to raise to

@@ -683,7 +683,7 @@ class Knowledge:
             if meta is None or not _move_status(session, document_id, WAITING, "indexing"):
                 return
         try:
-            self._index_document(document_id, dict(meta), progress)
+            self.index_document(document_id, dict(meta), progress)
         except DocumentGone:
             raise JobCancelled(job_id) from None  # deleted meanwhile: its delete cancelled us
         except JobCancelled:
@@ -700,10 +700,11 @@ class Knowledge:
             with contextlib.suppress(NotFound):  # deleted by hand meanwhile
                 self.delete_document(payload["replaces"], Actor(payload.get("actor", "ingest")))
 
-    def _index_document(
+    def index_document(
         self, document_id: str, meta: dict[str, Any], progress: Callable[[float], None]
     ) -> None:
-        """A window of text at a time: split, stored, embedded, then the next, so memory
+        """(One step of an ingest job, public: tests inject faults around it.)
+        A window of text at a time: split, stored, embedded, then the next, so memory
         stays bounded (the text is read a window at a time too) and progress is the share
         of the text done."""
         self.search.remove(self._drop_chunks(document_id))  # what a crashed run left
@@ -724,7 +725,7 @@ class Knowledge:
             ids = self._store_chunks(document_id, inherited, chunks, pages, first=stored)
             for done in range(0, len(ids), EMBED_BATCH):
                 batch = ids[done : done + EMBED_BATCH]
-                self._embed(batch, [chunks[done + i].text for i in range(len(batch))])
+                self.embed_and_store(batch, [chunks[done + i].text for i in range(len(batch))])
                 progress(before + (after - before) * (done + len(batch)) / len(ids))
             stored += len(ids)
         with self.db.session() as session:
@@ -801,8 +802,9 @@ class Knowledge:
         with self.db.session() as session:
             return session.get(Document, document_id) is not None
 
-    def _embed(self, memory_ids: list[str], texts: list[str]) -> None:
-        """Embed what has no vector by this embedder yet; identical text reuses one. The
+    def embed_and_store(self, memory_ids: list[str], texts: list[str]) -> None:
+        """(Public: tests inject faults around it.) Embed what has no vector by this
+        embedder yet; identical text reuses one. The
         vector may be of more than the text (`embedding_inputs`: a turn with its context);
         the text's hash is what the stored vector is checked against."""
         name = self.search.embedder_name
@@ -832,7 +834,7 @@ class Knowledge:
 
     def remember(self, memory_ids: list[str], texts: list[str]) -> None:
         """Embed and index memories written elsewhere (chat messages), for recall."""
-        self._embed(memory_ids, texts)
+        self.embed_and_store(memory_ids, texts)
         self.search.checkpoint()
 
     def index_vectors(self, memory_ids: list[str], vectors: np.ndarray) -> None:
