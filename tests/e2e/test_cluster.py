@@ -214,6 +214,54 @@ def test_a_model_server_runs_once_and_every_hub_answers_through_it(cluster):
     assert wait_for(lambda: not any(alive(pid) for pid in servers), timeout=20)
 
 
+def test_an_agents_reply_in_a_channel_is_written_once_and_reaches_both_hubs(cluster):
+    """Posted through hub B, the mention is answered once (the turn runs in the process
+    that took the message, on the model server hub A runs), and a socket of A sees it."""
+    a, b = cluster["hubs"]
+    gguf = write_tiny_llama(cluster["models_dir"] / "agent.gguf", n_ctx=2048)
+    model_id = api(cluster, a, "POST", "/api/v1/models", json={"path": str(gguf)}).json()["id"]
+    assert api(cluster, a, "POST", f"/api/v1/models/{model_id}/start").status_code == 202
+    assert wait_for(
+        lambda: api(cluster, b, "GET", f"/api/v1/models/{model_id}").json()["state"] == "running",
+        timeout=120,
+    )
+    made = api(cluster, a, "POST", "/api/v1/agents", json={"name": "Pilot", "model": model_id})
+    assert made.status_code == 201, made.text
+    pilot = made.json()
+    channel = api(cluster, a, "POST", "/api/v1/channels", json={"name": "harbour"}).json()
+    joined = api(
+        cluster,
+        a,
+        "POST",
+        f"/api/v1/channels/{channel['id']}/members",
+        json={"agent_id": pilot["id"], "mode": "mention"},
+    )
+    assert joined.status_code == 201, joined.text
+    watcher = Member(a, cluster["key"])
+    try:
+        watcher.join(channel["room"])
+        posted = api(
+            cluster,
+            b,
+            "POST",
+            f"/api/v1/channels/{channel['id']}/messages",
+            json={"content": "@pilot where is the reef?", "wait": True},
+        )
+        assert posted.status_code in (200, 201), posted.text
+        [reply] = posted.json()["replies"]
+        assert watcher.next("message.completed", timeout=30)["id"] == reply["id"]
+        time.sleep(2)  # any second reply would have come by now
+        for hub in (a, b):
+            messages = api(
+                cluster, hub, "GET", f"/api/v1/channels/{channel['id']}/messages"
+            ).json()["messages"]
+            by_pilot = [m for m in messages if m["author"] == f"agent:{pilot['id']}"]
+            assert [m["id"] for m in by_pilot] == [reply["id"]]
+    finally:
+        watcher.close()
+        api(cluster, a, "POST", f"/api/v1/models/{model_id}/stop")
+
+
 def test_a_hub_killed_mid_ingestion_loses_and_doubles_nothing(cluster):
     a, b = cluster["hubs"]
     per_document = _memories_of_one_document(cluster, b)
