@@ -23,7 +23,15 @@ def pgvector_bin_dir() -> Path | None:
     except ImportError:
         return None
     found = Path(pgserver.__file__).parent / "pginstall" / "bin"
-    return found if (found / "pg_ctl").is_file() else None
+    if not (found / "pg_ctl").is_file():
+        return None
+    if os.geteuid() == 0:  # the server runs as `postgres`: it must reach the venv
+        reach = subprocess.run(
+            _as_server_user(["test", "-x", str(found / "postgres")]), capture_output=True
+        )
+        if reach.returncode != 0:
+            return None
+    return found
 
 
 def postgres_bin_dir() -> Path | None:

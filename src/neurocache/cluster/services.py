@@ -84,8 +84,10 @@ class Service:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def pgvector_postgres() -> Path:
-    """The PostgreSQL server programs with pgvector: the `pgserver` package's build."""
+def pgvector_postgres(folder: Path) -> Path:
+    """The PostgreSQL server programs with pgvector: the `pgserver` package's build. As
+    root they run as `postgres`, who may not enter the virtualenv (a checkout under /root):
+    then they run from a copy in `folder` (34 MB, made once)."""
     try:
         import pgserver
     except ImportError as exc:
@@ -93,7 +95,22 @@ def pgvector_postgres() -> Path:
             "team mode on one machine needs PostgreSQL with pgvector: "
             "`pip install pgserver` (make test installs it)"
         ) from exc
-    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+    package = Path(pgserver.__file__).parent
+    if os.geteuid() != 0 or _server_user_can_run(package / "pginstall" / "bin" / "postgres"):
+        return package / "pginstall" / "bin"
+    # the same layout: the programs find their libraries at $ORIGIN/../../../pgserver.libs
+    copy = folder / "programs"
+    for part in ("pgserver/pginstall", "pgserver.libs"):
+        if not (copy / part).is_dir():
+            shutil.copytree(package.parent / part, copy / part, symlinks=True)
+    return copy / "pgserver" / "pginstall" / "bin"
+
+
+def _server_user_can_run(program: Path) -> bool:
+    checked = subprocess.run(
+        _as_server_user(["test", "-x", str(program)]), capture_output=True, timeout=30
+    )
+    return checked.returncode == 0
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -112,9 +129,9 @@ class Postgres(Service):
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/neurocache"
 
     def start(self) -> Postgres:
-        bin_dir = pgvector_postgres()
-        data = self.folder / "data"
         self.folder.mkdir(parents=True, exist_ok=True)
+        bin_dir = pgvector_postgres(self.folder)
+        data = self.folder / "data"
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
         if not (data / "PG_VERSION").is_file():
