@@ -264,6 +264,16 @@ def test_an_agents_reply_in_a_channel_is_written_once_and_reaches_both_hubs(clus
 
 def test_a_hub_killed_mid_ingestion_loses_and_doubles_nothing(cluster):
     a, b = cluster["hubs"]
+    # a model whose server hub 1 runs: the survivor takes the server over
+    gguf = write_tiny_llama(cluster["models_dir"] / "spare.gguf", n_ctx=2048)
+    spare = api(cluster, a, "POST", "/api/v1/models", json={"path": str(gguf)}).json()["id"]
+    assert api(cluster, a, "POST", f"/api/v1/models/{spare}/start").status_code == 202
+
+    def spare_on_b() -> dict:
+        return api(cluster, b, "GET", f"/api/v1/models/{spare}").json()
+
+    assert wait_for(lambda: spare_on_b()["state"] == "running", timeout=120)
+    assert "pid" not in spare_on_b()["server"] or spare_on_b()["server"]["pid"] is None
     per_document = _memories_of_one_document(cluster, b)
     before = api(cluster, b, "GET", "/api/v1/status").json()["store"]["memories"]
     documents = []
@@ -295,6 +305,11 @@ def test_a_hub_killed_mid_ingestion_loses_and_doubles_nothing(cluster):
     assert [v["chunk_count"] for v in views] == [1] * 100
     after = api(cluster, b, "GET", "/api/v1/status").json()["store"]["memories"]
     assert after - before == 100 * per_document, "each document stored once, whole"
+    # the dead hub's model server: started again by the survivor once its lease ran out
+    assert wait_for(
+        lambda: spare_on_b()["state"] == "running" and spare_on_b()["server"].get("pid"),
+        timeout=90,
+    ), spare_on_b()
 
 
 def _memories_of_one_document(cluster, base: str) -> int:
