@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from neurocache.access.keys import ApiKeys
@@ -18,7 +15,7 @@ from neurocache.store.audit import Actor, AuditLog
 from neurocache.store.database import managed_by_models
 from neurocache.store.tables import Base, Edge, Memory
 from tests.support.hub import bearer, make_key
-from tests.support.postgres import postgres_bin_dir, postgres_server
+from tests.support.postgres import fresh_database, postgres_bin_dir, postgres_server
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +32,7 @@ def server_url():
 @pytest.fixture
 def database_url(server_url):
     """A fresh, empty database per test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
+    return fresh_database(server_url)
 
 
 @pytest.fixture

@@ -180,18 +180,17 @@ class Postgres(Service):
         self._create_database(bin_dir)
         return self
 
+    @property
+    def _connection(self) -> list[str]:
+        return ["-h", "127.0.0.1", "-p", str(self.port), "-U", self.user]
+
     def _create_database(self, bin_dir: Path) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:  # listening is not yet accepting: retry until it answers
             done = subprocess.run(
                 [
                     str(bin_dir / "psql"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    self.user,
+                    *self._connection,
                     "-d",
                     "postgres",
                     "-tAc",
@@ -208,16 +207,7 @@ class Postgres(Service):
             time.sleep(0.2)
         if done.stdout.strip() != "1":
             subprocess.run(
-                [
-                    str(bin_dir / "createdb"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    self.user,
-                    "neurocache",
-                ],
+                [str(bin_dir / "createdb"), *self._connection, "neurocache"],
                 check=True,
                 capture_output=True,
                 timeout=30,
