@@ -5,16 +5,14 @@ loopback port, started by the test."""
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 
 import pytest
 
 from neurocache.app import create_app, hub_of
+from neurocache.cluster.services import Redis, free_port
 from neurocache.metering.ratelimit_redis import RedisRateLimiter
 from neurocache.settings import Settings
 from tests.support.hub import assert_error, bearer, make_key
-from tests.support.waiting import wait_for
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(
@@ -23,45 +21,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def redis_url(tmp_path):
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            REDIS,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def answers() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    assert wait_for(answers, timeout=10)
-    server.url = f"redis://127.0.0.1:{port}/0"
+    """A throw-away redis-server on a free loopback port (the one `cluster up` runs)."""
+    server = Redis("redis", free_port(), folder=tmp_path / "redis").start()
     yield server
-    server.terminate()
-    server.wait(timeout=10)
+    server.stop()
 
 
 def test_two_hubs_on_one_store_share_one_limit(tmp_path, redis_url):
@@ -94,8 +59,7 @@ def test_with_redis_away_each_hub_limits_on_its_own(tmp_path, redis_url):
     client = app.test_client()
     headers = bearer(make_key(hub_of(app), "read"))
     assert client.get("/api/v1/collections", headers=headers).status_code == 200
-    redis_url.terminate()
-    redis_url.wait(timeout=10)
+    redis_url.stop()
     statuses = [client.get("/api/v1/collections", headers=headers).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]  # its own bucket: a full minute of its own
     hub_of(app).close()
