@@ -119,10 +119,10 @@ class Trials:
         self, question: str, client: socketio.Client, events: queue.Queue
     ) -> tuple[float, float, int]:
         conversation = self.hub.conversations.create(Actor("b"), long_term=False)
-        assert client.call("join", {"room": f"conversation:{conversation['id']}"})["ok"]
+        assert client.call("join", {"room": f"conversation:{conversation.id}"})["ok"]
         started = time.perf_counter()
         requests.post(
-            f"{self.url}/api/v1/conversations/{conversation['id']}/messages",
+            f"{self.url}/api/v1/conversations/{conversation.id}/messages",
             json={"content": question},
             headers=self.headers,
             timeout=60,

@@ -17,15 +17,18 @@ from neurocache.access.owner_token import OwnerToken
 from neurocache.access.pairing import Pairings
 from neurocache.access.users import Users
 from neurocache.access.visibility import Visibility
+from neurocache.agents.records import AgentRecord
 from neurocache.agents.service import Agents
 from neurocache.agents.tiers import AgentMemories, ConsolidationRules, model_summarizer
 from neurocache.channels.agents import ChannelAgents, ChannelOptions
 from neurocache.channels.cache import ChannelCache
+from neurocache.channels.cache_redis import RedisChannelCache
 from neurocache.channels.messages import ChannelMessages
 from neurocache.channels.presence import Presence, RedisPresence
 from neurocache.channels.service import Channels
 from neurocache.conversations.answering import Answerer, ChatOptions
 from neurocache.conversations.history import HotHistory
+from neurocache.conversations.history_redis import RedisHotHistory
 from neurocache.conversations.service import Conversations
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.events import EVERY, Event, Events, Publish
@@ -252,8 +255,7 @@ class Hub:
         self.channel_messages = ChannelMessages(
             self.db,
             self.channels,
-            # a shared store: another process's writes would not reach this cache
-            ChannelCache(0 if self.shares_store else settings.channel_hot_messages),
+            self._channel_cache(settings),
             publish,
         )
         self._speakers = self.threads.pool("agent", settings.chat_workers)
@@ -293,16 +295,33 @@ class Hub:
     @property
     def shares_store(self) -> bool:
         """Whether other hub processes may write this store (PostgreSQL: team mode). The
-        in-memory caches of recent turns and messages are then off: they would miss the
-        others' writes (docs/decisions/0013-team-scale.md)."""
+        caches of recent turns and messages then live in Redis, shared by every process
+        (or are off without Redis: a cache of one process would miss the others' writes;
+        docs/decisions/0013-team-scale.md)."""
         return self.db.sql.postgresql
 
-    def _hot_history(self, settings: Settings) -> HotHistory:
-        if self.shares_store:
-            return HotHistory(active_ttl_s=0, idle_ttl_s=0)
-        return HotHistory(
-            active_ttl_s=settings.chat_cache_active_s, idle_ttl_s=settings.chat_cache_idle_s
-        )
+    def _hot_history(self, settings: Settings) -> HotHistory | RedisHotHistory:
+        """In this process; in Redis when processes share the store (each one's writes
+        must reach the others' reads); none when they share a store but no Redis."""
+        active, idle = settings.chat_cache_active_s, settings.chat_cache_idle_s
+        if not self.shares_store:
+            return HotHistory(active_ttl_s=active, idle_ttl_s=idle)
+        if settings.redis_url:
+            return RedisHotHistory(settings.redis_url, active_ttl_s=active, idle_ttl_s=idle)
+        return HotHistory(active_ttl_s=0, idle_ttl_s=0)
+
+    def _channel_cache(self, settings: Settings) -> ChannelCache | RedisChannelCache:
+        """As the hot history: here, in Redis for processes sharing a store, else none."""
+        if not self.shares_store:
+            return ChannelCache(settings.channel_hot_messages)
+        if settings.redis_url:
+            return RedisChannelCache(
+                settings.redis_url,
+                settings.channel_hot_messages,
+                active_ttl_s=settings.chat_cache_active_s,
+                idle_ttl_s=settings.chat_cache_idle_s,
+            )
+        return ChannelCache(0)
 
     def _limiter(self, settings: Settings) -> RateLimiter | RedisRateLimiter:
         own = RateLimiter(self.db, threads=self.threads)
@@ -414,11 +433,11 @@ class Hub:
             return {"name": self.settings.embedder, "loaded": False}
         return {"name": loaded.name, "loaded": True, "dimension": loaded.dimension}
 
-    def _agent_or_nothing(self, agent_id: str) -> dict[str, Any]:
+    def _agent_or_nothing(self, agent_id: str) -> AgentRecord | None:
         try:
             return self.agents.get(agent_id)
         except NotFound:  # deleted since: the conversation goes on without it
-            return {}
+            return None
 
     def _check_chat_model(self, model_id: str) -> None:
         if self.models.get(model_id)["role"] != "chat":

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         None,
         description="Redis URL (redis://host:6379/0) shared by several hub processes: "
         "Socket.IO events reach the clients of every process, and rate limits, presence "
-        "and work claims are shared. Default: none (one process).",
+        "and the hot caches of a shared store are shared. Default: none (one process).",
     )
     store_busy_timeout_s: float = Field(
         10.0,

@@ -106,22 +106,22 @@ def _seed(hub: Any, root: Path) -> dict[str, str]:
         title="Rivers", body="The Danube flows east.", fmt="text", actor=actor, collection="notes"
     )
     agent = hub.agents.create(actor, name="Scout")
-    memory = hub.tiers.create(agent["id"], actor, tier="working", content="Saw a heron.")
+    memory = hub.tiers.create(agent.id, actor, tier="working", content="Saw a heron.")
     conversation = hub.conversations.create(actor, title="Chat")
     channel = hub.channels.create(actor, "owner", name="general")
     user = hub.users.create("ada", actor, "Ada")
     key, _secret = hub.keys.create("spare", ["read"], actor)
     assert hub.jobs.wait_idle(60)
     return {
-        "collection_id": collection["id"],
-        "document_id": document["document"]["id"],
-        "job_id": document["job"]["id"],
-        "agent_id": agent["id"],
+        "collection_id": collection.id,
+        "document_id": document.document.id,
+        "job_id": document.job.id,
+        "agent_id": agent.id,
         "memory_id": memory["id"],
-        "conversation_id": conversation["id"],
-        "channel_id": channel["id"],
-        "user_id": user["id"],
-        "key_id": key["id"],
+        "conversation_id": conversation.id,
+        "channel_id": channel.id,
+        "user_id": user.id,
+        "key_id": key.id,
     }
 
 

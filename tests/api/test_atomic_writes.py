@@ -59,7 +59,7 @@ def test_a_document_and_its_ingestion_job_are_written_together(tmp_path, monkeyp
     hub = open_hub(tmp_path)
     assert hub.jobs.wait_idle(60)
     [document], _ = hub.knowledge.list_documents()
-    assert document["title"] == "Kept" and document["status"] == "indexed"
+    assert document.title == "Kept" and document.status == "indexed"
     hub.close()
 
 
@@ -74,34 +74,34 @@ def test_a_watched_file_is_remembered_with_its_document(tmp_path, monkeypatch):
     watched = hub.folders.register(str(folder), ACTOR)
     monkeypatch.setattr(hub.jobs, "dispatch", killed)
     with pytest.raises(Killed):
-        hub.folders.scan(watched["id"])
+        hub.folders.scan(watched.id)
     hub.close()
 
     hub = open_hub(tmp_path / "data", watch_interval_s=3600)
-    assert wait_for(lambda: hub.folders.list()[0]["scanned_at"] is not None, 30)
+    assert wait_for(lambda: hub.folders.list()[0].scanned_at is not None, 30)
     assert hub.jobs.wait_idle(60)
     documents, _ = hub.knowledge.list_documents()
-    assert [(d["title"], d["status"]) for d in documents] == [("rivers.md", "indexed")]
+    assert [(d.title, d.status) for d in documents] == [("rivers.md", "indexed")]
     hub.close()
 
 
 def test_a_capture_and_its_version_edge_are_written_together(tmp_path, monkeypatch):
     hub = open_hub(tmp_path)
     page = {"url": "https://example.org/rivers", "title": "Rivers", "text": RIVERS}
-    first = hub.knowledge.add_capture(page, ACTOR)["document"]
+    first = hub.knowledge.add_capture(page, ACTOR).document
     monkeypatch.setattr(hub.jobs, "dispatch", killed)
     with pytest.raises(Killed):
         hub.knowledge.add_capture({**page, "text": RIVERS + " Trout too."}, ACTOR)
     monkeypatch.undo()
     with hub.db.session() as session:
-        second = session.scalar(select(Document.id).where(Document.id != first["id"]))
+        second = session.scalar(select(Document.id).where(Document.id != first.id))
         assert (
             session.scalar(
                 select(Edge.target_id).where(
                     Edge.source_id == second, Edge.relation == "version_of"
                 )
             )
-            == first["id"]
+            == first.id
         )
     hub.close()
 
@@ -110,9 +110,9 @@ def test_cancelling_a_queued_ingestion_fails_its_document_at_once(tmp_path):
     hub = open_hub(tmp_path)
     hub.jobs.stop()  # nothing runs: the job stays queued
     accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=ACTOR)
-    hub.jobs.cancel(accepted["job"]["id"])
-    document = hub.knowledge.get_document(accepted["document"]["id"])
-    assert (document["status"], document["error"]) == ("failed", "indexing was cancelled")
+    hub.jobs.cancel(accepted.job.id)
+    document = hub.knowledge.get_document(accepted.document.id)
+    assert (document.status, document.error) == ("failed", "indexing was cancelled")
     hub.close()
 
 
@@ -124,17 +124,17 @@ def test_the_start_repairs_documents_left_between_two_steps(tmp_path):
     failed = hub.knowledge.add_text(title="Failed", body=RIVERS + " Pike.", fmt="text", actor=ACTOR)
     assert hub.jobs.wait_idle(60)
     with hub.db.session() as session:
-        session.get(Document, waiting["document"]["id"]).status = "queued"
-        session.execute(Job.__table__.delete().where(Job.id == waiting["job"]["id"]))
-        session.get(Document, failed["document"]["id"]).status = "failed"
-    assert chunks_of(hub, failed["document"]["id"]) > 0
+        session.get(Document, waiting.document.id).status = "queued"
+        session.execute(Job.__table__.delete().where(Job.id == waiting.job.id))
+        session.get(Document, failed.document.id).status = "failed"
+    assert chunks_of(hub, failed.document.id) > 0
     hub.close()
 
     hub = open_hub(tmp_path)
     assert hub.jobs.wait_idle(60)
-    assert hub.knowledge.get_document(waiting["document"]["id"])["status"] == "indexed"
-    assert chunks_of(hub, waiting["document"]["id"]) > 0
-    assert chunks_of(hub, failed["document"]["id"]) == 0
+    assert hub.knowledge.get_document(waiting.document.id).status == "indexed"
+    assert chunks_of(hub, waiting.document.id) > 0
+    assert chunks_of(hub, failed.document.id) == 0
     found = {r["document"]["title"] for r in hub.search.search("Pike Rhine", mode="fulltext")}
     assert found == {"Waiting"}
     hub.close()
@@ -149,9 +149,9 @@ def test_a_failed_ingestion_leaves_no_chunks_to_find(tmp_path, monkeypatch):
     )
     accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=ACTOR)
     assert hub.jobs.wait_idle(60)
-    document = hub.knowledge.get_document(accepted["document"]["id"])
-    assert (document["status"], document["error"]) == ("failed", "the embedder fell over")
-    assert chunks_of(hub, document["id"]) == 0
+    document = hub.knowledge.get_document(accepted.document.id)
+    assert (document.status, document.error) == ("failed", "the embedder fell over")
+    assert chunks_of(hub, document.id) == 0
     assert hub.search.search("Rhine", mode="fulltext") == []
     hub.close()
 
@@ -160,13 +160,13 @@ def test_deleting_a_document_is_all_or_nothing(tmp_path, monkeypatch):
     hub = open_hub(tmp_path)
     accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=ACTOR)
     assert hub.jobs.wait_idle(60)
-    chunks = chunks_of(hub, accepted["document"]["id"])
+    chunks = chunks_of(hub, accepted.document.id)
     monkeypatch.setattr(audit, "record", killed)  # the last step of the delete
     with pytest.raises(Killed):
-        hub.knowledge.delete_document(accepted["document"]["id"], ACTOR)
+        hub.knowledge.delete_document(accepted.document.id, ACTOR)
     monkeypatch.undo()
-    assert hub.knowledge.get_document(accepted["document"]["id"])["status"] == "indexed"
-    assert chunks_of(hub, accepted["document"]["id"]) == chunks > 0
+    assert hub.knowledge.get_document(accepted.document.id).status == "indexed"
+    assert chunks_of(hub, accepted.document.id) == chunks > 0
     hub.close()
 
 
@@ -192,7 +192,7 @@ def test_an_edit_drops_the_old_vector_with_the_old_text(tmp_path, monkeypatch):
 def test_disabling_a_user_and_revoking_their_keys_is_all_or_nothing(tmp_path, monkeypatch):
     hub = open_hub(tmp_path)
     user = hub.users.create("ada", ACTOR)
-    _view, secret = hub.keys.create("ada's laptop", ["read"], ACTOR, owner=user["person"])
+    _view, secret = hub.keys.create("ada's laptop", ["read"], ACTOR, owner=user.person)
     real_record = audit.record
 
     def dies_at_disable(session, actor, action, *rest):
@@ -204,7 +204,7 @@ def test_disabling_a_user_and_revoking_their_keys_is_all_or_nothing(tmp_path, mo
     with pytest.raises(Killed):
         hub.users.disable("ada", ACTOR, hub.keys.revoke_all_of)
     monkeypatch.undo()
-    assert hub.users.get("ada")["disabled_at"] is None
+    assert hub.users.get("ada").disabled_at is None
     assert hub.keys.authenticate(secret) is not None  # nothing half done: still whole
 
     assert hub.users.disable("ada", ACTOR, hub.keys.revoke_all_of)[1] == 1
@@ -216,14 +216,14 @@ def test_a_key_of_a_disabled_user_never_signs_in(tmp_path):
     """Even one that raced with the disabling and was not revoked."""
     hub = open_hub(tmp_path)
     user = hub.users.create("ada", ACTOR)
-    _view, secret = hub.keys.create("ada's laptop", ["read"], ACTOR, owner=user["person"])
+    _view, secret = hub.keys.create("ada's laptop", ["read"], ACTOR, owner=user.person)
 
     def revoke_none(_person, _actor, along):  # the key left live, as by a race
         with hub.db.session() as session:
             along(session)
         return 0
 
-    assert hub.users.disable("ada", ACTOR, revoke_none)[0]["disabled_at"] is not None
+    assert hub.users.disable("ada", ACTOR, revoke_none)[0].disabled_at is not None
     assert hub.keys.authenticate(secret) is None
     hub.close()
 
@@ -243,10 +243,10 @@ def test_a_cancel_that_races_the_end_of_indexing_wins_whole(tmp_path, monkeypatc
     monkeypatch.setattr(hub.knowledge, "index_document", then_cancelled)
     accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=ACTOR)
     assert hub.jobs.wait_idle(60)
-    assert hub.jobs.get(accepted["job"]["id"])["status"] == "cancelled"
-    document = hub.knowledge.get_document(accepted["document"]["id"])
-    assert (document["status"], document["chunk_count"]) == ("failed", 0)
-    assert chunks_of(hub, document["id"]) == 0
+    assert hub.jobs.get(accepted.job.id).status == "cancelled"
+    document = hub.knowledge.get_document(accepted.document.id)
+    assert (document.status, document.chunk_count) == ("failed", 0)
+    assert chunks_of(hub, document.id) == 0
     hub.close()
 
 

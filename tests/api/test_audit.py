@@ -30,7 +30,7 @@ def only(client, headers, action: str, target_id: str) -> dict:
 
 def test_each_change_is_audited_with_before_and_after(client, hub, tmp_path):
     secret = make_key(hub, "admin", name="auditor")
-    key_id = hub.keys.list()[0][0]["id"]
+    key_id = hub.keys.list()[0][0].id
     headers, actor = bearer(secret), f"key:{key_id}"
 
     def call(method: str, path: str, status: int, **kwargs) -> dict:
@@ -193,7 +193,7 @@ def test_retention_deletes_old_entries_in_batches(tmp_path):
             update(AuditEntry)
             .where(
                 AuditEntry.target_id.in_(
-                    [c["id"] for c in hub.knowledge.list_collections() if c["name"] != "new"]
+                    [c.id for c in hub.knowledge.list_collections() if c.name != "new"]
                 )
             )
             .values(at=utcnow() - timedelta(days=40))

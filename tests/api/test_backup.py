@@ -71,7 +71,7 @@ def filled(tmp_path: Path) -> Path:
         hub.models.register_local(str(write_tiny_llama(tmp_path / "tiny.gguf")), ACTOR)
         hub.keys.create("script", ["read"], ACTOR)
         settled(hub)
-        assert geo["name"] == "geo"
+        assert geo.name == "geo"
     finally:
         hub.close()
     return data
@@ -82,7 +82,7 @@ def snapshot_of(hub: Hub) -> dict:
         "collections": hub.knowledge.list_collections(),
         "documents": hub.knowledge.list_documents(limit=100)[0],
         "memories": _memories(hub.settings.data_dir / "neurocache.db"),
-        "keys": [k["id"] for k in hub.keys.list(limit=100)[0]],
+        "keys": [k.id for k in hub.keys.list(limit=100)[0]],
     }
 
 
@@ -229,7 +229,7 @@ def _check_restored(archive: Path, target: Path, written: int) -> int:
             == f"load note {last} on lanterns"
         )
         assert hub.search.search("harbour lights", mode="vector")
-        assert {d["status"] for d in hub.knowledge.list_documents(limit=100)[0]} == {"indexed"}
+        assert {d.status for d in hub.knowledge.list_documents(limit=100)[0]} == {"indexed"}
     finally:
         hub.close()
     return len(notes)

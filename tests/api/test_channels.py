@@ -345,47 +345,60 @@ def test_an_agents_channel_messages_outlive_it_and_are_not_its_tier_memories(cli
     assert (
         client.get(f"/api/v1/agents/{agent['id']}/memories", headers=owner).json["memories"] == []
     )
-    assert_error(
-        client.get(f"/api/v1/agents/{agent['id']}/memories/{said['id']}", headers=owner), 404
-    )
+    assert_error(client.get(f"/api/v1/agents/{agent['id']}/memories/{said.id}", headers=owner), 404)
     client.delete(f"/api/v1/agents/{agent['id']}", headers=owner)
     kept = client.get(f"/api/v1/channels/{channel['id']}/messages", headers=owner).json
-    assert [(m["id"], m["author_name"]) for m in kept["messages"]] == [(said["id"], "Scribe")]
+    assert [(m["id"], m["author_name"]) for m in kept["messages"]] == [(said.id, "Scribe")]
 
 
 def test_retention_works_through_a_backlog_in_batches(hub):
     channel = hub.channels.create(Actor("t"), "owner", name="old")
     for i in range(7):
-        hub.channel_messages.post(channel["id"], "owner", f"m{i}")
+        hub.channel_messages.post(channel.id, "owner", f"m{i}")
     assert hub.channel_messages.delete_older_than(utcnow() + timedelta(days=1), batch=3) == 7
-    assert hub.channel_messages.page(channel["id"])["messages"] == []
+    assert hub.channel_messages.page(channel.id).messages == []
 
 
 def test_the_cache_never_shows_a_message_twice_or_out_of_order():
     from neurocache.channels.cache import ChannelCache
+    from neurocache.channels.records import ChannelMessageRecord
 
     cache = ChannelCache(size=10)
 
     def view(seq):
-        return {"id": f"m{seq}", "seq": seq, "channel_id": "c"}
+        return ChannelMessageRecord(
+            id=f"m{seq}",
+            seq=seq,
+            channel_id="c",
+            author="owner",
+            author_name="owner",
+            author_kind="person",
+            content=f"message {seq}",
+            reply_to=None,
+            mentions=[],
+            status="complete",
+            sources=[],
+            created_at="2026-01-01T00:00:00.000Z",
+            edited_at=None,
+        )
 
     assert cache.latest("c", 5, lambda n: [view(1), view(2)]) == [view(1), view(2)]
     cache.added(view(2))  # loaded just after its commit, then announced
     cache.added(view(4))
     cache.added(view(3))  # two posts that reached the cache in the other order
-    assert [v["seq"] for v in cache.latest("c", 10, lambda n: [])] == [1, 2, 3, 4]
+    assert [v.seq for v in cache.latest("c", 10, lambda n: [])] == [1, 2, 3, 4]
 
 
 def test_long_term_recall_stays_within_a_persons_own_conversations(hub):
     adas = hub.conversations.create(Actor("t"), owner="user:ada")
     owners = hub.conversations.create(Actor("t"))
-    secret = hub.conversations.add_message(adas["id"], "user", "my secret", parent_id=None)
-    mine = hub.conversations.add_message(owners["id"], "user", "my note", parent_id=None)
+    secret = hub.conversations.add_message(adas.id, "user", "my secret", parent_id=None)
+    mine = hub.conversations.add_message(owners.id, "user", "my note", parent_id=None)
     asking = hub.conversations.create(Actor("t"))
-    ids = [secret["id"], mine["id"]]
-    assert hub.conversations.recallable_roles(ids, besides=asking["id"]) == {mine["id"]: "user"}
-    assert hub.conversations.recallable_roles(ids, besides=asking["id"], owner="user:ada") == {
-        secret["id"]: "user"
+    ids = [secret.id, mine.id]
+    assert hub.conversations.recallable_roles(ids, besides=asking.id) == {mine.id: "user"}
+    assert hub.conversations.recallable_roles(ids, besides=asking.id, owner="user:ada") == {
+        secret.id: "user"
     }
 
 

@@ -100,7 +100,7 @@ def test_ingesting_again_makes_nothing_new_and_a_changed_file_replaces_its_old_v
     hub = Hub(Settings(data_dir=tmp_path / "d"))
     try:
         documents, _ = hub.knowledge.list_documents()
-        assert sorted(d["title"] for d in documents) == ["alps.md", "rivers.txt"]
+        assert sorted(d.title for d in documents) == ["alps.md", "rivers.txt"]
         assert hub.search.search("Danube", mode="fulltext") == []  # the old version is gone
         assert hub.search.search("Rhine", mode="fulltext")
     finally:

@@ -59,31 +59,31 @@ def chat(tmp_path_factory, tiny_chat_model):
 
 def test_a_question_is_answered_with_the_sources_it_was_given(chat):
     conversation = chat.conversations.create(Actor("test"), title="Fish")
-    posted = chat.answers.post(conversation["id"], "Where do salmon swim in autumn?", wait=True)
-    reply = posted["reply"]  # random weights: the text may be anything, even empty
-    assert reply["status"] == "complete" and isinstance(reply["content"], str)
-    assert reply["parent_id"] == posted["message"]["id"]
-    (source,) = [s for s in reply["sources"] if s["title"] == "Rivers"]
-    assert source["number"] == 1 and "Salmon" in source["quote"]
-    assert source["start"] == 0 and source["document_id"]
-    stored = chat.conversations.get(conversation["id"])
-    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"]
-    assert stored["messages"][1]["sources"] == reply["sources"]
-    deltas = "".join(p["delta"] for p in chat.recorded.of("message.delta", reply["id"]))
-    assert deltas == reply["content"]
-    (completed,) = chat.recorded.of("message.completed", reply["id"])
-    assert completed["content"] == reply["content"]
+    posted = chat.answers.post(conversation.id, "Where do salmon swim in autumn?", wait=True)
+    reply = posted.reply  # random weights: the text may be anything, even empty
+    assert reply.status == "complete" and isinstance(reply.content, str)
+    assert reply.parent_id == posted.message.id
+    (source,) = [s for s in reply.sources if s.title == "Rivers"]
+    assert source.number == 1 and "Salmon" in source.quote
+    assert source.start == 0 and source.document_id
+    stored = chat.conversations.get(conversation.id)
+    assert [m.role for m in stored.messages] == ["user", "assistant"]
+    assert stored.messages[1].sources == reply.sources
+    deltas = "".join(p["delta"] for p in chat.recorded.of("message.delta", reply.id))
+    assert deltas == reply.content
+    (completed,) = chat.recorded.of("message.completed", reply.id)
+    assert completed["content"] == reply.content
 
 
 def test_the_next_turn_sees_the_history_and_earlier_conversations_are_recalled(chat):
     first = chat.conversations.create(Actor("test"), title="Earlier")
-    chat.answers.post(first["id"], "My boat is called Lorelei", wait=True)
+    chat.answers.post(first.id, "My boat is called Lorelei", wait=True)
     second = chat.conversations.create(Actor("test"), title="Later")
-    hello = chat.conversations.add_message(second["id"], "user", "Hello there", parent_id=None)
-    chat.conversations.add_message(second["id"], "assistant", "Hi!", parent_id=hello["id"])
-    chat.answers.post(second["id"], "What is my boat called Lorelei?", wait=True)
-    conversation = chat.conversations.row(second["id"])
-    question = chat.conversations.get(second["id"])["messages"][2]
+    hello = chat.conversations.add_message(second.id, "user", "Hello there", parent_id=None)
+    chat.conversations.add_message(second.id, "assistant", "Hi!", parent_id=hello.id)
+    chat.answers.post(second.id, "What is my boat called Lorelei?", wait=True)
+    conversation = chat.conversations.row(second.id)
+    question = chat.conversations.get(second.id).messages[2]
     prompt = chat.answers._prompt(conversation, question, chat.models.chat_backend())
     assert [t.content for t in prompt.history] == ["Hello there", "Hi!"]
     assert "My boat is called Lorelei" in [t.content for t in prompt.recalled]
@@ -92,17 +92,17 @@ def test_the_next_turn_sees_the_history_and_earlier_conversations_are_recalled(c
 
 def test_short_and_long_term_memory_can_be_switched_off(chat):
     conversation = chat.conversations.create(Actor("test"), short_term=False, long_term=False)
-    chat.answers.post(conversation["id"], "Remember the word zanzibar", wait=True)
-    chat.answers.post(conversation["id"], "Which word?", wait=True)
-    row = chat.conversations.row(conversation["id"])
-    question = chat.conversations.get(conversation["id"])["messages"][2]
+    chat.answers.post(conversation.id, "Remember the word zanzibar", wait=True)
+    chat.answers.post(conversation.id, "Which word?", wait=True)
+    row = chat.conversations.row(conversation.id)
+    question = chat.conversations.get(conversation.id).messages[2]
     prompt = chat.answers._prompt(row, question, chat.models.chat_backend())
     assert prompt.history == [] and prompt.recalled == []
     other = chat.conversations.create(Actor("test"))
-    chat.answers.post(other["id"], "zanzibar", wait=True)
-    question = chat.conversations.get(other["id"])["messages"][0]
+    chat.answers.post(other.id, "zanzibar", wait=True)
+    question = chat.conversations.get(other.id).messages[0]
     prompt = chat.answers._prompt(
-        chat.conversations.row(other["id"]), question, chat.models.chat_backend()
+        chat.conversations.row(other.id), question, chat.models.chat_backend()
     )
     assert all(
         "zanzibar" not in t.content.lower() or "Remember" not in t.content for t in prompt.recalled
@@ -126,8 +126,8 @@ def midway(chat, conversation_id: str, on_first_delta, recover=lambda: None) -> 
     try:
         for question in QUESTIONS:
             chat.recorded.on_delta = on_first_delta
-            reply = chat.answers.post(conversation_id, question, wait=True)["reply"]
-            if reply["status"] != "complete":
+            reply = chat.answers.post(conversation_id, question, wait=True).reply
+            if reply.status != "complete":
                 return reply
             recover()
         raise AssertionError("every reply ended at its first piece")
@@ -143,10 +143,10 @@ def test_a_reply_stopped_midway_keeps_its_text(chat):
         chat.recorded.on_delta = None
         chat.answers.stop(payload["message_id"])
 
-    reply = midway(chat, conversation["id"], stop)
-    assert reply["status"] == "stopped"
-    deltas = chat.recorded.of("message.delta", reply["id"])
-    assert len(deltas) == 1 and reply["content"] == deltas[0]["delta"]
+    reply = midway(chat, conversation.id, stop)
+    assert reply.status == "stopped"
+    deltas = chat.recorded.of("message.delta", reply.id)
+    assert len(deltas) == 1 and reply.content == deltas[0]["delta"]
 
 
 def test_a_model_killed_mid_reply_fails_the_reply_with_the_reason(chat):
@@ -164,40 +164,41 @@ def test_a_model_killed_mid_reply_fails_the_reply_with_the_reason(chat):
             lambda: process.pid not in (None, *killed) and process.state == "running", timeout=60
         )
 
-    reply = midway(chat, conversation["id"], kill, restarted)
-    assert reply["status"] == "failed" and "broke off" in reply["error"]
-    assert chat.conversations.message(reply["id"])["status"] == "failed"
+    reply = midway(chat, conversation.id, kill, restarted)
+    assert reply.status == "failed" and "broke off" in reply.error
+    assert chat.conversations.message(reply.id).status == "failed"
     restarted()  # the supervisor brought it back
 
 
 def test_fork_shares_the_history_and_both_go_on(chat):
     conversation = chat.conversations.create(Actor("test"), title="Trunk")
-    first = chat.answers.post(conversation["id"], "one", wait=True)
-    chat.answers.post(conversation["id"], "two", wait=True)
-    fork = chat.conversations.fork(conversation["id"], first["reply"]["id"], Actor("test"))
-    assert fork["forked_from"] == first["reply"]["id"] and fork["title"] == "Trunk (fork)"
-    assert fork["messages"][0]["content"] == "one"
-    assert len(fork["messages"]) == 2
-    chat.answers.post(fork["id"], "three", wait=True)
-    trunk = chat.conversations.get(conversation["id"])
-    branch = chat.conversations.get(fork["id"])
-    assert [m["content"] for m in trunk["messages"] if m["role"] == "user"] == ["one", "two"]
-    assert [m["content"] for m in branch["messages"] if m["role"] == "user"] == ["one", "three"]
+    first = chat.answers.post(conversation.id, "one", wait=True)
+    chat.answers.post(conversation.id, "two", wait=True)
+    fork = chat.conversations.fork(conversation.id, first.reply.id, Actor("test"))
+    assert fork.forked_from == first.reply.id and fork.title == "Trunk (fork)"
+    assert fork.messages[0].content == "one"
+    assert len(fork.messages) == 2
+    chat.answers.post(fork.id, "three", wait=True)
+    trunk = chat.conversations.get(conversation.id)
+    branch = chat.conversations.get(fork.id)
+    assert [m.content for m in trunk.messages if m.role == "user"] == ["one", "two"]
+    assert [m.content for m in branch.messages if m.role == "user"] == ["one", "three"]
     # Deleting the trunk leaves the fork whole: the messages it shows move to it.
-    chat.conversations.delete(conversation["id"], Actor("test"))
-    assert [
-        m["content"] for m in chat.conversations.get(fork["id"])["messages"] if m["role"] == "user"
-    ] == ["one", "three"]
+    chat.conversations.delete(conversation.id, Actor("test"))
+    assert [m.content for m in chat.conversations.get(fork.id).messages if m.role == "user"] == [
+        "one",
+        "three",
+    ]
 
 
 def test_regenerate_adds_a_sibling_and_the_conversation_follows_it(chat):
     conversation = chat.conversations.create(Actor("test"))
-    first = chat.answers.post(conversation["id"], "Salmon?", wait=True)["reply"]
-    again = chat.answers.regenerate(conversation["id"], first["id"], wait=True)["reply"]
-    assert again["parent_id"] == first["parent_id"] and again["id"] != first["id"]
-    messages = chat.conversations.get(conversation["id"])["messages"]
-    assert [m["id"] for m in messages] == [first["parent_id"], again["id"]]
-    assert chat.conversations.message(first["id"])["status"] == "complete"  # still kept
+    first = chat.answers.post(conversation.id, "Salmon?", wait=True).reply
+    again = chat.answers.regenerate(conversation.id, first.id, wait=True).reply
+    assert again.parent_id == first.parent_id and again.id != first.id
+    messages = chat.conversations.get(conversation.id).messages
+    assert [m.id for m in messages] == [first.parent_id, again.id]
+    assert chat.conversations.message(first.id).status == "complete"  # still kept
 
 
 def test_a_regenerate_that_dies_before_its_reply_leaves_the_conversation_as_it_was(
@@ -205,38 +206,38 @@ def test_a_regenerate_that_dies_before_its_reply_leaves_the_conversation_as_it_w
 ):
     """The head moves to the new reply in the reply's own transaction, not before it."""
     conversation = chat.conversations.create(Actor("test"))
-    first = chat.answers.post(conversation["id"], "Salmon?", wait=True)["reply"]
+    first = chat.answers.post(conversation.id, "Salmon?", wait=True).reply
 
     def dies(*_args, **_kwargs):
         raise RuntimeError("the store went away")
 
     monkeypatch.setattr(chat.conversations, "add_message", dies)
     with pytest.raises(RuntimeError):
-        chat.answers.regenerate(conversation["id"], first["id"], wait=True)
-    messages = chat.conversations.get(conversation["id"])["messages"]
-    assert [m["id"] for m in messages] == [first["parent_id"], first["id"]]
+        chat.answers.regenerate(conversation.id, first.id, wait=True)
+    messages = chat.conversations.get(conversation.id).messages
+    assert [m.id for m in messages] == [first.parent_id, first.id]
 
 
 def test_export_as_markdown_and_json(chat):
     conversation = chat.conversations.create(Actor("test"), title="Export me")
-    chat.answers.post(conversation["id"], "Where do salmon swim?", wait=True)
-    markdown, mime = chat.conversations.export(conversation["id"], "markdown")
+    chat.answers.post(conversation.id, "Where do salmon swim?", wait=True)
+    markdown, mime = chat.conversations.export(conversation.id, "markdown")
     assert mime.startswith("text/markdown") and markdown.startswith("# Export me")
     assert "**user**" in markdown and "Where do salmon swim?" in markdown
     assert "[1] Rivers" in markdown
-    as_json, _ = chat.conversations.export(conversation["id"], "json")
+    as_json, _ = chat.conversations.export(conversation.id, "json")
     assert json.loads(as_json)["messages"][0]["content"] == "Where do salmon swim?"
 
 
 def test_a_reply_left_streaming_by_a_crash_is_marked_failed_at_start(chat):
     conversation = chat.conversations.create(Actor("test"))
     message = chat.conversations.add_message(
-        conversation["id"], "assistant", "half", parent_id=None, status="streaming"
+        conversation.id, "assistant", "half", parent_id=None, status="streaming"
     )
     assert chat.conversations.fail_unfinished() >= 1
-    stored = chat.conversations.message(message["id"])
-    assert stored["status"] == "failed" and stored["content"] == "half"
-    assert "stopped" in stored["error"]
+    stored = chat.conversations.message(message.id)
+    assert stored.status == "failed" and stored.content == "half"
+    assert "stopped" in stored.error
 
 
 # ---- over HTTP and Socket.IO
@@ -373,15 +374,15 @@ def test_replies_stream_to_socketio_clients_and_two_conversations_stream_at_once
 
 def test_a_fork_of_a_fork_keeps_its_whole_past_when_both_originals_go(chat):
     trunk = chat.conversations.create(Actor("test"))
-    first = chat.answers.post(trunk["id"], "one", wait=True)["reply"]
-    branch = chat.conversations.fork(trunk["id"], first["id"], Actor("test"))
-    second = chat.answers.post(branch["id"], "two", wait=True)["reply"]
-    twig = chat.conversations.fork(branch["id"], second["id"], Actor("test"))
-    chat.answers.post(twig["id"], "three", wait=True)
-    chat.conversations.delete(branch["id"], Actor("test"))
-    chat.conversations.delete(trunk["id"], Actor("test"))
-    left = chat.conversations.get(twig["id"])["messages"]
-    assert [m["content"] for m in left if m["role"] == "user"] == ["one", "two", "three"]
+    first = chat.answers.post(trunk.id, "one", wait=True).reply
+    branch = chat.conversations.fork(trunk.id, first.id, Actor("test"))
+    second = chat.answers.post(branch.id, "two", wait=True).reply
+    twig = chat.conversations.fork(branch.id, second.id, Actor("test"))
+    chat.answers.post(twig.id, "three", wait=True)
+    chat.conversations.delete(branch.id, Actor("test"))
+    chat.conversations.delete(trunk.id, Actor("test"))
+    left = chat.conversations.get(twig.id).messages
+    assert [m.content for m in left if m.role == "user"] == ["one", "two", "three"]
 
 
 def test_an_agents_persona_temperature_and_knowledge_shape_the_prompt(chat):
@@ -401,12 +402,12 @@ def test_an_agents_persona_temperature_and_knowledge_shape_the_prompt(chat):
         temperature=0.1,
         collections=["whales"],
     )
-    conversation = chat.conversations.create(Actor("test"), agent_id=agent["id"])
-    posted = chat.answers.post(conversation["id"], "Where do salmon and whales swim?", wait=True)
-    assert [s["title"] for s in posted["reply"]["sources"]] == ["Moby"]  # its collection
-    question = chat.conversations.get(conversation["id"])["messages"][0]
+    conversation = chat.conversations.create(Actor("test"), agent_id=agent.id)
+    posted = chat.answers.post(conversation.id, "Where do salmon and whales swim?", wait=True)
+    assert [s.title for s in posted.reply.sources] == ["Moby"]  # its collection
+    question = chat.conversations.get(conversation.id).messages[0]
     prompt = chat.answers._prompt(
-        chat.conversations.row(conversation["id"]), question, chat.models.chat_backend()
+        chat.conversations.row(conversation.id), question, chat.models.chat_backend()
     )
     assert prompt.messages[0]["content"].startswith("You are Captain Ahab.\n\nYou are Neurocache")
     assert prompt.temperature == 0.1
@@ -418,9 +419,9 @@ def test_an_agents_conversation_goes_into_its_working_memory(chat):
     """The answerer publishes `reply.finished`; the hub's subscriber keeps the exchange in
     the agent's working memory."""
     agent = chat.agents.create(Actor("test"), name="Ishmael", persona="You tell stories.")
-    conversation = chat.conversations.create(Actor("test"), agent_id=agent["id"])
-    posted = chat.answers.post(conversation["id"], "Call me what?", wait=True)
-    assert posted["reply"]["status"] == "complete"
-    working, _cursor = chat.tiers.list(agent["id"], tiers=["working"])
+    conversation = chat.conversations.create(Actor("test"), agent_id=agent.id)
+    posted = chat.answers.post(conversation.id, "Call me what?", wait=True)
+    assert posted.reply.status == "complete"
+    working, _cursor = chat.tiers.list(agent.id, tiers=["working"])
     assert len(working) == 1 and "Call me what?" in working[0]["content"]
-    assert working[0]["metadata"]["conversation_id"] == conversation["id"]
+    assert working[0]["metadata"]["conversation_id"] == conversation.id

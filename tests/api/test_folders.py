@@ -91,10 +91,10 @@ def test_touching_a_file_without_changing_it_does_not_reindex(tmp_path, folder):
     hub.folders.register(str(folder), _actor())
     assert wait_for(lambda: len(hub.knowledge.list_documents()[0]) == 2)
     settle(hub)
-    before = {d["id"] for d in hub.knowledge.list_documents()[0]}
+    before = {d.id for d in hub.knowledge.list_documents()[0]}
     os.utime(folder / "rivers.md")
     settle(hub)
-    assert {d["id"] for d in hub.knowledge.list_documents()[0]} == before
+    assert {d.id for d in hub.knowledge.list_documents()[0]} == before
     hub.close()
 
 

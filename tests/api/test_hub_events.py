@@ -18,11 +18,11 @@ def test_clients_get_the_events_with_a_room_and_the_hub_keeps_its_own(tmp_path):
     hub.events.subscribe(EVERY, own.append)
     try:
         key, _secret = hub.keys.create("k", ["read"], ACTOR)
-        hub.keys.revoke(key["id"], ACTOR)
+        hub.keys.revoke(key.id, ACTOR)
         hub.publish("job.progress", {"id": "j"}, "jobs")
     finally:
         hub.close()
-    assert ("key.revoked", {"key_id": key["id"]}) in [(e.name, e.payload) for e in own]
+    assert ("key.revoked", {"key_id": key.id}) in [(e.name, e.payload) for e in own]
     assert to_clients == [("job.progress", {"id": "j"}, "jobs")]  # not key.revoked
 
 
@@ -33,13 +33,11 @@ def test_removing_a_member_is_published(tmp_path):
     try:
         user = hub.users.create("ada", ACTOR)
         channel = hub.channels.create(ACTOR, "owner", name="general")
-        hub.channels.add_member(channel["id"], f"user:{user['id']}", ACTOR)
-        hub.channels.remove_member(channel["id"], f"user:{user['id']}", ACTOR)
+        hub.channels.add_member(channel.id, f"user:{user.id}", ACTOR)
+        hub.channels.remove_member(channel.id, f"user:{user.id}", ACTOR)
     finally:
         hub.close()
-    assert [e.payload for e in seen] == [
-        {"channel_id": channel["id"], "member": f"user:{user['id']}"}
-    ]
+    assert [e.payload for e in seen] == [{"channel_id": channel.id, "member": f"user:{user.id}"}]
 
 
 def test_deleting_an_agent_says_which_memories_went_and_the_index_lets_them_go(tmp_path):
@@ -49,11 +47,11 @@ def test_deleting_an_agent_says_which_memories_went_and_the_index_lets_them_go(t
     try:
         agent = hub.agents.create(ACTOR, name="Keeper", persona="You keep the lighthouse.")
         memory = hub.tiers.create(
-            agent["id"], ACTOR, tier="long_term", content="The lamp is lit at dusk."
+            agent.id, ACTOR, tier="long_term", content="The lamp is lit at dusk."
         )
         indexed = hub.search.index().size
         assert indexed == 1
-        hub.agents.delete(agent["id"], ACTOR)
+        hub.agents.delete(agent.id, ACTOR)
         assert hub.search.index().size == 0
     finally:
         hub.close()

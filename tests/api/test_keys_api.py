@@ -63,7 +63,7 @@ def test_every_key_action_is_audited_with_before_and_after(client, admin_headers
     ).json["entries"]
     assert [e["action"] for e in entries] == ["key.revoke", "key.create"]
     revoke, create = entries
-    admin_id = hub.keys.list(limit=10)[0][-1]["id"]
+    admin_id = hub.keys.list(limit=10)[0][-1].id
     assert revoke["actor"] == create["actor"] == f"key:{admin_id}"
     assert revoke["request_id"] == "revoke-1"
     assert create["before"] is None and create["after"]["name"] == "a"

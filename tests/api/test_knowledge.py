@@ -225,15 +225,15 @@ def test_a_job_left_running_by_a_crash_runs_again_exactly_once(tmp_path):
         title="Rivers", body=RIVERS * 10, fmt="text", actor=hub_actor()
     )
     with hub.db.session() as session:
-        session.get(Job, accepted["job"]["id"]).status = "running"
+        session.get(Job, accepted.job.id).status = "running"
     hub.close()
 
     hub = hub_of(create_app(settings, testing=True))
     assert hub.jobs.wait_idle(60)
-    document = hub.knowledge.get_document(accepted["document"]["id"])
+    document = hub.knowledge.get_document(accepted.document.id)
     with hub.db.session() as session:
         chunks = session.scalars(select(Memory).where(Memory.kind == "chunk")).all()
-    assert document["status"] == "indexed" and len(chunks) == document["chunk_count"]
+    assert document.status == "indexed" and len(chunks) == document.chunk_count
     assert hub.search.index().size == len(chunks)
     hub.close()
 
@@ -324,12 +324,12 @@ def test_a_queued_job_can_be_cancelled(tmp_path):
     hub = hub_of(create_app(Settings(data_dir=tmp_path), testing=True))
     hub.jobs.stop()  # nothing runs: the job stays queued
     accepted = hub.knowledge.add_text(title="Rivers", body=RIVERS, fmt="text", actor=hub_actor())
-    assert hub.jobs.cancel(accepted["job"]["id"])["status"] == "cancelled"
+    assert hub.jobs.cancel(accepted.job.id).status == "cancelled"
     hub.close()
     hub = hub_of(create_app(Settings(data_dir=tmp_path), testing=True))
     assert hub.jobs.wait_idle(30)
-    assert hub.jobs.get(accepted["job"]["id"])["status"] == "cancelled"
-    assert hub.knowledge.get_document(accepted["document"]["id"])["chunk_count"] == 0
+    assert hub.jobs.get(accepted.job.id).status == "cancelled"
+    assert hub.knowledge.get_document(accepted.document.id).chunk_count == 0
     hub.close()
 
 

@@ -20,7 +20,7 @@ def long_text(paragraphs: int) -> str:
 def test_the_stored_text_comes_back_whole_a_window_at_a_time(hub):
     body = long_text(4000)  # about 270 KB: several windows
     accepted = hub.knowledge.add_text(title="Canal", body=body, fmt="text", actor=Actor("t"))
-    stored = StoredText(hub.db, accepted["document"]["id"])
+    stored = StoredText(hub.db, accepted.document.id)
     assert stored.bytes == len(body.encode()) > 2 * WINDOW_BYTES
     windows = list(stored.windows())
     assert len(windows) > 2 and "".join(w for _, w, _ in windows) == body
@@ -39,4 +39,4 @@ def test_chunks_of_a_streamed_document_point_into_its_text(hub):
     assert chunks
     for chunk in chunks:
         assert body[chunk.meta["start"] : chunk.meta["end"]] == chunk.content
-    assert hub.jobs.get(accepted["job"]["id"])["status"] == "done"
+    assert hub.jobs.get(accepted.job.id).status == "done"

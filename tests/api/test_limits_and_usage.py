@@ -192,7 +192,7 @@ def test_usage_counts_each_request_per_key_and_endpoint(client, hub, admin_heade
     client.post("/api/v1/collections", json={"name": ""}, headers=bearer(writer))  # a 422
     got = usage(client, admin_headers, bucket="minute", group_by="caller,endpoint")
     by = {(s["group"]["caller"], s["group"]["endpoint"]): s for s in got["series"]}
-    reader_id = hub.keys.list()[0][1]["id"]  # newest first: writer, reader
+    reader_id = hub.keys.list()[0][1].id  # newest first: writer, reader
     listing = by[(f"key:{reader_id}", "GET /api/v1/collections")]
     assert listing["group"]["caller_name"] == "reader"
     assert listing["totals"]["requests"] == 3 and listing["totals"]["errors"] == 0
@@ -277,7 +277,7 @@ def test_metrics_speak_prometheus_text(client, hub, admin_headers, owner_client)
     assert response.mimetype == "text/plain"
     text = response.get_data(as_text=True)
     assert "# TYPE neurocache_requests_total counter" in text
-    key_id = hub.keys.list()[0][0]["id"]
+    key_id = hub.keys.list()[0][0].id
     line = next(
         line
         for line in text.splitlines()

@@ -106,13 +106,11 @@ def test_the_hubs_own_memories_are_changed_through_their_own_api(client, owner, 
 
     conversation = hub.conversations.create(Actor("t"))
     assert_error(
-        client.patch(
-            f"/api/v1/memories/{conversation['id']}", headers=owner, json={"content": "x"}
-        ),
+        client.patch(f"/api/v1/memories/{conversation.id}", headers=owner, json={"content": "x"}),
         409,
     )
     assert (
-        client.get(f"/api/v1/memories/{conversation['id']}", headers=owner).json["kind"]
+        client.get(f"/api/v1/memories/{conversation.id}", headers=owner).json["kind"]
         == "conversation"
     )
     note = memory(client, owner, "x")

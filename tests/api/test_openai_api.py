@@ -233,7 +233,7 @@ def test_a_completion_can_join_a_conversation(client, live):
         model="x",
         messages=[{"role": "user", "content": "Salmon?"}],
         max_tokens=6,
-        extra_body={"neurocache": {"conversation_id": conversation["id"]}},
+        extra_body={"neurocache": {"conversation_id": conversation.id}},
     )
     list(
         client.chat.completions.create(
@@ -241,15 +241,15 @@ def test_a_completion_can_join_a_conversation(client, live):
             messages=[{"role": "user", "content": "Rivers?"}],
             max_tokens=6,
             stream=True,
-            extra_body={"neurocache": {"conversation_id": conversation["id"]}},
+            extra_body={"neurocache": {"conversation_id": conversation.id}},
         )
     )
-    messages = live.hub.conversations.get(conversation["id"])["messages"]
-    assert [(m["role"], m["content"]) for m in messages if m["role"] == "user"] == [
+    messages = live.hub.conversations.get(conversation.id).messages
+    assert [(m.role, m.content) for m in messages if m.role == "user"] == [
         ("user", "Salmon?"),
         ("user", "Rivers?"),
     ]
-    assert messages[1]["sources"][0]["title"] == "Rivers"
+    assert messages[1].sources[0].title == "Rivers"
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(
             model="x",
@@ -260,9 +260,7 @@ def test_a_completion_can_join_a_conversation(client, live):
 
 def usage_of(live, caller_key: str) -> dict:
     """This key's usage per model, the last hour."""
-    key_id = next(
-        k["id"] for k in live.hub.keys.list(limit=500)[0] if caller_key.startswith(k["prefix"])
-    )
+    key_id = next(k.id for k in live.hub.keys.list(limit=500)[0] if caller_key.startswith(k.prefix))
     got = requests.get(
         live.url + "/api/v1/usage",
         params={"group_by": "caller,model"},

@@ -81,7 +81,7 @@ def test_a_job_that_finds_the_store_locked_runs_again(tmp_path):
         hub.jobs.start()
         holder.join()
         assert hub.jobs.wait_idle(60)
-        assert hub.jobs.get(accepted["job"]["id"])["status"] == "done"
+        assert hub.jobs.get(accepted.job.id).status == "done"
         assert "Traceback" not in hub_log(settings)
     finally:
         hub.close()

@@ -161,7 +161,7 @@ def test_revoking_a_key_closes_its_sockets_at_once(live_hub):
     gone = threading.Event()
     client.on("disconnect", lambda *args: gone.set())
     response = requests.delete(
-        f"{live_hub.url}/api/v1/keys/{view['id']}", timeout=5, headers=bearer(live_hub.key("admin"))
+        f"{live_hub.url}/api/v1/keys/{view.id}", timeout=5, headers=bearer(live_hub.key("admin"))
     )
     assert response.status_code == 200
     assert gone.wait(5), "the revoked key's socket stayed open"
@@ -175,7 +175,7 @@ def test_a_key_revoked_by_another_process_is_refused_at_the_next_message(live_hu
     client = connect(live_hub.url, secret)
     gone = threading.Event()
     client.on("disconnect", lambda *args: gone.set())
-    ApiKeys(live_hub.hub.db).revoke(view["id"], Actor("cli"))  # as `neurocache keys revoke`
+    ApiKeys(live_hub.hub.db).revoke(view.id, Actor("cli"))  # as `neurocache keys revoke`
     client.emit("publish", {"channel": "c", "content": 1})
     assert gone.wait(5), "a socket of a revoked key stayed open"
 

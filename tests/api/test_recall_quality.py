@@ -36,7 +36,7 @@ def loaded(tmp_path_factory):
         accepted = hub.knowledge.add_text(
             title=note["title"], body=note["text"], fmt="text", actor=ACTOR
         )
-        keys[accepted["document"]["id"]] = note["key"]
+        keys[accepted.document.id] = note["key"]
     assert hub.jobs.wait_idle(300)
     yield hub, keys, chats, notes
     hub.close()

@@ -23,7 +23,7 @@ def test_hybrid_recall_is_at_least_each_mode_alone(hub, capsys):
     titles = {}
     for name, body in CORPUS["documents"].items():
         accepted = hub.knowledge.add_text(title=name, body=body, fmt="text", actor=Actor("test"))
-        titles[name] = accepted["document"]["id"]
+        titles[name] = accepted.document.id
     assert hub.jobs.wait_idle(120)
     scores = {mode: recall_at_5(hub, mode, titles) for mode in ("hybrid", "vector", "fulltext")}
     with capsys.disabled():

@@ -263,7 +263,7 @@ def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hu
     page.wait_for_selector(
         "select[aria-label='Collection'] option[value='Harbour walls']", state="detached"
     )
-    names = [c["name"] for c in hub_with_model.hub.knowledge.list_collections()]
+    names = [c.name for c in hub_with_model.hub.knowledge.list_collections()]
     assert "Quays" not in names and "Harbour walls" not in names
     # warned before the delete: the agent draws on nothing from it afterwards
     assert "Harbourmaster draw on “Harbour walls”" in asked[-1], asked

@@ -290,7 +290,7 @@ def pair(browser, hub: Hub) -> None:
 def test_capture_page_selection_and_note_then_find_them(browser, pages, hub):
     pair(browser, hub)
     keys = hub.live.hub.keys.list()[0]
-    assert keys[0]["scopes"] == ["read", "write", "chat"]
+    assert keys[0].scopes == ["read", "write", "chat"]
     article = browser.new_page()
     article.goto(f"{pages.url}/tides.html")
     popup = open_popup(browser, article.url)
@@ -384,7 +384,7 @@ def test_with_the_hub_away_a_capture_waits_then_arrives_exactly_once(browser, pa
 @needs_chromium
 def test_a_refused_key_holds_the_capture_for_the_user(browser, pages, hub):
     pair(browser, hub)
-    key_id = hub.live.hub.keys.list()[0][0]["id"]
+    key_id = hub.live.hub.keys.list()[0][0].id
     hub.live.hub.keys.revoke(key_id, Actor("owner"))
     article = browser.new_page()
     article.goto(f"{pages.url}/tides.html")

@@ -61,9 +61,9 @@ def test_keys_and_audit(db):
     keys = ApiKeys(db)
     view, secret = keys.create("pg", ["read", "chat"], Actor("test"))
     assert keys.authenticate(secret).scopes == frozenset({"read", "chat"})
-    keys.revoke(view["id"], Actor("test"))
+    keys.revoke(view.id, Actor("test"))
     assert keys.authenticate(secret) is None
-    entries, _ = AuditLog(db).list(target_id=view["id"])
+    entries, _ = AuditLog(db).list(target_id=view.id)
     assert [e["action"] for e in entries] == ["key.revoke", "key.create"]
     assert entries[0]["after"]["scopes"] == ["read", "chat"]  # JSONB round trip
 

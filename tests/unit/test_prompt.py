@@ -82,8 +82,8 @@ def test_a_question_too_long_for_the_model_is_refused():
 def test_citations_map_to_the_numbered_sources():
     assert cited_numbers("Salmon swim upstream [1][3], see [7] and [x].", 3) == {1, 3}
     view = source(2).view(1, cited=True)
-    assert view["number"] == 1 and view["cited"] and view["quote"].startswith("fact2")
-    assert view["page"] == 2 and view["url"] == "https://example.org/2"
+    assert view.number == 1 and view.cited and view.quote.startswith("fact2")
+    assert view.page == 2 and view.url == "https://example.org/2"
 
 
 class Clock:

@@ -103,13 +103,13 @@ def test_keys_are_stored_hashed_and_audited(db):
     keys = ApiKeys(db)
     view, secret = keys.create("plugin", ["write", "read"], ACTOR)
     assert secret.startswith("nc_") and len(secret) > 40
-    assert view["scopes"] == ["read", "write"]
+    assert view.scopes == ["read", "write"]
     with db.session() as session:
-        row = session.get(ApiKey, view["id"])
+        row = session.get(ApiKey, view.id)
         assert row.secret_hash == hash_secret(secret)
         assert secret not in str(vars(row))
         entry = session.scalar(select(AuditEntry))
-        assert (entry.actor, entry.action, entry.target_id) == ("test", "key.create", view["id"])
+        assert (entry.actor, entry.action, entry.target_id) == ("test", "key.create", view.id)
         assert entry.after["name"] == "plugin" and "secret" not in entry.after
 
 
@@ -117,21 +117,21 @@ def test_authenticate_counts_use_and_revocation_ends_it(db):
     keys = ApiKeys(db)
     view, secret = keys.create("k", ["read"], ACTOR)
     principal = keys.authenticate(secret)
-    assert principal is not None and principal.id == view["id"]
+    assert principal is not None and principal.id == view.id
     assert principal.can("read") and not principal.can("write")
-    assert keys.get(view["id"])["last_used_at"] is not None
-    assert keys.get(view["id"])["use_count"] == 1
+    assert keys.get(view.id).last_used_at is not None
+    assert keys.get(view.id).use_count == 1
     assert keys.authenticate(secret + "x") is None
     assert keys.authenticate("not-a-key") is None
 
-    revoked = keys.revoke(view["id"], ACTOR)
-    assert revoked["revoked_at"] is not None
+    revoked = keys.revoke(view.id, ACTOR)
+    assert revoked.revoked_at is not None
     assert keys.authenticate(secret) is None
-    assert keys.revoke(view["id"], ACTOR) == revoked  # idempotent, and audited once
+    assert keys.revoke(view.id, ACTOR) == revoked  # idempotent, and audited once
     entries, _ = AuditLog(db).list(action="key.revoke")
     assert len(entries) == 1
     assert entries[0]["before"]["revoked_at"] is None
-    assert entries[0]["after"]["revoked_at"] == revoked["revoked_at"]
+    assert entries[0]["after"]["revoked_at"] == revoked.revoked_at
 
 
 def test_admin_scope_implies_every_other(db):
@@ -149,12 +149,12 @@ def test_bad_new_keys_are_refused(db, name, scopes):
 
 def test_key_list_pages_newest_first(db):
     keys = ApiKeys(db)
-    ids = [keys.create(f"k{i}", ["read"], ACTOR)[0]["id"] for i in range(5)]
+    ids = [keys.create(f"k{i}", ["read"], ACTOR)[0].id for i in range(5)]
     page, cursor = keys.list(limit=2)
-    seen = [k["id"] for k in page]
+    seen = [k.id for k in page]
     while cursor:
         page, cursor = keys.list(limit=2, cursor=cursor)
-        seen += [k["id"] for k in page]
+        seen += [k.id for k in page]
     assert seen == ids[::-1]
 
 
@@ -186,4 +186,4 @@ def test_uses_from_many_threads_are_counted_exactly_once(db):
     finally:
         sys.setswitchinterval(interval)
     keys.flush()
-    assert keys.get(view["id"])["use_count"] == 1600
+    assert keys.get(view.id).use_count == 1600

@@ -9,11 +9,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from neurocache.access.records import KeyRecord, Scope
 from neurocache.errors import InvalidInput
 from neurocache.events import Publish, publish_nowhere
 from neurocache.store import audit
@@ -61,18 +62,18 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def key_view(key: ApiKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "name": key.name,
-        "prefix": key.prefix,
-        "scopes": list(key.scopes),
-        "owner": key.owner,
-        "created_at": isoformat(key.created_at),
-        "last_used_at": isoformat(key.last_used_at),
-        "revoked_at": isoformat(key.revoked_at),
-        "use_count": key.use_count,
-    }
+def key_view(key: ApiKey) -> KeyRecord:
+    return KeyRecord(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        scopes=[cast(Scope, s) for s in key.scopes],
+        owner=key.owner or "owner",
+        created_at=isoformat(key.created_at) or "",
+        last_used_at=isoformat(key.last_used_at),
+        revoked_at=isoformat(key.revoked_at),
+        use_count=key.use_count,
+    )
 
 
 def check_new_key(name: str, scopes: list[str]) -> list[str]:
@@ -95,7 +96,7 @@ class ApiKeys:
 
     def create(
         self, name: str, scopes: builtins.list[str], actor: Actor, owner: str = "owner"
-    ) -> tuple[dict[str, Any], str]:
+    ) -> tuple[KeyRecord, str]:
         """A new key and its secret; the secret is never stored and cannot be shown again.
         `owner` is whose key it is: the owner's, or a user's (`user:<id>`), who may not
         have `admin` (it would let them make the owner's keys and read everything)."""
@@ -124,7 +125,7 @@ class ApiKeys:
 
     def list(
         self, *, limit: int = 50, cursor: str | None = None, include_revoked: bool = True
-    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[KeyRecord], str | None]:
         """Newest first."""
         query = select(ApiKey)
         if not include_revoked:
@@ -132,11 +133,11 @@ class ApiKeys:
         with self._db.session() as session:
             return newest_first(session, query, ApiKey, limit, cursor, key_view)
 
-    def get(self, key_id: str) -> dict[str, Any]:
+    def get(self, key_id: str) -> KeyRecord:
         with self._db.session() as session:
             return key_view(get_or_not_found(session, ApiKey, key_id, "API key"))
 
-    def revoke(self, key_id: str, actor: Actor) -> dict[str, Any]:
+    def revoke(self, key_id: str, actor: Actor) -> KeyRecord:
         """Revoke a key (idempotent); the row stays for the audit trail."""
         with self._db.session() as session:
             key = get_or_not_found(session, ApiKey, key_id, "API key")
@@ -194,7 +195,7 @@ class ApiKeys:
         return principal
 
 
-def _revoke_row(session: Session, key: ApiKey, actor: Actor) -> dict[str, Any]:
+def _revoke_row(session: Session, key: ApiKey, actor: Actor) -> KeyRecord:
     before = key_view(key)
     key.revoked_at = utcnow()
     session.flush()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neurocache.access.keys import ApiKeys
+from neurocache.access.records import KeyRecord
 from neurocache.errors import NotFound
 from neurocache.store.audit import Actor
 
@@ -48,7 +49,7 @@ class Pairings:
             self._pending[code] = PendingCode(actor, self._clock() + TTL_S)
         return {"code": f"{code[:4]}-{code[4:]}", "expires_in_s": TTL_S, "scopes": SCOPES}
 
-    def claim(self, code: str, name: str) -> tuple[dict[str, Any], str]:
+    def claim(self, code: str, name: str) -> tuple[KeyRecord, str]:
         """The new key and its secret, once per code; a wrong or old code is 404."""
         with self._lock:
             pending = self._pending.pop(normalized(code), None)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from neurocache.access.records import UserRecord
 from neurocache.errors import Conflict, InvalidInput, NotFound
 from neurocache.store import audit
 from neurocache.store.audit import Actor
@@ -28,22 +28,22 @@ def person_of(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-def user_view(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "name": user.name,
-        "display_name": user.display_name,
-        "person": person_of(user.id),
-        "created_at": isoformat(user.created_at),
-        "disabled_at": isoformat(user.disabled_at),
-    }
+def user_view(user: User) -> UserRecord:
+    return UserRecord(
+        id=user.id,
+        name=user.name,
+        display_name=user.display_name,
+        person=person_of(user.id),
+        created_at=isoformat(user.created_at) or "",
+        disabled_at=isoformat(user.disabled_at),
+    )
 
 
 class Users:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, name: str, actor: Actor, display_name: str | None = None) -> dict[str, Any]:
+    def create(self, name: str, actor: Actor, display_name: str | None = None) -> UserRecord:
         if not USER_NAME.match(name):
             raise InvalidInput(
                 "a user name is 1 to 100 of a-z 0-9 _ . - (lower case, as @mentions write it)",
@@ -68,11 +68,11 @@ class Users:
         *,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[UserRecord], str | None]:
         with self.db.session() as session:
             return newest_first(session, select(User), User, limit, cursor, user_view)
 
-    def get(self, user_id_or_name: str) -> dict[str, Any]:
+    def get(self, user_id_or_name: str) -> UserRecord:
         with self.db.session() as session:
             user = session.get(User, user_id_or_name) or session.scalar(
                 select(User).where(User.name == user_id_or_name)
@@ -83,25 +83,24 @@ class Users:
 
     def disable(
         self, user_id: str, actor: Actor, revoke_keys: Callable[..., int]
-    ) -> tuple[dict[str, Any], int]:
+    ) -> tuple[UserRecord, int]:
         """The user can no longer sign in: disabled with every key revoked, in one
         transaction (`revoke_keys` is `Keys.revoke_all_of`). (The user, how many keys.)"""
         user = self.get(user_id)
 
         def disable_row(session: Session) -> None:
-            row = get_or_not_found(session, User, user["id"], "user")
+            row = get_or_not_found(session, User, user.id, "user")
             before = user_view(row)
             row.disabled_at = row.disabled_at or utcnow()
             session.flush()
             audit.record(session, actor, "user.disable", ("user", row.id), before, user_view(row))
 
-        revoked = revoke_keys(user["person"], actor, along=disable_row)
-        return self.get(user["id"]), revoked
+        revoked = revoke_keys(user.person, actor, along=disable_row)
+        return self.get(user.id), revoked
 
     def person_for_new_key(self, user_id_or_name: str) -> str:
         """`user:<id>` of a live user (a disabled one gets no new key: 409)."""
         user = self.get(user_id_or_name)
-        if user["disabled_at"] is not None:
-            raise Conflict(f"user {user['name']} is disabled")
-        person: str = user["person"]
-        return person
+        if user.disabled_at is not None:
+            raise Conflict(f"user {user.name} is disabled")
+        return user.person

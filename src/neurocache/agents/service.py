@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from neurocache.agents.records import AgentRecord
 from neurocache.events import Publish, publish_nowhere
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
@@ -25,21 +26,21 @@ def owner_of(agent_id: str) -> str:
     return f"agent:{agent_id}"
 
 
-def agent_view(agent: Agent) -> dict[str, Any]:
-    return {
-        "id": agent.id,
-        "name": agent.name,
-        "avatar": agent.avatar,
-        "persona": agent.persona,
-        "model": agent.model,
-        "temperature": agent.temperature,
-        "collections": agent.collections,
-        "owner": owner_of(agent.id),
-        "rooms": [f"agent:{agent.id}"],
-        "memory_tiers": list(TIERS),
-        "created_at": isoformat(agent.created_at),
-        "updated_at": isoformat(agent.updated_at),
-    }
+def agent_view(agent: Agent) -> AgentRecord:
+    return AgentRecord(
+        id=agent.id,
+        name=agent.name,
+        avatar=agent.avatar,
+        persona=agent.persona,
+        model=agent.model,
+        temperature=agent.temperature,
+        collections=agent.collections,
+        owner=owner_of(agent.id),
+        rooms=[f"agent:{agent.id}"],
+        memory_tiers=list(TIERS),
+        created_at=isoformat(agent.created_at) or "",
+        updated_at=isoformat(agent.updated_at) or "",
+    )
 
 
 class Agents:
@@ -55,7 +56,7 @@ class Agents:
         self.resolve_collection = resolve_collection
         self.check_model = check_model
 
-    def create(self, actor: Actor, **fields: Any) -> dict[str, Any]:
+    def create(self, actor: Actor, **fields: Any) -> AgentRecord:
         fields = self._checked(fields)
         with self.db.session() as session:
             agent = Agent(**{k: v for k, v in fields.items() if v is not None})
@@ -70,7 +71,7 @@ class Agents:
         *,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[AgentRecord], str | None]:
         with self.db.session() as session:
             return newest_first(session, select(Agent), Agent, limit, cursor, agent_view)
 
@@ -78,12 +79,12 @@ class Agents:
         with self.db.session() as session:
             return list(session.scalars(select(Agent.id).order_by(Agent.created_at)))
 
-    def get(self, agent_id: str) -> dict[str, Any]:
+    def get(self, agent_id: str) -> AgentRecord:
         with self.db.session() as session:
             return agent_view(get_or_not_found(session, Agent, agent_id, "agent"))
 
-    def update(self, agent_id: str, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
-        changes = self._checked(changes, kept=self.get(agent_id)["collections"] or [])
+    def update(self, agent_id: str, changes: dict[str, Any], actor: Actor) -> AgentRecord:
+        changes = self._checked(changes, kept=self.get(agent_id).collections or [])
         with self.db.session() as session:
             agent = get_or_not_found(session, Agent, agent_id, "agent")
             before = agent_view(agent)
@@ -112,7 +113,7 @@ class Agents:
                 actor,
                 "agent.delete",
                 ("agent", agent_id),
-                {**agent_view(agent), "memories": len(rowids)},
+                {**agent_view(agent).plain(), "memories": len(rowids)},
                 None,
             )
             session.delete(agent)

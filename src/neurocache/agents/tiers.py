@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from neurocache.agents.records import AgentRecord
 from neurocache.agents.service import owner_of
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.events import Publish
@@ -42,7 +43,7 @@ SUMMARY_INSTRUCTIONS = (
     "of what is worth remembering for the long term: facts, people, decisions, open "
     "questions. Write only the summary."
 )
-Summarize = Callable[[dict[str, Any], list[str]], str]
+Summarize = Callable[[AgentRecord, list[str]], str]
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,11 @@ def extractive_summary(texts: list[str], width: int = 200) -> str:
 def model_summarizer(backend_for: Callable[[str | None], Any], max_tokens: int = 256) -> Summarize:
     """Summaries written by the agent's own model (or the running one)."""
 
-    def summarize(agent: dict[str, Any], texts: list[str]) -> str:
-        backend = backend_for(agent.get("model"))
+    def summarize(agent: AgentRecord, texts: list[str]) -> str:
+        backend = backend_for(agent.model)
         notes = "\n".join(f"- {t}" for t in texts)
         messages = [
-            {"role": "system", "content": SUMMARY_INSTRUCTIONS.format(name=agent["name"])},
+            {"role": "system", "content": SUMMARY_INSTRUCTIONS.format(name=agent.name)},
             # a character is at most a token: what is cut never overflows
             {
                 "role": "user",
@@ -86,7 +87,7 @@ class AgentMemories:
         db: Database,
         graph: MemoryGraph,
         search: SearchService,
-        get_agent: Callable[[str], dict[str, Any]],
+        get_agent: Callable[[str], AgentRecord],
         remember: Callable[[builtins.list[str], builtins.list[str]], None],
         publish: Publish,
         rules: ConsolidationRules,
@@ -263,17 +264,17 @@ class AgentMemories:
                 )
             )
 
-    def _summary_text(self, agent: dict[str, Any], old: builtins.list[Memory]) -> tuple[str, bool]:
+    def _summary_text(self, agent: AgentRecord, old: builtins.list[Memory]) -> tuple[str, bool]:
         texts = [m.content for m in old]
         try:
             text = self.summarize(agent, texts).strip()
         except Exception as exc:  # no model, or it failed: the notes are still summarized
-            log.info("summarizing %s's memories without a model: %s", agent["id"], exc)
+            log.info("summarizing %s's memories without a model: %s", agent.id, exc)
             text = ""
         return (text, True) if text else (extractive_summary(texts), False)
 
     def _store_summary(
-        self, agent: dict[str, Any], old: builtins.list[Memory], written: tuple[str, bool]
+        self, agent: AgentRecord, old: builtins.list[Memory], written: tuple[str, bool]
     ) -> dict[str, Any]:
         """The summary, its edges and the moves to the archive land together or not at all
         (a crash between them would summarize the same memories twice)."""
@@ -287,7 +288,7 @@ class AgentMemories:
                 kind=KIND,
                 content=text,
                 content_hash=content_hash(text),
-                owner=owner_of(agent["id"]),
+                owner=owner_of(agent.id),
                 tier="long_term",
                 meta={
                     "source": "consolidation",

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from neurocache.access.visibility import Visibility
+from neurocache.agents.records import AgentRecord
 from neurocache.agents.service import Agents
 from neurocache.agents.tiers import AgentMemories
 from neurocache.channels.messages import ChannelMessages, room
+from neurocache.channels.records import AgentAnswer, ChannelMessageRecord, QueryAnswer
 from neurocache.channels.service import Channels
 from neurocache.errors import Conflict, InvalidInput, NotFound
 from neurocache.events import Publish
@@ -30,6 +32,7 @@ from neurocache.metering.usage import scope
 from neurocache.replies.lifecycle import ending, stored_end
 from neurocache.replies.prompt import Source, Turn, build_prompt, cited_sources
 from neurocache.replies.streaming import SerialQueues, stream_reply
+from neurocache.search.passages import Citation
 
 log = logging.getLogger("neurocache.chat")
 Retrieve = Callable[[str, list[str] | None, int], list[Source]]
@@ -80,37 +83,39 @@ class ChannelAgents:
         self.queues, self.visibility, self.options = queues, visibility, options
 
     # ---- replies in a channel
-    def on_message(self, message: dict[str, Any]) -> list[Future]:
+    def on_message(self, message: ChannelMessageRecord) -> list[Future]:
         """Queue the replies of the agents this message calls on (after it is stored)."""
-        by_agent = message["author_kind"] == "agent"
+        by_agent = message.author_kind == "agent"
         if by_agent:
-            trigger = message.get("trigger_id")
+            trigger = message.trigger_id
             if trigger is None:
                 return []
         else:
-            trigger = message["id"]
-        members = dict(self.channels.agents_in(message["channel_id"]))
+            trigger = message.id
+        members = dict(self.channels.agents_in(message.channel_id))
         called = [
             m.removeprefix("agent:")
-            for m in message["mentions"]
-            if m.startswith("agent:") and m != message["author"]
+            for m in message.mentions
+            if m.startswith("agent:") and m != message.author
         ]
         if not by_agent:  # `auto` agents answer people, never each other
             called += [a for a, mode in members.items() if mode == "auto" and a not in called]
         return [
             self.queues.submit(
-                message["channel_id"], functools.partial(self._speak, agent_id, message, trigger)
+                message.channel_id, functools.partial(self._speak, agent_id, message, trigger)
             )
             for agent_id in called
             if agent_id in members
         ]
 
-    def wait(self, replies: list[Future], timeout: float) -> list[dict[str, Any]]:
+    def wait(self, replies: list[Future], timeout: float) -> list[ChannelMessageRecord]:
         """The replies those futures made (an agent that stayed quiet made none)."""
         return [r for r in (f.result(timeout) for f in replies) if r is not None]
 
-    def _speak(self, agent_id: str, prompting: dict[str, Any], trigger: str) -> dict | None:
-        channel_id = prompting["channel_id"]
+    def _speak(
+        self, agent_id: str, prompting: ChannelMessageRecord, trigger: str
+    ) -> ChannelMessageRecord | None:
+        channel_id = prompting.channel_id
         if self.messages.agent_turns_since(trigger) >= self.options.max_agent_turns:
             log.info("agent %s stays quiet: %s set off enough agent turns", agent_id, trigger)
             return None
@@ -119,29 +124,29 @@ class ChannelAgents:
         except NotFound:  # deleted while its turn waited
             return None
         member = f"agent:{agent_id}"
-        self._typing(channel_id, member, agent["name"], True)
+        self._typing(channel_id, member, agent.name, True)
         try:
             with scope(agent=agent_id):
                 return self._reply(agent, prompting, trigger)
         finally:
-            self._typing(channel_id, member, agent["name"], False)
+            self._typing(channel_id, member, agent.name, False)
 
     def _reply(
-        self, agent: dict[str, Any], prompting: dict[str, Any], trigger: str
-    ) -> dict[str, Any]:
-        channel_id, member = prompting["channel_id"], f"agent:{agent['id']}"
+        self, agent: AgentRecord, prompting: ChannelMessageRecord, trigger: str
+    ) -> ChannelMessageRecord | None:
+        channel_id, member = prompting.channel_id, f"agent:{agent.id}"
         reply = self.messages.post(
             channel_id,
             member,
             "",
-            reply_to=prompting["reply_to"],
+            reply_to=prompting.reply_to,
             trigger_id=trigger,
             status="streaming",
         )
         written: dict[str, Any] = {"text": "", "sources": []}
 
         def write() -> dict[str, Any]:
-            backend = self.backend_for(agent.get("model"))
+            backend = self.backend_for(agent.model)
             messages, written["sources"] = self._channel_prompt(agent, prompting, backend)
             written["text"], _tokens = stream_reply(
                 backend,
@@ -150,46 +155,42 @@ class ChannelAgents:
                 temperature=self._temperature(agent),
                 on_delta=lambda d: self.publish(
                     "message.delta",
-                    {"message_id": reply["id"], "delta": d, "channel_id": channel_id},
+                    {"message_id": reply.id, "delta": d, "channel_id": channel_id},
                     room(channel_id),
                 ),
-                save=lambda so_far: self.messages.finish(reply["id"], so_far),
+                save=lambda so_far: self.messages.finish(reply.id, so_far),
             )
             return {"status": "complete"}
 
-        fields = ending(write, f"agent reply {reply['id']}")
+        fields = ending(write, f"agent reply {reply.id}")
         text = written["text"]
         fields["sources"] = cited_sources(text, written["sources"])
-        final = stored_end(self.messages.finish, reply["id"], text, fields, gone=(NotFound,))
+        final = stored_end(self.messages.finish, reply.id, text, fields, gone=(NotFound,))
         if final is None:
-            return {"id": reply["id"], "status": "deleted"}
-        self.publish("message.completed", final, room(channel_id))
-        if final["status"] == "complete":
-            self.messages.written(final["id"], text)
+            return None  # deleted while it was written
+        self.publish("message.completed", final.plain(), room(channel_id))
+        if final.status == "complete":
+            self.messages.written(final.id, text)
             self.on_message(final)  # it may call on another agent
             self.tiers.record_turn(
-                agent["id"],
+                agent.id,
                 f"#{self.channels.name(channel_id)}",
-                f"{prompting['author_name']}: {prompting['content']}",
+                f"{prompting.author_name}: {prompting.content}",
                 text,
                 source={"channel_id": channel_id},
             )
         return final
 
     def _channel_prompt(
-        self, agent: dict[str, Any], prompting: dict[str, Any], backend: ChatBackend
+        self, agent: AgentRecord, prompting: ChannelMessageRecord, backend: ChatBackend
     ) -> tuple[list[dict[str, str]], list[Source]]:
-        channel_id = prompting["channel_id"]
-        recent = self.messages.page(channel_id, limit=self.options.history)["messages"]
-        before = [
-            m
-            for m in recent
-            if m["seq"] < prompting["seq"] and m["content"] and m["status"] != "failed"
-        ]
-        history, question = transcript(before, prompting, f"agent:{agent['id']}")
-        sources = self._sources(agent, prompting["content"], channel_id)
+        channel_id = prompting.channel_id
+        recent = self.messages.page(channel_id, limit=self.options.history).messages
+        before = [m for m in recent if m.seq < prompting.seq and m.content and m.status != "failed"]
+        history, question = transcript(before, prompting, f"agent:{agent.id}")
+        sources = self._sources(agent, prompting.content, channel_id)
         instructions = CHANNEL_INSTRUCTIONS.format(
-            name=agent["name"], channel=self.channels.name(channel_id)
+            name=agent.name, channel=self.channels.name(channel_id)
         )
         prompt = build_prompt(
             question,
@@ -203,7 +204,7 @@ class ChannelAgents:
         return prompt.messages, prompt.sources
 
     # ---- the channel query
-    def query(self, channel_id: str, question: str) -> dict[str, Any]:
+    def query(self, channel_id: str, question: str) -> QueryAnswer:
         """Every agent of the channel answers from its own knowledge and memory; then one
         combined answer with the sources of all."""
         agent_ids = [a for a, _ in self.channels.agents_in(channel_id)]
@@ -213,31 +214,26 @@ class ChannelAgents:
                 '(POST /api/v1/channels/{id}/members {"agent_id"})'
             )
         agents = [self.agents.get(a) for a in agent_ids]
-        backends = [self.backend_for(a.get("model")) for a in agents]  # 503 before any work
+        backends = [self.backend_for(a.model) for a in agents]  # 503 before any work
         answers = [
             self._answer_alone(a, b, question, channel_id)
             for a, b in zip(agents, backends, strict=True)
         ]
         combined, sources = self._combine(question, answers, backends[0])
-        return {
-            "question": question,
-            "answer": combined,
-            "sources": sources,
-            "answers": [
-                {
-                    "agent_id": a["id"],
-                    "name": a["name"],
-                    "answer": t,
-                    "sources": cited_sources(t, ss),
-                }
+        return QueryAnswer(
+            question=question,
+            answer=combined,
+            sources=sources,
+            answers=[
+                AgentAnswer(agent_id=a.id, name=a.name, answer=t, sources=cited_sources(t, ss))
                 for a, (t, ss) in zip(agents, answers, strict=True)
             ],
-        }
+        )
 
     def _answer_alone(
-        self, agent: dict[str, Any], backend: ChatBackend, question: str, channel_id: str
+        self, agent: AgentRecord, backend: ChatBackend, question: str, channel_id: str
     ) -> tuple[str, list[Source]]:
-        instructions = _with_persona(agent, QUERY_INSTRUCTIONS.format(name=agent["name"]))
+        instructions = _with_persona(agent, QUERY_INSTRUCTIONS.format(name=agent.name))
         prompt = build_prompt(
             question,
             history=[],
@@ -254,7 +250,7 @@ class ChannelAgents:
             max_tokens=self.options.max_reply_tokens,
         )
         self.tiers.record_turn(
-            agent["id"],
+            agent.id,
             f"a query of #{self.channels.name(channel_id)}",
             f"Question: {question}",
             text,
@@ -264,7 +260,7 @@ class ChannelAgents:
 
     def _combine(
         self, question: str, answers: list[tuple[str, list[Source]]], backend: ChatBackend
-    ) -> tuple[str, list[dict[str, Any]]]:
+    ) -> tuple[str, list[Citation]]:
         every = list({s.memory_id: s for _, ss in answers for s in ss}.values())
         said = "\n\n".join(
             f"Answer {i}: {text or '(no answer)'}" for i, (text, _) in enumerate(answers, start=1)
@@ -287,16 +283,16 @@ class ChannelAgents:
         return text, cited_sources(text, prompt.sources)
 
     # ---- helpers
-    def _sources(self, agent: dict[str, Any], query: str, channel_id: str) -> list[Source]:
+    def _sources(self, agent: AgentRecord, query: str, channel_id: str) -> list[Source]:
         """Passages of the agent's collections, then its own memories: those every person
         in the channel may see (a memory of a private channel stays out of others)."""
-        passages = self.retrieve(query, agent.get("collections") or None, self.options.sources)
+        passages = self.retrieve(query, agent.collections or None, self.options.sources)
         if self.options.memories == 0:
             return passages
-        people = [m["member"] for m in self.channels.members(channel_id) if m["kind"] == "person"]
+        people = [m.member for m in self.channels.members(channel_id) if m.kind == "person"]
         try:
             own = self.tiers.search(
-                agent["id"],
+                agent.id,
                 query,
                 tiers=RECALLED_TIERS,
                 k=self.options.memories * 2,
@@ -310,13 +306,13 @@ class ChannelAgents:
                 memory_id=h["memory_id"],
                 text=h["text"],
                 score=h["score"],
-                title=f"{agent['name']}'s memory ({h.get('tier')})",
+                title=f"{agent.name}'s memory ({h.get('tier')})",
             )
             for h in hits
         ]
 
-    def _temperature(self, agent: dict[str, Any]) -> float:
-        temperature = agent.get("temperature")
+    def _temperature(self, agent: AgentRecord) -> float:
+        temperature = agent.temperature
         return self.options.temperature if temperature is None else temperature
 
     def _typing(self, channel_id: str, member: str, name: str, typing: bool) -> None:
@@ -327,24 +323,22 @@ class ChannelAgents:
         )
 
 
-def _with_persona(agent: dict[str, Any], instructions: str) -> str:
-    persona = (agent.get("persona") or "").strip()
+def _with_persona(agent: AgentRecord, instructions: str) -> str:
+    persona = (agent.persona or "").strip()
     return f"{persona}\n\n{instructions}" if persona else instructions
 
 
 def transcript(
-    before: list[dict[str, Any]], last: dict[str, Any], me: str
+    before: list[ChannelMessageRecord], last: ChannelMessageRecord, me: str
 ) -> tuple[list[Turn], str]:
     """The channel as chat turns for one agent: its own messages are `assistant`, everyone
     else's `user` as "Name: text"; same-role neighbours merge so the turns alternate (chat
     templates require it) and the history ends with the agent's turn, before `last`."""
     turns: list[Turn] = []
     for message in before:
-        role = "assistant" if message["author"] == me else "user"
+        role = "assistant" if message.author == me else "user"
         text = (
-            message["content"]
-            if role == "assistant"
-            else f"{message['author_name']}: {message['content']}"
+            message.content if role == "assistant" else f"{message.author_name}: {message.content}"
         )
         if turns and turns[-1].role == role:
             turns[-1] = Turn(role, f"{turns[-1].content}\n{text}")
@@ -352,7 +346,7 @@ def transcript(
             turns.append(Turn(role, text))
     while turns and turns[0].role == "assistant":
         turns.pop(0)
-    question = f"{last['author_name']}: {last['content']}"
+    question = f"{last.author_name}: {last.content}"
     if turns and turns[-1].role == "user":
         question = f"{turns.pop().content}\n{question}"
     return turns, question

@@ -10,9 +10,25 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
-View = dict[str, Any]  # a message as the API shows it (with its `seq`)
+from neurocache.channels.records import ChannelMessageRecord
+
+View = ChannelMessageRecord
+
+
+class MessageCache(Protocol):
+    """What channel messages ask of the hot tail: `ChannelCache` here,
+    `RedisChannelCache` for processes sharing a store."""
+
+    def latest(
+        self, channel_id: str, limit: int, load: Callable[[int], list[View]]
+    ) -> list[View] | None: ...
+    def after(self, channel_id: str, seq: int) -> list[View] | None: ...
+    def added(self, view: View) -> None: ...
+    def changed(self, view: View) -> None: ...
+    def removed(self, channel_id: str, message_id: str) -> None: ...
+    def forget(self, channel_id: str | None = None) -> None: ...
 
 
 class ChannelCache:
@@ -49,32 +65,30 @@ class ChannelCache:
         """The messages after `seq`, when the cached tail reaches back that far."""
         with self._lock:
             tail = self._tails.get(channel_id)
-            if tail is None or not tail or tail[0]["seq"] > seq:  # seqs have gaps
+            if tail is None or not tail or tail[0].seq > seq:  # seqs have gaps
                 return None
             self.hits += 1
-            return [v for v in tail if v["seq"] > seq]
+            return [v for v in tail if v.seq > seq]
 
     def added(self, view: View) -> None:
         """A new message. A tail loaded just after its commit may hold it already, and
         two posts may arrive here in the other order than their seqs."""
         with self._lock:
-            channel_id = view["channel_id"]
+            channel_id = view.channel_id
             self._count_write(channel_id)
             tail = self._tails.get(channel_id)
-            if tail is None or any(v["id"] == view["id"] for v in tail):
+            if tail is None or any(v.id == view.id for v in tail):
                 return
             tail.append(view)
-            if len(tail) > 1 and tail[-2]["seq"] > view["seq"]:
-                self._tails[channel_id] = deque(
-                    sorted(tail, key=lambda v: v["seq"]), maxlen=self.size
-                )
+            if len(tail) > 1 and tail[-2].seq > view.seq:
+                self._tails[channel_id] = deque(sorted(tail, key=lambda v: v.seq), maxlen=self.size)
 
     def changed(self, view: View) -> None:
         with self._lock:
-            self._count_write(view["channel_id"])
-            tail = self._tails.get(view["channel_id"])
+            self._count_write(view.channel_id)
+            tail = self._tails.get(view.channel_id)
             for i, old in enumerate(tail or ()):
-                if old["id"] == view["id"]:
+                if old.id == view.id:
                     tail[i] = view  # type: ignore[index]
 
     def removed(self, channel_id: str, message_id: str) -> None:
@@ -82,7 +96,7 @@ class ChannelCache:
         with self._lock:
             self._count_write(channel_id)
             tail = self._tails.get(channel_id)
-            if tail is not None and any(v["id"] == message_id for v in tail):
+            if tail is not None and any(v.id == message_id for v in tail):
                 del self._tails[channel_id]
 
     def forget(self, channel_id: str | None = None) -> None:

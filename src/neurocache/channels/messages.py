@@ -2,22 +2,26 @@
 
 Each message is a memory (kind `channel_message`, owned by its author, `in_session` its
 channel, `reply_to` the message it answers in a thread). The store is written first, then
-the hot cache (`ChannelCache`), then the event goes out: a client that missed events
-fetches what it missed with `after=<last seq seen>`."""
+the hot cache (`ChannelCache`, or `RedisChannelCache` for a team's processes), then the
+event goes out: a client that missed events fetches what it missed with
+`after=<last seq seen>`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 
-from neurocache.channels.cache import ChannelCache
+from neurocache.channels.cache import MessageCache
+from neurocache.channels.records import ChannelMessageRecord, ChannelMessageStatus, MessagePage
 from neurocache.channels.service import Channels
 from neurocache.errors import Forbidden, InvalidInput, NotFound
 from neurocache.events import Publish
+from neurocache.records import plain
+from neurocache.search.passages import Citation
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.graph import content_hash, delete_memories, set_content
@@ -32,27 +36,24 @@ def room(channel_id: str) -> str:
     return f"channel:{channel_id}"
 
 
-def message_view(row: ChannelMessage, memory: Memory) -> dict[str, Any]:
-    view = {
-        "id": row.id,
-        "seq": row.seq,
-        "channel_id": row.channel_id,
-        "author": row.author,
-        "author_name": memory.meta.get("author_name", row.author),
-        "author_kind": "agent" if row.author.startswith("agent:") else "person",
-        "content": memory.content,
-        "reply_to": row.reply_to,
-        "mentions": row.mentions,
-        "status": row.status,
-        "sources": row.sources,
-        "created_at": isoformat(row.created_at),
-        "edited_at": isoformat(row.edited_at),
-    }
-    if row.trigger_id:  # an agent's reply: the person's message that set it off
-        view["trigger_id"] = row.trigger_id
-    if row.error:
-        view["error"] = row.error
-    return view
+def message_view(row: ChannelMessage, memory: Memory) -> ChannelMessageRecord:
+    return ChannelMessageRecord(
+        id=row.id,
+        seq=row.seq,
+        channel_id=row.channel_id,
+        author=row.author,
+        author_name=memory.meta.get("author_name", row.author),
+        author_kind="agent" if row.author.startswith("agent:") else "person",
+        content=memory.content,
+        reply_to=row.reply_to,
+        mentions=row.mentions or [],
+        status=cast(ChannelMessageStatus, row.status),
+        sources=[Citation.stored(s) for s in row.sources or []],
+        created_at=isoformat(row.created_at) or "",
+        edited_at=isoformat(row.edited_at),
+        trigger_id=row.trigger_id or None,  # an agent's reply: the message that set it off
+        error=row.error or None,
+    )
 
 
 def mentioned(content: str, handles: Callable[[], dict[str, str]]) -> list[str]:
@@ -71,7 +72,7 @@ class ChannelMessages:
         self,
         db: Database,
         channels: Channels,
-        cache: ChannelCache,
+        cache: MessageCache,
         publish: Publish,
     ) -> None:
         # publish: message.* for the channel's room; memory.written {memory_id, text} and
@@ -88,7 +89,7 @@ class ChannelMessages:
         trigger_id: str | None = None,
         status: str = "complete",
         via: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ChannelMessageRecord:
         """A new message; `trigger_id` names the person's message an agent answers."""
         mentions = mentioned(content, lambda: self.channels.handles(channel_id))
         author_name = self.channels.name_of(author)
@@ -127,9 +128,9 @@ class ChannelMessages:
             session.flush()
             view = message_view(row, memory)
         self.cache.added(view)
-        self.publish("message.created", view, room(channel_id))
+        self.publish("message.created", view.plain(), room(channel_id))
         if status == "complete":
-            self.written(view["id"], content)
+            self.written(view.id, content)
         return view
 
     def page(
@@ -140,7 +141,7 @@ class ChannelMessages:
         after: int | None = None,
         limit: int = 50,
         thread: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> MessagePage:
         """Oldest first. `before`: the page before that seq (scrolling back); `after`: what
         came after it (catching up); neither: the newest. `thread`: the replies to one."""
         if before is not None and after is not None:
@@ -158,14 +159,14 @@ class ChannelMessages:
         views = self._load(channel_id, before, after, limit + 1, thread)
         return _page(views, limit, newest=after is None)
 
-    def get(self, channel_id: str, message_id: str) -> dict[str, Any]:
+    def get(self, channel_id: str, message_id: str) -> ChannelMessageRecord:
         with self.db.session() as session:
             row, memory = self._row(session, channel_id, message_id)
             return message_view(row, memory)
 
     def edit(
         self, channel_id: str, message_id: str, content: str, person: str, actor: Actor
-    ) -> dict[str, Any]:
+    ) -> ChannelMessageRecord:
         with self.db.session() as session:
             row, memory = self._row(session, channel_id, message_id)
             self._check_author(row, person, "edit")
@@ -179,7 +180,7 @@ class ChannelMessages:
                 session, actor, "channel.message.edit", ("memory", message_id), before, view
             )
         self.cache.changed(view)
-        self.publish("message.updated", view, room(channel_id))
+        self.publish("message.updated", view.plain(), room(channel_id))
         self.written(message_id, content)
         return view
 
@@ -208,7 +209,7 @@ class ChannelMessages:
             room(channel_id),
         )
 
-    def finish(self, message_id: str, content: str, **fields: Any) -> dict[str, Any]:
+    def finish(self, message_id: str, content: str, **fields: Any) -> ChannelMessageRecord:
         """An agent's reply as written so far (or whole), with its status and sources."""
         with self.db.session() as session:
             row = session.scalar(select(ChannelMessage).where(ChannelMessage.id == message_id))
@@ -217,7 +218,7 @@ class ChannelMessages:
                 raise NotFound(f"message {message_id} was deleted")
             set_content(session, memory, content)
             for name, value in fields.items():
-                setattr(row, name, value)
+                setattr(row, name, plain(value))  # a reply's citations: JSON
             if "content" in fields or fields.get("status") == "complete":
                 row.mentions = mentioned(content, lambda: self.channels.handles(row.channel_id))
             session.flush()
@@ -268,7 +269,7 @@ class ChannelMessages:
     # ---- helpers
     def _load(
         self, channel_id: str, before: int | None, after: int | None, limit: int, thread: str | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[ChannelMessageRecord]:
         query = (
             select(ChannelMessage, Memory)
             .join(Memory, Memory.id == ChannelMessage.id)
@@ -310,13 +311,13 @@ class ChannelMessages:
             raise Forbidden(f"only its author (or the hub's owner) may {what} a message")
 
 
-def _page(views: list[dict[str, Any]], limit: int, *, newest: bool) -> dict[str, Any]:
+def _page(views: list[ChannelMessageRecord], limit: int, *, newest: bool) -> MessagePage:
     """`views` holds up to limit + 1 rows: the extra one says there is more."""
     more = len(views) > limit
     page = (views[-limit:] if newest else views[:limit]) if more else views
-    return {
-        "messages": page,
-        "has_more": more,
-        "before": page[0]["seq"] if page else None,
-        "after": page[-1]["seq"] if page else None,
-    }
+    return MessagePage(
+        messages=page,
+        has_more=more,
+        before=page[0].seq if page else None,
+        after=page[-1].seq if page else None,
+    )

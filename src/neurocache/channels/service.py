@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import builtins
 import re
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from neurocache.channels.records import ChannelDetail, ChannelRecord, MemberMode, MemberRecord
 from neurocache.errors import Conflict, Forbidden, InvalidInput, NotFound
 from neurocache.events import Publish, publish_nowhere
 from neurocache.store import Database, audit
@@ -34,18 +35,18 @@ def handle_of(name: str) -> str:
     return NOT_A_HANDLE.sub("-", name.lower()).strip("-") or "agent"
 
 
-def channel_view(channel: Channel) -> dict[str, Any]:
-    return {
-        "id": channel.id,
-        "name": channel.name,
-        "description": channel.description,
-        "created_by": channel.created_by,
-        "archived": channel.archived_at is not None,
-        "archived_at": isoformat(channel.archived_at),
-        "room": f"channel:{channel.id}",
-        "created_at": isoformat(channel.created_at),
-        "updated_at": isoformat(channel.updated_at),
-    }
+def channel_view(channel: Channel) -> ChannelRecord:
+    return ChannelRecord(
+        id=channel.id,
+        name=channel.name,
+        description=channel.description,
+        created_by=channel.created_by,
+        archived=channel.archived_at is not None,
+        archived_at=isoformat(channel.archived_at),
+        room=f"channel:{channel.id}",
+        created_at=isoformat(channel.created_at) or "",
+        updated_at=isoformat(channel.updated_at) or "",
+    )
 
 
 class Channels:
@@ -56,14 +57,14 @@ class Channels:
     # ---- channels
     def create(
         self, actor: Actor, person: str, *, name: str, description: str = ""
-    ) -> dict[str, Any]:
+    ) -> ChannelRecord:
         self._check_name(name)
         try:
             return self._create(actor, person, name, description)
         except IntegrityError as exc:  # the same name made at the same moment
             raise Conflict(f"a channel named {name!r} exists", details={"field": "name"}) from exc
 
-    def _create(self, actor: Actor, person: str, name: str, description: str) -> dict[str, Any]:
+    def _create(self, actor: Actor, person: str, name: str, description: str) -> ChannelRecord:
         with self.db.session() as session:
             self._check_free(session, name)
             memory = Memory(
@@ -85,7 +86,7 @@ class Channels:
 
     def list(
         self, person: str, *, archived: bool = False, limit: int = 50, cursor: str | None = None
-    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[ChannelRecord], str | None]:
         """Channels `person` may read, newest first; archived ones only when asked."""
         query = select(Channel)
         if not archived:
@@ -99,10 +100,10 @@ class Channels:
         with self.db.session() as session:
             return newest_first(session, query, Channel, limit, cursor, channel_view)
 
-    def get(self, channel_id: str) -> dict[str, Any]:
+    def get(self, channel_id: str) -> ChannelDetail:
         with self.db.session() as session:
             view = channel_view(get_or_not_found(session, Channel, channel_id, "channel"))
-        return {**view, "members": self.members(channel_id)}
+        return ChannelDetail(**dict(view), members=self.members(channel_id))
 
     def name(self, channel_id: str) -> str:
         with self.db.session() as session:
@@ -111,7 +112,7 @@ class Channels:
             raise NotFound(f"no channel with id {channel_id}")
         return name
 
-    def update(self, channel_id: str, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    def update(self, channel_id: str, changes: dict[str, Any], actor: Actor) -> ChannelRecord:
         """Rename, describe, archive (`archived: true`) or bring back (`false`)."""
         with self.db.session() as session:
             channel = get_or_not_found(session, Channel, channel_id, "channel")
@@ -166,7 +167,7 @@ class Channels:
         return channel
 
     # ---- members
-    def members(self, channel_id: str) -> builtins.list[dict[str, Any]]:
+    def members(self, channel_id: str) -> builtins.list[MemberRecord]:
         """Members with their names (and, for agents, when they speak), oldest first."""
         with self.db.session() as session:
             rows = list(
@@ -181,7 +182,7 @@ class Channels:
 
     def add_member(
         self, channel_id: str, member: str, actor: Actor, mode: str = "mention"
-    ) -> dict[str, Any]:
+    ) -> MemberRecord:
         with self.db.session() as session:
             get_or_not_found(session, Channel, channel_id, "channel")
             names = self._names(session, {member})
@@ -232,23 +233,23 @@ class Channels:
 
     def handles(self, channel_id: str) -> dict[str, str]:
         """@handle → member, for the channel's members."""
-        return {m["handle"]: m["member"] for m in self.members(channel_id)}
+        return {m.handle: m.member for m in self.members(channel_id)}
 
     def name_of(self, member: str) -> str:
         with self.db.session() as session:
             return self._names(session, {member}).get(member, (member, member))[1]
 
     @staticmethod
-    def _member_view(row: ChannelMember, naming: tuple[str, str] | None) -> dict[str, Any]:
+    def _member_view(row: ChannelMember, naming: tuple[str, str] | None) -> MemberRecord:
         handle, name = naming or (row.member, row.member)
-        return {
-            "member": row.member,
-            "kind": "agent" if row.member.startswith("agent:") else "person",
-            "name": name,
-            "handle": handle,
-            "mode": row.mode,
-            "joined_at": isoformat(row.joined_at),
-        }
+        return MemberRecord(
+            member=row.member,
+            kind="agent" if row.member.startswith("agent:") else "person",
+            name=name,
+            handle=handle,
+            mode=cast(MemberMode, row.mode),
+            joined_at=isoformat(row.joined_at),
+        )
 
     @staticmethod
     def _names(session: Any, members: set[str]) -> dict[str, tuple[str, str]]:

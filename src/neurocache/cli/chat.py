@@ -16,6 +16,7 @@ from neurocache.cli.models import RunningHub
 from neurocache.errors import NeurocacheError
 from neurocache.hub import Hub
 from neurocache.llm.client import BackendUnavailable, parse_sse
+from neurocache.records import plain
 
 START_TIMEOUT_S = 120
 
@@ -104,7 +105,7 @@ def _in_process(settings: Any, request: dict[str, Any]) -> Iterator[dict[str, An
             for choice in chunk.get("choices") or []:
                 answer += (choice.get("delta") or {}).get("content") or ""
             yield chunk
-        yield {"choices": [], "neurocache": {"sources": prepared.sources_view(answer)}}
+        yield {"choices": [], "neurocache": {"sources": plain(prepared.sources_view(answer))}}
     finally:
         if started is not None:
             hub.models.stop(started)

@@ -87,7 +87,7 @@ class Target:
         assert self.hub is not None
         return self.hub.knowledge.add_file(
             str(path), path.read_bytes(), CLI_ACTOR, collection, same_file=True
-        )
+        ).plain()
 
     def document(self, document_id: str) -> dict[str, Any]:
         if self.running is not None:
@@ -97,7 +97,7 @@ class Target:
                 timeout=30,
             ).json()
         assert self.hub is not None
-        return self.hub.knowledge.get_document(document_id)
+        return self.hub.knowledge.get_document(document_id).plain()
 
     def job(self, job_id: str) -> dict[str, Any]:
         if self.running is not None:
@@ -105,7 +105,7 @@ class Target:
                 f"{self.running.url}/api/v1/jobs/{job_id}", headers=self.running.headers, timeout=30
             ).json()
         assert self.hub is not None
-        return self.hub.jobs.get(job_id)
+        return self.hub.jobs.get(job_id).plain()
 
     def search(self, query: str, k: int, mode: str, collections: list[str]) -> list[dict]:
         if self.running is not None:

@@ -20,6 +20,7 @@ from neurocache.access.keys import SCOPES
 from neurocache.access.owner_token import TOKEN_FILE
 from neurocache.cli import bundles, chat, cluster, knowledge, models, ops
 from neurocache.errors import NeurocacheError
+from neurocache.records import plain
 from neurocache.settings import (
     ENV_PREFIX,
     RUNTIME_FILE,
@@ -306,7 +307,7 @@ def keys_create(name: str, scopes: tuple[str, ...], user: str | None, **kwargs: 
         raise click.ClickException(exc.message) from exc
     finally:
         hub.close()
-    click.echo(f"Created key {view['id']} ({view['name']}; scopes: {', '.join(view['scopes'])}).")
+    click.echo(f"Created key {view.id} ({view.name}; scopes: {', '.join(view.scopes)}).")
     click.echo("Store it now: it is not shown again.")
     click.echo(secret)
 
@@ -329,7 +330,7 @@ def users_add(name: str, display_name: str | None, **kwargs: Any) -> None:
         raise click.ClickException(exc.message) from exc
     finally:
         hub.close()
-    click.echo(f"Added {user['display_name']} (@{user['name']}, {user['person']}).")
+    click.echo(f"Added {user.display_name} (@{user.name}, {user.person}).")
 
 
 @users.command("list")
@@ -342,8 +343,8 @@ def users_list(**kwargs: Any) -> None:
     finally:
         hub.close()
     for row in rows:
-        state = f"disabled {row['disabled_at']}" if row["disabled_at"] else "active"
-        click.echo(f"{row['id']}  @{row['name']}  {row['display_name']}  {state}")
+        state = f"disabled {row.disabled_at}" if row.disabled_at else "active"
+        click.echo(f"{row.id}  @{row.name}  {row.display_name}  {state}")
 
 
 @users.command("remove")
@@ -358,7 +359,7 @@ def users_remove(name: str, **kwargs: Any) -> None:
         raise click.ClickException(exc.message) from exc
     finally:
         hub.close()
-    click.echo(f"Disabled @{user['name']}; revoked {revoked} key(s).")
+    click.echo(f"Disabled @{user.name}; revoked {revoked} key(s).")
 
 
 @keys.command("list")
@@ -375,14 +376,13 @@ def keys_list(as_json: bool, **kwargs: Any) -> None:
     finally:
         hub.close()
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(plain(rows), indent=2))
         return
     for row in rows:
-        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
-        used = row["last_used_at"] or "never used"
+        state = f"revoked {row.revoked_at}" if row.revoked_at else "active"
+        used = row.last_used_at or "never used"
         click.echo(
-            f"{row['id']}  {row['prefix']}…  {row['name']}  "
-            f"[{','.join(row['scopes'])}]  {state}  {used}"
+            f"{row.id}  {row.prefix}…  {row.name}  [{','.join(row.scopes)}]  {state}  {used}"
         )
 
 
@@ -398,7 +398,7 @@ def keys_revoke(key_id: str, **kwargs: Any) -> None:
         raise click.ClickException(exc.message) from exc
     finally:
         hub.close()
-    click.echo(f"Revoked key {view['id']} ({view['name']}).")
+    click.echo(f"Revoked key {view.id} ({view.name}).")
 
 
 for commands in (models, knowledge, chat, ops, bundles):

@@ -15,7 +15,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from neurocache.conversations.history import HotHistory
+from neurocache.conversations.history import HistoryCache
+from neurocache.conversations.records import MessageRecord, Posted
 from neurocache.conversations.service import Conversations
 from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.events import Publish
@@ -24,6 +25,7 @@ from neurocache.metering.usage import carrying_scope, scope
 from neurocache.replies.lifecycle import ending, stored_end, stored_failed
 from neurocache.replies.prompt import (
     INSTRUCTIONS,
+    Persona,
     Prompt,
     Turn,
     build_prompt,
@@ -61,12 +63,12 @@ class Answerer:
         remember: Callable[[list[str], list[str]], None],
         publish: Publish,
         options: ChatOptions,
-        hot: HotHistory,
-        agent_for: Callable[[str], dict[str, Any]] | None = None,
+        hot: HistoryCache,
+        agent_for: Callable[[str], Persona | None] | None = None,
         threads: Threads | None = None,
     ) -> None:
         self.conversations = conversations
-        self.agent_for = agent_for or (lambda _agent_id: {})
+        self.agent_for = agent_for or (lambda _agent_id: None)
         self.search = search
         self.backend_for = backend_for
         self.remember = remember  # embeds messages for long-term recall
@@ -85,7 +87,7 @@ class Answerer:
         content: str,
         *,
         wait: bool = False,
-    ) -> dict[str, Any]:
+    ) -> Posted:
         with self._head_lock(conversation_id):  # two posts at once: one after the other
             conversation = self.conversations.row(conversation_id)
             backend = self.backend_for(self._model(conversation))  # 503 before storing
@@ -93,9 +95,9 @@ class Answerer:
                 conversation_id, "user", content, parent_id=conversation.head_id
             )
             self.hot.extend(
-                conversation_id, conversation.head_id, message["id"], Turn("user", content)
+                conversation_id, conversation.head_id, message.id, Turn("user", content)
             )
-            self.publish("message.created", message, room(conversation_id))
+            self.publish("message.created", message.plain(), room(conversation_id))
             future = self._reply(conversation_id, message, backend)
         return _posted(message, future, wait)
 
@@ -105,14 +107,14 @@ class Answerer:
         reply_id: str,
         *,
         wait: bool = False,
-    ) -> dict[str, Any]:
+    ) -> Posted:
         """A new reply to the same question, beside the old one (which stays, as a branch);
         the conversation goes on from the new one."""
         old = self.conversations.message(reply_id)
         if (
-            old["conversation_id"] != conversation_id
-            or old["role"] != "assistant"
-            or old["parent_id"] is None
+            old.conversation_id != conversation_id
+            or old.role != "assistant"
+            or old.parent_id is None
         ):
             raise InvalidInput(
                 "only a reply of this conversation can be regenerated",
@@ -121,11 +123,11 @@ class Answerer:
         with self._head_lock(conversation_id):
             conversation = self.conversations.row(conversation_id)
             backend = self.backend_for(self._model(conversation))
-            question = self.conversations.message(old["parent_id"])
+            question = self.conversations.message(old.parent_id)
             future = self._reply(conversation_id, question, backend)
         return _posted(question, future, wait)
 
-    def stop(self, reply_id: str) -> dict[str, Any]:
+    def stop(self, reply_id: str) -> MessageRecord:
         with self._lock:
             event = self._stops.get(reply_id)
         if event is not None:
@@ -139,41 +141,40 @@ class Answerer:
         self._pool.shutdown(wait=True)
 
     # ---- one reply
-    def _agent(self, conversation: Conversation) -> dict[str, Any]:
+    def _agent(self, conversation: Conversation) -> Persona | None:
         """The conversation's agent (persona, model, temperature, knowledge), if any."""
-        return self.agent_for(conversation.agent_id) if conversation.agent_id else {}
+        return self.agent_for(conversation.agent_id) if conversation.agent_id else None
 
     def _model(self, conversation: Conversation) -> str | None:
-        return conversation.model or self._agent(conversation).get("model")
+        agent = self._agent(conversation)
+        return conversation.model or (agent.model if agent else None)
 
     def _head_lock(self, conversation_id: str) -> threading.Lock:
         with self._lock:
             return self._heads.setdefault(conversation_id, threading.Lock())
 
-    def _reply(
-        self, conversation_id: str, question: dict[str, Any], backend: ChatBackend
-    ) -> Future:
+    def _reply(self, conversation_id: str, question: MessageRecord, backend: ChatBackend) -> Future:
         # The reply hangs off the question and becomes the head, in one transaction.
         reply = self.conversations.add_message(
             conversation_id,
             "assistant",
             "",
-            parent_id=question["id"],
+            parent_id=question.id,
             status="streaming",
             model=backend.model_id,
         )
         with self._lock:
-            self._stops[reply["id"]] = threading.Event()
-        self.publish("message.created", reply, room(conversation_id))
+            self._stops[reply.id] = threading.Event()
+        self.publish("message.created", reply.plain(), room(conversation_id))
         future: Future = self._pool.submit(
-            carrying_scope(self._answer), conversation_id, question, reply["id"], backend
+            carrying_scope(self._answer), conversation_id, question, reply.id, backend
         )
-        future.reply_id = reply["id"]  # type: ignore[attr-defined]
+        future.reply_id = reply.id  # type: ignore[attr-defined]
         return future
 
     def _answer(
-        self, conversation_id: str, question: dict[str, Any], reply_id: str, backend: ChatBackend
-    ) -> dict[str, Any]:
+        self, conversation_id: str, question: MessageRecord, reply_id: str, backend: ChatBackend
+    ) -> MessageRecord | None:
         written: dict[str, Any] = {"text": "", "prompt": None}
 
         def write() -> dict[str, Any]:
@@ -201,26 +202,26 @@ class Answerer:
     def _finish(
         self,
         conversation_id: str,
-        question: dict[str, Any],
+        question: MessageRecord,
         reply_id: str,
         text: str,
         fields: dict[str, Any],
         prompt: Prompt | None,
-    ) -> dict[str, Any]:
+    ) -> MessageRecord | None:
         if prompt is not None:
             fields["sources"] = cited_sources(text, prompt.sources)
         reply = stored_end(
             self.conversations.finish_message, reply_id, text, fields, gone=(NeurocacheError,)
         )
         if reply is None:
-            return {"id": reply_id, "status": "deleted"}  # deleted while it was written
-        self.publish("message.completed", reply, room(conversation_id))
+            return None  # deleted while it was written
+        self.publish("message.completed", reply.plain(), room(conversation_id))
         conversation = self.conversations.row(conversation_id)
         self.hot.set(
             conversation_id,
             self.conversations.history(conversation.head_id)[-self.options.history_turns - 2 :],
         )
-        answered = bool(text) and reply["status"] != "failed"
+        answered = bool(text) and reply.status != "failed"
         if answered and conversation.agent_id:  # for the agent's working memory
             self.publish(
                 "reply.finished",
@@ -228,15 +229,15 @@ class Answerer:
                     "agent_id": conversation.agent_id,
                     "conversation_id": conversation.id,
                     "where": f"the conversation {conversation.title!r}",
-                    "question": question["content"],
+                    "question": question.content,
                     "reply": text,
                 },
                 None,
             )
         if conversation.long_term:  # the question is worth recalling even unanswered
             self.remember(
-                [question["id"], *([reply_id] if answered else [])],
-                [question["content"], *([text] if answered else [])],
+                [question.id, *([reply_id] if answered else [])],
+                [question.content, *([text] if answered else [])],
             )
         return reply
 
@@ -263,17 +264,17 @@ class Answerer:
 
     # ---- what the model reads
     def _prompt(
-        self, conversation: Conversation, question: dict[str, Any], backend: ChatBackend
+        self, conversation: Conversation, question: MessageRecord, backend: ChatBackend
     ) -> Prompt:
         agent = self._agent(conversation)
         history = self._history(conversation, question)
-        collections = conversation.collections or agent.get("collections") or None
-        sources = self.search.passages(question["content"], collections, self.options.sources)
-        recalled = self._recalled(question["content"], conversation, question["id"])
+        collections = conversation.collections or (agent.collections if agent else None) or None
+        sources = self.search.passages(question.content, collections, self.options.sources)
+        recalled = self._recalled(question.content, conversation, question.id)
         budget = backend.context_tokens - self.options.max_reply_tokens
-        persona = agent.get("persona") or ""
+        persona = agent.persona if agent else ""
         prompt = build_prompt(
-            question["content"],
+            question.content,
             history=history,
             sources=sources,
             recalled=recalled,
@@ -281,19 +282,19 @@ class Answerer:
             count=backend.count_tokens,
             instructions=f"{persona}\n\n{INSTRUCTIONS}" if persona else INSTRUCTIONS,
         )
-        prompt.temperature = agent.get("temperature")
+        prompt.temperature = agent.temperature if agent else None
         return prompt
 
-    def _history(self, conversation: Conversation, question: dict[str, Any]) -> list[Turn]:
+    def _history(self, conversation: Conversation, question: MessageRecord) -> list[Turn]:
         """The turns before the question, from the hot cache when it holds this branch."""
-        if not conversation.short_term or question["parent_id"] is None:
+        if not conversation.short_term or question.parent_id is None:
             return []
-        chain = self.hot.get(conversation.id, lambda: self.conversations.history(question["id"]))
+        chain = self.hot.get(conversation.id, lambda: self.conversations.history(question.id))
         ids = [i for i, _ in chain]
-        if question["id"] not in ids:  # another branch (a regenerated reply): the store
-            chain = self.conversations.history(question["id"])
+        if question.id not in ids:  # another branch (a regenerated reply): the store
+            chain = self.conversations.history(question.id)
             ids = [i for i, _ in chain]
-        before = chain[: ids.index(question["id"])] if question["id"] in ids else chain
+        before = chain[: ids.index(question.id)] if question.id in ids else chain
         return exchanges([t for _, t in before])[-self.options.history_turns :]
 
     def _recalled(self, query: str, conversation: Conversation, question_id: str) -> list[Turn]:
@@ -321,10 +322,11 @@ class Answerer:
         ][: self.options.recalled]
 
 
-def _posted(question: dict[str, Any], future: Future, wait: bool) -> dict[str, Any]:
-    if wait:
-        return {"message": question, "reply": future.result()}
-    return {"message": question, "reply_id": future.reply_id}  # type: ignore[attr-defined]
+def _posted(question: MessageRecord, future: Future, wait: bool) -> Posted:
+    reply_id: str = future.reply_id  # type: ignore[attr-defined]
+    if wait:  # None: the reply was deleted while it was written
+        return Posted(message=question, reply_id=reply_id, reply=future.result())
+    return Posted(message=question, reply_id=reply_id)
 
 
 def exchanges(turns: list[Turn]) -> list[Turn]:

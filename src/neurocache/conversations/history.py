@@ -11,10 +11,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from neurocache.replies.prompt import Turn
 
 Chain = list[tuple[str, Turn]]  # (message id, turn), oldest first
+
+
+class HistoryCache(Protocol):
+    """What answering asks of the hot history: `HotHistory` here, `RedisHotHistory` for
+    processes sharing a store."""
+
+    def get(self, conversation_id: str, load: Callable[[], Chain]) -> Chain: ...
+    def set(self, conversation_id: str, turns: Chain) -> None: ...
+    def extend(
+        self, conversation_id: str, after_id: str | None, message_id: str, turn: Turn
+    ) -> None: ...
+    def forget(self, conversation_id: str) -> None: ...
 
 
 @dataclass

@@ -9,14 +9,22 @@ share their past without a copied row. Answering lives in `chat.answering`."""
 from __future__ import annotations
 
 import builtins
-import json
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, text
 
+from neurocache.conversations.records import (
+    ConversationDetail,
+    ConversationRecord,
+    MessageRecord,
+    MessageStatus,
+    Role,
+)
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.events import Publish, publish_nowhere
+from neurocache.records import plain
 from neurocache.replies.prompt import Turn
+from neurocache.search.passages import Citation
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
@@ -28,36 +36,34 @@ from neurocache.store.types import isoformat, utcnow
 SETTABLE = ("title", "collections", "model", "short_term", "long_term")
 
 
-def conversation_view(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "id": conversation.id,
-        "title": conversation.title,
-        "collections": conversation.collections,
-        "model": conversation.model,
-        "agent_id": conversation.agent_id,
-        "short_term": conversation.short_term,
-        "long_term": conversation.long_term,
-        "head_id": conversation.head_id,
-        "created_at": isoformat(conversation.created_at),
-        "updated_at": isoformat(conversation.updated_at),
-    }
+def conversation_view(conversation: Conversation) -> ConversationRecord:
+    return ConversationRecord(
+        id=conversation.id,
+        title=conversation.title,
+        collections=conversation.collections or [],
+        model=conversation.model,
+        agent_id=conversation.agent_id,
+        short_term=conversation.short_term,
+        long_term=conversation.long_term,
+        head_id=conversation.head_id,
+        created_at=isoformat(conversation.created_at) or "",
+        updated_at=isoformat(conversation.updated_at) or "",
+    )
 
 
-def message_view(message: Message, content: str) -> dict[str, Any]:
-    view = {
-        "id": message.id,
-        "conversation_id": message.conversation_id,
-        "parent_id": message.parent_id,
-        "role": message.role,
-        "content": content,
-        "status": message.status,
-        "sources": message.sources,
-        "model": message.model,
-        "created_at": isoformat(message.created_at),
-    }
-    if message.error:
-        view["error"] = message.error
-    return view
+def message_view(message: Message, content: str) -> MessageRecord:
+    return MessageRecord(
+        id=message.id,
+        conversation_id=message.conversation_id,
+        parent_id=message.parent_id,
+        role=cast(Role, message.role),
+        content=content,
+        status=cast(MessageStatus, message.status),
+        sources=[Citation.stored(s) for s in message.sources or []],
+        model=message.model,
+        created_at=isoformat(message.created_at) or "",
+        error=message.error or None,
+    )
 
 
 class Conversations:
@@ -89,7 +95,7 @@ class Conversations:
         owner: str = "owner",
         forked_from: str | None = None,
         kept: builtins.list[str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> ConversationRecord:
         """`owner` is the person whose conversation it is (`owner` or `user:<id>`);
         `forked_from`, a message of another conversation this one goes on from; `kept`,
         collection ids taken as they are (a fork's, deleted ones included)."""
@@ -137,7 +143,7 @@ class Conversations:
         limit: int = 50,
         cursor: str | None = None,
         person: str = "owner",
-    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[ConversationRecord], str | None]:
         """The conversations `person` may read: a user's own; every one for the owner."""
         query = select(Conversation)
         if person != "owner":
@@ -160,27 +166,26 @@ class Conversations:
         if not self.may_read(person, conversation_id):
             raise NotFound(f"no conversation with id {conversation_id}")
 
-    def get(self, conversation_id: str) -> dict[str, Any]:
+    def get(self, conversation_id: str) -> ConversationDetail:
         with self.db.session() as session:
             conversation = get_or_not_found(session, Conversation, conversation_id, "conversation")
-            view = conversation_view(conversation)
-            view["messages"] = [
-                message_view(m, c) for m, c in self._chain(session, conversation.head_id)
-            ]
+            messages = [message_view(m, c) for m, c in self._chain(session, conversation.head_id)]
             forked = session.scalar(
                 select(Edge.target_id).where(
                     Edge.source_id == conversation_id, Edge.relation == "forked_from"
                 )
             )
-        if forked:
-            view["forked_from"] = forked
-        return view
+            return ConversationDetail(
+                **dict(conversation_view(conversation)), messages=messages, forked_from=forked
+            )
 
     def row(self, conversation_id: str) -> Conversation:
         with self.db.session() as session:
             return get_or_not_found(session, Conversation, conversation_id, "conversation")
 
-    def update(self, conversation_id: str, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    def update(
+        self, conversation_id: str, changes: dict[str, Any], actor: Actor
+    ) -> ConversationRecord:
         if changes.get("model") is not None:
             self.check_model(changes["model"])
         if "collections" in changes:  # those it draws on now stay, even if deleted since
@@ -256,44 +261,39 @@ class Conversations:
         actor: Actor,
         title: str | None = None,
         owner: str = "owner",
-    ) -> dict[str, Any]:
+    ) -> ConversationDetail:
         original = self.get(conversation_id)
-        if message_id not in {m["id"] for m in original["messages"]}:
+        if message_id not in {m.id for m in original.messages}:
             raise InvalidInput(
                 f"message {message_id} is not in conversation {conversation_id}",
                 details={"field": "message_id"},
             )
         fork = self.create(
             actor,
-            title=title or f"{original['title']} (fork)",
-            collections=original["collections"],
-            model=original["model"],
-            agent_id=original["agent_id"],
-            short_term=original["short_term"],
-            long_term=original["long_term"],
+            title=title or f"{original.title} (fork)",
+            collections=original.collections,
+            model=original.model,
+            agent_id=original.agent_id,
+            short_term=original.short_term,
+            long_term=original.long_term,
             owner=owner,
             forked_from=message_id,
-            kept=original["collections"],
+            kept=original.collections,
         )
-        return self.get(fork["id"])
+        return self.get(fork.id)
 
     def export(self, conversation_id: str, fmt: str) -> tuple[str, str]:
         """(body, mime type): Markdown for people, JSON for programs."""
         conversation = self.get(conversation_id)
         if fmt == "json":
-            return json.dumps(conversation, indent=2, ensure_ascii=False), "application/json"
-        lines = [f"# {conversation['title']}", ""]
-        for message in conversation["messages"]:
-            lines += [
-                f"**{message['role']}** ({message['created_at']}):",
-                "",
-                message["content"],
-                "",
-            ]
-            for source in message["sources"]:
-                where = source.get("url") or source.get("path") or ""
-                lines.append(f"[{source['number']}] {source.get('title') or 'note'} {where}")
-            if message["sources"]:
+            return conversation.model_dump_json(indent=2), "application/json"
+        lines = [f"# {conversation.title}", ""]
+        for message in conversation.messages:
+            lines += [f"**{message.role}** ({message.created_at}):", "", message.content, ""]
+            for source in message.sources:
+                where = source.url or source.path or ""
+                lines.append(f"[{source.number}] {source.title or 'note'} {where}")
+            if message.sources:
                 lines.append("")
         return "\n".join(lines), "text/markdown; charset=utf-8"
 
@@ -307,7 +307,7 @@ class Conversations:
         parent_id: str | None,
         status: str = "complete",
         model: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> MessageRecord:
         """A new message at the head of the conversation."""
         with self.db.session() as session:
             memory = Memory(
@@ -335,13 +335,13 @@ class Conversations:
             session.flush()
             return message_view(message, content)
 
-    def message(self, message_id: str) -> dict[str, Any]:
+    def message(self, message_id: str) -> MessageRecord:
         with self.db.session() as session:
             message = get_or_not_found(session, Message, message_id, "message")
             memory = get_or_not_found(session, Memory, message_id, "message")
             return message_view(message, memory.content)
 
-    def finish_message(self, message_id: str, content: str, **fields: Any) -> dict[str, Any]:
+    def finish_message(self, message_id: str, content: str, **fields: Any) -> MessageRecord:
         """Store a reply's text (partial or final) and its status, sources, error, usage."""
         with self.db.session() as session:
             message = session.get(Message, message_id)
@@ -350,7 +350,7 @@ class Conversations:
             memory = get_or_not_found(session, Memory, message_id, "message")
             set_content(session, memory, content)
             for name, value in fields.items():
-                setattr(message, name, value)
+                setattr(message, name, plain(value))  # a reply's citations: JSON
             session.flush()
             return message_view(message, content)
 

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from gitignore_parser import parse_gitignore
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from neurocache.errors import Conflict, Forbidden, InvalidInput, NeurocacheError, NotFound
 from neurocache.knowledge.loaders import READABLE
+from neurocache.knowledge.records import FolderRecord
 from neurocache.knowledge.service import Knowledge
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
@@ -46,14 +46,14 @@ class Seen:
     mtime_ns: int
 
 
-def folder_view(folder: WatchedFolder) -> dict[str, Any]:
-    return {
-        "id": folder.id,
-        "path": folder.path,
-        "collection_id": folder.collection_id,
-        "created_at": isoformat(folder.created_at),
-        "scanned_at": isoformat(folder.scanned_at),
-    }
+def folder_view(folder: WatchedFolder) -> FolderRecord:
+    return FolderRecord(
+        id=folder.id,
+        path=folder.path,
+        collection_id=folder.collection_id,
+        created_at=isoformat(folder.created_at) or "",
+        scanned_at=isoformat(folder.scanned_at),
+    )
 
 
 def readable_files(
@@ -139,7 +139,7 @@ class FolderWatcher:
     # ---- registering
     def register(
         self, path: str, actor: Actor, *, collection: str | None = None, owner: bool = True
-    ) -> dict[str, Any]:
+    ) -> FolderRecord:
         if not owner:
             raise Forbidden("only the owner (CLI or browser) may have the hub read a folder")
         root = self._watchable(path)
@@ -151,8 +151,8 @@ class FolderWatcher:
             session.add(folder)
             session.flush()
             view = folder_view(folder)
-            audit.record(session, actor, "folder.watch", ("folder", view["id"]), None, view)
-        self.threads.start("folder-scan", self.scan_quietly, view["id"])
+            audit.record(session, actor, "folder.watch", ("folder", view.id), None, view)
+        self.threads.start("folder-scan", self.scan_quietly, view.id)
         return view
 
     def _watchable(self, path: str) -> Path:
@@ -171,11 +171,11 @@ class FolderWatcher:
             raise InvalidInput(reason, details={"field": "path"})
         return root
 
-    def list(self) -> builtins.list[dict[str, Any]]:
+    def list(self) -> builtins.list[FolderRecord]:
         with self.db.session() as session:
             return [folder_view(f) for f in session.scalars(select(WatchedFolder))]
 
-    def remove(self, folder_id: str, actor: Actor) -> dict[str, Any]:
+    def remove(self, folder_id: str, actor: Actor) -> FolderRecord:
         """Stop watching; the documents taken in stay (delete them one by one if wanted)."""
         with self.db.session() as session:
             folder = get_or_not_found(session, WatchedFolder, folder_id, "watched folder")
@@ -199,9 +199,9 @@ class FolderWatcher:
                 if self._stop.is_set():
                     return
                 try:
-                    self.scan(folder["id"])
+                    self.scan(folder.id)
                 except Exception:  # a folder gone or unreadable must not stop the others
-                    log.exception("scanning %s failed", folder["path"])
+                    log.exception("scanning %s failed", folder.path)
             if self._stop.wait(self.interval_s):
                 return
 

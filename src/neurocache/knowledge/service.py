@@ -22,8 +22,19 @@ from sqlalchemy.orm import Session
 from neurocache.errors import Conflict, InvalidInput, NotFound
 from neurocache.knowledge.loaders import Loaded, html_title, load_file, page_of, readable_html
 from neurocache.knowledge.reading import StoredText, document_windows
+from neurocache.knowledge.records import (
+    Accepted,
+    CollectionDeleted,
+    CollectionDetail,
+    CollectionRecord,
+    DocumentRecord,
+    DocumentStatus,
+    Titled,
+    UsedBy,
+)
 from neurocache.knowledge.splitting import Chunk, make_splitter, split
 from neurocache.llm.reembed import store_vectors
+from neurocache.records import Named
 from neurocache.runtime.jobs import JobCancelled, JobQueue, job_view
 from neurocache.search.service import SearchService
 from neurocache.settings import Settings
@@ -94,13 +105,13 @@ def capture_text(capture: dict[str, Any]) -> str:
     return text_
 
 
-def collection_view(collection: Collection) -> dict[str, Any]:
-    return {
-        "id": collection.id,
-        "name": collection.name,
-        "description": collection.description,
-        "created_at": isoformat(collection.created_at),
-    }
+def collection_view(collection: Collection) -> CollectionRecord:
+    return CollectionRecord(
+        id=collection.id,
+        name=collection.name,
+        description=collection.description,
+        created_at=isoformat(collection.created_at) or "",
+    )
 
 
 def _move(session: Any, document_id: str, collection_id: str | None) -> None:
@@ -116,27 +127,27 @@ def _move(session: Any, document_id: str, collection_id: str | None) -> None:
         memory.meta = {**memory.meta, "collection_id": collection_id}
 
 
-def used_by(session: Session, collection_id: str) -> dict[str, list[dict[str, str]]]:
+def used_by(session: Session, collection_id: str) -> UsedBy:
     """The agents and conversations that draw on a collection. A deleted collection stays
     in their lists, matching nothing: taken out, a list of one would become the empty list,
     which means all memory, and a scope must never widen by itself."""
-    return {
-        "agents": [
-            {"id": a.id, "name": a.name}
+    return UsedBy(
+        agents=[
+            Named(id=a.id, name=a.name)
             for a in session.scalars(select(Agent))
             if collection_id in (a.collections or [])
         ],
-        "conversations": [
-            {"id": c.id, "title": c.title}
+        conversations=[
+            Titled(id=c.id, title=c.title)
             for c in session.scalars(select(Conversation))
             if collection_id in (c.collections or [])
         ],
-    }
+    )
 
 
-def scope_warning(name: str, users: dict[str, list[dict[str, str]]]) -> str | None:
+def scope_warning(name: str, users: UsedBy) -> str | None:
     """What deleting a collection does to those that draw on it, for a person."""
-    names = [a["name"] for a in users["agents"]] + [c["title"] for c in users["conversations"]]
+    names = [a.name for a in users.agents] + [c.title for c in users.conversations]
     if not names:
         return None
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
@@ -177,21 +188,21 @@ def drop_chunks(session: Session, document_id: str) -> list[int]:
     return delete_memories(session, Memory.id.in_(ids)) if ids else []
 
 
-def document_view(document: Document) -> dict[str, Any]:
-    return {
-        "id": document.id,
-        "title": document.title,
-        "url": document.url,
-        "path": document.path,
-        "collection_id": document.collection_id,
-        "source": document.source,
-        "mime": document.mime,
-        "status": document.status,
-        "error": document.error,
-        "chunk_count": document.chunk_count,
-        "created_at": isoformat(document.created_at),
-        "updated_at": isoformat(document.updated_at),
-    }
+def document_view(document: Document) -> DocumentRecord:
+    return DocumentRecord(
+        id=document.id,
+        title=document.title,
+        url=document.url,
+        path=document.path,
+        collection_id=document.collection_id,
+        source=document.source,
+        mime=document.mime,
+        status=cast(DocumentStatus, document.status),
+        error=document.error,
+        chunk_count=document.chunk_count,
+        created_at=isoformat(document.created_at) or "",
+        updated_at=isoformat(document.updated_at) or "",
+    )
 
 
 class Knowledge:
@@ -216,7 +227,7 @@ class Knowledge:
         jobs.register(INGEST, self._ingest_job, on_cancel=self._ingest_cancelled)
 
     # ---- collections
-    def create_collection(self, name: str, description: str, actor: Actor) -> dict[str, Any]:
+    def create_collection(self, name: str, description: str, actor: Actor) -> CollectionRecord:
         try:
             with self.db.session() as session:
                 collection = Collection(name=name.strip(), description=description)
@@ -224,7 +235,7 @@ class Knowledge:
                 session.flush()
                 view = collection_view(collection)
                 audit.record(
-                    session, actor, "collection.create", ("collection", view["id"]), None, view
+                    session, actor, "collection.create", ("collection", view.id), None, view
                 )
         except IntegrityError as exc:
             raise Conflict(f"a collection named {name!r} exists already") from exc
@@ -237,7 +248,7 @@ class Knowledge:
         *,
         name: str | None = None,
         description: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> CollectionRecord:
         collection_id = self.collection_id(name_or_id)
         try:
             with self.db.session() as session:
@@ -263,7 +274,7 @@ class Knowledge:
 
     def delete_collection(
         self, name_or_id: str, actor: Actor, *, delete_documents: bool = False
-    ) -> dict[str, Any]:
+    ) -> CollectionDeleted:
         """Its documents are deleted too, or (by default) kept, in no collection. Each
         document is one step (audited as such), so a crash midway leaves whole documents."""
         collection_id = self.collection_id(name_or_id)
@@ -293,15 +304,15 @@ class Knowledge:
             audit.record(
                 session, actor, "collection.delete", ("collection", collection_id), before, None
             )
-        return {
-            **before,
-            "documents": len(documents),
-            "documents_deleted": delete_documents,
-            "used_by": users,
-            "warning": scope_warning(before["name"], users),
-        }
+        return CollectionDeleted(
+            **dict(before),
+            documents=len(documents),
+            documents_deleted=delete_documents,
+            used_by=users,
+            warning=scope_warning(before.name, users),
+        )
 
-    def get_collection(self, name_or_id: str) -> dict[str, Any]:
+    def get_collection(self, name_or_id: str) -> CollectionDetail:
         """A collection, with how many documents it holds and who draws on it (what a
         person is warned of before deleting it)."""
         collection_id = self.collection_id(name_or_id)
@@ -313,14 +324,14 @@ class Knowledge:
                 .select_from(Document)
                 .where(Document.collection_id == collection_id)
             )
-            return {
-                **collection_view(collection),
-                "documents": count or 0,
-                "used_by": users,
-                "warning": scope_warning(collection.name, users),
-            }
+            return CollectionDetail(
+                **dict(collection_view(collection)),
+                documents=count or 0,
+                used_by=users,
+                warning=scope_warning(collection.name, users),
+            )
 
-    def list_collections(self) -> list[dict[str, Any]]:
+    def list_collections(self) -> list[CollectionRecord]:
         with self.db.session() as session:
             return [
                 collection_view(c)
@@ -359,7 +370,7 @@ class Knowledge:
         metadata: dict[str, Any] | None = None,
         source: str = "text",
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Accepted:
         """Store a document's readable text and queue its indexing (202 for the API)."""
         if fmt == "html":
             title = title or html_title(body) or url or "Untitled page"
@@ -387,7 +398,7 @@ class Knowledge:
         *,
         same_file: bool = False,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Accepted:
         """An uploaded file, read by its kind (PDF, DOCX, HTML, Markdown, code, ...);
         `also` writes more in the document's own transaction (a watched file's row). With
         `same_file`, a file already taken in under this name into this collection is
@@ -408,7 +419,7 @@ class Knowledge:
             ),
         )
 
-    def _add(self, loaded: Loaded, actor: Actor, intake: Intake) -> dict[str, Any]:
+    def _add(self, loaded: Loaded, actor: Actor, intake: Intake) -> Accepted:
         if not loaded.text.strip():
             raise InvalidInput(f"{loaded.title}: the document has no text")
         digest = content_hash(loaded.text)
@@ -417,7 +428,7 @@ class Knowledge:
             return replay
         previous = self._same_file(intake.path, collection_id) if intake.same_file else None
         if previous is not None and previous[1] == digest:
-            return {**self._accepted(previous[0]), "outcome": "unchanged"}
+            return self._accepted(previous[0]).model_copy(update={"outcome": "unchanged"})
         try:
             accepted = self._store_document(
                 loaded,
@@ -431,10 +442,11 @@ class Knowledge:
             if (replay := self._replay(intake.idempotency_key, digest)) is not None:
                 return replay  # the same request, sent twice at once: the other one won
             raise
-        self.jobs.dispatch(accepted["job"]["id"])
+        assert accepted.job is not None
+        self.jobs.dispatch(accepted.job.id)
         if previous is not None:
-            return {**accepted, "outcome": "replaced", "replaces": previous[0]}
-        return {**accepted, "outcome": "created"}
+            return accepted.model_copy(update={"outcome": "replaced", "replaces": previous[0]})
+        return accepted.model_copy(update={"outcome": "created"})
 
     def _store_document(
         self,
@@ -444,7 +456,7 @@ class Knowledge:
         actor: Actor,
         intake: Intake,
         replaces: str | None,
-    ) -> dict[str, Any]:
+    ) -> Accepted:
         """The document, its audit entry and its ingestion job, in one transaction."""
         with self.db.session() as session:
             memory = Memory(
@@ -475,18 +487,18 @@ class Knowledge:
             session.add(document)
             session.flush()
             view = document_view(document)
-            audit.record(session, actor, "document.create", ("document", view["id"]), None, view)
-            payload = {"document_id": view["id"]}
+            audit.record(session, actor, "document.create", ("document", view.id), None, view)
+            payload = {"document_id": view.id}
             if replaces is not None:  # the old version goes once this one is indexed
                 payload |= {"replaces": replaces, "actor": actor.name}
             job = self.jobs.row(INGEST, payload)
             session.add(job)
             if intake.also is not None:
-                intake.also(session, view["id"])
+                intake.also(session, view.id)
             session.flush()
-            return {"document": view, "job": job_view(job)}
+            return Accepted(document=view, job=job_view(job))
 
-    def _replay(self, idempotency_key: str | None, digest: str) -> dict[str, Any] | None:
+    def _replay(self, idempotency_key: str | None, digest: str) -> Accepted | None:
         """What a request sent before with this Idempotency-Key made, answered again; a key
         sent before with other content is a mistake said as such."""
         if idempotency_key is None:
@@ -505,7 +517,7 @@ class Knowledge:
                 "a new request",
                 details={"header": "Idempotency-Key", "document_id": found[0]},
             )
-        return {**self._accepted(found[0]), "replayed": True}
+        return self._accepted(found[0]).model_copy(update={"replayed": True})
 
     def _same_file(self, path: str | None, collection_id: str | None) -> tuple[str, str] | None:
         """The newest upload under this name in this collection that did not fail:
@@ -534,7 +546,7 @@ class Knowledge:
 
     def add_capture(
         self, capture: dict[str, Any], actor: Actor, idempotency_key: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Accepted:
         """A page, selection or note from the browser extension. The same URL with the same
         content creates nothing new; with new content, a new version `version_of` the last."""
         with self._capturing:
@@ -542,16 +554,16 @@ class Knowledge:
 
     def _add_capture(
         self, capture: dict[str, Any], actor: Actor, idempotency_key: str | None
-    ) -> dict[str, Any]:
+    ) -> Accepted:
         readable = capture_text(capture)
         digest = content_hash(readable)
         if (replay := self._replay(idempotency_key, digest)) is not None:
-            return {**replay, "duplicate": False}  # as the first answer said
+            return replay.model_copy(update={"duplicate": False})  # as the first answer said
         url = capture["url"]
         previous = self._captures_of(url)
         for document_id, known_hash in previous:
             if known_hash == digest:
-                return {**self._accepted(document_id), "duplicate": True}
+                return self._accepted(document_id).model_copy(update={"duplicate": True})
         original = self._keep_original(capture.get("html"))
         title = capture.get("title") or url
         metadata = {
@@ -584,7 +596,7 @@ class Knowledge:
                 idempotency_key=idempotency_key,
             ),
         )
-        return {**accepted, "duplicate": False}
+        return accepted.model_copy(update={"duplicate": False})
 
     def _captures_of(self, url: str) -> list[tuple[str, str]]:
         with self.db.session() as session:
@@ -597,17 +609,16 @@ class Knowledge:
                 ).all()
             )
 
-    def _accepted(self, document_id: str) -> dict[str, Any]:
+    def _accepted(self, document_id: str) -> Accepted:
         with self.db.session() as session:
             job = session.scalar(
                 select(Job)
                 .where(Job.payload["document_id"].as_string() == document_id)
                 .order_by(Job.created_at.desc())
             )
-            return {
-                "document": self.get_document(document_id),
-                "job": job_view(job) if job else None,
-            }
+            return Accepted(
+                document=self.get_document(document_id), job=job_view(job) if job else None
+            )
 
     def _keep_original(self, html: str | None) -> str | None:
         """The page as captured, content-addressed under blobs/ (written atomically)."""
@@ -622,7 +633,7 @@ class Knowledge:
             os.replace(temp, path)
         return digest
 
-    def get_document(self, document_id: str) -> dict[str, Any]:
+    def get_document(self, document_id: str) -> DocumentRecord:
         with self.db.session() as session:
             return document_view(get_or_not_found(session, Document, document_id, "document"))
 
@@ -633,7 +644,7 @@ class Knowledge:
         status: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[DocumentRecord], str | None]:
         """Newest first."""
         query = select(Document)
         if collection is not None:
@@ -645,7 +656,7 @@ class Knowledge:
 
     def move_document(
         self, document_id: str, collection: str | None, actor: Actor
-    ) -> dict[str, Any]:
+    ) -> DocumentRecord:
         """Into another collection (None: into none); its chunks follow it in searches."""
         before = self.get_document(document_id)
         collection_id = self.collection_id(collection)
@@ -656,7 +667,7 @@ class Knowledge:
             audit.record(session, actor, "document.move", ("document", document_id), before, after)
         return after
 
-    def delete_document(self, document_id: str, actor: Actor) -> dict[str, Any]:
+    def delete_document(self, document_id: str, actor: Actor) -> DocumentRecord:
         """Its chunks leave every index; an indexing still going on is cancelled (in the
         same transaction: the job stops at its next step, quietly)."""
         before = self.get_document(document_id)
@@ -910,4 +921,4 @@ class Knowledge:
                 )
             )
         for document_id in failed:
-            self._fail(document_id, self.get_document(document_id)["error"] or "failed")
+            self._fail(document_id, self.get_document(document_id).error or "failed")

@@ -22,6 +22,7 @@ from neurocache.replies.prompt import (
     cited_sources,
 )
 from neurocache.replies.streaming import MeteredStream, message_text
+from neurocache.search.passages import Citation
 
 PASSED_THROUGH = (
     "temperature",
@@ -44,7 +45,7 @@ class Prepared:
     body: dict[str, Any]
     sources: list[Source] = field(default_factory=list)
 
-    def sources_view(self, reply: str) -> list[dict[str, Any]]:
+    def sources_view(self, reply: str) -> list[Citation]:
         return cited_sources(reply, self.sources)
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from neurocache.errors import NeurocacheError
 
 log = logging.getLogger("neurocache.chat")
 NOT_STORED_WHOLE = "the reply could not be stored whole"
+R = TypeVar("R")  # a reply as stored
 
 
 def ending(write: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
@@ -28,13 +29,13 @@ def ending(write: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
 
 
 def stored_end(
-    finish: Callable[..., dict[str, Any]],
+    finish: Callable[..., R],
     reply_id: str,
     text: str,
     fields: dict[str, Any],
     *,
     gone: tuple[type[Exception], ...],
-) -> dict[str, Any] | None:
+) -> R | None:
     """`finish(reply_id, text, **fields)`, the reply as stored; None when it was deleted
     while it was written (`gone`). When it cannot be stored whole it is stored as failed."""
     try:
@@ -46,13 +47,11 @@ def stored_end(
         return stored_failed(finish, reply_id, text)
 
 
-def stored_failed(
-    finish: Callable[..., dict[str, Any]], reply_id: str, text: str
-) -> dict[str, Any]:
-    """The reply stored as failed (what was written kept); if even that fails, the start
-    after will (replies left `streaming` are failed then)."""
+def stored_failed(finish: Callable[..., R], reply_id: str, text: str) -> R | None:
+    """The reply stored as failed (what was written kept); if even that fails (None), the
+    start after will (replies left `streaming` are failed then)."""
     try:
         return finish(reply_id, text, status="failed", error=NOT_STORED_WHOLE)
     except Exception:
         log.exception("reply %s stays unfinished until the next start", reply_id)
-        return {"id": reply_id, "status": "failed"}
+        return None

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 from neurocache.errors import NeurocacheError
-from neurocache.search.passages import Source
+from neurocache.search.passages import Citation, Source
 
 __all__ = ["Source"]  # what replies cite is what search found
 
@@ -52,6 +52,19 @@ class Prompt:
     tokens: int
     dropped: dict[str, int] = field(default_factory=dict)
     temperature: float | None = None  # the agent's, when it has one
+
+
+class Persona(Protocol):
+    """Who answers, when it is an agent: what a reply takes from it."""
+
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def persona(self) -> str: ...
+    @property
+    def temperature(self) -> float | None: ...
+    @property
+    def collections(self) -> list[str] | None: ...
 
 
 def build_prompt(
@@ -112,7 +125,7 @@ def cited_numbers(reply: str, available: int) -> set[int]:
     return {n for n in map(int, CITATION.findall(reply)) if 1 <= n <= available}
 
 
-def cited_sources(reply: str, sources: list[Source]) -> list[dict[str, Any]]:
+def cited_sources(reply: str, sources: list[Source]) -> list[Citation]:
     """The sources a reply was given, numbered as in its prompt, each saying whether the
     reply cites it: what every reply keeps and shows."""
     cited = cited_numbers(reply, len(sources))

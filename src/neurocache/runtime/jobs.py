@@ -14,13 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, cast
 
+from pydantic import Field
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from neurocache.events import Publish
 from neurocache.metering.usage import scope, usage_scope
+from neurocache.records import Record
 from neurocache.store import Database
 from neurocache.store.database import get_or_not_found, store_busy
 from neurocache.store.tables import Job
@@ -42,18 +44,33 @@ class JobCancelled(Exception):
     """Raised inside a handler (by its progress callback) when its job was cancelled."""
 
 
-def job_view(job: Job) -> dict[str, Any]:
-    view = {
-        "id": job.id,
-        "kind": job.kind,
-        "status": job.status,
-        "progress": round(job.progress, 4),
-        "created_at": isoformat(job.created_at),
-        "updated_at": isoformat(job.updated_at),
-    }
-    if job.error:
-        view["error"] = job.error
-    return view
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobRecord(Record):
+    id: str
+    kind: str
+    status: JobStatus
+    progress: float = Field(description="The share of the work done, 0..1.")
+    created_at: str
+    updated_at: str
+    error: str | None = None
+    elapsed_s: float | None = Field(None, description="Seconds it has run (while running).")
+    eta_s: float | None = Field(
+        None, description="Seconds it should still take, at its pace so far (while running)."
+    )
+
+
+def job_view(job: Job) -> JobRecord:
+    return JobRecord(
+        id=job.id,
+        kind=job.kind,
+        status=cast(JobStatus, job.status),
+        progress=round(job.progress, 4),
+        created_at=isoformat(job.created_at) or "",
+        updated_at=isoformat(job.updated_at) or "",
+        error=job.error or None,
+    )
 
 
 def process_id() -> str:
@@ -138,24 +155,26 @@ class JobQueue:
         self._announce(job_id)  # first: a worker's own news must not come before it
         self._queue.put(job_id)
 
-    def get(self, job_id: str) -> dict[str, Any]:
+    def get(self, job_id: str) -> JobRecord:
         with self.db.session() as session:
             view = job_view(get_or_not_found(session, Job, job_id, "job"))
-        return {**view, **self._time_left(job_id, view)}
+        return self._with_time_left(view)
 
-    def _time_left(self, job_id: str, view: dict[str, Any]) -> dict[str, Any]:
+    def _with_time_left(self, view: JobRecord) -> JobRecord:
         """`eta_s` of a job running here, from its pace so far (progress is the share of
         the work done, so the pace holds), once there is enough of it to judge by."""
-        began = self._began.get(job_id)
-        if began is None or view["status"] != "running" or view["progress"] < 0.01:
-            return {}
+        began = self._began.get(view.id)
+        if began is None or view.status != "running" or view.progress < 0.01:
+            return view
         elapsed = time.monotonic() - began
-        return {
-            "elapsed_s": round(elapsed, 1),
-            "eta_s": round(elapsed * (1 - view["progress"]) / view["progress"], 1),
-        }
+        return view.model_copy(
+            update={
+                "elapsed_s": round(elapsed, 1),
+                "eta_s": round(elapsed * (1 - view.progress) / view.progress, 1),
+            }
+        )
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def cancel(self, job_id: str) -> JobRecord:
         """A queued job never runs; a running one stops at its next progress report."""
         with self.db.session() as session:
             job = get_or_not_found(session, Job, job_id, "job")
@@ -349,4 +368,4 @@ class JobQueue:
         return getattr(done, "rowcount", 0) == 1
 
     def _announce(self, job_id: str) -> None:
-        self.publish("job.progress", self.get(job_id), ROOM)
+        self.publish("job.progress", self.get(job_id).plain(), ROOM)

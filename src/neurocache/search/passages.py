@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from neurocache.records import Record
+
 
 @dataclass(frozen=True)
 class Source:
@@ -28,20 +30,42 @@ class Source:
         parts = [p for p in (self.title, where, f"page {self.page}" if self.page else None) if p]
         return f"[{number}] {' — '.join(parts) or 'note'}"
 
-    def view(self, number: int, cited: bool) -> dict[str, Any]:
-        return {
-            "number": number,
-            "memory_id": self.memory_id,
-            "document_id": self.document_id,
-            "title": self.title,
-            "url": self.url,
-            "path": self.path,
-            "page": self.page,
-            "start": self.start,
-            "end": self.end,
-            "quote": self.text,
-            "cited": cited,
-        }
+    def view(self, number: int, cited: bool) -> Citation:
+        return Citation(
+            number=number,
+            memory_id=self.memory_id,
+            document_id=self.document_id,
+            title=self.title,
+            url=self.url,
+            path=self.path,
+            page=self.page,
+            start=self.start,
+            end=self.end,
+            quote=self.text,
+            cited=cited,
+        )
+
+
+class Citation(Record):
+    """A source as a reply keeps and shows it: numbered as in its prompt, cited or not."""
+
+    number: int
+    memory_id: str
+    quote: str
+    cited: bool
+    document_id: str | None = None
+    title: str | None = None
+    url: str | None = None
+    path: str | None = None
+    page: int | None = None
+    start: int | None = None
+    end: int | None = None
+
+    @classmethod
+    def stored(cls, kept: dict[str, Any]) -> Citation:
+        """A citation as a reply's row keeps it (a hub of another version may have kept
+        fields this one does not know: they are left out)."""
+        return cls.model_validate({k: v for k, v in kept.items() if k in cls.model_fields})
 
 
 def source_of(result: dict[str, Any]) -> Source:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, make_url, select
 from sqlalchemy.orm import Session
 
+from neurocache.records import Record, plain
 from neurocache.settings import Settings
 from neurocache.store.database import Database
 from neurocache.store.paging import decode_cursor, encode_cursor
@@ -31,11 +32,12 @@ def record(
     actor: Actor,
     action: str,
     target: tuple[str, str],
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
+    before: Record | dict[str, Any] | None = None,
+    after: Record | dict[str, Any] | None = None,
 ) -> None:
     """Write an audit entry in the caller's transaction, so change and entry land together."""
     target_type, target_id = target
+    before, after = plain(before), plain(after)
     session.add(
         AuditEntry(
             actor=actor.name,

@@ -6,12 +6,14 @@ import base64
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import Session
 
 from neurocache.errors import InvalidInput
+
+V = TypeVar("V")  # what a row is shown as
 
 
 def encode_cursor(*values: Any) -> str:
@@ -52,8 +54,8 @@ def newest_first(
     model: Any,
     limit: int,
     cursor: str | None,
-    view: Callable[[Any], dict[str, Any]],
-) -> tuple[list[dict[str, Any]], str | None]:
+    view: Callable[[Any], V],
+) -> tuple[list[V], str | None]:
     """A page of `model` rows, newest first, after `cursor`: keyset paging on
     (created_at, id), so pages stay right while rows are added."""
     query = query.order_by(model.created_at.desc(), model.id.desc())

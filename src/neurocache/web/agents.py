@@ -7,6 +7,7 @@ from typing import Any, Literal
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
+from neurocache.agents.records import AgentRecord
 from neurocache.errors import InvalidInput
 from neurocache.store.graph import TIERS
 from neurocache.web.api import MAX_SECONDS, MODEL_ERRORS, PageQuery, RequestModel, endpoint
@@ -34,22 +35,13 @@ class AgentChange(RequestModel):
     collections: list[str] | None = None
 
 
-class AgentOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    name: str
-    persona: str
-    rooms: list[str]
-    memory_tiers: list[str]
-
-
 class AgentList(BaseModel):
-    agents: list[AgentOut]
+    agents: list[AgentRecord]
     next_cursor: str | None
 
 
 @bp.post("/agents")
-@endpoint(scope="write", body=NewAgent, responses={201: AgentOut})
+@endpoint(scope="write", body=NewAgent, responses={201: AgentRecord})
 def create_agent(body: NewAgent):
     """A new agent; the answer names the room to join and its memory tiers."""
     return current_hub().agents.create(current_actor(), **body.model_dump()), 201
@@ -63,13 +55,13 @@ def list_agents(query: PageQuery):
 
 
 @bp.get("/agents/<agent_id>")
-@endpoint(scope="read", responses={200: AgentOut})
+@endpoint(scope="read", responses={200: AgentRecord})
 def get_agent(agent_id: str):
     return current_hub().agents.get(agent_id)
 
 
 @bp.patch("/agents/<agent_id>")
-@endpoint(scope="write", body=AgentChange, responses={200: AgentOut})
+@endpoint(scope="write", body=AgentChange, responses={200: AgentRecord})
 def update_agent(agent_id: str, body: AgentChange):
     """Rename it, or change its persona, model, temperature or knowledge."""
     changes = body.model_dump(exclude_unset=True)

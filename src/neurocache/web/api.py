@@ -17,6 +17,7 @@ from flask import Response, current_app, request
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from neurocache.errors import InvalidInput, NeurocacheError
+from neurocache.records import plain
 from neurocache.web.auth import require
 
 # Bounds for the numbers the API takes: each number is bounded, so none reaches the store or
@@ -176,6 +177,14 @@ def check_response(spec: EndpointSpec, answer: Any) -> None:
         ) from exc
 
 
+def plain_answer(answer: Any) -> Any:
+    """A view's answer with the services' records in it made plain JSON (a body, or the
+    body of a `(body, status[, headers])` tuple; responses pass as they are)."""
+    if isinstance(answer, tuple):
+        return (plain(answer[0]), *answer[1:])
+    return answer if isinstance(answer, Response) else plain(answer)
+
+
 def endpoint(
     *,
     scope: str | None = "read",
@@ -205,7 +214,7 @@ def endpoint(
                 kwargs["body"] = parse_body(spec.body)
             if spec.query is not None:
                 kwargs["query"] = parse_query(spec.query)
-            answer = view(*args, **kwargs)
+            answer = plain_answer(view(*args, **kwargs))
             if current_app.testing:  # the contract, checked on every answer the tests get
                 check_response(spec, answer)
             return answer

@@ -8,13 +8,14 @@ from pydantic import (
     field_validator,
 )
 
+from neurocache.knowledge.records import Accepted
 from neurocache.web.api import (
     Moment,
     RequestModel,
     endpoint,
 )
 from neurocache.web.auth import current_actor, current_hub
-from neurocache.web.documents import IDEMPOTENCY_HELP, Accepted, idempotency_key, replayed
+from neurocache.web.documents import IDEMPOTENCY_HELP, idempotency_key, replayed
 
 bp = Blueprint("captures", __name__, url_prefix="/api/v1")
 

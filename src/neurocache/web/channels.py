@@ -5,11 +5,19 @@ sees them all. Messages page by `seq`: `before` scrolls back, `after` catches up
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from neurocache.channels.records import (
+    ChannelDetail,
+    ChannelMessageRecord,
+    ChannelRecord,
+    MemberRecord,
+    MessagePage,
+    QueryAnswer,
+)
 from neurocache.errors import InvalidInput
 from neurocache.web.api import (
     CONFLICT,
@@ -85,71 +93,20 @@ class ChannelQuestion(RequestModel):
     question: str = Field(min_length=1, max_length=20_000)
 
 
-class ChannelOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    name: str
-    description: str
-    archived: bool
-    room: str
-
-
-class MemberOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    member: str
-    kind: Literal["person", "agent"]
-    name: str
-    handle: str
-    mode: Literal["mention", "auto"]
-    online: bool
-
-
-class ChannelWithMembers(ChannelOut):
-    members: list[MemberOut]
-
-
 class ChannelList(BaseModel):
-    channels: list[ChannelOut]
+    channels: list[ChannelRecord]
     next_cursor: str | None
 
 
-class ChannelMessageOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    seq: int
-    channel_id: str
-    author: str
-    author_name: str
-    content: str
-    reply_to: str | None
-    mentions: list[str]
-    status: Literal["streaming", "complete", "stopped", "failed"]
-    created_at: str
-    edited_at: str | None
-
-
-class MessagePage(BaseModel):
-    messages: list[ChannelMessageOut]
-    has_more: bool
-    before: int | None = Field(description="Pass as `before` for the older page.")
-    after: int | None = Field(description="Pass as `after` to catch up from here.")
-
-
 class MemberList(BaseModel):
-    members: list[MemberOut]
+    members: list[MemberRecord]
 
 
 class ChannelPosted(BaseModel):
-    message: ChannelMessageOut
-    replies: list[dict[str, Any]] | None = None
-
-
-class QueryAnswer(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    question: str
-    answer: str
-    sources: list[dict[str, Any]]
-    answers: list[dict[str, Any]]
+    message: ChannelMessageRecord
+    replies: list[ChannelMessageRecord] | None = Field(
+        None, description="With `wait`: the replies of the agents it called on."
+    )
 
 
 def person() -> str:
@@ -168,23 +125,23 @@ def manageable(channel_id: str) -> None:
     current_hub().channels.check_manageable(person(), channel_id)
 
 
-def with_presence(channel_id: str, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_presence(channel_id: str, members: list[MemberRecord]) -> list[MemberRecord]:
     online = current_hub().presence.online(channel_id)
-    return [{**m, "online": m["member"] in online} for m in members]
+    return [m.model_copy(update={"online": m.member in online}) for m in members]
 
 
-def channel_with_presence(channel_id: str) -> dict[str, Any]:
+def channel_with_presence(channel_id: str) -> ChannelDetail:
     channel = current_hub().channels.get(channel_id)
-    return {**channel, "members": with_presence(channel_id, channel["members"])}
+    return channel.model_copy(update={"members": with_presence(channel_id, channel.members)})
 
 
 @bp.post("/channels")
-@endpoint(scope="write", body=NewChannel, responses={201: ChannelWithMembers}, errors=CONFLICT)
+@endpoint(scope="write", body=NewChannel, responses={201: ChannelDetail}, errors=CONFLICT)
 def create_channel(body: NewChannel):
     """A new channel; whoever creates it is its first member."""
     hub = current_hub()
     channel = hub.channels.create(current_actor(), person(), **body.model_dump())
-    return channel_with_presence(channel["id"]), 201
+    return channel_with_presence(channel.id), 201
 
 
 @bp.get("/channels")
@@ -198,14 +155,14 @@ def list_channels(query: ChannelListQuery):
 
 
 @bp.get("/channels/<channel_id>")
-@endpoint(scope="read", responses={200: ChannelWithMembers})
+@endpoint(scope="read", responses={200: ChannelDetail})
 def get_channel(channel_id: str):
     readable(channel_id)
     return channel_with_presence(channel_id)
 
 
 @bp.patch("/channels/<channel_id>")
-@endpoint(scope="write", body=ChannelChange, responses={200: ChannelOut}, errors=CONFLICT)
+@endpoint(scope="write", body=ChannelChange, responses={200: ChannelRecord}, errors=CONFLICT)
 def update_channel(channel_id: str, body: ChannelChange):
     """Rename, describe, archive (`archived: true`) or bring back (`archived: false`): the
     channel's creator, or the hub's owner."""
@@ -225,18 +182,18 @@ def list_members(channel_id: str):
 
 
 @bp.post("/channels/<channel_id>/members")
-@endpoint(scope="write", body=NewMember, responses={201: MemberOut}, errors=CONFLICT)
+@endpoint(scope="write", body=NewMember, responses={201: MemberRecord}, errors=CONFLICT)
 def add_member(channel_id: str, body: NewMember):
     """An agent (`mode`: answer when @mentioned, or `auto`) or a person. Adding one again
     changes its mode."""
     writable(channel_id)
     hub = current_hub()
     if body.agent_id is not None:
-        member = f"agent:{hub.agents.get(body.agent_id)['id']}"
+        member = f"agent:{hub.agents.get(body.agent_id).id}"
     else:
         user_id = body.user_id
         assert user_id is not None  # NewMember names one of agent_id and user_id
-        member = "owner" if user_id == "owner" else hub.users.get(user_id)["person"]
+        member = "owner" if user_id == "owner" else hub.users.get(user_id).person
     view = hub.channels.add_member(channel_id, member, current_actor(), body.mode)
     return with_presence(channel_id, [view])[0], 201
 
@@ -293,14 +250,14 @@ def post_message(channel_id: str, body: NewChannelMessage):
 
 
 @bp.get("/channels/<channel_id>/messages/<message_id>")
-@endpoint(scope="read", responses={200: ChannelMessageOut})
+@endpoint(scope="read", responses={200: ChannelMessageRecord})
 def get_message(channel_id: str, message_id: str):
     readable(channel_id)
     return current_hub().channel_messages.get(channel_id, message_id)
 
 
 @bp.patch("/channels/<channel_id>/messages/<message_id>")
-@endpoint(scope="chat", body=MessageChange, responses={200: ChannelMessageOut}, errors=CONFLICT)
+@endpoint(scope="chat", body=MessageChange, responses={200: ChannelMessageRecord}, errors=CONFLICT)
 def edit_message(channel_id: str, message_id: str, body: MessageChange):
     """Its author (or the hub's owner) may change it; `message.updated` tells the room."""
     writable(channel_id)

@@ -28,7 +28,7 @@ def principal_view(principal: Principal) -> dict[str, object]:
     user = (
         None
         if principal.is_owner
-        else current_hub().users.get(principal.person.removeprefix("user:"))["name"]
+        else current_hub().users.get(principal.person.removeprefix("user:")).name
     )
     return {
         "kind": principal.kind,

@@ -10,6 +10,7 @@ from pydantic import (
     Field,
 )
 
+from neurocache.knowledge.records import CollectionDeleted, CollectionDetail, CollectionRecord
 from neurocache.web.api import (
     CONFLICT,
     QueryModel,
@@ -26,19 +27,12 @@ class NewCollection(RequestModel):
     description: str = Field("", max_length=10_000)
 
 
-class CollectionOut(BaseModel):
-    id: str
-    name: str
-    description: str
-    created_at: str
-
-
 class CollectionList(BaseModel):
-    collections: list[CollectionOut]
+    collections: list[CollectionRecord]
 
 
 @bp.post("/collections")
-@endpoint(scope="write", body=NewCollection, responses={201: CollectionOut}, errors=CONFLICT)
+@endpoint(scope="write", body=NewCollection, responses={201: CollectionRecord}, errors=CONFLICT)
 def create_collection(body: NewCollection):
     """Create a named knowledge base."""
     return current_hub().knowledge.create_collection(
@@ -57,36 +51,8 @@ class CollectionDeletion(QueryModel):
     )
 
 
-class ScopeUser(BaseModel):
-    id: str
-    name: str | None = None
-    title: str | None = None
-
-
-class UsedBy(BaseModel):
-    agents: list[ScopeUser]
-    conversations: list[ScopeUser]
-
-
-class CollectionDetail(CollectionOut):
-    documents: int
-    used_by: UsedBy = Field(description="Agents and conversations that draw on it.")
-    warning: str | None = Field(description="What deleting it does to them, for a person.")
-
-
-class CollectionDeleted(CollectionOut):
-    documents: int
-    documents_deleted: bool
-    used_by: UsedBy = Field(
-        description="They draw on nothing from it now (a deleted "
-        "collection stays in their lists and matches nothing: a scope "
-        "never widens by itself)."
-    )
-    warning: str | None
-
-
 @bp.patch("/collections/<collection_id>")
-@endpoint(scope="write", body=CollectionChange, responses={200: CollectionOut}, errors=CONFLICT)
+@endpoint(scope="write", body=CollectionChange, responses={200: CollectionRecord}, errors=CONFLICT)
 def update_collection(collection_id: str, body: CollectionChange):
     """Rename a collection or change its description (by id or name)."""
     return current_hub().knowledge.update_collection(

@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 from flask import Blueprint, Response, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from neurocache.conversations.records import (
+    ConversationDetail,
+    ConversationRecord,
+    MessageRecord,
+    Posted,
+)
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.web.api import CONFLICT, MODEL_ERRORS, PageQuery, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal, require
@@ -35,53 +41,14 @@ class ConversationChange(RequestModel):
     long_term: bool | None = None
 
 
-class SourceOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    number: int
-    memory_id: str
-    quote: str
-    cited: bool
-
-
-class MessageOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    role: Literal["user", "assistant", "system"]
-    content: str
-    status: Literal["streaming", "complete", "stopped", "failed"]
-    sources: list[SourceOut]
-    created_at: str
-    error: str | None = None
-
-
-class ConversationOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    title: str
-    collections: list[str]
-    model: str | None
-    created_at: str
-    updated_at: str
-
-
-class ConversationWithMessages(ConversationOut):
-    messages: list[MessageOut]
-
-
 class ConversationList(BaseModel):
-    conversations: list[ConversationOut]
+    conversations: list[ConversationRecord]
     next_cursor: str | None
 
 
 class NewMessage(RequestModel):
     content: str = Field(min_length=1, max_length=200_000)
     wait: bool = Field(False, description="Answer when the reply is complete (for scripts).")
-
-
-class Posted(BaseModel):
-    message: MessageOut
-    reply_id: str | None = None
-    reply: MessageOut | None = None
 
 
 class Regenerate(RequestModel):
@@ -108,7 +75,7 @@ def only_your_own_conversations() -> None:
 
 
 @bp.post("/conversations")
-@endpoint(scope="chat", body=NewConversation, responses={201: ConversationOut})
+@endpoint(scope="chat", body=NewConversation, responses={201: ConversationRecord})
 def create_conversation(body: NewConversation):
     """Start a conversation."""
     return current_hub().conversations.create(
@@ -127,14 +94,14 @@ def list_conversations(query: PageQuery):
 
 
 @bp.get("/conversations/<conversation_id>")
-@endpoint(scope="chat", responses={200: ConversationWithMessages})
+@endpoint(scope="chat", responses={200: ConversationDetail})
 def get_conversation(conversation_id: str):
     """With its messages, oldest first (a fork shows the history it shares)."""
     return current_hub().conversations.get(conversation_id)
 
 
 @bp.patch("/conversations/<conversation_id>")
-@endpoint(scope="chat", body=ConversationChange, responses={200: ConversationOut})
+@endpoint(scope="chat", body=ConversationChange, responses={200: ConversationRecord})
 def update_conversation(conversation_id: str, body: ConversationChange):
     """Rename it, or change what it draws from."""
     changes = body.model_dump(exclude_unset=True)
@@ -197,17 +164,17 @@ def regenerate(conversation_id: str, message_id: str, body: Regenerate):
 
 
 @bp.post("/conversations/<conversation_id>/messages/<message_id>/stop")
-@endpoint(scope="chat", responses={200: MessageOut}, errors=CONFLICT)
+@endpoint(scope="chat", responses={200: MessageRecord}, errors=CONFLICT)
 def stop_reply(conversation_id: str, message_id: str):
     """Stop a reply being written; what it wrote so far is kept (status `stopped`)."""
     hub = current_hub()
-    if hub.conversations.message(message_id)["conversation_id"] != conversation_id:
+    if hub.conversations.message(message_id).conversation_id != conversation_id:
         raise NotFound(f"message {message_id} is not in conversation {conversation_id}")
     return hub.answers.stop(message_id)
 
 
 @bp.post("/conversations/<conversation_id>/fork")
-@endpoint(scope="chat", body=Fork, responses={201: ConversationWithMessages}, errors=CONFLICT)
+@endpoint(scope="chat", body=Fork, responses={201: ConversationDetail}, errors=CONFLICT)
 def fork_conversation(conversation_id: str, body: Fork):
     """A new conversation sharing this one's history up to `message_id`."""
     return current_hub().conversations.fork(

@@ -15,6 +15,9 @@ from pydantic import (
 )
 
 from neurocache.errors import InvalidInput, NeurocacheError
+from neurocache.knowledge.records import Accepted, DocumentRecord
+from neurocache.records import plain
+from neurocache.runtime.jobs import JobRecord
 from neurocache.web.api import (
     PageQuery,
     RequestModel,
@@ -22,7 +25,6 @@ from neurocache.web.api import (
 )
 from neurocache.web.auth import current_actor, current_hub
 from neurocache.web.errors import error_body
-from neurocache.web.jobs import JobOut
 
 bp = Blueprint("documents", __name__, url_prefix="/api/v1")
 
@@ -44,33 +46,24 @@ class NewDocument(RequestModel):
         return self
 
 
-class DocumentOut(BaseModel):
+class UploadItem(BaseModel):
+    """One file of a multi-file upload: its document and job, or its error."""
+
     model_config = ConfigDict(extra="allow")
-    id: str
-    title: str
-    status: Literal["queued", "indexing", "indexed", "failed"]
-    chunk_count: int
+    file: str
+    document: DocumentRecord | None = None
+    job: JobRecord | None = None
+    error: dict[str, Any] | None = None
 
 
-class Accepted(BaseModel):
+class AcceptedAnswer(Accepted):
     """One document: `document` and `job`. Several uploaded files: `items`, each with its
     `file` and either `document` + `job` or `error`."""
 
-    model_config = ConfigDict(extra="allow")
-    document: DocumentOut | None = None
-    job: JobOut | None = None
-    outcome: Literal["created", "unchanged", "replaced"] | None = Field(
-        None,
-        description="`unchanged`: this file (its name, in this collection) was taken in "
-        "before with the same content, nothing new was made; `replaced`: a new version of "
-        "it, which replaces the old one once indexed (`replaces`).",
-    )
-    replaces: str | None = Field(None, description="The document this new version replaces.")
-    replayed: bool | None = Field(
-        None,
-        description="True: a retry with an Idempotency-Key "
-        "seen before; the answer is the first request's.",
-    )
+    model_config = ConfigDict(extra="forbid")
+    document: DocumentRecord | None = None  # type: ignore[assignment]
+    job: JobRecord | None = None
+    items: list[UploadItem] | None = None
 
 
 UPLOAD_FORM = {
@@ -104,10 +97,11 @@ def idempotency_key(part: str = "") -> str | None:
     return hashlib.sha256(f"{current_actor().name}\0{given}\0{part}".encode()).hexdigest()
 
 
-def replayed(answer: dict[str, Any], status: int) -> Any:
+def replayed(answer: Accepted | dict[str, Any], status: int) -> Any:
     """A replayed answer says so in a header too, as other APIs with idempotency keys do."""
-    headers = {"Idempotent-Replayed": "true"} if answer.get("replayed") else {}
-    return answer, status, headers
+    body = plain(answer)
+    headers = {"Idempotent-Replayed": "true"} if body.get("replayed") else {}
+    return body, status, headers
 
 
 IDEMPOTENCY_HELP = {
@@ -122,7 +116,7 @@ IDEMPOTENCY_HELP = {
     scope="write",
     body=NewDocument,
     multipart=UPLOAD_FORM,
-    responses={202: Accepted},
+    responses={202: AcceptedAnswer},
     headers=IDEMPOTENCY_HELP,
 )
 def add_document(body: NewDocument | None):
@@ -171,7 +165,7 @@ def _upload(knowledge: Any):
                         collection,
                         same_file=True,
                         idempotency_key=idempotency_key(f"{number}:{name}"),
-                    ),
+                    ).plain(),
                 }
             )
         except NeurocacheError as exc:
@@ -196,14 +190,14 @@ def _upload(knowledge: Any):
 
 
 @bp.get("/documents/<document_id>")
-@endpoint(scope="read", responses={200: DocumentOut})
+@endpoint(scope="read", responses={200: DocumentRecord})
 def get_document(document_id: str):
     """One document and its indexing status."""
     return current_hub().knowledge.get_document(document_id)
 
 
 @bp.delete("/documents/<document_id>")
-@endpoint(scope="write", responses={200: DocumentOut})
+@endpoint(scope="write", responses={200: DocumentRecord})
 def delete_document(document_id: str):
     """Delete a document: its chunks leave every index."""
     return current_hub().knowledge.delete_document(document_id, current_actor())
@@ -215,7 +209,7 @@ class DocumentQuery(PageQuery):
 
 
 class DocumentList(BaseModel):
-    documents: list[DocumentOut]
+    documents: list[DocumentRecord]
     next_cursor: str | None
 
 
@@ -236,7 +230,7 @@ def list_documents(query: DocumentQuery):
 
 
 @bp.patch("/documents/<document_id>")
-@endpoint(scope="write", body=DocumentChange, responses={200: DocumentOut})
+@endpoint(scope="write", body=DocumentChange, responses={200: DocumentRecord})
 def move_document(document_id: str, body: DocumentChange):
     """Move a document to another collection."""
     return current_hub().knowledge.move_document(document_id, body.collection, current_actor())

@@ -8,6 +8,7 @@ from pydantic import (
     Field,
 )
 
+from neurocache.knowledge.records import FolderRecord
 from neurocache.web.api import (
     CONFLICT,
     LocalPath,
@@ -24,20 +25,12 @@ class NewFolder(RequestModel):
     collection: str | None = Field(None, description="A collection's id or name.")
 
 
-class FolderOut(BaseModel):
-    id: str
-    path: str
-    collection_id: str | None
-    created_at: str
-    scanned_at: str | None
-
-
 class FolderList(BaseModel):
-    folders: list[FolderOut]
+    folders: list[FolderRecord]
 
 
 @bp.post("/folders")
-@endpoint(scope="admin", body=NewFolder, responses={201: FolderOut}, errors=CONFLICT)
+@endpoint(scope="admin", body=NewFolder, responses={201: FolderRecord}, errors=CONFLICT)
 def watch_folder(body: NewFolder):
     """Watch a folder: its files go in now, and changes follow (owner only)."""
     owner = current_principal().kind == "owner"
@@ -54,7 +47,7 @@ def list_folders():
 
 
 @bp.delete("/folders/<folder_id>")
-@endpoint(scope="admin", responses={200: FolderOut})
+@endpoint(scope="admin", responses={200: FolderRecord})
 def unwatch_folder(folder_id: str):
     """Stop watching a folder (its documents stay)."""
     return current_hub().folders.remove(folder_id, current_actor())

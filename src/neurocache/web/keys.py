@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
+from neurocache.access.records import KeyRecord, Scope
 from neurocache.web.api import PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub
 
 bp = Blueprint("keys", __name__, url_prefix="/api/v1/keys")
-
-Scope = Literal["read", "write", "chat", "admin"]
 
 
 def _read_only() -> list[Scope]:
@@ -28,29 +25,17 @@ class NewKey(RequestModel):
     )
 
 
-class Key(BaseModel):
-    id: str
-    name: str
-    prefix: str = Field(description="First characters of the secret, to tell keys apart.")
-    scopes: list[Scope]
-    owner: str
-    created_at: str
-    last_used_at: str | None
-    revoked_at: str | None
-    use_count: int
-
-
-class CreatedKey(Key):
+class CreatedKey(KeyRecord):
     secret: str = Field(description="The key itself (`nc_...`): shown this once, never again.")
 
 
 class KeyList(BaseModel):
-    keys: list[Key]
+    keys: list[KeyRecord]
     next_cursor: str | None
 
 
 class OneKey(BaseModel):
-    key: Key
+    key: KeyRecord
 
 
 @bp.get("")
@@ -66,7 +51,7 @@ def list_keys(query: PageQuery):
 def create_key(body: NewKey):
     """Create a key; the answer holds its secret, shown once."""
     view, secret = current_hub().keys.create(body.name, list(body.scopes), current_actor())
-    return {**view, "secret": secret}, 201
+    return {**view.plain(), "secret": secret}, 201
 
 
 @bp.get("/<key_id>")

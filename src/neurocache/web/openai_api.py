@@ -15,6 +15,7 @@ from flask import Blueprint, Response, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from neurocache.errors import InvalidInput, NeurocacheError
+from neurocache.records import plain
 from neurocache.replies.completions import last_user_text
 from neurocache.web.api import MAX_TOKENS, MODEL_ERRORS, RequestModel, endpoint
 from neurocache.web.auth import current_hub, current_principal
@@ -181,7 +182,7 @@ def _sse(
                         "created": last.get("created", int(time.time())),
                         "model": body.model,
                         "choices": [],
-                        "neurocache": {"sources": prepared.sources_view("".join(written))},
+                        "neurocache": {"sources": plain(prepared.sources_view("".join(written)))},
                     }
                 )
                 + "\n\n"
@@ -203,11 +204,11 @@ def _record(
     head = conversation.head_id
     asked = hub.conversations.add_message(conversation_id, "user", question, parent_id=head)
     answered = hub.conversations.add_message(
-        conversation_id, "assistant", reply, parent_id=asked["id"], model=prepared.backend.model_id
+        conversation_id, "assistant", reply, parent_id=asked.id, model=prepared.backend.model_id
     )
-    hub.conversations.finish_message(answered["id"], reply, sources=prepared.sources_view(reply))
+    hub.conversations.finish_message(answered.id, reply, sources=prepared.sources_view(reply))
     if conversation.long_term and reply:
-        hub.knowledge.remember([asked["id"], answered["id"]], [question, reply])
+        hub.knowledge.remember([asked.id, answered.id], [question, reply])
 
 
 def _chain(first: dict | None, rest: Iterator[dict]) -> Iterator[dict]:

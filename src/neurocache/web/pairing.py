@@ -36,4 +36,4 @@ def create_code():
 def claim(body: Claim):
     """Trade a pairing code for a new API key; its secret is in this answer only."""
     view, secret = current_hub().pairings.claim(body.code, body.name)
-    return {**view, "secret": secret}, 201
+    return {**view.plain(), "secret": secret}, 201

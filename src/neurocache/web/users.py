@@ -4,8 +4,9 @@ belongs to: `GET /api/v1/session`)."""
 from __future__ import annotations
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from neurocache.access.records import UserRecord
 from neurocache.web.api import CONFLICT, PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub
 from neurocache.web.keys import CreatedKey, NewKey
@@ -22,22 +23,13 @@ class NewUser(RequestModel):
     display_name: str | None = Field(None, max_length=200)
 
 
-class UserOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    name: str
-    display_name: str
-    person: str = Field(description="`user:<id>`: how messages and members name them.")
-    disabled_at: str | None
-
-
 class UserList(BaseModel):
-    users: list[UserOut]
+    users: list[UserRecord]
     next_cursor: str | None
 
 
 @bp.post("/users")
-@endpoint(scope="admin", body=NewUser, responses={201: UserOut}, errors=CONFLICT)
+@endpoint(scope="admin", body=NewUser, responses={201: UserRecord}, errors=CONFLICT)
 def create_user(body: NewUser):
     """A person who will use this hub with their own keys."""
     return current_hub().users.create(body.name, current_actor(), body.display_name), 201
@@ -51,14 +43,14 @@ def list_users(query: PageQuery):
 
 
 @bp.get("/users/<user_id>")
-@endpoint(scope="read", responses={200: UserOut})
+@endpoint(scope="read", responses={200: UserRecord})
 def get_user(user_id: str):
     """By id or name."""
     return current_hub().users.get(user_id)
 
 
 @bp.delete("/users/<user_id>")
-@endpoint(scope="admin", responses={200: UserOut}, errors=CONFLICT)
+@endpoint(scope="admin", responses={200: UserRecord}, errors=CONFLICT)
 def disable_user(user_id: str):
     """Their keys are revoked at once; what they said keeps their name."""
     hub = current_hub()
@@ -73,4 +65,4 @@ def create_user_key(user_id: str, body: NewKey):
     view, secret = hub.keys.create(
         body.name, list(body.scopes), current_actor(), owner=hub.users.person_for_new_key(user_id)
     )
-    return {**view, "secret": secret}, 201
+    return {**view.plain(), "secret": secret}, 201

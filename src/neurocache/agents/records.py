@@ -1,0 +1,22 @@
+"""What the agent services answer: agents and their memories."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from neurocache.records import Record
+
+
+class AgentRecord(Record):
+    id: str
+    name: str
+    avatar: str | None
+    persona: str = Field(description="Its system prompt.")
+    model: str | None
+    temperature: float | None
+    collections: list[str] | None
+    owner: str = Field(description="What its memories are owned by: `agent:<id>`.")
+    rooms: list[str]
+    memory_tiers: list[str]
+    created_at: str
+    updated_at: str
