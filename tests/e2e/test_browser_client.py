@@ -222,7 +222,6 @@ def test_a_watched_folder_brings_its_files_in(browser, hub_with_model, tmp_path)
     page.fill(".search input", "ferry to Dinard")
     page.click(".search button")
     page.wait_for_selector(".results li:has-text('Dinard')")
-    page.on("dialog", lambda dialog: dialog.accept())
     page.click(f"ul.folders li:has-text('{folder}') button:has-text('Stop watching')")
     page.wait_for_selector(f"ul.folders li:has-text('{folder}')", state="detached")
     close(context)
@@ -248,25 +247,23 @@ def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hu
         "select[aria-label='Collection'] option[value='Quays']", state="attached"
     )
     page.select_option("select[aria-label='Collection']", "Quays")
-    answers, asked = iter(["Harbour walls"]), []
-
-    def answer(dialog):
-        asked.append(dialog.message)
-        dialog.accept(next(answers, "")) if dialog.type == "prompt" else dialog.accept()
-
-    page.on("dialog", answer)
+    page.on("dialog", lambda dialog: pytest.fail(f"a native dialog: {dialog.message}"))
     page.click("button:has-text('Rename')")
+    page.fill("dialog input[name=name]", "Harbour walls")
+    page.click("dialog button:has-text('Rename')")
     page.wait_for_selector(
         "select[aria-label='Collection'] option[value='Harbour walls']", state="attached"
     )
     page.click("button:has-text('Delete collection')")
+    # warned before the delete: the agent draws on nothing from it afterwards
+    warning = page.wait_for_selector("dialog[open]").inner_text()
+    assert "Harbourmaster draw on “Harbour walls”" in warning, warning
+    page.click("dialog button.danger")
     page.wait_for_selector(
         "select[aria-label='Collection'] option[value='Harbour walls']", state="detached"
     )
     names = [c.name for c in hub_with_model.hub.knowledge.list_collections()]
     assert "Quays" not in names and "Harbour walls" not in names
-    # warned before the delete: the agent draws on nothing from it afterwards
-    assert "Harbourmaster draw on “Harbour walls”" in asked[-1], asked
     close(context)
 
 
@@ -277,12 +274,12 @@ def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_wit
     page.goto(f"{hub_with_model.url}/#/models")
     page.fill("input[aria-label='Local file']", str(gguf))
     page.click("button:has-text('Add file')")
-    page.wait_for_selector("tr:has-text('harbour-pilot') .status.installed")
+    page.wait_for_selector("li.model:has-text('harbour-pilot') .status.installed")
     # a "remote" server: the running model's own OpenAI-compatible server, on loopback
     page.fill("input[aria-label='Server URL']", f"http://127.0.0.1:{running['server']['port']}/v1")
     page.fill("input[aria-label='Model name']", "pilot-remote")
     page.click("button:has-text('Add server')")
-    page.wait_for_selector("tr:has-text('pilot-remote') .status.running")
+    page.wait_for_selector("li.model:has-text('pilot-remote') .status.running")
     page.fill("input[aria-label='Local file']", str(tmp_path / "missing.gguf"))
     page.click("button:has-text('Add file')")
     page.wait_for_selector(".toast:has-text('missing.gguf')")
@@ -384,8 +381,8 @@ def test_dashboard_keys_are_shown_once_and_revoked(browser, hub_with_model):
         f"{hub_with_model.url}/api/v1/status", headers=bearer(secret), timeout=10
     )
     assert response.status_code == 200
-    page.on("dialog", lambda dialog: dialog.accept())
     page.click("tr:has-text('my script') button:has-text('Revoke')")
+    page.click("dialog button.danger")
     page.wait_for_selector("tr:has-text('my script') :text('revoked')")
     assert (
         requests.get(
@@ -538,3 +535,76 @@ def test_the_page_says_when_the_hub_is_gone_and_catches_up_when_it_is_back(brows
         close(context)
     finally:
         second.server.stop()
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_channels_are_made_and_managed_in_page_dialogs(browser, hub_with_model, width):
+    """Creating a channel, adding an agent (picked, with its mode), renaming, describing and
+    removing a member: in-page dialogs that check their fields, cancel on Escape and give
+    focus back; never the browser's prompt() or confirm()."""
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    lookout = requests.post(
+        f"{hub_with_model.url}/api/v1/agents",
+        headers=owner,
+        json={"name": f"Lookout {width}"},
+        timeout=10,
+    ).json()
+    context, page = signed_in(browser, hub_with_model, viewport={"width": width, "height": 800})
+    page.on("dialog", lambda dialog: pytest.fail(f"a native dialog: {dialog.message}"))
+    page.goto(f"{hub_with_model.url}/#/channels/list")
+    new = page.wait_for_selector("button[title='New channel']")
+    new.click()
+    page.wait_for_selector("dialog[open] input[name=name]")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog", state="detached")
+    assert page.evaluate("document.activeElement.title") == "New channel"  # focus came back
+    new.click()
+    page.fill("dialog input[name=name]", "Bad Name")
+    page.keyboard.press("Enter")
+    assert "Lower-case" in page.wait_for_selector("dialog p.error[role=alert]").inner_text()
+    page.fill("dialog input[name=name]", f"quay-{width}")
+    page.fill("dialog input[name=description]", "Boats in and out")
+    shot(page, f"dialog-new-channel-{width}")
+    page.click("dialog button:has-text('Create channel')")
+    page.wait_for_selector(f".pane h2:has-text('# quay-{width}')")
+    page.click("button:has-text('+ Member')")
+    page.select_option("dialog select[name=who]", f"agent:{lookout['id']}")
+    page.check("dialog input[value=auto]")
+    page.click("dialog button:has-text('Add')")
+    page.wait_for_selector(f"ul.members li:has-text('Lookout {width}')")
+    channel_id = page.evaluate("location.hash.split('/')[2]")
+    members = hub_with_model.hub.channels.members(channel_id)
+    assert {(m.member, m.mode) for m in members if m.kind == "agent"} == {
+        (f"agent:{lookout['id']}", "auto")
+    }
+    page.click("button:has-text('Settings')")
+    page.fill("dialog input[name=name]", f"harbour-{width}")
+    page.fill("dialog input[name=description]", "Who comes and goes")
+    page.select_option("dialog select[name=remove]", f"agent:{lookout['id']}")
+    shot(page, f"dialog-channel-settings-{width}")
+    page.click("dialog button:has-text('Save')")
+    page.wait_for_selector(f".pane h2:has-text('# harbour-{width}')")
+    page.wait_for_selector(f"ul.members li:has-text('Lookout {width}')", state="detached")
+    channel = hub_with_model.hub.channels.get(channel_id)
+    assert (channel.name, channel.description) == (f"harbour-{width}", "Who comes and goes")
+    assert all(m.kind != "agent" for m in channel.members)
+    close(context)
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_models_are_cards_in_plain_words_that_fit_the_window(browser, hub_with_model, width):
+    context, page = signed_in(browser, hub_with_model, viewport={"width": width, "height": 800})
+    page.goto(f"{hub_with_model.url}/#/models")
+    page.wait_for_selector("li.model .status.running")
+    states = set(
+        page.eval_on_selector_all("li.model .status", "els => els.map(e => e.textContent)")
+    )
+    assert states <= {"Not downloaded", "Downloading", "Ready", "Running", "Starting…", "Failed"}
+    assert "absent" not in page.inner_text(".model-groups")
+    downloads = page.query_selector_all("li.model button:has-text('Download')")
+    primary = [b for b in downloads if "primary" in (b.get_attribute("class") or "")]
+    recommended = page.query_selector_all("li.model:has(.recommended) button:has-text('Download')")
+    assert len(primary) == len(recommended) < len(downloads)  # only the recommended stands out
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= width
+    shot(page, f"models-{width}")
+    close(context)

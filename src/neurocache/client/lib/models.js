@@ -1,4 +1,5 @@
 // What the models page and the first-run card share: sizes, download progress, actions.
+import { confirmAction } from "./dialog.js";
 import { del, get, post } from "./api.js";
 import { el, toast } from "./dom.js";
 
@@ -12,12 +13,19 @@ export async function reread(id) {
   return asked.get(id) === mine ? whole : null;
 }
 
+// Decimal units, as the CLI and download sites say them (1 GB = 1,000,000,000 bytes).
 export function bytes(n) {
   if (!n) return "";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  const i = Math.min(units.length - 1, Math.floor(Math.log(n) / Math.log(1024)));
-  return `${(n / 1024 ** i).toFixed(i > 1 ? 1 : 0)} ${units[i]}`;
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  const i = Math.min(units.length - 1, Math.floor(Math.log10(n) / 3));
+  return `${(n / 1000 ** i).toFixed(i > 1 ? 1 : 0)} ${units[i]}`;
 }
+
+// A model's state as a person says it.
+const STATES = { absent: "Not downloaded", downloading: "Downloading", installed: "Ready",
+  starting: "Starting…", restarting: "Restarting…", running: "Running", stopped: "Ready",
+  failed: "Failed" };
+export const stateLabel = (state) => STATES[state] || state;
 
 export function progressOf(model) {
   const p = model.progress;
@@ -45,17 +53,20 @@ export function actions(model, done = () => {}) {
   const act = (promise) => promise.then(done, (error) => toast(error.message));
   const id = encodeURIComponent(model.id);
   const button = (label, onclick, primary = false) =>
-    el(`button${primary ? ".primary" : ""}`, { type: "button", onclick }, label);
+    el(`button${primary ? ".primary" : ""}`, { type: "button", onclick, "aria-label": `${label} ${model.name}` }, label);
   switch (model.state) {
     case "absent":
     case "failed":
-      return model.url ? button("Download", () => act(post(`/api/v1/models/${id}/download`)), true)
+      // Only the recommended download stands out: the one a newcomer should take.
+      return model.url ? button(model.size ? `Download (${bytes(model.size)})` : "Download",
+        () => act(post(`/api/v1/models/${id}/download`)), Boolean(model.recommended))
         : button("Remove", () => act(del(`/api/v1/models/${id}`)));
     case "downloading":
       return button("Cancel", () => act(del(`/api/v1/models/${id}/download`)));
     case "installed":
       return [button("Start", () => act(post(`/api/v1/models/${id}/start`)), true),
-        button("Remove", () => confirm(`Remove ${model.name}?`) && act(del(`/api/v1/models/${id}`)))];
+        button("Remove", async () => await confirmAction(`Remove ${model.name}? Its file is deleted.`,
+          { title: "Remove this model?", action: "Remove", danger: true }) && act(del(`/api/v1/models/${id}`)))];
     case "starting":
     case "restarting":
     case "running":

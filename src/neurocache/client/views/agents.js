@@ -1,5 +1,6 @@
 // Agents: the roster; create and edit an agent's persona, model and knowledge; browse each
 // memory tier, edit, move between tiers, search.
+import { askFor, confirmAction } from "../lib/dialog.js";
 import { del, get, patch, post } from "../lib/api.js";
 import { backLink, clear, el, timeOf, toast } from "../lib/dom.js";
 
@@ -58,7 +59,9 @@ export function mount(root, [agentId]) {
       el("label", {}, "Knowledge (collections)", knowledge),
       el("div.row", {}, el("button.primary", { type: "submit" }, agent ? "Save" : "Create"),
         agent && el("button", { type: "button", onclick: async () => {
-          if (!confirm(`Delete ${agent.name} and its memories?`)) return;
+          if (!await confirmAction(`Delete ${agent.name} and everything it remembers?`,
+            { title: "Delete this agent?", action: "Delete agent", danger: true,
+              detail: "What it said in channels stays there." })) return;
           await del(`/api/v1/agents/${agent.id}`).catch((e) => toast(e.message));
           location.hash = "#/agents";
         } }, "Delete")));
@@ -115,9 +118,10 @@ export function mount(root, [agentId]) {
       memory.metadata?.where ? ` · ${memory.metadata.where}` : ""), text,
     el("div.row", {}, move,
       el("button", { type: "button", onclick: async () => {
-        const content = prompt("Edit this memory:", memory.content);
-        if (content === null || !content.trim()) return;
-        await patch(base, { content }).catch((err) => toast(err.message));
+        const edited = await askFor({ title: "Edit this memory", action: "Save",
+          fields: [{ name: "content", label: "Memory", kind: "textarea", value: memory.content, required: true }] });
+        if (!edited || edited.content === memory.content) return;
+        await patch(base, { content: edited.content }).catch((err) => toast(err.message));
         refresh();
       } }, "Edit"),
       el("button", { type: "button", onclick: async () => {

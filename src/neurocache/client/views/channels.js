@@ -1,13 +1,15 @@
 // Channels: Slack-like rooms of people and agents. Unread counts, members with presence,
 // threads, @mention autocomplete, typing indicators, infinite scroll back, and catching up
 // by `seq` after a reconnect.
-import { get, patch, post } from "../lib/api.js";
+import { del, get, patch, post } from "../lib/api.js";
+import { askFor } from "../lib/dialog.js";
 import { backLink, clear, el, timeOf, toast } from "../lib/dom.js";
 import { markdown } from "../lib/render.js";
 import { session } from "../lib/session.js";
 import { emit, join, leave, on, onReconnect } from "../lib/socket.js";
 
 const READ_KEY = "neurocache.read";
+const CHANNEL_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 const lastRead = () => JSON.parse(localStorage.getItem(READ_KEY) || "{}");
 function markRead(channelId, seq) {
   const read = lastRead();
@@ -69,10 +71,15 @@ export function mount(root, [channelId]) {
   }
 
   async function createChannel() {
-    const name = prompt("Channel name (a-z, 0-9, - and _):");
-    if (!name) return;
+    const answer = await askFor({ title: "New channel", action: "Create channel",
+      intro: "A room where people and agents talk. You are its first member; add others after.",
+      fields: [{ name: "name", label: "Name", required: true, pattern: CHANNEL_NAME, maxlength: 80,
+        placeholder: "general", hint: "Lower-case letters, digits, - and _ (like general or trip-2027)." },
+      { name: "description", label: "What it is for (optional)", maxlength: 10000 }] });
+    if (!answer) return;
     try {
-      const channel = await post("/api/v1/channels", { name: name.trim().toLowerCase() });
+      const channel = await post("/api/v1/channels", { name: answer.name.toLowerCase(),
+        description: answer.description });
       location.hash = `#/channels/${channel.id}`;
     } catch (error) { toast(error.message); }
   }
@@ -103,31 +110,72 @@ export function mount(root, [channelId]) {
         el(`span.dot${m.online || m.kind === "agent" ? ".on" : ""}`), m.name,
         m.kind === "agent" ? el("span.pill.small", {}, "agent") : null)));
     const add = el("button", { type: "button", onclick: () => addMember(), title: "Add a person or agent" }, "+ Member");
+    const manage = el("button", { type: "button", onclick: () => editChannel(channel), title: "Name, description and members" }, "Settings");
     const ask = el("button", { type: "button", onclick: () => askChannel(), title: "Ask every agent" }, "Ask the agents");
     const archive = el("button", { type: "button", onclick: async () => {
       await patch(`/api/v1/channels/${state.id}`, { archived: !channel.archived }).catch((e) => toast(e.message));
       location.hash = "#/channels";
     } }, channel.archived ? "Unarchive" : "Archive");
     clear(header, backLink("#/channels/list"), el("h2", {}, `# ${channel.name}`), el("span.muted", {}, channel.description),
-      el("span.grow"), people, add, ask, archive);
+      el("span.grow"), people, add, manage, ask, archive);
   }
 
   async function addMember() {
-    const agents = (await get("/api/v1/agents?limit=100")).agents;
-    const names = agents.map((a) => a.name).join(", ");
-    const who = prompt(`Add an agent by name (${names || "none yet"}), or a person by user name:`);
-    if (!who) return;
-    const agent = agents.find((a) => a.name.toLowerCase() === who.trim().toLowerCase());
-    const body = agent ? { agent_id: agent.id, mode: confirm("Answer every message (auto)? Cancel: only when @mentioned") ? "auto" : "mention" }
-      : { user_id: who.trim() };
+    const here = new Set(state.members.map((m) => m.member));
+    const agents = (await get("/api/v1/agents?limit=100")).agents.filter((a) => !here.has(`agent:${a.id}`));
+    // People are listed for the owner; anyone else names them (the list is the owner's).
+    const people = await get("/api/v1/users?limit=200").then((r) => r.users, () => null);
+    const choices = [...agents.map((a) => ({ value: `agent:${a.id}`, label: `${a.name} (agent)` })),
+      ...(people || []).filter((u) => !u.disabled_at && !here.has(u.person))
+        .map((u) => ({ value: u.person, label: `${u.display_name} (@${u.name})` })),
+      ...(here.has("owner") ? [] : [{ value: "owner", label: "You (the hub's owner)" }])];
+    if (!choices.length && people) { toast("Everyone is in this channel already. Make agents on the Agents page.", "info"); return; }
+    const answer = await askFor({ title: "Add a member", action: "Add",
+      fields: [people ? { name: "who", label: "Who", kind: "select", options: choices, value: choices[0]?.value }
+        : { name: "who", label: "A person's user name, or an agent's name", required: true },
+      { name: "mode", label: "An agent answers", kind: "choice", value: "mention", options: [
+        { value: "mention", label: "Only when @mentioned" },
+        { value: "auto", label: "Every message a person writes" }] }] });
+    if (!answer) return;
+    const picked = answer.who.startsWith("agent:") ? answer.who.slice(6)
+      : agents.find((a) => a.name.toLowerCase() === answer.who.toLowerCase())?.id;
+    const body = picked ? { agent_id: picked, mode: answer.mode }
+      : { user_id: answer.who.startsWith("user:") ? answer.who.slice(5) : answer.who };
     try {
       await post(`/api/v1/channels/${state.id}/members`, body);
       open();
     } catch (error) { toast(error.message); }
   }
 
+  async function editChannel(channel) {
+    const removable = state.members.filter((m) => m.member !== session.principal?.person);
+    const answer = await askFor({ title: `# ${channel.name}`, action: "Save",
+      fields: [{ name: "name", label: "Name", value: channel.name, required: true, pattern: CHANNEL_NAME,
+        maxlength: 80, hint: "Lower-case letters, digits, - and _." },
+      { name: "description", label: "Description", value: channel.description, maxlength: 10000 },
+      ...(removable.length ? [{ name: "remove", label: "Remove a member", kind: "select", value: "",
+        options: [{ value: "", label: "Nobody" }, ...removable.map((m) => ({ value: m.member,
+          label: `${m.name}${m.kind === "agent" ? " (agent)" : ""}` }))] }] : [])] });
+    if (!answer) return;
+    try {
+      const changes = {};
+      if (answer.name !== channel.name) changes.name = answer.name.toLowerCase();
+      if (answer.description !== channel.description) changes.description = answer.description;
+      if (Object.keys(changes).length) await patch(`/api/v1/channels/${state.id}`, changes);
+      if (answer.remove) {
+        await del(`/api/v1/channels/${state.id}/members/${encodeURIComponent(answer.remove)}`);
+        toast(`${removable.find((m) => m.member === answer.remove)?.name} was removed`, "info");
+      }
+      loadChannels();
+      open();
+    } catch (error) { toast(error.message); }
+  }
+
   async function askChannel() {
-    const question = prompt("Ask every agent of this channel:");
+    const answer = await askFor({ title: "Ask the agents", action: "Ask",
+      intro: "Every agent of this channel answers from its own knowledge; then one answer combines theirs.",
+      fields: [{ name: "question", label: "Question", kind: "textarea", required: true, maxlength: 20000 }] });
+    const question = answer?.question;
     if (!question) return;
     clear(side, el("div.bar", {}, el("h3", {}, "The agents answer…")));
     side.hidden = false;

@@ -1,5 +1,6 @@
 // Chat: conversations on the left; the open one's messages, streamed as they are written,
 // with citations that open their source; stop, regenerate, fork, export; what it draws on.
+import { confirmAction } from "../lib/dialog.js";
 import { del, get, patch, post } from "../lib/api.js";
 import { backLink, clear, el, timeOf, toast } from "../lib/dom.js";
 import { markdown } from "../lib/render.js";
@@ -92,7 +93,8 @@ export function mount(root, [conversationId]) {
     const exportLink = el("a.button", { href: `/api/v1/conversations/${state.id}/export?format=markdown`,
       download: "" }, "Export");
     const remove = el("button", { type: "button", title: "Delete conversation", onclick: async () => {
-      if (!confirm("Delete this conversation?")) return;
+      if (!await confirmAction("Delete this conversation and its messages?",
+        { title: "Delete conversation?", action: "Delete", danger: true })) return;
       try {
         await del(`/api/v1/conversations/${state.id}`);
         location.hash = "#/chat";

@@ -1,5 +1,6 @@
 // Dashboard: the hub's store and indexes, running models, usage over time (charts), API
 // keys (created — shown once — listed, revoked), and the audit log.
+import { confirmAction } from "../lib/dialog.js";
 import { del, get, post } from "../lib/api.js";
 import { clear, el, timeOf, toast } from "../lib/dom.js";
 import { bytes } from "../lib/models.js";
@@ -61,7 +62,8 @@ export function mount(root) {
         el("td", {}, String(k.use_count)),
         el("td", {}, k.revoked_at ? el("span.muted", {}, "revoked")
           : el("button", { type: "button", onclick: async () => {
-            if (!confirm(`Revoke “${k.name}”? It stops working at once.`)) return;
+            if (!await confirmAction(`Revoke “${k.name}”? Whatever uses it stops working at once.`,
+              { title: "Revoke this key?", action: "Revoke", danger: true })) return;
             await del(`/api/v1/keys/${k.id}`).catch((e) => toast(e.message));
             loadKeys();
           } }, "Revoke")))));

@@ -1,5 +1,6 @@
 // Knowledge: collections, drag-and-drop upload of many files with progress per file,
 // documents with their status (live while they are indexed), and search with highlights.
+import { askFor, confirmAction } from "../lib/dialog.js";
 import { del, get, patch, post } from "../lib/api.js";
 import { clear, el, timeOf, toast } from "../lib/dom.js";
 import { join, leave, on } from "../lib/socket.js";
@@ -54,7 +55,9 @@ export function mount(root) {
 
   // The chosen collection: renamed, or deleted (its documents stay, in no collection).
   async function renameCollection() {
-    const name = prompt("New name of the collection:", state.collection);
+    const answer = await askFor({ title: "Rename the collection", action: "Rename",
+      fields: [{ name: "name", label: "Name", value: state.collection, required: true, maxlength: 200 }] });
+    const name = answer?.name;
     if (!name || name === state.collection) return;
     try {
       await patch(`/api/v1/collections/${encodeURIComponent(state.collection)}`, { name });
@@ -68,9 +71,10 @@ export function mount(root) {
     try {
       // Who draws on it is said before, not after: they draw on nothing from it once it goes.
       const { warning, documents } = await get(path);
-      const question = [`Delete the collection “${state.collection}”?`,
-        `Its ${documents} document(s) stay, in no collection.`, warning ? `${warning}.` : ""];
-      if (!confirm(question.filter(Boolean).join("\n\n"))) return;
+      const detail = [`Its ${documents} document(s) stay, in no collection.`,
+        warning ? `${warning}.` : ""].filter(Boolean).join(" ");
+      if (!await confirmAction(`Delete the collection “${state.collection}”?`,
+        { title: "Delete this collection?", action: "Delete collection", danger: true, detail })) return;
       await del(path);
       state.collection = "";
       loadCollections();
@@ -79,10 +83,14 @@ export function mount(root) {
   }
 
   async function newCollection() {
-    const name = prompt("Name of the new collection:");
-    if (!name) return;
+    const answer = await askFor({ title: "New collection", action: "Create",
+      intro: "A collection is a set of documents that conversations, agents and searches can draw on.",
+      fields: [{ name: "name", label: "Name", required: true, maxlength: 200, placeholder: "Work notes" },
+        { name: "description", label: "Description (optional)", maxlength: 10000 }] });
+    if (!answer) return;
+    const { name, description } = answer;
     try {
-      await post("/api/v1/collections", { name });
+      await post("/api/v1/collections", { name, description });
       state.collection = name;
       loadCollections();
       loadDocuments();
@@ -119,7 +127,8 @@ export function mount(root) {
         el("td", {}, el(`span.status.${d.status}`, {}, d.status)),
         el("td", {}, String(d.chunk_count)), el("td", {}, timeOf(d.created_at)),
         el("td", {}, el("button", { type: "button", "aria-label": `Delete ${d.title}`, onclick: async () => {
-          if (!confirm(`Delete “${d.title}”?`)) return;
+          if (!await confirmAction(`Delete “${d.title}”? It leaves every search and answer.`,
+            { title: "Delete this document?", action: "Delete", danger: true })) return;
           await del(`/api/v1/documents/${d.id}`).catch((e) => toast(e.message));
           loadDocuments();
         } }, "Delete")))));

@@ -3,13 +3,20 @@
 // remote OpenAI-compatible server.
 import { get, post } from "../lib/api.js";
 import { clear, el, toast } from "../lib/dom.js";
-import { actions, bytes, progressOf, reread, where } from "../lib/models.js";
+import { actions, bytes, progressOf, reread, stateLabel, where } from "../lib/models.js";
 import { join, leave, on } from "../lib/socket.js";
 
+const ROLES = [
+  ["chat", "Chat models", "They write the answers. One runs at a time; larger ones answer better and more slowly."],
+  ["embedding", "Embedding models", "They turn text into vectors so search finds meaning, not only words. "
+    + "The built-in one works offline; switching to another re-embeds everything you have kept (the hub says how long it will take)."],
+  ["rerank", "Rerankers", "They reorder the best search results by reading them with the question: better sources, a little slower."],
+];
+const LOADING_NOISE = /^(llama_model_loader|load_tensors|llm_load|print_info|llama_kv_cache|llama_context|.*\bkv\s+\d+:|\s*- (type|kv))/;
+
 export function mount(root) {
-  const state = { models: new Map(), offs: [], logsOf: null };
-  const table = el("table.models", {});
-  const logs = el("pre.logs", { hidden: true, "aria-label": "Model server log" });
+  const state = { models: new Map(), offs: [] };
+  const groups = el("div.model-groups");
   const path = el("input", { placeholder: "/path/to/model.gguf or .llamafile", "aria-label": "Local file" });
   const baseUrl = el("input", { placeholder: "https://server/v1", "aria-label": "Server URL" });
   const remoteModel = el("input", { placeholder: "model name", "aria-label": "Model name" });
@@ -17,7 +24,7 @@ export function mount(root) {
   root.append(el("section.pane.wide", {},
     el("header.bar", {}, el("h2", {}, "Models")),
     el("p.muted", {}, "Models run on this machine; nothing leaves it unless you add a remote server."),
-    table, logs,
+    groups,
     el("h3", {}, "Add a model you already have"),
     el("form.inline", { onsubmit: (e) => { e.preventDefault(); register({ path: path.value }); } },
       path, el("button", { type: "submit" }, "Add file")),
@@ -36,29 +43,44 @@ export function mount(root) {
     render();
   }
 
+  // Cards, grouped by what a model is for: they fit a narrow window, as a wide table would not.
   function render() {
-    const rows = [...state.models.values()].sort((a, b) => a.role.localeCompare(b.role)
-      || (b.recommended ? 1 : 0) - (a.recommended ? 1 : 0));
-    clear(table, el("tr", {}, ["Model", "Role", "Size", "Licence", "State", ""].map((h) => el("th", {}, h))),
-      rows.map((m) => el("tr", { id: `model-${m.id}` },
-        el("td", {}, el("strong", {}, m.name), m.recommended ? el("span.pill.small", {}, "recommended") : null,
-          el("div.muted", {}, m.description || m.path || m.base_url || "")),
-        el("td", {}, m.role), el("td", {}, bytes(m.size)),
-        el("td", {}, m.license_url && /^https?:/.test(m.license_url)
-          ? el("a", { href: m.license_url, target: "_blank", rel: "noopener noreferrer" }, m.license || "licence")
-          : m.license || ""),
-        el("td", {}, el(`span.status.${m.state}`, {}, m.state), " ", where(m), progressOf(m),
-          m.error ? el("div.error", {}, m.error) : null),
-        el("td.row-actions", {}, actions(m, load),
-          m.source !== "remote" && ["running", "starting", "restarting", "failed"].includes(m.state)
-            ? el("button", { type: "button", onclick: () => showLogs(m.id) }, "Logs") : null))));
+    const all = [...state.models.values()];
+    const known = new Set(ROLES.map(([role]) => role));
+    const roles = [...ROLES, ...[...new Set(all.map((m) => m.role))].filter((r) => !known.has(r))
+      .map((r) => [r, `Other models (${r})`, ""])];
+    clear(groups, roles.map(([role, title, about]) => {
+      const models = all.filter((m) => m.role === role)
+        .sort((a, b) => (b.recommended ? 1 : 0) - (a.recommended ? 1 : 0) || a.name.localeCompare(b.name));
+      return models.length ? el("section.model-group", {}, el("h3", {}, title), about ? el("p.muted", {}, about) : null,
+        el("ul.model-cards", {}, models.map(card))) : null;
+    }));
   }
 
-  async function showLogs(id) {
-    state.logsOf = id;
-    const { lines } = await get(`/api/v1/models/${encodeURIComponent(id)}/logs?lines=200`);
-    logs.textContent = lines.join("\n") || "(no output yet)";
-    logs.hidden = false;
+  function card(m) {
+    const licence = m.license_url && /^https?:/.test(m.license_url)
+      ? el("a", { href: m.license_url, target: "_blank", rel: "noopener noreferrer" }, m.license || "licence")
+      : m.license || null;
+    const facts = [bytes(m.size), licence, m.source === "remote" ? `server ${m.base_url}` : m.path]
+      .filter(Boolean);
+    const logs = m.source !== "remote" && ["running", "starting", "restarting", "failed"].includes(m.state)
+      ? el("details.logs", { ontoggle: (e) => e.target.open && showLogs(m.id, e.target) },
+        el("summary", {}, "Server log"), el("pre", {}, "…")) : null;
+    return el("li.card.model", { id: `model-${m.id}` },
+      el("div.model-head", {}, el("strong", {}, m.name),
+        m.recommended ? el("span.pill.small.recommended", {}, "Recommended") : null,
+        el(`span.status.${m.state}`, {}, stateLabel(m.state)), where(m)),
+      m.description ? el("p.muted", {}, m.description) : null,
+      el("div.facts.muted", {}, facts.flatMap((f, i) => (i ? [" · ", f] : [f]))),
+      progressOf(m), m.error ? el("div.error", {}, m.error) : null,
+      el("div.row-actions", {}, actions(m, load)), logs);
+  }
+
+  // The server's own lines, without the tensor-by-tensor loading report.
+  async function showLogs(id, details) {
+    const { lines } = await get(`/api/v1/models/${encodeURIComponent(id)}/logs?lines=400`);
+    const said = lines.filter((line) => !LOADING_NOISE.test(line)).slice(-120);
+    details.querySelector("pre").textContent = said.join("\n") || "(nothing yet)";
   }
 
   join("models");
