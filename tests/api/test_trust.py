@@ -103,9 +103,11 @@ def test_login_link_sets_a_strict_httponly_cookie_and_drops_the_token(app, hub):
     assert client.get("/api/v1/session").json["principal"]["kind"] == "owner"
 
 
-def test_a_wrong_login_link_is_refused(app):
+def test_a_wrong_login_link_is_refused_on_the_sign_in_page(app):
     client = app.test_client()
-    assert_error(client.get("/?token=nco_wrong"), 401, "unauthorized")
+    response = client.get("/?token=nco_wrong")
+    assert response.status_code == 303 and response.headers["Location"] == "/?signin=stale"
+    assert "Set-Cookie" not in response.headers  # no session: the sign-in page says why
     assert_error(client.get("/api/v1/status"), 401)
 
 

@@ -608,3 +608,33 @@ def test_models_are_cards_in_plain_words_that_fit_the_window(browser, hub_with_m
     assert page.evaluate("document.scrollingElement.scrollWidth") <= width
     shot(page, f"models-{width}")
     close(context)
+
+
+def test_plain_words_for_a_stale_link_and_for_no_chat_model(browser, tmp_path):
+    """A login link that is not this hub's lands on the sign-in page with a sentence (no
+    JSON page); a question with no chat model says so with what to do as buttons, and
+    leaves no empty conversation behind. The page has its icon."""
+    live = start_live_hub(Settings(data_dir=tmp_path / "data"))
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{live.url}/?token=nco_an_old_link")
+        message = page.wait_for_selector("#login-error").inner_text()
+        assert "not valid for this hub" in message and page.url == f"{live.url}/"
+        assert requests.get(f"{live.url}/app/favicon.svg", timeout=5).status_code == 200
+        assert page.query_selector("link[rel=icon]") is not None
+        page.fill("#token", live.hub.owner_token.value)
+        page.click("#login-form button")
+        page.wait_for_selector("#app:not([hidden])")
+        page.fill(".composer textarea", "Where do salmon swim?")
+        page.keyboard.press("Enter")
+        notice = page.wait_for_selector(".toast.error:has(button)").inner_text()
+        assert "No chat model is installed yet." in notice and "POST" not in notice
+        assert "/api/" not in notice
+        shot(page, "no-chat-model")
+        assert live.hub.conversations.list()[0] == []  # the failed first question left none
+        page.click(".toast button:has-text('Choose a model')")
+        page.wait_for_selector("li.model")
+        context.close()
+    finally:
+        live.server.stop()

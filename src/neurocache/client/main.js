@@ -59,6 +59,12 @@ async function start() {
 
 function showLogin() {
   $("#login").hidden = false;
+  // A login link that is not this hub's (an old one: a new data folder makes a new token)
+  if (new URLSearchParams(location.search).get("signin") === "stale") {
+    $("#login-error").textContent = "That sign-in link is not valid for this hub (it may be "
+      + "an old one). Open the link the hub printed when it started, or paste its token here.";
+    history.replaceState(null, "", "/");
+  }
   $("#token").focus();
 }
 

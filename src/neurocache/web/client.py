@@ -57,9 +57,10 @@ def with_session(response: Response, token: str) -> Response:
 def index():
     token = request.args.get("token")
     if token is not None:
+        # Redirect so the token leaves the address bar and the history. A link that is not
+        # (or no longer) this hub's lands on the sign-in page, which says so: no cookie.
         if not current_hub().owner_token.matches(token):
-            raise Unauthorized("that login link is not valid for this hub")
-        # Redirect so the token leaves the address bar and the history.
+            return redirect("/?signin=stale", code=303)
         return with_session(redirect("/", code=303), token)
     return send_from_directory(client_dir(), "index.html", max_age=0)
 

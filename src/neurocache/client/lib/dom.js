@@ -39,9 +39,17 @@ export function timeOf(iso) {
     : when.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
-export function toast(message, kind = "error") {
+// toast("Saved", "info"); toast("No chat model is running.", "error", [{ label, onclick }]):
+// with actions it stays until one is taken or it is closed.
+export function toast(message, kind = "error", actions = []) {
   const box = $("#toasts");
   const item = el(`div.toast.${kind}`, { role: kind === "error" ? "alert" : "status" }, message);
+  if (actions.length) {
+    item.append(el("div.toast-actions", {},
+      actions.map(({ label, onclick, primary }) => el(`button${primary ? ".primary" : ""}`,
+        { type: "button", onclick: () => { item.remove(); onclick(); } }, label)),
+      el("button", { type: "button", "aria-label": "Close", onclick: () => item.remove() }, "×")));
+  }
   box.append(item);
-  setTimeout(() => item.remove(), 6000);
+  if (!actions.length) setTimeout(() => item.remove(), 6000);
 }

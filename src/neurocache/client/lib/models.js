@@ -48,6 +48,23 @@ export function where(model) {
   return el("span.pill", { title: server.note || "" }, device);
 }
 
+// "No chat model is running", said as a person would, with what to do as buttons: start
+// the one installed (or the first), or go to the models.
+export async function noChatModel() {
+  const { models } = await get("/api/v1/models").catch(() => ({ models: [] }));
+  const ready = models.find((m) => m.role === "chat" && m.state === "installed" && m.recommended)
+    || models.find((m) => m.role === "chat" && m.state === "installed");
+  const start = ready ? [{ label: `Start ${ready.name}`, primary: true, onclick: () =>
+    post(`/api/v1/models/${encodeURIComponent(ready.id)}/start`)
+      .then(() => toast(`${ready.name} is starting: ask again in a moment.`, "info"),
+        (error) => toast(error.message)) }] : [];
+  toast(ready ? "No chat model is running." : "No chat model is installed yet.", "error",
+    [...start, { label: ready ? "Models" : "Choose a model", onclick: () => { location.hash = "#/models"; } }]);
+}
+
+// Whether an error is the hub's "no chat model can answer" (503 pointing at the models).
+export const isNoChatModel = (error) => error?.status === 503 && Boolean(error.details?.models);
+
 // `done` runs after each action (a removed local file sends no event: reload then).
 export function actions(model, done = () => {}) {
   const act = (promise) => promise.then(done, (error) => toast(error.message));

@@ -3,6 +3,7 @@
 import { confirmAction } from "../lib/dialog.js";
 import { del, get, patch, post } from "../lib/api.js";
 import { backLink, clear, el, timeOf, toast } from "../lib/dom.js";
+import { isNoChatModel, noChatModel } from "../lib/models.js";
 import { markdown } from "../lib/render.js";
 import { join, leave, on, onReconnect } from "../lib/socket.js";
 import { firstRunCard } from "./first_run.js";
@@ -156,9 +157,11 @@ export function mount(root, [conversationId]) {
     const content = input.value.trim();
     if (!content) return;
     input.value = "";
+    let created = null;
     try {
       if (!state.id) {  // the first question starts a conversation, without a reload
         const conversation = await post("/api/v1/conversations", { title: content.slice(0, 60) });
+        created = conversation.id;
         state.id = conversation.id;
         history.replaceState(null, "", `#/chat/${state.id}`);
         root.dataset.open = "item";
@@ -171,7 +174,14 @@ export function mount(root, [conversationId]) {
       loadList();
     } catch (error) {
       input.value = content;
-      toast(error.message);
+      if (created) {  // a first question that could not be asked leaves no empty conversation
+        await del(`/api/v1/conversations/${created}`).catch(() => {});
+        state.id = null;
+        history.replaceState(null, "", "#/chat");
+        loadList();
+      }
+      if (isNoChatModel(error)) noChatModel();
+      else toast(error.message);
     }
   }
 

@@ -2,7 +2,7 @@
 // recommended one (download with progress, then start), or start one already there.
 import { get } from "../lib/api.js";
 import { clear, el } from "../lib/dom.js";
-import { actions, bytes, progressOf, reread } from "../lib/models.js";
+import { actions, bytes, progressOf, reread, stateLabel } from "../lib/models.js";
 import { join, leave, on } from "../lib/socket.js";
 
 export function firstRunCard() {
@@ -22,7 +22,7 @@ export function firstRunCard() {
         + "questions and notes never leave it. ",
       ready ? "" : `We recommend ${offered.name} (${bytes(offered.size)}, ${offered.license || "see its licence"}).`),
       offered.description ? el("p.muted", {}, offered.description) : null,
-      el("div.row", {}, el(`span.status.${offered.state}`, {}, offered.state), actions(offered),
+      el("div.row", {}, el(`span.status.${offered.state}`, {}, stateLabel(offered.state)), actions(offered),
         el("a", { href: "#/models" }, "All models")),
       progressOf(offered),
       offered.error ? el("p.error", {}, offered.error) : null);
