@@ -370,13 +370,18 @@ def test_agents_are_made_and_their_memories_moved_between_tiers(browser, hub_wit
 
 
 def test_dashboard_keys_are_shown_once_and_revoked(browser, hub_with_model):
-    context, page = signed_in(browser, hub_with_model)
+    context, page = signed_in(
+        browser, hub_with_model, permissions=["clipboard-read", "clipboard-write"]
+    )
     page.goto(f"{hub_with_model.url}/#/dashboard")
     page.wait_for_selector(".stat")
     page.fill("input[aria-label='Key name']", "my script")
     page.click("button:has-text('Create key')")
     secret = page.wait_for_selector(".secret code").inner_text()
     assert secret.startswith("nc_")
+    page.click(".secret button:has-text('Copy')")
+    page.wait_for_selector(".secret button:has-text('Copied')")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
     response = requests.get(
         f"{hub_with_model.url}/api/v1/status", headers=bearer(secret), timeout=10
     )
@@ -638,3 +643,48 @@ def test_plain_words_for_a_stale_link_and_for_no_chat_model(browser, tmp_path):
         context.close()
     finally:
         live.server.stop()
+
+
+PAGES = ["chat", "channels", "knowledge", "models", "agents", "dashboard"]
+
+
+def test_every_page_fits_a_400_px_window_without_console_errors(browser, hub_with_model):
+    """The widest thing on each page at 400 px (goal: the window itself), written to
+    test-artifacts/layout-400.json for the record; and no console error on any page."""
+    import json
+
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    long = "A very long title about the tides of Saint-Malo and everything " * 4
+    opened = {
+        "chat/…": hub_with_model.post(
+            "/api/v1/conversations", headers=owner, json={"title": long[:400]}
+        ).json()["id"],
+        "channels/…": hub_with_model.post(
+            "/api/v1/channels", headers=owner, json={"name": "x" * 70, "description": long}
+        ).json()["id"],
+    }
+    context, page = signed_in(browser, hub_with_model, viewport={"width": 400, "height": 800})
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    widths = {}
+    for name in [*PAGES, *opened]:
+        section = name.split("/")[0]
+        page.goto(f"{hub_with_model.url}/#/{name.replace('…', opened.get(name, ''))}")
+        page.wait_for_selector(f"nav a[data-section={section}]")
+        page.wait_for_timeout(600)  # its lists load
+        widths[name] = page.evaluate(
+            "Math.max(document.scrollingElement.scrollWidth, ...[...document"
+            ".querySelectorAll('#app *')].map(e => e.getBoundingClientRect().right))"
+        )
+        if widths[name] > 400.5:  # what sticks out, to say so
+            widths[f"{name} (what)"] = page.evaluate(
+                "[...document.querySelectorAll('#app *')]"
+                ".filter(e => e.getBoundingClientRect().right > 400.5).slice(-3)"
+                ".map(e => e.tagName + '.' + e.className + ': ' + e.textContent.slice(0, 40))"
+            )
+        shot(page, f"narrow-{section}{'-open' if '/' in name else ''}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "layout-400.json").write_text(json.dumps(widths, indent=2))
+    assert [n for n, w in widths.items() if isinstance(w, float | int) and w > 400.5] == [], widths
+    assert console == []
+    close(context)

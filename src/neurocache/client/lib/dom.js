@@ -20,6 +20,17 @@ export function el(spec, props = {}, ...children) {
   return node;
 }
 
+// A table that becomes one card per row in a narrow window (style.css): each cell carries
+// its column's name, shown beside it there.
+export function fillTable(table, headers, rows) {
+  clear(table, el("tr", {}, headers.map((h) => el("th", {}, h))), rows);
+  for (const row of rows) {
+    [...row.children].forEach((cell, i) => { if (headers[i]) cell.dataset.label = headers[i]; });
+  }
+  table.classList.add("stacks");
+  return table;
+}
+
 export function clear(node, ...children) {
   node.replaceChildren(...children.flat().filter(Boolean));
   return node;

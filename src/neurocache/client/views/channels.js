@@ -18,6 +18,8 @@ function markRead(channelId, seq) {
 }
 
 const narrow = () => matchMedia("(max-width: 760px)").matches;
+// People read their own name as "You" (the hub's owner is stored as `owner`).
+const nameOf = (member, name) => (member === session.principal?.person ? "You" : name);
 
 export function mount(root, [channelId]) {
   const listOnly = channelId === "list";
@@ -107,7 +109,7 @@ export function mount(root, [channelId]) {
   function renderHeader(channel) {
     const people = el("ul.members", { "aria-label": "Members" }, state.members.map((m) =>
       el("li", { title: m.kind === "agent" ? `agent (${m.mode})` : m.member },
-        el(`span.dot${m.online || m.kind === "agent" ? ".on" : ""}`), m.name,
+        el(`span.dot${m.online || m.kind === "agent" ? ".on" : ""}`), nameOf(m.member, m.name),
         m.kind === "agent" ? el("span.pill.small", {}, "agent") : null)));
     const add = el("button", { type: "button", onclick: () => addMember(), title: "Add a person or agent" }, "+ Member");
     const manage = el("button", { type: "button", onclick: () => editChannel(channel), title: "Name, description and members" }, "Settings");
@@ -199,7 +201,7 @@ export function mount(root, [channelId]) {
     return el(`article.message.line.${m.author_kind}.${m.status}`,
       { id: `${idPrefix}${m.id}`, dataset: { seq: m.seq },
         "aria-busy": m.status === "streaming" ? "true" : null },
-      el("div.meta", {}, el("strong", {}, m.author_name), " · ", timeOf(m.created_at),
+      el("div.meta", {}, el("strong", {}, nameOf(m.author, m.author_name)), " · ", timeOf(m.created_at),
         m.edited_at ? " (edited)" : "", m.status === "failed" ? el("span.error", {}, ` — ${m.error}`) : null),
       parent, body,
       el("div.actions", {}, el("button", { type: "button", onclick: () => openThread(m) }, "Reply in thread")));

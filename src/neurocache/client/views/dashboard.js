@@ -2,7 +2,7 @@
 // keys (created — shown once — listed, revoked), and the audit log.
 import { confirmAction } from "../lib/dialog.js";
 import { del, get, post } from "../lib/api.js";
-import { clear, el, timeOf, toast } from "../lib/dom.js";
+import { clear, el, fillTable, timeOf, toast } from "../lib/dom.js";
 import { bytes } from "../lib/models.js";
 import { usagePanel } from "./usage_charts.js";
 
@@ -47,8 +47,14 @@ export function mount(root) {
     const chosen = scopes.map((l) => l.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
     try {
       const key = await post("/api/v1/keys", { name: keyName.value, scopes: chosen });
+      const copy = el("button", { type: "button", onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(key.secret);
+          copy.textContent = "Copied";
+        } catch { toast("The browser would not copy: select the key and copy it by hand."); }
+      } }, "Copy");
       clear(created, el("div.card.secret", {}, el("strong", {}, "Copy this key now — it is not shown again: "),
-        el("code", {}, key.secret)));
+        el("code", {}, key.secret), " ", copy));
       keyName.value = "";
       loadKeys();
     } catch (error) { toast(error.message); }
@@ -56,7 +62,7 @@ export function mount(root) {
 
   async function loadKeys() {
     const { keys: rows } = await get("/api/v1/keys?limit=200");
-    clear(keys, el("tr", {}, ["Name", "Key", "Scopes", "Owner", "Last used", "Uses", ""].map((h) => el("th", {}, h))),
+    fillTable(keys, ["Name", "Key", "Scopes", "Owner", "Last used", "Uses", ""],
       rows.map((k) => el("tr", {}, el("td", {}, k.name), el("td", {}, el("code", {}, `${k.prefix}…`)),
         el("td", {}, k.scopes.join(", ")), el("td", {}, k.owner), el("td", {}, timeOf(k.last_used_at) || "never"),
         el("td", {}, String(k.use_count)),
@@ -71,7 +77,7 @@ export function mount(root) {
 
   async function loadAudit() {
     const { entries } = await get("/api/v1/audit?limit=100");
-    clear(audit, el("tr", {}, ["When", "Who", "What", "Target"].map((h) => el("th", {}, h))),
+    fillTable(audit, ["When", "Who", "What", "Target"],
       entries.map((e) => el("tr", {}, el("td", {}, timeOf(e.at)), el("td", {}, e.actor),
         el("td", {}, e.action), el("td", {}, el("code", {}, `${e.target.type} ${e.target.id}`)))));
   }

@@ -2,7 +2,7 @@
 // documents with their status (live while they are indexed), and search with highlights.
 import { askFor, confirmAction } from "../lib/dialog.js";
 import { del, get, patch, post } from "../lib/api.js";
-import { clear, el, timeOf, toast } from "../lib/dom.js";
+import { clear, el, fillTable, timeOf, toast } from "../lib/dom.js";
 import { join, leave, on } from "../lib/socket.js";
 
 export function mount(root) {
@@ -18,8 +18,8 @@ export function mount(root) {
   const uploads = el("ul.uploads", { "aria-label": "Uploads" });
   const documents = el("table.documents", {});
   const query = el("input", { type: "search", placeholder: "Search everything you saved", "aria-label": "Search" });
-  const mode = el("select", { "aria-label": "Mode" }, ["hybrid", "vector", "fulltext"].map((m) =>
-    el("option", { value: m }, m)));
+  const mode = el("select", { "aria-label": "Mode" }, [["hybrid", "Best match"],
+    ["vector", "By meaning"], ["fulltext", "Exact words"]].map(([m, label]) => el("option", { value: m }, label)));
   const results = el("ol.results", { "aria-label": "Results" });
   const folders = el("ul.folders", { "aria-label": "Watched folders" });
   const collectionActions = el("span.inline", { hidden: true },
@@ -121,7 +121,7 @@ export function mount(root) {
   async function loadDocuments() {
     const query = state.collection ? `&collection=${encodeURIComponent(state.collection)}` : "";
     const { documents: rows } = await get(`/api/v1/documents?limit=200${query}`);
-    clear(documents, el("tr", {}, ["Title", "Status", "Chunks", "Added", ""].map((h) => el("th", {}, h))),
+    fillTable(documents, ["Title", "Status", "Chunks", "Added", ""],
       rows.map((d) => el("tr", { id: `d-${d.id}` },
         el("td", {}, d.title, d.error ? el("div.error", {}, d.error) : null),
         el("td", {}, el(`span.status.${d.status}`, {}, d.status)),

@@ -3,7 +3,7 @@
 // endpoint as a chart of the busiest few and a table of totals. Labels are text nodes.
 import uPlot from "../vendor/uPlot.esm.js";
 import { get } from "../lib/api.js";
-import { clear, el, toast } from "../lib/dom.js";
+import { clear, el, fillTable, toast } from "../lib/dom.js";
 
 const RANGES = { "Last hour": "minute", "Last 24 hours": "hour", "Last 30 days": "day" };
 const BREAKDOWNS = { "Everything": "", "API key": "caller", "Agent": "agent", "Model": "model",
@@ -44,9 +44,9 @@ function totalsTable(report, dimension) {
   const row = (name, t) => el("tr", {}, el("td", {}, name),
     [t.requests, t.errors, t.latency_ms_avg, t.tokens_in, t.tokens_out, t.documents, t.chunks]
       .map((v) => el("td.num", {}, String(v))));
-  return el("table.models.usage-totals", {}, el("tr", {}, heads.map((h) => el("th", {}, h))),
-    report.series.map((s) => row(groupName(s, dimension), s.totals)),
-    dimension ? row("Total", report.totals) : []);
+  return fillTable(el("table.models.usage-totals"), heads,
+    [...report.series.map((s) => row(groupName(s, dimension), s.totals)),
+      ...(dimension ? [row("Total", report.totals)] : [])]);
 }
 
 function charts(report, dimension) {
