@@ -425,3 +425,19 @@ def test_an_agents_conversation_goes_into_its_working_memory(chat):
     working, _cursor = chat.tiers.list(agent.id, tiers=["working"])
     assert len(working) == 1 and "Call me what?" in working[0]["content"]
     assert working[0]["metadata"]["conversation_id"] == conversation.id
+
+
+def test_a_conversation_made_without_a_title_is_named_after_its_first_question(chat):
+    untitled = chat.conversations.create(Actor("test"))
+    assert untitled.title == "New conversation"
+    chat.answers.post(untitled.id, "Where do salmon swim in autumn?\nAnd why?", wait=True)
+    assert chat.conversations.get(untitled.id).title == "Where do salmon swim in autumn?"
+    chat.answers.post(untitled.id, "Another question", wait=True)  # only the first names it
+    assert chat.conversations.get(untitled.id).title == "Where do salmon swim in autumn?"
+    named = chat.conversations.create(Actor("test"), title="Fish")
+    chat.answers.post(named.id, "x " * 100, wait=True)
+    assert chat.conversations.get(named.id).title == "Fish"  # a title given stays
+    long = chat.conversations.create(Actor("test"))
+    chat.answers.post(long.id, "word " * 40, wait=True)
+    title = chat.conversations.get(long.id).title
+    assert title.endswith("…") and len(title) <= 61 and not title.endswith(" …")

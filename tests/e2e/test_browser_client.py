@@ -688,3 +688,34 @@ def test_every_page_fits_a_400_px_window_without_console_errors(browser, hub_wit
     assert [n for n, w in widths.items() if isinstance(w, float | int) and w > 400.5] == [], widths
     assert console == []
     close(context)
+
+
+def test_a_new_chat_is_titled_by_its_first_question_with_one_cursor(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/chat")
+    page.click("button[title='New conversation']")
+    page.wait_for_selector("input.title")
+    assert page.input_value("input.title") == "New conversation"
+    picker = page.inner_text("select[aria-label=Model] option[value='']")
+    assert picker == "The running model (parrot-llama)", picker
+    page.fill(".composer textarea", "When does the tide turn in Saint-Malo?")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+    page.wait_for_selector(".list a.active:has-text('When does the tide turn in Saint-Malo?')")
+    cursors = page.evaluate(
+        """() => {
+          const article = document.createElement('article');
+          article.className = 'message assistant streaming';
+          const text = document.createElement('div');
+          text.className = 'markdown streaming';
+          article.append(text);
+          document.querySelector('.messages').append(article);
+          const said = [getComputedStyle(article, '::after').content,
+            getComputedStyle(text, '::after').content, getComputedStyle(text, '::before').content];
+          article.remove();
+          return said;
+        }"""
+    )
+    assert cursors[0] == "none" and cursors[1] == '"▍"'  # one cursor, on the text
+    assert "Searching your memory" in cursors[2]  # before the first token
+    close(context)

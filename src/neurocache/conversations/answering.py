@@ -91,6 +91,7 @@ class Answerer:
         with self._head_lock(conversation_id):  # two posts at once: one after the other
             conversation = self.conversations.row(conversation_id)
             backend = self.backend_for(self._model(conversation))  # 503 before storing
+            self.conversations.name_after_first_question(conversation_id, content)
             message = self.conversations.add_message(
                 conversation_id, "user", content, parent_id=conversation.head_id
             )

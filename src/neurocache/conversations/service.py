@@ -34,6 +34,17 @@ from neurocache.store.tables import Conversation, Edge, Memory, Message
 from neurocache.store.types import isoformat, utcnow
 
 SETTABLE = ("title", "collections", "model", "short_term", "long_term")
+UNTITLED = "New conversation"
+TITLE_CHARS = 60
+
+
+def title_of(question: str) -> str:
+    """A conversation's title from its first question: its first line, cut at a word."""
+    line = " ".join(question.strip().splitlines()[0].split()) if question.strip() else UNTITLED
+    if len(line) <= TITLE_CHARS:
+        return line
+    cut = line[:TITLE_CHARS].rsplit(" ", 1)[0] or line[:TITLE_CHARS]
+    return f"{cut}…"
 
 
 def conversation_view(conversation: Conversation) -> ConversationRecord:
@@ -104,7 +115,7 @@ class Conversations:
         if agent_id is not None:
             self.check_agent(agent_id)
         ids = [c if c in (kept or []) else self.resolve_collection(c) for c in collections or []]
-        title = (title or "").strip() or "New conversation"
+        title = (title or "").strip() or UNTITLED
         with self.db.session() as session:
             memory = Memory(
                 kind="conversation",
@@ -214,6 +225,13 @@ class Conversations:
                 after,
             )
         return after
+
+    def name_after_first_question(self, conversation_id: str, question: str) -> None:
+        """A conversation made without a title ("New conversation") is named after its
+        first question, as a person would name it."""
+        conversation = self.row(conversation_id)
+        if conversation.title == UNTITLED and conversation.head_id is None:
+            self.update(conversation_id, {"title": title_of(question)}, Actor("neurocache"))
 
     def delete(self, conversation_id: str, actor: Actor) -> builtins.list[int]:
         """Deletes the conversation and its messages, but for those another conversation

@@ -73,11 +73,12 @@ export function mount(root, [conversationId]) {
       get("/api/v1/agents?limit=100").then((r) => r.agents).catch(() => []),
       get("/api/v1/models").then((r) => r.models).catch(() => []),
     ]);
+    const running = models.find((m) => m.role === "chat" && m.state === "running");
     const model = el("select", { "aria-label": "Model",
       onchange: (e) => patch(`/api/v1/conversations/${state.id}`, { model: e.target.value || null })
         .catch((err) => toast(err.message)) },
-    el("option", { value: "" }, "Running model"),
-    models.filter((m) => m.role === "chat" && !["absent", "downloading"].includes(m.state))
+    el("option", { value: "" }, running ? `The running model (${running.name})` : "The running model"),
+    models.filter((m) => m.role === "chat" && ["installed", "starting", "running", "restarting"].includes(m.state))
       .map((m) => el("option", { value: m.id, selected: conversation.model === m.id }, m.name)));
     const title = el("input.title", { value: conversation.title, "aria-label": "Title",
       onchange: (e) => patch(`/api/v1/conversations/${state.id}`, { title: e.target.value })
