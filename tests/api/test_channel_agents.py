@@ -310,3 +310,37 @@ def test_replies_are_not_cut_short_by_health_checks_or_other_requests(parrot_hub
         time.sleep(0.02)
     assert lengths == [1500, 1500]  # both whole: the second waited its turn
     assert max(health_ms) < 1000, health_ms  # and the health check never waited on them
+
+
+def test_an_agents_reply_can_be_stopped_midway_and_keeps_its_text(parrot_hub):
+    scout = agent(parrot_hub, "Stopper")
+    channel = channel_with(parrot_hub, "stop-here", (scout, "auto"))
+    stopped: list[dict] = []
+
+    def stop_at_first_words(event):
+        # on the replying thread: the stop lands before the next words
+        if event.payload.get("channel_id") == channel["id"] and not stopped:
+            path = f"/api/v1/channels/{channel['id']}/messages/{event.payload['message_id']}"
+            stopped.append(call(parrot_hub, "POST", f"{path}/stop"))
+
+    unsubscribe = parrot_hub.hub.events.subscribe("message.delta", stop_at_first_words)
+    try:
+        call(
+            parrot_hub,
+            "POST",
+            f"/api/v1/channels/{channel['id']}/messages",
+            {"content": "Say a lot", "wait": True},
+        )
+    finally:
+        unsubscribe()
+    reply = call(parrot_hub, "GET", f"/api/v1/channels/{channel['id']}/messages/{stopped[0]['id']}")
+    assert reply["status"] == "stopped" and reply["content"]  # what it wrote is kept
+    person = call(parrot_hub, "GET", f"/api/v1/channels/{channel['id']}/messages")["messages"][0]
+    assert_error(
+        requests.post(
+            f"{parrot_hub.url}/api/v1/channels/{channel['id']}/messages/{person['id']}/stop",
+            headers=parrot_hub.owner,
+            timeout=10,
+        ),
+        422,
+    )

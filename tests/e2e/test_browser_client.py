@@ -719,3 +719,28 @@ def test_a_new_chat_is_titled_by_its_first_question_with_one_cursor(browser, hub
     assert cursors[0] == "none" and cursors[1] == '"▍"'  # one cursor, on the text
     assert "Searching your memory" in cursors[2]  # before the first token
     close(context)
+
+
+def test_an_agents_reply_in_a_channel_shows_its_sources(browser, hub_with_model):
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    pilot = hub_with_model.post("/api/v1/agents", headers=owner, json={"name": "Tide pilot"}).json()
+    channel = hub_with_model.post(
+        "/api/v1/channels", headers=owner, json={"name": "tides-talk"}
+    ).json()
+    hub_with_model.post(
+        f"/api/v1/channels/{channel['id']}/members",
+        headers=owner,
+        json={"agent_id": pilot["id"], "mode": "auto"},
+    )
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/channels/{channel['id']}")
+    empty = page.wait_for_selector(".messages .empty:has-text('Nothing said here yet')")
+    assert "@mention an agent" in empty.inner_text()
+    page.fill(".composer textarea", "When does the tide turn?")
+    page.keyboard.press("Enter")
+    reply = page.wait_for_selector("article.message.agent.complete", timeout=30_000)
+    reply.query_selector("details.sources summary").click()
+    reply.query_selector("details.sources button").click()
+    assert "Saint-Malo" in page.wait_for_selector("aside.source blockquote").inner_text()
+    shot(page, "channel-agent-sources")
+    close(context)

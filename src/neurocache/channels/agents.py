@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -81,6 +82,8 @@ class ChannelAgents:
         self.channels, self.messages, self.agents, self.tiers = channels, messages, agents, tiers
         self.retrieve, self.backend_for, self.publish = retrieve, backend_for, publish
         self.queues, self.visibility, self.options = queues, visibility, options
+        self._stops: dict[str, threading.Event] = {}  # replies being written here
+        self._lock = threading.Lock()
 
     # ---- replies in a channel
     def on_message(self, message: ChannelMessageRecord) -> list[Future]:
@@ -107,6 +110,18 @@ class ChannelAgents:
             for agent_id in called
             if agent_id in members
         ]
+
+    def stop(self, channel_id: str, message_id: str) -> ChannelMessageRecord:
+        """Stop an agent's reply being written (what it wrote so far is kept, `stopped`).
+        A reply written by another hub process of a team is not reached from here."""
+        message = self.messages.get(channel_id, message_id)
+        if message.author_kind != "agent":
+            raise InvalidInput("only an agent's reply can be stopped")
+        with self._lock:
+            stop = self._stops.get(message_id)
+        if stop is not None:
+            stop.set()
+        return message
 
     def wait(self, replies: list[Future], timeout: float) -> list[ChannelMessageRecord]:
         """The replies those futures made (an agent that stayed quiet made none)."""
@@ -144,6 +159,9 @@ class ChannelAgents:
             status="streaming",
         )
         written: dict[str, Any] = {"text": "", "sources": []}
+        stop = threading.Event()
+        with self._lock:
+            self._stops[reply.id] = stop
 
         def write() -> dict[str, Any]:
             backend = self.backend_for(agent.model)
@@ -159,10 +177,15 @@ class ChannelAgents:
                     room(channel_id),
                 ),
                 save=lambda so_far: self.messages.finish(reply.id, so_far),
+                stop=stop,
             )
-            return {"status": "complete"}
+            return {"status": "stopped" if stop.is_set() else "complete"}
 
-        fields = ending(write, f"agent reply {reply.id}")
+        try:
+            fields = ending(write, f"agent reply {reply.id}")
+        finally:
+            with self._lock:
+                self._stops.pop(reply.id, None)
         text = written["text"]
         fields["sources"] = cited_sources(text, written["sources"])
         final = stored_end(self.messages.finish, reply.id, text, fields, gone=(NotFound,))

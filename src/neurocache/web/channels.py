@@ -266,6 +266,15 @@ def edit_message(channel_id: str, message_id: str, body: MessageChange):
     )
 
 
+@bp.post("/channels/<channel_id>/messages/<message_id>/stop")
+@endpoint(scope="chat", responses={200: ChannelMessageRecord}, errors=CONFLICT)
+def stop_agent_reply(channel_id: str, message_id: str):
+    """Stop an agent's reply being written; what it wrote so far is kept (status `stopped`:
+    `message.completed` tells the room)."""
+    writable(channel_id)
+    return current_hub().channel_agents.stop(channel_id, message_id)
+
+
 @bp.delete("/channels/<channel_id>/messages/<message_id>")
 @endpoint(scope="chat", responses={204: None}, errors=CONFLICT)
 def delete_message(channel_id: str, message_id: str):

@@ -99,7 +99,11 @@ export function mount(root, [channelId]) {
     state.hasMore = page.has_more;
     state.newest = page.after || 0;
     clear(stream, page.messages.map((m) => renderMessage(m)));
-    if (!page.messages.length) stream.append(el("div.empty", {}, el("p.muted", {}, "Say hello.")));
+    if (!page.messages.length) {
+      stream.append(el("div.empty", {}, el("p", {}, "Nothing said here yet."),
+        el("p.muted", {}, "Write below; @mention an agent to have it answer from what it knows, "
+          + "or add people and agents with + Member.")));
+    }
     stream.scrollTop = stream.scrollHeight;
     markRead(state.id, state.newest);
     state.unread[state.id] = 0;
@@ -203,8 +207,29 @@ export function mount(root, [channelId]) {
         "aria-busy": m.status === "streaming" ? "true" : null },
       el("div.meta", {}, el("strong", {}, nameOf(m.author, m.author_name)), " · ", timeOf(m.created_at),
         m.edited_at ? " (edited)" : "", m.status === "failed" ? el("span.error", {}, ` — ${m.error}`) : null),
-      parent, body,
-      el("div.actions", {}, el("button", { type: "button", onclick: () => openThread(m) }, "Reply in thread")));
+      parent, body, sourcesOf(m),
+      el("div.actions", {},
+        m.status === "streaming" && m.author_kind === "agent" ? el("button", { type: "button",
+          onclick: () => post(`/api/v1/channels/${state.id}/messages/${m.id}/stop`)
+            .catch((e) => toast(e.message)) }, "Stop") : null,
+        el("button", { type: "button", onclick: () => openThread(m) }, "Reply in thread")));
+  }
+
+  // What an agent's reply drew on, numbered as it cites them; a click shows the passage.
+  function sourcesOf(m) {
+    if (!m.sources?.length) return null;
+    return el("details.sources", {}, el("summary", {}, `Sources (${m.sources.length})`),
+      el("ol", {}, m.sources.map((s) => el("li", {}, el("button.link", { type: "button",
+        onclick: () => showSource(s) }, `[${s.number}] ${s.title || s.url || s.path || "note"}`,
+        s.cited ? " ✓" : "")))));
+  }
+
+  function showSource(s) {
+    clear(side, el("div.bar", {}, el("h3", {}, `[${s.number}] ${s.title || "Source"}`),
+      el("button", { type: "button", "aria-label": "Close", onclick: () => { side.hidden = true; } }, "×")),
+    el("p.muted", {}, [s.url, s.path, s.page ? `page ${s.page}` : null].filter(Boolean).join(" · ")),
+    el("blockquote.quote", {}, s.quote));
+    side.hidden = false;
   }
 
   async function openThread(root) {
