@@ -744,3 +744,31 @@ def test_an_agents_reply_in_a_channel_shows_its_sources(browser, hub_with_model)
     assert "Saint-Malo" in page.wait_for_selector("aside.source blockquote").inner_text()
     shot(page, "channel-agent-sources")
     close(context)
+
+
+def test_documents_say_their_kind_and_collection_sort_and_page(browser, hub_with_model):
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    hub_with_model.post("/api/v1/collections", headers=owner, json={"name": "Harbour"})
+    for n in range(3):
+        hub_with_model.post(
+            "/api/v1/documents",
+            headers=owner,
+            json={"title": f"Quay {n}", "text": f"Quay number {n}.", "collection": "Harbour"},
+        )
+    assert hub_with_model.hub.jobs.wait_idle(60)
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    row = page.wait_for_selector(".documents tr:has-text('Quay 2')")
+    assert "Harbour" in row.inner_text() and "Text" in row.inner_text()
+    assert "Ready" in row.inner_text()  # not `indexed`
+    folders_above = page.evaluate(
+        "document.querySelector('ul.folders').getBoundingClientRect().top"
+        " < document.querySelector('table.documents').getBoundingClientRect().top"
+    )
+    assert folders_above  # a long list of documents does not hide the watched folders
+    page.select_option("select[aria-label='Sort documents']", "title")
+    titles = page.eval_on_selector_all(
+        ".documents tr td:first-child strong", "e => e.map(x => x.textContent)"
+    )
+    assert titles == sorted(titles, key=str.casefold)
+    close(context)

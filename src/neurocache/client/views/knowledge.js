@@ -5,8 +5,20 @@ import { del, get, patch, post } from "../lib/api.js";
 import { clear, el, fillTable, timeOf, toast } from "../lib/dom.js";
 import { join, leave, on } from "../lib/socket.js";
 
+const STATUS = { queued: "Waiting", indexing: "Reading…", indexed: "Ready", failed: "Failed" };
+const KINDS = [["pdf", "PDF"], ["word", "Word"], ["officedocument", "Word"], ["html", "Web page"],
+  ["markdown", "Markdown"], ["json", "JSON"], ["csv", "Table"], ["text/", "Text"]];
+const kindOf = (d) => (d.source === "capture" ? "Captured page"
+  : KINDS.find(([part]) => (d.mime || "").includes(part))?.[1] || "Text");
+const SORTS = {
+  newest: (a, b) => b.created_at.localeCompare(a.created_at),
+  oldest: (a, b) => a.created_at.localeCompare(b.created_at),
+  title: (a, b) => a.title.localeCompare(b.title),
+  type: (a, b) => kindOf(a).localeCompare(kindOf(b)) || a.title.localeCompare(b.title),
+};
+
 export function mount(root) {
-  const state = { collection: "", offs: [] };
+  const state = { collection: "", offs: [], documents: [], next: null };
   const collections = el("select", { "aria-label": "Collection", onchange: (e) => {
     state.collection = e.target.value; collectionActions.hidden = !state.collection; loadDocuments(); } });
   const picker = el("input", { type: "file", multiple: true, hidden: true,
@@ -26,16 +38,24 @@ export function mount(root) {
     el("button", { type: "button", onclick: () => renameCollection() }, "Rename"),
     el("button", { type: "button", onclick: () => deleteCollection() }, "Delete collection"));
   const folderPath = el("input", { placeholder: "/home/me/Notes", "aria-label": "Folder to watch" });
+  const sortBy = el("select", { "aria-label": "Sort documents", onchange: () => renderDocuments() },
+    [["newest", "Newest first"], ["oldest", "Oldest first"], ["title", "By name"], ["type", "By type"]]
+      .map(([value, label]) => el("option", { value }, label)));
+  const more = el("button", { type: "button", hidden: true, onclick: () => loadDocuments(state.next) },
+    "Show more documents");
   root.append(el("section.pane.wide", {},
     el("header.bar", {}, el("h2", {}, "Knowledge"), collections,
       el("button", { type: "button", onclick: newCollection }, "+ Collection"), collectionActions),
     el("form.search", { onsubmit: (e) => { e.preventDefault(); search(); } }, query, mode,
       el("button.primary", { type: "submit" }, "Search")),
-    results, drop, uploads, el("h3", {}, "Documents"), documents,
+    results, drop, uploads,
+    // Folders before the documents: a long list must not hide them.
     el("h3", {}, "Watched folders"),
     el("p.muted", {}, "Files in these folders go in by themselves, and changes follow."),
     el("form.inline", { onsubmit: watch }, folderPath, el("button", { type: "submit" }, "Watch")),
-    folders));
+    folders,
+    el("div.bar.plain", {}, el("h3", {}, "Documents"), el("span.grow"), sortBy),
+    documents, more));
   for (const name of ["dragover", "dragenter"]) {
     drop.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
   }
@@ -118,14 +138,27 @@ export function mount(root) {
     } catch (error) { toast(error.message); }
   }
 
-  async function loadDocuments() {
+  // A page of documents (newest first from the hub), more on demand, sorted here.
+  async function loadDocuments(after = null) {
     const query = state.collection ? `&collection=${encodeURIComponent(state.collection)}` : "";
-    const { documents: rows } = await get(`/api/v1/documents?limit=200${query}`);
-    fillTable(documents, ["Title", "Status", "Chunks", "Added", ""],
+    const cursor = after ? `&cursor=${encodeURIComponent(after)}` : "";
+    const [page, names] = await Promise.all([get(`/api/v1/documents?limit=100${query}${cursor}`),
+      get("/api/v1/collections").then((r) => new Map(r.collections.map((c) => [c.id, c.name])))]);
+    state.documents = after ? [...state.documents, ...page.documents] : page.documents;
+    state.next = page.next_cursor;
+    more.hidden = !state.next;
+    renderDocuments(names);
+  }
+
+  function renderDocuments(names = new Map()) {
+    const rows = [...state.documents].sort(SORTS[sortBy.value]);
+    fillTable(documents, ["Document", "Type", "Collection", "Status", "Added", ""],
       rows.map((d) => el("tr", { id: `d-${d.id}` },
-        el("td", {}, d.title, d.error ? el("div.error", {}, d.error) : null),
-        el("td", {}, el(`span.status.${d.status}`, {}, d.status)),
-        el("td", {}, String(d.chunk_count)), el("td", {}, timeOf(d.created_at)),
+        el("td", {}, el("strong", {}, d.title), d.path && d.path !== d.title ? el("div.muted", {}, d.path) : null,
+          d.url ? el("div.muted", {}, d.url) : null, d.error ? el("div.error", {}, d.error) : null),
+        el("td", {}, kindOf(d)), el("td", {}, names.get(d.collection_id) || "—"),
+        el("td", {}, el(`span.status.${d.status}`, {}, STATUS[d.status] || d.status)),
+        el("td", {}, timeOf(d.created_at)),
         el("td", {}, el("button", { type: "button", "aria-label": `Delete ${d.title}`, onclick: async () => {
           if (!await confirmAction(`Delete “${d.title}”? It leaves every search and answer.`,
             { title: "Delete this document?", action: "Delete", danger: true })) return;
