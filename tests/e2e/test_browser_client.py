@@ -99,11 +99,15 @@ def test_ask_and_get_a_streamed_answer_with_a_working_citation(browser, hub_with
     page.click("article.message.assistant button.cite")
     panel = page.wait_for_selector("aside.source:not([hidden])")
     assert "The tide turns at six" in panel.inner_text()
-    link = panel.query_selector("a")
+    link = panel.query_selector("a[target=_blank]")
     assert link.get_attribute("href") == "https://example.org/tides"
     assert link.get_attribute("rel") == "noopener noreferrer nofollow"
     assert page.locator(".list a.active").inner_text().startswith("When does the tide turn")
     shot(page, "chat")
+    page.click("aside.source a:has-text('Open the document')")  # the citation's document
+    passage = page.wait_for_selector("aside.viewer mark.passage")
+    assert "The tide turns at six" in passage.inner_text()
+    page.go_back()
     page.click("#theme")
     shot(page, "chat-dark")
     close(context)
@@ -771,4 +775,42 @@ def test_documents_say_their_kind_and_collection_sort_and_page(browser, hub_with
         ".documents tr td:first-child strong", "e => e.map(x => x.textContent)"
     )
     assert titles == sorted(titles, key=str.casefold)
+    close(context)
+
+
+def test_search_groups_by_document_with_snippets_and_opens_the_viewer(browser, hub_with_model):
+    """Several passages of one document are one result with snippets around the words, no
+    raw score; the kinds filter; the title opens the document with the passage marked; a
+    chat citation opens the same viewer."""
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    filler = " ".join(f"Sentence {i} about the open sea and the weather." for i in range(120))
+    hub_with_model.post(
+        "/api/v1/documents",
+        headers=owner,
+        json={
+            "title": "Lighthouse log",
+            "text": f"{filler} The lighthouse keeper lit the lamp at dusk. {filler} "
+            "The lighthouse stood through the storm.",
+        },
+    )
+    assert hub_with_model.hub.jobs.wait_idle(60)
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    page.click(".filters button:has-text('Documents')")  # before the words: no search yet
+    page.fill(".search input", "lighthouse")
+    page.select_option("select[aria-label=Mode]", "fulltext")
+    page.click(".search button")
+    result = page.wait_for_selector(".results li.result:has-text('Lighthouse log')")
+    assert page.locator(".results li.result:has-text('Lighthouse log')").count() == 1
+    snippets = result.query_selector_all("p.snippet")
+    assert snippets and all(len(s.inner_text()) < 600 for s in snippets)
+    assert result.query_selector("mark").inner_text().lower() == "lighthouse"
+    assert "0." not in result.query_selector(".result-head").inner_text()  # no raw score
+    result.query_selector("button.result-title").click()
+    passage = page.wait_for_selector("aside.viewer mark.passage")
+    assert "lighthouse" in passage.inner_text().lower()
+    shot(page, "document-viewer")
+    page.click("aside.viewer button[aria-label=Close]")
+    page.click(".filters button:has-text('Chats')")
+    page.wait_for_selector(".results li.muted:has-text('Nothing found')")
     close(context)

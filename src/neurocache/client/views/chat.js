@@ -140,7 +140,10 @@ export function mount(root, [conversationId]) {
     clear(panel, el("div.bar", {}, el("h3", {}, `[${source.number}] ${source.title || "Source"}`),
       el("button", { type: "button", "aria-label": "Close", onclick: () => { panel.hidden = true; } }, "×")),
     el("p.muted", {}, [source.path, source.page ? `page ${source.page}` : null].filter(Boolean).join(" · ")),
-    el("blockquote.quote", {}, source.quote), link);
+    el("blockquote.quote", {}, source.quote),
+    source.document_id ? el("a.button", { href: `#/knowledge/document/${source.document_id}`
+      + (source.start != null && source.end != null ? `/${source.start}/${source.end}` : "") },
+    "Open the document") : null, link);
     panel.hidden = false;
   }
 

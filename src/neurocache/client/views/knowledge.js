@@ -1,6 +1,7 @@
 // Knowledge: collections, drag-and-drop upload of many files with progress per file,
 // documents with their status (live while they are indexed), and search with highlights.
 import { askFor, confirmAction } from "../lib/dialog.js";
+import { FILTERS, grouped, resultItem, showDocument } from "./finding.js";
 import { del, get, patch, post } from "../lib/api.js";
 import { clear, el, fillTable, timeOf, toast } from "../lib/dom.js";
 import { join, leave, on } from "../lib/socket.js";
@@ -17,8 +18,16 @@ const SORTS = {
   type: (a, b) => kindOf(a).localeCompare(kindOf(b)) || a.title.localeCompare(b.title),
 };
 
-export function mount(root) {
-  const state = { collection: "", offs: [], documents: [], next: null };
+export function mount(root, [what, documentId, start, end] = []) {
+  const state = { collection: "", offs: [], documents: [], next: null, filter: "all" };
+  const viewer = el("aside.source.viewer", { hidden: true, "aria-label": "Document" });
+  const filters = el("div.filters", { role: "group", "aria-label": "Show" }, FILTERS.map(([name, label]) =>
+    el("button", { type: "button", dataset: { filter: name }, "aria-pressed": String(name === "all"),
+      onclick: () => {
+        state.filter = name;
+        filters.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.filter === name)));
+        if (query.value.trim()) search();
+      } }, label)));
   const collections = el("select", { "aria-label": "Collection", onchange: (e) => {
     state.collection = e.target.value; collectionActions.hidden = !state.collection; loadDocuments(); } });
   const picker = el("input", { type: "file", multiple: true, hidden: true,
@@ -48,7 +57,7 @@ export function mount(root) {
       el("button", { type: "button", onclick: newCollection }, "+ Collection"), collectionActions),
     el("form.search", { onsubmit: (e) => { e.preventDefault(); search(); } }, query, mode,
       el("button.primary", { type: "submit" }, "Search")),
-    results, drop, uploads,
+    filters, results, drop, uploads,
     // Folders before the documents: a long list must not hide them.
     el("h3", {}, "Watched folders"),
     el("p.muted", {}, "Files in these folders go in by themselves, and changes follow."),
@@ -208,16 +217,15 @@ export function mount(root) {
   async function search() {
     if (!query.value.trim()) return;
     try {
-      const body = { query: query.value, mode: mode.value, k: 20 };
+      const [, , kinds, keeps] = FILTERS.find(([name]) => name === state.filter);
+      const body = { query: query.value, mode: mode.value, k: kinds?.includes("chunk") ? 40 : 20 };
+      if (kinds) body.kinds = kinds;
       if (state.collection) body.collections = [state.collection];
       const { results: hits } = await post("/api/v1/search", body);
-      clear(results, hits.length ? hits.map((r) => el("li", {},
-        el("div.meta", {}, r.document?.title || r.kind, r.document?.page ? ` · page ${r.document.page}` : "",
-          ` · ${r.score.toFixed(3)}`),
-        el("p", {}, (r.highlights || [{ text: r.text }]).map((s) => s.match ? el("mark", {}, s.text) : s.text)),
-        /^https?:\/\//.test(r.document?.url || "") ? el("a", { href: r.document.url, target: "_blank",
-          rel: "noopener noreferrer nofollow" }, "Open the original") : null))
-        : el("li.muted", {}, "Nothing found."));
+      const groups = grouped(hits.filter(keeps));
+      clear(results, groups.length
+        ? groups.map((g) => resultItem(g, (id, r) => showDocument(viewer, id, r)))
+        : el("li.muted", {}, "Nothing found: try other words, or Everything."));
     } catch (error) { toast(error.message); }
   }
 
@@ -250,6 +258,10 @@ export function mount(root) {
     if (line) showJob(line, job);
     if (["done", "failed", "cancelled"].includes(job.status)) loadDocuments();
   }));
+  root.append(viewer);
+  if (what === "document" && documentId) {  // #/knowledge/document/<id>[/<start>/<end>]: a citation
+    showDocument(viewer, documentId, { start: start ? Number(start) : null, end: end ? Number(end) : null });
+  }
   loadCollections().then(loadDocuments).then(loadFolders).catch((e) => toast(e.message));
   return () => { state.offs.forEach((off) => off()); leave("jobs"); };
 }
