@@ -14,7 +14,7 @@ import pytest
 import requests
 import socketio
 
-from neurocache.errors import NotFound
+from neurocache.errors import InvalidInput, NotFound
 from neurocache.hub import Hub
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
@@ -441,3 +441,36 @@ def test_a_conversation_made_without_a_title_is_named_after_its_first_question(c
     chat.answers.post(long.id, "word " * 40, wait=True)
     title = chat.conversations.get(long.id).title
     assert title.endswith("…") and len(title) <= 61 and not title.endswith(" …")
+
+
+def test_regenerated_replies_are_siblings_and_either_branch_can_be_shown(chat):
+    conversation = chat.conversations.create(Actor("test"))
+    first = chat.answers.post(conversation.id, "Salmon?", wait=True).reply
+    again = chat.answers.regenerate(conversation.id, first.id, wait=True).reply
+    shown = chat.conversations.get(conversation.id).messages
+    assert [m.id for m in shown] == [first.parent_id, again.id]
+    assert shown[1].siblings == [first.id, again.id] and shown[0].siblings == []
+    back = chat.conversations.show_branch(conversation.id, first.id, Actor("test"))
+    assert [m.id for m in back.messages] == [first.parent_id, first.id]
+    chat.answers.post(conversation.id, "And eels?", wait=True)  # goes on from the first
+    messages = chat.conversations.get(conversation.id).messages
+    assert [m.content for m in messages if m.role == "user"] == ["Salmon?", "And eels?"]
+    assert messages[1].id == first.id
+    # the other branch's newest message becomes the head again
+    again_branch = chat.conversations.show_branch(conversation.id, again.id, Actor("test"))
+    assert again_branch.messages[-1].id == again.id
+    with pytest.raises(InvalidInput):
+        chat.conversations.show_branch(conversation.id, "nope", Actor("test"))
+
+
+def test_showing_a_branch_through_the_api(live_chat, tiny_chat_model):
+    start_model(live_chat.hub, tiny_chat_model)
+    conversation = call(live_chat, "POST", "/api/v1/conversations", json={}).json()
+    path = f"/api/v1/conversations/{conversation['id']}"
+    posted = call(live_chat, "POST", f"{path}/messages", json={"content": "Hi", "wait": True})
+    reply = posted.json()["reply"]
+    call(live_chat, "POST", f"{path}/messages/{reply['id']}/regenerate", json={"wait": True})
+    shown = call(live_chat, "POST", f"{path}/branch", json={"message_id": reply["id"]}).json()
+    assert (
+        shown["messages"][-1]["id"] == reply["id"] and len(shown["messages"][-1]["siblings"]) == 2
+    )

@@ -814,3 +814,21 @@ def test_search_groups_by_document_with_snippets_and_opens_the_viewer(browser, h
     page.click(".filters button:has-text('Chats')")
     page.wait_for_selector(".results li.muted:has-text('Nothing found')")
     close(context)
+
+
+def test_a_regenerated_answer_sits_beside_the_first_with_a_switcher(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/chat")
+    page.click("button[title='New conversation']")
+    page.fill(".composer textarea", "How high is the tide?")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+    page.click("article.message.assistant button:has-text('Regenerate')")
+    page.wait_for_selector(".switcher:has-text('2/2')", timeout=30_000)
+    page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+    assert page.locator("article.message.assistant").count() == 1  # not stacked
+    page.click(".switcher button[aria-label='Previous answer']")
+    page.wait_for_selector(".switcher:has-text('1/2')")
+    assert page.locator("article.message.assistant").count() == 1
+    shot(page, "chat-siblings")
+    close(context)

@@ -37,6 +37,11 @@ class MessageRecord(Record):
     model: str | None
     created_at: str
     error: str | None = None
+    siblings: list[str] = Field(
+        default_factory=list,
+        description="In a conversation's messages: this one and the other replies to the same "
+        "message (regenerated), oldest first, when there are several.",
+    )
 
 
 class ConversationDetail(ConversationRecord):

@@ -180,7 +180,12 @@ class Conversations:
     def get(self, conversation_id: str) -> ConversationDetail:
         with self.db.session() as session:
             conversation = get_or_not_found(session, Conversation, conversation_id, "conversation")
-            messages = [message_view(m, c) for m, c in self._chain(session, conversation.head_id)]
+            chain = self._chain(session, conversation.head_id)
+            siblings = self._siblings(session, conversation_id, [m for m, _ in chain])
+            messages = [
+                message_view(m, c).model_copy(update={"siblings": siblings.get(m.id, [])})
+                for m, c in chain
+            ]
             forked = session.scalar(
                 select(Edge.target_id).where(
                     Edge.source_id == conversation_id, Edge.relation == "forked_from"
@@ -225,6 +230,64 @@ class Conversations:
                 after,
             )
         return after
+
+    def show_branch(
+        self, conversation_id: str, message_id: str, actor: Actor
+    ) -> ConversationDetail:
+        """Show the branch of `message_id` (one of regenerated replies): the conversation's
+        head becomes that message's newest descendant, and the next question goes on there."""
+        with self.db.session() as session:
+            message = session.get(Message, message_id)
+            if message is None or message.conversation_id != conversation_id:
+                raise InvalidInput(
+                    f"message {message_id} is not in conversation {conversation_id}",
+                    details={"field": "message_id"},
+                )
+            head = message_id
+            while child := session.scalar(
+                select(Message.id)
+                .where(Message.parent_id == head, Message.conversation_id == conversation_id)
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(1)
+            ):
+                head = child
+            conversation = get_or_not_found(session, Conversation, conversation_id, "conversation")
+            before = conversation_view(conversation)
+            conversation.head_id = head
+            session.flush()
+            audit.record(
+                session,
+                actor,
+                "conversation.branch",
+                ("conversation", conversation_id),
+                before,
+                conversation_view(conversation),
+            )
+        return self.get(conversation_id)
+
+    @staticmethod
+    def _siblings(
+        session: Any, conversation_id: str, chain: builtins.list[Message]
+    ) -> dict[str, builtins.list[str]]:
+        """message id → the replies to its parent in this conversation, when several."""
+        parents = {
+            m.parent_id for m in chain if m.parent_id and m.conversation_id == conversation_id
+        }
+        if not parents:
+            return {}
+        rows = session.execute(
+            select(Message.id, Message.parent_id)
+            .where(Message.parent_id.in_(parents), Message.conversation_id == conversation_id)
+            .order_by(Message.created_at, Message.id)
+        ).all()
+        by_parent: dict[str, builtins.list[str]] = {}
+        for message_id, parent_id in rows:
+            by_parent.setdefault(parent_id, []).append(message_id)
+        return {
+            m.id: by_parent[m.parent_id]
+            for m in chain
+            if m.parent_id in by_parent and len(by_parent[m.parent_id]) > 1
+        }
 
     def name_after_first_question(self, conversation_id: str, question: str) -> None:
         """A conversation made without a title ("New conversation") is named after its

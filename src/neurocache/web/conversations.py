@@ -173,6 +173,20 @@ def stop_reply(conversation_id: str, message_id: str):
     return hub.answers.stop(message_id)
 
 
+class Branch(RequestModel):
+    message_id: str = Field(description="One of the replies listed in a message's `siblings`.")
+
+
+@bp.post("/conversations/<conversation_id>/branch")
+@endpoint(scope="chat", body=Branch, responses={200: ConversationDetail})
+def show_branch(conversation_id: str, body: Branch):
+    """Show another branch: the conversation goes on from that reply (regenerated replies
+    stay side by side, as `siblings`)."""
+    return current_hub().conversations.show_branch(
+        conversation_id, body.message_id, current_actor()
+    )
+
+
 @bp.post("/conversations/<conversation_id>/fork")
 @endpoint(scope="chat", body=Fork, responses={201: ConversationDetail}, errors=CONFLICT)
 def fork_conversation(conversation_id: str, body: Fork):

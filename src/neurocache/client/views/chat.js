@@ -113,8 +113,10 @@ export function mount(root, [conversationId]) {
       message.status === "streaming" && el("button", { type: "button",
         onclick: () => post(`/api/v1/conversations/${state.id}/messages/${message.id}/stop`)
           .catch((e) => toast(e.message)) }, "Stop"),
+      switcher(message),
       message.role === "assistant" && message.status !== "streaming" && el("button", {
         type: "button", onclick: () => post(`/api/v1/conversations/${state.id}/messages/${message.id}/regenerate`, {})
+          .then(() => open())  // the new reply takes the old one's place; ‹ › shows either
           .catch((e) => toast(e.message)) }, "Regenerate"),
       message.status !== "streaming" && el("button", { type: "button", title: "A new conversation from here",
         onclick: () => post(`/api/v1/conversations/${state.id}/fork`, { message_id: message.id })
@@ -132,6 +134,20 @@ export function mount(root, [conversationId]) {
       body, sources, actions);
   }
 
+  // ‹ 2/3 ›: the replies to the same question (regenerated), one shown at a time.
+  function switcher(message) {
+    const siblings = message.siblings || [];
+    if (siblings.length < 2) return null;
+    const at = siblings.indexOf(message.id);
+    const go = (to) => post(`/api/v1/conversations/${state.id}/branch`, { message_id: siblings[to] })
+      .then(() => open()).catch((e) => toast(e.message));
+    return el("span.switcher", { role: "group", "aria-label": "Other answers" },
+      el("button", { type: "button", "aria-label": "Previous answer", disabled: at <= 0, onclick: () => go(at - 1) }, "‹"),
+      el("span.muted", {}, `${at + 1}/${siblings.length}`),
+      el("button", { type: "button", "aria-label": "Next answer", disabled: at >= siblings.length - 1,
+        onclick: () => go(at + 1) }, "›"));
+  }
+
   function showSource(source) {
     const panel = sourcePanel;
     const link = /^https?:\/\//.test(source.url || "")
@@ -147,8 +163,11 @@ export function mount(root, [conversationId]) {
     panel.hidden = false;
   }
 
-  function upsert(message) {
-    if (!state.alive || message.conversation_id !== state.id) return;  // another chat, a channel
+  function upsert(event) {
+    if (!state.alive || event.conversation_id !== state.id) return;  // another chat, a channel
+    // An event's message knows nothing of its siblings: the conversation's reading does.
+    const known = state.messages.get(event.id);
+    const message = event.siblings?.length || !known ? event : { ...event, siblings: known.siblings };
     state.messages.set(message.id, message);
     const node = renderMessage(message);
     const old = document.getElementById(`m-${message.id}`);
