@@ -366,10 +366,14 @@ def test_agents_are_made_and_their_memories_moved_between_tiers(browser, hub_wit
     item.query_selector("select").select_option("long_term")
     page.click(".tabs button:has-text('Long-term')")
     page.wait_for_selector(".memories li:has-text('The red buoy marks the reef')")
+    assert "What it keeps" in page.inner_text(".tier-help")  # each tier is explained
     page.fill("input[aria-label='Search memories']", "buoy reef")
     page.click("form.search button")
-    page.wait_for_selector(".memories li:has-text('long_term')")
+    found = page.wait_for_selector(".memories li:has-text('Long-term')")
+    assert found.query_selector("select[aria-label='Move to tier']")  # its actions stay
     shot(page, "agents")
+    page.click("button:has-text('Chat with Harbour Pilot')")
+    page.wait_for_selector(".pill:has-text('agent: Harbour Pilot')")
     close(context)
 
 

@@ -6,6 +6,14 @@ import { backLink, clear, el, timeOf, toast } from "../lib/dom.js";
 
 const TIERS = [["working", "Working"], ["long_term", "Long-term"], ["personal_log", "Personal log"],
   ["archive", "Archive"]];
+const TIER_HELP = {
+  working: "What it noted from its recent turns, in channels and conversations. Older notes are "
+    + "summarized into long-term memory on a schedule.",
+  long_term: "What it keeps: summaries of its working notes, and what you add here. It draws on "
+    + "these when it answers.",
+  personal_log: "Its own diary: what it chose to write down about itself.",
+  archive: "Working notes already summarized: kept, but no longer drawn on.",
+};
 
 export function mount(root, [agentId]) {
   const listOnly = agentId === "list";
@@ -37,14 +45,17 @@ export function mount(root, [agentId]) {
       models.filter((m) => m.role === "chat" && m.state !== "absent").map((m) =>
         el("option", { value: m.id, selected: agent?.model === m.id }, m.name)));
     const temperature = el("input", { type: "number", min: 0, max: 2, step: 0.1, "aria-label": "Temperature",
-      value: agent?.temperature ?? "" });
-    const knowledge = el("select", { multiple: true, "aria-label": "Collections it draws from" },
-      collections.map((c) => el("option", { value: c.id, selected: agent?.collections?.includes(c.id) }, c.name)));
+      value: agent?.temperature ?? "", placeholder: "0.7 (default)" });
+    const knowledge = el("fieldset.checks", { "aria-label": "Collections it draws from" },
+      el("legend", {}, "Knowledge (none ticked: all your memory)"),
+      collections.length ? collections.map((c) => el("label.option", {}, el("input", { type: "checkbox",
+        value: c.id, checked: agent?.collections?.includes(c.id) }), c.name))
+        : el("span.muted", {}, "No collections yet: it draws on all your memory."));
     const save = async (event) => {
       event.preventDefault();
       const body = { name: name.value, persona: persona.value, model: model.value || null,
         temperature: temperature.value === "" ? null : Number(temperature.value),
-        collections: [...knowledge.selectedOptions].map((o) => o.value) };
+        collections: [...knowledge.querySelectorAll("input:checked")].map((o) => o.value) };
       try {
         const saved = agent ? await patch(`/api/v1/agents/${agent.id}`, body)
           : await post("/api/v1/agents", body);
@@ -56,7 +67,7 @@ export function mount(root, [agentId]) {
     return el("form.card.editor", { onsubmit: save },
       el("label", {}, "Name", name), el("label", {}, "Persona", persona),
       el("div.row", {}, el("label", {}, "Model", model), el("label", {}, "Temperature", temperature)),
-      el("label", {}, "Knowledge (collections)", knowledge),
+      knowledge,
       el("div.row", {}, el("button.primary", { type: "submit" }, agent ? "Save" : "Create"),
         agent && el("button", { type: "button", onclick: async () => {
           if (!await confirmAction(`Delete ${agent.name} and everything it remembers?`,
@@ -77,15 +88,25 @@ export function mount(root, [agentId]) {
     const query = el("input", { type: "search", placeholder: `Search ${agent.name}'s memories`, "aria-label": "Search memories" });
     const memories = el("ul.memories", { "aria-label": "Memories" });
     const note = el("textarea", { rows: 2, placeholder: "Add a memory to this tier", "aria-label": "New memory" });
-    clear(pane, el("header.bar", {}, backLink("#/agents/list"), el("h2", {}, agent.name), el("span.muted", {}, agent.persona.slice(0, 80))),
+    const talk = el("button.primary", { type: "button", onclick: () => post("/api/v1/conversations",
+      { agent_id: agent.id, title: `With ${agent.name}` })
+      .then((c) => { location.hash = `#/chat/${c.id}`; }, (e) => toast(e.message)) }, `Chat with ${agent.name}`);
+    const help = el("p.muted.tier-help", {}, TIER_HELP[state.tier]);
+    clear(pane, el("header.bar", {}, backLink("#/agents/list"), el("h2", {}, agent.name),
+      el("span.muted", {}, agent.persona.slice(0, 80)), el("span.grow"), talk),
       await editor(agent),
-      el("h3", {}, "Memories"), tabs,
+      el("h3", {}, "Memories"),
+      el("p.muted", {}, "An agent remembers in four tiers; move a memory between them with its menu."),
+      tabs, help,
       el("form.search", { onsubmit: async (e) => {
         e.preventDefault();
         if (!query.value.trim()) return;
         try {
           const { results } = await post(`/api/v1/agents/${agent.id}/search`, { query: query.value });
-          clear(memories, results.map((r) => el("li", {}, el("span.pill.small", {}, r.tier), " ", r.text)));
+          // found memories keep their tier and their actions
+          clear(memories, results.length ? results.map((r) => memoryItem(agent,
+            { id: r.memory_id, content: r.text, tier: r.tier, metadata: {}, created_at: null }, showTier))
+            : el("li.muted", {}, "No memory of this."));
         } catch (error) { toast(error.message); }
       } }, query, el("button", { type: "submit" }, "Search")),
       memories,
@@ -100,6 +121,7 @@ export function mount(root, [agentId]) {
     // A tab or a change to a memory redraws the tier only: the editor above keeps its edits.
     async function showTier() {
       for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.tier === state.tier));
+      help.textContent = TIER_HELP[state.tier];
       const { memories: rows } = await get(`/api/v1/agents/${agent.id}/memories?tier=${state.tier}&limit=200`);
       clear(memories, rows.length ? rows.map((m) => memoryItem(agent, m, showTier))
         : el("li.muted", {}, "Nothing in this tier."));
@@ -114,7 +136,8 @@ export function mount(root, [agentId]) {
       await post(`${base}/move`, { tier: e.target.value }).catch((err) => toast(err.message));
       refresh();
     } }, TIERS.map(([tier, label]) => el("option", { value: tier, selected: tier === memory.tier }, label)));
-    return el("li.card", {}, el("div.meta", {}, timeOf(memory.created_at),
+    return el("li.card", {}, el("div.meta", {}, el("span.pill.small", {}, TIERS.find(([t]) => t === memory.tier)?.[1] || memory.tier),
+      " ", timeOf(memory.created_at),
       memory.metadata?.where ? ` · ${memory.metadata.where}` : ""), text,
     el("div.row", {}, move,
       el("button", { type: "button", onclick: async () => {
