@@ -836,3 +836,27 @@ def test_a_regenerated_answer_sits_beside_the_first_with_a_switcher(browser, hub
     assert page.locator("article.message.assistant").count() == 1
     shot(page, "chat-siblings")
     close(context)
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_a_refused_upload_says_why_on_its_own_line_and_finished_ones_clear(
+    browser, hub_with_model, tmp_path, width
+):
+    refused = tmp_path / "photo.bmp"
+    refused.write_bytes(b"BM not a document")
+    fine = tmp_path / f"tides-{width}.txt"
+    fine.write_text("High water at noon.")
+    context, page = signed_in(browser, hub_with_model, viewport={"width": width, "height": 800})
+    page.goto(f"{hub_with_model.url}/#/knowledge")
+    accept = page.get_attribute(".drop input[type=file]", "accept")
+    assert ".pdf" in accept and ".md" in accept and ".bmp" not in accept
+    page.set_input_files(".drop input[type=file]", [str(refused), str(fine)])
+    bad = page.wait_for_selector(".uploads li.error:has-text('photo.bmp')")
+    reason = bad.query_selector(".reason")
+    assert "cannot be read" in reason.inner_text() and bad.query_selector("progress") is None
+    assert reason.bounding_box()["width"] > min(width, 1280) * 0.4  # not squeezed in a column
+    page.wait_for_selector(f".uploads li.finished:has-text('tides-{width}.txt')", timeout=30_000)
+    shot(page, f"uploads-{width}")
+    page.click("button:has-text('Clear finished uploads')")
+    page.wait_for_selector(".uploads li", state="detached")
+    close(context)

@@ -6,6 +6,13 @@ import { del, get, patch, post } from "../lib/api.js";
 import { clear, el, fillTable, timeOf, toast } from "../lib/dom.js";
 import { join, leave, on } from "../lib/socket.js";
 
+// The kinds the hub reads (knowledge/loaders.py READABLE; tests/unit/test_client_accepts.py checks).
+const ACCEPT = [
+  ".c", ".cc", ".cpp", ".cs", ".csv", ".docx", ".go", ".h", ".hpp", ".htm", ".html", ".ini",
+  ".java", ".js", ".json", ".kt", ".log", ".lua", ".markdown", ".md", ".mjs", ".pdf", ".php",
+  ".py", ".rb", ".rs", ".rst", ".scala", ".sh", ".sol", ".swift", ".text", ".toml", ".ts", ".tsv",
+  ".tsx", ".txt", ".xhtml", ".yaml", ".yml"
+].join(",");
 const STATUS = { queued: "Waiting", indexing: "Reading…", indexed: "Ready", failed: "Failed" };
 const KINDS = [["pdf", "PDF"], ["word", "Word"], ["officedocument", "Word"], ["html", "Web page"],
   ["markdown", "Markdown"], ["json", "JSON"], ["csv", "Table"], ["text/", "Text"]];
@@ -30,13 +37,18 @@ export function mount(root, [what, documentId, start, end] = []) {
       } }, label)));
   const collections = el("select", { "aria-label": "Collection", onchange: (e) => {
     state.collection = e.target.value; collectionActions.hidden = !state.collection; loadDocuments(); } });
-  const picker = el("input", { type: "file", multiple: true, hidden: true,
+  // What the hub reads (knowledge/loaders.py); anything else is refused with the reason.
+  const picker = el("input", { type: "file", multiple: true, hidden: true, accept: ACCEPT,
     onchange: (e) => upload([...e.target.files]) });
   const drop = el("label.drop", { tabindex: 0, role: "button", onkeydown: (e) => {
     if (e.key === "Enter" || e.key === " ") { e.preventDefault(); picker.click(); }
   } }, picker,
     el("strong", {}, "Drop files here"), el("span.muted", {}, " or click to choose (PDF, Word, HTML, Markdown, text, code…)"));
   const uploads = el("ul.uploads", { "aria-label": "Uploads" });
+  const clearUploads = el("button", { type: "button", hidden: true, onclick: () => {
+    uploads.querySelectorAll("li.finished").forEach((li) => li.remove());
+    clearUploads.hidden = !uploads.querySelector("li");
+  } }, "Clear finished uploads");
   const documents = el("table.documents", {});
   const query = el("input", { type: "search", placeholder: "Search everything you saved", "aria-label": "Search" });
   const mode = el("select", { "aria-label": "Mode" }, [["hybrid", "Best match"],
@@ -57,7 +69,7 @@ export function mount(root, [what, documentId, start, end] = []) {
       el("button", { type: "button", onclick: newCollection }, "+ Collection"), collectionActions),
     el("form.search", { onsubmit: (e) => { e.preventDefault(); search(); } }, query, mode,
       el("button.primary", { type: "submit" }, "Search")),
-    filters, results, drop, uploads,
+    filters, results, drop, uploads, clearUploads,
     // Folders before the documents: a long list must not hide them.
     el("h3", {}, "Watched folders"),
     el("p.muted", {}, "Files in these folders go in by themselves, and changes follow."),
@@ -181,6 +193,7 @@ export function mount(root, [what, documentId, start, end] = []) {
       const bar = el("progress", { max: 1, value: 0 });
       const line = el("li", {}, el("span", {}, file.name), bar, el("span.muted.state", {}, "uploading"));
       uploads.append(line);
+      clearUploads.hidden = false;
       const form = new FormData();
       form.append("file", file);
       if (state.collection) form.append("collection", state.collection);
@@ -190,14 +203,17 @@ export function mount(root, [what, documentId, start, end] = []) {
       request.onload = () => {
         let body = {};
         try { body = JSON.parse(request.responseText || "{}"); } catch { /* not JSON: below */ }
-        if (request.status >= 400) {
-          line.querySelector(".state").textContent = body.error?.message || "failed";
-          line.classList.add("error");
+        if (request.status >= 400) {  // the reason on its own line, and no half-full bar
+          bar.remove();
+          line.append(el("p.error.reason", {}, body.error?.message || "It could not be taken in."));
+          line.querySelector(".state").textContent = "not taken in";
+          line.classList.add("error", "finished");
           return;
         }
         if (body.outcome === "unchanged") {  // taken in before, the same: nothing to wait for
           bar.value = 1;
-          line.querySelector(".state").textContent = "unchanged (already in)";
+          line.querySelector(".state").textContent = "already in, unchanged";
+          line.classList.add("finished");
           return;
         }
         line.dataset.job = body.job?.id || "";
@@ -235,7 +251,13 @@ export function mount(root, [what, documentId, start, end] = []) {
     line.querySelector("progress").value = 0.5 + (job.progress || 0) / 2;
     const left = job.status === "running" && job.eta_s != null ? ` · ${duration(job.eta_s)} left` : "";
     line.querySelector(".state").textContent =
-      (job.status === "done" ? "indexed" : job.status || "indexing") + left;
+      ({ done: "ready", failed: "failed", cancelled: "cancelled", queued: "waiting" }[job.status]
+        || "reading") + left;
+    if (["done", "failed", "cancelled"].includes(job.status)) line.classList.add("finished");
+    if (job.status === "failed" && job.error && !line.querySelector(".reason")) {
+      line.querySelector("progress")?.remove();
+      line.append(el("p.error.reason", {}, job.error));
+    }
     const live = ["queued", "running"].includes(job.status);
     let cancel = line.querySelector("button.cancel");
     if (live && !cancel) {
