@@ -404,7 +404,11 @@ def test_dashboard_keys_are_shown_once_and_revoked(browser, hub_with_model):
         == 401
     )
     page.reload()
-    page.wait_for_selector("table.models tr:has-text('key.revoke')")
+    revoked = page.wait_for_selector("table.models tr:has-text('key revoked')")
+    assert "my script" in revoked.inner_text() and "You" in revoked.inner_text()
+    assert "revoked_at" in revoked.inner_text()  # what changed, before → after
+    page.select_option("select[aria-label='Show changes to']", "collection.")
+    page.wait_for_selector("table.models tr:has-text('key revoked')", state="detached")
     assert secret not in page.content()  # shown once, never again
     shot(page, "dashboard")
     close(context)

@@ -6,6 +6,35 @@ import { clear, el, fillTable, timeOf, toast } from "../lib/dom.js";
 import { bytes } from "../lib/models.js";
 import { usagePanel } from "./usage_charts.js";
 
+const AUDIT_FAMILIES = [["", "Everything"], ["key.", "Keys"], ["user.", "People"],
+  ["collection.", "Collections"], ["document.", "Documents"], ["folder.", "Watched folders"],
+  ["conversation.", "Conversations"], ["channel.", "Channels"], ["agent.", "Agents"],
+  ["model.", "Models"], ["memory.", "Memories"]];
+const VERBS = { create: "made", update: "changed", delete: "deleted", revoke: "revoked", move: "moved",
+  watch: "watched", unwatch: "no longer watched", add: "added to", remove: "removed from",
+  branch: "switched branch", disable: "disabled", edit: "edited", start: "started", stop: "stopped" };
+
+function whatWasDone(entry) {
+  const [thing, verb, detail] = entry.action.split(".");
+  const state = entry.after || entry.before || {};
+  const name = state.name || state.title || state.display_name || state.member || state.path || "";
+  const what = `${thing}${detail ? ` ${verb}` : ""} ${VERBS[detail || verb] || detail || verb}`;
+  return [what, name ? el("div", {}, el("strong", {}, name)) : el("div.muted", {}, entry.target.id)];
+}
+
+// The fields that differ between before and after, as `field: old → new`.
+function changes(entry) {
+  const before = entry.before || {};
+  const after = entry.after || {};
+  const show = (v) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
+  const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])]
+    .filter((k) => !["updated_at", "created_at"].includes(k) && show(before[k]) !== show(after[k]));
+  if (!entry.before || !entry.after) return el("span.muted", {}, entry.before ? "removed" : "new");
+  if (!changed.length) return el("span.muted", {}, "no visible change");
+  return el("details", {}, el("summary", {}, changed.slice(0, 3).join(", ") + (changed.length > 3 ? "…" : "")),
+    el("ul", {}, changed.map((k) => el("li", {}, el("code", {}, k), `: ${show(before[k])} → ${show(after[k])}`))));
+}
+
 export function mount(root) {
   const stats = el("div.stats");
   const usage = usagePanel();
@@ -13,6 +42,10 @@ export function mount(root) {
   const created = el("div");
   const pairing = el("div");
   const audit = el("table.models");
+  const auditFilter = el("select", { "aria-label": "Show changes to", onchange: () => loadAudit() },
+    AUDIT_FAMILIES.map(([value, label]) => el("option", { value }, label)));
+  const auditMore = el("button", { type: "button", hidden: true, onclick: () => loadAudit(auditState.next) },
+    "Show older changes");
   const keyName = el("input", { placeholder: "What the key is for", required: true, "aria-label": "Key name" });
   const scopes = ["read", "write", "chat", "admin"].map((s) =>
     el("label.check", {}, el("input", { type: "checkbox", value: s, checked: s === "read" }), s));
@@ -20,7 +53,7 @@ export function mount(root) {
     stats, usage, el("h3", {}, "API keys"),
     el("div.inline", {}, el("button", { type: "button", onclick: pair }, "Pair a browser extension"), pairing),
     el("form.inline", { onsubmit: createKey }, keyName, scopes, el("button.primary", { type: "submit" }, "Create key")),
-    created, keys, el("h3", {}, "Audit log"), audit));
+    created, keys, el("div.bar.plain", {}, el("h3", {}, "Audit log"), el("span.grow"), auditFilter), audit, auditMore));
 
   const stat = (label, value) => el("div.card.stat", {}, el("div.muted", {}, label), el("strong", {}, value));
 
@@ -75,12 +108,25 @@ export function mount(root) {
           } }, "Revoke")))));
   }
 
-  async function loadAudit() {
-    const { entries } = await get("/api/v1/audit?limit=100");
-    fillTable(audit, ["When", "Who", "What", "Target"],
-      entries.map((e) => el("tr", {}, el("td", {}, timeOf(e.at)), el("td", {}, e.actor),
-        el("td", {}, e.action), el("td", {}, el("code", {}, `${e.target.type} ${e.target.id}`)))));
+  // The audit log in words: who (a key by its name, the owner as You), what was done to
+  // which thing (by its name), what changed (before → after); by kind of thing, a page at a time.
+  const auditState = { entries: [], next: null, keyNames: new Map() };
+  async function loadAudit(after = null) {
+    const family = auditFilter.value ? `&action=${encodeURIComponent(auditFilter.value)}` : "";
+    const cursor = after ? `&cursor=${encodeURIComponent(after)}` : "";
+    const [page, keysPage] = await Promise.all([get(`/api/v1/audit?limit=50${family}${cursor}`),
+      get("/api/v1/keys?limit=500").catch(() => ({ keys: [] }))]);
+    auditState.keyNames = new Map(keysPage.keys.map((k) => [`key:${k.id}`, `key “${k.name}”`]));
+    auditState.entries = after ? [...auditState.entries, ...page.entries] : page.entries;
+    auditState.next = page.next_cursor;
+    auditMore.hidden = !auditState.next;
+    fillTable(audit, ["When", "Who", "What", "Changes"], auditState.entries.map((e) => el("tr", {},
+      el("td", {}, timeOf(e.at)), el("td", {}, whoDid(e.actor)), el("td", {}, whatWasDone(e)),
+      el("td", {}, changes(e)))));
   }
+  const whoDid = (actor) => (actor === "owner" ? "You" : auditState.keyNames.get(actor)
+    || { cli: "the command line", config: "the settings", "folder-watch": "a watched folder",
+      neurocache: "the hub" }[actor] || actor);
 
   Promise.all([loadStatus(), usage.load(), loadKeys(), loadAudit()]).catch((e) => toast(e.message));
   return () => {};
