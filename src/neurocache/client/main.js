@@ -1,7 +1,7 @@
 // The hub's web UI: sign in, then one view per section, chosen by the address's #hash
 // (#/chat/<id>, #/channels/<id>, #/knowledge). No build step: plain ES modules.
 import { api, ApiError } from "./lib/api.js";
-import { $, clear } from "./lib/dom.js";
+import { $, clear, toast } from "./lib/dom.js";
 import { session } from "./lib/session.js";
 import { connect } from "./lib/socket.js";
 
@@ -76,6 +76,14 @@ $("#login-form").addEventListener("submit", async (event) => {
   } catch (error) {
     $("#login-error").textContent = error.message;
   }
+});
+
+// A request that failed where nothing waited for it (a view left, the hub went away
+// meanwhile) is said once as a toast, not thrown into the page; the banner says the rest.
+window.addEventListener("unhandledrejection", (event) => {
+  if (!(event.reason instanceof ApiError)) return;
+  event.preventDefault();
+  if (event.reason.code !== "unreachable") toast(event.reason.message);
 });
 
 function applyTheme(theme) {
