@@ -864,3 +864,24 @@ def test_a_refused_upload_says_why_on_its_own_line_and_finished_ones_clear(
     page.click("button:has-text('Clear finished uploads')")
     page.wait_for_selector(".uploads li", state="detached")
     close(context)
+
+
+def test_keyboard_shortcuts_go_to_sections_and_are_listed(browser, hub_with_model):
+    context, page = signed_in(browser, hub_with_model)
+    page.goto(f"{hub_with_model.url}/#/chat")
+    page.wait_for_selector(".composer textarea")
+    page.click("header.bar")  # away from the text box
+    page.keyboard.press("g")
+    page.keyboard.press("k")
+    page.wait_for_selector(".pane h2:has-text('Knowledge')")
+    page.click("header.bar")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.type") == "search"
+    page.click("header.bar")
+    page.keyboard.press("?")
+    sheet = page.wait_for_selector("dialog[open] dl.shortcuts").inner_text()
+    assert "Go to Knowledge" in sheet and "These shortcuts" in sheet
+    shot(page, "shortcuts")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog", state="detached")
+    close(context)

@@ -1,7 +1,8 @@
 // The hub's web UI: sign in, then one view per section, chosen by the address's #hash
 // (#/chat/<id>, #/channels/<id>, #/knowledge). No build step: plain ES modules.
 import { api, ApiError } from "./lib/api.js";
-import { $, clear, toast } from "./lib/dom.js";
+import { inform } from "./lib/dialog.js";
+import { $, clear, el, toast } from "./lib/dom.js";
 import { session } from "./lib/session.js";
 import { connect } from "./lib/socket.js";
 
@@ -84,6 +85,31 @@ window.addEventListener("unhandledrejection", (event) => {
   if (!(event.reason instanceof ApiError)) return;
   event.preventDefault();
   if (event.reason.code !== "unreachable") toast(event.reason.message);
+});
+
+// Keyboard shortcuts, away from text fields: g then a letter goes to a section, / to the
+// page's text field, ? shows them all.
+const SECTIONS = { c: "chat", h: "channels", k: "knowledge", m: "models", a: "agents", d: "dashboard" };
+const SHORTCUTS = [["?", "These shortcuts"], ["/", "Type in this page's box (ask, message, search)"],
+  ...Object.entries(SECTIONS).map(([key, name]) => [`g then ${key}`, `Go to ${name[0].toUpperCase()}${name.slice(1)}`]),
+  ["Enter", "Send (Shift+Enter: a new line)"], ["Escape", "Close a dialog or a suggestion list"]];
+let leader = false;
+document.addEventListener("keydown", (event) => {
+  const typing = event.target.closest?.("input, textarea, select, [contenteditable], dialog");
+  if (typing || event.ctrlKey || event.metaKey || event.altKey || $("#app").hidden) return;
+  if (leader && SECTIONS[event.key]) {
+    location.hash = `#/${SECTIONS[event.key]}`;
+    leader = false;
+  } else if (event.key === "g") {
+    leader = true;
+    setTimeout(() => { leader = false; }, 1500);
+  } else if (event.key === "/") {
+    const box = document.querySelector("#view .composer textarea, #view input[type=search]");
+    if (box) { event.preventDefault(); box.focus(); }
+  } else if (event.key === "?") {
+    inform("Keyboard shortcuts", el("dl.shortcuts", {},
+      SHORTCUTS.flatMap(([keys, what]) => [el("dt", {}, el("kbd", {}, keys)), el("dd", {}, what)])));
+  }
 });
 
 function applyTheme(theme) {

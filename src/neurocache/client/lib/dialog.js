@@ -10,6 +10,11 @@ export function confirmAction(message, { title = "Are you sure?", action = "OK",
     fields: [] }).then((values) => values !== null);
 }
 
+// inform("Keyboard shortcuts", [nodes]): something to read, with one button to close it.
+export function inform(title, content, { action = "Close" } = {}) {
+  return form({ title, action, fields: [], intro: [el("div.info", {}, content)] });
+}
+
 // askFor({ title, action, fields: [{ name, label, value, kind, required, pattern, hint,
 //   options: [{ value, label }] }] }) → { name: value, ... } | null (cancelled)
 // kind: "text" (default), "textarea", "select" or "choice" (radio buttons).
