@@ -885,3 +885,43 @@ def test_keyboard_shortcuts_go_to_sections_and_are_listed(browser, hub_with_mode
     page.keyboard.press("Escape")
     page.wait_for_selector("dialog", state="detached")
     close(context)
+
+
+AXE = Path(__file__).resolve().parents[1] / "support" / "vendor" / "axe.min.js"
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_no_serious_or_critical_accessibility_violations_on_any_page(
+    browser, hub_with_model, width
+):
+    """axe-core (vendored, tests/support/vendor) on every page; what it finds goes to
+    test-artifacts/axe-<width>.json."""
+    import json
+
+    context, page = signed_in(
+        browser, hub_with_model, viewport={"width": width, "height": 800}, bypass_csp=True
+    )  # the checker is injected as a script of its own
+    found = {}
+    for name in PAGES:
+        page.goto(f"{hub_with_model.url}/#/{name}")
+        page.wait_for_selector(f"nav a[data-section={name}]")
+        page.wait_for_timeout(600)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, { resultTypes: ['violations'] })")
+        found[name] = [
+            {
+                "id": v["id"],
+                "impact": v["impact"],
+                "help": v["help"],
+                "nodes": [n["target"] for n in v["nodes"]][:5],
+            }
+            for v in result["violations"]
+        ]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"axe-{width}.json").write_text(json.dumps(found, indent=2))
+    serious = {
+        name: [v["id"] for v in vs if v["impact"] in ("serious", "critical")]
+        for name, vs in found.items()
+    }
+    assert {n: v for n, v in serious.items() if v} == {}, found
+    close(context)
