@@ -333,6 +333,9 @@ def test_first_run_downloads_starts_and_answers(browser, tmp_path):
         )
     )
     try:
+        import time
+
+        began = time.monotonic()  # a fresh data dir, signed in: the clock of the first run
         context, page = signed_in(browser, live)
         card = page.wait_for_selector(".first-run:not([hidden])")
         assert "Parrot 1B" in card.inner_text()
@@ -344,6 +347,11 @@ def test_first_run_downloads_starts_and_answers(browser, tmp_path):
         page.fill(".composer textarea", "What is new?")
         page.keyboard.press("Enter")
         page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+        answered_s = round(time.monotonic() - began, 1)
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "first-run.json").write_text(
+            json.dumps({"to_first_answer_s": answered_s, "model_bytes": len(data)})
+        )
         page.goto(f"{live.url}/#/models")
         page.wait_for_selector("#model-parrot .status.running")
         shot(page, "models")
