@@ -139,6 +139,9 @@ def test_two_browsers_see_each_others_messages_live(browser, hub_with_model):
     first.click("aside.source button[type=submit]")
     first.wait_for_selector("aside.source article.message:has-text('Thanks!')")
     second.wait_for_selector("article.message:has-text('Thanks!') .in-thread")
+    # the thread's first message counts its replies, in both tabs, live
+    for page in (first, second):
+        page.wait_for_selector("article.message:has-text('She is on the pier') :text('1 reply')")
     shot(first, "channels")
     close(first_context)
     close(second_context)

@@ -26,7 +26,7 @@ export function mount(root, [channelId]) {
   if (listOnly) { channelId = null; root.dataset.open = "list"; }
   const state = { id: channelId || null, channels: [], members: [], unread: {}, typing: new Map(),
     typingTimers: new Map(), oldest: null, newest: 0, hasMore: false, loadingOlder: false,
-    offs: [], alive: true };
+    offs: [], alive: true, replies: new Map() };
   const list = el("ul.list", { "aria-label": "Channels" });
   const header = el("header.bar");
   const stream = el("div.messages", { role: "log", "aria-live": "polite" });
@@ -98,6 +98,8 @@ export function mount(root, [channelId]) {
     state.oldest = page.before;
     state.hasMore = page.has_more;
     state.newest = page.after || 0;
+    state.replies = new Map();
+    page.messages.forEach(countReply);
     clear(stream, page.messages.map((m) => renderMessage(m)));
     if (!page.messages.length) {
       stream.append(el("div.empty", {}, el("p", {}, "Nothing said here yet."),
@@ -212,7 +214,20 @@ export function mount(root, [channelId]) {
         m.status === "streaming" && m.author_kind === "agent" ? el("button", { type: "button",
           onclick: () => post(`/api/v1/channels/${state.id}/messages/${m.id}/stop`)
             .catch((e) => toast(e.message)) }, "Stop") : null,
-        el("button", { type: "button", onclick: () => openThread(m) }, "Reply in thread")));
+        el("button.thread-link", { type: "button", onclick: () => openThread(m) }, threadLabel(m))));
+  }
+
+  // Replies in a thread, counted over the messages seen (the stream holds them too).
+  function countReply(m) {
+    if (!m.reply_to || state.replies.get(m.reply_to)?.has(m.id)) return false;
+    if (!state.replies.has(m.reply_to)) state.replies.set(m.reply_to, new Set());
+    state.replies.get(m.reply_to).add(m.id);
+    return true;
+  }
+
+  function threadLabel(m) {
+    const n = state.replies?.get(m.id)?.size || 0;
+    return n ? `${n} ${n === 1 ? "reply" : "replies"}` : "Reply in thread";
   }
 
   // What an agent's reply drew on, numbered as it cites them; a click shows the passage.
@@ -260,6 +275,10 @@ export function mount(root, [channelId]) {
 
   function upsert(m) {
     if (!state.alive || m.channel_id !== state.id) return;
+    if (countReply(m)) {  // the thread's first message says how many replies it has now
+      const root = document.getElementById(`c-${m.reply_to}`)?.querySelector(".thread-link");
+      if (root) root.textContent = threadLabel({ id: m.reply_to });
+    }
     const node = renderMessage(m);
     const old = document.getElementById(`c-${m.id}`);
     const atBottom = stream.scrollHeight - stream.scrollTop - stream.clientHeight < 80;
