@@ -28,12 +28,13 @@ def search(client, owner, query, **options):
     ]
 
 
-def test_a_pdf_keeps_its_page_numbers(client, owner, hub):
-    response = upload(client, owner, ("earth.pdf", make_pdf(PAGES, title="Earth")))
+def test_a_pdf_keeps_its_page_numbers_and_is_titled_by_its_file_name(client, owner, hub):
+    # its own title is a tool's: the file name is what the person knows it by
+    response = upload(client, owner, ("earth.pdf", make_pdf(PAGES, title="Microsoft Word - x")))
     assert response.status_code == 202, response.json
     document = response.json["document"]
     assert (document["title"], document["mime"], document["path"]) == (
-        "Earth",
+        "earth.pdf",
         "application/pdf",
         "earth.pdf",
     )
@@ -41,7 +42,7 @@ def test_a_pdf_keeps_its_page_numbers(client, owner, hub):
     [hit] = search(client, owner, "rainfall in deserts", mode="hybrid", k=1)
     assert hit["document"]["page"] in (1, 2)
     [exact] = search(client, owner, "Deserts millimetres", mode="fulltext", k=1)
-    assert exact["document"]["page"] == 2 and exact["document"]["title"] == "Earth"
+    assert exact["document"]["page"] == 2 and exact["document"]["title"] == "earth.pdf"
 
 
 @pytest.mark.parametrize(

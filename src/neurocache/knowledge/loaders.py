@@ -152,7 +152,6 @@ def _pdf(title: str, data: bytes) -> Loaded:
 
         reader = pypdf.PdfReader(io.BytesIO(data))
         texts = [page.extract_text() or "" for page in reader.pages]
-        meta_title = reader.metadata.get("/Title") if reader.metadata else None
     except Exception as exc:  # a parser fed damaged bytes fails in many ways: all mean that
         raise InvalidInput(f"{title} cannot be read as a PDF: {exc}") from exc
     pages, parts, offset = [], [], 0
@@ -160,7 +159,9 @@ def _pdf(title: str, data: bytes) -> Loaded:
         pages.append((number, offset, offset + len(text)))
         parts.append(text)
         offset += len(text) + 2
-    return Loaded(str(meta_title or title), "\n\n".join(parts), "text", "application/pdf", pages)
+    # Titled by its file name, as a person knows it: a PDF's own title is often a tool's
+    # ("Microsoft Word - draft3.docx") or none.
+    return Loaded(title, "\n\n".join(parts), "text", "application/pdf", pages)
 
 
 def _docx(title: str, data: bytes) -> Loaded:
@@ -172,7 +173,7 @@ def _docx(title: str, data: bytes) -> Loaded:
         raise InvalidInput(f"{title} cannot be read as a DOCX file: {exc}") from exc
     text = "\n\n".join(p.text for p in document.paragraphs if p.text.strip())
     return Loaded(
-        document.core_properties.title or title,
+        title,  # its file name, as for a PDF
         text,
         "text",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
