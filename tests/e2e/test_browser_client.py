@@ -901,17 +901,21 @@ def test_keyboard_shortcuts_go_to_sections_and_are_listed(browser, hub_with_mode
 AXE = Path(__file__).resolve().parents[1] / "support" / "vendor" / "axe.min.js"
 
 
-@pytest.mark.parametrize("width", [1280, 400])
+@pytest.mark.parametrize(("width", "scheme"), [(1280, "light"), (400, "light"), (1280, "dark")])
 def test_no_serious_or_critical_accessibility_violations_on_any_page(
-    browser, hub_with_model, width
+    browser, hub_with_model, width, scheme
 ):
-    """axe-core (vendored, tests/support/vendor) on every page; what it finds goes to
-    test-artifacts/axe-<width>.json."""
+    """axe-core (vendored, tests/support/vendor) on every page, light and dark; what it
+    finds goes to test-artifacts/axe-<width>-<scheme>.json."""
     import json
 
     context, page = signed_in(
-        browser, hub_with_model, viewport={"width": width, "height": 800}, bypass_csp=True
-    )  # the checker is injected as a script of its own
+        browser,
+        hub_with_model,
+        viewport={"width": width, "height": 800},
+        color_scheme=scheme,
+        bypass_csp=True,  # the checker is injected as a script of its own
+    )
     found = {}
     for name in PAGES:
         page.goto(f"{hub_with_model.url}/#/{name}")
@@ -929,7 +933,7 @@ def test_no_serious_or_critical_accessibility_violations_on_any_page(
             for v in result["violations"]
         ]
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"axe-{width}.json").write_text(json.dumps(found, indent=2))
+    (ARTIFACTS / f"axe-{width}-{scheme}.json").write_text(json.dumps(found, indent=2))
     serious = {
         name: [v["id"] for v in vs if v["impact"] in ("serious", "critical")]
         for name, vs in found.items()
