@@ -117,7 +117,7 @@ def _seed(hub: Any, root: Path) -> dict[str, str]:
         "document_id": document.document.id,
         "job_id": document.job.id,
         "agent_id": agent.id,
-        "memory_id": memory["id"],
+        "memory_id": memory.id,
         "conversation_id": conversation.id,
         "channel_id": channel.id,
         "user_id": user.id,

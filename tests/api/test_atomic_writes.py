@@ -175,17 +175,17 @@ def test_an_edit_drops_the_old_vector_with_the_old_text(tmp_path, monkeypatch):
     embeds it), never found by what it no longer says."""
     hub = open_hub(tmp_path)
     note = hub.graph.create(ACTOR, kind="note", content="Salmon swim upstream.", metadata={})
-    hub.knowledge.remember([note["id"]], [note["content"]])
-    assert count(hub, Vector, Vector.memory_id == note["id"]) == 1
-    hub.graph.update(note["id"], {"content": "Lanterns light the harbour."}, ACTOR)
-    assert count(hub, Vector, Vector.memory_id == note["id"]) == 0
+    hub.knowledge.remember([note.id], [note.content])
+    assert count(hub, Vector, Vector.memory_id == note.id) == 1
+    hub.graph.update(note.id, {"content": "Lanterns light the harbour."}, ACTOR)
+    assert count(hub, Vector, Vector.memory_id == note.id) == 0
     hub.close()
 
     hub = open_hub(tmp_path)
-    assert wait_for(lambda: count(hub, Vector, Vector.memory_id == note["id"]) == 1, 60)
+    assert wait_for(lambda: count(hub, Vector, Vector.memory_id == note.id) == 1, 60)
     with hub.db.session() as session:
-        assert drop_chunks(session, note["id"]) == []  # a note has no chunks: nothing goes
-        assert session.get(Memory, note["id"]).content == "Lanterns light the harbour."
+        assert drop_chunks(session, note.id) == []  # a note has no chunks: nothing goes
+        assert session.get(Memory, note.id).content == "Lanterns light the harbour."
     hub.close()
 
 
@@ -255,12 +255,12 @@ def test_an_embedding_of_text_since_edited_is_not_stored(tmp_path):
     text finishing late must not replace it. Storing twice replaces (an upsert)."""
     hub = open_hub(tmp_path)
     note = hub.graph.create(ACTOR, kind="note", content="Salmon swim upstream.", metadata={})
-    vector = hub.embedder.embed([note["content"]])
+    vector = hub.embedder.embed([note.content])
     name = hub.search.embedder_name
-    assert store_vectors(hub.db, name, [note["id"]], vector, [note["content"]]) == [0]
-    assert store_vectors(hub.db, name, [note["id"]], vector, [note["content"]]) == [0]
-    assert count(hub, Vector, Vector.memory_id == note["id"]) == 1
-    hub.graph.update(note["id"], {"content": "Lanterns light the harbour."}, ACTOR)
-    assert store_vectors(hub.db, name, [note["id"]], vector, [note["content"]]) == []
-    assert count(hub, Vector, Vector.memory_id == note["id"]) == 0
+    assert store_vectors(hub.db, name, [note.id], vector, [note.content]) == [0]
+    assert store_vectors(hub.db, name, [note.id], vector, [note.content]) == [0]
+    assert count(hub, Vector, Vector.memory_id == note.id) == 1
+    hub.graph.update(note.id, {"content": "Lanterns light the harbour."}, ACTOR)
+    assert store_vectors(hub.db, name, [note.id], vector, [note.content]) == []
+    assert count(hub, Vector, Vector.memory_id == note.id) == 0
     hub.close()

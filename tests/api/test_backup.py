@@ -67,7 +67,7 @@ def filled(tmp_path: Path) -> Path:
         note = hub.graph.create(
             ACTOR, kind="note", content="The kettle whistles at dawn.", metadata={}
         )
-        hub.knowledge.remember([note["id"]], [note["content"]])
+        hub.knowledge.remember([note.id], [note.content])
         hub.models.register_local(str(write_tiny_llama(tmp_path / "tiny.gguf")), ACTOR)
         hub.keys.create("script", ["read"], ACTOR)
         settled(hub)
@@ -162,7 +162,7 @@ def test_a_backup_taken_under_write_load_holds_whole_transactions(tmp_path):
             note = hub.graph.create(
                 ACTOR, kind="note", content=f"load note {i} on lanterns", metadata={"i": i}
             )
-            hub.knowledge.remember([note["id"]], [note["content"]])
+            hub.knowledge.remember([note.id], [note.content])
             if i % 4 == 0:
                 hub.knowledge.add_text(
                     title=f"load doc {i}",
@@ -254,7 +254,7 @@ def _embedded_rowids():
 def archive(tmp_path) -> Path:
     hub = Hub(Settings(data_dir=tmp_path / "small"))
     note = hub.graph.create(ACTOR, kind="note", content="small but whole", metadata={})
-    hub.knowledge.remember([note["id"]], [note["content"]])
+    hub.knowledge.remember([note.id], [note.content])
     hub.close()
     path = tmp_path / "small.tar.gz"
     create_backup(Settings(data_dir=tmp_path / "small"), path)

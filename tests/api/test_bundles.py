@@ -141,7 +141,7 @@ def test_a_collection_travels_with_its_documents_chunks_and_edges(app, hub, othe
         assert all(ids[c["id"]] != c["id"] for c in document["chunks"])
     rhine, danube = (ids[d["id"]] for d in bundle["documents"])
     assert (danube, rhine, "mentions") in edges_of(there, {danube})
-    assert there.graph.get(rhine)["metadata"]["tags"] == ["europe"]
+    assert there.graph.get(rhine).metadata["tags"] == ["europe"]
     assert there.index_later.wait_idle(120)
     results = there.search.search("salmon upstream", k=3, mode="vector")
     assert results and results[0]["document"]["id"] == rhine
@@ -211,12 +211,12 @@ def test_an_agent_travels_with_its_memories_edges_and_collections(app, hub, othe
         for i, tier in enumerate(("working", "long_term", "personal_log", "archive"))
     }
     hub.graph.connect(
-        TEST, source=notes["long_term"]["id"], target=notes["archive"]["id"], relation="summarizes"
+        TEST, source=notes["long_term"].id, target=notes["archive"].id, relation="summarizes"
     )
     hub.graph.connect(
         TEST,
-        source=notes["working"]["id"],
-        target=notes["long_term"]["id"],
+        source=notes["working"].id,
+        target=notes["long_term"].id,
         relation="child_of",
         weight=0.5,
     )
@@ -232,13 +232,13 @@ def test_an_agent_travels_with_its_memories_edges_and_collections(app, hub, othe
     )
     assert new.collections == [there.knowledge.collection_id("Rivers")]
     memories, _ = there.tiers.list(created["id"])
-    assert sorted((m["tier"], m["content"], m["metadata"]["n"]) for m in memories) == sorted(
-        (tier, note["content"], note["metadata"]["n"]) for tier, note in notes.items()
+    assert sorted((m.tier, m.content, m.metadata["n"]) for m in memories) == sorted(
+        (tier, note.content, note.metadata["n"]) for tier, note in notes.items()
     )
     ids = answer["id_map"]
-    assert edges_of(there, {m["id"] for m in memories}) == {
-        (ids[notes["long_term"]["id"]], ids[notes["archive"]["id"]], "summarizes"),
-        (ids[notes["working"]["id"]], ids[notes["long_term"]["id"]], "child_of"),
+    assert edges_of(there, {m.id for m in memories}) == {
+        (ids[notes["long_term"].id], ids[notes["archive"].id], "summarizes"),
+        (ids[notes["working"].id], ids[notes["long_term"].id], "child_of"),
     }
 
 
@@ -485,22 +485,20 @@ def test_bad_json_wrong_kind_and_bad_relations_of_other_kinds(app, hub, other, t
     agent = hub.agents.create(TEST, name="Lone")
     note = hub.tiers.create(agent.id, TEST, tier="working", content="hm")
     hub.graph.connect(
-        TEST, source=note["id"], target=bundle["messages"][0]["id"], relation="mentions"
+        TEST, source=note.id, target=bundle["messages"][0]["id"], relation="mentions"
     )  # an edge to a memory no agent bundle holds
     agent_bundle = export(app, f"/api/v1/agents/{agent.id}/export")
     assert agent_bundle["edges"] == []  # only edges among its own memories travel
     dangling = broken(
         agent_bundle,
         lambda b: b["edges"].append(
-            {"source": note["id"], "target": "elsewhere", "relation": "mentions"}
+            {"source": note.id, "target": "elsewhere", "relation": "mentions"}
         ),
     )
     assert_error(client.post("/api/v1/import", json=dangling, headers=headers), 422)
     cycle = broken(
         agent_bundle,
-        lambda b: b["edges"].append(
-            {"source": note["id"], "target": note["id"], "relation": "child_of"}
-        ),
+        lambda b: b["edges"].append({"source": note.id, "target": note.id, "relation": "child_of"}),
     )
     assert_error(client.post("/api/v1/import", json=cycle, headers=headers), 422)
     assert memory_count(there) == before

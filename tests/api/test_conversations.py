@@ -423,8 +423,8 @@ def test_an_agents_conversation_goes_into_its_working_memory(chat):
     posted = chat.answers.post(conversation.id, "Call me what?", wait=True)
     assert posted.reply.status == "complete"
     working, _cursor = chat.tiers.list(agent.id, tiers=["working"])
-    assert len(working) == 1 and "Call me what?" in working[0]["content"]
-    assert working[0]["metadata"]["conversation_id"] == conversation.id
+    assert len(working) == 1 and "Call me what?" in working[0].content
+    assert working[0].metadata["conversation_id"] == conversation.id
 
 
 def test_a_conversation_made_without_a_title_is_named_after_its_first_question(chat):

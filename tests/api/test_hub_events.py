@@ -56,7 +56,7 @@ def test_deleting_an_agent_says_which_memories_went_and_the_index_lets_them_go(t
     finally:
         hub.close()
     assert len(gone) == 1 and len(gone[0].payload["rowids"]) == 1
-    assert memory["id"]
+    assert memory.id
 
 
 def test_the_hub_stops_its_work_last_started_first_and_the_store_last(tmp_path):

@@ -319,8 +319,8 @@ def test_capture_page_selection_and_note_then_find_them(browser, pages, hub):
     assert selection["text"].strip() == "The ferry to Jersey waits for the flood tide."
     note = hub.search("harbour master spring")[0]
     stored = hub.live.hub.graph.get(note["document"]["id"])
-    assert stored["metadata"]["tags"] == ["sea", "travel"]
-    assert stored["metadata"]["capture"] == "note"
+    assert stored.metadata["tags"] == ["sea", "travel"]
+    assert stored.metadata["capture"] == "note"
     assert badge(browser) == ""
 
 

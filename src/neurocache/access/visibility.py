@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from neurocache.store import Database
+from neurocache.store.records import MemoryRecord
 from neurocache.store.tables import ChannelMember, Conversation, Memory
 
 
@@ -64,6 +65,11 @@ class Visibility:
         `person` may see."""
         hidden = self.hidden(person, [item[key] for item in items])
         return [item for item in items if item[key] not in hidden]
+
+    def visible_memories(self, person: str, memories: list[MemoryRecord]) -> list[MemoryRecord]:
+        """Those of `memories` that `person` may see."""
+        hidden = self.hidden(person, [m.id for m in memories])
+        return [m for m in memories if m.id not in hidden]
 
     def to_all(
         self, people: list[str], items: list[dict[str, Any]], key: str = "id"

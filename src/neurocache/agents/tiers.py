@@ -29,6 +29,7 @@ from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
 from neurocache.store.graph import TIERS, MemoryGraph, content_hash, memory_view
 from neurocache.store.paging import newest_first
+from neurocache.store.records import MemoryRecord
 from neurocache.store.tables import Edge, Memory
 from neurocache.store.types import utcnow
 
@@ -112,7 +113,7 @@ class AgentMemories:
         content: str,
         metadata: dict[str, Any] | None = None,
         later: bool = False,
-    ) -> dict[str, Any]:
+    ) -> MemoryRecord:
         self.get_agent(agent_id)  # 404 for an unknown agent
         memory = self.graph.create(
             actor,
@@ -123,9 +124,9 @@ class AgentMemories:
             owner=owner_of(agent_id),
         )
         if later:
-            self.publish("memory.written", {"memory_id": memory["id"], "text": content}, None)
+            self.publish("memory.written", {"memory_id": memory.id, "text": content}, None)
         else:
-            self.remember([memory["id"]], [content])
+            self.remember([memory.id], [content])
         self.announce("created", memory)
         return memory
 
@@ -136,7 +137,7 @@ class AgentMemories:
         tiers: builtins.list[str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[MemoryRecord], str | None]:
         self.get_agent(agent_id)
         query = select(Memory).where(*self._of_agent(agent_id))
         if tiers:
@@ -165,23 +166,23 @@ class AgentMemories:
             highlights=highlights,
         )
 
-    def get(self, agent_id: str, memory_id: str) -> dict[str, Any]:
+    def get(self, agent_id: str, memory_id: str) -> MemoryRecord:
         memory = self.graph.get(memory_id)
-        if memory["owner"] != owner_of(agent_id) or memory["kind"] in NOT_AGENT_MEMORIES:
+        if memory.owner != owner_of(agent_id) or memory.kind in NOT_AGENT_MEMORIES:
             raise NotFound(f"agent {agent_id} has no memory {memory_id}")
         return memory
 
     def update(
         self, agent_id: str, memory_id: str, changes: dict[str, Any], actor: Actor
-    ) -> dict[str, Any]:
+    ) -> MemoryRecord:
         self.get(agent_id, memory_id)
         memory = self.graph.update(memory_id, changes, actor)
         if "content" in changes:
-            self.remember([memory_id], [memory["content"]])
+            self.remember([memory_id], [memory.content])
         self.announce("moved" if set(changes) == {"tier"} else "updated", memory)
         return memory
 
-    def move(self, agent_id: str, memory_id: str, tier: str, actor: Actor) -> dict[str, Any]:
+    def move(self, agent_id: str, memory_id: str, tier: str, actor: Actor) -> MemoryRecord:
         if tier not in TIERS:
             raise InvalidInput(f"tier is one of {', '.join(TIERS)}", details={"field": "tier"})
         return self.update(agent_id, memory_id, {"tier": tier}, actor)
@@ -192,13 +193,13 @@ class AgentMemories:
         self.publish("memories.deleted", {"rowids": rowids}, None)
         self.announce("deleted", memory)
 
-    def announce(self, action: str, memory: dict[str, Any]) -> None:
+    def announce(self, action: str, memory: MemoryRecord) -> None:
         """`memory.updated` in the owning agent's room (other owners: nobody listens)."""
-        agent_id = agent_of(memory.get("owner"))
+        agent_id = agent_of(memory.owner)
         if agent_id is not None:
             self.publish(
                 "memory.updated",
-                {"action": action, "agent_id": agent_id, "memory": memory},
+                {"action": action, "agent_id": agent_id, "memory": memory.plain()},
                 f"agent:{agent_id}",
             )
 
@@ -241,7 +242,7 @@ class AgentMemories:
         with self._agent_lock(agent_id):
             while old := self._old_working(agent_id, cutoff):
                 summary = self._store_summary(agent, old, self._summary_text(agent, old))
-                summaries.append(summary["id"])
+                summaries.append(summary.id)
                 archived += len(old)
         return {"agent_id": agent_id, "summaries": summaries, "archived": archived}
 
@@ -275,7 +276,7 @@ class AgentMemories:
 
     def _store_summary(
         self, agent: AgentRecord, old: builtins.list[Memory], written: tuple[str, bool]
-    ) -> dict[str, Any]:
+    ) -> MemoryRecord:
         """The summary, its edges and the moves to the archive land together or not at all
         (a crash between them would summarize the same memories twice)."""
         text, by_model = written
@@ -302,7 +303,7 @@ class AgentMemories:
             session.flush()
             view = memory_view(summary)
             audit.record(session, SYSTEM, "memory.create", ("memory", summary.id), None, view)
-            moved: builtins.list[dict[str, Any]] = []
+            moved: builtins.list[MemoryRecord] = []
             for memory in old:
                 row = get_or_not_found(session, Memory, memory.id, "memory")
                 before = memory_view(row)
@@ -313,7 +314,7 @@ class AgentMemories:
                 audit.record(
                     session, SYSTEM, "memory.update", ("memory", row.id), before, moved[-1]
                 )
-        self.remember([view["id"]], [text])
+        self.remember([view.id], [text])
         self.announce("created", view)
         for moved_view in moved:
             self.announce("moved", moved_view)

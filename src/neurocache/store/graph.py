@@ -17,6 +17,7 @@ from neurocache.errors import Conflict, InvalidInput
 from neurocache.store import audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import Database, get_or_not_found
+from neurocache.store.records import EdgeRecord, MemoryRecord, Neighbourhood
 from neurocache.store.tables import Edge, Memory, Vector
 from neurocache.store.types import isoformat, utcnow
 
@@ -28,30 +29,30 @@ TIERS = ("working", "long_term", "personal_log", "archive")
 MAX_DEPTH = 5
 
 
-def memory_view(memory: Memory) -> dict[str, Any]:
-    return {
-        "id": memory.id,
-        "kind": memory.kind,
-        "content": memory.content,
-        "content_hash": memory.content_hash,
-        "metadata": memory.meta,
-        "owner": memory.owner,
-        "tier": memory.tier,
-        "created_at": isoformat(memory.created_at),
-        "updated_at": isoformat(memory.updated_at),
-    }
+def memory_view(memory: Memory) -> MemoryRecord:
+    return MemoryRecord(
+        id=memory.id,
+        kind=memory.kind,
+        content=memory.content,
+        content_hash=memory.content_hash,
+        metadata=dict(memory.meta or {}),
+        owner=memory.owner,
+        tier=memory.tier,
+        created_at=isoformat(memory.created_at) or "",
+        updated_at=isoformat(memory.updated_at) or "",
+    )
 
 
-def edge_view(edge: Edge) -> dict[str, Any]:
-    return {
-        "id": edge.id,
-        "source": edge.source_id,
-        "target": edge.target_id,
-        "relation": edge.relation,
-        "weight": edge.weight,
-        "metadata": edge.meta,
-        "created_at": isoformat(edge.created_at),
-    }
+def edge_view(edge: Edge) -> EdgeRecord:
+    return EdgeRecord(
+        id=edge.id,
+        source=edge.source_id,
+        target=edge.target_id,
+        relation=edge.relation,
+        weight=edge.weight,
+        metadata=dict(edge.meta or {}),
+        created_at=isoformat(edge.created_at) or "",
+    )
 
 
 def delete_memories(session: Session, *where: Any) -> list[int]:
@@ -98,7 +99,7 @@ class MemoryGraph:
         metadata: dict[str, Any],
         tier: str | None = None,
         owner: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> MemoryRecord:
         if kind in MANAGED_KINDS:
             raise InvalidInput(
                 f"memories of kind {kind!r} are made by the hub itself", details={"field": "kind"}
@@ -118,7 +119,7 @@ class MemoryGraph:
             audit.record(session, actor, "memory.create", ("memory", memory.id), None, view)
         return view
 
-    def create_many(self, actor: Actor, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def create_many(self, actor: Actor, items: list[dict[str, Any]]) -> list[MemoryRecord]:
         """Many memories in one transaction (all or none), each audited: how a plugin writes
         a chat log turn by turn, or an importer a year of it."""
         for item in items:
@@ -143,14 +144,14 @@ class MemoryGraph:
             session.flush()
             views = [memory_view(memory) for memory in memories]
             for view in views:
-                audit.record(session, actor, "memory.create", ("memory", view["id"]), None, view)
+                audit.record(session, actor, "memory.create", ("memory", view.id), None, view)
         return views
 
-    def get(self, memory_id: str) -> dict[str, Any]:
+    def get(self, memory_id: str) -> MemoryRecord:
         with self.db.session() as session:
             return memory_view(get_or_not_found(session, Memory, memory_id, "memory"))
 
-    def update(self, memory_id: str, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    def update(self, memory_id: str, changes: dict[str, Any], actor: Actor) -> MemoryRecord:
         with self.db.session() as session:
             memory = self._editable(session, memory_id)
             before = memory_view(memory)
@@ -199,7 +200,7 @@ class MemoryGraph:
         relation: str,
         weight: float = 1.0,
         metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> EdgeRecord:
         with self.db.session() as session:
             for memory_id in (source, target):
                 get_or_not_found(session, Memory, memory_id, "memory")
@@ -247,7 +248,7 @@ class MemoryGraph:
         return found is not None
 
     # ---- traversal
-    def neighbourhood(self, memory_id: str, depth: int) -> dict[str, Any]:
+    def neighbourhood(self, memory_id: str, depth: int) -> Neighbourhood:
         """The memories within `depth` edges of one (either direction), and those edges."""
         if not 0 <= depth <= MAX_DEPTH:
             raise InvalidInput(f"depth is 0 to {MAX_DEPTH}", details={"field": "depth"})
@@ -264,8 +265,8 @@ class MemoryGraph:
                     frontier |= {edge.source_id, edge.target_id} - seen
                 seen |= frontier
             memories = session.scalars(select(Memory).where(Memory.id.in_(seen)))
-            return {
-                "root": memory_view(root),
-                "memories": [memory_view(m) for m in memories],
-                "edges": [edge_view(e) for e in edges.values()],
-            }
+            return Neighbourhood(
+                root=memory_view(root),
+                memories=[memory_view(m) for m in memories],
+                edges=[edge_view(e) for e in edges.values()],
+            )

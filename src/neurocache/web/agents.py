@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from neurocache.agents.records import AgentRecord
 from neurocache.errors import InvalidInput
 from neurocache.store.graph import TIERS
+from neurocache.store.records import MemoryRecord
 from neurocache.web.api import MAX_SECONDS, MODEL_ERRORS, PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 from neurocache.web.memories import Tier, seen
@@ -119,17 +120,8 @@ class Consolidate(RequestModel):
     )
 
 
-class AgentMemoryOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    kind: str
-    content: str
-    tier: Tier | None
-    owner: str
-
-
 class AgentMemoryList(BaseModel):
-    memories: list[AgentMemoryOut]
+    memories: list[MemoryRecord]
     next_cursor: str | None
 
 
@@ -162,13 +154,13 @@ def list_agent_memories(agent_id: str, query: AgentMemoryQuery):
         agent_id, tiers=tiers_of(query.tier), limit=query.limit, cursor=query.cursor
     )
     return {
-        "memories": hub.visibility.visible(current_principal().person, memories),
+        "memories": hub.visibility.visible_memories(current_principal().person, memories),
         "next_cursor": next_cursor,
     }
 
 
 @bp.post("/agents/<agent_id>/memories")
-@endpoint(scope="write", body=NewAgentMemory, responses={201: AgentMemoryOut})
+@endpoint(scope="write", body=NewAgentMemory, responses={201: MemoryRecord})
 def create_agent_memory(agent_id: str, body: NewAgentMemory):
     """A memory of the agent's, in a tier; searchable at once."""
     return current_hub().tiers.create(agent_id, current_actor(), **body.model_dump()), 201
@@ -192,14 +184,14 @@ def consolidate_agent_memories(agent_id: str, body: Consolidate):
 
 
 @bp.get("/agents/<agent_id>/memories/<memory_id>")
-@endpoint(scope="read", responses={200: AgentMemoryOut})
+@endpoint(scope="read", responses={200: MemoryRecord})
 def get_agent_memory(agent_id: str, memory_id: str):
     seen(memory_id)
     return current_hub().tiers.get(agent_id, memory_id)
 
 
 @bp.patch("/agents/<agent_id>/memories/<memory_id>")
-@endpoint(scope="write", body=AgentMemoryChange, responses={200: AgentMemoryOut})
+@endpoint(scope="write", body=AgentMemoryChange, responses={200: MemoryRecord})
 def update_agent_memory(agent_id: str, memory_id: str, body: AgentMemoryChange):
     """Change its content (hash and vector follow), metadata or tier."""
     changes = body.model_dump(exclude_unset=True)
@@ -210,7 +202,7 @@ def update_agent_memory(agent_id: str, memory_id: str, body: AgentMemoryChange):
 
 
 @bp.post("/agents/<agent_id>/memories/<memory_id>/move")
-@endpoint(scope="write", body=MoveMemory, responses={200: AgentMemoryOut})
+@endpoint(scope="write", body=MoveMemory, responses={200: MemoryRecord})
 def move_agent_memory(agent_id: str, memory_id: str, body: MoveMemory):
     """Into another tier."""
     seen(memory_id)

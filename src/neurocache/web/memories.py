@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, Field, RootModel
 
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.store.graph import MAX_DEPTH
+from neurocache.store.records import EdgeRecord, MemoryRecord, Neighbourhood
 from neurocache.web.api import CONFLICT, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
@@ -31,15 +32,6 @@ class MemoryChange(RequestModel):
     tier: Tier | None = None
 
 
-class MemoryOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    kind: str
-    content: str
-    content_hash: str
-    tier: str | None
-
-
 class NewEdge(RequestModel):
     source: str
     target: str
@@ -48,23 +40,8 @@ class NewEdge(RequestModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class EdgeOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    source: str
-    target: str
-    relation: str
-    weight: float
-
-
 class GraphQuery(QueryModel):
     depth: int = Field(1, ge=0, le=MAX_DEPTH)
-
-
-class GraphOut(BaseModel):
-    root: MemoryOut
-    memories: list[MemoryOut]
-    edges: list[EdgeOut]
 
 
 def seen(memory_id: str) -> None:
@@ -81,10 +58,10 @@ class NewMemories(
 
 
 class MemoriesOut(BaseModel):
-    memories: list[MemoryOut]
+    memories: list[MemoryRecord]
 
 
-class CreatedMemories(RootModel[MemoryOut | MemoriesOut]):
+class CreatedMemories(RootModel[MemoryRecord | MemoriesOut]):
     """The memory made, or `{"memories": [...]}` for a list, in its order."""
 
 
@@ -97,7 +74,7 @@ def create_memory(body: NewMemories):
     hub = current_hub()
     items = body.root if isinstance(body.root, list) else [body.root]
     memories = hub.graph.create_many(current_actor(), [i.model_dump() for i in items])
-    hub.knowledge.remember([m["id"] for m in memories], [m["content"] for m in memories])
+    hub.knowledge.remember([m.id for m in memories], [m.content for m in memories])
     for memory in memories:
         hub.tiers.announce("created", memory)
     if isinstance(body.root, list):
@@ -106,7 +83,7 @@ def create_memory(body: NewMemories):
 
 
 @bp.get("/memories/<memory_id>")
-@endpoint(scope="read", responses={200: MemoryOut})
+@endpoint(scope="read", responses={200: MemoryRecord})
 def get_memory(memory_id: str):
     """One memory, of any kind."""
     seen(memory_id)
@@ -114,7 +91,7 @@ def get_memory(memory_id: str):
 
 
 @bp.patch("/memories/<memory_id>")
-@endpoint(scope="write", body=MemoryChange, responses={200: MemoryOut}, errors=CONFLICT)
+@endpoint(scope="write", body=MemoryChange, responses={200: MemoryRecord}, errors=CONFLICT)
 def update_memory(memory_id: str, body: MemoryChange):
     """Change its content (its hash and vector follow), metadata or tier."""
     changes = body.model_dump(exclude_unset=True)
@@ -124,7 +101,7 @@ def update_memory(memory_id: str, body: MemoryChange):
     hub = current_hub()
     memory = hub.graph.update(memory_id, changes, current_actor())
     if "content" in changes:
-        hub.knowledge.remember([memory_id], [memory["content"]])
+        hub.knowledge.remember([memory_id], [memory.content])
     hub.tiers.announce("updated", memory)
     return memory
 
@@ -142,24 +119,25 @@ def delete_memory(memory_id: str):
 
 
 @bp.get("/memories/<memory_id>/graph")
-@endpoint(scope="read", query=GraphQuery, responses={200: GraphOut})
+@endpoint(scope="read", query=GraphQuery, responses={200: Neighbourhood})
 def memory_graph(memory_id: str, query: GraphQuery):
     """The memories within `depth` edges of this one, either way, and those edges (those
     you may see)."""
     seen(memory_id)
     hub = current_hub()
     graph = hub.graph.neighbourhood(memory_id, query.depth)
-    memories = hub.visibility.visible(current_principal().person, graph["memories"])
-    kept = {m["id"] for m in memories}
-    return {
-        **graph,
-        "memories": memories,
-        "edges": [e for e in graph["edges"] if {e["source"], e["target"]} <= kept],
-    }
+    memories = hub.visibility.visible_memories(current_principal().person, graph.memories)
+    kept = {m.id for m in memories}
+    return graph.model_copy(
+        update={
+            "memories": memories,
+            "edges": [e for e in graph.edges if {e.source, e.target} <= kept],
+        }
+    )
 
 
 @bp.post("/edges")
-@endpoint(scope="write", body=NewEdge, responses={201: EdgeOut}, errors=CONFLICT)
+@endpoint(scope="write", body=NewEdge, responses={201: EdgeRecord}, errors=CONFLICT)
 def create_edge(body: NewEdge):
     """A typed, weighted relation; one that would close a cycle of a hierarchical relation
     (`part_of`, `reply_to`, `forked_from`, `in_session`, `child_of`) is refused with 409."""
