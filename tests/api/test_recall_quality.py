@@ -30,8 +30,8 @@ def loaded(tmp_path_factory):
     chats, notes = conversations(seed=3, pairs=4, sessions=14), documents(seed=3, count=16)
     keys: dict[str, str] = {}
     memories = hub.graph.create_many(ACTOR, [turn.memory() for turn in chats.turns])
-    hub.knowledge.remember([m["id"] for m in memories], [m["content"] for m in memories])
-    keys |= {m["id"]: turn.key for m, turn in zip(memories, chats.turns, strict=True)}
+    hub.knowledge.remember([m.id for m in memories], [m.content for m in memories])
+    keys |= {m.id: turn.key for m, turn in zip(memories, chats.turns, strict=True)}
     for note in notes.documents:
         accepted = hub.knowledge.add_text(
             title=note["title"], body=note["text"], fmt="text", actor=ACTOR

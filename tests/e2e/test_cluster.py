@@ -314,7 +314,10 @@ def test_a_hub_killed_mid_ingestion_loses_and_doubles_nothing(cluster):
     assert after - before == 100 * per_document, "each document stored once, whole"
     # the dead hub's model server: started again by the survivor once its lease ran out
     assert wait_for(
-        lambda: spare_on_b()["state"] == "running" and spare_on_b()["server"].get("pid"),
+        # (`server` is there once this process knows the server's details)
+        lambda: (
+            spare_on_b()["state"] == "running" and (spare_on_b().get("server") or {}).get("pid")
+        ),
         timeout=90,
     ), spare_on_b()
 

@@ -55,6 +55,10 @@ export function mount(root, [conversationId]) {
     join(`conversation:${state.id}`);
     const conversation = await get(`/api/v1/conversations/${state.id}`);
     if (!state.alive) return;
+    // A reply that finished while this was read came as an event: that news is newer.
+    const seen = state.messages || new Map();
+    conversation.messages = conversation.messages.map((m) => (m.status === "streaming"
+      && seen.get(m.id) && seen.get(m.id).status !== "streaming" ? { ...seen.get(m.id), siblings: m.siblings } : m));
     state.messages = new Map(conversation.messages.map((m) => [m.id, m]));
     renderHeader(conversation);
     clear(thread, conversation.messages.map(renderMessage));
