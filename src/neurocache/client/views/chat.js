@@ -53,12 +53,19 @@ export function mount(root, [conversationId]) {
   async function open() {
     if (!state.id) { thread.replaceChildren(emptyState()); return; }
     join(`conversation:${state.id}`);
+    state.arrived = new Set();  // what events bring while the conversation is read
     const conversation = await get(`/api/v1/conversations/${state.id}`);
     if (!state.alive) return;
     // A reply that finished while this was read came as an event: that news is newer.
     const seen = state.messages || new Map();
     conversation.messages = conversation.messages.map((m) => (m.status === "streaming"
       && seen.get(m.id) && seen.get(m.id).status !== "streaming" ? { ...seen.get(m.id), siblings: m.siblings } : m));
+    // ... and one posted while it was read (a quick first question) is newer than all it holds.
+    const newest = conversation.messages.reduce((t, m) => (m.created_at > t ? m.created_at : t), "");
+    const held = new Set(conversation.messages.map((m) => m.id));
+    conversation.messages.push(...[...state.arrived].map((id) => seen.get(id)).filter((m) => m
+      && m.conversation_id === state.id && !held.has(m.id) && m.created_at > newest)
+      .sort((a, b) => a.created_at.localeCompare(b.created_at)));
     state.messages = new Map(conversation.messages.map((m) => [m.id, m]));
     renderHeader(conversation);
     clear(thread, conversation.messages.map(renderMessage));
@@ -173,6 +180,7 @@ export function mount(root, [conversationId]) {
     const known = state.messages.get(event.id);
     const message = event.siblings?.length || !known ? event : { ...event, siblings: known.siblings };
     state.messages.set(message.id, message);
+    state.arrived?.add(message.id);
     const node = renderMessage(message);
     const old = document.getElementById(`m-${message.id}`);
     if (old) old.replaceWith(node);
