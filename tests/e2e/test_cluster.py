@@ -279,7 +279,7 @@ def test_a_hub_killed_mid_ingestion_loses_and_doubles_nothing(cluster):
     def spare_on_b() -> dict:
         return api(cluster, b, "GET", f"/api/v1/models/{spare}").json()
 
-    assert wait_for(lambda: spare_on_b()["state"] == "running", timeout=120)
+    assert wait_for(lambda: spare_on_b().get("state") == "running", timeout=120)
     assert "pid" not in spare_on_b()["server"] or spare_on_b()["server"]["pid"] is None
     per_document = _memories_of_one_document(cluster, b)
     before = api(cluster, b, "GET", "/api/v1/status").json()["store"]["memories"]
@@ -312,15 +312,21 @@ def test_a_hub_killed_mid_ingestion_loses_and_doubles_nothing(cluster):
     assert [v["chunk_count"] for v in views] == [1] * 100
     after = api(cluster, b, "GET", "/api/v1/status").json()["store"]["memories"]
     assert after - before == 100 * per_document, "each document stored once, whole"
+
     # the dead hub's model server: started again by the survivor once its lease ran out
-    assert wait_for(
-        # (`server` is there once this process knows the server's details; an answer
-        # without `state` is a refusal, e.g. the key's rate limit: asked again)
-        lambda: (
-            spare_on_b().get("state") == "running" and (spare_on_b().get("server") or {}).get("pid")
-        ),
-        timeout=90,
-    ), spare_on_b()
+    def taken_over() -> bool:
+        time.sleep(0.5)  # one request a poll, gently: the key's limit is 600/min
+        view = spare_on_b()  # (a refusal, e.g. that limit, has no `state`: asked again)
+        return view.get("state") == "running" and bool((view.get("server") or {}).get("pid"))
+
+    assert wait_for(taken_over, timeout=90), _why_not_running(cluster, b, spare)
+
+
+def _why_not_running(cluster, base: str, model_id: str) -> str:
+    view = api(cluster, base, "GET", f"/api/v1/models/{model_id}").json()
+    logs = api(cluster, base, "GET", f"/api/v1/models/{model_id}/logs").text
+    shown = {k: view.get(k) for k in ("state", "error", "server")}
+    return f"{shown}\nlogs: {logs[-2000:]}"
 
 
 def _memories_of_one_document(cluster, base: str) -> int:
