@@ -122,8 +122,8 @@ def environment_problems(variant: str) -> list[str]:
             f"the built-in embedder {EMBEDDER.relative_to(ROOT)} is missing: "
             "run `make` (build_scripts/convert_minilm.py) first"
         )
-    if not (PACKAGE / "client" / "index.html").is_file():
-        problems.append("src/neurocache/client/index.html is missing")
+    if not (PACKAGE / "client" / "browser" / "index.html").is_file():
+        problems.append("src/neurocache/client/browser/index.html is missing")
     spec = importlib.util.find_spec("llama_cpp")
     if spec is None or spec.origin is None:
         problems.append(f"llama-cpp-python is missing: {REQUIREMENTS[variant]}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Refresh src/neurocache/client/vendor/ from the pinned npm packages (needs npm and the registry).
+# Refresh src/neurocache/client/browser/vendor/ from the pinned npm packages (needs npm and the registry).
 set -euo pipefail
-cd "$(dirname "$0")/../src/neurocache/client/vendor"
+cd "$(dirname "$0")/../src/neurocache/client/browser/vendor"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && npm pack --silent socket.io-client@4.8.4 marked@16.4.2 dompurify@3.5.0 \

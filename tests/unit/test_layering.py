@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "neurocache"
 # Lowest first. A part may import its own modules and those of parts in earlier layers.
 LAYERS: list[set[str]] = [
     {"__init__", "settings", "errors", "events", "threads", "records"},
-    {"logging_setup", "store"},
+    {"logging_setup", "store", "client"},
     {"access", "metering", "llm", "search"},
     {"runtime", "operations"},
     {"replies", "knowledge"},

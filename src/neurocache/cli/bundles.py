@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import requests
 
-from neurocache.cli.models import CLI_ACTOR, RunningHub
+from neurocache.cli.models import CLI_ACTOR, running_hub
 from neurocache.errors import NeurocacheError
 from neurocache.hub import Hub
 from neurocache.knowledge.histories import BATCH, TurnIn, history_format, read_history
-from neurocache.operations.bundle_format import KINDS, NDJSON
+from neurocache.operations.bundle_format import KINDS
 from neurocache.operations.bundles import for_hub
 
 EMBED_TIMEOUT_S = 3600
@@ -87,10 +86,10 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
                 raise click.ClickException(exc.message) from exc
             return
         ndjson = file.suffix.lower() in (".jsonl", ".ndjson")
-        running = RunningHub.find(settings)
+        running = running_hub(settings)
         try:
             answer = (
-                _over_http(running, raw, ndjson, kind)
+                running.import_bundle(raw, ndjson=ndjson, kind=kind)
                 if running
                 else _in_process(settings, raw, ndjson, kind)
             )
@@ -101,7 +100,7 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
 
 def _import_history(settings: Any, turns: list[TurnIn], fmt: str) -> None:
     """Through the running hub a batch at a time (each a request), else in this process."""
-    running = RunningHub.find(settings)
+    running = running_hub(settings)
     totals = {"created": 0, "unchanged": 0}
     with click.progressbar(
         length=len(turns), label=f"Importing {fmt}", show_pos=True, show_eta=True
@@ -109,7 +108,7 @@ def _import_history(settings: Any, turns: list[TurnIn], fmt: str) -> None:
         if running is not None:
             for start in range(0, len(turns), BATCH):
                 batch = turns[start : start + BATCH]
-                answer = _over_http(running, _as_jsonl(batch), True, None)
+                answer = running.import_bundle(_as_jsonl(batch), ndjson=True)
                 for name in totals:
                     totals[name] += answer[name]
                 bar.update(len(batch))
@@ -163,23 +162,6 @@ def _write(lines: Iterable[str], output: Path | None) -> None:
     with open(temp, "w", encoding="utf-8") as handle:
         handle.writelines(lines)
     temp.replace(output)
-
-
-def _over_http(running: RunningHub, raw: bytes, ndjson: bool, kind: str | None) -> dict[str, Any]:
-    response = requests.post(
-        f"{running.url}/api/v1/import",
-        data=raw,
-        params={"kind": kind} if kind else {},
-        headers={**running.headers, "Content-Type": NDJSON if ndjson else "application/json"},
-        timeout=600,
-    )
-    body = response.json()
-    if response.status_code >= 400:
-        error = body["error"]
-        raise NeurocacheError.with_status(
-            error["status"], error["code"], error["message"], error["details"]
-        )
-    return body
 
 
 def _in_process(settings: Any, raw: bytes, ndjson: bool, kind: str | None) -> dict[str, Any]:

@@ -10,12 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import click
-import requests
 
-from neurocache.cli.models import RunningHub
+from neurocache.cli.models import running_hub
 from neurocache.errors import NeurocacheError
 from neurocache.hub import Hub
-from neurocache.llm.client import BackendUnavailable, parse_sse
 from neurocache.records import plain
 
 START_TIMEOUT_S = 120
@@ -45,9 +43,13 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
             "messages": [{"role": "user", "content": question}],
             "neurocache": {"rag": not no_memory, "collections": list(collections) or None},
         }
-        running = RunningHub.find(settings)
+        running = running_hub(settings)
         try:
-            chunks = _over_http(running, request) if running else _in_process(settings, request)
+            chunks = (
+                running.stream("/v1/chat/completions", request)
+                if running
+                else _in_process(settings, request)
+            )
             _print_answer(chunks)
         except NeurocacheError as exc:
             raise click.ClickException(exc.message) from exc
@@ -71,26 +73,6 @@ def _print_answer(chunks: Iterator[dict[str, Any]]) -> None:
         click.echo(
             f"{mark}[{source['number']}] {source.get('title') or 'note'} {where}{page}".rstrip()
         )
-
-
-def _over_http(running: RunningHub, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    try:
-        response = requests.post(
-            f"{running.url}/v1/chat/completions",
-            json=request,
-            headers=running.headers,
-            stream=True,
-            timeout=(5, 600),
-        )
-    except requests.RequestException as exc:
-        raise BackendUnavailable(f"the hub at {running.url} cannot be reached: {exc}") from exc
-    with response:
-        if response.status_code >= 400:
-            error = response.json()["error"]  # the running hub's own, passed on
-            raise NeurocacheError.with_status(
-                response.status_code, error.get("code") or "bad_request", error["message"]
-            )
-        yield from parse_sse(response.iter_lines(decode_unicode=True))
 
 
 def _in_process(settings: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -7,12 +7,13 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
-import requests
 
-from neurocache.cli.models import CLI_ACTOR, RunningHub
+from neurocache.cli.models import CLI_ACTOR, running_hub
+from neurocache.client import HubClient
+from neurocache.client.hub import SearchMode
 from neurocache.errors import NeurocacheError
 from neurocache.hub import Hub
 from neurocache.knowledge.loaders import READABLE
@@ -46,7 +47,7 @@ def _walk(folder: Path) -> Iterator[Path]:
 class Target:
     """Where the work happens: the running hub over HTTP, or a hub in this process."""
 
-    def __init__(self, hub: Hub | None, running: RunningHub | None) -> None:
+    def __init__(self, hub: Hub | None, running: HubClient | None) -> None:
         self.hub, self.running = hub, running
 
     def check_collection(self, collection: str | None) -> None:
@@ -54,12 +55,7 @@ class Target:
         if collection is None:
             return
         if self.running is not None:
-            response = requests.get(
-                f"{self.running.url}/api/v1/collections", headers=self.running.headers, timeout=30
-            )
-            known = {
-                c[key] for c in response.json().get("collections", []) for key in ("id", "name")
-            }
+            known = {c[key] for c in self.running.collections() for key in ("id", "name")}
             if collection not in known:
                 raise NeurocacheError(
                     f"no collection {collection!r}: create it first (or leave out --collection)"
@@ -72,18 +68,7 @@ class Target:
         """The upload's answer: its `document`, `job` and `outcome` (created, unchanged or
         replaced: the same file, taken in again, makes nothing new)."""
         if self.running is not None:
-            with open(path, "rb") as handle:
-                response = requests.post(
-                    f"{self.running.url}/api/v1/documents",
-                    headers=self.running.headers,
-                    files={"file": (str(path), handle)},
-                    timeout=300,
-                    data={"collection": collection} if collection else {},
-                )
-            body = response.json()
-            if response.status_code >= 400:
-                raise NeurocacheError(body["error"]["message"])
-            return body
+            return self.running.add_file(path, collection=collection)
         assert self.hub is not None
         return self.hub.knowledge.add_file(
             str(path), path.read_bytes(), CLI_ACTOR, collection, same_file=True
@@ -91,41 +76,28 @@ class Target:
 
     def document(self, document_id: str) -> dict[str, Any]:
         if self.running is not None:
-            return requests.get(
-                f"{self.running.url}/api/v1/documents/{document_id}",
-                headers=self.running.headers,
-                timeout=30,
-            ).json()
+            return self.running.document(document_id)
         assert self.hub is not None
         return self.hub.knowledge.get_document(document_id).plain()
 
     def job(self, job_id: str) -> dict[str, Any]:
         if self.running is not None:
-            return requests.get(
-                f"{self.running.url}/api/v1/jobs/{job_id}", headers=self.running.headers, timeout=30
-            ).json()
+            return self.running.job(job_id)
         assert self.hub is not None
         return self.hub.jobs.get(job_id).plain()
 
     def search(self, query: str, k: int, mode: str, collections: list[str]) -> list[dict]:
         if self.running is not None:
-            response = requests.post(
-                f"{self.running.url}/api/v1/search",
-                headers=self.running.headers,
-                timeout=60,
-                json={"query": query, "k": k, "mode": mode, "collections": collections or None},
+            return self.running.search(
+                query, k=k, mode=cast(SearchMode, mode), collections=collections or None
             )
-            body = response.json()
-            if response.status_code >= 400:
-                raise NeurocacheError(body["error"]["message"])
-            return body["results"]
         assert self.hub is not None
         ids = [self.hub.knowledge.collection_id(c) for c in collections] or None
         return self.hub.search.search(query, k=k, mode=mode, filters=Filters(collections=ids))
 
 
 def _target(settings: Any) -> Target:
-    running = RunningHub.find(settings)
+    running = running_hub(settings)
     if running is not None:
         return Target(None, running)
     hub = Hub(settings)

@@ -13,42 +13,28 @@ import time
 from typing import Any
 
 import click
-import requests
 
+from neurocache.client import HubClient, HubError
 from neurocache.errors import NeurocacheError
 from neurocache.events import Publish, publish_nowhere
 from neurocache.hub import Hub
-from neurocache.settings import RUNTIME_FILE, Settings
+from neurocache.settings import Settings
 from neurocache.store.audit import Actor
 
 CLI_ACTOR = Actor("cli")
 
 
-class RunningHub:
-    """The hub serving this data dir, reached over loopback with the owner's token."""
+def running_hub(settings: Settings) -> HubClient | None:
+    """The hub serving this data dir, if one runs (the commands then go through it)."""
+    return HubClient.of_data_dir(settings.data_dir)
 
-    def __init__(self, url: str, token: str) -> None:
-        self.url = url
-        self.headers = {"Authorization": f"Bearer {token}"}
 
-    @classmethod
-    def find(cls, settings: Settings) -> RunningHub | None:
-        try:
-            info = json.loads((settings.data_dir / RUNTIME_FILE).read_text())
-            token = (settings.data_dir / "owner_token").read_text().strip()
-            requests.get(info["url"] + "/api/v1/health", timeout=2).raise_for_status()
-        except (OSError, ValueError, KeyError, requests.RequestException):
-            return None
-        return cls(info["url"], token)
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = requests.request(
-            method, f"{self.url}/api/v1/models{path}", headers=self.headers, timeout=60, **kwargs
-        )
-        body = response.json()
-        if response.status_code >= 400:
-            raise click.ClickException(body["error"]["message"])
-        return body
+def _call(running: HubClient, method: str, path: str, **kwargs: Any) -> Any:
+    """`/api/v1/models…` of the running hub; a refusal is the command's error message."""
+    try:
+        return running.request(method, f"/api/v1/models{path}", **kwargs)
+    except HubError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 def _table(models: list[dict[str, Any]]) -> None:
@@ -66,9 +52,9 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
     def models() -> None:
         """List, download, register, start and stop models."""
 
-    def context(kwargs: dict[str, Any]) -> tuple[Settings, RunningHub | None]:
+    def context(kwargs: dict[str, Any]) -> tuple[Settings, HubClient | None]:
         settings, _ = settings_from(kwargs)
-        return settings, RunningHub.find(settings)
+        return settings, running_hub(settings)
 
     def local(settings: Settings, work: Any, publish: Publish = publish_nowhere) -> Any:
         hub = Hub(settings, publish)
@@ -86,7 +72,7 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         """The catalog and registered models, with their state."""
         settings, running = context(kwargs)
         rows = (
-            running.call("GET", "")["models"]
+            _call(running, "GET", "")["models"]
             if running
             else local(settings, lambda hub: hub.models.list())
         )
@@ -126,7 +112,7 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
             if v
         }
         if running:
-            model = running.call("POST", "", json=body)
+            model = _call(running, "POST", "", json=body)
         elif path:
             model = local(
                 settings,
@@ -172,10 +158,10 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
             raise click.ClickException(
                 "no hub is running on this data dir: start one with `neurocache serve`"
             )
-        model = running.call("POST", f"/{model_id}/start")
+        model = _call(running, "POST", f"/{model_id}/start")
         while model["state"] == "starting":
             time.sleep(0.3)
-            model = running.call("GET", f"/{model_id}")
+            model = _call(running, "GET", f"/{model_id}")
         if model["state"] != "running":
             raise click.ClickException(f"{model_id} did not start: {model.get('error')}")
         server = model.get("server") or {}
@@ -189,7 +175,7 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         _, running = context(kwargs)
         if running is None:
             raise click.ClickException("no hub is running on this data dir")
-        click.echo(f"{model_id}: {running.call('POST', f'/{model_id}/stop')['state']}.")
+        click.echo(f"{model_id}: {_call(running, 'POST', f'/{model_id}/stop')['state']}.")
 
     @models.command("rm")
     @click.argument("model_id")
@@ -198,7 +184,7 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         """Delete a downloaded model's file, or forget a registered one."""
         settings, running = context(kwargs)
         if running:
-            running.call("DELETE", f"/{model_id}")
+            _call(running, "DELETE", f"/{model_id}")
         else:
             local(settings, lambda hub: hub.models.delete(model_id, CLI_ACTOR))
         click.echo(f"Removed {model_id}.")
@@ -210,13 +196,13 @@ def _bar(total: int | None, label: str) -> Any:
     )
 
 
-def _pull_via_hub(running: RunningHub, model_id: str) -> dict[str, Any]:
-    model = running.call("POST", f"/{model_id}/download")
+def _pull_via_hub(running: HubClient, model_id: str) -> dict[str, Any]:
+    model = _call(running, "POST", f"/{model_id}/download")
     retries = _Retries()
     with _bar(model.get("size"), model_id) as bar:
         while model["state"] == "downloading":
             time.sleep(0.3)
-            model = running.call("GET", f"/{model_id}")
+            model = _call(running, "GET", f"/{model_id}")
             progress = model.get("progress") or {}
             _advance(bar, progress, retries)
     return model

@@ -147,6 +147,21 @@ class MemoryGraph:
                 audit.record(session, actor, "memory.create", ("memory", view.id), None, view)
         return views
 
+    def recent(
+        self, kinds: list[str] | None = None, thread: str | None = None, limit: int = 20
+    ) -> list[MemoryRecord]:
+        """The newest memories first: of these kinds (default: all but chunks, which are
+        pieces of a document listed whole), or of one thread."""
+        query = select(Memory).order_by(Memory.created_at.desc(), Memory.id.desc()).limit(limit)
+        if kinds:
+            query = query.where(Memory.kind.in_(kinds))
+        elif thread is None:
+            query = query.where(Memory.kind != "chunk")
+        if thread is not None:
+            query = query.where(Memory.thread == thread)
+        with self.db.session() as session:
+            return [memory_view(memory) for memory in session.scalars(query)]
+
     def get(self, memory_id: str) -> MemoryRecord:
         with self.db.session() as session:
             return memory_view(get_or_not_found(session, Memory, memory_id, "memory"))

@@ -18,9 +18,9 @@ SESSION_DAYS = 30
 
 
 def client_dir() -> Path:
-    """The browser client: package data (`neurocache/client`), in a checkout, a wheel or
-    the binary alike."""
-    return Path(__file__).resolve().parent.parent / "client"
+    """The browser client: package data (`neurocache/client/browser`), in a checkout, a
+    wheel or the binary alike."""
+    return Path(__file__).resolve().parent.parent / "client" / "browser"
 
 
 def principal_view(principal: Principal) -> dict[str, object]:

@@ -82,6 +82,27 @@ def create_memory(body: NewMemories):
     return memories[0], 201
 
 
+class RecentQuery(QueryModel):
+    kind: str | None = Field(
+        None, max_length=1000, description="Only these kinds, comma-separated (`note,fact`)."
+    )
+    thread: str | None = Field(None, max_length=200, description="Only this thread's turns.")
+    limit: int = Field(20, ge=1, le=200)
+
+
+@bp.get("/memories")
+@endpoint(scope="read", query=RecentQuery, responses={200: MemoriesOut})
+def recent_memories(query: RecentQuery):
+    """The newest memories first (of any kind but document chunks, unless `kind` names
+    them), those you may see."""
+    hub = current_hub()
+    person = current_principal().person
+    # over-read, so what another person's channels hide still leaves `limit` to show
+    kinds = [k.strip() for k in (query.kind or "").split(",") if k.strip()] or None
+    found = hub.graph.recent(kinds, query.thread, query.limit * 4)
+    return {"memories": hub.visibility.visible_memories(person, found)[: query.limit]}
+
+
 @bp.get("/memories/<memory_id>")
 @endpoint(scope="read", responses={200: MemoryRecord})
 def get_memory(memory_id: str):

@@ -1,0 +1,102 @@
+"""`neurocache.client.HubClient` against a real hub on a loopback port (and, injected, the
+same app in-process): typed calls, and the hub's refusals as `HubError` with its body."""
+
+from __future__ import annotations
+
+import pytest
+
+from neurocache.client import HubClient, HubError
+from neurocache.llm.supervisor import free_port
+from tests.support.hub import make_key
+
+
+@pytest.fixture
+def writer(live_hub):
+    with HubClient(live_hub.url, live_hub.key("read", "write", "chat")) as client:
+        yield client
+
+
+def test_a_text_added_is_found_by_search_once_indexed(writer):
+    accepted = writer.add_text(
+        "The lighthouse keeper paints the railings green every April.", title="keeper"
+    )
+    document = writer.wait_indexed(accepted["document"]["id"])
+    assert document["status"] == "indexed" and document["title"] == "keeper"
+    results = writer.search("what colour are the railings painted", k=3)
+    assert results and "railings green" in results[0]["text"]
+    assert writer.document(document["id"])["id"] == document["id"]
+    assert any(d["id"] == document["id"] for d in writer.documents())
+
+
+def test_a_memory_remembered_is_the_newest_and_can_be_forgotten(writer):
+    older = writer.remember("The tide tables are in the blue folder.", kind="fact")
+    note = writer.remember("Call the harbour master on Tuesday.", metadata={"topic": "calls"})
+    assert [m["id"] for m in writer.recent(limit=2)] == [note["id"], older["id"]]
+    assert [m["id"] for m in writer.recent(kinds=["fact"])] == [older["id"]]
+    assert writer.memory(note["id"])["metadata"] == {"topic": "calls"}
+    writer.forget(note["id"])
+    with pytest.raises(HubError) as gone:
+        writer.memory(note["id"])
+    assert (gone.value.status, gone.value.code) == (404, "not_found")
+    assert gone.value.body["error"]["message"] == gone.value.message
+
+
+def test_a_thread_lists_its_turns(writer):
+    for n, speaker in enumerate(("ana", "ben")):
+        writer.remember(
+            f"turn {n}", kind="chat_turn", metadata={"thread": "t-1", "speaker": speaker}
+        )
+    writer.remember("elsewhere", kind="chat_turn", metadata={"thread": "t-2"})
+    assert [m["content"] for m in writer.recent(thread="t-1")] == ["turn 1", "turn 0"]
+
+
+def test_a_refusal_carries_the_hubs_error_body(live_hub):
+    with HubClient(live_hub.url, live_hub.key("read")) as reader:
+        with pytest.raises(HubError) as refused:
+            reader.remember("not allowed")
+    assert refused.value.status == 403 and refused.value.code == "forbidden"
+    assert "write" in refused.value.message
+    with HubClient(live_hub.url) as nobody, pytest.raises(HubError) as unsigned:
+        nobody.collections()
+    assert unsigned.value.code == "unauthorized"
+
+
+def test_bad_input_is_the_hubs_validation_error(writer):
+    with pytest.raises(HubError) as refused:
+        writer.search("", k=3)
+    assert refused.value.status == 422 and refused.value.code == "validation_error"
+    assert refused.value.details
+
+
+def test_a_hub_that_does_not_answer_is_unavailable():
+    with HubClient(f"http://127.0.0.1:{free_port()}", "nc_x") as client:
+        with pytest.raises(HubError) as down:
+            client.health()
+    assert (down.value.status, down.value.code) == (503, "unavailable")
+
+
+def test_collections_conversations_channels_and_models(writer):
+    collection = writer.create_collection("harbour", "notes on the harbour")
+    assert any(c["id"] == collection["id"] for c in writer.collections())
+    writer.add_text("Moorings are free in winter.", collection="harbour")
+    assert [d["collection_id"] for d in writer.documents(collection="harbour")] == [
+        collection["id"]
+    ]
+    conversation = writer.start_conversation("moorings", collections=["harbour"])
+    assert writer.conversation(conversation["id"])["title"] == "moorings"
+    assert any(c["id"] == conversation["id"] for c in writer.conversations())
+    channel = writer.create_channel("quay")
+    posted = writer.post(channel["id"], "the ferry is late")["message"]
+    assert [m["id"] for m in writer.messages(channel["id"])] == [posted["id"]]
+    assert {m["role"] for m in writer.models()} >= {"chat", "embedding"}
+
+
+def test_the_same_calls_reach_an_app_in_process_without_a_socket(app, hub):
+    key = make_key(hub, "read", "write")
+    with HubClient.in_process(app, key) as client:
+        made = client.create_collection("in-process")
+        assert made["name"] == "in-process"
+        assert client.health()["status"] == "ok"
+        with pytest.raises(HubError) as refused:
+            client.create_collection("in-process")
+    assert refused.value.status == 409
