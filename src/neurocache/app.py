@@ -23,6 +23,7 @@ from neurocache.web import (
     folders,
     jobs,
     keys,
+    mcp,
     memories,
     models,
     openai_api,
@@ -60,6 +61,7 @@ BLUEPRINTS = (
     client.bp,
     bundles.bp,
     pairing.bp,
+    mcp.bp,
 )
 # Threading mode: chosen by measurement, see docs/decisions/0001-socketio-async-mode.md.
 ASYNC_MODE = "threading"
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
         channel="neurocache-socketio",
     )
     app.extensions["neurocache.realtime"] = Realtime(socketio, hub)
+    mcp.init_mcp(app, hub)
 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "neurocache"
 LAYERS: list[set[str]] = [
     {"__init__", "settings", "errors", "events", "threads", "records"},
     {"logging_setup", "store", "client"},
-    {"access", "metering", "llm", "search"},
+    {"access", "metering", "llm", "search", "plugins"},
     {"runtime", "operations"},
     {"replies", "knowledge"},
     {"agents", "conversations"},

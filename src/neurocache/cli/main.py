@@ -18,7 +18,7 @@ import click
 from neurocache import __version__
 from neurocache.access.keys import SCOPES
 from neurocache.access.owner_token import TOKEN_FILE
-from neurocache.cli import bundles, chat, cluster, knowledge, models, ops
+from neurocache.cli import bundles, chat, cluster, knowledge, mcp, models, ops
 from neurocache.errors import NeurocacheError
 from neurocache.records import plain
 from neurocache.settings import (
@@ -401,7 +401,7 @@ def keys_revoke(key_id: str, **kwargs: Any) -> None:
     click.echo(f"Revoked key {view.id} ({view.name}).")
 
 
-for commands in (models, knowledge, chat, ops, bundles):
+for commands in (models, knowledge, chat, ops, bundles, mcp):
     commands.register(main, settings_options, settings_from)
 cluster.register(main)
 

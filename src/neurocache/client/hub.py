@@ -131,6 +131,10 @@ class HubClient:
         body = {"name": name, **({"description": description} if description else {})}
         return self.request("POST", "/api/v1/collections", json=body)
 
+    def collection(self, collection: str) -> JSON:
+        """One collection, by id or name."""
+        return self.request("GET", f"/api/v1/collections/{collection}")
+
     def add_text(
         self,
         text: str,

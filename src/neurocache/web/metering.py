@@ -18,7 +18,7 @@ from neurocache.metering.ratelimit import Allowance, RateLimited
 from neurocache.metering.usage import usage_scope
 from neurocache.web.auth import current_hub, resolve_principal
 
-METERED_PREFIXES = ("/api/", "/v1/", "/metrics")
+METERED_PREFIXES = ("/api/", "/v1/", "/metrics", "/mcp")
 # Generating and embedding endpoints (API.md): the tight per-key limit.
 GENERATING = {
     ("POST", "/v1/chat/completions"),
