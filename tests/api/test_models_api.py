@@ -540,3 +540,32 @@ def test_deleting_a_model_while_it_downloads_leaves_nothing(
     assert state_of(live, "m") == "absent"
     audit = live.hub.audit.list(target_id="m")[0]
     assert [e["action"] for e in audit] == ["model.delete", "model.download"]
+
+
+# ---- model files already on this machine ("Add a model you already have")
+
+
+def test_model_files_on_this_machine_are_offered_to_add(
+    owner_client, hub, admin_headers, tiny_model, tmp_path, monkeypatch
+):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    downloads = home / "Downloads" / "llms"
+    downloads.mkdir(parents=True)
+    shutil.copy(tiny_model, downloads / "mine.gguf")
+    (downloads / "notes.gguf").write_bytes(b"not a model" * 10_000)  # named so, but is not
+    models_dir = hub.settings.effective_models_dir
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tiny_model, models_dir / "kept.gguf")
+
+    offered = owner_client.get("/api/v1/models/files").json["files"]
+    assert [(f["name"], f["format"]) for f in offered] == [("kept", "gguf"), ("mine", "gguf")]
+    assert offered[1]["size"] == tiny_model.stat().st_size
+    # an API key (not the machine's owner) sees the models dir only
+    by_key = owner_client.get("/api/v1/models/files", headers=admin_headers).json["files"]
+    assert [f["name"] for f in by_key] == ["kept"]
+    # once added, a file is no longer offered
+    made = owner_client.post("/api/v1/models", json={"path": offered[1]["path"]})
+    assert made.status_code == 201, made.json
+    again = owner_client.get("/api/v1/models/files").json["files"]
+    assert [f["name"] for f in again] == ["kept"]

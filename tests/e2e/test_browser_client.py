@@ -277,8 +277,15 @@ def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hu
 def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_with_model, tmp_path):
     gguf = write_parrot_llama(tmp_path / "harbour-pilot.gguf", words=("ahoy", "there"))
     running = next(m for m in hub_with_model.hub.models.list() if m["state"] == "running")
+    models_dir = hub_with_model.hub.settings.effective_models_dir
+    models_dir.mkdir(parents=True, exist_ok=True)
+    write_parrot_llama(models_dir / "found-pilot.gguf", words=("found", "it"))
     context, page = signed_in(browser, hub_with_model)
     page.goto(f"{hub_with_model.url}/#/models")
+    # a file the hub found on this computer, added with a click (a browser cannot give a path)
+    page.click(".found-files button:has-text('Add found-pilot')")
+    page.wait_for_selector("li.model:has-text('found-pilot') .status.installed")
+    page.wait_for_selector(".found-files button:has-text('Add found-pilot')", state="detached")
     page.fill("input[aria-label='Local file']", str(gguf))
     page.click("button:has-text('Add file')")
     page.wait_for_selector("li.model:has-text('harbour-pilot') .status.installed")
@@ -295,8 +302,9 @@ def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_wit
 
 
 def test_first_run_downloads_starts_and_answers(browser, tmp_path):
-    """No model yet: the chat page offers the recommended one, downloads it (from a local
-    file server standing in for the internet) with progress, starts it, and answers."""
+    """Nothing yet: the chat page's guide offers the recommended model, downloads it (from
+    a local file server standing in for the internet) with progress and starts it; then
+    takes a folder of notes; then the first question is answered with a source."""
     import hashlib
     import json
 
@@ -346,11 +354,23 @@ def test_first_run_downloads_starts_and_answers(browser, tmp_path):
         page.wait_for_selector(".first-run progress")  # live progress while it comes
         shot(page, "first-run-downloading")
         page.click(".first-run button:has-text('Start')", timeout=30_000)
-        page.wait_for_selector(".first-run", state="hidden", timeout=60_000)
-        page.fill(".composer textarea", "What is new?")
+        page.wait_for_selector(
+            ".first-run .guide-step.done:has-text('A chat model')", timeout=60_000
+        )
+        notes = tmp_path / "notes"
+        notes.mkdir()
+        (notes / "boat.md").write_text("# The boat\n\nThe dinghy's oars hang in the shed.\n")
+        page.fill(".first-run input[aria-label='A folder of your notes']", str(notes))
+        page.click(".first-run button:has-text('Add folder')")
+        page.wait_for_selector(".first-run .guide-step.done:has-text('Your notes')", timeout=60_000)
+        shot(page, "first-run-ask")
+        page.fill(".composer textarea", "Where are the oars?")
         page.keyboard.press("Enter")
-        page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
+        reply = page.wait_for_selector("article.message.assistant.complete", timeout=30_000)
         answered_s = round(time.monotonic() - began, 1)
+        reply.query_selector("button.cite").click()  # the answer's source: the note
+        assert "oars hang in the shed" in page.wait_for_selector("aside.source").inner_text()
+        assert page.locator(".first-run").is_hidden()
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "first-run.json").write_text(
             json.dumps({"to_first_answer_s": answered_s, "model_bytes": len(data)})

@@ -43,6 +43,7 @@ from neurocache.llm.embedder import (
     RemoteEmbedder,
 )
 from neurocache.llm.gpu import GpuInfo, detect_gpu
+from neurocache.llm.local_files import ModelFile, model_files, usual_places
 from neurocache.llm.processes import self_command
 from neurocache.llm.registry import (
     inspect_local_file,
@@ -283,6 +284,14 @@ class ModelManager:
         return LlamaReranker(Path(row.path or ""), threads=threads, name=row.name)
 
     # ---- registering
+    def local_files(self, anywhere: bool) -> builtins.list[ModelFile]:
+        """Model files on this machine not registered yet: in the models dir, and for the
+        machine's owner (`anywhere`) in the usual download folders too."""
+        folders = usual_places(self.models_dir) if anywhere else [self.models_dir]
+        with self.db.session() as session:
+            known = {path for path in session.scalars(select(Model.path)) if path}
+        return model_files(folders, known)
+
     def register_local(
         self,
         path: str,

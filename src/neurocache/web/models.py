@@ -7,6 +7,7 @@ from typing import Any, Literal
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from neurocache.llm.local_files import ModelFile
 from neurocache.web.api import CONFLICT, LocalPath, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
@@ -92,6 +93,19 @@ def register_model(body: RegisterModel):
         name=body.name,
         role=body.role or "chat",
     ), 201
+
+
+class ModelFiles(BaseModel):
+    files: list[ModelFile]
+
+
+@bp.get("/files")
+@endpoint(scope="admin", responses={200: ModelFiles})
+def model_files():
+    """Model files (GGUF, llamafile) on this machine that are not registered yet, to add:
+    in the models dir, and for the owner also in the usual download folders."""
+    anywhere = current_principal().kind == "owner"
+    return {"files": current_hub().models.local_files(anywhere)}
 
 
 @bp.get("/<model_id>")

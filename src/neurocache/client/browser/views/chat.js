@@ -206,6 +206,7 @@ export function mount(root, [conversationId]) {
       }
       const posted = await post(`/api/v1/conversations/${state.id}/messages`, { content });
       upsert(posted.message);  // its event may have come before the room was joined
+      firstRun.asked();
       loadList();
     } catch (error) {
       input.value = content;

@@ -17,6 +17,7 @@ const LOADING_NOISE = /^(llama_model_loader|load_tensors|llm_load|print_info|lla
 export function mount(root) {
   const state = { models: new Map(), offs: [] };
   const groups = el("div.model-groups");
+  const found = el("ul.model-cards.found-files", { "aria-label": "Model files on this computer" });
   const path = el("input", { placeholder: "/path/to/model.gguf or .llamafile", "aria-label": "Local file" });
   const baseUrl = el("input", { placeholder: "https://server/v1", "aria-label": "Server URL" });
   const remoteModel = el("input", { placeholder: "model name", "aria-label": "Model name" });
@@ -26,6 +27,8 @@ export function mount(root) {
     el("p.muted", {}, "Models run on this machine; nothing leaves it unless you add a remote server."),
     groups,
     el("h3", {}, "Add a model you already have"),
+    el("p.muted", {}, "Model files (GGUF or llamafile) the hub found on this computer, in your Downloads and models folders:"),
+    found,
     el("form.inline", { onsubmit: (e) => { e.preventDefault(); register({ path: path.value }); } },
       path, el("button", { type: "submit" }, "Add file")),
     el("form.inline", { onsubmit: (e) => {
@@ -34,7 +37,22 @@ export function mount(root) {
     } }, baseUrl, remoteModel, apiKey, el("button", { type: "submit" }, "Add server"))));
 
   async function register(body) {
-    try { await post("/api/v1/models", body); load(); } catch (error) { toast(error.message); }
+    try {
+      await post("/api/v1/models", body);
+      path.value = "";
+      load();
+      loadFiles();
+    } catch (error) { toast(error.message); }
+  }
+
+  // A browser cannot tell the hub where a file is: the hub lists the ones it can see.
+  async function loadFiles() {
+    const { files } = await get("/api/v1/models/files");
+    clear(found, files.length ? files.map((f) => el("li.card.model.found-file", {},
+      el("div.model-head", {}, el("strong", {}, f.name), el("span.pill.small", {}, f.format === "gguf" ? "GGUF" : "llamafile")),
+      el("div.facts.muted", {}, `${bytes(f.size)} · ${f.folder}`),
+      el("div.row-actions", {}, el("button", { type: "button", onclick: () => register({ path: f.path }) }, `Add ${f.name}`))))
+      : [el("li.muted", {}, "None found. Give a file's full path below.")]);
   }
 
   async function load() {
@@ -98,5 +116,6 @@ export function mount(root) {
       }
     }));
   load().catch((e) => toast(e.message));
+  loadFiles().catch(() => { found.hidden = true; });
   return () => { state.offs.forEach((off) => off()); leave("models"); };
 }
