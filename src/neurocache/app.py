@@ -36,8 +36,12 @@ from neurocache.web import (
 from neurocache.web.bodies import ChunkedBodyLimit
 from neurocache.web.errors import SocketIOErrorShape, register_error_handlers
 from neurocache.web.hooks import register_request_hooks
+from neurocache.web.memory_cache import register_memory_cache
 from neurocache.web.metering import register_metering
+from neurocache.web.pubsub_sockets import client_manager
+from neurocache.web.pubsub_ws import attach_ws_pubsub
 from neurocache.web.realtime import Realtime
+from neurocache.web.static_client import register_static_client
 from neurocache.web.trust import OriginPolicy, TrustMiddleware
 
 BLUEPRINTS = (
@@ -78,6 +82,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     socketio = SocketIO()
     hub = Hub(settings, publish=_emitter(socketio))
     app.extensions["neurocache"] = hub
+    ws_subscribers = attach_ws_pubsub(app, hub)  # `/ws`: Socket.IO's client manager feeds it
     socketio.init_app(
         app,
         async_mode=ASYNC_MODE,
@@ -85,9 +90,11 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
         cors_credentials=False,
         manage_session=False,
         max_http_buffer_size=settings.max_request_bytes,
-        # several hub processes: an event emitted by one reaches the clients of all
-        message_queue=settings.redis_url,
-        channel="neurocache-socketio",
+        # several hub processes: an event emitted by one reaches the clients of all, and a
+        # pub/sub message the `/ws` subscribers of all (web/pubsub_sockets.py)
+        client_manager=client_manager(
+            settings.redis_url, "neurocache-socketio", ws_subscribers.deliver
+        ),
     )
     app.extensions["neurocache.realtime"] = Realtime(socketio, hub)
     mcp.init_mcp(app, hub)
@@ -97,6 +104,9 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     register_error_handlers(app)
     register_request_hooks(app)
     register_metering(app)
+    # Off by default: another client's API and pages (docs/memory-cache.md).
+    register_memory_cache(app, settings)
+    register_static_client(app, settings)
     app.wsgi_app = TrustMiddleware(  # type: ignore[method-assign]
         ChunkedBodyLimit(SocketIOErrorShape(app.wsgi_app), settings.max_request_bytes), policy
     )

@@ -335,6 +335,18 @@ class Settings(BaseSettings):
         ge=-1,
         description="Layers to offload to a GPU when one is found: -1 all, 0 none (CPU only).",
     )
+    memory_cache_compat: bool = Field(
+        False,
+        description="Also answer the API that Memory Cache's browser client calls "
+        "(`/api/v1/list_projects`, `rag_ask`, ...: projects are collections, their "
+        "directories watched folders), in that client's shapes and error convention.",
+    )
+    static_client_dir: Path | None = Field(
+        None,
+        description="Serve another static client at `/`, e.g. Memory Cache's browser "
+        "client's `dist/`; signed in like ours (the login link or its token). The hub's "
+        "own client stays at `/app/`. Default: none (ours at `/`).",
+    )
 
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
@@ -350,6 +362,16 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("static_client_dir", mode="after")
+    @classmethod
+    def _a_client_folder(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        folder = value.expanduser().resolve()
+        if not (folder / "index.html").is_file():
+            raise ValueError(f"{folder} holds no index.html: give a built client's folder")
+        return folder
 
     @model_validator(mode="after")
     def _pgvector_needs_postgresql(self) -> Settings:

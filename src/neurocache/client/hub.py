@@ -324,9 +324,7 @@ class HubClient:
     def delete_model(self, model_id: str) -> JSON:
         return self.request("DELETE", f"/api/v1/models/{model_id}")
 
-    def import_bundle(
-        self, raw: bytes, *, ndjson: bool = False, kind: str | None = None
-    ) -> JSON:
+    def import_bundle(self, raw: bytes, *, ndjson: bool = False, kind: str | None = None) -> JSON:
         """A bundle (or chat-history lines, `ndjson`) imported: what was made, the id map."""
         kind_type = "application/x-ndjson" if ndjson else "application/json"
         return self.request(

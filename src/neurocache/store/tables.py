@@ -294,6 +294,38 @@ class WatchedFile(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class MemoryCacheProject(Base):
+    """Memory Cache's integer id of a collection (its client compares ids as numbers and
+    keys its chat history by them). The row outlives its collection (`collection_id`
+    NULL: the project is removed) and SQLite's AUTOINCREMENT never hands out a past id,
+    so no id ever names a second project."""
+
+    __tablename__ = "memory_cache_projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("collections.id", ondelete="SET NULL"), nullable=True, unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class MemoryCacheDirectory(Base):
+    """Memory Cache's integer id of a watched folder of a project; kept, as a project's,
+    once the folder is no longer watched (`folder_id` NULL: the directory is removed)."""
+
+    __tablename__ = "memory_cache_directories"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("memory_cache_projects.id"), index=True)
+    folder_id: Mapped[str | None] = mapped_column(
+        ForeignKey("watched_folders.id", ondelete="SET NULL"), nullable=True, unique=True
+    )
+    path: Mapped[str] = mapped_column(Text)  # the folder's, to answer for it once removed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
 class Conversation(Base):
     """A chat. Its title is also a memory of kind `conversation` with the same id (so its
     messages can be `in_session` it). Its history is the chain of `parent_id`s from `head_id`:

@@ -27,6 +27,7 @@ GENERATING = {
     ("POST", "/api/v1/conversations/<conversation_id>/messages/<message_id>/regenerate"),
     ("POST", "/api/v1/channels/<channel_id>/messages"),
     ("POST", "/api/v1/channels/<channel_id>/query"),
+    ("POST", "/api/v1/rag_ask"),  # Memory Cache's (web/memory_cache.py), when switched on
 }
 
 
@@ -45,13 +46,13 @@ def _caller() -> Principal | None:
     return g.principal
 
 
-def _caller_name(principal: Principal | None) -> str:
+def caller_name(principal: Principal | None) -> str:
     if principal is None:
         return ""
     return "owner" if principal.kind == "owner" else f"key:{principal.id}"
 
 
-def _allowances(principal: Principal | None) -> list[Allowance]:
+def allowances_of(principal: Principal | None) -> list[Allowance]:
     settings = current_hub().settings
     if principal is None:  # refused anyway (401), but still the hub's to bear: its bucket
         return [Allowance("hub", settings.rate_limit_global_per_minute)]
@@ -64,7 +65,7 @@ def _allowances(principal: Principal | None) -> list[Allowance]:
         else ("other", settings.rate_limit_per_minute)
     )
     return [
-        Allowance(f"{_caller_name(principal)}:{kind}", per_minute),
+        Allowance(f"{caller_name(principal)}:{kind}", per_minute),
         Allowance("hub", settings.rate_limit_global_per_minute),
     ]
 
@@ -74,13 +75,11 @@ def _begin() -> None:
         return
     g.metered_at = time.perf_counter()
     principal = _caller()
-    g.usage_token = usage_scope.set(
-        {"caller": _caller_name(principal), "endpoint": endpoint_name()}
-    )
-    _limit(_allowances(principal))
+    g.usage_token = usage_scope.set({"caller": caller_name(principal), "endpoint": endpoint_name()})
+    enforce_limits(allowances_of(principal))
 
 
-def _limit(allowances: list[Allowance]) -> None:
+def enforce_limits(allowances: list[Allowance]) -> None:
     g.allowances = allowances
     refused = current_hub().limiter.take(allowances)
     if refused is not None:
