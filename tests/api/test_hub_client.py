@@ -3,7 +3,11 @@ same app in-process): typed calls, and the hub's refusals as `HubError` with its
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+import socketio
 
 from neurocache.client import HubClient, HubError
 from neurocache.llm.supervisor import free_port
@@ -100,3 +104,34 @@ def test_the_same_calls_reach_an_app_in_process_without_a_socket(app, hub):
         with pytest.raises(HubError) as refused:
             client.create_collection("in-process")
     assert refused.value.status == 409
+
+
+def test_events_come_live_from_publish_and_from_a_socketio_publisher(live_hub):
+    hub = HubClient(live_hub.url, live_hub.key("read", "write"))
+    got: list[dict] = []
+    listening = threading.Thread(
+        target=lambda: got.extend(hub.events(["harbour", "quay"], timeout_s=3))
+    )
+    listening.start()
+    time.sleep(0.5)  # subscribed once the socket is open
+    hub.publish("harbour", "the ferry is late", {"minutes": 20})
+    publisher = socketio.SimpleClient()
+    publisher.connect(live_hub.url, auth={"token": live_hub.key("read", "write")})
+    publisher.call("publish", {"channel": "quay", "content": "crane at work"})
+    publisher.disconnect()
+    listening.join()
+    assert [(e["channel"], e["content"]) for e in got] == [
+        ("harbour", "the ferry is late"),
+        ("quay", "crane at work"),
+    ]
+    assert got[0]["metadata"] == {"minutes": 20}
+
+
+def test_publishing_needs_write_and_events_a_key(live_hub):
+    reader = HubClient(live_hub.url, live_hub.key("read"))
+    with pytest.raises(HubError) as refused:
+        reader.publish("harbour", "no")
+    assert refused.value.code == "forbidden" and "write" in refused.value.message
+    with pytest.raises(HubError) as unsigned:
+        list(HubClient(live_hub.url).events(["harbour"], timeout_s=1))
+    assert (unsigned.value.status, unsigned.value.code) == (401, "unauthorized")

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx2
+from simple_websocket import Client as WebSocket
+from simple_websocket import ConnectionClosed
+from simple_websocket import ConnectionError as WebSocketRefused
 
 from neurocache.errors import NeurocacheError
 from neurocache.settings import RUNTIME_FILE
@@ -25,6 +28,7 @@ from neurocache.settings import RUNTIME_FILE
 JSON = dict[str, Any]
 SearchMode = Literal["hybrid", "vector", "fulltext"]
 LOOPBACK = "http://127.0.0.1"
+SOCKET_REFUSALS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 429: "rate_limited"}
 
 
 class HubError(NeurocacheError):
@@ -40,6 +44,13 @@ class HubError(NeurocacheError):
         self.status = status
         self.code = str(error.get("code") or "internal_error")
         self.body = body
+
+    @classmethod
+    def refused_socket(cls, status: int) -> HubError:
+        """A WebSocket handshake refused (the library keeps the status, not the body)."""
+        code = SOCKET_REFUSALS.get(status, "internal_error")
+        message = f"the hub refused the WebSocket with {status} ({code})"
+        return cls(status, {"error": {"code": code, "message": message, "status": status}})
 
     @classmethod
     def unreachable(cls, url: str, exc: Exception) -> HubError:
@@ -301,6 +312,50 @@ class HubClient:
     def messages(self, channel_id: str, limit: int = 50) -> list[JSON]:
         path = f"/api/v1/channels/{channel_id}/messages"
         return self.request("GET", path, params={"limit": limit})["messages"]
+
+    # ---- live events: the ephemeral pub/sub of `/ws` (and Socket.IO's `publish`)
+    def events(self, channels: list[str], timeout_s: float | None = None) -> Iterator[JSON]:
+        """The messages published on these channels, as they come (`channel`, `content`,
+        `metadata`, `sender`), until the hub closes the socket or none comes for
+        `timeout_s`. Over the network only (a hub at a URL, not `in_process`)."""
+        socket = self._socket(channels)
+        try:
+            while (text := socket.receive(timeout=timeout_s)) is not None:
+                frame = json.loads(text)
+                if "ok" not in frame:  # not an answer to a command of ours: a message
+                    yield frame
+        except ConnectionClosed:
+            return
+        finally:
+            socket.close()
+
+    def publish(self, channel: str, content: str, metadata: JSON | None = None) -> None:
+        """A message to everyone subscribed to `channel` (nothing is stored)."""
+        socket = self._socket([])
+        try:
+            command = {"channel": channel, "content": content, "metadata": metadata or {}}
+            socket.send(json.dumps({"method": "pub", "id": 1, "params": command}))
+            while (answer := json.loads(socket.receive(timeout=30) or "{}")).get("id") != 1:
+                if not answer:
+                    raise HubError.unreachable(self.url, TimeoutError("no answer to pub"))
+            if not answer.get("ok"):
+                raise HubError(answer["error"].get("status", 422), {"error": answer["error"]})
+        finally:
+            socket.close()
+
+    def _socket(self, channels: list[str]) -> WebSocket:
+        query = str(httpx2.QueryParams([("c", channel) for channel in channels]))
+        url = self.url.replace("http", "ws", 1) + "/ws" + (f"?{query}" if query else "")
+        key = self._http.headers.get("Authorization")
+        headers = {"Authorization": key} if key else {}
+        try:
+            return WebSocket.connect(url, headers=headers)
+        except WebSocketRefused as exc:
+            if exc.status_code is None:  # no answer at all
+                raise HubError.unreachable(self.url, exc) from exc
+            raise HubError.refused_socket(exc.status_code) from exc
+        except OSError as exc:
+            raise HubError.unreachable(self.url, exc) from exc
 
     # ---- models
     def models(self) -> list[JSON]:
