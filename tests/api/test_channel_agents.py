@@ -251,6 +251,43 @@ def test_the_channel_query_combines_every_agents_knowledge(parrot_hub):
         assert any("reef or the puffins" in m["content"] for m in working)
 
 
+def test_a_channel_query_kept_in_the_channel_streams_each_answer_into_its_thread(parrot_hub):
+    alpha = agent(parrot_hub, "Alpha", collections=["ships"])
+    beta = agent(parrot_hub, "Beta", collections=["birds"])
+    channel = channel_with(parrot_hub, "moot", (alpha, "auto"), (beta, "mention"))
+    watcher = Member(parrot_hub.url, parrot_hub.hub.owner_token.value)
+    try:
+        watcher.join(channel["room"])
+        answer = call(
+            parrot_hub,
+            "POST",
+            f"/api/v1/channels/{channel['id']}/query",
+            {"question": "Where is the reef?", "post": True},
+        )
+        events = watcher.drain()
+    finally:
+        watcher.close()
+    messages = settled(parrot_hub, channel["id"], 4)
+    question, *replies = messages
+    assert question["id"] == answer["message_id"] and question["author"] == "owner"
+    assert question["content"] == "Where is the reef?"
+    # Alpha, Beta, then the combined answer, written by the first agent's model
+    assert [m["author"] for m in replies] == [f"agent:{a['id']}" for a in (alpha, beta, alpha)]
+    assert all(m["reply_to"] == question["id"] and m["status"] == "complete" for m in replies)
+    assert [m["content"] for m in replies] == [
+        *(a["answer"] for a in answer["answers"]),
+        answer["answer"],
+    ]
+    assert any("reef" in s["quote"] for s in replies[0]["sources"])
+    streamed = {e["message_id"] for name, e in events if name == "message.delta"}
+    assert streamed == {m["id"] for m in replies}
+    # kept whole, no agent answered the posted question again (Alpha is in `auto` mode)
+    time.sleep(1.0)
+    assert (
+        len(call(parrot_hub, "GET", f"/api/v1/channels/{channel['id']}/messages")["messages"]) == 4
+    )
+
+
 def test_a_conversation_with_an_agent_writes_its_working_memory(parrot_hub):
     alpha = agent(parrot_hub, "Alpha")
     conversation = call(parrot_hub, "POST", "/api/v1/conversations", {"agent_id": alpha["id"]}, 201)

@@ -789,6 +789,35 @@ def test_an_agents_reply_in_a_channel_shows_its_sources(browser, hub_with_model)
     close(context)
 
 
+def test_asking_the_agents_streams_their_answers_into_the_channel(browser, hub_with_model):
+    owner = bearer(hub_with_model.hub.owner_token.value)
+    pilot = hub_with_model.post(
+        "/api/v1/agents", headers=owner, json={"name": "Harbour pilot"}
+    ).json()
+    channel = hub_with_model.post("/api/v1/channels", headers=owner, json={"name": "moot"}).json()
+    hub_with_model.post(
+        f"/api/v1/channels/{channel['id']}/members",
+        headers=owner,
+        json={"agent_id": pilot["id"], "mode": "mention"},
+    )
+    context, page = signed_in(browser, hub_with_model)
+    page.on("dialog", lambda dialog: pytest.fail(f"a native dialog: {dialog.message}"))
+    page.goto(f"{hub_with_model.url}/#/channels/{channel['id']}")
+    page.click("button:has-text('Ask the agents')")
+    page.fill("dialog textarea[name=question]", "When does the tide turn?")
+    assert page.is_checked("dialog input[value=channel]")  # kept in the channel by default
+    page.click("dialog button:has-text('Ask')")
+    # the question, then the pilot's answer in the question's thread, streamed as it comes
+    page.wait_for_selector(".messages article.message.person:has-text('When does the tide turn?')")
+    page.wait_for_selector(".messages article.message.agent.complete", timeout=30_000)
+    panel = page.wait_for_selector("aside:has(h4:has-text('Each agent'))", timeout=30_000)
+    assert "Harbour pilot" in panel.inner_text()
+    shot(page, "channel-ask-the-agents")
+    panel.query_selector("button[aria-label=Close]").click()
+    page.wait_for_selector("aside:has(h4:has-text('Each agent'))", state="hidden")
+    close(context)
+
+
 def test_documents_say_their_kind_and_collection_sort_and_page(browser, hub_with_model):
     owner = bearer(hub_with_model.hub.owner_token.value)
     hub_with_model.post("/api/v1/collections", headers=owner, json={"name": "Harbour"})

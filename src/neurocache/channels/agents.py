@@ -65,6 +65,16 @@ class ChannelOptions:
     history: int = 20
 
 
+@dataclass(frozen=True)
+class Composed:
+    """What an agent's reply is written from."""
+
+    backend: ChatBackend
+    messages: list[dict[str, str]]
+    sources: list[Source]
+    temperature: float
+
+
 class ChannelAgents:
     def __init__(
         self,
@@ -149,14 +159,40 @@ class ChannelAgents:
     def _reply(
         self, agent: AgentRecord, prompting: ChannelMessageRecord, trigger: str
     ) -> ChannelMessageRecord | None:
-        channel_id, member = prompting.channel_id, f"agent:{agent.id}"
+        channel_id = prompting.channel_id
+
+        def compose() -> Composed:
+            backend = self.backend_for(agent.model)
+            messages, sources = self._channel_prompt(agent, prompting, backend)
+            return Composed(backend, messages, sources, self._temperature(agent))
+
+        final, text = self._stream_message(
+            channel_id, f"agent:{agent.id}", prompting.reply_to, trigger, compose
+        )
+        if final is not None and final.status == "complete":
+            self.on_message(final)  # it may call on another agent
+            self.tiers.record_turn(
+                agent.id,
+                f"#{self.channels.name(channel_id)}",
+                f"{prompting.author_name}: {prompting.content}",
+                text,
+                source={"channel_id": channel_id},
+            )
+        return final
+
+    def _stream_message(
+        self,
+        channel_id: str,
+        member: str,
+        reply_to: str | None,
+        trigger: str,
+        compose: Callable[[], Composed],
+    ) -> tuple[ChannelMessageRecord | None, str]:
+        """A message of an agent written as the model streams it: deltas to the channel's
+        room, saved every few seconds, stoppable, ended whatever happens (None: deleted
+        while it was written); and its text."""
         reply = self.messages.post(
-            channel_id,
-            member,
-            "",
-            reply_to=prompting.reply_to,
-            trigger_id=trigger,
-            status="streaming",
+            channel_id, member, "", reply_to=reply_to, trigger_id=trigger, status="streaming"
         )
         written: dict[str, Any] = {"text": "", "sources": []}
         stop = threading.Event()
@@ -164,13 +200,13 @@ class ChannelAgents:
             self._stops[reply.id] = stop
 
         def write() -> dict[str, Any]:
-            backend = self.backend_for(agent.model)
-            messages, written["sources"] = self._channel_prompt(agent, prompting, backend)
+            composed = compose()
+            written["sources"] = composed.sources
             written["text"], _tokens = stream_reply(
-                backend,
-                messages,
+                composed.backend,
+                composed.messages,
                 max_tokens=self.options.max_reply_tokens,
-                temperature=self._temperature(agent),
+                temperature=composed.temperature,
                 on_delta=lambda d: self.publish(
                     "message.delta",
                     {"message_id": reply.id, "delta": d, "channel_id": channel_id},
@@ -189,20 +225,11 @@ class ChannelAgents:
         text = written["text"]
         fields["sources"] = cited_sources(text, written["sources"])
         final = stored_end(self.messages.finish, reply.id, text, fields, gone=(NotFound,))
-        if final is None:
-            return None  # deleted while it was written
-        self.publish("message.completed", final.plain(), room(channel_id))
-        if final.status == "complete":
-            self.messages.written(final.id, text)
-            self.on_message(final)  # it may call on another agent
-            self.tiers.record_turn(
-                agent.id,
-                f"#{self.channels.name(channel_id)}",
-                f"{prompting.author_name}: {prompting.content}",
-                text,
-                source={"channel_id": channel_id},
-            )
-        return final
+        if final is not None:
+            self.publish("message.completed", final.plain(), room(channel_id))
+            if final.status == "complete":
+                self.messages.written(final.id, text)
+        return final, text
 
     def _channel_prompt(
         self, agent: AgentRecord, prompting: ChannelMessageRecord, backend: ChatBackend
@@ -227,9 +254,13 @@ class ChannelAgents:
         return prompt.messages, prompt.sources
 
     # ---- the channel query
-    def query(self, channel_id: str, question: str) -> QueryAnswer:
+    def query(self, channel_id: str, question: str, asker: str | None = None) -> QueryAnswer:
         """Every agent of the channel answers from its own knowledge and memory; then one
-        combined answer with the sources of all."""
+        combined answer with the sources of all. With an `asker` (a person), all of it is
+        kept in the channel as it is written: the question as their message, each agent's
+        answer as its reply in the question's thread (streamed like any reply), the
+        combined answer last, under the first agent's name (its model writes it). One
+        agent's answer is the answer."""
         agent_ids = [a for a, _ in self.channels.agents_in(channel_id)]
         if not agent_ids:
             raise Conflict(
@@ -238,11 +269,15 @@ class ChannelAgents:
             )
         agents = [self.agents.get(a) for a in agent_ids]
         backends = [self.backend_for(a.model) for a in agents]  # 503 before any work
+        asked = self.messages.post(channel_id, asker, question) if asker else None
         answers = [
-            self._answer_alone(a, b, question, channel_id)
+            self._answer_alone(a, b, question, channel_id, asked)
             for a, b in zip(agents, backends, strict=True)
         ]
-        combined, sources = self._combine(question, answers, backends[0])
+        if len(answers) == 1:  # one agent: its answer is the answer
+            combined, sources = answers[0][0], cited_sources(*answers[0])
+        else:
+            combined, sources = self._combine(question, answers, agents[0], backends[0], asked)
         return QueryAnswer(
             question=question,
             answer=combined,
@@ -251,10 +286,16 @@ class ChannelAgents:
                 AgentAnswer(agent_id=a.id, name=a.name, answer=t, sources=cited_sources(t, ss))
                 for a, (t, ss) in zip(agents, answers, strict=True)
             ],
+            message_id=asked.id if asked else None,
         )
 
     def _answer_alone(
-        self, agent: AgentRecord, backend: ChatBackend, question: str, channel_id: str
+        self,
+        agent: AgentRecord,
+        backend: ChatBackend,
+        question: str,
+        channel_id: str,
+        asked: ChannelMessageRecord | None,
     ) -> tuple[str, list[Source]]:
         instructions = _with_persona(agent, QUERY_INSTRUCTIONS.format(name=agent.name))
         prompt = build_prompt(
@@ -266,12 +307,8 @@ class ChannelAgents:
             budget=backend.context_tokens - self.options.max_reply_tokens,
             instructions=instructions,
         )
-        text, _ = stream_reply(
-            backend,
-            prompt.messages,
-            temperature=self._temperature(agent),
-            max_tokens=self.options.max_reply_tokens,
-        )
+        composed = Composed(backend, prompt.messages, prompt.sources, self._temperature(agent))
+        text = self._said(agent, composed, asked)
         self.tiers.record_turn(
             agent.id,
             f"a query of #{self.channels.name(channel_id)}",
@@ -282,7 +319,12 @@ class ChannelAgents:
         return text, prompt.sources
 
     def _combine(
-        self, question: str, answers: list[tuple[str, list[Source]]], backend: ChatBackend
+        self,
+        question: str,
+        answers: list[tuple[str, list[Source]]],
+        agent: AgentRecord,
+        backend: ChatBackend,
+        asked: ChannelMessageRecord | None,
     ) -> tuple[str, list[Citation]]:
         every = list({s.memory_id: s for _, ss in answers for s in ss}.values())
         said = "\n\n".join(
@@ -297,13 +339,28 @@ class ChannelAgents:
             budget=backend.context_tokens - self.options.max_reply_tokens,
             instructions=COMBINE_INSTRUCTIONS,
         )
-        text, _ = stream_reply(
-            backend,
-            prompt.messages,
-            temperature=self.options.temperature,
-            max_tokens=self.options.max_reply_tokens,
-        )
+        composed = Composed(backend, prompt.messages, prompt.sources, self.options.temperature)
+        text = self._said(agent, composed, asked)
         return text, cited_sources(text, prompt.sources)
+
+    def _said(
+        self, agent: AgentRecord, composed: Composed, asked: ChannelMessageRecord | None
+    ) -> str:
+        """A query's answer: only returned, or also kept as a reply in the question's
+        thread when the question was posted in the channel."""
+        if asked is None:
+            text, _ = stream_reply(
+                composed.backend,
+                composed.messages,
+                temperature=composed.temperature,
+                max_tokens=self.options.max_reply_tokens,
+            )
+            return text
+        member = f"agent:{agent.id}"
+        _final, text = self._stream_message(
+            asked.channel_id, member, asked.id, asked.id, lambda: composed
+        )
+        return text
 
     # ---- helpers
     def _sources(self, agent: AgentRecord, query: str, channel_id: str) -> list[Source]:

@@ -79,3 +79,6 @@ class QueryAnswer(Record):
     answer: str
     sources: list[Citation]
     answers: list[AgentAnswer]
+    message_id: str | None = Field(
+        None, description="The question's message in the channel, when it was kept there."
+    )

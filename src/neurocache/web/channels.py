@@ -91,6 +91,12 @@ class MessagesQuery(QueryModel):
 
 class ChannelQuestion(RequestModel):
     question: str = Field(min_length=1, max_length=20_000)
+    post: bool = Field(
+        False,
+        description="Keep the question and the answers in the channel, streamed as they "
+        "are written: the question as your message, each agent's answer and the combined "
+        "one as replies in its thread.",
+    )
 
 
 class ChannelList(BaseModel):
@@ -291,5 +297,9 @@ def delete_message(channel_id: str, message_id: str):
 def query_channel(channel_id: str, body: ChannelQuestion):
     """Every agent of the channel answers from its own knowledge and memory; then one
     combined answer, with the sources of all."""
-    readable(channel_id)
-    return current_hub().channel_agents.query(channel_id, body.question)
+    if not body.post:
+        readable(channel_id)
+        return current_hub().channel_agents.query(channel_id, body.question)
+    writable(channel_id)
+    person = current_principal().person
+    return current_hub().channel_agents.query(channel_id, body.question, asker=person)

@@ -182,13 +182,19 @@ export function mount(root, [channelId]) {
   async function askChannel() {
     const answer = await askFor({ title: "Ask the agents", action: "Ask",
       intro: "Every agent of this channel answers from its own knowledge; then one answer combines theirs.",
-      fields: [{ name: "question", label: "Question", kind: "textarea", required: true, maxlength: 20000 }] });
+      fields: [{ name: "question", label: "Question", kind: "textarea", required: true, maxlength: 20000 },
+        { name: "keep", label: "Where the answers go", kind: "choice", value: "channel", options: [
+          { value: "channel", label: "In the channel", hint: "Everyone sees the question and each answer as it is written." },
+          { value: "panel", label: "Only here", hint: "Nothing is posted in the channel." }] }] });
     const question = answer?.question;
     if (!question) return;
-    clear(side, el("div.bar", {}, el("h3", {}, "The agents answer…")));
+    const kept = answer.keep === "channel";
+    const closing = el("button", { type: "button", "aria-label": "Close", onclick: () => { side.hidden = true; } }, "×");
+    clear(side, el("div.bar", {}, el("h3", {}, "The agents answer…"), closing),
+      kept ? el("p.muted", { role: "status" }, "Their answers are written in the channel, in the question's thread.") : null);
     side.hidden = false;
     try {
-      const answer = await post(`/api/v1/channels/${state.id}/query`, { question });
+      const answer = await post(`/api/v1/channels/${state.id}/query`, { question, post: kept });
       clear(side, el("div.bar", {}, el("h3", {}, question),
         el("button", { type: "button", "aria-label": "Close", onclick: () => { side.hidden = true; } }, "×")),
       markdown(answer.answer, { sources: answer.sources, onCite: () => {} }),
