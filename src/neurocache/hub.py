@@ -232,7 +232,11 @@ class Hub:
     def _build_people_and_operations(self, settings: Settings) -> None:
         self.users = Users(self.db)
         # several processes share who is online through Redis; one keeps it in memory
-        self.presence = RedisPresence(settings.redis_url) if settings.redis_url else Presence()
+        self.presence: Presence | RedisPresence = (
+            RedisPresence(settings.redis_url, self.process_id, self.threads)
+            if settings.redis_url
+            else Presence()
+        )
         self.visibility = Visibility(self.db)
         self.backups = ScheduledBackups(
             settings, lambda *event: self.publish(*event), threads=self.threads
@@ -469,6 +473,8 @@ class Hub:
         add("agent turns", stop=self._turns.close)
         add("maintenance", start=self.maintenance.start, stop=self.maintenance.stop)
         add("backups", start=self.backups.start, stop=self.backups.stop)
+        if isinstance(self.presence, RedisPresence):  # its heartbeat: its sockets count
+            add("presence", start=self.presence.start, stop=self.presence.stop)
 
     def _close_embedders(self) -> None:
         if self._embedder is not None:

@@ -12,10 +12,12 @@ import pytest
 import redis
 
 from neurocache.channels.cache_redis import RedisChannelCache
+from neurocache.channels.presence import RedisPresence
 from neurocache.channels.records import ChannelMessageRecord
 from neurocache.cluster.services import Redis, free_port
 from neurocache.conversations.history_redis import RedisHotHistory
 from neurocache.replies.prompt import Turn
+from neurocache.threads import Threads
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None,
@@ -165,3 +167,30 @@ def test_without_redis_channels_read_the_store():
     away.added(message(1))
     assert away.latest("c", 1, lambda n: [message(1)]) == [message(1)]
     assert away.after("c", 0) is None
+
+
+# ---- presence across processes
+
+
+def test_presence_is_shared_and_a_dead_process_stops_counting(server, client):
+    a, b = (RedisPresence(server.url, n, Threads(), prefix="test:presence:") for n in "ab")
+    for presence in (a, b):
+        presence.start()
+    try:
+        assert a.arrive("c1", "ana") is True
+        assert b.arrive("c1", "ana") is False  # her second tab, on the other process
+        assert a.arrive("c1", "ben") is True
+        assert b.arrive("c1", "ben") is False
+        assert a.online("c1") == b.online("c1") == {"ana", "ben"}
+        assert a.leave("c1", "ana") is False  # still there through hub-b
+        assert b.leave("c1", "ana") is True
+        assert a.leave("c1", "ben") is False  # ben: still there through hub-b
+        assert a.online("c1") == {"ben"}
+        # hub-b dies without its sockets leaving: its heartbeat runs out (as if expired)
+        client.delete("test:presence:alive:b")
+        assert a.online("c1") == set()
+        assert client.hkeys("test:presence:c1") == []  # its counts swept
+        assert a.arrive("c1", "ben") is True  # ben, back through a live process
+    finally:
+        a.stop()
+        b.stop()
