@@ -113,6 +113,11 @@ class HubClient:
             raise HubError(response.status_code, _body(response))
         return response.json() if response.content else None
 
+    def call(self, method: str, path: str, **kwargs: Any) -> JSON:
+        """`request` for an endpoint that answers a JSON object (all but a few do)."""
+        answer = self.request(method, path, **kwargs)
+        return answer if isinstance(answer, dict) else {"answer": answer}
+
     def stream(self, path: str, body: JSON) -> Iterator[JSON]:
         """The `data:` events of a server-sent stream POSTed for, decoded."""
         try:
@@ -129,22 +134,22 @@ class HubClient:
 
     # ---- the hub
     def health(self) -> JSON:
-        return self.request("GET", "/api/v1/health")
+        return self.call("GET", "/api/v1/health")
 
     def status(self) -> JSON:
-        return self.request("GET", "/api/v1/status")
+        return self.call("GET", "/api/v1/status")
 
     # ---- collections and documents
     def collections(self) -> list[JSON]:
-        return self.request("GET", "/api/v1/collections")["collections"]
+        return list(self.call("GET", "/api/v1/collections")["collections"])
 
     def create_collection(self, name: str, description: str | None = None) -> JSON:
         body = {"name": name, **({"description": description} if description else {})}
-        return self.request("POST", "/api/v1/collections", json=body)
+        return self.call("POST", "/api/v1/collections", json=body)
 
     def collection(self, collection: str) -> JSON:
         """One collection, by id or name."""
-        return self.request("GET", f"/api/v1/collections/{collection}")
+        return self.call("GET", f"/api/v1/collections/{collection}")
 
     def add_text(
         self,
@@ -164,13 +169,13 @@ class HubClient:
             "collection": collection,
             "metadata": metadata or {},
         }
-        return self.request("POST", "/api/v1/documents", json=body)
+        return self.call("POST", "/api/v1/documents", json=body)
 
     def add_file(self, path: Path | str, *, collection: str | None = None) -> JSON:
         """A file uploaded (PDF, DOCX, HTML, Markdown, text…): `document`, `job`, `outcome`."""
         file = Path(path)
         with open(file, "rb") as handle:
-            return self.request(
+            return self.call(
                 "POST",
                 "/api/v1/documents",
                 files={"file": (str(file), handle)},
@@ -179,11 +184,11 @@ class HubClient:
             )
 
     def document(self, document_id: str) -> JSON:
-        return self.request("GET", f"/api/v1/documents/{document_id}")
+        return self.call("GET", f"/api/v1/documents/{document_id}")
 
     def documents(self, *, collection: str | None = None, limit: int = 50) -> list[JSON]:
         params = {"limit": limit, **({"collection": collection} if collection else {})}
-        return self.request("GET", "/api/v1/documents", params=params)["documents"]
+        return list(self.call("GET", "/api/v1/documents", params=params)["documents"])
 
     def delete_document(self, document_id: str) -> None:
         self.request("DELETE", f"/api/v1/documents/{document_id}")
@@ -202,7 +207,7 @@ class HubClient:
         return document
 
     def job(self, job_id: str) -> JSON:
-        return self.request("GET", f"/api/v1/jobs/{job_id}")
+        return self.call("GET", f"/api/v1/jobs/{job_id}")
 
     # ---- search and memories
     def search(
@@ -216,7 +221,7 @@ class HubClient:
     ) -> list[JSON]:
         """The best passages first: `text`, `score`, the document or memory they are of."""
         body = {"query": query, "k": k, "mode": mode, "collections": collections, "kinds": kinds}
-        return self.request("POST", "/api/v1/search", json=body)["results"]
+        return list(self.call("POST", "/api/v1/search", json=body)["results"])
 
     def remember(
         self,
@@ -229,14 +234,14 @@ class HubClient:
         """A memory of your own (searchable at once): a note, a fact, a turn of a chat
         (`metadata.thread`, `speaker`)."""
         body = {"kind": kind, "content": content, "metadata": metadata or {}, "tier": tier}
-        return self.request("POST", "/api/v1/memories", json=body)
+        return self.call("POST", "/api/v1/memories", json=body)
 
     def remember_for_agent(self, agent_id: str, content: str, tier: str = "long_term") -> JSON:
         body = {"content": content, "tier": tier}
-        return self.request("POST", f"/api/v1/agents/{agent_id}/memories", json=body)
+        return self.call("POST", f"/api/v1/agents/{agent_id}/memories", json=body)
 
     def memory(self, memory_id: str) -> JSON:
-        return self.request("GET", f"/api/v1/memories/{memory_id}")
+        return self.call("GET", f"/api/v1/memories/{memory_id}")
 
     def recent(
         self, *, kinds: list[str] | None = None, thread: str | None = None, limit: int = 20
@@ -247,7 +252,7 @@ class HubClient:
             params["kind"] = ",".join(kinds)
         if thread:
             params["thread"] = thread
-        return self.request("GET", "/api/v1/memories", params=params)["memories"]
+        return list(self.call("GET", "/api/v1/memories", params=params)["memories"])
 
     def forget(self, memory_id: str) -> None:
         self.request("DELETE", f"/api/v1/memories/{memory_id}")
@@ -278,40 +283,40 @@ class HubClient:
         return self.stream("/v1/chat/completions", body)
 
     def conversations(self) -> list[JSON]:
-        return self.request("GET", "/api/v1/conversations")["conversations"]
+        return list(self.call("GET", "/api/v1/conversations")["conversations"])
 
     def start_conversation(
         self, title: str | None = None, collections: list[str] | None = None
     ) -> JSON:
         body = {"title": title, "collections": collections}
-        return self.request("POST", "/api/v1/conversations", json=body)
+        return self.call("POST", "/api/v1/conversations", json=body)
 
     def conversation(self, conversation_id: str) -> JSON:
-        return self.request("GET", f"/api/v1/conversations/{conversation_id}")
+        return self.call("GET", f"/api/v1/conversations/{conversation_id}")
 
     def say(self, conversation_id: str, content: str) -> JSON:
         """A message posted and its reply, once complete."""
         body = {"content": content, "wait": True}
-        return self.request(
+        return self.call(
             "POST", f"/api/v1/conversations/{conversation_id}/messages", json=body, timeout=600
         )
 
     def channels(self) -> list[JSON]:
-        return self.request("GET", "/api/v1/channels")["channels"]
+        return list(self.call("GET", "/api/v1/channels")["channels"])
 
     def create_channel(self, name: str, description: str | None = None) -> JSON:
         body = {"name": name, **({"description": description} if description else {})}
-        return self.request("POST", "/api/v1/channels", json=body)
+        return self.call("POST", "/api/v1/channels", json=body)
 
     def post(self, channel_id: str, content: str, *, wait: bool = False) -> JSON:
         """A message in a channel (`wait`: with the agents' replies, once complete)."""
         body = {"content": content, "wait": wait}
         path = f"/api/v1/channels/{channel_id}/messages"
-        return self.request("POST", path, json=body, timeout=600)
+        return self.call("POST", path, json=body, timeout=600)
 
     def messages(self, channel_id: str, limit: int = 50) -> list[JSON]:
         path = f"/api/v1/channels/{channel_id}/messages"
-        return self.request("GET", path, params={"limit": limit})["messages"]
+        return list(self.call("GET", path, params={"limit": limit})["messages"])
 
     # ---- live events: the ephemeral pub/sub of `/ws` (and Socket.IO's `publish`)
     def events(self, channels: list[str], timeout_s: float | None = None) -> Iterator[JSON]:
@@ -359,30 +364,30 @@ class HubClient:
 
     # ---- models
     def models(self) -> list[JSON]:
-        return self.request("GET", "/api/v1/models")["models"]
+        return list(self.call("GET", "/api/v1/models")["models"])
 
     def model(self, model_id: str) -> JSON:
-        return self.request("GET", f"/api/v1/models/{model_id}")
+        return self.call("GET", f"/api/v1/models/{model_id}")
 
     def register_model(self, path: str) -> JSON:
-        return self.request("POST", "/api/v1/models", json={"path": path})
+        return self.call("POST", "/api/v1/models", json={"path": path})
 
     def download_model(self, model_id: str) -> JSON:
-        return self.request("POST", f"/api/v1/models/{model_id}/download")
+        return self.call("POST", f"/api/v1/models/{model_id}/download")
 
     def start_model(self, model_id: str) -> JSON:
-        return self.request("POST", f"/api/v1/models/{model_id}/start")
+        return self.call("POST", f"/api/v1/models/{model_id}/start")
 
     def stop_model(self, model_id: str) -> JSON:
-        return self.request("POST", f"/api/v1/models/{model_id}/stop")
+        return self.call("POST", f"/api/v1/models/{model_id}/stop")
 
     def delete_model(self, model_id: str) -> JSON:
-        return self.request("DELETE", f"/api/v1/models/{model_id}")
+        return self.call("DELETE", f"/api/v1/models/{model_id}")
 
     def import_bundle(self, raw: bytes, *, ndjson: bool = False, kind: str | None = None) -> JSON:
         """A bundle (or chat-history lines, `ndjson`) imported: what was made, the id map."""
         kind_type = "application/x-ndjson" if ndjson else "application/json"
-        return self.request(
+        return self.call(
             "POST",
             "/api/v1/import",
             content=raw,
@@ -393,7 +398,7 @@ class HubClient:
 
     def model_logs(self, model_id: str, lines: int = 200) -> list[str]:
         path = f"/api/v1/models/{model_id}/logs"
-        return self.request("GET", path, params={"lines": lines})["lines"]
+        return list(self.call("GET", path, params={"lines": lines})["lines"])
 
 
 def _question(

@@ -167,7 +167,7 @@ def _add_resources(server: MCPServer, hub_for: HubFor) -> None:
     )
     def document(document_id: str, ctx: Context) -> str:
         with refusals_as_resource_errors():
-            return hub_for(ctx).memory(document_id)["content"]
+            return str(hub_for(ctx).memory(document_id)["content"])
 
 
 @contextmanager
