@@ -166,6 +166,12 @@ def test_without_an_api_key_mcp_is_refused_with_401(live):
     assert response.status_code == 401
 
 
+def test_a_stateless_server_opens_no_event_stream(live):
+    headers = {"Accept": "text/event-stream", **bearer(live.key("read"))}
+    response = requests.get(f"{live.url}/mcp", headers=headers, timeout=5)
+    assert response.status_code == 405  # at once: no stream held open on a hub thread
+
+
 def test_a_foreign_origin_or_host_is_refused_with_403(live):
     headers = {**MCP_HEADERS, **bearer(live.key("read")), "Origin": "https://evil.example"}
     response = requests.post(f"{live.url}/mcp", json=INITIALIZE, headers=headers, timeout=10)

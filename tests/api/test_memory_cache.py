@@ -355,6 +355,18 @@ def test_deleting_a_project_unwatches_its_folders_and_deletes_its_documents(mc, 
     assert hub.knowledge.list_documents()[0] == []
 
 
+def test_deleting_a_project_that_watches_folders_needs_admin(mc, client, hub, notes):
+    pid = create(mc, "Watched")["id"]
+    mc("POST", "create_project_directory", project_id=pid, path=str(notes))
+    writer = bearer(make_key(hub, "read", "write"))
+    refused = call(client, "DELETE", "/api/v1/delete_project", writer, project_id=pid)
+    assert assert_error(refused, 403, "forbidden")["details"] == {"required_scope": "admin"}
+    assert len(hub.folders.list()) == 1  # nothing was undone
+    admin = bearer(make_key(hub, "read", "write", "admin"))
+    done = call(client, "DELETE", "/api/v1/delete_project", admin, project_id=pid)
+    assert ok(done) == {"status": "ok"} and hub.folders.list() == []
+
+
 # ---- the flow: create project → add folder → ingest → query → ask
 def test_create_add_ingest_query_and_ask(mc, hub, notes, tiny_chat_model, monkeypatch):
     pid = create(mc, "Flow")["id"]

@@ -26,7 +26,7 @@ from neurocache.agents.tiers import AgentMemories
 from neurocache.channels.messages import ChannelMessages, room
 from neurocache.channels.records import AgentAnswer, ChannelMessageRecord, QueryAnswer
 from neurocache.channels.service import Channels
-from neurocache.errors import Conflict, InvalidInput, NotFound
+from neurocache.errors import Conflict, InvalidInput, NotFound, Unavailable
 from neurocache.events import Publish
 from neurocache.llm.backend import ChatBackend
 from neurocache.metering.usage import scope
@@ -254,7 +254,9 @@ class ChannelAgents:
         return prompt.messages, prompt.sources
 
     # ---- the channel query
-    def query(self, channel_id: str, question: str, asker: str | None = None) -> QueryAnswer:
+    def query(
+        self, channel_id: str, question: str, asker: str | None = None, via: str | None = None
+    ) -> QueryAnswer:
         """Every agent of the channel answers from its own knowledge and memory; then one
         combined answer with the sources of all. With an `asker` (a person), all of it is
         kept in the channel as it is written: the question as their message, each agent's
@@ -269,7 +271,7 @@ class ChannelAgents:
             )
         agents = [self.agents.get(a) for a in agent_ids]
         backends = [self.backend_for(a.model) for a in agents]  # 503 before any work
-        asked = self.messages.post(channel_id, asker, question) if asker else None
+        asked = self.messages.post(channel_id, asker, question, via=via) if asker else None
         answers = [
             self._answer_alone(a, b, question, channel_id, asked)
             for a, b in zip(agents, backends, strict=True)
@@ -357,9 +359,11 @@ class ChannelAgents:
             )
             return text
         member = f"agent:{agent.id}"
-        _final, text = self._stream_message(
+        final, text = self._stream_message(
             asked.channel_id, member, asked.id, asked.id, lambda: composed
         )
+        if final is not None and final.status == "failed":  # kept as failed; said, as unposted
+            raise Unavailable(final.error or f"{agent.name}'s model failed")
         return text
 
     # ---- helpers

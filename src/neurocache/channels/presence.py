@@ -50,7 +50,8 @@ class RedisPresence:
     whichever process their socket reached: one hash per channel, a field per person and
     process (`person|process` → open sockets), and per process a heartbeat key it renews
     while it runs. A process that dies without its sockets leaving stops renewing, and
-    within `ALIVE_S` its counts stop counting (and are swept when next read)."""
+    within `ALIVE_S` its counts stop counting (they are not deleted: a process that only
+    missed a beat, Redis away a moment, counts again at its next; the hash expires)."""
 
     KEEP_S = 24 * 3600  # a channel's hash, after its last arrival
     ALIVE_S = 30.0  # a process's heartbeat lives this long; renewed every third of it
@@ -92,8 +93,7 @@ class RedisPresence:
         return set(self._live_sockets(channel_id))
 
     def _live_sockets(self, channel_id: str) -> dict[str, int]:
-        """Open sockets per person, counting only processes still alive (the others'
-        fields are swept)."""
+        """Open sockets per person, counting only processes still alive."""
         key = self.prefix + channel_id
         fields = cast(dict[str, str], self._redis.hgetall(key))
         processes = sorted({field.rpartition("|")[2] for field in fields})
@@ -104,9 +104,7 @@ class RedisPresence:
         counts: dict[str, int] = {}
         for field, count in fields.items():
             person, _, process = field.rpartition("|")
-            if process not in alive:
-                self._redis.hdel(key, field)
-            elif int(count) > 0:
+            if process in alive and int(count) > 0:
                 counts[person] = counts.get(person, 0) + int(count)
         return counts
 

@@ -45,12 +45,11 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         }
         running = running_hub(settings)
         try:
-            chunks = (
-                running.stream("/v1/chat/completions", request)
-                if running
-                else _in_process(settings, request)
-            )
-            _print_answer(chunks)
+            if running is None:
+                _print_answer(_in_process(settings, request))
+            else:
+                with running:
+                    _print_answer(running.stream("/v1/chat/completions", request))
         except NeurocacheError as exc:
             raise click.ClickException(exc.message) from exc
 

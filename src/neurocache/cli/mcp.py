@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import click
@@ -36,7 +36,7 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         key = os.environ.get("NEUROCACHE_API_KEY") or None
         with hub_client(settings, url, key) as client:
             click.echo(f"neurocache mcp: serving the hub at {client.url} over stdio", err=True)
-            mcp_server(lambda _ctx: client).run("stdio")
+            mcp_server(lambda _ctx: nullcontext(client)).run("stdio")
 
 
 @contextmanager

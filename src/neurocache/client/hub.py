@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx2
 from simple_websocket import Client as WebSocket
@@ -28,6 +29,8 @@ from neurocache.settings import RUNTIME_FILE
 JSON = dict[str, Any]
 SearchMode = Literal["hybrid", "vector", "fulltext"]
 LOOPBACK = "http://127.0.0.1"
+# a model writing a long answer on a slow machine: minutes between bytes, not seconds
+GENERATING_TIMEOUT = httpx2.Timeout(600.0, connect=5.0)
 SOCKET_REFUSALS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 429: "rate_limited"}
 
 
@@ -51,6 +54,11 @@ class HubError(NeurocacheError):
         code = SOCKET_REFUSALS.get(status, "internal_error")
         message = f"the hub refused the WebSocket with {status} ({code})"
         return cls(status, {"error": {"code": code, "message": message, "status": status}})
+
+    @classmethod
+    def too_slow(cls, url: str, exc: Exception) -> HubError:
+        message = f"the hub at {url} took too long to answer ({type(exc).__name__})"
+        return cls(503, {"error": {"code": "unavailable", "message": message, "status": 503}})
 
     @classmethod
     def unreachable(cls, url: str, exc: Exception) -> HubError:
@@ -107,6 +115,8 @@ class HubClient:
         """The answer's JSON (None for an empty one); `HubError` for a refusal."""
         try:
             response = self._http.request(method, path, **kwargs)
+        except httpx2.TimeoutException as exc:
+            raise HubError.too_slow(self.url, exc) from exc
         except httpx2.TransportError as exc:
             raise HubError.unreachable(self.url, exc) from exc
         if response.status_code >= 400:
@@ -121,7 +131,7 @@ class HubClient:
     def stream(self, path: str, body: JSON) -> Iterator[JSON]:
         """The `data:` events of a server-sent stream POSTed for, decoded."""
         try:
-            with self._http.stream("POST", path, json=body) as response:
+            with self._http.stream("POST", path, json=body, timeout=GENERATING_TIMEOUT) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise HubError(response.status_code, _body(response))
@@ -129,6 +139,8 @@ class HubClient:
                     data = line.removeprefix("data:").strip() if line.startswith("data:") else ""
                     if data and data != "[DONE]":
                         yield json.loads(data)
+        except httpx2.TimeoutException as exc:
+            raise HubError.too_slow(self.url, exc) from exc
         except httpx2.TransportError as exc:
             raise HubError.unreachable(self.url, exc) from exc
 
@@ -149,7 +161,7 @@ class HubClient:
 
     def collection(self, collection: str) -> JSON:
         """One collection, by id or name."""
-        return self.call("GET", f"/api/v1/collections/{collection}")
+        return self.call("GET", f"/api/v1/collections/{_q(collection)}")
 
     def add_text(
         self,
@@ -184,14 +196,14 @@ class HubClient:
             )
 
     def document(self, document_id: str) -> JSON:
-        return self.call("GET", f"/api/v1/documents/{document_id}")
+        return self.call("GET", f"/api/v1/documents/{_q(document_id)}")
 
     def documents(self, *, collection: str | None = None, limit: int = 50) -> list[JSON]:
         params = {"limit": limit, **({"collection": collection} if collection else {})}
         return list(self.call("GET", "/api/v1/documents", params=params)["documents"])
 
     def delete_document(self, document_id: str) -> None:
-        self.request("DELETE", f"/api/v1/documents/{document_id}")
+        self.request("DELETE", f"/api/v1/documents/{_q(document_id)}")
 
     def wait_indexed(self, document_id: str, timeout_s: float = 120.0) -> JSON:
         """The document once indexed; `HubError` if it failed or took longer."""
@@ -207,7 +219,7 @@ class HubClient:
         return document
 
     def job(self, job_id: str) -> JSON:
-        return self.call("GET", f"/api/v1/jobs/{job_id}")
+        return self.call("GET", f"/api/v1/jobs/{_q(job_id)}")
 
     # ---- search and memories
     def search(
@@ -238,10 +250,10 @@ class HubClient:
 
     def remember_for_agent(self, agent_id: str, content: str, tier: str = "long_term") -> JSON:
         body = {"content": content, "tier": tier}
-        return self.call("POST", f"/api/v1/agents/{agent_id}/memories", json=body)
+        return self.call("POST", f"/api/v1/agents/{_q(agent_id)}/memories", json=body)
 
     def memory(self, memory_id: str) -> JSON:
-        return self.call("GET", f"/api/v1/memories/{memory_id}")
+        return self.call("GET", f"/api/v1/memories/{_q(memory_id)}")
 
     def recent(
         self, *, kinds: list[str] | None = None, thread: str | None = None, limit: int = 20
@@ -255,7 +267,7 @@ class HubClient:
         return list(self.call("GET", "/api/v1/memories", params=params)["memories"])
 
     def forget(self, memory_id: str) -> None:
-        self.request("DELETE", f"/api/v1/memories/{memory_id}")
+        self.request("DELETE", f"/api/v1/memories/{_q(memory_id)}")
 
     # ---- answers, conversations, channels
     def ask(
@@ -266,6 +278,7 @@ class HubClient:
         answer = self.request(
             "POST",
             "/v1/chat/completions",
+            timeout=GENERATING_TIMEOUT,
             json=_question(question, collections, max_tokens, stream=False),
         )
         return {
@@ -292,13 +305,13 @@ class HubClient:
         return self.call("POST", "/api/v1/conversations", json=body)
 
     def conversation(self, conversation_id: str) -> JSON:
-        return self.call("GET", f"/api/v1/conversations/{conversation_id}")
+        return self.call("GET", f"/api/v1/conversations/{_q(conversation_id)}")
 
     def say(self, conversation_id: str, content: str) -> JSON:
         """A message posted and its reply, once complete."""
         body = {"content": content, "wait": True}
         return self.call(
-            "POST", f"/api/v1/conversations/{conversation_id}/messages", json=body, timeout=600
+            "POST", f"/api/v1/conversations/{_q(conversation_id)}/messages", json=body, timeout=600
         )
 
     def channels(self) -> list[JSON]:
@@ -311,11 +324,11 @@ class HubClient:
     def post(self, channel_id: str, content: str, *, wait: bool = False) -> JSON:
         """A message in a channel (`wait`: with the agents' replies, once complete)."""
         body = {"content": content, "wait": wait}
-        path = f"/api/v1/channels/{channel_id}/messages"
+        path = f"/api/v1/channels/{_q(channel_id)}/messages"
         return self.call("POST", path, json=body, timeout=600)
 
     def messages(self, channel_id: str, limit: int = 50) -> list[JSON]:
-        path = f"/api/v1/channels/{channel_id}/messages"
+        path = f"/api/v1/channels/{_q(channel_id)}/messages"
         return list(self.call("GET", path, params={"limit": limit})["messages"])
 
     # ---- live events: the ephemeral pub/sub of `/ws` (and Socket.IO's `publish`)
@@ -367,22 +380,22 @@ class HubClient:
         return list(self.call("GET", "/api/v1/models")["models"])
 
     def model(self, model_id: str) -> JSON:
-        return self.call("GET", f"/api/v1/models/{model_id}")
+        return self.call("GET", f"/api/v1/models/{_q(model_id)}")
 
     def register_model(self, path: str) -> JSON:
         return self.call("POST", "/api/v1/models", json={"path": path})
 
     def download_model(self, model_id: str) -> JSON:
-        return self.call("POST", f"/api/v1/models/{model_id}/download")
+        return self.call("POST", f"/api/v1/models/{_q(model_id)}/download")
 
     def start_model(self, model_id: str) -> JSON:
-        return self.call("POST", f"/api/v1/models/{model_id}/start")
+        return self.call("POST", f"/api/v1/models/{_q(model_id)}/start")
 
     def stop_model(self, model_id: str) -> JSON:
-        return self.call("POST", f"/api/v1/models/{model_id}/stop")
+        return self.call("POST", f"/api/v1/models/{_q(model_id)}/stop")
 
     def delete_model(self, model_id: str) -> JSON:
-        return self.call("DELETE", f"/api/v1/models/{model_id}")
+        return self.call("DELETE", f"/api/v1/models/{_q(model_id)}")
 
     def import_bundle(self, raw: bytes, *, ndjson: bool = False, kind: str | None = None) -> JSON:
         """A bundle (or chat-history lines, `ndjson`) imported: what was made, the id map."""
@@ -397,8 +410,14 @@ class HubClient:
         )
 
     def model_logs(self, model_id: str, lines: int = 200) -> list[str]:
-        path = f"/api/v1/models/{model_id}/logs"
+        path = f"/api/v1/models/{_q(model_id)}/logs"
         return list(self.call("GET", path, params={"lines": lines})["lines"])
+
+
+def _q(part: str) -> str:
+    """An id as one path segment (an id with `/`, `..`, `?` or `#` goes nowhere else)."""
+    quoted = quote(part, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
 def _question(

@@ -14,6 +14,7 @@ from neurocache.llm.registry import GGUF_MAGIC, LLAMAFILE_MAGIC
 from neurocache.records import Record
 
 MAX_FILES = 200
+MAX_LOOKED = 5000  # entries looked at, at most: a huge Downloads folder stays quick
 MAX_DEPTH = 3
 MIN_BYTES = 64_000  # a header alone, or a download cut short: no model
 # where people and other local-model apps keep model files (relative to the home folder)
@@ -38,20 +39,35 @@ def model_files(
     folders: list[Path], known: set[str], min_bytes: int = MIN_BYTES
 ) -> list[ModelFile]:
     """Model files in `folders` not registered yet (`known`: registered paths), in the
-    folders' order, each file once."""
+    folders' order, each file once; at most `MAX_FILES`, after looking at `MAX_LOOKED`."""
     found: dict[str, ModelFile] = {}
+    looked = 0
     for folder in folders:
         for path in _files_under(folder):
-            resolved = str(path.resolve())
-            if resolved in known or resolved in found or len(found) >= MAX_FILES:
-                continue
-            kind = _format_of(path, min_bytes)
-            if kind is not None:
-                size = path.stat().st_size
-                found[resolved] = ModelFile(
-                    path=resolved, name=path.stem, size=size, format=kind, folder=str(folder)
-                )
+            looked += 1
+            if len(found) >= MAX_FILES or looked > MAX_LOOKED:
+                return list(found.values())
+            file = _model_file(path, folder, min_bytes)
+            if file is not None and file.path not in known:
+                found.setdefault(file.path, file)
     return list(found.values())
+
+
+def _model_file(path: Path, folder: Path, min_bytes: int) -> ModelFile | None:
+    try:
+        size = path.stat().st_size
+        if size < min_bytes:
+            return None
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        resolved = str(path.resolve())
+    except OSError:  # gone or unreadable since it was listed
+        return None
+    kind = "gguf" if head.startswith(GGUF_MAGIC) else None
+    kind = kind or ("llamafile" if head.startswith(LLAMAFILE_MAGIC) else None)
+    if kind is None:
+        return None
+    return ModelFile(path=resolved, name=path.stem, size=size, format=kind, folder=str(folder))
 
 
 def _files_under(folder: Path, depth: int = 0) -> Iterator[Path]:
@@ -66,16 +82,3 @@ def _files_under(folder: Path, depth: int = 0) -> Iterator[Path]:
             yield entry
         elif entry.is_dir() and depth < MAX_DEPTH:
             yield from _files_under(entry, depth + 1)
-
-
-def _format_of(path: Path, min_bytes: int) -> str | None:
-    try:
-        if path.stat().st_size < min_bytes:
-            return None
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-    except OSError:
-        return None
-    if head.startswith(GGUF_MAGIC):
-        return "gguf"
-    return "llamafile" if head.startswith(LLAMAFILE_MAGIC) else None

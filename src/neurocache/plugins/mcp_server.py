@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -25,7 +25,9 @@ from neurocache import __version__
 from neurocache.client import HubClient, HubError
 
 JSON = dict[str, Any]
-HubFor = Callable[[Context], HubClient]  # the caller's hub: one (stdio) or per request (HTTP)
+# The caller's hub, for the length of one call: the one of stdio (kept open), or one made
+# for the request with its caller's key (HTTP), closed after.
+HubFor = Callable[[Context], AbstractContextManager[HubClient]]
 
 INSTRUCTIONS = (
     "Neurocache is the user's private memory: pages they read, their documents, chats and "
@@ -79,8 +81,8 @@ def _add_memory_tools(server: MCPServer, hub_for: HubFor) -> None:
             list[str] | None, Field(description="Memory kinds, e.g. chunk, note, message.")
         ] = None,
     ) -> list[JSON]:
-        with refusals_as_tool_errors():
-            found = hub_for(ctx).search(query, k=k, mode=mode, collections=collections, kinds=kinds)
+        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+            found = hub.search(query, k=k, mode=mode, collections=collections, kinds=kinds)
         return [_result(r) for r in found]
 
     @server.tool(
@@ -98,12 +100,11 @@ def _add_memory_tools(server: MCPServer, hub_for: HubFor) -> None:
         tier: Literal["working", "long_term", "personal_log", "archive"] | None = None,
     ) -> JSON:
         meta = {**(metadata or {}), **({"thread": thread} if thread else {})}
-        with refusals_as_tool_errors():
-            hub = hub_for(ctx)
+        with refusals_as_tool_errors(), hub_for(ctx) as hub:
             if agent:
                 return hub.remember_for_agent(agent, content, tier or "long_term")
             if collection:
-                title = content.strip().splitlines()[0][:120]
+                title = (content.strip().splitlines() or ["A note"])[0][:120]
                 return hub.add_text(content, title=title, collection=collection, metadata=meta)
             return hub.remember(content, metadata=meta, tier=tier)
 
@@ -114,13 +115,13 @@ def _add_memory_tools(server: MCPServer, hub_for: HubFor) -> None:
         kinds: list[str] | None = None,
         thread: str | None = None,
     ) -> list[JSON]:
-        with refusals_as_tool_errors():
-            return hub_for(ctx).recent(kinds=kinds, thread=thread, limit=limit)
+        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+            return hub.recent(kinds=kinds, thread=thread, limit=limit)
 
     @server.tool(name="read", description="A memory, document or conversation, whole, by id.")
     def read(id: Annotated[str, Field(min_length=1, max_length=200)], ctx: Context) -> JSON:
-        with refusals_as_tool_errors():
-            return _read(hub_for(ctx), id)
+        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+            return _read(hub, id)
 
 
 def _add_answer_tools(server: MCPServer, hub_for: HubFor) -> None:
@@ -135,26 +136,25 @@ def _add_answer_tools(server: MCPServer, hub_for: HubFor) -> None:
         collections: Collections = None,
         max_tokens: Annotated[int, Field(ge=1, le=4096)] = 512,
     ) -> JSON:
-        with refusals_as_tool_errors():
-            answer = hub_for(ctx).ask(question, collections=collections, max_tokens=max_tokens)
+        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+            answer = hub.ask(question, collections=collections, max_tokens=max_tokens)
         return {"answer": answer["answer"], "sources": [_source(s) for s in answer["sources"]]}
 
     @server.tool(name="list_collections", description="The user's collections of documents.")
     def list_collections(ctx: Context) -> list[JSON]:
-        with refusals_as_tool_errors():
-            return hub_for(ctx).collections()
+        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+            return hub.collections()
 
 
 def _add_resources(server: MCPServer, hub_for: HubFor) -> None:
     @server.resource(
         "neurocache://collections/{collection_id}",
         name="collection",
-        description="A collection (name or id) and its documents, as JSON.",
+        description="A collection (name or id) and its documents (the newest 500), as JSON.",
         mime_type="application/json",
     )
     def collection(collection_id: str, ctx: Context) -> str:
-        with refusals_as_resource_errors():
-            hub = hub_for(ctx)
+        with refusals_as_resource_errors(), hub_for(ctx) as hub:
             found = hub.collection(collection_id)
             documents = hub.documents(collection=found["id"], limit=500)
             return json.dumps({**found, "documents": documents})
@@ -166,8 +166,8 @@ def _add_resources(server: MCPServer, hub_for: HubFor) -> None:
         mime_type="text/plain",
     )
     def document(document_id: str, ctx: Context) -> str:
-        with refusals_as_resource_errors():
-            return str(hub_for(ctx).memory(document_id)["content"])
+        with refusals_as_resource_errors(), hub_for(ctx) as hub:
+            return str(hub.memory(document_id)["content"])
 
 
 @contextmanager

@@ -301,5 +301,8 @@ def query_channel(channel_id: str, body: ChannelQuestion):
         readable(channel_id)
         return current_hub().channel_agents.query(channel_id, body.question)
     writable(channel_id)
-    person = current_principal().person
-    return current_hub().channel_agents.query(channel_id, body.question, asker=person)
+    principal = current_principal()
+    via = None if principal.kind == "owner" else f"key:{principal.id}"
+    return current_hub().channel_agents.query(
+        channel_id, body.question, asker=principal.person, via=via
+    )

@@ -108,10 +108,11 @@ def init_mcp(app: Flask, hub: Hub) -> None:
     hub.runtime.add("mcp endpoint", stop=endpoint.stop)
 
 
-@bp.route("/mcp", methods=["GET", "POST", "DELETE"], strict_slashes=False)
+@bp.post("/mcp", strict_slashes=False)
 def mcp() -> Any:
-    """The MCP endpoint (streamable HTTP): an API key required; each tool needs the scope
-    of the endpoint it calls."""
+    """The MCP endpoint (streamable HTTP, POST only: a stateless server opens no event
+    stream, so GET is 405): an API key with `read` required; each tool needs the scope of
+    the endpoint it calls."""
     if bearer_token(request.headers.get("Authorization")) is None:
         raise Unauthorized("MCP clients send an API key: `Authorization: Bearer nc_...`")
     require("read")

@@ -84,9 +84,18 @@ def create_memory(body: NewMemories):
 
 class RecentQuery(QueryModel):
     kind: str | None = Field(
-        None, max_length=1000, description="Only these kinds, comma-separated (`note,fact`)."
+        None,
+        max_length=1000,
+        pattern=r"^[a-z][a-z0-9_.-]*(,[a-z][a-z0-9_.-]*)*$",
+        description="Only these kinds, comma-separated (`note,fact`).",
     )
-    thread: str | None = Field(None, max_length=200, description="Only this thread's turns.")
+    thread: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="Only this thread's turns.",
+    )
     limit: int = Field(20, ge=1, le=200)
 
 

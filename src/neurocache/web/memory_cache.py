@@ -284,7 +284,14 @@ def update_project(query: ProjectChange):
 @endpoint(scope="write", query=ProjectQuery, responses={200: Outcome})
 @in_their_convention
 def delete_project(query: ProjectQuery):
-    """Memory Cache: delete a project: its collection, its documents, its folders' watch."""
+    """Memory Cache: delete a project: its collection, its documents, its folders' watch
+    (unwatching a folder needs `admin`, as `DELETE /api/v1/folders/{id}` does)."""
+    watching = projects().directories(query.project_id)
+    if watching and not current_principal().can("admin"):
+        raise Forbidden(
+            "this project watches folders: deleting it needs the `admin` scope",
+            details={"required_scope": "admin"},
+        )
     projects().delete(query.project_id, current_actor())
     return {"status": "ok"}
 

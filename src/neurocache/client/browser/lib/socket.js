@@ -37,6 +37,15 @@ export function join(room) {
   if (socket.connected) socket.emit("join", { room });
 }
 
+// Joined, once the hub says so (at most `waitMs`): what is published in the room after
+// this resolves reaches the page (a reply started right after a plain `join` could be
+// emitted before the hub had the page in the room).
+export async function joined(room, waitMs = 2000) {
+  rooms.add(room);
+  if (!socket?.connected) return;
+  await socket.timeout(waitMs).emitWithAck("join", { room }).catch(() => {});
+}
+
 export function leave(room) {
   rooms.delete(room);
   if (socket.connected) socket.emit("leave", { room });

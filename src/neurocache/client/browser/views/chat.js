@@ -5,7 +5,7 @@ import { del, get, patch, post } from "../lib/api.js";
 import { backLink, clear, el, timeOf, toast } from "../lib/dom.js";
 import { isNoChatModel, noChatModel } from "../lib/models.js";
 import { markdown } from "../lib/render.js";
-import { join, leave, on, onReconnect } from "../lib/socket.js";
+import { join, joined, leave, on, onReconnect } from "../lib/socket.js";
 import { firstRunCard } from "./first_run.js";
 
 export function mount(root, [conversationId]) {
@@ -200,7 +200,7 @@ export function mount(root, [conversationId]) {
         state.id = conversation.id;
         history.replaceState(null, "", `#/chat/${state.id}`);
         root.dataset.open = "item";
-        join(`conversation:${state.id}`);
+        await joined(`conversation:${state.id}`);  // in the room before its reply starts
         thread.replaceChildren();
         renderHeader(conversation);
       }
