@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
 from flask_socketio import SocketIO
 
+from neurocache.events import Publish
 from neurocache.hub import Hub
 from neurocache.logging_setup import configure_logging
 from neurocache.settings import Settings, load_settings
@@ -114,7 +115,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     return app
 
 
-def _emitter(socketio: SocketIO):
+def _emitter(socketio: SocketIO) -> Publish:
     def publish(event: str, payload: dict[str, Any], room: str | None = None) -> None:
         socketio.emit(event, payload, to=room)
 
@@ -122,7 +123,7 @@ def _emitter(socketio: SocketIO):
 
 
 def hub_of(app: Flask) -> Hub:
-    return app.extensions["neurocache"]
+    return cast(Hub, app.extensions["neurocache"])
 
 
 def socketio_of(app: Flask) -> SocketIO:

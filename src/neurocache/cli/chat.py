@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -115,4 +115,4 @@ def _start_an_installed_model(hub: Hub) -> str:
                 f"at GET /api/v1/models/{chosen['id']}/logs",
             )
         time.sleep(0.1)
-    return chosen["id"]
+    return cast(str, chosen["id"])

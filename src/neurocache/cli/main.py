@@ -11,7 +11,7 @@ import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,6 +29,9 @@ from neurocache.settings import (
     setting_sources,
 )
 from neurocache.store.audit import Actor
+
+if TYPE_CHECKING:
+    from neurocache.hub import Hub
 
 CLI_ACTOR = Actor("cli")
 
@@ -279,7 +282,7 @@ def keys() -> None:
     """Create, list and revoke API keys."""
 
 
-def _hub(kwargs: dict[str, Any]):
+def _hub(kwargs: dict[str, Any]) -> Hub:
     from neurocache.hub import Hub
 
     settings, _ = settings_from(kwargs)

@@ -197,7 +197,7 @@ def _bar(total: int | None, label: str) -> Any:
 
 
 def _pull_via_hub(running: HubClient, model_id: str) -> dict[str, Any]:
-    model = _call(running, "POST", f"/{model_id}/download")
+    model: dict[str, Any] = _call(running, "POST", f"/{model_id}/download")
     retries = _Retries()
     with _bar(model.get("size"), model_id) as bar:
         while model["state"] == "downloading":

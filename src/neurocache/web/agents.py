@@ -43,27 +43,27 @@ class AgentList(BaseModel):
 
 @bp.post("/agents")
 @endpoint(scope="write", body=NewAgent, responses={201: AgentRecord})
-def create_agent(body: NewAgent):
+def create_agent(body: NewAgent) -> tuple[AgentRecord, int]:
     """A new agent; the answer names the room to join and its memory tiers."""
     return current_hub().agents.create(current_actor(), **body.model_dump()), 201
 
 
 @bp.get("/agents")
 @endpoint(scope="read", query=PageQuery, responses={200: AgentList})
-def list_agents(query: PageQuery):
+def list_agents(query: PageQuery) -> dict[str, Any]:
     agents, next_cursor = current_hub().agents.list(limit=query.limit, cursor=query.cursor)
     return {"agents": agents, "next_cursor": next_cursor}
 
 
 @bp.get("/agents/<agent_id>")
 @endpoint(scope="read", responses={200: AgentRecord})
-def get_agent(agent_id: str):
+def get_agent(agent_id: str) -> AgentRecord:
     return current_hub().agents.get(agent_id)
 
 
 @bp.patch("/agents/<agent_id>")
 @endpoint(scope="write", body=AgentChange, responses={200: AgentRecord})
-def update_agent(agent_id: str, body: AgentChange):
+def update_agent(agent_id: str, body: AgentChange) -> AgentRecord:
     """Rename it, or change its persona, model, temperature or knowledge."""
     changes = body.model_dump(exclude_unset=True)
     if any(changes.get(name, "") is None for name in ("name", "persona")):
@@ -73,7 +73,7 @@ def update_agent(agent_id: str, body: AgentChange):
 
 @bp.delete("/agents/<agent_id>")
 @endpoint(scope="write", responses={204: None})
-def delete_agent(agent_id: str):
+def delete_agent(agent_id: str) -> tuple[str, int]:
     """The agent and every memory it owns."""
     hub = current_hub()
     hub.agents.delete(agent_id, current_actor())  # its memories leave the index (event)
@@ -147,7 +147,7 @@ def tiers_of(raw: str | None) -> list[str] | None:
 
 @bp.get("/agents/<agent_id>/memories")
 @endpoint(scope="read", query=AgentMemoryQuery, responses={200: AgentMemoryList})
-def list_agent_memories(agent_id: str, query: AgentMemoryQuery):
+def list_agent_memories(agent_id: str, query: AgentMemoryQuery) -> dict[str, Any]:
     """Newest first, in one tier or several (`?tier=working,long_term`)."""
     hub = current_hub()
     memories, next_cursor = hub.tiers.list(
@@ -161,14 +161,14 @@ def list_agent_memories(agent_id: str, query: AgentMemoryQuery):
 
 @bp.post("/agents/<agent_id>/memories")
 @endpoint(scope="write", body=NewAgentMemory, responses={201: MemoryRecord})
-def create_agent_memory(agent_id: str, body: NewAgentMemory):
+def create_agent_memory(agent_id: str, body: NewAgentMemory) -> tuple[MemoryRecord, int]:
     """A memory of the agent's, in a tier; searchable at once."""
     return current_hub().tiers.create(agent_id, current_actor(), **body.model_dump()), 201
 
 
 @bp.post("/agents/<agent_id>/search")
 @endpoint(scope="read", body=AgentMemorySearch, responses={200: AgentMemoryResults})
-def search_agent_memories(agent_id: str, body: AgentMemorySearch):
+def search_agent_memories(agent_id: str, body: AgentMemorySearch) -> dict[str, Any]:
     """The agent's memories most relevant to `query` (in `tiers`, or all)."""
     hub = current_hub()
     results = hub.tiers.search(agent_id, body.query, tiers=body.tiers, k=body.k, mode=body.mode)
@@ -177,7 +177,7 @@ def search_agent_memories(agent_id: str, body: AgentMemorySearch):
 
 @bp.post("/agents/<agent_id>/consolidate")
 @endpoint(scope="write", body=Consolidate, responses={200: Consolidated}, errors=MODEL_ERRORS)
-def consolidate_agent_memories(agent_id: str, body: Consolidate):
+def consolidate_agent_memories(agent_id: str, body: Consolidate) -> dict[str, Any]:
     """Run the consolidation now (it also runs on a schedule): old working memories
     become a long-term summary and move to the archive."""
     return current_hub().tiers.consolidate(agent_id, max_age_s=body.older_than_s)
@@ -185,14 +185,14 @@ def consolidate_agent_memories(agent_id: str, body: Consolidate):
 
 @bp.get("/agents/<agent_id>/memories/<memory_id>")
 @endpoint(scope="read", responses={200: MemoryRecord})
-def get_agent_memory(agent_id: str, memory_id: str):
+def get_agent_memory(agent_id: str, memory_id: str) -> MemoryRecord:
     seen(memory_id)
     return current_hub().tiers.get(agent_id, memory_id)
 
 
 @bp.patch("/agents/<agent_id>/memories/<memory_id>")
 @endpoint(scope="write", body=AgentMemoryChange, responses={200: MemoryRecord})
-def update_agent_memory(agent_id: str, memory_id: str, body: AgentMemoryChange):
+def update_agent_memory(agent_id: str, memory_id: str, body: AgentMemoryChange) -> MemoryRecord:
     """Change its content (hash and vector follow), metadata or tier."""
     changes = body.model_dump(exclude_unset=True)
     if any(value is None for value in changes.values()):
@@ -203,7 +203,7 @@ def update_agent_memory(agent_id: str, memory_id: str, body: AgentMemoryChange):
 
 @bp.post("/agents/<agent_id>/memories/<memory_id>/move")
 @endpoint(scope="write", body=MoveMemory, responses={200: MemoryRecord})
-def move_agent_memory(agent_id: str, memory_id: str, body: MoveMemory):
+def move_agent_memory(agent_id: str, memory_id: str, body: MoveMemory) -> MemoryRecord:
     """Into another tier."""
     seen(memory_id)
     return current_hub().tiers.move(agent_id, memory_id, body.tier, current_actor())
@@ -211,7 +211,7 @@ def move_agent_memory(agent_id: str, memory_id: str, body: MoveMemory):
 
 @bp.delete("/agents/<agent_id>/memories/<memory_id>")
 @endpoint(scope="write", responses={204: None})
-def delete_agent_memory(agent_id: str, memory_id: str):
+def delete_agent_memory(agent_id: str, memory_id: str) -> tuple[str, int]:
     seen(memory_id)
     current_hub().tiers.delete(agent_id, memory_id, current_actor())
     return "", 204

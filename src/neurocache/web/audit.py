@@ -45,7 +45,7 @@ class AuditList(BaseModel):
 
 @bp.get("")
 @endpoint(scope="admin", query=AuditQuery, responses={200: AuditList})
-def list_audit(query: AuditQuery):
+def list_audit(query: AuditQuery) -> dict[str, Any]:
     """Audit entries, newest first, filtered by action, target, actor or time."""
     entries, next_cursor = current_hub().audit.list(
         limit=query.limit,

@@ -3,6 +3,8 @@ browser client's session cookie."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import current_app, g, request
 
 from neurocache.access.keys import OWNER, Principal
@@ -15,7 +17,7 @@ SESSION_COOKIE = "nc_session"
 
 
 def current_hub() -> Hub:
-    return current_app.extensions["neurocache"]
+    return cast(Hub, current_app.extensions["neurocache"])
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -54,9 +56,9 @@ def require(scope: str) -> Principal:
 
 def current_principal() -> Principal:
     """Who this request is (after `require`)."""
-    return g.principal
+    return cast(Principal, g.principal)
 
 
 def current_actor() -> Actor:
     """The audit actor of this request (after `require`)."""
-    return g.principal.actor(g.get("request_id"))
+    return cast(Principal, g.principal).actor(g.get("request_id"))

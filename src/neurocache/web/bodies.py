@@ -25,7 +25,9 @@ class ChunkedBodyLimit:
         self.app = app
         self.limit = limit
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if not chunked or environ.get("CONTENT_LENGTH"):
             return self.app(environ, start_response)

@@ -78,14 +78,14 @@ def export(kind: str, item_id: str, **options: Any) -> Response:
 
 @bp.get("/collections/<collection_id>/export")
 @endpoint(scope="read", query=CollectionExportQuery, responses={200: CollectionBundle})
-def export_collection(collection_id: str, query: CollectionExportQuery):
+def export_collection(collection_id: str, query: CollectionExportQuery) -> Response:
     """A collection as a bundle: its documents' full text and chunks (with offsets)."""
     return export("collection", collection_id, vectors=query.vectors)
 
 
 @bp.get("/agents/<agent_id>/export")
 @endpoint(scope="read", responses={200: AgentBundle})
-def export_agent(agent_id: str):
+def export_agent(agent_id: str) -> Response:
     """An agent as a bundle: persona, model, collections by name, its memories of every
     tier (those you may see) and the edges among them."""
     return export("agent", agent_id)
@@ -93,7 +93,7 @@ def export_agent(agent_id: str):
 
 @bp.get("/conversations/<conversation_id>/export/bundle")
 @endpoint(scope="read", responses={200: ConversationBundle})
-def export_conversation(conversation_id: str):
+def export_conversation(conversation_id: str) -> Response:
     """A conversation as a bundle: settings and every message (branches too), with
     roles, sources and times; a fork carries the history it shares."""
     return export("conversation", conversation_id)
@@ -101,7 +101,7 @@ def export_conversation(conversation_id: str):
 
 @bp.get("/channels/<channel_id>/export")
 @endpoint(scope="read", responses={200: ChannelBundle})
-def export_channel(channel_id: str):
+def export_channel(channel_id: str) -> Response:
     """A channel as a bundle: members by name, messages in `seq` order with their
     authors, threads and mentions."""
     return export("channel", channel_id)
@@ -109,7 +109,7 @@ def export_channel(channel_id: str):
 
 @bp.get("/export/chats")
 @endpoint(scope="read", responses={200: None})
-def export_chats():
+def export_chats() -> Response:
     """Every conversation and channel you may read, as JSONL (streamed): a header line,
     then one line per conversation or channel."""
     lines = for_hub(current_hub()).export_chats(current_principal().person)
@@ -134,7 +134,7 @@ class ImportAnswer(RootModel[ImportedOut | HistoryImportedOut]):
 
 @bp.post("/import")
 @endpoint(scope="write", query=ImportQuery, responses={201: ImportAnswer}, errors=CONFLICT)
-def import_bundle(query: ImportQuery):
+def import_bundle(query: ImportQuery) -> tuple[dict[str, Any], int]:
     """Import a bundle: JSON (`application/json`), or JSONL (`application/x-ndjson`) for
     every chat. All or nothing; the answer maps each id of the bundle to its new id.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 from pydantic import (
     Field,
     field_validator,
@@ -55,7 +56,7 @@ class CaptureAccepted(Accepted):
 @endpoint(
     scope="write", body=NewCapture, responses={202: CaptureAccepted}, headers=IDEMPOTENCY_HELP
 )
-def add_capture(body: NewCapture):
+def add_capture(body: NewCapture) -> ResponseReturnValue:
     """Save a page, selection or note; the same content twice is kept once."""
     capture = body.model_dump(mode="json")
     return replayed(

@@ -5,7 +5,7 @@ sees them all. Messages page by `seq`: `before` scrolls back, `after` catches up
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from flask import Blueprint
 from pydantic import BaseModel, Field, model_validator
@@ -143,7 +143,7 @@ def channel_with_presence(channel_id: str) -> ChannelDetail:
 
 @bp.post("/channels")
 @endpoint(scope="write", body=NewChannel, responses={201: ChannelDetail}, errors=CONFLICT)
-def create_channel(body: NewChannel):
+def create_channel(body: NewChannel) -> tuple[ChannelDetail, int]:
     """A new channel; whoever creates it is its first member."""
     hub = current_hub()
     channel = hub.channels.create(current_actor(), person(), **body.model_dump())
@@ -152,7 +152,7 @@ def create_channel(body: NewChannel):
 
 @bp.get("/channels")
 @endpoint(scope="read", query=ChannelListQuery, responses={200: ChannelList})
-def list_channels(query: ChannelListQuery):
+def list_channels(query: ChannelListQuery) -> dict[str, Any]:
     """The channels you may read, newest first."""
     channels, next_cursor = current_hub().channels.list(
         person(), archived=query.archived, limit=query.limit, cursor=query.cursor
@@ -162,14 +162,14 @@ def list_channels(query: ChannelListQuery):
 
 @bp.get("/channels/<channel_id>")
 @endpoint(scope="read", responses={200: ChannelDetail})
-def get_channel(channel_id: str):
+def get_channel(channel_id: str) -> ChannelDetail:
     readable(channel_id)
     return channel_with_presence(channel_id)
 
 
 @bp.patch("/channels/<channel_id>")
 @endpoint(scope="write", body=ChannelChange, responses={200: ChannelRecord}, errors=CONFLICT)
-def update_channel(channel_id: str, body: ChannelChange):
+def update_channel(channel_id: str, body: ChannelChange) -> ChannelRecord:
     """Rename, describe, archive (`archived: true`) or bring back (`archived: false`): the
     channel's creator, or the hub's owner."""
     manageable(channel_id)
@@ -181,7 +181,7 @@ def update_channel(channel_id: str, body: ChannelChange):
 
 @bp.get("/channels/<channel_id>/members")
 @endpoint(scope="read", responses={200: MemberList})
-def list_members(channel_id: str):
+def list_members(channel_id: str) -> dict[str, list[MemberRecord]]:
     """People and agents of the channel; `online` for those connected right now."""
     readable(channel_id)
     return {"members": with_presence(channel_id, current_hub().channels.members(channel_id))}
@@ -189,7 +189,7 @@ def list_members(channel_id: str):
 
 @bp.post("/channels/<channel_id>/members")
 @endpoint(scope="write", body=NewMember, responses={201: MemberRecord}, errors=CONFLICT)
-def add_member(channel_id: str, body: NewMember):
+def add_member(channel_id: str, body: NewMember) -> tuple[MemberRecord, int]:
     """An agent (`mode`: answer when @mentioned, or `auto`) or a person. Adding one again
     changes its mode."""
     writable(channel_id)
@@ -206,7 +206,7 @@ def add_member(channel_id: str, body: NewMember):
 
 @bp.delete("/channels/<channel_id>/members/<member>")
 @endpoint(scope="write", responses={204: None}, errors=CONFLICT)
-def remove_member(channel_id: str, member: str):
+def remove_member(channel_id: str, member: str) -> tuple[str, int]:
     """`member` as listed: `owner`, `user:<id>` or `agent:<id>`. Anyone may leave; removing
     someone else is the channel's creator's (or the hub owner's)."""
     if member == person():
@@ -220,7 +220,7 @@ def remove_member(channel_id: str, member: str):
 
 @bp.get("/channels/<channel_id>/messages")
 @endpoint(scope="read", query=MessagesQuery, responses={200: MessagePage})
-def list_messages(channel_id: str, query: MessagesQuery):
+def list_messages(channel_id: str, query: MessagesQuery) -> MessagePage:
     """Oldest first. Newest page by default; `before=<seq>` scrolls back; `after=<seq>`
     catches up on what came since; `thread=<message id>` lists a thread."""
     readable(channel_id)
@@ -236,7 +236,7 @@ def list_messages(channel_id: str, query: MessagesQuery):
     responses={201: ChannelPosted, 200: ChannelPosted},
     errors=CONFLICT + MODEL_ERRORS,
 )
-def post_message(channel_id: str, body: NewChannelMessage):
+def post_message(channel_id: str, body: NewChannelMessage) -> tuple[dict[str, Any], int]:
     """Say something. Agents @mentioned, and agents in `auto` mode, answer in turn (their
     replies stream as `message.delta` in room `channel:<id>`)."""
     writable(channel_id)
@@ -257,14 +257,14 @@ def post_message(channel_id: str, body: NewChannelMessage):
 
 @bp.get("/channels/<channel_id>/messages/<message_id>")
 @endpoint(scope="read", responses={200: ChannelMessageRecord})
-def get_message(channel_id: str, message_id: str):
+def get_message(channel_id: str, message_id: str) -> ChannelMessageRecord:
     readable(channel_id)
     return current_hub().channel_messages.get(channel_id, message_id)
 
 
 @bp.patch("/channels/<channel_id>/messages/<message_id>")
 @endpoint(scope="chat", body=MessageChange, responses={200: ChannelMessageRecord}, errors=CONFLICT)
-def edit_message(channel_id: str, message_id: str, body: MessageChange):
+def edit_message(channel_id: str, message_id: str, body: MessageChange) -> ChannelMessageRecord:
     """Its author (or the hub's owner) may change it; `message.updated` tells the room."""
     writable(channel_id)
     return current_hub().channel_messages.edit(
@@ -274,7 +274,7 @@ def edit_message(channel_id: str, message_id: str, body: MessageChange):
 
 @bp.post("/channels/<channel_id>/messages/<message_id>/stop")
 @endpoint(scope="chat", responses={200: ChannelMessageRecord}, errors=CONFLICT)
-def stop_agent_reply(channel_id: str, message_id: str):
+def stop_agent_reply(channel_id: str, message_id: str) -> ChannelMessageRecord:
     """Stop an agent's reply being written; what it wrote so far is kept (status `stopped`:
     `message.completed` tells the room)."""
     writable(channel_id)
@@ -283,7 +283,7 @@ def stop_agent_reply(channel_id: str, message_id: str):
 
 @bp.delete("/channels/<channel_id>/messages/<message_id>")
 @endpoint(scope="chat", responses={204: None}, errors=CONFLICT)
-def delete_message(channel_id: str, message_id: str):
+def delete_message(channel_id: str, message_id: str) -> tuple[str, int]:
     """Its author (or the hub's owner) may delete it; `message.deleted` tells the room."""
     writable(channel_id)
     current_hub().channel_messages.delete(channel_id, message_id, person(), current_actor())
@@ -294,7 +294,7 @@ def delete_message(channel_id: str, message_id: str):
 @endpoint(
     scope="chat", body=ChannelQuestion, responses={200: QueryAnswer}, errors=CONFLICT + MODEL_ERRORS
 )
-def query_channel(channel_id: str, body: ChannelQuestion):
+def query_channel(channel_id: str, body: ChannelQuestion) -> QueryAnswer:
     """Every agent of the channel answers from its own knowledge and memory; then one
     combined answer, with the sources of all."""
     if not body.post:

@@ -4,8 +4,10 @@ becomes an HttpOnly, SameSite=Strict cookie."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from flask import Blueprint, Response, jsonify, redirect, request, send_from_directory
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, Field
 
 from neurocache.access.keys import OWNER, Principal
@@ -54,19 +56,20 @@ def with_session(response: Response, token: str) -> Response:
 
 
 @bp.get("/")
-def index():
+def index() -> ResponseReturnValue:
     token = request.args.get("token")
     if token is not None:
         # Redirect so the token leaves the address bar and the history. A link that is not
         # (or no longer) this hub's lands on the sign-in page, which says so: no cookie.
         if not current_hub().owner_token.matches(token):
             return redirect("/?signin=stale", code=303)
-        return with_session(redirect("/", code=303), token)
+        # Flask's redirect makes the app's response class; its stub says werkzeug's base.
+        return with_session(cast(Response, redirect("/", code=303)), token)
     return send_from_directory(client_dir(), "index.html", max_age=0)
 
 
 @bp.get("/app/<path:filename>")
-def asset(filename: str):
+def asset(filename: str) -> Response:
     return send_from_directory(client_dir(), filename, max_age=0)
 
 
@@ -89,7 +92,7 @@ class Session(BaseModel):
 
 @bp.post("/api/v1/session")
 @endpoint(scope=None, body=Login, responses={200: Session})
-def login(body: Login):
+def login(body: Login) -> Response:
     """Sign the browser in with the owner's token; sets the session cookie."""
     if not current_hub().owner_token.matches(body.token):
         raise Unauthorized("that token is not this hub's login token")
@@ -99,14 +102,14 @@ def login(body: Login):
 
 @bp.get("/api/v1/session")
 @endpoint(scope="read", responses={200: Session})
-def whoami():
+def whoami() -> dict[str, dict[str, object]]:
     """Who the credentials of this request belong to."""
     return {"principal": principal_view(require("read"))}
 
 
 @bp.delete("/api/v1/session")
 @endpoint(scope=None, responses={200: None})
-def logout():
+def logout() -> Response:
     """Forget the session cookie."""
     response = jsonify({"ok": True})
     response.delete_cookie(SESSION_COOKIE, path="/", samesite="Strict", httponly=True)

@@ -33,7 +33,7 @@ class CollectionList(BaseModel):
 
 @bp.post("/collections")
 @endpoint(scope="write", body=NewCollection, responses={201: CollectionRecord}, errors=CONFLICT)
-def create_collection(body: NewCollection):
+def create_collection(body: NewCollection) -> tuple[CollectionRecord, int]:
     """Create a named knowledge base."""
     return current_hub().knowledge.create_collection(
         body.name, body.description, current_actor()
@@ -53,7 +53,7 @@ class CollectionDeletion(QueryModel):
 
 @bp.patch("/collections/<collection_id>")
 @endpoint(scope="write", body=CollectionChange, responses={200: CollectionRecord}, errors=CONFLICT)
-def update_collection(collection_id: str, body: CollectionChange):
+def update_collection(collection_id: str, body: CollectionChange) -> CollectionRecord:
     """Rename a collection or change its description (by id or name)."""
     return current_hub().knowledge.update_collection(
         collection_id, current_actor(), name=body.name, description=body.description
@@ -62,7 +62,7 @@ def update_collection(collection_id: str, body: CollectionChange):
 
 @bp.delete("/collections/<collection_id>")
 @endpoint(scope="write", query=CollectionDeletion, responses={200: CollectionDeleted})
-def delete_collection(collection_id: str, query: CollectionDeletion):
+def delete_collection(collection_id: str, query: CollectionDeletion) -> CollectionDeleted:
     """Delete a collection; its documents stay (in no collection) unless
     `?documents=delete`."""
     return current_hub().knowledge.delete_collection(
@@ -72,13 +72,13 @@ def delete_collection(collection_id: str, query: CollectionDeletion):
 
 @bp.get("/collections/<collection_id>")
 @endpoint(scope="read", responses={200: CollectionDetail})
-def get_collection(collection_id: str):
+def get_collection(collection_id: str) -> CollectionDetail:
     """A collection (by id or name), its document count, and who draws on it."""
     return current_hub().knowledge.get_collection(collection_id)
 
 
 @bp.get("/collections")
 @endpoint(scope="read", responses={200: CollectionList})
-def list_collections():
+def list_collections() -> dict[str, list[CollectionRecord]]:
     """Every collection, by name."""
     return {"collections": current_hub().knowledge.list_collections()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, Field
@@ -76,7 +76,7 @@ def only_your_own_conversations() -> None:
 
 @bp.post("/conversations")
 @endpoint(scope="chat", body=NewConversation, responses={201: ConversationRecord})
-def create_conversation(body: NewConversation):
+def create_conversation(body: NewConversation) -> tuple[ConversationRecord, int]:
     """Start a conversation."""
     return current_hub().conversations.create(
         current_actor(), **body.model_dump(), owner=current_principal().person
@@ -85,7 +85,7 @@ def create_conversation(body: NewConversation):
 
 @bp.get("/conversations")
 @endpoint(scope="chat", query=PageQuery, responses={200: ConversationList})
-def list_conversations(query: PageQuery):
+def list_conversations(query: PageQuery) -> dict[str, Any]:
     """Newest first, paged with `cursor`."""
     conversations, next_cursor = current_hub().conversations.list(
         limit=query.limit, cursor=query.cursor, person=current_principal().person
@@ -95,14 +95,14 @@ def list_conversations(query: PageQuery):
 
 @bp.get("/conversations/<conversation_id>")
 @endpoint(scope="chat", responses={200: ConversationDetail})
-def get_conversation(conversation_id: str):
+def get_conversation(conversation_id: str) -> ConversationDetail:
     """With its messages, oldest first (a fork shows the history it shares)."""
     return current_hub().conversations.get(conversation_id)
 
 
 @bp.patch("/conversations/<conversation_id>")
 @endpoint(scope="chat", body=ConversationChange, responses={200: ConversationRecord})
-def update_conversation(conversation_id: str, body: ConversationChange):
+def update_conversation(conversation_id: str, body: ConversationChange) -> ConversationRecord:
     """Rename it, or change what it draws from."""
     changes = body.model_dump(exclude_unset=True)
     nulls = [
@@ -117,7 +117,7 @@ def update_conversation(conversation_id: str, body: ConversationChange):
 
 @bp.delete("/conversations/<conversation_id>")
 @endpoint(scope="chat", responses={204: None})
-def delete_conversation(conversation_id: str):
+def delete_conversation(conversation_id: str) -> tuple[str, int]:
     """Its messages go with it, but for those a fork still shows."""
     hub = current_hub()
     hub.conversations.delete(conversation_id, current_actor())  # and leaves the index (event)
@@ -127,7 +127,7 @@ def delete_conversation(conversation_id: str):
 
 @bp.get("/conversations/<conversation_id>/export")
 @endpoint(scope="chat", query=ExportQuery, responses={200: None})
-def export_conversation(conversation_id: str, query: ExportQuery):
+def export_conversation(conversation_id: str, query: ExportQuery) -> Response:
     """The whole conversation as Markdown (for people) or JSON (for programs)."""
     body, mime = current_hub().conversations.export(conversation_id, query.format)
     extension = "md" if query.format == "markdown" else "json"
@@ -143,7 +143,7 @@ def export_conversation(conversation_id: str, query: ExportQuery):
 
 @bp.post("/conversations/<conversation_id>/messages")
 @endpoint(scope="chat", body=NewMessage, responses={200: Posted, 202: Posted}, errors=MODEL_ERRORS)
-def post_message(conversation_id: str, body: NewMessage):
+def post_message(conversation_id: str, body: NewMessage) -> tuple[Posted, int]:
     """Ask. The reply streams in room `conversation:<id>` (`message.delta`, then
     `message.completed`); with `wait`, the answer carries the finished reply."""
     posted = current_hub().answers.post(conversation_id, body.content, wait=body.wait)
@@ -157,7 +157,7 @@ def post_message(conversation_id: str, body: NewMessage):
     responses={200: Posted, 202: Posted},
     errors=CONFLICT + MODEL_ERRORS,
 )
-def regenerate(conversation_id: str, message_id: str, body: Regenerate):
+def regenerate(conversation_id: str, message_id: str, body: Regenerate) -> tuple[Posted, int]:
     """Another reply to the same question, beside the first (kept as a branch)."""
     posted = current_hub().answers.regenerate(conversation_id, message_id, wait=body.wait)
     return posted, 200 if body.wait else 202
@@ -165,7 +165,7 @@ def regenerate(conversation_id: str, message_id: str, body: Regenerate):
 
 @bp.post("/conversations/<conversation_id>/messages/<message_id>/stop")
 @endpoint(scope="chat", responses={200: MessageRecord}, errors=CONFLICT)
-def stop_reply(conversation_id: str, message_id: str):
+def stop_reply(conversation_id: str, message_id: str) -> MessageRecord:
     """Stop a reply being written; what it wrote so far is kept (status `stopped`)."""
     hub = current_hub()
     if hub.conversations.message(message_id).conversation_id != conversation_id:
@@ -179,7 +179,7 @@ class Branch(RequestModel):
 
 @bp.post("/conversations/<conversation_id>/branch")
 @endpoint(scope="chat", body=Branch, responses={200: ConversationDetail})
-def show_branch(conversation_id: str, body: Branch):
+def show_branch(conversation_id: str, body: Branch) -> ConversationDetail:
     """Show another branch: the conversation goes on from that reply (regenerated replies
     stay side by side, as `siblings`)."""
     return current_hub().conversations.show_branch(
@@ -189,7 +189,7 @@ def show_branch(conversation_id: str, body: Branch):
 
 @bp.post("/conversations/<conversation_id>/fork")
 @endpoint(scope="chat", body=Fork, responses={201: ConversationDetail}, errors=CONFLICT)
-def fork_conversation(conversation_id: str, body: Fork):
+def fork_conversation(conversation_id: str, body: Fork) -> tuple[ConversationDetail, int]:
     """A new conversation sharing this one's history up to `message_id`."""
     return current_hub().conversations.fork(
         conversation_id, body.message_id, current_actor(), body.title, current_principal().person

@@ -7,6 +7,7 @@ import re
 from typing import Any, Literal
 
 from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -97,7 +98,9 @@ def idempotency_key(part: str = "") -> str | None:
     return hashlib.sha256(f"{current_actor().name}\0{given}\0{part}".encode()).hexdigest()
 
 
-def replayed(answer: Accepted | dict[str, Any], status: int) -> Any:
+def replayed(
+    answer: Accepted | dict[str, Any], status: int
+) -> tuple[dict[str, Any], int, dict[str, str]]:
     """A replayed answer says so in a header too, as other APIs with idempotency keys do."""
     body = plain(answer)
     headers = {"Idempotent-Replayed": "true"} if body.get("replayed") else {}
@@ -119,7 +122,7 @@ IDEMPOTENCY_HELP = {
     responses={202: AcceptedAnswer},
     headers=IDEMPOTENCY_HELP,
 )
-def add_document(body: NewDocument | None):
+def add_document(body: NewDocument | None) -> ResponseReturnValue:
     """Take in documents: JSON text/HTML, or uploaded files (multipart, one or many).
 
     Each is indexed in the background (follow its job). With several files, the answer
@@ -145,7 +148,7 @@ def add_document(body: NewDocument | None):
     )
 
 
-def _upload(knowledge: Any):
+def _upload(knowledge: Any) -> ResponseReturnValue:
     files = request.files.getlist("file")
     if not files:
         raise InvalidInput("send the files in the multipart field `file`")
@@ -191,14 +194,14 @@ def _upload(knowledge: Any):
 
 @bp.get("/documents/<document_id>")
 @endpoint(scope="read", responses={200: DocumentRecord})
-def get_document(document_id: str):
+def get_document(document_id: str) -> DocumentRecord:
     """One document and its indexing status."""
     return current_hub().knowledge.get_document(document_id)
 
 
 @bp.delete("/documents/<document_id>")
 @endpoint(scope="write", responses={200: DocumentRecord})
-def delete_document(document_id: str):
+def delete_document(document_id: str) -> DocumentRecord:
     """Delete a document: its chunks leave every index."""
     return current_hub().knowledge.delete_document(document_id, current_actor())
 
@@ -221,7 +224,7 @@ class DocumentChange(RequestModel):
 
 @bp.get("/documents")
 @endpoint(scope="read", query=DocumentQuery, responses={200: DocumentList})
-def list_documents(query: DocumentQuery):
+def list_documents(query: DocumentQuery) -> dict[str, Any]:
     """Documents, newest first, by collection and status."""
     documents, next_cursor = current_hub().knowledge.list_documents(
         collection=query.collection, status=query.status, limit=query.limit, cursor=query.cursor
@@ -231,6 +234,6 @@ def list_documents(query: DocumentQuery):
 
 @bp.patch("/documents/<document_id>")
 @endpoint(scope="write", body=DocumentChange, responses={200: DocumentRecord})
-def move_document(document_id: str, body: DocumentChange):
+def move_document(document_id: str, body: DocumentChange) -> DocumentRecord:
     """Move a document to another collection."""
     return current_hub().knowledge.move_document(document_id, body.collection, current_actor())

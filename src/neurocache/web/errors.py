@@ -175,12 +175,14 @@ class SocketIOErrorShape:
         self.app = app
         self.path = path
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         if not environ.get("PATH_INFO", "").startswith(self.path):
             return self.app(environ, start_response)
         failed: dict[str, int] = {}
 
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             code = int(status.split(" ", 1)[0])
             if code < 400:
                 return start_response(status, headers, exc_info)

@@ -31,7 +31,7 @@ class FolderList(BaseModel):
 
 @bp.post("/folders")
 @endpoint(scope="admin", body=NewFolder, responses={201: FolderRecord}, errors=CONFLICT)
-def watch_folder(body: NewFolder):
+def watch_folder(body: NewFolder) -> tuple[FolderRecord, int]:
     """Watch a folder: its files go in now, and changes follow (owner only)."""
     owner = current_principal().kind == "owner"
     return current_hub().folders.register(
@@ -41,13 +41,13 @@ def watch_folder(body: NewFolder):
 
 @bp.get("/folders")
 @endpoint(scope="read", responses={200: FolderList})
-def list_folders():
+def list_folders() -> dict[str, list[FolderRecord]]:
     """The watched folders."""
     return {"folders": current_hub().folders.list()}
 
 
 @bp.delete("/folders/<folder_id>")
 @endpoint(scope="admin", responses={200: FolderRecord})
-def unwatch_folder(folder_id: str):
+def unwatch_folder(folder_id: str) -> FolderRecord:
     """Stop watching a folder (its documents stay)."""
     return current_hub().folders.remove(folder_id, current_actor())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
@@ -40,7 +42,7 @@ class OneKey(BaseModel):
 
 @bp.get("")
 @endpoint(scope="admin", query=PageQuery, responses={200: KeyList})
-def list_keys(query: PageQuery):
+def list_keys(query: PageQuery) -> dict[str, Any]:
     """List API keys, newest first (revoked ones included)."""
     keys, next_cursor = current_hub().keys.list(limit=query.limit, cursor=query.cursor)
     return {"keys": keys, "next_cursor": next_cursor}
@@ -48,7 +50,7 @@ def list_keys(query: PageQuery):
 
 @bp.post("")
 @endpoint(scope="admin", body=NewKey, responses={201: CreatedKey})
-def create_key(body: NewKey):
+def create_key(body: NewKey) -> tuple[dict[str, Any], int]:
     """Create a key; the answer holds its secret, shown once."""
     view, secret = current_hub().keys.create(body.name, list(body.scopes), current_actor())
     return {**view.plain(), "secret": secret}, 201
@@ -56,13 +58,13 @@ def create_key(body: NewKey):
 
 @bp.get("/<key_id>")
 @endpoint(scope="admin", responses={200: OneKey})
-def get_key(key_id: str):
+def get_key(key_id: str) -> dict[str, KeyRecord]:
     """One key (never its secret)."""
     return {"key": current_hub().keys.get(key_id)}
 
 
 @bp.delete("/<key_id>")
 @endpoint(scope="admin", responses={200: OneKey})
-def revoke_key(key_id: str):
+def revoke_key(key_id: str) -> dict[str, KeyRecord]:
     """Revoke a key: it stops working at once. Revoking twice is harmless."""
     return {"key": current_hub().keys.revoke(key_id, current_actor())}

@@ -67,7 +67,7 @@ class CreatedMemories(RootModel[MemoryRecord | MemoriesOut]):
 
 @bp.post("/memories")
 @endpoint(scope="write", body=NewMemories, responses={201: CreatedMemories})
-def create_memory(body: NewMemories):
+def create_memory(body: NewMemories) -> tuple[dict[str, list[MemoryRecord]] | MemoryRecord, int]:
     """A memory of your own kind (a note, a fact, a turn of a chat: `metadata.thread`,
     `speaker`, `at`), or a list of up to 1000 in one transaction; searchable at once
     (a list is embedded in batches)."""
@@ -101,7 +101,7 @@ class RecentQuery(QueryModel):
 
 @bp.get("/memories")
 @endpoint(scope="read", query=RecentQuery, responses={200: MemoriesOut})
-def recent_memories(query: RecentQuery):
+def recent_memories(query: RecentQuery) -> dict[str, list[MemoryRecord]]:
     """The newest memories first (of any kind but document chunks, unless `kind` names
     them), those you may see."""
     hub = current_hub()
@@ -114,7 +114,7 @@ def recent_memories(query: RecentQuery):
 
 @bp.get("/memories/<memory_id>")
 @endpoint(scope="read", responses={200: MemoryRecord})
-def get_memory(memory_id: str):
+def get_memory(memory_id: str) -> MemoryRecord:
     """One memory, of any kind."""
     seen(memory_id)
     return current_hub().graph.get(memory_id)
@@ -122,7 +122,7 @@ def get_memory(memory_id: str):
 
 @bp.patch("/memories/<memory_id>")
 @endpoint(scope="write", body=MemoryChange, responses={200: MemoryRecord}, errors=CONFLICT)
-def update_memory(memory_id: str, body: MemoryChange):
+def update_memory(memory_id: str, body: MemoryChange) -> MemoryRecord:
     """Change its content (its hash and vector follow), metadata or tier."""
     changes = body.model_dump(exclude_unset=True)
     if changes.get("content", "") is None or changes.get("metadata", {}) is None:
@@ -138,7 +138,7 @@ def update_memory(memory_id: str, body: MemoryChange):
 
 @bp.delete("/memories/<memory_id>")
 @endpoint(scope="write", responses={204: None})
-def delete_memory(memory_id: str):
+def delete_memory(memory_id: str) -> tuple[str, int]:
     """It leaves every index; its edges go with it."""
     seen(memory_id)
     hub = current_hub()
@@ -150,7 +150,7 @@ def delete_memory(memory_id: str):
 
 @bp.get("/memories/<memory_id>/graph")
 @endpoint(scope="read", query=GraphQuery, responses={200: Neighbourhood})
-def memory_graph(memory_id: str, query: GraphQuery):
+def memory_graph(memory_id: str, query: GraphQuery) -> Neighbourhood:
     """The memories within `depth` edges of this one, either way, and those edges (those
     you may see)."""
     seen(memory_id)
@@ -168,7 +168,7 @@ def memory_graph(memory_id: str, query: GraphQuery):
 
 @bp.post("/edges")
 @endpoint(scope="write", body=NewEdge, responses={201: EdgeRecord}, errors=CONFLICT)
-def create_edge(body: NewEdge):
+def create_edge(body: NewEdge) -> tuple[EdgeRecord, int]:
     """A typed, weighted relation; one that would close a cycle of a hierarchical relation
     (`part_of`, `reply_to`, `forked_from`, `in_session`, `child_of`) is refused with 409."""
     return current_hub().graph.connect(current_actor(), **body.model_dump()), 201
@@ -176,6 +176,6 @@ def create_edge(body: NewEdge):
 
 @bp.delete("/edges/<edge_id>")
 @endpoint(scope="write", responses={204: None})
-def delete_edge(edge_id: str):
+def delete_edge(edge_id: str) -> tuple[str, int]:
     current_hub().graph.disconnect(edge_id, current_actor())
     return "", 204

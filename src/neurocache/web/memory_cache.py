@@ -21,9 +21,9 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
@@ -97,7 +97,7 @@ def _build(state: BlueprintSetupState) -> None:
 
 
 def compat() -> MemoryCache:
-    return current_app.extensions[EXTENSION]
+    return cast(MemoryCache, current_app.extensions[EXTENSION])
 
 
 def projects() -> Projects:
@@ -259,7 +259,7 @@ class RunningLlamafile(RootModel[LlamafileInfo | None]):
 @bp.get("/list_projects")
 @endpoint(scope="read", responses={200: ProjectListAnswer})
 @in_their_convention
-def list_projects():
+def list_projects() -> dict[str, list[ProjectRecord]]:
     """Memory Cache: every project (a collection), with its integer id."""
     return {"projects": projects().list()}
 
@@ -267,7 +267,7 @@ def list_projects():
 @bp.post("/create_project")
 @endpoint(scope="write", query=NewProject, responses={200: ProjectListAnswer})
 @in_their_convention
-def create_project(query: NewProject):
+def create_project(query: NewProject) -> dict[str, list[ProjectRecord]]:
     """Memory Cache: a new project, a collection (a taken name gets a number)."""
     return {"projects": [projects().create(query.project_name, current_actor())]}
 
@@ -275,7 +275,7 @@ def create_project(query: NewProject):
 @bp.post("/update_project")
 @endpoint(scope="write", query=ProjectChange, responses={200: ProjectAnswer})
 @in_their_convention
-def update_project(query: ProjectChange):
+def update_project(query: ProjectChange) -> ProjectRecord:
     """Memory Cache: rename a project (its collection)."""
     return projects().rename(query.project_id, query.project_name, current_actor())
 
@@ -283,7 +283,7 @@ def update_project(query: ProjectChange):
 @bp.delete("/delete_project")
 @endpoint(scope="write", query=ProjectQuery, responses={200: Outcome})
 @in_their_convention
-def delete_project(query: ProjectQuery):
+def delete_project(query: ProjectQuery) -> dict[str, str]:
     """Memory Cache: delete a project: its collection, its documents, its folders' watch
     (unwatching a folder needs `admin`, as `DELETE /api/v1/folders/{id}` does)."""
     watching = projects().directories(query.project_id)
@@ -300,7 +300,7 @@ def delete_project(query: ProjectQuery):
 @bp.post("/create_project_directory")
 @endpoint(scope="admin", query=NewDirectory, responses={200: DirectoryAnswer})
 @in_their_convention
-def create_project_directory(query: NewDirectory):
+def create_project_directory(query: NewDirectory) -> ProjectDirectoryRecord:
     """Memory Cache: add a directory to a project: a watched folder (owner only)."""
     owner = current_principal().kind == "owner"
     return projects().add_directory(query.project_id, query.path, current_actor(), owner=owner)
@@ -309,7 +309,7 @@ def create_project_directory(query: NewDirectory):
 @bp.get("/list_project_directories")
 @endpoint(scope="read", query=ProjectQuery, responses={200: DirectoryListAnswer})
 @in_their_convention
-def list_project_directories(query: ProjectQuery):
+def list_project_directories(query: ProjectQuery) -> list[ProjectDirectoryRecord]:
     """Memory Cache: a project's directories (its collection's watched folders)."""
     return projects().directories(query.project_id)
 
@@ -317,14 +317,14 @@ def list_project_directories(query: ProjectQuery):
 @bp.delete("/delete_project_directory")
 @endpoint(scope="admin", query=DirectoryQuery, responses={200: DirectoryAnswer})
 @in_their_convention
-def delete_project_directory(query: DirectoryQuery):
+def delete_project_directory(query: DirectoryQuery) -> ProjectDirectoryRecord:
     """Memory Cache: stop watching a directory; the documents taken from it go."""
     return projects().remove_directory(query.directory_id, current_actor())
 
 
 @bp.get("/list_project_files/<project_id>")
 @endpoint(scope="read", responses={200: FileListAnswer})
-def list_project_files(project_id: str):
+def list_project_files(project_id: str) -> Any:
     """Memory Cache: a project's documents, named `<project>/uploads/__path__of__file`."""
     return project_files(integer(project_id))
 
@@ -347,7 +347,7 @@ def integer(text: str) -> int:
 @bp.post("/sync_project_files")
 @endpoint(scope="write", query=ProjectQuery, responses={200: Outcome})
 @in_their_convention
-def sync_project_files(query: ProjectQuery):
+def sync_project_files(query: ProjectQuery) -> dict[str, str]:
     """Memory Cache: compare a project's folders with the disk now."""
     scan = projects().scan(query.project_id)
     if scan.missing:
@@ -359,7 +359,7 @@ def sync_project_files(query: ProjectQuery):
 @bp.post("/check_ingestion_status")
 @endpoint(scope="read", query=ProjectQuery, responses={200: IngestionStatusAnswer})
 @in_their_convention
-def check_ingestion_status(query: ProjectQuery):
+def check_ingestion_status(query: ProjectQuery) -> dict[str, Any]:
     """Memory Cache: whether any document of the project is waiting to be indexed."""
     done = projects().ingestion(query.project_id)
     if done.waiting:
@@ -372,7 +372,7 @@ def check_ingestion_status(query: ProjectQuery):
 @bp.post("/ingest_project_files")
 @endpoint(scope="write", query=ProjectQuery, responses={200: IngestedAnswer})
 @in_their_convention
-def ingest_project_files(query: ProjectQuery):
+def ingest_project_files(query: ProjectQuery) -> dict[str, Any]:
     """Memory Cache: take in what changed in the project's folders; indexing goes on in
     the background (check_ingestion_status follows it), so this answers at once."""
     projects().scan(query.project_id)
@@ -386,7 +386,7 @@ def ingest_project_files(query: ProjectQuery):
 @bp.post("/vector_db_query")
 @endpoint(scope="read", body=ProjectPrompt, responses={200: VectorQueryAnswer})
 @in_their_convention
-def vector_db_query(body: ProjectPrompt):
+def vector_db_query(body: ProjectPrompt) -> list[dict[str, Any]]:
     """Memory Cache: the passages of the project nearest the prompt, by meaning."""
     collection_id = projects().collection_of(body.project_id)
     if not body.prompt.strip():
@@ -417,7 +417,7 @@ def query_hit(project_name: str, result: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/rag_ask")
 @endpoint(scope="chat", body=ProjectPrompt, responses={200: RagAnswer})
-def rag_ask(body: ProjectPrompt):
+def rag_ask(body: ProjectPrompt) -> dict[str, str | None]:
     """Memory Cache: one question answered by the running chat model from the project's
     documents (no history: its client keeps the chat)."""
     try:
@@ -447,7 +447,7 @@ def answer(collection_id: str, prompt: str) -> str:
 @bp.post("/check_waiting_for_chat_status")
 @endpoint(scope="read", query=ProjectQuery, responses={200: WaitingStatusAnswer})
 @in_their_convention
-def check_waiting_for_chat_status(query: ProjectQuery):
+def check_waiting_for_chat_status(query: ProjectQuery) -> dict[str, Any]:
     """Memory Cache: whether a rag_ask of this project is being answered."""
     projects().collection_of(query.project_id)
     waiting = compat().asked.waiting(query.project_id)
@@ -472,7 +472,7 @@ def success(message: str) -> dict[str, str]:
 
 @bp.get("/list_llamafiles")
 @endpoint(scope="read", responses={200: LlamafileList})
-def list_llamafiles():
+def list_llamafiles() -> list[LlamafileInfo]:
     """Memory Cache: the chat models of the catalog and those registered."""
     return [llamafile_info(m) for m in current_hub().models.list() if is_llamafile(m)]
 
@@ -480,7 +480,7 @@ def list_llamafiles():
 @bp.post("/check_llamafile_status")
 @endpoint(scope="read", query=LlamafileQuery, responses={200: LlamafileStatusAnswer})
 @in_their_convention
-def check_llamafile_status(query: LlamafileQuery):
+def check_llamafile_status(query: LlamafileQuery) -> LlamafileStatus:
     """Memory Cache: a chat model's state (`idle`: downloaded, not running)."""
     return llamafile_status(chat_model(query.llamafile_filename))
 
@@ -488,7 +488,7 @@ def check_llamafile_status(query: LlamafileQuery):
 @bp.post("/download_llamafile_by_name")
 @endpoint(scope="admin", query=LlamafileQuery, responses={200: Outcome})
 @in_their_convention
-def download_llamafile_by_name(query: LlamafileQuery):
+def download_llamafile_by_name(query: LlamafileQuery) -> dict[str, str]:
     """Memory Cache: start (or resume) downloading a catalog chat model."""
     model = chat_model(query.llamafile_filename)
     current_hub().models.download(model["id"], current_actor())
@@ -498,7 +498,7 @@ def download_llamafile_by_name(query: LlamafileQuery):
 @bp.post("/start_llamafile")
 @endpoint(scope="admin", query=LlamafileQuery, responses={200: Outcome})
 @in_their_convention
-def start_llamafile(query: LlamafileQuery):
+def start_llamafile(query: LlamafileQuery) -> dict[str, str]:
     """Memory Cache: start a chat model (the one running stops once it answers)."""
     model = chat_model(query.llamafile_filename)
     current_hub().models.start(model["id"], current_actor())
@@ -508,7 +508,7 @@ def start_llamafile(query: LlamafileQuery):
 @bp.post("/stop_llamafile")
 @endpoint(scope="admin", query=LlamafileQuery, responses={200: Outcome})
 @in_their_convention
-def stop_llamafile(query: LlamafileQuery):
+def stop_llamafile(query: LlamafileQuery) -> dict[str, str]:
     """Memory Cache: stop a chat model."""
     model = chat_model(query.llamafile_filename)
     current_hub().models.stop(model["id"], current_actor())
@@ -518,7 +518,7 @@ def stop_llamafile(query: LlamafileQuery):
 @bp.delete("/delete_llamafile")
 @endpoint(scope="admin", query=LlamafileQuery, responses={200: Outcome})
 @in_their_convention
-def delete_llamafile(query: LlamafileQuery):
+def delete_llamafile(query: LlamafileQuery) -> dict[str, str]:
     """Memory Cache: delete a downloaded chat model's file (a registered one is forgotten)."""
     model = chat_model(query.llamafile_filename)
     current_hub().models.delete(model["id"], current_actor())
@@ -527,7 +527,7 @@ def delete_llamafile(query: LlamafileQuery):
 
 @bp.get("/running_llamafile_info")
 @endpoint(scope="read", responses={200: RunningLlamafile})
-def running_llamafile_info():
+def running_llamafile_info() -> Response:
     """Memory Cache: the running chat model, or JSON `null` when none runs."""
     running = current_hub().models.running("chat")
     return jsonify(None if running is None else llamafile_info(running).plain())

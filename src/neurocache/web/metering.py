@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import time
-from typing import TypedDict
+from typing import TypedDict, cast
 
 from flask import Flask, Response, g, request
 
@@ -43,7 +43,7 @@ def _caller() -> Principal | None:
         g.principal = resolve_principal()
     except NeurocacheError:
         return None
-    return g.principal
+    return cast("Principal | None", g.principal)
 
 
 def caller_name(principal: Principal | None) -> str:

@@ -70,14 +70,14 @@ class Logs(BaseModel):
 
 @bp.get("")
 @endpoint(scope="read", responses={200: ModelList})
-def list_models():
+def list_models() -> dict[str, list[dict[str, Any]]]:
     """The catalog and every registered model, with state and download progress."""
     return {"models": current_hub().models.list()}
 
 
 @bp.post("")
 @endpoint(scope="admin", body=RegisterModel, responses={201: ModelOut}, errors=CONFLICT)
-def register_model(body: RegisterModel):
+def register_model(body: RegisterModel) -> tuple[dict[str, Any], int]:
     """Register a local model file or a remote OpenAI-compatible server."""
     models = current_hub().models
     if body.path is not None:
@@ -101,7 +101,7 @@ class ModelFiles(BaseModel):
 
 @bp.get("/files")
 @endpoint(scope="admin", responses={200: ModelFiles})
-def model_files():
+def model_files() -> dict[str, list[ModelFile]]:
     """Model files (GGUF, llamafile) on this machine that are not registered yet, to add:
     in the models dir, and for the owner also in the usual download folders."""
     anywhere = current_principal().kind == "owner"
@@ -110,28 +110,28 @@ def model_files():
 
 @bp.get("/<model_id>")
 @endpoint(scope="read", responses={200: ModelOut})
-def get_model(model_id: str):
+def get_model(model_id: str) -> dict[str, Any]:
     """One model."""
     return current_hub().models.get(model_id)
 
 
 @bp.post("/<model_id>/download")
 @endpoint(scope="admin", responses={202: ModelOut}, errors=CONFLICT)
-def download_model(model_id: str):
+def download_model(model_id: str) -> tuple[dict[str, Any], int]:
     """Start (or resume) downloading a catalog model; progress arrives as events."""
     return current_hub().models.download(model_id, current_actor()), 202
 
 
 @bp.delete("/<model_id>/download")
 @endpoint(scope="admin", responses={200: ModelOut}, errors=CONFLICT)
-def cancel_download(model_id: str):
+def cancel_download(model_id: str) -> dict[str, Any]:
     """Cancel a download; the partial file is deleted."""
     return current_hub().models.cancel_download(model_id, current_actor())
 
 
 @bp.post("/<model_id>/start")
 @endpoint(scope="admin", responses={202: ModelOut}, errors=CONFLICT)
-def start_model(model_id: str):
+def start_model(model_id: str) -> tuple[dict[str, Any], int]:
     """Start the model's server; another running model of its role stops once this one
     answers (a reranker runs inside the hub: choose it with the `reranker` setting)."""
     return current_hub().models.start(model_id, current_actor()), 202
@@ -139,20 +139,20 @@ def start_model(model_id: str):
 
 @bp.post("/<model_id>/stop")
 @endpoint(scope="admin", responses={200: ModelOut})
-def stop_model(model_id: str):
+def stop_model(model_id: str) -> dict[str, Any]:
     """Stop the model's server."""
     return current_hub().models.stop(model_id, current_actor())
 
 
 @bp.get("/<model_id>/logs")
 @endpoint(scope="read", query=LogsQuery, responses={200: Logs})
-def model_logs(model_id: str, query: LogsQuery):
+def model_logs(model_id: str, query: LogsQuery) -> dict[str, list[str]]:
     """The last lines of the model server's output."""
     return {"lines": current_hub().models.logs(model_id, query.lines)}
 
 
 @bp.delete("/<model_id>")
 @endpoint(scope="admin", responses={200: ModelOut}, errors=CONFLICT)
-def delete_model(model_id: str):
+def delete_model(model_id: str) -> dict[str, Any]:
     """Delete a downloaded model's file, or forget a registered one."""
     return current_hub().models.delete(model_id, current_actor())

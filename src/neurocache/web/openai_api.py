@@ -104,7 +104,7 @@ class EmbeddingRequest(BaseModel):
 
 @bp.get("/models")
 @endpoint(scope="chat", responses={200: None})
-def list_models():
+def list_models() -> dict[str, Any]:
     """The chat models that can answer now, and the embedder."""
     hub = current_hub()
     now = int(time.time())
@@ -120,7 +120,7 @@ def list_models():
 
 @bp.post("/chat/completions")
 @endpoint(scope="chat", body=ChatCompletionRequest, responses={200: None}, errors=MODEL_ERRORS)
-def chat_completions(body: ChatCompletionRequest):
+def chat_completions(body: ChatCompletionRequest) -> dict[str, Any] | Response:
     """OpenAI's chat completions, streamed (SSE) or not; `neurocache` adds memory."""
     hub = current_hub()
     request = body.model_dump(exclude_none=True)
@@ -224,7 +224,7 @@ def _hub_model(hub: Any, name: str) -> str | None:
 
 @bp.post("/embeddings")
 @endpoint(scope="chat", body=EmbeddingRequest, responses={200: None}, errors=MODEL_ERRORS)
-def embeddings(body: EmbeddingRequest):
+def embeddings(body: EmbeddingRequest) -> dict[str, Any]:
     """Vectors from the hub's embedder (the built-in one unless another is set)."""
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or len(texts) > 2048:

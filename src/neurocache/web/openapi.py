@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
 from pydantic import BaseModel
@@ -207,4 +207,4 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     """Built on first use (every blueprint is registered by then) and kept."""
     if "openapi" not in app.extensions:
         app.extensions["openapi"] = build_openapi(app)
-    return app.extensions["openapi"]
+    return cast(dict[str, Any], app.extensions["openapi"])

@@ -3,6 +3,8 @@ for an API key (`read`, `write`, `chat`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
@@ -26,14 +28,14 @@ class Claim(RequestModel):
 
 @bp.post("")
 @endpoint(scope="admin", responses={201: PairingCode})
-def create_code():
+def create_code() -> tuple[dict[str, Any], int]:
     """A code valid for five minutes, once, that a browser extension trades for a key."""
     return current_hub().pairings.create(current_actor()), 201
 
 
 @bp.post("/claim")
 @endpoint(scope=None, body=Claim, responses={201: CreatedKey})
-def claim(body: Claim):
+def claim(body: Claim) -> tuple[dict[str, Any], int]:
     """Trade a pairing code for a new API key; its secret is in this answer only."""
     view, secret = current_hub().pairings.claim(body.code, body.name)
     return {**view.plain(), "secret": secret}, 201

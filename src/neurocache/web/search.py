@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint
 from pydantic import (
@@ -92,7 +92,7 @@ class SearchResults(BaseModel):
 
 @bp.post("/search")
 @endpoint(scope="read", body=SearchRequest, responses={200: SearchResults})
-def search(body: SearchRequest):
+def search(body: SearchRequest) -> dict[str, list[dict[str, Any]]]:
     """Search every memory by meaning and by words."""
     knowledge = current_hub().knowledge
     collections = (

@@ -99,12 +99,12 @@ def serve_other_client() -> Response | str | None:
 
 
 @bp.post("/signin")
-def sign_in():
+def sign_in() -> Response:
     """The sign-in page's form (a page with no script, as the CSP wants)."""
     return sign_in_with(request.form.get("token", ""))
 
 
 @bp.get("/app/")
-def own_client():
+def own_client() -> Response:
     """The hub's own client, moved here from `/`."""
     return send_from_directory(client_dir(), "index.html", max_age=0)

@@ -45,35 +45,35 @@ class Status(BaseModel):
 
 @bp.get("/health")
 @endpoint(scope=None, responses={200: Health})
-def health():
+def health() -> dict[str, str]:
     """Liveness: answers without credentials."""
     return {"status": "ok", "version": __version__}
 
 
 @bp.get("/status")
 @endpoint(scope="read", responses={200: Status})
-def status():
+def status() -> dict[str, Any]:
     """Version, data dir, store and index sizes, uptime."""
     return current_hub().status()
 
 
 @bp.get("/openapi.json")
 @endpoint(scope=None)
-def openapi():
+def openapi() -> dict[str, Any]:
     """This document."""
     return openapi_document(current_app)
 
 
 @bp.get("/docs")
 @endpoint(scope=None)
-def docs():
+def docs() -> str:
     """The API described for people (HTML)."""
     return render_template("api_docs.html", doc=openapi_document(current_app))
 
 
 @bp.post("/desktop/focus")
 @endpoint(scope="admin", responses={200: None}, errors=CONFLICT)
-def desktop_focus():
+def desktop_focus() -> dict[str, bool]:
     """Bring the desktop window forward (a second launch of the desktop app asks this)."""
     come_forward = current_hub().come_forward
     if come_forward is None:

@@ -104,7 +104,9 @@ class TrustMiddleware:
         self.app = app
         self.policy = policy
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         if not self.policy.host_allowed(environ):
             return wsgi_error(
                 start_response,
@@ -133,7 +135,7 @@ class TrustMiddleware:
             start_response("204 No Content", [*self._allow(origin), *CORS_HEADERS])
             return [b""]
 
-        def start_with_cors(status: str, headers: list[tuple[str, str]], *args: Any):
+        def start_with_cors(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
             return start_response(status, [*headers, *self._allow(origin)], *args)
 
         return self.app(environ, start_with_cors)

@@ -68,7 +68,7 @@ class UsageReport(BaseModel):
 
 @bp.get("/api/v1/usage")
 @endpoint(scope="admin", query=UsageQuery, responses={200: UsageReport})
-def usage(query: UsageQuery):
+def usage(query: UsageQuery) -> dict[str, Any]:
     """Requests, errors, latency, tokens and ingestion over time, per caller (`owner` or
     `key:<id>`), agent, model or endpoint. Every bucket of the range is present."""
     end = query.end or utcnow()
@@ -84,7 +84,7 @@ def usage(query: UsageQuery):
 
 @bp.get("/metrics")
 @endpoint(scope="admin", responses={200: None})
-def metrics():
+def metrics() -> Response:
     """Prometheus' text format: all-time usage counters per caller, agent, model and
     endpoint, and gauges of the store, the index and the models."""
     registry = CollectorRegistry()

@@ -3,6 +3,8 @@ belongs to: `GET /api/v1/session`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
@@ -30,28 +32,28 @@ class UserList(BaseModel):
 
 @bp.post("/users")
 @endpoint(scope="admin", body=NewUser, responses={201: UserRecord}, errors=CONFLICT)
-def create_user(body: NewUser):
+def create_user(body: NewUser) -> tuple[UserRecord, int]:
     """A person who will use this hub with their own keys."""
     return current_hub().users.create(body.name, current_actor(), body.display_name), 201
 
 
 @bp.get("/users")
 @endpoint(scope="read", query=PageQuery, responses={200: UserList})
-def list_users(query: PageQuery):
+def list_users(query: PageQuery) -> dict[str, Any]:
     users, next_cursor = current_hub().users.list(limit=query.limit, cursor=query.cursor)
     return {"users": users, "next_cursor": next_cursor}
 
 
 @bp.get("/users/<user_id>")
 @endpoint(scope="read", responses={200: UserRecord})
-def get_user(user_id: str):
+def get_user(user_id: str) -> UserRecord:
     """By id or name."""
     return current_hub().users.get(user_id)
 
 
 @bp.delete("/users/<user_id>")
 @endpoint(scope="admin", responses={200: UserRecord}, errors=CONFLICT)
-def disable_user(user_id: str):
+def disable_user(user_id: str) -> UserRecord:
     """Their keys are revoked at once; what they said keeps their name."""
     hub = current_hub()
     return hub.users.disable(user_id, current_actor(), hub.keys.revoke_all_of)[0]
@@ -59,7 +61,7 @@ def disable_user(user_id: str):
 
 @bp.post("/users/<user_id>/keys")
 @endpoint(scope="admin", body=NewKey, responses={201: CreatedKey}, errors=CONFLICT)
-def create_user_key(user_id: str, body: NewKey):
+def create_user_key(user_id: str, body: NewKey) -> tuple[dict[str, Any], int]:
     """A key for this person; the answer holds its secret, shown once."""
     hub = current_hub()
     view, secret = hub.keys.create(
