@@ -11,7 +11,9 @@ import socketio
 
 from neurocache.client import HubClient, HubError
 from neurocache.llm.supervisor import free_port
-from tests.support.hub import make_key
+from neurocache.settings import Settings
+from tests.support.chat_model import CHAT_SETTINGS, RIVERS, start_model
+from tests.support.hub import make_key, start_live_hub
 
 
 @pytest.fixture
@@ -135,3 +137,22 @@ def test_publishing_needs_write_and_events_a_key(live_hub):
     with pytest.raises(HubError) as unsigned:
         list(HubClient(live_hub.url).events(["harbour"], timeout_s=1))
     assert (unsigned.value.status, unsigned.value.code) == (401, "unauthorized")
+
+
+def test_answers_come_whole_streamed_and_in_a_conversation(tmp_path, tiny_chat_model):
+    live = start_live_hub(Settings(data_dir=tmp_path / "chat", **CHAT_SETTINGS))
+    try:
+        start_model(live.hub, tiny_chat_model)
+        hub = HubClient(live.url, live.key("read", "write", "chat"))
+        hub.wait_indexed(hub.add_text(RIVERS, title="rivers")["document"]["id"])
+        answer = hub.ask("Where do salmon return each autumn?", max_tokens=8)
+        assert isinstance(answer["answer"], str) and answer["model"]
+        assert [s["title"] for s in answer["sources"]] == ["rivers"]
+        chunks = list(hub.ask_stream("Which river flows through Basel?", max_tokens=8))
+        assert chunks[-1]["neurocache"]["sources"][0]["title"] == "rivers"
+        conversation = hub.start_conversation("rivers")
+        said = hub.say(conversation["id"], "Which sea does the Rhine reach?")
+        assert said["reply"]["status"] == "complete" and said["reply"]["role"] == "assistant"
+        assert len(hub.conversation(conversation["id"])["messages"]) == 2
+    finally:
+        live.server.stop()
