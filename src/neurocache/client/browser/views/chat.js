@@ -43,11 +43,21 @@ export function mount(root, [conversationId]) {
     if (!state.id) root.dataset.open = "list";
   }
 
+  // Opened in place (no reload of the view), and a question typed while it is made waits
+  // for it: it goes to this conversation, not to one of its own.
   async function create(agentId) {
+    state.creating = post("/api/v1/conversations", agentId ? { agent_id: agentId } : {});
     try {
-      const conversation = await post("/api/v1/conversations", agentId ? { agent_id: agentId } : {});
-      if (state.alive) location.hash = `#/chat/${conversation.id}`;
-    } catch (error) { toast(error.message); }
+      const conversation = await state.creating;
+      if (!state.alive) return;
+      if (state.id) leave(`conversation:${state.id}`);
+      state.id = conversation.id;
+      state.messages = new Map();
+      history.pushState(null, "", `#/chat/${conversation.id}`);
+      root.dataset.open = "item";
+      await open();
+      loadList();
+    } catch (error) { toast(error.message); } finally { state.creating = null; }
   }
 
   async function open() {
@@ -194,6 +204,7 @@ export function mount(root, [conversationId]) {
     input.value = "";
     let created = null;
     try {
+      if (state.creating) await state.creating.catch(() => {});  // "+ New" still on its way
       if (!state.id) {  // the first question starts a conversation, without a reload
         const conversation = await post("/api/v1/conversations", { title: content.slice(0, 60) });
         created = conversation.id;
