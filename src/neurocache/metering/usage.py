@@ -25,6 +25,7 @@ from sqlalchemy import CursorResult, case, delete, func, select
 
 from neurocache.errors import InvalidInput
 from neurocache.metering.periodic import Periodic
+from neurocache.metering.records import UsagePoint, UsageReport, UsageSeries
 from neurocache.store.database import Database
 from neurocache.store.tables import USAGE_BUCKETS, Agent, ApiKey, UsageRow
 from neurocache.store.types import isoformat, utcnow
@@ -225,7 +226,7 @@ class UsageMeter:
 
 def report(
     meter: UsageMeter, bucket: str, start: datetime, end: datetime, group_by: list[str]
-) -> dict[str, Any]:
+) -> UsageReport:
     """Series of `bucket` points from `start` to `end`, one per combination of the
     `group_by` dimensions (busiest first), every bucket present (zeros where quiet)."""
     times = bucket_starts(bucket, start, end)
@@ -238,19 +239,19 @@ def report(
         _series(dict(zip(group_by, group, strict=True)), points, times, labels)
         for group, points in series.items()
     ]
-    built.sort(key=lambda s: -s["totals"]["requests"])
+    built.sort(key=lambda s: -s.totals.requests)
     overall: dict[str, float] = {}
     for one in series.values():
         for sums in one.values():
             _add(overall, sums)
-    return {
-        "bucket": bucket,
-        "start": isoformat(times[0]) if times else None,
-        "end": isoformat(end),
-        "group_by": group_by,
-        "series": built,
-        "totals": _public(overall),
-    }
+    return UsageReport(
+        bucket=bucket,
+        start=isoformat(times[0]) if times else None,
+        end=isoformat(end),
+        group_by=group_by,
+        series=built,
+        totals=_public(overall),
+    )
 
 
 def bucket_starts(bucket: str, start: datetime, end: datetime) -> list[datetime]:
@@ -277,13 +278,16 @@ def _add(sums: dict[str, float], more: dict[str, float]) -> None:
     sums["latency_ms_max"] = max(sums.get("latency_ms_max", 0), more.get("latency_ms_max", 0))
 
 
-def _public(sums: dict[str, float]) -> dict[str, Any]:
+def _public(sums: dict[str, float], at: datetime | None = None) -> UsagePoint:
     """What a client sees: counts as integers, latency as average and maximum."""
     requests = int(sums.get("requests", 0))
-    view: dict[str, Any] = {name: int(sums.get(name, 0)) for name in SUMMED if name != "latency_ms"}
-    view["latency_ms_avg"] = round(sums.get("latency_ms", 0) / requests, 2) if requests else 0
-    view["latency_ms_max"] = round(sums.get("latency_ms_max", 0), 2)
-    return view
+    counts = {name: int(sums.get(name, 0)) for name in SUMMED if name != "latency_ms"}
+    return UsagePoint(
+        t=isoformat(at) if at is not None else None,
+        **counts,
+        latency_ms_avg=round(sums.get("latency_ms", 0) / requests, 2) if requests else 0,
+        latency_ms_max=round(sums.get("latency_ms_max", 0), 2),
+    )
 
 
 def _series(
@@ -291,13 +295,13 @@ def _series(
     points: dict[datetime, dict[str, float]],
     times: list[datetime],
     labels: dict[str, str],
-) -> dict[str, Any]:
+) -> UsageSeries:
     total: dict[str, float] = {}
     for sums in points.values():
         _add(total, sums)
     named = {f"{name}_name": labels[value] for name, value in group.items() if value in labels}
-    return {
-        "group": {**group, **named},
-        "totals": _public(total),
-        "points": [{"t": isoformat(at), **_public(points.get(at, {}))} for at in times],
-    }
+    return UsageSeries(
+        group={**group, **named},
+        totals=_public(total),
+        points=[_public(points.get(at, {}), at) for at in times],
+    )

@@ -7,10 +7,11 @@ from typing import Any, Literal
 from flask import Blueprint, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from neurocache.errors import InvalidInput
 from neurocache.hub import Hub
+from neurocache.metering.records import UsageReport
 from neurocache.metering.usage import BUCKET_LENGTH, DIMENSIONS, report, truncate
 from neurocache.store.types import utcnow
 from neurocache.web.api import Moment, QueryModel, endpoint
@@ -39,36 +40,9 @@ class UsageQuery(QueryModel):
         return value
 
 
-class UsagePoint(BaseModel):
-    t: str | None = None
-    requests: int
-    errors: int
-    tokens_in: int
-    tokens_out: int
-    documents: int
-    chunks: int
-    latency_ms_avg: float
-    latency_ms_max: float
-
-
-class UsageSeries(BaseModel):
-    group: dict[str, str]
-    totals: UsagePoint
-    points: list[UsagePoint]
-
-
-class UsageReport(BaseModel):
-    bucket: str
-    start: str | None
-    end: str
-    group_by: list[str]
-    series: list[UsageSeries]
-    totals: UsagePoint
-
-
 @bp.get("/api/v1/usage")
 @endpoint(scope="admin", query=UsageQuery, responses={200: UsageReport})
-def usage(query: UsageQuery) -> dict[str, Any]:
+def usage(query: UsageQuery) -> UsageReport:
     """Requests, errors, latency, tokens and ingestion over time, per caller (`owner` or
     `key:<id>`), agent, model or endpoint. Every bucket of the range is present."""
     end = query.end or utcnow()
