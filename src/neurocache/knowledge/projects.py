@@ -14,7 +14,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from neurocache.errors import Conflict, InvalidInput, NotFound
@@ -166,19 +166,10 @@ class Projects:
 
     def _new_project_id(self, collection_id: str) -> int | None:
         """None when the collection was deleted meanwhile."""
-        try:
-            with self.db.session() as session:
-                row = MemoryCacheProject(collection_id=collection_id)
-                session.add(row)
-                session.flush()
-                return row.id
-        except IntegrityError:  # another request numbered it first (or it is gone)
-            with self.db.session() as session:
-                return session.scalar(
-                    select(MemoryCacheProject.id).where(
-                        MemoryCacheProject.collection_id == collection_id
-                    )
-                )
+        return self._numbered(
+            MemoryCacheProject(collection_id=collection_id),
+            select(MemoryCacheProject.id).where(MemoryCacheProject.collection_id == collection_id),
+        )
 
     # ---- directories
     def directories(self, project_id: int) -> builtins.list[ProjectDirectoryRecord]:
@@ -246,21 +237,24 @@ class Projects:
 
     def _new_directory_id(self, project_id: int, folder: FolderRecord) -> int | None:
         """None when the folder was unwatched meanwhile."""
+        return self._numbered(
+            MemoryCacheDirectory(project_id=project_id, folder_id=folder.id, path=folder.path),
+            select(MemoryCacheDirectory.id).where(MemoryCacheDirectory.folder_id == folder.id),
+        )
+
+    def _numbered(
+        self, row: MemoryCacheProject | MemoryCacheDirectory, taken: Select[int]
+    ) -> int | None:
+        """The new integer id of `row`, or, when another request numbered the same thing
+        first, the id it got (`taken` finds it); None when the thing is gone."""
         try:
             with self.db.session() as session:
-                row = MemoryCacheDirectory(
-                    project_id=project_id, folder_id=folder.id, path=folder.path
-                )
                 session.add(row)
                 session.flush()
                 return row.id
         except IntegrityError:  # numbered by another request first (or it is gone)
             with self.db.session() as session:
-                return session.scalar(
-                    select(MemoryCacheDirectory.id).where(
-                        MemoryCacheDirectory.folder_id == folder.id
-                    )
-                )
+                return session.scalar(taken)
 
     # ---- files and ingestion
     def files(self, project_id: int) -> builtins.list[str]:

@@ -60,13 +60,13 @@ def mcp_server(hub_for: HubFor) -> MCPServer:
 
 
 @contextmanager
-def refusals_as_tool_errors() -> Iterator[None]:
-    """The hub's refusal (no model, a missing scope, bad input) as a tool error that says
-    it, never a broken session."""
+def refusals_as(error: type[Exception]) -> Iterator[None]:
+    """The hub's refusal (no model, a missing scope, bad input) as the MCP error `error`
+    (a tool's or a resource's) that says it, never a broken session."""
     try:
         yield
     except HubError as exc:
-        raise ToolError(f"{exc.message} ({exc.code})") from exc
+        raise error(f"{exc.message} ({exc.code})") from exc
 
 
 def _add_memory_tools(server: MCPServer, hub_for: HubFor) -> None:
@@ -81,7 +81,7 @@ def _add_memory_tools(server: MCPServer, hub_for: HubFor) -> None:
             list[str] | None, Field(description="Memory kinds, e.g. chunk, note, message.")
         ] = None,
     ) -> list[JSON]:
-        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+        with refusals_as(ToolError), hub_for(ctx) as hub:
             found = hub.search(query, k=k, mode=mode, collections=collections, kinds=kinds)
         return [_result(r) for r in found]
 
@@ -100,7 +100,7 @@ def _add_memory_tools(server: MCPServer, hub_for: HubFor) -> None:
         tier: Literal["working", "long_term", "personal_log", "archive"] | None = None,
     ) -> JSON:
         meta = {**(metadata or {}), **({"thread": thread} if thread else {})}
-        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+        with refusals_as(ToolError), hub_for(ctx) as hub:
             if agent:
                 return hub.remember_for_agent(agent, content, tier or "long_term")
             if collection:
@@ -115,12 +115,12 @@ def _add_memory_tools(server: MCPServer, hub_for: HubFor) -> None:
         kinds: list[str] | None = None,
         thread: str | None = None,
     ) -> list[JSON]:
-        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+        with refusals_as(ToolError), hub_for(ctx) as hub:
             return hub.recent(kinds=kinds, thread=thread, limit=limit)
 
     @server.tool(name="read", description="A memory, document or conversation, whole, by id.")
     def read(id: Annotated[str, Field(min_length=1, max_length=200)], ctx: Context) -> JSON:
-        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+        with refusals_as(ToolError), hub_for(ctx) as hub:
             return _read(hub, id)
 
 
@@ -136,13 +136,13 @@ def _add_answer_tools(server: MCPServer, hub_for: HubFor) -> None:
         collections: Collections = None,
         max_tokens: Annotated[int, Field(ge=1, le=4096)] = 512,
     ) -> JSON:
-        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+        with refusals_as(ToolError), hub_for(ctx) as hub:
             answer = hub.ask(question, collections=collections, max_tokens=max_tokens)
         return {"answer": answer["answer"], "sources": [_source(s) for s in answer["sources"]]}
 
     @server.tool(name="list_collections", description="The user's collections of documents.")
     def list_collections(ctx: Context) -> list[JSON]:
-        with refusals_as_tool_errors(), hub_for(ctx) as hub:
+        with refusals_as(ToolError), hub_for(ctx) as hub:
             return hub.collections()
 
 
@@ -154,7 +154,7 @@ def _add_resources(server: MCPServer, hub_for: HubFor) -> None:
         mime_type="application/json",
     )
     def collection(collection_id: str, ctx: Context) -> str:
-        with refusals_as_resource_errors(), hub_for(ctx) as hub:
+        with refusals_as(ResourceError), hub_for(ctx) as hub:
             found = hub.collection(collection_id)
             documents = hub.documents(collection=found["id"], limit=500)
             return json.dumps({**found, "documents": documents})
@@ -166,16 +166,8 @@ def _add_resources(server: MCPServer, hub_for: HubFor) -> None:
         mime_type="text/plain",
     )
     def document(document_id: str, ctx: Context) -> str:
-        with refusals_as_resource_errors(), hub_for(ctx) as hub:
+        with refusals_as(ResourceError), hub_for(ctx) as hub:
             return str(hub.memory(document_id)["content"])
-
-
-@contextmanager
-def refusals_as_resource_errors() -> Iterator[None]:
-    try:
-        yield
-    except HubError as exc:
-        raise ResourceError(f"{exc.message} ({exc.code})") from exc
 
 
 def _add_prompts(server: MCPServer) -> None:
