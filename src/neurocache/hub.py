@@ -50,6 +50,7 @@ from neurocache.replies.streaming import SerialQueues
 from neurocache.runtime.jobs import Claims, JobQueue, process_id
 from neurocache.runtime.maintenance import Maintenance
 from neurocache.runtime.parts import Runtime
+from neurocache.runtime.periodic_claims import OwnTurns, PeriodicClaims
 from neurocache.search.pipeline import Weights
 from neurocache.search.service import SearchService
 from neurocache.search.vectors import IndexPolicy
@@ -133,6 +134,17 @@ class Hub:
             threads=self.threads,
         )
         self.limiter = self._limiter(settings)
+        # processes sharing a store take turns at each periodic task (once per interval)
+        self.periodic = (
+            PeriodicClaims(
+                self.db,
+                lease_s=settings.job_lease_s,
+                worker_id=self.process_id,
+                threads=self.threads,
+            )
+            if self.shares_store
+            else OwnTurns()
+        )
         self.owner_token = OwnerToken.load_or_create(settings.data_dir)
 
     def _build_models_and_search(self, settings: Settings) -> None:
@@ -183,6 +195,7 @@ class Hub:
             self.knowledge,
             interval_s=settings.watch_interval_s,
             max_file_bytes=settings.watch_max_file_bytes,
+            claims=self.periodic,
             protected=(
                 settings.data_dir,
                 settings.effective_backup_dir,
@@ -239,7 +252,10 @@ class Hub:
         )
         self.visibility = Visibility(self.db)
         self.backups = ScheduledBackups(
-            settings, lambda *event: self.publish(*event), threads=self.threads
+            settings,
+            lambda *event: self.publish(*event),
+            threads=self.threads,
+            claims=self.periodic,
         )
 
     def _build_agents_and_channels(self, settings: Settings) -> None:
@@ -294,6 +310,7 @@ class Hub:
                 "audit_entries_deleted": self._prune_audit,
             },
             threads=self.threads,
+            claims=self.periodic,
         )
 
     @property

@@ -70,7 +70,7 @@ def test_a_watched_file_is_remembered_with_its_document(tmp_path, monkeypatch):
     (folder / "rivers.md").write_text(RIVERS)
     hub = open_hub(tmp_path / "data", watch_interval_s=3600)
     hub.folders.stop()  # only this test's scan runs
-    monkeypatch.setattr(hub.folders, "scan_quietly", lambda _folder_id: None)
+    monkeypatch.setattr(hub.folders, "scan_quietly", lambda *_: None)
     watched = hub.folders.register(str(folder), ACTOR)
     monkeypatch.setattr(hub.jobs, "dispatch", killed)
     with pytest.raises(Killed):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from itertools import pairwise
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -9,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from neurocache.access.keys import ApiKeys
 from neurocache.app import create_app, hub_of
+from neurocache.runtime.periodic_claims import PeriodicClaims
 from neurocache.settings import Settings
 from neurocache.store import Database
 from neurocache.store.audit import Actor, AuditLog
@@ -97,3 +102,76 @@ def test_a_whole_hub_on_postgresql(tmp_path, database_url):
         "test key",
     ]
     hub_of(app).close()
+
+
+def test_processes_racing_for_a_periodic_turn_run_it_once(db):
+    """Four processes' claims (one store, PostgreSQL's READ COMMITTED) wake together for
+    a due task, twenty times: each time exactly one runs it."""
+    claims = [PeriodicClaims(db, worker_id=f"p{n}") for n in range(4)]
+    for round_ in range(20):
+        ran = race_for_a_turn(claims, f"task-{round_}")
+        assert len(ran) == 1, (round_, ran)
+
+
+def race_for_a_turn(claims: list[PeriodicClaims], name: str) -> list[str]:
+    """The processes that ran `name` when all woke for it at once."""
+    ran: list[str] = []
+    start = threading.Barrier(len(claims))
+
+    def wake(mine: PeriodicClaims) -> None:
+        start.wait()
+        with mine.turn(name, 3600) as turn:
+            if turn:
+                ran.append(mine.worker_id)
+
+    racers = [threading.Thread(target=wake, args=(c,)) for c in claims]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(30)
+    return ran
+
+
+def test_two_hubs_on_one_store_take_turns_at_a_folders_scans(tmp_path, database_url, monkeypatch):
+    """Two hubs (standing for two processes) watch one folder every second: its scans
+    never overlap and come about once a second between them, not once per hub."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "rivers.md").write_text("The Danube flows through ten countries.")
+    hubs = [
+        hub_of(
+            create_app(
+                Settings(
+                    data_dir=tmp_path / f"hub{n}",
+                    database_url=database_url,
+                    vector_backend="pgvector",
+                    watch_interval_s=1,
+                ),
+                testing=True,
+            )
+        )
+        for n in range(2)
+    ]
+    scans: list[tuple[float, float]] = []
+    for hub in hubs:
+        monkeypatch.setattr(hub.folders, "scan", timed(hub.folders.scan, scans))
+    hubs[0].folders.register(str(folder), Actor("test"))
+    began = time.monotonic()
+    time.sleep(6)
+    elapsed = time.monotonic() - began
+    for hub in hubs:
+        hub.close()
+    spans = sorted(scans)
+    assert all(end <= next_start for (_, end), (next_start, _) in pairwise(spans)), spans
+    assert 3 <= len(spans) <= elapsed + 2, spans  # each hub alone would scan every second
+
+
+def timed(scan, spans: list[tuple[float, float]]):
+    def scan_timed(folder_id: str) -> dict[str, int]:
+        start = time.monotonic()
+        try:
+            return scan(folder_id)
+        finally:
+            spans.append((start, time.monotonic()))
+
+    return scan_timed

@@ -22,6 +22,7 @@ from neurocache.errors import Conflict, Forbidden, InvalidInput, NeurocacheError
 from neurocache.knowledge.loaders import READABLE
 from neurocache.knowledge.records import FolderRecord
 from neurocache.knowledge.service import Knowledge
+from neurocache.runtime.periodic_claims import OwnTurns
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.database import get_or_not_found
@@ -124,9 +125,12 @@ class FolderWatcher:
         max_file_bytes: int,
         protected: tuple[Path, ...] = (),
         threads: Threads | None = None,
+        claims: OwnTurns | None = None,
     ) -> None:
         self.db = db
         self.threads = threads or Threads()
+        # processes sharing a store take turns at each folder's scan (once per interval)
+        self.claims = claims or OwnTurns()
         self.knowledge = knowledge
         self.interval_s = interval_s
         self.max_file_bytes = max_file_bytes
@@ -198,18 +202,19 @@ class FolderWatcher:
             for folder in self.list():
                 if self._stop.is_set():
                     return
-                try:
-                    self.scan(folder.id)
-                except Exception:  # a folder gone or unreadable must not stop the others
-                    log.exception("scanning %s failed", folder.path)
-            if self._stop.wait(self.interval_s):
+                self.scan_quietly(folder.id, self.interval_s)
+            if self._stop.wait(self.claims.wake_s(self.interval_s)):
                 return
 
-    def scan_quietly(self, folder_id: str) -> None:
-        try:
-            self.scan(folder_id)
-        except Exception:  # logged: a background scan has nobody to raise to
-            log.exception("scanning folder %s failed", folder_id)
+    def scan_quietly(self, folder_id: str, every_s: float = 0.0) -> None:
+        """A scan unless another process is scanning the folder (or did, within `every_s`)."""
+        with self.claims.turn(f"folder-scan:{folder_id}", every_s) as mine:
+            if not mine:
+                return
+            try:
+                self.scan(folder_id)
+            except Exception:  # a folder gone or unreadable must not stop the others
+                log.exception("scanning folder %s failed", folder_id)
 
     def scan(self, folder_id: str) -> dict[str, int]:
         try:

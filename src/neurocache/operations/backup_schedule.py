@@ -13,6 +13,7 @@ from pathlib import Path
 
 from neurocache.events import Publish, publish_nowhere
 from neurocache.operations.backup import BackupUnsupported, create_backup, sqlite_path
+from neurocache.runtime.periodic_claims import OwnTurns
 from neurocache.settings import Settings, ensure_private_dir
 from neurocache.threads import Threads
 
@@ -35,9 +36,12 @@ class ScheduledBackups:
         settings: Settings,
         publish: Publish = publish_nowhere,
         threads: Threads | None = None,
+        claims: OwnTurns | None = None,
     ) -> None:
         self.settings = settings
         self.threads = threads or Threads()
+        # processes sharing a store take turns: one backup per interval among them
+        self.claims = claims or OwnTurns()
         self.folder = settings.effective_backup_dir
         self.interval_s = settings.backup_interval_h * 3600
         self.keep = settings.backup_keep
@@ -99,11 +103,17 @@ class ScheduledBackups:
 
     def _loop(self) -> None:
         wait = self.due_in()
-        while not self._stop.wait(wait):
-            try:
-                path = self.run_once()
-                log.info("scheduled backup written: %s", path)
-                wait = self.due_in()
-            except Exception:
-                wait = min(self.interval_s, RETRY_S)
-                log.exception("scheduled backup failed; next try in %.0f s", wait)
+        while not self._stop.wait(self.claims.wake_s(wait)):
+            with self.claims.turn("backups", self.interval_s) as mine:
+                wait = self._run_logged() if mine else self.due_in()
+
+    def _run_logged(self) -> float:
+        """One scheduled backup, logged; how long until the next."""
+        try:
+            path = self.run_once()
+            log.info("scheduled backup written: %s", path)
+            return self.due_in()
+        except Exception:
+            wait = min(self.interval_s, RETRY_S)
+            log.exception("scheduled backup failed; next try in %.0f s", wait)
+            return wait

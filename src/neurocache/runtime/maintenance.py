@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from neurocache.runtime.periodic_claims import OwnTurns
 from neurocache.store.types import utcnow
 from neurocache.threads import Threads
 
@@ -27,8 +28,11 @@ class Maintenance:
         delete_messages_before: Callable[[datetime], int],
         tasks: dict[str, Callable[[datetime], int]] | None = None,
         threads: Threads | None = None,
+        claims: OwnTurns | None = None,
     ) -> None:
         self.threads = threads or Threads()
+        # whose turn each run is, among processes sharing a store
+        self.claims = claims or OwnTurns()
         self.interval_s, self.retention_days = interval_s, retention_days
         self.agent_ids, self.consolidate = agent_ids, consolidate
         self.delete_messages_before = delete_messages_before
@@ -67,10 +71,15 @@ class Maintenance:
             self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                report = self.run_once()
-                if any(report.values()):
-                    log.info("maintenance: %s", report)
-            except Exception:
-                log.exception("maintenance failed; next try in %ss", self.interval_s)
+        while not self._stop.wait(self.claims.wake_s(self.interval_s)):
+            with self.claims.turn("maintenance", self.interval_s) as mine:
+                if mine:
+                    self._run_logged()
+
+    def _run_logged(self) -> None:
+        try:
+            report = self.run_once()
+            if any(report.values()):
+                log.info("maintenance: %s", report)
+        except Exception:
+            log.exception("maintenance failed; next try in %ss", self.interval_s)

@@ -266,6 +266,18 @@ class Job(Base):
     )
 
 
+class PeriodicClaim(Base):
+    """Whose turn a periodic task (maintenance, a folder's scan, backups) is, among hub
+    processes sharing a store: the process running it and until when, and when it last
+    finished (store/periodic_claims.py)."""
+
+    __tablename__ = "periodic_claims"
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class WatchedFolder(Base):
     __tablename__ = "watched_folders"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
