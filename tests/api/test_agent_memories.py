@@ -117,10 +117,10 @@ def test_consolidation_summarizes_old_working_memories_and_archives_them(client,
         for i in range(5)
     ]
     recent_report = hub.maintenance.run_once()  # nothing is a day old yet
-    assert recent_report["summaries"] == 0 and recent_report["archived"] == 0
+    assert recent_report.summaries == 0 and recent_report.archived == 0
     hub.tiers.rules = type(hub.tiers.rules)(working_max_age_s=3600, batch=3)
     report = hub.maintenance.run_once(now=utcnow() + timedelta(hours=2))
-    assert report["summaries"] == 2 and report["archived"] == 5  # batches of 3 and 2
+    assert report.summaries == 2 and report.archived == 5  # batches of 3 and 2
     base = f"/api/v1/agents/{agent['id']}/memories"
     assert client.get(f"{base}?tier=working", headers=owner).json["memories"] == []
     archive = client.get(f"{base}?tier=archive", headers=owner).json["memories"]

@@ -141,12 +141,12 @@ def test_a_changed_setting_is_audited_at_the_next_start(tmp_path):
         return found
 
     first = serve(chat_temperature=0.5)
-    assert len(first) == 1 and first[0]["actor"] == "config" and first[0]["before"] is None
-    assert first[0]["after"]["chat_temperature"] == 0.5
+    assert len(first) == 1 and first[0].actor == "config" and first[0].before is None
+    assert first[0].after["chat_temperature"] == 0.5
     assert len(serve(chat_temperature=0.5)) == 1  # nothing changed: nothing said
     changed = serve(chat_temperature=0.2, database_url=None)[0]
-    assert changed["before"] == {"chat_temperature": 0.5}
-    assert changed["after"] == {"chat_temperature": 0.2}
+    assert changed.before == {"chat_temperature": 0.5}
+    assert changed.after == {"chat_temperature": 0.2}
 
 
 def test_the_audit_log_filters_by_family_actor_and_time(client, hub, admin_headers):
@@ -199,7 +199,7 @@ def test_retention_deletes_old_entries_in_batches(tmp_path):
             .values(at=utcnow() - timedelta(days=40))
         )
     report = hub.maintenance.run_once()
-    assert report["audit_entries_deleted"] == 2
+    assert report.pruned["audit_entries_deleted"] == 2
     left = [e["after"]["name"] for e in entries(client, headers, action="collection.create")]
     assert left == ["new"]
     assert hub.audit.delete_before(utcnow(), batch=1) >= 2  # batch by batch, to the end

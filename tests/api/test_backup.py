@@ -101,10 +101,10 @@ def test_backup_restores_into_a_new_dir_with_the_same_data(filled, tmp_path):
     manifest = create_backup(before.settings, archive)
     before.close()
     assert oct(archive.stat().st_mode & 0o777) == "0o600"
-    assert manifest["format_version"] == 1 and manifest["schema_revision"]
-    assert manifest["counts"]["documents"] == 2 and manifest["counts"]["collections"] == 1
-    assert [m["source"] for m in manifest["models"]] == ["local"]
-    assert "api_key" not in manifest["models"][0]
+    assert manifest.format_version == 1 and manifest.schema_revision
+    assert manifest.counts["documents"] == 2 and manifest.counts["collections"] == 1
+    assert [m.source for m in manifest.models] == ["local"]
+    assert "api_key" not in manifest.models[0].plain()
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     assert names[0] == "manifest.json" and "owner_token" not in names
@@ -348,6 +348,23 @@ def test_restore_refuses_an_unknown_format_version(archive, tmp_path):
         tmp_path / "future.tar.gz", {**members, "manifest.json": json.dumps(manifest).encode()}
     )
     _assert_refused(crafted, tmp_path / "target", InvalidBackup, "format version 99")
+
+
+def test_a_manifest_is_read_as_its_record(archive, tmp_path):
+    members = _members(archive)
+    manifest = json.loads(members["manifest.json"])
+    later = {**manifest, "added_later": True}  # same format version: ignored
+    later["models"] = [{"id": "m", "added_later": 1}]
+    crafted = _pack(
+        tmp_path / "later.tar.gz", {**members, "manifest.json": json.dumps(later).encode()}
+    )
+    restored = restore_backup(crafted, tmp_path / "later")
+    assert restored.counts == manifest["counts"] and restored.models[0].id == "m"
+    del manifest["database"]
+    crafted = _pack(
+        tmp_path / "cut.tar.gz", {**members, "manifest.json": json.dumps(manifest).encode()}
+    )
+    _assert_refused(crafted, tmp_path / "target", InvalidBackup, "incomplete: database")
 
 
 def test_restore_refuses_an_archive_without_a_manifest(archive, tmp_path):

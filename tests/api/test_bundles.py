@@ -545,10 +545,10 @@ def test_imports_are_audited_and_belong_to_whoever_imports(app, hub, other, ther
     assert there.conversations.row(new_id).owner == ada.person
     entries, _ = there.audit.list(action="conversation.import")
     (entry,) = entries
-    assert entry["actor"] == f"key:{view.id}"
-    assert entry["target"] == {"type": "conversation", "id": new_id}
-    assert entry["after"]["source_id"] == bundle["conversation"]["id"]
-    assert entry["after"]["messages"] == 3
+    assert entry.actor == f"key:{view.id}"
+    assert entry.target.plain() == {"type": "conversation", "id": new_id}
+    assert entry.after["source_id"] == bundle["conversation"]["id"]
+    assert entry.after["messages"] == 3
 
 
 # ---- the command line

@@ -237,11 +237,11 @@ def test_retention_deletes_old_messages_and_their_index_entries(client, owner, h
     channel = new_channel(client, owner)
     old = say(client, owner, channel["id"], "an ancient walrus sighting")
     hub.index_later.wait_idle(30)
-    assert hub.maintenance.run_once()["messages_deleted"] == 0  # retention is off
+    assert hub.maintenance.run_once().messages_deleted == 0  # retention is off
     hub.maintenance.retention_days = 30
-    assert hub.maintenance.run_once()["messages_deleted"] == 0  # not old yet
+    assert hub.maintenance.run_once().messages_deleted == 0  # not old yet
     report = hub.maintenance.run_once(now=utcnow() + timedelta(days=31))
-    assert report["messages_deleted"] == 1
+    assert report.messages_deleted == 1
     path = f"/api/v1/channels/{channel['id']}/messages"
     assert client.get(path, headers=owner).json["messages"] == []
     assert_error(client.get(f"{path}/{old['id']}", headers=owner), 404)

@@ -106,7 +106,7 @@ def test_cli_create_prints_the_key_alone_on_the_last_line(runner, tmp_path, clie
     assert revoked.exit_code == 0 and "Revoked" in revoked.output
     assert_error(client.get("/api/v1/status", headers=bearer(secret)), 401)
     audit = app.extensions["neurocache"].audit.list(target_id=key_id)[0]
-    assert [(e["action"], e["actor"]) for e in audit] == [
+    assert [(e.action, e.actor) for e in audit] == [
         ("key.revoke", "cli"),
         ("key.create", "cli"),
     ]

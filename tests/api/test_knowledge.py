@@ -316,7 +316,7 @@ def test_a_document_moves_between_collections_with_its_chunks(client, owner, hub
         ),
         404,
     )
-    actions = [e["action"] for e in hub.audit.list(target_id=document["id"])[0]]
+    actions = [e.action for e in hub.audit.list(target_id=document["id"])[0]]
     assert actions == ["document.move", "document.move", "document.create"]
 
 

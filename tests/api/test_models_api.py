@@ -539,7 +539,7 @@ def test_deleting_a_model_while_it_downloads_leaves_nothing(
     assert wait_for(lambda: list(models_dir.iterdir()) == [])
     assert state_of(live, "m") == "absent"
     audit = live.hub.audit.list(target_id="m")[0]
-    assert [e["action"] for e in audit] == ["model.delete", "model.download"]
+    assert [e.action for e in audit] == ["model.delete", "model.download"]
 
 
 # ---- model files already on this machine ("Add a model you already have")

@@ -24,7 +24,7 @@ def test_a_code_is_traded_once_for_a_key(client, hub, owner_client):
     assert client.get("/api/v1/session", headers=bearer(key["secret"])).status_code == 200
     assert_error(client.post("/api/v1/pairings/claim", json={"code": code}), 404)
     created = hub.audit.list(action="key.create", target_id=key["id"])[0][0]
-    assert created["actor"] == "owner"  # made on the owner's word, who showed the code
+    assert created.actor == "owner"  # made on the owner's word, who showed the code
 
 
 def test_only_the_owner_or_an_admin_key_makes_codes(client, hub):

@@ -130,8 +130,8 @@ def test_authenticate_counts_use_and_revocation_ends_it(db):
     assert keys.revoke(view.id, ACTOR) == revoked  # idempotent, and audited once
     entries, _ = AuditLog(db).list(action="key.revoke")
     assert len(entries) == 1
-    assert entries[0]["before"]["revoked_at"] is None
-    assert entries[0]["after"]["revoked_at"] == revoked.revoked_at
+    assert entries[0].before["revoked_at"] is None
+    assert entries[0].after["revoked_at"] == revoked.revoked_at
 
 
 def test_admin_scope_implies_every_other(db):

@@ -23,6 +23,7 @@ from neurocache.hub import Hub
 from neurocache.knowledge.histories import BATCH, TurnIn, history_format, read_history
 from neurocache.operations.bundle_format import KINDS
 from neurocache.operations.bundles import for_hub
+from neurocache.operations.records import ImportedBundle
 
 EMBED_TIMEOUT_S = 3600
 
@@ -89,7 +90,7 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         running = running_hub(settings)
         try:
             answer = (
-                running.import_bundle(raw, ndjson=ndjson, kind=kind)
+                ImportedBundle.model_validate(running.import_bundle(raw, ndjson=ndjson, kind=kind))
                 if running
                 else _in_process(settings, raw, ndjson, kind)
             )
@@ -164,7 +165,7 @@ def _write(lines: Iterable[str], output: Path | None) -> None:
     temp.replace(output)
 
 
-def _in_process(settings: Any, raw: bytes, ndjson: bool, kind: str | None) -> dict[str, Any]:
+def _in_process(settings: Any, raw: bytes, ndjson: bool, kind: str | None) -> ImportedBundle:
     hub = Hub(settings)
     try:
         answer = for_hub(hub).import_bundle(raw, CLI_ACTOR, ndjson=ndjson, expected_kind=kind)
@@ -174,13 +175,13 @@ def _in_process(settings: Any, raw: bytes, ndjson: bool, kind: str | None) -> di
         hub.close()
 
 
-def _report(answer: dict[str, Any], as_json: bool) -> None:
-    for warning in answer["warnings"]:
+def _report(answer: ImportedBundle, as_json: bool) -> None:
+    for warning in answer.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
-        click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(answer.plain(), indent=2, ensure_ascii=False))
         return
-    for created in answer["created"]:
-        click.echo(f"Imported {created['type']} {created['name']!r} as {created['id']}.")
-    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(answer["counts"].items()))
-    click.echo(f"{len(answer['id_map'])} ids mapped ({counts}).")
+    for created in answer.created:
+        click.echo(f"Imported {created.type} {created.name!r} as {created.id}.")
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(answer.counts.items()))
+    click.echo(f"{len(answer.id_map)} ids mapped ({counts}).")

@@ -13,6 +13,7 @@ import click
 
 from neurocache.errors import NeurocacheError
 from neurocache.operations.backup import create_backup, default_name, sqlite_path
+from neurocache.operations.records import BackupManifest, BackupModel
 from neurocache.operations.restore import restore_backup
 from neurocache.settings import Settings
 
@@ -48,9 +49,9 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
             raise click.ClickException(_message(exc)) from exc
         click.echo(
             f"Restored {_summary(manifest)} into {settings.data_dir} "
-            f"(backup of {manifest.get('created_at', '?')})."
+            f"(backup of {manifest.created_at})."
         )
-        _report_models(manifest.get("models") or [])
+        _report_models(manifest.models)
         click.echo(
             "API keys keep working; the owner's login link is new: "
             f"`neurocache serve --data-dir {settings.data_dir}` prints it."
@@ -76,20 +77,19 @@ def _check_restorable(settings: Settings) -> None:
         )
 
 
-def _report_models(models: list[dict[str, Any]]) -> None:
+def _report_models(models: list[BackupModel]) -> None:
     """Model files are not in backups: say which the restored hub lacks."""
-    missing = [m for m in models if m.get("path") and not Path(m["path"]).is_file()]
+    missing = [m for m in models if m.path and not Path(m.path).is_file()]
     for model in missing:
         click.echo(
-            f"  model {model['id']}: its file {model['path']} is not here; "
+            f"  model {model.id}: its file {model.path} is not here; "
             "download it again (`neurocache models pull`) or add it (`models add`)"
         )
 
 
-def _summary(manifest: dict[str, Any]) -> str:
-    counts = manifest.get("counts") or {}
+def _summary(manifest: BackupManifest) -> str:
     parts = [
-        f"{counts.get(table, 0)} {name}"
+        f"{manifest.counts.get(table, 0)} {name}"
         for table, name in (
             ("memories", "memories"),
             ("documents", "documents"),
@@ -99,7 +99,7 @@ def _summary(manifest: dict[str, Any]) -> str:
             ("channels", "channels"),
         )
     ]
-    return ", ".join(parts) + f", {len(manifest.get('models') or [])} models"
+    return ", ".join(parts) + f", {len(manifest.models)} models"
 
 
 def _size(size: float) -> str:

@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from neurocache import __version__
 from neurocache.errors import NeurocacheError, NotFound
+from neurocache.operations.records import BackupDatabase, BackupManifest, BackupModel
 from neurocache.settings import CONFIG_FILE_NAME, Settings
 from neurocache.store.tables import Base
 
@@ -34,23 +34,6 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DATABASE = "neurocache.db"
 INDEXES, BLOBS = "indexes", "blobs"
-# What the manifest says of each model: never its API key (the store has it, the manifest
-# is meant to be read by people) nor its free-form metadata.
-MODEL_FIELDS = (
-    "id",
-    "name",
-    "role",
-    "format",
-    "source",
-    "url",
-    "path",
-    "size",
-    "sha256",
-    "expected_sha256",
-    "state",
-    "base_url",
-    "remote_model",
-)
 
 
 class BackupUnsupported(NeurocacheError):
@@ -78,7 +61,7 @@ def default_name(now: datetime | None = None, prefix: str = "neurocache-backup")
     return f"{prefix}-{moment:%Y%m%dT%H%M%SZ}.tar.gz"
 
 
-def create_backup(settings: Settings, target: Path) -> dict[str, Any]:
+def create_backup(settings: Settings, target: Path) -> BackupManifest:
     """Writes the archive to `target` atomically (temp name, then rename); its manifest."""
     database = sqlite_path(settings)
     if not database.is_file():
@@ -141,24 +124,22 @@ def _blobs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".tmp"))
 
 
-def _manifest(database: Path, indexes: list[str]) -> dict[str, Any]:
+def _manifest(database: Path, indexes: list[str]) -> BackupManifest:
     with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
         db.row_factory = sqlite3.Row
-        return {
-            "format_version": FORMAT_VERSION,
-            "hub_version": __version__,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "store": "sqlite",
-            "schema_revision": _revision(db),
-            "database": {
-                "file": DATABASE,
-                "size": database.stat().st_size,
-                "sha256": file_sha256(database),
-            },
-            "indexes": indexes,
-            "counts": _counts(db),
-            "models": _models(db),
-        }
+        return BackupManifest(
+            format_version=FORMAT_VERSION,
+            hub_version=__version__,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            store="sqlite",
+            schema_revision=_revision(db),
+            database=BackupDatabase(
+                file=DATABASE, size=database.stat().st_size, sha256=file_sha256(database)
+            ),
+            indexes=indexes,
+            counts=_counts(db),
+            models=_models(db),
+        )
 
 
 def _revision(db: sqlite3.Connection) -> str | None:
@@ -175,12 +156,13 @@ def _counts(db: sqlite3.Connection) -> dict[str, int]:
     return {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
 
 
-def _models(db: sqlite3.Connection) -> list[dict[str, Any]]:
+def _models(db: sqlite3.Connection) -> list[BackupModel]:
     try:
         rows = db.execute("SELECT * FROM models ORDER BY id").fetchall()
     except sqlite3.OperationalError:
         return []
-    return [{k: v for k, v in dict(row).items() if k in MODEL_FIELDS} for row in rows]
+    listed = BackupModel.model_fields  # the columns a manifest shows; the others stay out
+    return [BackupModel(**{k: v for k, v in dict(row).items() if k in listed}) for row in rows]
 
 
 def file_sha256(path: Path) -> str:
@@ -192,7 +174,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _write_archive(
-    target: Path, manifest: dict[str, Any], staging: Path, blobs: list[Path], config: Path
+    target: Path, manifest: BackupManifest, staging: Path, blobs: list[Path], config: Path
 ) -> None:
     temp = target.with_name(f".{target.name}.tmp")
     # 0600 from the start: the archive holds every memory.
@@ -200,7 +182,7 @@ def _write_archive(
     try:
         with os.fdopen(fd, "wb") as handle:
             with tarfile.open(fileobj=handle, mode="w:gz", compresslevel=6) as tar:
-                _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
+                _add_bytes(tar, MANIFEST, json.dumps(manifest.plain(), indent=2).encode())
                 for name, path in _members(staging, blobs, config):
                     tar.add(path, arcname=name, recursive=False, filter=_anonymous)
             handle.flush()

@@ -1,7 +1,11 @@
 """Exports: a collection, an agent, a conversation, a channel, or every chat a person may
 read, as a bundle (bundle_format.py). Things of this hub that another hub knows by name
 (collections, agents, users) are written by name; everything the bundle holds keeps this
-hub's ids, which the importing hub maps to its own."""
+hub's ids, which the importing hub maps to its own.
+
+A bundle is built as plain dicts, not records (neurocache.records): it is a file format
+written for another hub, whose own version of bundle_format.py reads it, not an answer of
+this hub's services."""
 
 from __future__ import annotations
 

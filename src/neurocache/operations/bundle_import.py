@@ -28,6 +28,13 @@ from neurocache.operations.bundle_format import (
     EdgeIn,
     MemberRef,
 )
+from neurocache.operations.records import (
+    AnyCreated,
+    CreatedAgent,
+    CreatedChat,
+    CreatedCollection,
+    ImportedBundle,
+)
 from neurocache.store import audit
 from neurocache.store.audit import Actor
 from neurocache.store.graph import content_hash
@@ -54,7 +61,7 @@ class Imported:
     """What an import made, for the answer; and what is left to do after the commit."""
 
     kind: str
-    created: list[dict[str, Any]] = field(default_factory=list)
+    created: list[AnyCreated] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     id_map: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -62,14 +69,14 @@ class Imported:
     vectors: list[tuple[str, bytes]] = field(default_factory=list)  # stored with the rows
     ingest: list[str] = field(default_factory=list)  # jobs splitting unsplit documents
 
-    def view(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "created": self.created,
-            "counts": dict(self.counts),
-            "id_map": self.id_map,
-            "warnings": self.warnings,
-        }
+    def view(self) -> ImportedBundle:
+        return ImportedBundle(
+            kind=self.kind,
+            created=self.created,
+            counts=dict(self.counts),
+            id_map=self.id_map,
+            warnings=self.warnings,
+        )
 
 
 def when(value: datetime | None) -> datetime:
@@ -233,17 +240,16 @@ class Writer:
                 edge.metadata,
             )
 
-    def created(self, kind: str, new: str, old: str | None, name: str, **counts: int) -> None:
+    def created(self, made: AnyCreated) -> None:
         """One entry in the answer and one in the audit log per thing imported."""
-        view = {"type": kind, "id": new, "name": name, "source_id": old, **counts}
-        self.result.created.append(view)
+        self.result.created.append(made)
         audit.record(
             self.session,
             self.actor,
-            f"{kind}.import",
-            (kind, new),
+            f"{made.type}.import",
+            (made.type, made.id),
             None,
-            {**view, "bundle": self.result.kind},
+            {**made.plain(), "bundle": self.result.kind},
         )
 
     def finish(self) -> Imported:
@@ -300,7 +306,15 @@ class Writer:
         self.session.flush()
         self.store_vectors()
         self.bundle_edges(bundle.edges)
-        self.created("collection", collection.id, None, name, documents=len(bundle.documents))
+        self.created(
+            CreatedCollection(
+                type="collection",
+                id=collection.id,
+                name=name,
+                source_id=None,
+                documents=len(bundle.documents),
+            )
+        )
 
     def _document(self, given: Any, collection_id: str, embedder: Any) -> None:
         document = self.memory(
@@ -393,7 +407,15 @@ class Writer:
                 self.result.embed.append((row.id, memory.content))
         self.session.flush()
         self.bundle_edges(bundle.edges)
-        self.created("agent", agent.id, None, agent.name, memories=len(bundle.memories))
+        self.created(
+            CreatedAgent(
+                type="agent",
+                id=agent.id,
+                name=agent.name,
+                source_id=None,
+                memories=len(bundle.memories),
+            )
+        )
 
     def conversation(self, body: ConversationBody) -> None:
         given = body.conversation
@@ -435,7 +457,13 @@ class Writer:
         if given.forked_from:
             self.edge(conversation_id, self.mapped(given.forked_from), "forked_from")
         self.created(
-            "conversation", conversation_id, given.id, given.title, messages=len(body.messages)
+            CreatedChat(
+                type="conversation",
+                id=conversation_id,
+                name=given.title,
+                source_id=given.id,
+                messages=len(body.messages),
+            )
         )
 
     def _messages(self, body: ConversationBody, conversation_id: str) -> None:
@@ -501,7 +529,15 @@ class Writer:
         self.session.flush()
         self._members(body, channel_id)
         self._channel_messages(body, channel_id, authors)
-        self.created("channel", channel_id, given.id, name, messages=len(body.messages))
+        self.created(
+            CreatedChat(
+                type="channel",
+                id=channel_id,
+                name=name,
+                source_id=given.id,
+                messages=len(body.messages),
+            )
+        )
 
     def _author(self, ref: MemberRef) -> str:
         """Its member on this hub, or a name that says it was imported (an author is never

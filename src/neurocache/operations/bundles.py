@@ -23,6 +23,7 @@ from neurocache.events import Publish
 from neurocache.operations.bundle_export import Exporter, Hidden
 from neurocache.operations.bundle_format import parse, validate
 from neurocache.operations.bundle_import import Imported, Writer
+from neurocache.operations.records import ImportedBundle
 from neurocache.store.audit import Actor
 from neurocache.store.database import Database
 
@@ -58,7 +59,8 @@ class Bundles:
     def export(
         self, kind: str, item_id: str, person: str = "owner", vectors: bool = False
     ) -> dict[str, Any]:
-        """One thing as a JSON bundle; `person` exports only what they may read."""
+        """One thing as a JSON bundle; `person` exports only what they may read. A dict, not a
+        record: the bundle is a file for another hub, whose format bundle_format.py reads."""
         if kind == "collection":
             return self.exporter.collection(item_id, vectors)
         if kind == "agent":
@@ -86,7 +88,7 @@ class Bundles:
         person: str = "owner",
         ndjson: bool = False,
         expected_kind: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ImportedBundle:
         """The answer names what was made and maps every id of the bundle to its new id."""
         bundle = validate(parse(raw, ndjson), expected_kind)
         try:

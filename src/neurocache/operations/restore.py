@@ -19,13 +19,14 @@ import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
-from typing import Any
 
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
+from pydantic import ValidationError
 
 from neurocache.errors import Conflict, NeurocacheError
 from neurocache.operations.backup import DATABASE, FORMAT_VERSION, MANIFEST, file_sha256
+from neurocache.operations.records import BackupManifest
 from neurocache.store.database import alembic_config
 
 KNOWN_FORMATS = frozenset({FORMAT_VERSION})
@@ -47,7 +48,7 @@ class RestoreRefused(Conflict):
     pass
 
 
-def restore_backup(archive: Path, data_dir: Path) -> dict[str, Any]:
+def restore_backup(archive: Path, data_dir: Path) -> BackupManifest:
     """Unpacks, checks and moves the backup into `data_dir`; its manifest."""
     check_empty(data_dir)
     with ExitStack() as stack:
@@ -78,7 +79,7 @@ def _check_stream(archive: Path) -> None:
 
 
 def _install(
-    tar: tarfile.TarFile, members: list[tarfile.TarInfo], manifest: dict[str, Any], data_dir: Path
+    tar: tarfile.TarFile, members: list[tarfile.TarInfo], manifest: BackupManifest, data_dir: Path
 ) -> None:
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(
@@ -119,7 +120,7 @@ def checked_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
     return [m for m in members if m.isfile()]
 
 
-def read_manifest(tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> dict[str, Any]:
+def read_manifest(tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> BackupManifest:
     member = next(m for m in members if m.name == MANIFEST)
     try:
         manifest = json.loads(_read(tar, member))
@@ -132,8 +133,14 @@ def read_manifest(tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> dict[
             f"Neurocache reads ({', '.join(map(str, sorted(KNOWN_FORMATS)))});"
             " a newer Neurocache may read it"
         )
-    checked: dict[str, Any] = manifest  # a dict: only a dict's version is known
-    return checked
+    try:  # a field that a later hub adds within the same format version is ignored
+        return BackupManifest.model_validate(manifest, extra="ignore")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise InvalidBackup(
+            f"the backup's manifest is incomplete: {where}: {first['msg']}"
+        ) from exc
 
 
 def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
@@ -158,9 +165,8 @@ def _unpack(tar: tarfile.TarFile, members: list[tarfile.TarInfo], staging: Path)
             shutil.copyfileobj(source, out, 1 << 20)
 
 
-def verify_store(database: Path, manifest: dict[str, Any]) -> None:
-    expected = (manifest.get("database") or {}).get("sha256")
-    if expected and file_sha256(database) != expected:
+def verify_store(database: Path, manifest: BackupManifest) -> None:
+    if file_sha256(database) != manifest.database.sha256:
         raise InvalidBackup("the backup's store does not match its manifest's checksum")
     try:
         with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:

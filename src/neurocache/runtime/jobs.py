@@ -103,6 +103,7 @@ class Claims:
         return or_(Job.status == "queued", and_(Job.status == "running", lapsed))
 
     def claim(self, now: datetime, **values: Any) -> dict[str, Any]:
+        """The columns a claim sets: an UPDATE's values (so a dict), no one's answer."""
         return {"status": "running", "claimed_by": self.worker_id, **self.renewal(now), **values}
 
     def renewal(self, now: datetime) -> dict[str, Any]:

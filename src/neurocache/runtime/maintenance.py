@@ -10,11 +10,26 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from neurocache.records import Record
 from neurocache.runtime.periodic_claims import OwnTurns
 from neurocache.store.types import utcnow
 from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.chat")
+
+
+class MaintenanceReport(Record):
+    """What one run did: agents' working memories summarized and archived, channel
+    messages past retention deleted, and each task's count by its name (a failed task's
+    is missing)."""
+
+    summaries: int
+    archived: int
+    messages_deleted: int
+    pruned: dict[str, int]
+
+    def did_anything(self) -> bool:
+        return any((self.summaries, self.archived, self.messages_deleted, *self.pruned.values()))
 
 
 class Maintenance:
@@ -40,26 +55,40 @@ class Maintenance:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def run_once(self, now: datetime | None = None) -> dict[str, Any]:
+    def run_once(self, now: datetime | None = None) -> MaintenanceReport:
         now = now or utcnow()
-        report: dict[str, Any] = {"summaries": 0, "archived": 0, "messages_deleted": 0}
+        summaries, archived = self._consolidate_all(now)
+        deleted = 0
+        if self.retention_days > 0:
+            deleted = self.delete_messages_before(now - timedelta(days=self.retention_days))
+        return MaintenanceReport(
+            summaries=summaries,
+            archived=archived,
+            messages_deleted=deleted,
+            pruned=self._run_tasks(now),
+        )
+
+    def _consolidate_all(self, now: datetime) -> tuple[int, int]:
+        """Summaries written and memories archived, over every agent."""
+        summaries = archived = 0
         for agent_id in self.agent_ids():
             try:
                 done = self.consolidate(agent_id, now)
             except Exception:  # one agent's failure must not stop the others'
                 log.exception("consolidating the memories of agent %s failed", agent_id)
                 continue
-            report["summaries"] += len(done["summaries"])
-            report["archived"] += done["archived"]
-        if self.retention_days > 0:
-            cutoff = now - timedelta(days=self.retention_days)
-            report["messages_deleted"] = self.delete_messages_before(cutoff)
+            summaries += len(done["summaries"])
+            archived += done["archived"]
+        return summaries, archived
+
+    def _run_tasks(self, now: datetime) -> dict[str, int]:
+        done: dict[str, int] = {}
         for name, task in self.tasks.items():
             try:
-                report[name] = task(now)
+                done[name] = task(now)
             except Exception:  # one task's failure must not stop the others'
                 log.exception("maintenance task %s failed", name)
-        return report
+        return done
 
     def start(self) -> None:
         if self._thread is None:
@@ -79,7 +108,7 @@ class Maintenance:
     def _run_logged(self) -> None:
         try:
             report = self.run_once()
-            if any(report.values()):
+            if report.did_anything():
                 log.info("maintenance: %s", report)
         except Exception:
             log.exception("maintenance failed; next try in %ss", self.interval_s)

@@ -15,6 +15,7 @@ from neurocache.records import Record, plain
 from neurocache.settings import Settings
 from neurocache.store.database import Database
 from neurocache.store.paging import decode_cursor, encode_cursor
+from neurocache.store.records import AuditRecord, AuditTarget, SettingsChange
 from neurocache.store.tables import AuditEntry, Meta
 from neurocache.store.types import isoformat
 
@@ -51,17 +52,17 @@ def record(
     )
 
 
-def entry_view(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": str(entry.id),
-        "at": isoformat(entry.at),
-        "actor": entry.actor,
-        "action": entry.action,
-        "target": {"type": entry.target_type, "id": entry.target_id},
-        "before": entry.before,
-        "after": entry.after,
-        "request_id": entry.request_id,
-    }
+def entry_view(entry: AuditEntry) -> AuditRecord:
+    return AuditRecord(
+        id=str(entry.id),
+        at=isoformat(entry.at),
+        actor=entry.actor,
+        action=entry.action,
+        target=AuditTarget(type=entry.target_type, id=entry.target_id),
+        before=entry.before,
+        after=entry.after,
+        request_id=entry.request_id,
+    )
 
 
 class AuditLog:
@@ -79,7 +80,7 @@ class AuditLog:
         actor: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[AuditRecord], str | None]:
         """Newest first. `action` is exact (`key.create`) or a family (`key.`)."""
         query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
         if cursor:
@@ -146,7 +147,7 @@ CONFIG_ACTOR = Actor("config")
 SETTINGS_KEY = "settings"  # in `meta`: the settings of the last start
 
 
-def record_settings(db: Database, settings: Settings) -> dict[str, Any] | None:
+def record_settings(db: Database, settings: Settings) -> SettingsChange | None:
     """Settings come from flags, the environment and config.toml, not from a request: so at
     each start the effective ones are compared with the last start's, and a change is
     audited (`settings.update`, actor `config`) with the changed values before and after.
@@ -164,7 +165,7 @@ def record_settings(db: Database, settings: Settings) -> dict[str, Any] | None:
         after = {k: current.get(k) for k in changed}
         record(session, CONFIG_ACTOR, "settings.update", ("settings", "hub"), before, after)
         session.merge(Meta(key=SETTINGS_KEY, value=json.dumps(current)))
-    return {"before": before, "after": after}
+    return SettingsChange(before=before, after=after)
 
 
 def _settings_view(settings: Settings) -> dict[str, Any]:

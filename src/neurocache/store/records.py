@@ -1,4 +1,5 @@
-"""What the memory graph answers: memories, the edges between them, a neighbourhood."""
+"""What the store answers: memories, the edges between them, a neighbourhood; the audit
+log's entries and the settings change it records at start."""
 
 from __future__ import annotations
 
@@ -37,3 +38,28 @@ class Neighbourhood(Record):
     root: MemoryRecord
     memories: list[MemoryRecord]
     edges: list[EdgeRecord]
+
+
+class AuditTarget(Record):
+    type: str
+    id: str
+
+
+class AuditRecord(Record):
+    """One audit entry: the state before and after as the service's records were, plain."""
+
+    id: str
+    at: str
+    actor: str
+    action: str
+    target: AuditTarget
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    request_id: str | None
+
+
+class SettingsChange(Record):
+    """The settings that differ from the last start's (`before`: None at the first)."""
+
+    before: dict[str, Any] | None
+    after: dict[str, Any]

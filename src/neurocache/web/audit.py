@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
+from neurocache.store.records import AuditRecord
 from neurocache.web.api import Moment, PageQuery, endpoint
 from neurocache.web.auth import current_hub
 
@@ -22,24 +23,8 @@ class AuditQuery(PageQuery):
     until: Moment | None = Field(None, description="ISO 8601: entries before.")
 
 
-class AuditTarget(BaseModel):
-    type: str
-    id: str
-
-
-class AuditEntry(BaseModel):
-    id: str
-    at: str
-    actor: str
-    action: str
-    target: AuditTarget
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    request_id: str | None
-
-
 class AuditList(BaseModel):
-    entries: list[AuditEntry]
+    entries: list[AuditRecord]
     next_cursor: str | None
 
 

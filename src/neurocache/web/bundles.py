@@ -11,7 +11,7 @@ import json
 from typing import Any, Literal
 
 from flask import Blueprint, Response, request
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, Field, RootModel
 
 from neurocache.knowledge.histories import history_format, read_history
 from neurocache.operations.bundle_format import (
@@ -22,6 +22,7 @@ from neurocache.operations.bundle_format import (
     ConversationBundle,
 )
 from neurocache.operations.bundles import for_hub
+from neurocache.operations.records import ImportedBundle
 from neurocache.web.api import CONFLICT, QueryModel, UnsupportedMediaType, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
@@ -39,26 +40,6 @@ class CollectionExportQuery(QueryModel):
 class ImportQuery(QueryModel):
     kind: Literal["collection", "agent", "conversation", "channel", "chats"] | None = Field(
         None, description="Refuse (422) a bundle of any other kind."
-    )
-
-
-class CreatedOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: Literal["collection", "agent", "conversation", "channel"]
-    id: str
-    name: str
-    source_id: str | None
-
-
-class ImportedOut(BaseModel):
-    kind: str
-    created: list[CreatedOut]
-    counts: dict[str, int] = Field(description="Memories made, by kind, and edges.")
-    id_map: dict[str, str] = Field(description="Each id of the bundle → its new id here.")
-    warnings: list[str] = Field(
-        description="What was left out: a collection, agent, user "
-        "or model this hub does not have; a name taken (a suffix was "
-        "added)."
     )
 
 
@@ -128,13 +109,13 @@ class HistoryImportedOut(BaseModel):
     unchanged: int = Field(description="Turns imported before (the same file again).")
 
 
-class ImportAnswer(RootModel[ImportedOut | HistoryImportedOut]):
+class ImportAnswer(RootModel[ImportedBundle | HistoryImportedOut]):
     """A bundle's import, or a chat history's."""
 
 
 @bp.post("/import")
 @endpoint(scope="write", query=ImportQuery, responses={201: ImportAnswer}, errors=CONFLICT)
-def import_bundle(query: ImportQuery) -> tuple[dict[str, Any], int]:
+def import_bundle(query: ImportQuery) -> tuple[ImportedBundle | dict[str, Any], int]:
     """Import a bundle: JSON (`application/json`), or JSONL (`application/x-ndjson`) for
     every chat. All or nothing; the answer maps each id of the bundle to its new id.
 
