@@ -51,7 +51,16 @@ def test_health_needs_no_credentials_and_status_reports_the_hub(client, admin_he
     assert status["store"]["schema_revision"] == Database.head_revision()
     assert status["store"]["size_bytes"] > 0 and status["store"]["memories"] == 0
     assert status["uptime_s"] >= 0
-    assert status["indexes"] == {"vectors": {"size_bytes": 0, "loaded": False}}
+    assert status["indexes"] == {
+        "vectors": {
+            "size_bytes": 0,
+            "loaded": False,
+            "kind": None,  # known once loaded
+            "vectors": None,
+            "lists": None,
+            "rebuilding": None,
+        }
+    }
 
 
 def test_request_ids_are_echoed_or_made_and_logged(tmp_path):

@@ -135,7 +135,7 @@ def test_the_start_repairs_documents_left_between_two_steps(tmp_path):
     assert hub.knowledge.get_document(waiting.document.id).status == "indexed"
     assert chunks_of(hub, waiting.document.id) > 0
     assert chunks_of(hub, failed.document.id) == 0
-    found = {r["document"]["title"] for r in hub.search.search("Pike Rhine", mode="fulltext")}
+    found = {r.document.title for r in hub.search.search("Pike Rhine", mode="fulltext")}
     assert found == {"Waiting"}
     hub.close()
 

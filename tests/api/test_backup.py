@@ -122,9 +122,9 @@ def test_backup_restores_into_a_new_dir_with_the_same_data(filled, tmp_path):
         assert snapshot_of(after) == expected
         assert after.settings.chat_sources == 4  # config.toml came along
         assert after.owner_token.value != old_token  # a new install's token
-        assert after.search.search("Vienna", mode="fulltext")[0]["text"].startswith("The Danube")
+        assert after.search.search("Vienna", mode="fulltext")[0].text.startswith("The Danube")
         hits = after.search.search("a kettle at dawn", mode="vector", k=1)
-        assert hits[0]["text"] == "The kettle whistles at dawn."
+        assert hits[0].text == "The kettle whistles at dawn."
         assert after.search.search("grey heron", mode="hybrid")
         model = after.models.list()[-1]
         assert model["source"] == "local" and model["state"] == "installed"
@@ -225,7 +225,7 @@ def _check_restored(archive: Path, target: Path, written: int) -> int:
         assert rowids and set(hub.search.index().ids().tolist()) == rowids
         last = len(notes) - 1
         assert (
-            hub.search.search(f"load note {last}", mode="fulltext", k=1)[0]["text"]
+            hub.search.search(f"load note {last}", mode="fulltext", k=1)[0].text
             == f"load note {last} on lanterns"
         )
         assert hub.search.search("harbour lights", mode="vector")

@@ -144,7 +144,7 @@ def test_a_collection_travels_with_its_documents_chunks_and_edges(app, hub, othe
     assert there.graph.get(rhine).metadata["tags"] == ["europe"]
     assert there.index_later.wait_idle(120)
     results = there.search.search("salmon upstream", k=3, mode="vector")
-    assert results and results[0]["document"]["id"] == rhine
+    assert results and results[0].document.id == rhine
 
     again = import_(other, bundle)  # a second copy, the first untouched
     assert again["created"][0]["name"] == "Rivers (2)" and again["warnings"]
@@ -176,7 +176,7 @@ def test_vectors_of_another_size_are_not_kept_and_search_still_works(app, hub, o
     assert any("embedded again" in w for w in answer["warnings"])
     assert there.index_later.wait_idle(60) and there.jobs.wait_idle(60)
     found = there.search.search("Danube", k=3, mode="hybrid")
-    assert found and all(r["memory_id"] for r in found)
+    assert found and all(r.memory_id for r in found)
 
 
 def test_a_users_import_puts_no_words_in_others_mouths(app, hub, other, there):

@@ -72,7 +72,7 @@ def test_ingest_goes_through_a_running_hub(runner, tmp_path, corpus):
         assert result.exit_code == 0, result.output
         assert "Ingested 1 of 1 new or changed files" in result.output
         hits = live.hub.search.search("Danube", mode="fulltext")
-        assert hits and hits[0]["document"]["path"].endswith("rivers.txt")
+        assert hits and hits[0].document.path.endswith("rivers.txt")
         found = runner.invoke(
             main, ["search", "Danube", "--collection", "geo", "--data-dir", str(settings.data_dir)]
         )

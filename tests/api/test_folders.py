@@ -37,7 +37,7 @@ def start(tmp_path):
 
 def paths_found(hub, query):
     return sorted(
-        os.path.basename(r["document"]["path"]) for r in hub.search.search(query, mode="fulltext")
+        os.path.basename(r.document.path) for r in hub.search.search(query, mode="fulltext")
     )
 
 

@@ -159,7 +159,7 @@ def test_jsonl_turns_through_the_cli_with_progress_and_again(runner, tmp_path):
     hub = Hub(Settings(data_dir=tmp_path / "d"))
     try:
         hits = hub.search.search("Georgian cheese bread", mode="hybrid", k=3)
-        assert hits[0]["text"] in {t["content"] for t in TURNS}
+        assert hits[0].text in {t["content"] for t in TURNS}
     finally:
         hub.close()
 

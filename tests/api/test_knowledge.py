@@ -213,7 +213,7 @@ def test_the_vector_index_persists_and_is_rebuilt_when_it_disagrees(tmp_path):
     path.write_bytes(b"damaged")
     hub = hub_of(create_app(settings, testing=True))
     assert hub.search.index().size == 1  # rebuilt from the store
-    assert hub.search.search("salmon", mode="vector")[0]["text"] == RIVERS
+    assert hub.search.search("salmon", mode="vector")[0].text == RIVERS
     hub.close()
 
 

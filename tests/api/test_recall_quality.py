@@ -44,7 +44,7 @@ def loaded(tmp_path_factory):
 
 def hub_ranked(hub: Hub, keys: dict[str, str], question: Question) -> list[str]:
     results = hub.search.search(question.text, k=10)
-    return [keys.get((r.get("document") or {}).get("id") or r["memory_id"], "") for r in results]
+    return [keys.get(r.document.id if r.document else r.memory_id, "") for r in results]
 
 
 def test_hybrid_recall_is_far_above_naive_fusion_on_a_conversation(loaded, capsys):

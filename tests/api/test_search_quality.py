@@ -15,7 +15,7 @@ def recall_at_5(hub, mode: str, titles: dict[str, str]) -> float:
     found = 0
     for question, answer in CORPUS["questions"]:
         results = hub.search.search(question, k=5, mode=mode)
-        found += any(r["document"]["id"] == titles[answer] for r in results)
+        found += any(r.document.id == titles[answer] for r in results)
     return found / len(CORPUS["questions"])
 
 

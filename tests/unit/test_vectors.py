@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from neurocache.llm.reembed import store_vectors
+from neurocache.search.records import IndexStatus
 from neurocache.search.service import Filters, SearchService
 from neurocache.search.vectors import EXACT, INVERTED, IndexPolicy, VectorIndex
 from neurocache.store import Database
@@ -132,7 +133,7 @@ def test_growing_past_the_limit_switches_in_the_background_and_keeps_every_chang
     late = stored_memories(db, vectors[300:])  # changes while it may be running
     search.add(late, vectors[300:])
     search.remove(rowids[:10])
-    wait_for(lambda: search.status()["rebuilding"] is False, timeout=30)
+    wait_for(lambda: search.status().rebuilding is False, timeout=30)
     index = search.index()
     assert index.kind == INVERTED
     assert sorted(index.ids().tolist()) == sorted(rowids[10:] + late)
@@ -156,12 +157,12 @@ def test_an_index_behind_or_ahead_of_the_store_is_topped_up_not_rebuilt(db, tmp_
 
 def test_status_tells_the_kind_size_and_file(db, tmp_path):
     search = service(db, tmp_path)
-    assert search.status() == {"size_bytes": 0, "loaded": False}
+    assert search.status() == IndexStatus(size_bytes=0, loaded=False)
     rowids = stored_memories(db, unit_vectors(5))
     search.add(rowids, unit_vectors(5))
     search.save()
     status = search.status()
-    assert status["kind"] == EXACT and status["vectors"] == 5 and status["size_bytes"] > 0
+    assert status.kind == EXACT and status.vectors == 5 and status.size_bytes > 0
 
 
 def test_a_narrow_filter_finds_its_few_vectors_however_far_they_lie(db, tmp_path):
@@ -174,9 +175,9 @@ def test_a_narrow_filter_finds_its_few_vectors_however_far_they_lie(db, tmp_path
     wanted = stored_memories(db, few, collection_id="small")
     search.add(wanted, few)
     found = search.search("lighthouse", k=10, mode="vector", filters=Filters(collections=["small"]))
-    assert sorted(r["text"] for r in found) == ["chunk 0", "chunk 1", "chunk 2"]
-    assert found[-1]["text"] == "chunk 0"  # the one pointing straight away: last
-    assert search.search("lighthouse", k=5, mode="vector")[0]["text"] != "chunk 0"
+    assert sorted(r.text for r in found) == ["chunk 0", "chunk 1", "chunk 2"]
+    assert found[-1].text == "chunk 0"  # the one pointing straight away: last
+    assert search.search("lighthouse", k=5, mode="vector")[0].text != "chunk 0"
 
 
 def test_a_rowid_reused_after_a_crash_gets_its_new_vector(db, tmp_path):

@@ -10,13 +10,24 @@ and conversation APIs check membership and ownership themselves."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 
 from neurocache.store import Database
 from neurocache.store.records import MemoryRecord
 from neurocache.store.tables import ChannelMember, Conversation, Memory
+
+
+class Found(Protocol):
+    """A memory a search found, by its id (`search.records.SearchResult`: `access/` is
+    not above `search/`, so it names only what it reads)."""
+
+    @property
+    def memory_id(self) -> str: ...
+
+
+F = TypeVar("F", bound=Found)
 
 
 def places(memory_id: str, kind: str, meta: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -58,27 +69,22 @@ class Visibility:
             if not c <= readable_channels or not v <= own_conversations
         }
 
-    def visible(
-        self, person: str, items: list[dict[str, Any]], key: str = "id"
-    ) -> list[dict[str, Any]]:
-        """Those of `items` (memory views, or search results with key="memory_id") that
-        `person` may see."""
-        hidden = self.hidden(person, [item[key] for item in items])
-        return [item for item in items if item[key] not in hidden]
+    def visible(self, person: str, found: list[F]) -> list[F]:
+        """Those of `found` (search results) that `person` may see."""
+        hidden = self.hidden(person, [item.memory_id for item in found])
+        return [item for item in found if item.memory_id not in hidden]
 
     def visible_memories(self, person: str, memories: list[MemoryRecord]) -> list[MemoryRecord]:
         """Those of `memories` that `person` may see."""
         hidden = self.hidden(person, [m.id for m in memories])
         return [m for m in memories if m.id not in hidden]
 
-    def to_all(
-        self, people: list[str], items: list[dict[str, Any]], key: str = "id"
-    ) -> list[dict[str, Any]]:
-        """Those `items` every one of `people` may see (what an agent may recall in a
+    def to_all(self, people: list[str], found: list[F]) -> list[F]:
+        """Those of `found` every one of `people` may see (what an agent may recall in a
         channel they are all in)."""
         for person in people:
-            items = self.visible(person, items, key)
-        return items
+            found = self.visible(person, found)
+        return found
 
     def _readable(
         self, person: str, channels: set[str], conversations: set[str]

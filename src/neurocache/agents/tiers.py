@@ -23,6 +23,7 @@ from neurocache.agents.service import owner_of
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.events import Publish
 from neurocache.replies.streaming import stream_reply
+from neurocache.search.records import SearchResult
 from neurocache.search.service import Filters, SearchService
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
@@ -154,7 +155,7 @@ class AgentMemories:
         k: int = 10,
         mode: str = "hybrid",
         highlights: bool = True,
-    ) -> builtins.list[dict[str, Any]]:
+    ) -> builtins.list[SearchResult]:
         """Its memories most relevant to `query` (what it said in channels is not among
         them: those are the channels' messages, with no tier)."""
         self.get_agent(agent_id)

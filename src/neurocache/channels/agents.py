@@ -384,13 +384,13 @@ class ChannelAgents:
             )
         except InvalidInput:  # a message with nothing to look for recalls nothing
             own = []
-        hits = self.visibility.to_all(people, own, key="memory_id")[: self.options.memories]
+        hits = self.visibility.to_all(people, own)[: self.options.memories]
         return passages + [
             Source(
-                memory_id=h["memory_id"],
-                text=h["text"],
-                score=h["score"],
-                title=f"{agent.name}'s memory ({h.get('tier')})",
+                memory_id=h.memory_id,
+                text=h.text,
+                score=h.score,
+                title=f"{agent.name}'s memory ({h.tier})",
             )
             for h in hits
         ]

@@ -86,14 +86,16 @@ class Target:
         assert self.hub is not None
         return self.hub.jobs.get(job_id).plain()
 
-    def search(self, query: str, k: int, mode: str, collections: list[str]) -> list[dict]:
+    def search(self, query: str, k: int, mode: str, collections: list[str]) -> list[dict[str, Any]]:
+        """The results as the API answers them (what `--json` prints, either way)."""
         if self.running is not None:
             return self.running.search(
                 query, k=k, mode=cast(SearchMode, mode), collections=collections or None
             )
         assert self.hub is not None
         ids = [self.hub.knowledge.collection_id(c) for c in collections] or None
-        return self.hub.search.search(query, k=k, mode=mode, filters=Filters(collections=ids))
+        found = self.hub.search.search(query, k=k, mode=mode, filters=Filters(collections=ids))
+        return [result.plain() for result in found]
 
 
 def _target(settings: Any) -> Target:

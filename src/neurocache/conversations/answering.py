@@ -312,14 +312,12 @@ class Answerer:
         except InvalidInput:
             return []
         roles = self.conversations.recallable_roles(
-            [h["memory_id"] for h in hits], besides=conversation.id, owner=conversation.owner
+            [h.memory_id for h in hits], besides=conversation.id, owner=conversation.owner
         )
         return [
-            Turn(roles[h["memory_id"]], h["text"])
+            Turn(roles[h.memory_id], h.text)
             for h in hits
-            if h["memory_id"] in roles
-            and h["memory_id"] not in here
-            and h["score"] >= RECALL_MIN_SCORE
+            if h.memory_id in roles and h.memory_id not in here and h.score >= RECALL_MIN_SCORE
         ][: self.options.recalled]
 
 

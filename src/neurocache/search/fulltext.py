@@ -13,6 +13,7 @@ from typing import Any
 
 from neurocache.errors import Unavailable
 from neurocache.search.query import Query
+from neurocache.search.records import Segment
 
 MARK_OPEN, MARK_CLOSE = "\u2063[[", "]]\u2063"  # rare characters, split out by `segments`
 MAX_WORDS = 64
@@ -136,13 +137,7 @@ def _search_tsvector(
     ]
 
 
-def segments(highlighted: str) -> list[dict[str, Any]]:
-    """`a [[b]] c` → [{text: a}, {text: b, match: true}, {text: c}]: plain text a client
-    shows as text, never HTML (the memory may be a captured page)."""
-    out: list[dict[str, Any]] = []
-    for i, part in enumerate(
-        re.split(f"{re.escape(MARK_OPEN)}|{re.escape(MARK_CLOSE)}", highlighted)
-    ):
-        if part:
-            out.append({"text": part, "match": i % 2 == 1})
-    return out
+def segments(highlighted: str) -> list[Segment]:
+    """`a [[b]] c` → [a, b (a match), c]: the text as it was, with the matches marked."""
+    parts = re.split(f"{re.escape(MARK_OPEN)}|{re.escape(MARK_CLOSE)}", highlighted)
+    return [Segment(text=part, match=i % 2 == 1) for i, part in enumerate(parts) if part]

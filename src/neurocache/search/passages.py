@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neurocache.records import Record
+from neurocache.search.records import SearchResult
 
 
 @dataclass(frozen=True)
@@ -68,18 +69,18 @@ class Citation(Record):
         return cls.model_validate({k: v for k, v in kept.items() if k in cls.model_fields})
 
 
-def source_of(result: dict[str, Any]) -> Source:
+def source_of(result: SearchResult) -> Source:
     """A search result (a chunk of a document) as a passage to cite."""
-    document = result.get("document") or {}
+    document = result.document
     return Source(
-        memory_id=result["memory_id"],
-        text=result["text"],
-        score=result["score"],
-        title=document.get("title"),
-        url=document.get("url"),
-        path=document.get("path"),
-        page=document.get("page"),
-        start=result.get("start"),
-        end=result.get("end"),
-        document_id=document.get("id"),
+        memory_id=result.memory_id,
+        text=result.text,
+        score=result.score,
+        title=document.title if document else None,
+        url=document.url if document else None,
+        path=document.path if document else None,
+        page=document.page if document else None,
+        start=result.start,
+        end=result.end,
+        document_id=document.id if document else None,
     )

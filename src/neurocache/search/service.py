@@ -8,7 +8,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from neurocache.search.passages import Source, source_of
 from neurocache.search.pgvector import KIND, PgVectorIndex
 from neurocache.search.pipeline import Pipeline, Weights
 from neurocache.search.query import Query
+from neurocache.search.records import ContextTurn, IndexStatus, ResultDocument, SearchResult
 from neurocache.search.vectors import EXACT, TRAINING_POINTS_PER_LIST, IndexPolicy, VectorIndex
 from neurocache.store import Database
 from neurocache.store.sql import Sql
@@ -433,22 +434,22 @@ class SearchService:
         log.info("vector index rebuilt: %s, %d vectors", fresh.kind, fresh.size)
         self.save()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> IndexStatus:
         if self.in_postgresql:  # known without loading the embedder
-            return {"size_bytes": 0, "loaded": True, "kind": KIND, "vectors": self._stored_count()}
+            return IndexStatus(size_bytes=0, loaded=True, kind=KIND, vectors=self._stored_count())
         path = self.index_path
-        view: dict[str, Any] = {
-            "size_bytes": path.stat().st_size if path.is_file() else 0,
-            "loaded": self._index is not None,
-        }
-        if self._index is not None:
-            view.update(
-                kind=self._index.kind,
-                vectors=self._index.size,
-                lists=self._index.lists,
-                rebuilding=self._pending is not None,
-            )
-        return view
+        size = path.stat().st_size if path.is_file() else 0
+        index = self._index
+        if index is None:
+            return IndexStatus(size_bytes=size, loaded=False)
+        return IndexStatus(
+            size_bytes=size,
+            loaded=True,
+            kind=index.kind,
+            vectors=index.size,
+            lists=index.lists,
+            rebuilding=self._pending is not None,
+        )
 
     # ---- searching
     def search(
@@ -461,7 +462,7 @@ class SearchService:
         context: bool = False,
         rerank: bool = False,
         highlights: bool = True,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SearchResult]:
         """The retrieval pipeline's best `k` (search/pipeline.py), as results; `context`:
         each turn with its neighbours in its thread; `rerank`: the reranker orders the
         best few again (when one is chosen); `highlights`: the matched words marked (a
@@ -489,7 +490,7 @@ class SearchService:
             return []
         return [source_of(r) for r in results]
 
-    def _documents(self, query: str, k: int, mode: str, filters: Filters) -> list[dict[str, Any]]:
+    def _documents(self, query: str, k: int, mode: str, filters: Filters) -> list[SearchResult]:
         """Documents are found through their chunks (a document's whole text is in no
         index): each document once, as its best passage, beside the other kinds asked."""
         kinds = [kind for kind in filters.kinds or [] if kind != "document"]
@@ -500,20 +501,22 @@ class SearchService:
             mode,
             replace(filters, kinds=[*kinds, "chunk"] if not chunks_asked else kinds),
         )
-        results, documents = [], set()
+        results: list[SearchResult] = []
+        documents: set[str] = set()
         for result in found:
-            document = result.get("document")
-            if result["kind"] != "chunk" or chunks_asked or document is None:
+            document = result.document
+            if result.kind != "chunk" or chunks_asked or document is None:
                 results.append(result)
-            elif document["id"] not in documents:
-                documents.add(document["id"])
+            elif document.id not in documents:
+                documents.add(document.id)
                 results.append(
-                    {
-                        **result,
-                        "memory_id": document["id"],
-                        "kind": "document",
-                        "passage_id": result["memory_id"],
-                    }
+                    result.model_copy(
+                        update={
+                            "memory_id": document.id,
+                            "kind": "document",
+                            "passage_id": result.memory_id,
+                        }
+                    )
                 )
         return results[:k]
 
@@ -526,12 +529,10 @@ class SearchService:
         context: bool = False,
         rerank: bool = False,
         highlights: bool = True,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SearchResult]:
         ranked = self.pipeline.run(query, k, mode, filters, rerank=rerank, highlight=highlights)
         results = self._results(ranked.hits, ranked.highlights, ranked.rows)
-        if context:
-            self._attach_context(results)
-        return results
+        return self._with_context(results) if context else results
 
     # ---- the legs the pipeline stands on (search.pipeline.Legs)
     def embed_query(self, text_: str) -> np.ndarray:
@@ -661,42 +662,26 @@ class SearchService:
             )
         return inputs
 
-    def _attach_context(self, results: list[dict[str, Any]]) -> None:
-        """Each turn's neighbours in its thread (the one before, the one after), so an
-        answer sees what the turn replies to and what came of it."""
-        by_id = {r["memory_id"]: r for r in results}
+    def _with_context(self, results: list[SearchResult]) -> list[SearchResult]:
+        """Each turn with its neighbours in its thread (the one before, the one after), so
+        an answer sees what the turn replies to and what came of it."""
+        around = self._contexts([r.memory_id for r in results])
+        return [
+            r.model_copy(update={"context": around[r.memory_id]}) if r.memory_id in around else r
+            for r in results
+        ]
+
+    def _contexts(self, memory_ids: list[str]) -> dict[str, list[ContextTurn]]:
+        """The neighbours of those of `memory_ids` that are turns (of a thread), by id."""
         with self.db.session() as session:
             ids = session.execute(
                 text(f"SELECT id, rowid FROM memories WHERE {self.db.sql.in_values('id', 'ids')}"),
-                {"ids": self.db.sql.values(by_id)},
+                {"ids": self.db.sql.values(memory_ids)},
             ).all()
         rows = self.rows([rowid for _id, rowid in ids])
         turns = [row for row in rows.values() if row.thread is not None]
         around = self.neighbours(turns, 1, 1, Filters(kinds=None))
-        for row in turns:
-            place = (row.position or 0.0, row.rowid)
-            same = [n for n in around.values() if n.thread == row.thread and n.id != row.id]
-            before = max(
-                (n for n in same if (n.position or 0.0, n.rowid) < place),
-                key=lambda n: (n.position or 0.0, n.rowid),
-                default=None,
-            )
-            after = min(
-                (n for n in same if (n.position or 0.0, n.rowid) > place),
-                key=lambda n: (n.position or 0.0, n.rowid),
-                default=None,
-            )
-            by_id[row.id]["context"] = [
-                {
-                    "memory_id": n.id,
-                    "speaker": n.speaker,
-                    "at": (n.meta or {}).get("at"),
-                    "text": n.content,
-                    "place": where,
-                }
-                for n, where in ((before, "before"), (after, "after"))
-                if n is not None
-            ]
+        return {row.id: _context(row, around.values()) for row in turns}
 
     def _allowed(self, filters: Filters) -> list[int]:
         where, params = filters.where(self.db.sql)
@@ -723,7 +708,7 @@ class SearchService:
         ranked: list[tuple[int, float]],
         highlights: dict[int, str],
         rows: dict[int, Row] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SearchResult]:
         """The results, from the rows the pipeline read (else read now) and their
         documents."""
         if not ranked:
@@ -749,31 +734,65 @@ class SearchService:
         ]
 
 
+def _context(row: Row, around: Iterable[Row]) -> list[ContextTurn]:
+    """The turns of `around` just before and just after `row` in its thread."""
+    place = (row.position or 0.0, row.rowid)
+    same = [n for n in around if n.thread == row.thread and n.id != row.id]
+    before = max(
+        (n for n in same if (n.position or 0.0, n.rowid) < place),
+        key=lambda n: (n.position or 0.0, n.rowid),
+        default=None,
+    )
+    after = min(
+        (n for n in same if (n.position or 0.0, n.rowid) > place),
+        key=lambda n: (n.position or 0.0, n.rowid),
+        default=None,
+    )
+    return [
+        ContextTurn(
+            memory_id=n.id,
+            speaker=n.speaker,
+            at=_text(n.meta.get("at")),
+            text=n.content,
+            place=where,
+        )
+        for n, where in ((before, "before"), (after, "after"))
+        if n is not None
+    ]
+
+
 def _result(
     row: Row, score: float, documents: dict[str, DocumentRef], highlight: str | None
-) -> dict[str, Any]:
+) -> SearchResult:
     meta = row.meta
     document = documents.get(meta.get("document_id", ""))
-    result: dict[str, Any] = {
-        "memory_id": row.id,
-        "kind": row.kind,
-        "text": row.content,
-        "score": round(score, 6),
-        "owner": row.owner,
-    }
-    if row.tier is not None:
-        result["tier"] = row.tier
-    if document is not None:
-        result["document"] = {
-            "id": document.id,
-            "title": document.title,
-            "url": document.url,
-            "path": document.path,
-            "page": meta.get("page"),
-        }
-    for key in ("start", "end"):
-        if key in meta:
-            result[key] = meta[key]
-    if highlight:
-        result["highlights"] = segments(highlight)
-    return result
+    return SearchResult(
+        memory_id=row.id,
+        kind=row.kind,
+        text=row.content,
+        score=round(score, 6),
+        owner=row.owner,
+        tier=row.tier,
+        document=None
+        if document is None
+        else ResultDocument(
+            id=document.id,
+            title=document.title,
+            url=document.url,
+            path=document.path,
+            page=_whole(meta.get("page")),
+        ),
+        start=_whole(meta.get("start")),
+        end=_whole(meta.get("end")),
+        highlights=segments(highlight) if highlight else None,
+    )
+
+
+# Metadata is what clients wrote: a field of another type than the result declares is
+# left out (SQLite gives it as written; PostgreSQL casts the numbers, gives `at` as text).
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

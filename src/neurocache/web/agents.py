@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from neurocache.agents.records import AgentRecord
 from neurocache.errors import InvalidInput
+from neurocache.search.records import SearchResults
 from neurocache.store.graph import TIERS
 from neurocache.store.records import MemoryRecord
 from neurocache.web.api import MAX_SECONDS, MODEL_ERRORS, PageQuery, RequestModel, endpoint
@@ -125,10 +126,6 @@ class AgentMemoryList(BaseModel):
     next_cursor: str | None
 
 
-class AgentMemoryResults(BaseModel):
-    results: list[dict[str, Any]]
-
-
 class Consolidated(BaseModel):
     agent_id: str
     summaries: list[str]
@@ -167,12 +164,12 @@ def create_agent_memory(agent_id: str, body: NewAgentMemory) -> tuple[MemoryReco
 
 
 @bp.post("/agents/<agent_id>/search")
-@endpoint(scope="read", body=AgentMemorySearch, responses={200: AgentMemoryResults})
-def search_agent_memories(agent_id: str, body: AgentMemorySearch) -> dict[str, Any]:
+@endpoint(scope="read", body=AgentMemorySearch, responses={200: SearchResults})
+def search_agent_memories(agent_id: str, body: AgentMemorySearch) -> SearchResults:
     """The agent's memories most relevant to `query` (in `tiers`, or all)."""
     hub = current_hub()
     results = hub.tiers.search(agent_id, body.query, tiers=body.tiers, k=body.k, mode=body.mode)
-    return {"results": hub.visibility.visible(current_principal().person, results, key="memory_id")}
+    return SearchResults(results=hub.visibility.visible(current_principal().person, results))
 
 
 @bp.post("/agents/<agent_id>/consolidate")

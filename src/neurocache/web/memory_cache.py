@@ -41,6 +41,7 @@ from neurocache.llm.llamafiles import (
     llamafile_info,
     llamafile_status,
 )
+from neurocache.search.records import SearchResult
 from neurocache.search.service import Filters
 from neurocache.settings import Settings
 from neurocache.web.api import INT64, QueryModel, RequestModel, endpoint
@@ -399,19 +400,19 @@ def vector_db_query(body: ProjectPrompt) -> list[dict[str, Any]]:
         filters=Filters(kinds=["chunk"], collections=[collection_id]),
         highlights=False,
     )
-    visible = hub.visibility.visible(current_principal().person, results, key="memory_id")
+    visible = hub.visibility.visible(current_principal().person, results)
     name = hub.knowledge.get_collection(collection_id).name
     return [query_hit(name, result) for result in visible]
 
 
-def query_hit(project_name: str, result: dict[str, Any]) -> dict[str, Any]:
-    document = result.get("document") or {}
-    original = document.get("path") or document.get("title") or document.get("id") or ""
+def query_hit(project_name: str, result: SearchResult) -> dict[str, Any]:
+    document = result.document
+    original = (document.path or document.title or document.id) if document else ""
     return {
         "file_path": file_name(project_name, original),
-        "file_content": result["text"],
+        "file_content": result.text,
         # Chroma's squared L2 on unit vectors is exactly 2 - 2 cos, the hub's score.
-        "distance": max(0.0, 2.0 - 2.0 * float(result["score"])),
+        "distance": max(0.0, 2.0 - 2.0 * result.score),
     }
 
 

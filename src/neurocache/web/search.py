@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from flask import Blueprint
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-)
+from pydantic import Field, StringConstraints
 
+from neurocache.search.records import SearchResults
 from neurocache.search.service import METADATA_KEY, Filters
 from neurocache.web.api import (
     INT64,
@@ -69,30 +65,9 @@ class SearchRequest(RequestModel):
     )
 
 
-class ContextTurn(BaseModel):
-    memory_id: str
-    speaker: str | None
-    at: str | None
-    text: str
-    place: Literal["before", "after"]
-
-
-class SearchResult(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    memory_id: str
-    kind: str
-    text: str
-    score: float
-    context: list[ContextTurn] | None = None
-
-
-class SearchResults(BaseModel):
-    results: list[SearchResult]
-
-
 @bp.post("/search")
 @endpoint(scope="read", body=SearchRequest, responses={200: SearchResults})
-def search(body: SearchRequest) -> dict[str, list[dict[str, Any]]]:
+def search(body: SearchRequest) -> SearchResults:
     """Search every memory by meaning and by words."""
     knowledge = current_hub().knowledge
     collections = (
@@ -117,4 +92,4 @@ def search(body: SearchRequest) -> dict[str, list[dict[str, Any]]]:
         context=body.context,
         rerank=hub.rerank_wanted(body.rerank),
     )
-    return {"results": hub.visibility.visible(current_principal().person, results, key="memory_id")}
+    return SearchResults(results=hub.visibility.visible(current_principal().person, results))

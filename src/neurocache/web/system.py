@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from neurocache import __version__
 from neurocache.errors import Conflict
+from neurocache.search.records import IndexStatus
 from neurocache.web.api import CONFLICT, endpoint
 from neurocache.web.auth import current_hub
 from neurocache.web.openapi import openapi_document
@@ -40,7 +41,7 @@ class Status(BaseModel):
     pid: int
     process: ProcessStatus
     store: StoreStatus
-    indexes: dict[str, Any]
+    indexes: dict[str, IndexStatus]
 
 
 @bp.get("/health")

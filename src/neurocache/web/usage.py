@@ -13,6 +13,7 @@ from neurocache.errors import InvalidInput
 from neurocache.hub import Hub
 from neurocache.metering.records import UsageReport
 from neurocache.metering.usage import BUCKET_LENGTH, DIMENSIONS, report, truncate
+from neurocache.search.records import IndexStatus
 from neurocache.store.types import utcnow
 from neurocache.web.api import Moment, QueryModel, endpoint
 from neurocache.web.auth import current_hub
@@ -107,12 +108,12 @@ class HubCollector:
         yield GaugeMetricFamily(
             "neurocache_memories", "Memories in the store.", value=status["store"]["memories"]
         )
-        index = status["indexes"]["vectors"]
+        index: IndexStatus = status["indexes"]["vectors"]
         yield GaugeMetricFamily(
-            "neurocache_index_vectors", "Vectors in the index.", value=index.get("vectors", 0)
+            "neurocache_index_vectors", "Vectors in the index.", value=index.vectors or 0
         )
         yield GaugeMetricFamily(
-            "neurocache_index_bytes", "Size of the vector index file.", value=index["size_bytes"]
+            "neurocache_index_bytes", "Size of the vector index file.", value=index.size_bytes
         )
         running = GaugeMetricFamily(
             "neurocache_model_running", "1 while a model runs.", labels=["model", "role"]
