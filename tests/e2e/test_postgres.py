@@ -69,8 +69,8 @@ def test_keys_and_audit(db):
     keys.revoke(view.id, Actor("test"))
     assert keys.authenticate(secret) is None
     entries, _ = AuditLog(db).list(target_id=view.id)
-    assert [e["action"] for e in entries] == ["key.revoke", "key.create"]
-    assert entries[0]["after"]["scopes"] == ["read", "chat"]  # JSONB round trip
+    assert [e.action for e in entries] == ["key.revoke", "key.create"]
+    assert entries[0].after["scopes"] == ["read", "chat"]  # JSONB round trip
 
 
 def test_memories_edges_and_constraints(db):
