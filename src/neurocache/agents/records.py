@@ -20,3 +20,11 @@ class AgentRecord(Record):
     memory_tiers: list[str]
     created_at: str
     updated_at: str
+
+
+class Consolidated(Record):
+    """What one consolidation of an agent's working memories did."""
+
+    agent_id: str
+    summaries: list[str] = Field(description="The long-term summaries written (their ids).")
+    archived: int = Field(description="Working memories summarized and moved to the archive.")

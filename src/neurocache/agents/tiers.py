@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from neurocache.agents.records import AgentRecord
+from neurocache.agents.records import AgentRecord, Consolidated
 from neurocache.agents.service import owner_of
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.events import Publish
@@ -232,7 +232,7 @@ class AgentMemories:
 
     def consolidate(
         self, agent_id: str, now: datetime | None = None, max_age_s: float | None = None
-    ) -> dict[str, Any]:
+    ) -> Consolidated:
         """Working memories older than `max_age_s` (the rule's by default) → one long-term
         summary per batch; the originals move to the archive, linked from the summary by
         `summarizes` edges. One run per agent at a time; each batch is one transaction."""
@@ -245,7 +245,7 @@ class AgentMemories:
                 summary = self._store_summary(agent, old, self._summary_text(agent, old))
                 summaries.append(summary.id)
                 archived += len(old)
-        return {"agent_id": agent_id, "summaries": summaries, "archived": archived}
+        return Consolidated(agent_id=agent_id, summaries=summaries, archived=archived)
 
     def _agent_lock(self, agent_id: str) -> threading.Lock:
         with self._lock:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from neurocache.errors import InvalidInput
+from neurocache.knowledge.records import HistoryFormat, HistoryImport
 from neurocache.store import Database, audit
 from neurocache.store.audit import Actor
 from neurocache.store.graph import content_hash
@@ -45,7 +46,7 @@ class TurnIn:
         ).hexdigest()
 
 
-def history_format(raw: bytes) -> str | None:
+def history_format(raw: bytes) -> HistoryFormat | None:
     """`chatgpt`, `turns`, or None (not a chat history: perhaps a bundle)."""
     text = raw.lstrip()[:200_000].decode("utf-8", "replace")
     if text.startswith("["):
@@ -168,14 +169,14 @@ class HistoryImported:
     unchanged: int = 0
     threads: int = 0
 
-    def view(self, fmt: str) -> dict[str, Any]:
-        return {
-            "format": fmt,
-            "threads": self.threads,
-            "turns": self.turns,
-            "created": self.created,
-            "unchanged": self.unchanged,
-        }
+    def view(self, fmt: HistoryFormat) -> HistoryImport:
+        return HistoryImport(
+            format=fmt,
+            threads=self.threads,
+            turns=self.turns,
+            created=self.created,
+            unchanged=self.unchanged,
+        )
 
 
 class HistoryImporter:

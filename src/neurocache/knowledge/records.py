@@ -86,3 +86,16 @@ class FolderRecord(Record):
     collection_id: str | None
     created_at: str
     scanned_at: str | None
+
+
+HistoryFormat = Literal["chatgpt", "turns"]
+
+
+class HistoryImport(Record):
+    """What importing a chat history from elsewhere did."""
+
+    format: HistoryFormat
+    threads: int
+    turns: int
+    created: int = Field(description="Turns new to this hub.")
+    unchanged: int = Field(description="Turns imported before (the same file again).")

@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 from neurocache.records import Record
 from neurocache.runtime.periodic_claims import OwnTurns
@@ -16,6 +16,16 @@ from neurocache.store.types import utcnow
 from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.chat")
+
+
+class Consolidation(Protocol):
+    """What maintenance reads of an agent's consolidation (agents/records.py's)."""
+
+    @property
+    def summaries(self) -> list[str]: ...
+
+    @property
+    def archived(self) -> int: ...
 
 
 class MaintenanceReport(Record):
@@ -39,7 +49,7 @@ class Maintenance:
         interval_s: float,
         retention_days: float,
         agent_ids: Callable[[], list[str]],
-        consolidate: Callable[[str, datetime], dict[str, Any]],
+        consolidate: Callable[[str, datetime], Consolidation],
         delete_messages_before: Callable[[datetime], int],
         tasks: dict[str, Callable[[datetime], int]] | None = None,
         threads: Threads | None = None,
@@ -77,8 +87,8 @@ class Maintenance:
             except Exception:  # one agent's failure must not stop the others'
                 log.exception("consolidating the memories of agent %s failed", agent_id)
                 continue
-            summaries += len(done["summaries"])
-            archived += done["archived"]
+            summaries += len(done.summaries)
+            archived += done.archived
         return summaries, archived
 
     def _run_tasks(self, now: datetime) -> dict[str, int]:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from flask import Blueprint
 from pydantic import BaseModel, Field
 
-from neurocache.agents.records import AgentRecord
+from neurocache.agents.records import AgentRecord, Consolidated
 from neurocache.errors import InvalidInput
 from neurocache.search.records import SearchResults
 from neurocache.store.graph import TIERS
@@ -126,12 +126,6 @@ class AgentMemoryList(BaseModel):
     next_cursor: str | None
 
 
-class Consolidated(BaseModel):
-    agent_id: str
-    summaries: list[str]
-    archived: int
-
-
 def tiers_of(raw: str | None) -> list[str] | None:
     tiers = [t.strip() for t in raw.split(",") if t.strip()] if raw else None
     unknown = sorted(set(tiers or ()) - set(TIERS))
@@ -174,7 +168,7 @@ def search_agent_memories(agent_id: str, body: AgentMemorySearch) -> SearchResul
 
 @bp.post("/agents/<agent_id>/consolidate")
 @endpoint(scope="write", body=Consolidate, responses={200: Consolidated}, errors=MODEL_ERRORS)
-def consolidate_agent_memories(agent_id: str, body: Consolidate) -> dict[str, Any]:
+def consolidate_agent_memories(agent_id: str, body: Consolidate) -> Consolidated:
     """Run the consolidation now (it also runs on a schedule): old working memories
     become a long-term summary and move to the archive."""
     return current_hub().tiers.consolidate(agent_id, max_age_s=body.older_than_s)

@@ -11,9 +11,10 @@ import json
 from typing import Any, Literal
 
 from flask import Blueprint, Response, request
-from pydantic import BaseModel, Field, RootModel
+from pydantic import Field, RootModel
 
 from neurocache.knowledge.histories import history_format, read_history
+from neurocache.knowledge.records import HistoryImport
 from neurocache.operations.bundle_format import (
     NDJSON,
     AgentBundle,
@@ -101,21 +102,13 @@ def export_chats() -> Response:
     )
 
 
-class HistoryImportedOut(BaseModel):
-    format: Literal["chatgpt", "turns"]
-    threads: int
-    turns: int
-    created: int = Field(description="Turns new to this hub.")
-    unchanged: int = Field(description="Turns imported before (the same file again).")
-
-
-class ImportAnswer(RootModel[ImportedBundle | HistoryImportedOut]):
+class ImportAnswer(RootModel[ImportedBundle | HistoryImport]):
     """A bundle's import, or a chat history's."""
 
 
 @bp.post("/import")
 @endpoint(scope="write", query=ImportQuery, responses={201: ImportAnswer}, errors=CONFLICT)
-def import_bundle(query: ImportQuery) -> tuple[ImportedBundle | dict[str, Any], int]:
+def import_bundle(query: ImportQuery) -> tuple[ImportedBundle | HistoryImport, int]:
     """Import a bundle: JSON (`application/json`), or JSONL (`application/x-ndjson`) for
     every chat. All or nothing; the answer maps each id of the bundle to its new id.
 
