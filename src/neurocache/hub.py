@@ -461,7 +461,7 @@ class Hub:
             return None
 
     def _check_chat_model(self, model_id: str) -> None:
-        if self.models.get(model_id)["role"] != "chat":
+        if self.models.get(model_id).role != "chat":
             raise InvalidInput(f"{model_id} is not a chat model", details={"field": "model"})
 
     def close(self) -> None:

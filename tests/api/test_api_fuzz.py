@@ -96,9 +96,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     )
     hub = hub_of(app)
     model = write_tiny_llama(root / "tiny-chat.gguf", n_ctx=2048)
-    model_id = hub.models.register_local(str(model), Actor("test"))["id"]
+    model_id = hub.models.register_local(str(model), Actor("test")).id
     hub.models.start(model_id)
-    assert wait_for(lambda: hub.models.get(model_id)["state"] == "running", timeout=60)
+    assert wait_for(lambda: hub.models.get(model_id).state == "running", timeout=60)
     app.fuzz_ids = _seed(hub, root)
     yield app
     os.chdir(previous)

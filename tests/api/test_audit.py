@@ -119,7 +119,7 @@ def test_each_change_is_audited_with_before_and_after(client, hub, tmp_path):
     path = write_tiny_llama(hub.models.models_dir / "tiny.gguf")  # where keys may register
     model = call("POST", "/api/v1/models", 201, json={"path": str(path)})
     call("POST", f"/api/v1/models/{model['id']}/start", 202)
-    assert wait_for(lambda: hub.models.get(model["id"])["state"] == "running", timeout=60)
+    assert wait_for(lambda: hub.models.get(model["id"]).state == "running", timeout=60)
     call("POST", f"/api/v1/models/{model['id']}/stop", 200)
     call("DELETE", f"/api/v1/models/{model['id']}", 200)
     assert only(client, headers, "model.register", model["id"])["after"]["path"] == str(path)

@@ -127,7 +127,7 @@ def test_backup_restores_into_a_new_dir_with_the_same_data(filled, tmp_path):
         assert hits[0].text == "The kettle whistles at dawn."
         assert after.search.search("grey heron", mode="hybrid")
         model = after.models.list()[-1]
-        assert model["source"] == "local" and model["state"] == "installed"
+        assert model.source == "local" and model.state == "installed"
     finally:
         after.close()
 
@@ -141,10 +141,10 @@ def test_a_model_whose_file_is_gone_is_listed_and_reported(filled, tmp_path, run
     assert "tiny.gguf is not here" in result.output
     hub = Hub(Settings(data_dir=tmp_path / "r"))
     try:
-        model = next(m for m in hub.models.list() if m["source"] == "local")
+        model = next(m for m in hub.models.list() if m.source == "local")
         with pytest.raises(Conflict, match="gone"):
-            hub.models.start(model["id"])
-        assert hub.models.get(model["id"])["state"] == "failed"
+            hub.models.start(model.id)
+        assert hub.models.get(model.id).state == "failed"
     finally:
         hub.close()
 

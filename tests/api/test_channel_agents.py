@@ -196,7 +196,7 @@ def test_auto_agents_answer_people_not_other_agents(parrot_hub):
 
 def test_an_agent_whose_model_is_not_running_says_so(parrot_hub, tmp_path):
     copy = write_parrot_llama(tmp_path / "idle-parrot.gguf")
-    idle = parrot_hub.hub.models.register_local(str(copy), Actor("test"))["id"]
+    idle = parrot_hub.hub.models.register_local(str(copy), Actor("test")).id
     lost = agent(parrot_hub, "Lost", model=idle)
     channel = channel_with(parrot_hub, "lost", (lost, "auto"))
     posted = call(

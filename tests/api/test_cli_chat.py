@@ -51,7 +51,7 @@ def test_ask_in_process_starts_an_installed_model_and_stops_it(runner, tmp_path,
     assert result.exit_code == 0, result.output
     assert "starting local-" in result.output and "Sources:" not in result.output
     hub = Hub(Settings(data_dir=data))
-    assert all(m["state"] != "running" for m in hub.models.list())
+    assert all(m.state != "running" for m in hub.models.list())
     hub.close()
 
 

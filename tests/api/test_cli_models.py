@@ -87,7 +87,7 @@ def test_with_a_running_hub_the_commands_go_through_it(runner, tmp_path, catalog
     common = ["--data-dir", settings.data_dir]
     try:
         assert run(runner, "pull", "tiny", *common).exit_code == 0
-        assert live.hub.models.get("tiny")["state"] == "installed"  # the hub did it
+        assert live.hub.models.get("tiny").state == "installed"  # the hub did it
         started = run(runner, "start", "tiny", *common)
         assert started.exit_code == 0 and "tiny is running" in started.output, started.output
         assert "no GPU found" in started.output

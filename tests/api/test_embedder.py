@@ -161,9 +161,9 @@ def test_an_embedding_gguf_can_replace_the_builtin_one(tmp_path):
 
     app = create_app(Settings(data_dir=tmp_path / "a"), testing=True)
     model = hub_of(app).models.register_local(str(BUILTIN_MODEL), Actor("test"))
-    assert model["role"] == "embedding"  # read from the GGUF header: a BERT
+    assert model.role == "embedding"  # read from the GGUF header: a BERT
     hub_of(app).close()
-    app = create_app(Settings(data_dir=tmp_path / "a", embedder=model["id"]), testing=True)
+    app = create_app(Settings(data_dir=tmp_path / "a", embedder=model.id), testing=True)
     assert hub_of(app).embedder.embed(["hello"]).shape == (1, 384)
     hub_of(app).close()
     app = create_app(Settings(data_dir=tmp_path / "a", embedder="nope"), testing=True)

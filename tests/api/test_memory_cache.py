@@ -401,7 +401,7 @@ def test_create_add_ingest_query_and_ask(mc, hub, notes, tiny_chat_model, monkey
     assert "no chat model is running" in no_model["message"]
     assert ok(mc("GET", "running_llamafile_info")) is None
 
-    model_id = hub.models.register_local(str(tiny_chat_model), Actor("test"))["id"]
+    model_id = hub.models.register_local(str(tiny_chat_model), Actor("test")).id
     started = mc("POST", "start_llamafile", llamafile_filename=model_id)
     assert ok(started) == {"status": "success", "message": "Llamafile started"}
     running = lambda: ok(mc("GET", "running_llamafile_info"))  # noqa: E731

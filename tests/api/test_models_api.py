@@ -127,7 +127,7 @@ def test_starting_a_second_chat_model_stops_the_first(hub_factory, tiny_model, t
     assert wait_for(lambda: state_of(live, second) == "running")
     # the first answered until the second could: then it stops
     assert wait_for(lambda: state_of(live, first) == "installed")
-    assert live.hub.models.running("chat")["id"] == second
+    assert live.hub.models.running("chat").id == second
 
 
 def test_registration_errors(hub_factory, tmp_path):

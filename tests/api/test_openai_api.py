@@ -202,12 +202,12 @@ def test_a_model_server_that_really_fails_is_still_a_502(live, tmp_path):
         client = openai.OpenAI(base_url=live.url + "/v1", api_key=live.key("chat"), max_retries=0)
         with pytest.raises(openai.InternalServerError) as failed:
             client.chat.completions.create(
-                model=remote["id"], max_tokens=4, messages=[{"role": "user", "content": "Hi"}]
+                model=remote.id, max_tokens=4, messages=[{"role": "user", "content": "Hi"}]
             )
         assert failed.value.status_code == 502
         assert failed.value.body["code"] == "backend_error"
     finally:
-        live.hub.models.delete(remote["id"], Actor("test"))
+        live.hub.models.delete(remote.id, Actor("test"))
         server.shutdown()
 
 
@@ -222,9 +222,7 @@ def test_no_running_model_is_a_503_saying_what_to_do(client, live):
         live.hub.models.start(live.model_id)
         from tests.support.waiting import wait_for
 
-        assert wait_for(
-            lambda: live.hub.models.get(live.model_id)["state"] == "running", timeout=60
-        )
+        assert wait_for(lambda: live.hub.models.get(live.model_id).state == "running", timeout=60)
 
 
 def test_a_completion_can_join_a_conversation(client, live):

@@ -64,10 +64,10 @@ def test_memories_are_embedded_and_re_embedded_when_the_embedder_changes(tmp_pat
     model = hub.models.register_local(str(tiny), Actor("test"), role="embedding")
     hub.close()
 
-    hub = start(tmp_path, events, embedder=model["id"])
-    assert wait_for(lambda: count_stale(hub.db, model["id"]) == 0)
+    hub = start(tmp_path, events, embedder=model.id)
+    assert wait_for(lambda: count_stale(hub.db, model.id) == 0)
     kinds, sample = vectors(hub)
-    assert kinds == {(model["id"], 64)}
+    assert kinds == {(model.id, 64)}
     hub.close()
 
 

@@ -49,7 +49,7 @@ def test_a_chosen_reranker_orders_the_best_results_and_a_request_may_decline(
     tmp_path, tiny_reranker
 ):
     first = hub_of(create_app(Settings(data_dir=tmp_path), testing=True))
-    model_id = first.models.register_local(str(tiny_reranker), Actor("test"))["id"]
+    model_id = first.models.register_local(str(tiny_reranker), Actor("test")).id
     first.close()
     app = create_app(Settings(data_dir=tmp_path, reranker=model_id), testing=True)
     hub, client = hub_of(app), app.test_client()

@@ -276,7 +276,7 @@ def test_a_collection_is_renamed_and_deleted_from_the_knowledge_page(browser, hu
 
 def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_with_model, tmp_path):
     gguf = write_parrot_llama(tmp_path / "harbour-pilot.gguf", words=("ahoy", "there"))
-    running = next(m for m in hub_with_model.hub.models.list() if m["state"] == "running")
+    running = next(m for m in hub_with_model.hub.models.list() if m.state == "running")
     models_dir = hub_with_model.hub.settings.effective_models_dir
     models_dir.mkdir(parents=True, exist_ok=True)
     write_parrot_llama(models_dir / "found-pilot.gguf", words=("found", "it"))
@@ -290,7 +290,7 @@ def test_models_page_registers_a_local_file_and_a_remote_server(browser, hub_wit
     page.click("button:has-text('Add file')")
     page.wait_for_selector("li.model:has-text('harbour-pilot') .status.installed")
     # a "remote" server: the running model's own OpenAI-compatible server, on loopback
-    page.fill("input[aria-label='Server URL']", f"http://127.0.0.1:{running['server']['port']}/v1")
+    page.fill("input[aria-label='Server URL']", f"http://127.0.0.1:{running.server.port}/v1")
     page.fill("input[aria-label='Model name']", "pilot-remote")
     page.click("button:has-text('Add server')")
     page.wait_for_selector("li.model:has-text('pilot-remote') .status.running")

@@ -37,9 +37,9 @@ def hub(tmp_path):
 
 
 def running(hub: Hub, path: Path) -> str:
-    model_id = hub.models.register_local(str(path), ACTOR)["id"]
+    model_id = hub.models.register_local(str(path), ACTOR).id
     hub.models.start(model_id, ACTOR)
-    assert wait_for(lambda: hub.models.get(model_id)["state"] == "running", 60)
+    assert wait_for(lambda: hub.models.get(model_id).state == "running", 60)
     return model_id
 
 
@@ -53,7 +53,7 @@ def ask(hub: Hub) -> str:
 
 def test_a_killed_server_is_noticed_at_once_and_requests_wait_for_the_restart(hub, tiny_model):
     model_id = running(hub, tiny_model)
-    pid = hub.models.get(model_id)["server"]["pid"]
+    pid = hub.models.get(model_id).server.pid
     failures, answered, stop = [], [], threading.Event()
 
     def keep_asking() -> None:
@@ -70,9 +70,9 @@ def test_a_killed_server_is_noticed_at_once_and_requests_wait_for_the_restart(hu
     killed_at = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     # noticed at once (the health check would take 30 s): never `running` meanwhile
-    assert wait_for(lambda: hub.models.get(model_id)["state"] == "restarting", 2)
+    assert wait_for(lambda: hub.models.get(model_id).state == "restarting", 2)
     noticed_s = time.monotonic() - killed_at
-    assert wait_for(lambda: hub.models.get(model_id)["state"] == "running", 30)
+    assert wait_for(lambda: hub.models.get(model_id).state == "running", 30)
     restarted_s = time.monotonic() - killed_at
     time.sleep(0.5)
     stop.set()
@@ -81,7 +81,7 @@ def test_a_killed_server_is_noticed_at_once_and_requests_wait_for_the_restart(hu
     assert failures == []
     assert len(answered) > 10
     assert noticed_s < 1.0, noticed_s
-    assert hub.models.get(model_id)["server"]["pid"] != pid
+    assert hub.models.get(model_id).server.pid != pid
     print(
         f"noticed after {noticed_s * 1000:.0f} ms, running again after {restarted_s:.2f} s, "
         f"{len(answered)} answers, 0 failed"
@@ -93,14 +93,14 @@ def test_a_model_running_when_the_hub_stopped_runs_when_it_starts_again(tmp_path
     first = Hub(settings)
     first.start_background_work()
     model_id = running(first, tiny_model)
-    stopped_by_hand = first.models.register_local(str(tiny_model), ACTOR, name="other")["id"]
+    stopped_by_hand = first.models.register_local(str(tiny_model), ACTOR, name="other").id
     first.close()
 
     second = Hub(settings)
     second.start_background_work()
     try:
-        assert wait_for(lambda: second.models.get(model_id)["state"] == "running", 60)
-        assert second.models.get(stopped_by_hand)["state"] == "installed"
+        assert wait_for(lambda: second.models.get(model_id).state == "running", 60)
+        assert second.models.get(stopped_by_hand).state == "installed"
         second.models.stop(model_id, ACTOR)  # asked to stop: it stays stopped
     finally:
         second.close()
@@ -108,7 +108,7 @@ def test_a_model_running_when_the_hub_stopped_runs_when_it_starts_again(tmp_path
     third.start_background_work()
     try:
         time.sleep(1)
-        assert third.models.get(model_id)["state"] == "installed"
+        assert third.models.get(model_id).state == "installed"
     finally:
         third.close()
 
@@ -117,26 +117,26 @@ def test_a_broken_file_fails_at_once_with_its_cause_and_the_working_model_stays(
     hub, tiny_model, tmp_path
 ):
     working = running(hub, tiny_model)
-    working_pid = hub.models.get(working)["server"]["pid"]
+    working_pid = hub.models.get(working).server.pid
     broken = hub.models.register_local(
         str(write_unknown_architecture(tmp_path / "frobnitz.gguf")), ACTOR
-    )["id"]
+    ).id
     hub.models.start(broken, ACTOR)
-    assert wait_for(lambda: hub.models.get(broken)["state"] == "failed", 60)
+    assert wait_for(lambda: hub.models.get(broken).state == "failed", 60)
     failed = hub.models.get(broken)
-    assert "unknown model architecture: 'frobnitz'" in failed["error"]
-    assert "Failed to load model" not in failed["error"]
-    assert failed["server"]["restarts"] == 0  # trying again cannot help: not retried
-    assert hub.models.get(working)["state"] == "running"
+    assert "unknown model architecture: 'frobnitz'" in failed.error
+    assert "Failed to load model" not in failed.error
+    assert failed.server.restarts == 0  # trying again cannot help: not retried
+    assert hub.models.get(working).state == "running"
     assert alive(working_pid) and ask(hub)
 
 
 def test_a_new_chat_model_takes_over_only_once_it_answers(hub, tiny_model, tmp_path):
     first = running(hub, tiny_model)
     copy = write_tiny_llama(tmp_path / "second.gguf", n_ctx=1024, seed=1)
-    second = hub.models.register_local(str(copy), ACTOR)["id"]
+    second = hub.models.register_local(str(copy), ACTOR).id
     hub.models.start(second, ACTOR)
-    assert hub.models.get(first)["state"] == "running"  # still answering meanwhile
-    assert wait_for(lambda: hub.models.get(second)["state"] == "running", 60)
-    assert wait_for(lambda: hub.models.get(first)["state"] == "installed", 30)
+    assert hub.models.get(first).state == "running"  # still answering meanwhile
+    assert wait_for(lambda: hub.models.get(second).state == "running", 60)
+    assert wait_for(lambda: hub.models.get(first).state == "installed", 30)
     assert hub.models.chat_backend().model_id == second

@@ -64,7 +64,7 @@ def test_starts_serves_and_stops(supervised):
     assert supervised.state == "stopped" and not alive(pid)
     assert supervised.states[:3] == ["starting", "starting", "running"]
     assert any("load_tensors" in line for line in supervised.logs(2000))
-    assert supervised.status()["placement"]["layers"] == 3
+    assert supervised.status().placement.layers == 3
     assert supervised.log_path.read_text()
 
 
@@ -155,7 +155,7 @@ def test_layer_placement_can_be_read_while_it_is_fed():
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors and placement.summary()["layers"] == 20000
+    assert not errors and placement.summary().layers == 20000
 
 
 def test_a_chatty_server_log_is_rotated_while_it_runs(tmp_path, monkeypatch):

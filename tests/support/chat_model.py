@@ -21,7 +21,7 @@ CHAT_SETTINGS = {
 
 
 def start_model(hub: Hub, path: Path) -> str:
-    model_id = hub.models.register_local(str(path), Actor("test"))["id"]
+    model_id = hub.models.register_local(str(path), Actor("test")).id
     hub.models.start(model_id)
-    assert wait_for(lambda: hub.models.get(model_id)["state"] == "running", timeout=60)
+    assert wait_for(lambda: hub.models.get(model_id).state == "running", timeout=60)
     return model_id

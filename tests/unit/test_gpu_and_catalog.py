@@ -11,6 +11,7 @@ from neurocache.errors import InvalidInput
 from neurocache.llm.catalog import SHIPPED_CATALOG, load_catalog
 from neurocache.llm.gpu import GpuInfo, LayerPlacement, detect_gpu
 from neurocache.llm.manager import ModelManager
+from neurocache.llm.records import Placement
 from neurocache.settings import Settings
 from neurocache.store import Database
 
@@ -46,7 +47,7 @@ def test_layer_placement_is_read_from_llama_cpp_log():
         "other",
     ]:
         placement.feed(line)
-    assert placement.summary() == {"layers": 2, "layers_on_gpu": 1}
+    assert placement.summary() == Placement(layers=2, layers_on_gpu=1)
     assert LayerPlacement().summary() is None
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import click
 
@@ -94,7 +94,7 @@ def _in_process(settings: Any, request: dict[str, Any]) -> Iterator[dict[str, An
 
 
 def _start_an_installed_model(hub: Hub) -> str:
-    installed = [m for m in hub.models.list() if m["role"] == "chat" and m["state"] == "installed"]
+    installed = [m for m in hub.models.list() if m.role == "chat" and m.state == "installed"]
     if not installed:
         raise NeurocacheError.with_status(
             503,
@@ -102,17 +102,16 @@ def _start_an_installed_model(hub: Hub) -> str:
             "no chat model is installed: `neurocache models list` shows "
             "the catalog, `neurocache models pull ID` downloads one",
         )
-    chosen = next((m for m in installed if m.get("recommended")), installed[0])
-    click.echo(f"(starting {chosen['id']} for this question…)", err=True)
-    hub.models.start(chosen["id"])
+    chosen = next((m for m in installed if m.recommended), installed[0]).id
+    click.echo(f"(starting {chosen} for this question…)", err=True)
+    hub.models.start(chosen)
     deadline = time.monotonic() + START_TIMEOUT_S
-    while hub.models.get(chosen["id"])["state"] != "running":
-        if time.monotonic() > deadline or hub.models.get(chosen["id"])["state"] == "failed":
+    while hub.models.get(chosen).state != "running":
+        if time.monotonic() > deadline or hub.models.get(chosen).state == "failed":
             raise NeurocacheError.with_status(
                 503,
                 "unavailable",
-                f"{chosen['id']} did not start; its log is "
-                f"at GET /api/v1/models/{chosen['id']}/logs",
+                f"{chosen} did not start; its log is at GET /api/v1/models/{chosen}/logs",
             )
         time.sleep(0.1)
-    return cast(str, chosen["id"])
+    return chosen

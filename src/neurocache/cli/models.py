@@ -74,7 +74,7 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         rows = (
             _call(running, "GET", "")["models"]
             if running
-            else local(settings, lambda hub: hub.models.list())
+            else local(settings, lambda hub: [model.plain() for model in hub.models.list()])
         )
         click.echo(json.dumps(rows, indent=2)) if as_json else _table(rows)
 
@@ -116,7 +116,9 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
         elif path:
             model = local(
                 settings,
-                lambda hub: hub.models.register_local(path, CLI_ACTOR, name=name, role=role),
+                lambda hub: hub.models.register_local(
+                    path, CLI_ACTOR, name=name, role=role
+                ).plain(),
             )
         else:
             model = local(
@@ -128,7 +130,7 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
                     api_key=api_key,
                     name=name,
                     role=role or "chat",
-                ),
+                ).plain(),
             )
         click.echo(f"Added {model['id']} ({model['role']}, {model['state']}).")
 
@@ -243,13 +245,14 @@ class DownloadWatcher:
             self.done.set()
 
     def pull(self, hub: Hub) -> dict[str, Any]:
+        """The model once downloaded, as JSON: what `pull` reads of a running hub too."""
         model = hub.models.download(self.model_id, CLI_ACTOR)
         retries = _Retries()
-        with _bar(model.get("size"), self.model_id) as bar:
+        with _bar(model.size, self.model_id) as bar:
             while not self.done.wait(0.3):
                 _advance(bar, self.progress, retries)
             _advance(bar, self.progress, retries)
-        return hub.models.get(self.model_id)
+        return hub.models.get(self.model_id).plain()
 
 
 def _advance(bar: Any, progress: dict[str, Any], retries: _Retries) -> None:

@@ -4,35 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from neurocache.errors import InvalidInput
+from neurocache.llm.records import CatalogEntry
 
 SHIPPED_CATALOG = Path(__file__).with_name("catalog.json")
-
-
-class CatalogEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-    name: str
-    role: Literal["chat", "embedding", "rerank"]
-    format: Literal["gguf", "llamafile"]
-    url: str = Field(pattern=r"^https?://")
-    size: int = Field(gt=0, description="Bytes (approximate when sha256 is empty).")
-    sha256: str = Field("", pattern=r"^([0-9a-f]{64})?$")
-    license: str
-    license_url: str | None = None
-    context_length: int | None = None
-    description: str = ""
-    recommended: bool = False
-
-    @property
-    def file_name(self) -> str:
-        name = self.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-        return name or f"{self.id}.{self.format}"
 
 
 class Catalog(BaseModel):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
+from neurocache.llm.records import Placement
+
 LAYER_DEVICE = re.compile(r"layer\s+(\d+) assigned to device (\S+?),")
 
 
@@ -101,10 +103,10 @@ class LayerPlacement:
             with self._lock:
                 self.devices[int(match.group(1))] = match.group(2)
 
-    def summary(self) -> dict[str, int] | None:
+    def summary(self) -> Placement | None:
         with self._lock:
             devices = list(self.devices.values())
         if not devices:
             return None
         on_gpu = sum(1 for device in devices if not device.startswith("CPU"))
-        return {"layers": len(devices), "layers_on_gpu": on_gpu}
+        return Placement(layers=len(devices), layers_on_gpu=on_gpu)

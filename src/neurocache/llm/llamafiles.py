@@ -4,8 +4,9 @@ id here, and shows each one's state in its own words."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
+from neurocache.llm.records import ModelRecord
 from neurocache.records import Record
 
 LlamafileState = Literal["running", "downloading", "idle", "absent", "error"]
@@ -59,32 +60,33 @@ def human_size(size: int | None) -> str:
     return f"{size / 10**6:.1f} MB"
 
 
-def is_llamafile(model: dict[str, Any]) -> bool:
+def is_llamafile(model: ModelRecord) -> bool:
     """What Memory Cache can run: a chat model (embedders and rerankers serve the hub)."""
-    return model.get("role") == "chat"
+    return model.role == "chat"
 
 
-def llamafile_info(model: dict[str, Any]) -> LlamafileInfo:
+def llamafile_info(model: ModelRecord) -> LlamafileInfo:
     return LlamafileInfo(
-        model=model["name"],
-        size=human_size(model.get("size")),
-        license=model.get("license") or "",
-        license_url=model.get("license_url") or "",
-        filename=model["id"],
-        url=model.get("url") or model.get("base_url") or "",
+        model=model.name,
+        size=human_size(model.size),
+        license=model.license or "",
+        license_url=model.license_url or "",
+        filename=model.id,
+        url=model.url or model.base_url or "",
     )
 
 
-def llamafile_status(model: dict[str, Any]) -> LlamafileStatus:
-    state = STATES.get(model["state"], "error")
-    message = model.get("error") if state == "error" else None
+def llamafile_status(model: ModelRecord) -> LlamafileStatus:
+    state = STATES.get(model.state, "error")
+    message = model.error if state == "error" else None
     if state != "downloading":
         done = state in ("idle", "running")
         return LlamafileStatus(
             status=state, message=message or MESSAGES[state], progress=100 if done else 0
         )
-    progress = model.get("progress") or {}
-    written, total = int(progress.get("bytes") or 0), progress.get("total") or model.get("size")
+    progress = model.progress
+    written = progress.bytes if progress else 0  # queued: no bytes yet
+    total = (progress.total if progress else None) or model.size
     percent = min(100, int(100 * written / total)) if total else 0
     return LlamafileStatus(
         status=state,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from neurocache.llm.records import ModelFile
 from neurocache.llm.registry import GGUF_MAGIC, LLAMAFILE_MAGIC
-from neurocache.records import Record
 
 MAX_FILES = 200
 MAX_LOOKED = 5000  # entries looked at, at most: a huge Downloads folder stays quick
@@ -19,14 +19,6 @@ MAX_DEPTH = 3
 MIN_BYTES = 64_000  # a header alone, or a download cut short: no model
 # where people and other local-model apps keep model files (relative to the home folder)
 USUAL_PLACES = ("Downloads", "models", ".lmstudio/models", ".cache/lm-studio/models", "llamafile")
-
-
-class ModelFile(Record):
-    path: str
-    name: str
-    size: int
-    format: str  # gguf | llamafile
-    folder: str
 
 
 def usual_places(models_dir: Path, home: Path | None = None) -> list[Path]:

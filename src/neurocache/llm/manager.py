@@ -26,7 +26,7 @@ from neurocache.errors import (
 )
 from neurocache.events import Publish
 from neurocache.llm.backend import ChatBackend, GgufTokenizer, estimate_tokens
-from neurocache.llm.catalog import CatalogEntry, load_catalog
+from neurocache.llm.catalog import load_catalog
 from neurocache.llm.client import OpenAIClient, SupervisedClient
 from neurocache.llm.downloader import (
     Download,
@@ -43,8 +43,15 @@ from neurocache.llm.embedder import (
     RemoteEmbedder,
 )
 from neurocache.llm.gpu import GpuInfo, detect_gpu
-from neurocache.llm.local_files import ModelFile, model_files, usual_places
+from neurocache.llm.local_files import model_files, usual_places
 from neurocache.llm.processes import self_command
+from neurocache.llm.records import (
+    CatalogEntry,
+    DownloadProgress,
+    ModelFile,
+    ModelRecord,
+    ServerState,
+)
 from neurocache.llm.registry import (
     inspect_local_file,
     model_view,
@@ -108,17 +115,17 @@ class ModelManager:
         self._clients: dict[tuple[str, str | None], OpenAIClient] = {}
         self._supervised: dict[str, SupervisedClient] = {}
         self._downloads: dict[str, Download] = {}
-        self._progress: dict[str, dict[str, Any]] = {}
+        self._progress: dict[str, DownloadProgress] = {}
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_downloads)
 
     # ---- reading
-    def list(self) -> builtins.list[dict[str, Any]]:
+    def list(self) -> builtins.list[ModelRecord]:
         with self.db.session() as session:
             rows = {row.id: row for row in session.scalars(select(Model))}
         ids = list(self.catalog) + [i for i in rows if i not in self.catalog]
         return [self._view(i, rows.get(i)) for i in ids]
 
-    def get(self, model_id: str) -> dict[str, Any]:
+    def get(self, model_id: str) -> ModelRecord:
         row = self._row(model_id)
         if row is None and model_id not in self.catalog:
             raise NotFound(f"no model with id {model_id}")
@@ -132,9 +139,9 @@ class ModelManager:
         path = self._log_path(model_id)
         return path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
 
-    def running(self, role: str) -> dict[str, Any] | None:
+    def running(self, role: str) -> ModelRecord | None:
         """The running model of a role (chat or embedding), if any."""
-        return next((m for m in self.list() if m["role"] == role and m["state"] == "running"), None)
+        return next((m for m in self.list() if m.role == role and m.state == "running"), None)
 
     def client_for(self, model_id: str, row: Model | None = None) -> OpenAIClient:
         """`row`: the model's, when the caller has just read it (one read less)."""
@@ -300,7 +307,7 @@ class ModelManager:
         name: str | None = None,
         role: str | None = None,
         anywhere: bool = True,
-    ) -> dict[str, Any]:
+    ) -> ModelRecord:
         """A local model file. A llamafile is a program the hub will run: callers that are
         not the machine's owner (`anywhere=False`) may only name files in the models dir."""
         file = local_file(path)
@@ -313,16 +320,16 @@ class ModelManager:
         facts = inspect_local_file(file)
         row = Model(
             id=new_local_id("local"),
-            name=name or facts["name"],
-            role=role or facts["role"],
-            format=facts["format"],
+            name=name or facts.name,
+            role=role or facts.role,
+            format=facts.format,
             source="local",
             path=str(file),
             state="installed",
             size=file.stat().st_size,
-            context_length=facts["context_length"],
+            context_length=facts.context_length,
             verified=False,
-            meta={"architecture": facts.get("architecture")},
+            meta={"architecture": facts.architecture},
         )
         return self._add(row, actor)
 
@@ -335,7 +342,7 @@ class ModelManager:
         api_key: str | None = None,
         name: str | None = None,
         role: str = "chat",
-    ) -> dict[str, Any]:
+    ) -> ModelRecord:
         row = Model(
             id=new_local_id("remote"),
             name=name or f"{model} at {base_url}",
@@ -352,19 +359,17 @@ class ModelManager:
         view = self._add(row, actor)
         return self._check_remote(row.id) or view
 
-    def _add(self, row: Model, actor: Actor) -> dict[str, Any]:
+    def _add(self, row: Model, actor: Actor) -> ModelRecord:
         with self.db.session() as session:
             session.add(row)
             session.flush()
             view = model_view(self.catalog.get(row.id), row)
-            audit.record(
-                session, actor, "model.register", ("model", row.id), None, _audit_safe(view)
-            )
+            audit.record(session, actor, "model.register", ("model", row.id), None, view.lasting())
         self._changed(row.id)
         return self.get(row.id)
 
     # ---- downloading
-    def download(self, model_id: str, actor: Actor) -> dict[str, Any]:
+    def download(self, model_id: str, actor: Actor) -> ModelRecord:
         entry = self.catalog.get(model_id)
         if entry is None:
             raise InvalidInput(f"{model_id} is not in the catalog: only catalog models download")
@@ -382,7 +387,7 @@ class ModelManager:
             self._start_download(model_id)
         return self.get(model_id)
 
-    def cancel_download(self, model_id: str, actor: Actor) -> dict[str, Any]:
+    def cancel_download(self, model_id: str, actor: Actor) -> ModelRecord:
         with self._lock:
             if not self._forget_download(model_id, actor):
                 raise Conflict(f"{model_id} is not downloading")
@@ -478,36 +483,23 @@ class ModelManager:
                     "model.download.cancel",
                     ("model", model_id),
                     None,
-                    _audit_safe(model_view(self.catalog.get(model_id), row)),
+                    model_view(self.catalog.get(model_id), row).lasting(),
                 )
         return True
 
     def _download_progress(self, model_id: str, progress: Progress) -> None:
-        payload = {
-            "id": model_id,
-            "bytes": progress.done,
-            "total": progress.total,
-            "rate": round(progress.rate),
-            "eta_s": progress.eta_s,
-        }
-        if progress.retry:  # a try failed: which, why, and when the next one is
-            payload |= {
-                "retry": progress.retry,
-                "retries": progress.retries,
-                "next_attempt_s": progress.next_attempt_s,
-                "error": progress.error,
-            }
-        self._progress[model_id] = payload
-        self.publish("model.download.progress", payload, ROOM)
+        view = progress_view(model_id, progress)
+        self._progress[model_id] = view
+        self.publish("model.download.progress", view.plain(), ROOM)
 
     # ---- running
-    def start(self, model_id: str, actor: Actor | None = None) -> dict[str, Any]:
+    def start(self, model_id: str, actor: Actor | None = None) -> ModelRecord:
         before = self.get(model_id)
         after = self._start(model_id)
         self._record(actor, "model.start", model_id, before, after, desired="running")
         return after
 
-    def _start(self, model_id: str) -> dict[str, Any]:
+    def _start(self, model_id: str) -> ModelRecord:
         row = self._row(model_id)
         if row is None or row.state != "installed":
             raise Conflict(f"{model_id} is not installed: download or register it first")
@@ -590,7 +582,7 @@ class ModelManager:
                     exc.message,
                 )
 
-    def stop(self, model_id: str, actor: Actor | None = None) -> dict[str, Any]:
+    def stop(self, model_id: str, actor: Actor | None = None) -> ModelRecord:
         before = self.get(model_id)
         process = self._processes.get(model_id)
         if process is not None:
@@ -604,8 +596,8 @@ class ModelManager:
         actor: Actor | None,
         action: str,
         model_id: str,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
+        before: ModelRecord | None,
+        after: ModelRecord | None,
         desired: str | None = None,
     ) -> None:
         """What the owner asked for (so a restarted hub honours it), audited when someone
@@ -619,8 +611,8 @@ class ModelManager:
                     actor,
                     action,
                     ("model", model_id),
-                    before and _audit_safe(before),
-                    after and _audit_safe(after),
+                    before and before.lasting(),
+                    after and after.lasting(),
                 )
 
     def _new_process(self, row: Model) -> ModelProcess:
@@ -689,7 +681,7 @@ class ModelManager:
             self._gpu = detect_gpu()
         return self._gpu
 
-    def _check_remote(self, model_id: str) -> dict[str, Any] | None:
+    def _check_remote(self, model_id: str) -> ModelRecord | None:
         row = self._row(model_id)
         assert row is not None
         try:
@@ -702,7 +694,7 @@ class ModelManager:
         return self.get(model_id)
 
     # ---- removing
-    def delete(self, model_id: str, actor: Actor) -> dict[str, Any]:
+    def delete(self, model_id: str, actor: Actor) -> ModelRecord:
         before = self.get(model_id)
         process = self._processes.pop(model_id, None)
         if process is not None:
@@ -711,9 +703,11 @@ class ModelManager:
             self._forget_download(model_id)
             self._delete_row_and_files(model_id, actor, before)
         self._changed(model_id)
-        return self.get(model_id) if model_id in self.catalog else {**before, "state": "absent"}
+        if model_id in self.catalog:
+            return self.get(model_id)
+        return before.model_copy(update={"state": "absent"})  # forgotten: no row to read
 
-    def _delete_row_and_files(self, model_id: str, actor: Actor, before: dict[str, Any]) -> None:
+    def _delete_row_and_files(self, model_id: str, actor: Actor, before: ModelRecord) -> None:
         row = self._row(model_id)
         with self.db.session() as session:
             if row is not None and row.source == "catalog":
@@ -725,7 +719,7 @@ class ModelManager:
             elif row is not None:  # a registered file stays where the user keeps it
                 session.delete(session.get(Model, model_id))
             audit.record(
-                session, actor, "model.delete", ("model", model_id), _audit_safe(before), None
+                session, actor, "model.delete", ("model", model_id), before.lasting(), None
             )
         if row is not None and row.source == "catalog":
             for path in (Path(row.path or ""), part_path(Path(row.path or ""))):
@@ -752,12 +746,12 @@ class ModelManager:
         with self.db.session() as session:
             _update(session, model_id, **values)
 
-    def _view(self, model_id: str, row: Model | None) -> dict[str, Any]:
+    def _view(self, model_id: str, row: Model | None) -> ModelRecord:
         process = self._processes.get(model_id)
         runtime = process.status() if process else None
         if runtime is None and (url := self.shared.elsewhere(row)) is not None:
             owner = row.server_owner if row is not None else None
-            runtime = {"state": "running", "error": None, "url": url, "owner": owner}
+            runtime = ServerState(state="running", error=None, url=url, owner=owner)
         return model_view(self.catalog.get(model_id), row, runtime, self._progress.get(model_id))
 
     # ---- team mode: servers shared across hub processes (llm/shared.py)
@@ -793,7 +787,7 @@ class ModelManager:
             view = self.get(model_id)
         except NotFound:
             return
-        self.publish("model.status", _audit_safe(view), ROOM)
+        self.publish("model.status", view.lasting(), ROOM)
 
     def _log_path(self, model_id: str) -> Path:
         return self.settings.data_dir / "logs" / "models" / f"{model_id}.log"
@@ -822,6 +816,20 @@ def _executable(path: Path) -> list[str]:
     return [str(path)]
 
 
-def _audit_safe(view: dict[str, Any]) -> dict[str, Any]:
-    """A view without transient parts (progress, server pid): what the audit log keeps."""
-    return {k: v for k, v in view.items() if k not in ("progress", "server")}
+def progress_view(model_id: str, progress: Progress) -> DownloadProgress:
+    """A download's progress as clients see it."""
+    fields: dict[str, Any] = {
+        "id": model_id,
+        "bytes": progress.done,
+        "total": progress.total,
+        "rate": round(progress.rate),
+        "eta_s": progress.eta_s,
+    }
+    if progress.retry:  # a try failed: which, why, and when the next one is
+        fields |= {
+            "retry": progress.retry,
+            "retries": progress.retries,
+            "next_attempt_s": progress.next_attempt_s,
+            "error": progress.error,
+        }
+    return DownloadProgress(**fields)

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurocache.errors import InvalidInput
-from neurocache.llm.catalog import CatalogEntry
+from neurocache.llm.records import (
+    CatalogEntry,
+    DownloadProgress,
+    FileFacts,
+    ModelRecord,
+    Role,
+    ServerState,
+)
 from neurocache.store.tables import Model
 from neurocache.store.types import isoformat
 
@@ -49,7 +56,7 @@ def row_from_catalog(entry: CatalogEntry, models_dir: Path) -> Model:
     )
 
 
-def inspect_local_file(path: Path) -> dict[str, Any]:
+def inspect_local_file(path: Path) -> FileFacts:
     """Format, role, name and context length of a local model file, from its header."""
     if not path.is_file():
         raise InvalidInput(f"no file at {path}")
@@ -63,7 +70,7 @@ def inspect_local_file(path: Path) -> dict[str, Any]:
                 f"{path} starts like a llamafile but holds no model (a llamafile "
                 "is also a zip archive with a .gguf inside)"
             )
-        return {"format": "llamafile", "role": "chat", "name": path.stem, "context_length": None}
+        return FileFacts(format="llamafile", role="chat", name=path.stem, context_length=None)
     if not head.startswith(GGUF_MAGIC):
         raise InvalidInput(f"{path} is neither a GGUF file nor a llamafile")
     try:
@@ -77,13 +84,13 @@ def inspect_local_file(path: Path) -> dict[str, Any]:
             details={"path": str(path), "reason": str(exc)},
         ) from exc
     arch = _field(reader, "general.architecture") or "unknown"
-    return {
-        "format": "gguf",
-        "role": _role(reader, arch),
-        "name": _field(reader, "general.name") or path.stem,
-        "context_length": _field(reader, f"{arch}.context_length"),
-        "architecture": arch,
-    }
+    return FileFacts(
+        format="gguf",
+        role=_role(reader, arch),
+        name=_field(reader, "general.name") or path.stem,
+        context_length=_field(reader, f"{arch}.context_length"),
+        architecture=arch,
+    )
 
 
 def holds_gguf(path: Path) -> bool:
@@ -94,7 +101,7 @@ def holds_gguf(path: Path) -> bool:
         return False
 
 
-def _role(reader: gguf.GGUFReader, arch: str) -> str:
+def _role(reader: gguf.GGUFReader, arch: str) -> Role:
     """A cross-encoder (rank pooling) reranks; an encoder embeds; the rest chat."""
     import gguf
 
@@ -115,63 +122,68 @@ def new_local_id(prefix: str) -> str:
 def model_view(
     entry: CatalogEntry | None,
     row: Model | None,
-    runtime: dict[str, Any] | None = None,
-    progress: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One model as the API shows it; `state` merges what is on disk and what runs."""
-    base: dict[str, Any] = {}
+    runtime: ServerState | None = None,
+    progress: DownloadProgress | None = None,
+) -> ModelRecord:
+    """One model as the API shows it; `state` merges what is on disk and what runs. Each
+    part gives only the fields it knows (the record leaves the others out)."""
+    fields: dict[str, Any] = {"error": None}
     if entry is not None:
-        base = {
-            "id": entry.id,
-            "name": entry.name,
-            "role": entry.role,
-            "format": entry.format,
-            "source": "catalog",
-            "url": entry.url,
-            "size": entry.size,
-            "sha256": entry.sha256 or None,
-            "license": entry.license,
-            "license_url": entry.license_url,
-            "context_length": entry.context_length,
-            "description": entry.description,
-            "recommended": entry.recommended,
-            "state": "absent",
-            "verified": False,
-        }
+        fields |= _catalog_fields(entry)
     if row is not None:
-        base.update(
-            {
-                "id": row.id,
-                "name": row.name,
-                "role": row.role,
-                "format": row.format,
-                "source": row.source,
-                "state": row.state,
-                "error": row.error,
-                "path": row.path if row.state == "installed" else None,
-                "size": row.size or base.get("size"),
-                "sha256": row.sha256 or row.expected_sha256,
-                "verified": row.verified,
-                "context_length": row.context_length or base.get("context_length"),
-                "updated_at": isoformat(row.updated_at),
-            }
-        )
-        if row.source == "remote":  # someone else's server: running when it answers
-            base.update(
-                {
-                    "base_url": row.base_url,
-                    "model": row.remote_model,
-                    "has_api_key": bool(row.api_key),
-                    "state": "failed" if row.error else "running",
-                }
-            )
-    base.setdefault("error", None)
-    if base.get("sha256") and not base.get("verified") and base.get("state") == "installed":
-        base["note"] = "no published checksum: the hash received on first download is recorded"
-    if progress is not None and base.get("state") == "downloading":
-        base["progress"] = progress
-    if runtime is not None and runtime["state"] != "stopped":
-        base["state"] = runtime["state"]
-        base["error"] = runtime["error"] or base.get("error")
-        base["server"] = runtime
-    return base
+        fields |= _row_fields(row, fields)
+    if fields.get("sha256") and not fields.get("verified") and fields.get("state") == "installed":
+        fields["note"] = "no published checksum: the hash received on first download is recorded"
+    if progress is not None and fields.get("state") == "downloading":
+        fields["progress"] = progress
+    if runtime is not None and runtime.state != "stopped":
+        fields |= {"state": runtime.state, "error": runtime.error or fields["error"]}
+        fields["server"] = runtime
+    return ModelRecord(**fields)
+
+
+def _catalog_fields(entry: CatalogEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "name": entry.name,
+        "role": entry.role,
+        "format": entry.format,
+        "source": "catalog",
+        "url": entry.url,
+        "size": entry.size,
+        "sha256": entry.sha256 or None,
+        "license": entry.license,
+        "license_url": entry.license_url,
+        "context_length": entry.context_length,
+        "description": entry.description,
+        "recommended": entry.recommended,
+        "state": "absent",
+        "verified": False,
+    }
+
+
+def _row_fields(row: Model, catalog: dict[str, Any]) -> dict[str, Any]:
+    """The row's fields, over the catalog's (`catalog`: those, or none)."""
+    fields = {
+        "id": row.id,
+        "name": row.name,
+        "role": row.role,
+        "format": row.format,
+        "source": row.source,
+        "state": row.state,
+        "error": row.error,
+        "path": row.path if row.state == "installed" else None,
+        "size": row.size or catalog.get("size"),
+        "sha256": row.sha256 or row.expected_sha256,
+        "verified": row.verified,
+        "context_length": row.context_length or catalog.get("context_length"),
+        "updated_at": isoformat(row.updated_at),
+    }
+    if row.source == "remote":  # someone else's server: running when it answers
+        fields |= {
+            "base_url": row.base_url,
+            "model": row.remote_model,
+            "has_api_key": bool(row.api_key),
+            "state": "failed" if row.error else "running",
+        }
+    return fields

@@ -22,13 +22,14 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from neurocache.errors import NeurocacheError
 from neurocache.llm.client import OpenAIClient
-from neurocache.llm.gpu import LayerPlacement
+from neurocache.llm.gpu import GpuPlan, LayerPlacement
+from neurocache.llm.records import ServerState
 from neurocache.threads import Threads
 
 log = logging.getLogger("neurocache.llm")
@@ -82,7 +83,7 @@ class ModelProcess:
         start_timeout_s: float = 120.0,
         health_interval_s: float = 5.0,
         max_restarts: int = 5,
-        gpu_plan: Mapping[str, object] | None = None,
+        gpu_plan: GpuPlan | None = None,
         threads: Threads | None = None,
     ) -> None:
         self.model_id = model_id
@@ -93,7 +94,7 @@ class ModelProcess:
         self.start_timeout_s = start_timeout_s
         self.health_interval_s = health_interval_s
         self.max_restarts = max_restarts
-        self.gpu_plan: Mapping[str, object] = gpu_plan or {}
+        self.gpu_plan = gpu_plan
         self.state = "stopped"  # starting | running | restarting | failed | stopped
         self.error: str | None = None
         self.port: int | None = None
@@ -118,16 +119,19 @@ class ModelProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process and self._process.poll() is None else None
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "error": self.error,
-            "port": self.port,
-            "pid": self.pid,
-            "restarts": self.restarts,
-            **self.gpu_plan,
-            "placement": self.placement.summary(),
-        }
+    def status(self) -> ServerState:
+        """Its state; the GPU plan's fields only when it was given one."""
+        return ServerState.model_validate(
+            {
+                "state": self.state,
+                "error": self.error,
+                "port": self.port,
+                "pid": self.pid,
+                "restarts": self.restarts,
+                **(self.gpu_plan or {}),
+                "placement": self.placement.summary(),
+            }
+        )
 
     def logs(self, lines: int = 200) -> list[str]:
         with self._lock:

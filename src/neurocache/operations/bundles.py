@@ -137,7 +137,7 @@ def for_hub(hub: Any) -> Bundles:
 
     def model_ok(model_id: str) -> bool:
         try:
-            role: str = hub.models.get(model_id)["role"]
+            role: str = hub.models.get(model_id).role
             return role == "chat"
         except NeurocacheError:
             return False

@@ -41,6 +41,7 @@ from neurocache.llm.llamafiles import (
     llamafile_info,
     llamafile_status,
 )
+from neurocache.llm.records import ModelRecord
 from neurocache.search.records import SearchResult
 from neurocache.search.service import Filters
 from neurocache.settings import Settings
@@ -457,7 +458,7 @@ def check_waiting_for_chat_status(query: ProjectQuery) -> dict[str, Any]:
 
 
 # ---- llamafiles: the hub's chat models
-def chat_model(filename: str) -> dict[str, Any]:
+def chat_model(filename: str) -> ModelRecord:
     try:
         model = current_hub().models.get(filename)
     except NotFound:
@@ -492,7 +493,7 @@ def check_llamafile_status(query: LlamafileQuery) -> LlamafileStatus:
 def download_llamafile_by_name(query: LlamafileQuery) -> dict[str, str]:
     """Memory Cache: start (or resume) downloading a catalog chat model."""
     model = chat_model(query.llamafile_filename)
-    current_hub().models.download(model["id"], current_actor())
+    current_hub().models.download(model.id, current_actor())
     return success("Llamafile download started")
 
 
@@ -502,7 +503,7 @@ def download_llamafile_by_name(query: LlamafileQuery) -> dict[str, str]:
 def start_llamafile(query: LlamafileQuery) -> dict[str, str]:
     """Memory Cache: start a chat model (the one running stops once it answers)."""
     model = chat_model(query.llamafile_filename)
-    current_hub().models.start(model["id"], current_actor())
+    current_hub().models.start(model.id, current_actor())
     return success("Llamafile started")
 
 
@@ -512,7 +513,7 @@ def start_llamafile(query: LlamafileQuery) -> dict[str, str]:
 def stop_llamafile(query: LlamafileQuery) -> dict[str, str]:
     """Memory Cache: stop a chat model."""
     model = chat_model(query.llamafile_filename)
-    current_hub().models.stop(model["id"], current_actor())
+    current_hub().models.stop(model.id, current_actor())
     return success("Llamafile stopped")
 
 
@@ -522,7 +523,7 @@ def stop_llamafile(query: LlamafileQuery) -> dict[str, str]:
 def delete_llamafile(query: LlamafileQuery) -> dict[str, str]:
     """Memory Cache: delete a downloaded chat model's file (a registered one is forgotten)."""
     model = chat_model(query.llamafile_filename)
-    current_hub().models.delete(model["id"], current_actor())
+    current_hub().models.delete(model.id, current_actor())
     return success("Llamafile deleted")
 
 

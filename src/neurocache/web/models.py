@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from neurocache.llm.local_files import ModelFile
+from neurocache.llm.records import ModelFile, ModelRecord
 from neurocache.web.api import CONFLICT, LocalPath, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
@@ -38,26 +38,8 @@ class RegisterModel(RequestModel):
         return self
 
 
-class ModelOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    name: str
-    role: Literal["chat", "embedding", "rerank"]
-    state: Literal[
-        "absent", "downloading", "installed", "starting", "running", "restarting", "failed"
-    ] = Field(
-        description="`restarting`: its server died and is "
-        "being started again; requests wait for it."
-    )
-    format: str
-    source: str
-    error: str | None = None
-    progress: dict[str, Any] | None = None
-    size: int | None = None
-
-
 class ModelList(BaseModel):
-    models: list[ModelOut]
+    models: list[ModelRecord]
 
 
 class LogsQuery(QueryModel):
@@ -70,14 +52,14 @@ class Logs(BaseModel):
 
 @bp.get("")
 @endpoint(scope="read", responses={200: ModelList})
-def list_models() -> dict[str, list[dict[str, Any]]]:
+def list_models() -> dict[str, list[ModelRecord]]:
     """The catalog and every registered model, with state and download progress."""
     return {"models": current_hub().models.list()}
 
 
 @bp.post("")
-@endpoint(scope="admin", body=RegisterModel, responses={201: ModelOut}, errors=CONFLICT)
-def register_model(body: RegisterModel) -> tuple[dict[str, Any], int]:
+@endpoint(scope="admin", body=RegisterModel, responses={201: ModelRecord}, errors=CONFLICT)
+def register_model(body: RegisterModel) -> tuple[ModelRecord, int]:
     """Register a local model file or a remote OpenAI-compatible server."""
     models = current_hub().models
     if body.path is not None:
@@ -109,37 +91,37 @@ def model_files() -> dict[str, list[ModelFile]]:
 
 
 @bp.get("/<model_id>")
-@endpoint(scope="read", responses={200: ModelOut})
-def get_model(model_id: str) -> dict[str, Any]:
+@endpoint(scope="read", responses={200: ModelRecord})
+def get_model(model_id: str) -> ModelRecord:
     """One model."""
     return current_hub().models.get(model_id)
 
 
 @bp.post("/<model_id>/download")
-@endpoint(scope="admin", responses={202: ModelOut}, errors=CONFLICT)
-def download_model(model_id: str) -> tuple[dict[str, Any], int]:
+@endpoint(scope="admin", responses={202: ModelRecord}, errors=CONFLICT)
+def download_model(model_id: str) -> tuple[ModelRecord, int]:
     """Start (or resume) downloading a catalog model; progress arrives as events."""
     return current_hub().models.download(model_id, current_actor()), 202
 
 
 @bp.delete("/<model_id>/download")
-@endpoint(scope="admin", responses={200: ModelOut}, errors=CONFLICT)
-def cancel_download(model_id: str) -> dict[str, Any]:
+@endpoint(scope="admin", responses={200: ModelRecord}, errors=CONFLICT)
+def cancel_download(model_id: str) -> ModelRecord:
     """Cancel a download; the partial file is deleted."""
     return current_hub().models.cancel_download(model_id, current_actor())
 
 
 @bp.post("/<model_id>/start")
-@endpoint(scope="admin", responses={202: ModelOut}, errors=CONFLICT)
-def start_model(model_id: str) -> tuple[dict[str, Any], int]:
+@endpoint(scope="admin", responses={202: ModelRecord}, errors=CONFLICT)
+def start_model(model_id: str) -> tuple[ModelRecord, int]:
     """Start the model's server; another running model of its role stops once this one
     answers (a reranker runs inside the hub: choose it with the `reranker` setting)."""
     return current_hub().models.start(model_id, current_actor()), 202
 
 
 @bp.post("/<model_id>/stop")
-@endpoint(scope="admin", responses={200: ModelOut})
-def stop_model(model_id: str) -> dict[str, Any]:
+@endpoint(scope="admin", responses={200: ModelRecord})
+def stop_model(model_id: str) -> ModelRecord:
     """Stop the model's server."""
     return current_hub().models.stop(model_id, current_actor())
 
@@ -152,7 +134,7 @@ def model_logs(model_id: str, query: LogsQuery) -> dict[str, list[str]]:
 
 
 @bp.delete("/<model_id>")
-@endpoint(scope="admin", responses={200: ModelOut}, errors=CONFLICT)
-def delete_model(model_id: str) -> dict[str, Any]:
+@endpoint(scope="admin", responses={200: ModelRecord}, errors=CONFLICT)
+def delete_model(model_id: str) -> ModelRecord:
     """Delete a downloaded model's file, or forget a registered one."""
     return current_hub().models.delete(model_id, current_actor())

@@ -108,7 +108,7 @@ def list_models() -> dict[str, Any]:
     """The chat models that can answer now, and the embedder."""
     hub = current_hub()
     now = int(time.time())
-    ids = [m["id"] for m in hub.models.list() if m["role"] == "chat" and m["state"] == "running"]
+    ids = [m.id for m in hub.models.list() if m.role == "chat" and m.state == "running"]
     ids.append(hub.settings.embedder)
     return {
         "object": "list",

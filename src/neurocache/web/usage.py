@@ -119,9 +119,7 @@ class HubCollector:
             "neurocache_model_running", "1 while a model runs.", labels=["model", "role"]
         )
         for model in self.hub.models.list():
-            running.add_metric(
-                [model["id"], model["role"]], 1.0 if model["state"] == "running" else 0.0
-            )
+            running.add_metric([model.id, model.role], 1.0 if model.state == "running" else 0.0)
         yield running
         yield GaugeMetricFamily(
             "neurocache_uptime_seconds", "Seconds since the hub started.", value=status["uptime_s"]
