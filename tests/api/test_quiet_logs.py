@@ -4,6 +4,8 @@ that is busy for a moment is one warning and a retry, not a traceback at ERROR."
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from contextlib import closing
@@ -85,3 +87,42 @@ def test_a_job_that_finds_the_store_locked_runs_again(tmp_path):
         assert "Traceback" not in hub_log(settings)
     finally:
         hub.close()
+
+
+LOADS_WHILE_PRINTING = """
+import sys, threading, time
+from neurocache.llm.embedder import BUILTIN_MODEL, LlamaEmbedder
+
+loaded = threading.Event()
+
+def load():
+    for _ in range(3):
+        LlamaEmbedder(BUILTIN_MODEL, contexts=1).close()
+    loaded.set()
+
+threading.Thread(target=load).start()
+n = 0
+while not loaded.is_set():
+    print(f"line {n}", flush=True)
+    n += 1
+    time.sleep(0.0005)
+print(f"wrote {n}", file=sys.stderr)
+"""
+
+
+def test_loading_a_model_loses_no_line_another_thread_prints():
+    """llama-cpp-python used to point the process's stdout and stderr at /dev/null while a
+    model loaded: `serve`'s sign-in line, printed meanwhile, was lost (more than half of
+    these lines were). The load also says nothing on the console: llama.cpp's warnings
+    are the hub log's debug detail."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADS_WHILE_PRINTING],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    written = int(done.stderr.strip().rsplit("wrote ", 1)[1])
+    assert written > 10
+    assert done.stdout.splitlines() == [f"line {n}" for n in range(written)]
+    assert done.stderr.strip() == f"wrote {written}"

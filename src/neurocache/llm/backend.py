@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neurocache.llm.client import OpenAIClient
+from neurocache.llm.llama_loading import open_llama
 
 BYTES_PER_TOKEN_BOUND = 3  # without the model's tokenizer: a cautious estimate (≈4 in English)
 
@@ -34,9 +35,7 @@ class GgufTokenizer:
     in milliseconds), so a prompt is measured exactly as the model server will see it."""
 
     def __init__(self, path: Path) -> None:
-        from llama_cpp import Llama
-
-        self._llama = Llama(str(path), vocab_only=True, verbose=False)
+        self._llama = open_llama(path, vocab_only=True)
         self._lock = threading.Lock()
 
     def __call__(self, text: str) -> int:

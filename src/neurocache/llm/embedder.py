@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from neurocache.errors import Unavailable
+from neurocache.llm.llama_loading import open_llama
 from neurocache.threads import Threads
 
 if TYPE_CHECKING:  # imported when a model ships its tokenizer
@@ -63,15 +64,13 @@ class LlamaEmbedder:
                 f"the embedding model {model_path} is missing; the built-in one is built by "
                 "`make` (build_scripts/convert_minilm.py)"
             )
-        from llama_cpp import Llama
-
         self.name = name or model_path.stem
         self.max_tokens = max_tokens
         self.texts_per_batch = texts_per_batch
         self.threads_per_context = threads_per_context
         self.threads_in_all = contexts * threads_per_context
-        first = Llama(
-            str(model_path),
+        first = open_llama(
+            model_path,
             embedding=True,
             n_ctx=BATCH_TOKENS,
             n_batch=BATCH_TOKENS,
@@ -80,7 +79,6 @@ class LlamaEmbedder:
             n_threads_batch=threads_per_context,
             n_seq_max=texts_per_batch,
             flash_attn=True,
-            verbose=False,
         )
         self._llama = first
         # The other contexts share the first one's weights: a Llama each loaded the model

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from neurocache.errors import Unavailable
+from neurocache.llm.llama_loading import open_llama
 
 CONTEXT_TOKENS = 512
 QUERY_TOKENS = 64  # a query longer than this is cut: the passage needs the room
@@ -27,11 +28,10 @@ class LlamaReranker:
         if not model_path.is_file():
             raise Unavailable(f"the reranker model {model_path} is missing")
         import llama_cpp
-        from llama_cpp import Llama
 
         self.name = name or model_path.stem
-        self._llama = Llama(
-            str(model_path),
+        self._llama = open_llama(
+            model_path,
             embedding=True,
             pooling_type=llama_cpp.LLAMA_POOLING_TYPE_RANK,
             n_ctx=CONTEXT_TOKENS,
@@ -41,7 +41,6 @@ class LlamaReranker:
             n_seq_max=PAIRS_PER_BATCH,
             n_threads=threads,
             n_threads_batch=threads,
-            verbose=False,
         )
         self._lock = threading.Lock()  # one context: one batch at a time
         self._bos, self._eos = self._llama.token_bos(), self._llama.token_eos()
