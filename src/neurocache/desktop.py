@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 
 from neurocache.app import create_app, hub_of
 from neurocache.settings import RUNTIME_FILE, Settings, ensure_private_dir
+from neurocache.startup import quick_start
 from neurocache.threads import Threads
 from neurocache.web.server import HubServer
 
@@ -96,7 +97,8 @@ def ask_first_instance_forward(settings: Settings) -> str | None:
 def start_hub(settings: Settings) -> tuple[Any, HubServer]:
     """The hub on its port, or on a free one when another program holds that port (a
     desktop user cares about the window, not the number)."""
-    app = create_app(settings)
+    with quick_start():
+        app = create_app(settings)
     try:
         server = HubServer(app, settings.host, settings.port, hub_of(app).threads)
     except OSError as exc:

@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "neurocache"
 
 # Lowest first. A part may import its own modules and those of parts in earlier layers.
 LAYERS: list[set[str]] = [
-    {"__init__", "settings", "errors", "events", "threads", "records"},
+    {"__init__", "settings", "errors", "events", "threads", "records", "startup"},
     {"logging_setup", "store", "client"},
     {"access", "metering", "llm", "search", "plugins"},
     {"runtime"},

@@ -14,7 +14,7 @@ from neurocache.access.keys import ApiKeys, hash_secret
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.store import Database
 from neurocache.store.audit import Actor, AuditLog
-from neurocache.store.database import managed_by_models
+from neurocache.store.database import MIGRATIONS_DIR, managed_by_models, newest_migration
 from neurocache.store.tables import ApiKey, AuditEntry, Base, Edge, Memory
 
 ACTOR = Actor("test")
@@ -41,6 +41,19 @@ def test_migrations_reach_head_and_match_the_models(db):
 def test_migrate_twice_is_a_no_op(db):
     db.migrate()
     assert db.current_revision() == Database.head_revision()
+
+
+def test_a_current_store_is_known_without_alembic(tmp_path, db):
+    """`migrate` skips alembic when the store carries the newest migration, read from the
+    names of the migration files: each must be named by its revision."""
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        assert f'revision = "{path.name[:4]}"' in path.read_text(), path.name
+    assert newest_migration() == Database.head_revision()
+    assert db._at_newest_migration()
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    assert not db._at_newest_migration()  # an older store: alembic upgrades it
+    assert not Database(f"sqlite:///{tmp_path / 'new.db'}")._at_newest_migration()
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(db):

@@ -28,6 +28,7 @@ from neurocache.settings import (
     load_settings,
     setting_sources,
 )
+from neurocache.startup import quick_start
 from neurocache.store.audit import Actor
 
 if TYPE_CHECKING:
@@ -159,7 +160,8 @@ def main(context: click.Context) -> None:
 def desktop(**kwargs: Any) -> None:
     """The hub in a desktop window (the system browser where no window can be shown);
     closing it stops the hub. A second launch brings the first window forward."""
-    from neurocache import desktop as shell
+    with quick_start():
+        from neurocache import desktop as shell
 
     settings, _ = settings_from(kwargs)
     sys.exit(shell.run(settings, say=click.echo))
@@ -199,10 +201,11 @@ def _where_it_runs(settings: Settings) -> str:
 
 
 def _serve(settings: Settings) -> None:
-    from neurocache.app import create_app, hub_of
-    from neurocache.web.server import HubServer
+    with quick_start():
+        from neurocache.app import create_app, hub_of
+        from neurocache.web.server import HubServer
 
-    app = create_app(settings)
+        app = create_app(settings)
     try:
         server = HubServer(app, settings.host, settings.port, hub_of(app).threads)
     except OSError as exc:

@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from pydantic import ValidationError
 
 from neurocache.errors import Conflict, NeurocacheError
@@ -183,6 +181,9 @@ def _check_revision(revision: str | None) -> None:
     """An older schema is migrated when the hub starts; a newer one this hub cannot use."""
     if revision is None:
         return
+    from alembic.script import ScriptDirectory  # on use: alembic is slow to import
+    from alembic.util.exc import CommandError
+
     try:
         ScriptDirectory.from_config(alembic_config()).get_revision(revision)
     except CommandError as exc:

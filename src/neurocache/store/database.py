@@ -6,22 +6,21 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from neurocache.errors import NotFound
 from neurocache.store.sql import Sql, vector_text
 from neurocache.store.tables import Memory
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 T = TypeVar("T")
 
@@ -112,7 +111,16 @@ SEARCH_COLUMNS = {("memories", "rowid"), ("memories", "fts"), ("vectors", "embed
 SEARCH_INDEXES = ("ix_memories_rowid", "ix_memories_fts", "ix_vectors_hnsw")
 
 
+def newest_migration() -> str:
+    """The revision of the newest migration, read from the names of the files
+    (`0016_periodic_claims.py` is revision "0016")."""
+    names = (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
+    return max(path.name[:4] for path in names)
+
+
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -131,6 +139,10 @@ class Database:
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest migration (a no-op when it is current)."""
+        if self._at_newest_migration():
+            return  # alembic, a tenth of a second of imports, stays unloaded: most starts
+        from alembic import command
+
         config = alembic_config()
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
@@ -185,12 +197,26 @@ class Database:
         finally:
             connection.close()  # back to the pool
 
+    def _at_newest_migration(self) -> bool:
+        """Whether the store already carries the newest migration of `migrations/versions`
+        (whose files are named by their revision, a test holds)."""
+        try:
+            with self.engine.connect() as connection:
+                stamped = set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+        except DBAPIError:  # no schema yet (or any doubt: alembic then looks closer)
+            return False
+        return stamped == {newest_migration()}
+
     def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     @staticmethod
     def head_revision() -> str | None:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
     @contextmanager

@@ -5,14 +5,21 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from neurocache.agents.records import AgentRecord, Consolidated
 from neurocache.errors import InvalidInput
 from neurocache.search.records import SearchResults
 from neurocache.store.graph import TIERS
 from neurocache.store.records import MemoryRecord
-from neurocache.web.api import MAX_SECONDS, MODEL_ERRORS, PageQuery, RequestModel, endpoint
+from neurocache.web.api import (
+    MAX_SECONDS,
+    MODEL_ERRORS,
+    ApiModel,
+    PageQuery,
+    RequestModel,
+    endpoint,
+)
 from neurocache.web.auth import current_actor, current_hub, current_principal
 from neurocache.web.memories import Tier, seen
 
@@ -37,7 +44,7 @@ class AgentChange(RequestModel):
     collections: list[str] | None = None
 
 
-class AgentList(BaseModel):
+class AgentList(ApiModel):
     agents: list[AgentRecord]
     next_cursor: str | None
 
@@ -121,7 +128,7 @@ class Consolidate(RequestModel):
     )
 
 
-class AgentMemoryList(BaseModel):
+class AgentMemoryList(ApiModel):
     memories: list[MemoryRecord]
     next_cursor: str | None
 

@@ -68,13 +68,20 @@ def _no_nul(value: str) -> str:
 LocalPath = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_no_nul)]
 
 
-class RequestModel(BaseModel):
+class ApiModel(BaseModel):
+    """A model of the API's JSON. Its validator is built when it is first used, not when
+    the hub starts (as records' are: see records.py)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class RequestModel(ApiModel):
     """Request bodies: unknown fields and wrong types are errors, not guesses."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class QueryModel(BaseModel):
+class QueryModel(ApiModel):
     """Query strings arrive as text: numbers are parsed, unknown parameters ignored."""
 
     model_config = ConfigDict(extra="ignore")

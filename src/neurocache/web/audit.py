@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from neurocache.store.records import AuditRecord
-from neurocache.web.api import Moment, PageQuery, endpoint
+from neurocache.web.api import ApiModel, Moment, PageQuery, endpoint
 from neurocache.web.auth import current_hub
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
@@ -23,7 +23,7 @@ class AuditQuery(PageQuery):
     until: Moment | None = Field(None, description="ISO 8601: entries before.")
 
 
-class AuditList(BaseModel):
+class AuditList(ApiModel):
     entries: list[AuditRecord]
     next_cursor: str | None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import Blueprint
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from neurocache.channels.records import (
     ChannelDetail,
@@ -23,6 +23,7 @@ from neurocache.web.api import (
     CONFLICT,
     MAX_SEQ,
     MODEL_ERRORS,
+    ApiModel,
     PageQuery,
     QueryModel,
     RequestModel,
@@ -99,16 +100,16 @@ class ChannelQuestion(RequestModel):
     )
 
 
-class ChannelList(BaseModel):
+class ChannelList(ApiModel):
     channels: list[ChannelRecord]
     next_cursor: str | None
 
 
-class MemberList(BaseModel):
+class MemberList(ApiModel):
     members: list[MemberRecord]
 
 
-class ChannelPosted(BaseModel):
+class ChannelPosted(ApiModel):
     message: ChannelMessageRecord
     replies: list[ChannelMessageRecord] | None = Field(
         None, description="With `wait`: the replies of the agents it called on."

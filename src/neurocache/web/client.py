@@ -8,11 +8,11 @@ from typing import cast
 
 from flask import Blueprint, Response, jsonify, redirect, request, send_from_directory
 from flask.typing import ResponseReturnValue
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from neurocache.access.keys import OWNER, Principal
 from neurocache.errors import Unauthorized
-from neurocache.web.api import RequestModel, endpoint
+from neurocache.web.api import ApiModel, RequestModel, endpoint
 from neurocache.web.auth import SESSION_COOKIE, current_hub, require
 
 bp = Blueprint("client", __name__)
@@ -77,7 +77,7 @@ class Login(RequestModel):
     token: str = Field(min_length=1, description="The owner's login token (printed by `serve`).")
 
 
-class WhoAmI(BaseModel):
+class WhoAmI(ApiModel):
     kind: str
     id: str
     name: str
@@ -86,7 +86,7 @@ class WhoAmI(BaseModel):
     user: str | None = Field(description="The user's name, for a user's key.")
 
 
-class Session(BaseModel):
+class Session(ApiModel):
     principal: WhoAmI
 
 

@@ -6,13 +6,13 @@ from typing import Literal
 
 from flask import Blueprint
 from pydantic import (
-    BaseModel,
     Field,
 )
 
 from neurocache.knowledge.records import CollectionDeleted, CollectionDetail, CollectionRecord
 from neurocache.web.api import (
     CONFLICT,
+    ApiModel,
     QueryModel,
     RequestModel,
     endpoint,
@@ -27,7 +27,7 @@ class NewCollection(RequestModel):
     description: str = Field("", max_length=10_000)
 
 
-class CollectionList(BaseModel):
+class CollectionList(ApiModel):
     collections: list[CollectionRecord]
 
 

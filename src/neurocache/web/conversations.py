@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import Blueprint, Response, request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from neurocache.conversations.records import (
     ConversationDetail,
@@ -14,7 +14,15 @@ from neurocache.conversations.records import (
     Posted,
 )
 from neurocache.errors import InvalidInput, NotFound
-from neurocache.web.api import CONFLICT, MODEL_ERRORS, PageQuery, QueryModel, RequestModel, endpoint
+from neurocache.web.api import (
+    CONFLICT,
+    MODEL_ERRORS,
+    ApiModel,
+    PageQuery,
+    QueryModel,
+    RequestModel,
+    endpoint,
+)
 from neurocache.web.auth import current_actor, current_hub, current_principal, require
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1")
@@ -41,7 +49,7 @@ class ConversationChange(RequestModel):
     long_term: bool | None = None
 
 
-class ConversationList(BaseModel):
+class ConversationList(ApiModel):
     conversations: list[ConversationRecord]
     next_cursor: str | None
 

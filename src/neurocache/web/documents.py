@@ -9,7 +9,6 @@ from typing import Any, Literal
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     model_validator,
@@ -20,6 +19,7 @@ from neurocache.knowledge.records import Accepted, DocumentRecord
 from neurocache.records import plain
 from neurocache.runtime.jobs import JobRecord
 from neurocache.web.api import (
+    ApiModel,
     PageQuery,
     RequestModel,
     endpoint,
@@ -47,7 +47,7 @@ class NewDocument(RequestModel):
         return self
 
 
-class UploadItem(BaseModel):
+class UploadItem(ApiModel):
     """One file of a multi-file upload: its document and job, or its error."""
 
     model_config = ConfigDict(extra="allow")
@@ -211,7 +211,7 @@ class DocumentQuery(PageQuery):
     status: Literal["queued", "indexing", "indexed", "failed"] | None = None
 
 
-class DocumentList(BaseModel):
+class DocumentList(ApiModel):
     documents: list[DocumentRecord]
     next_cursor: str | None
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 from pydantic import (
-    BaseModel,
     Field,
 )
 
 from neurocache.knowledge.records import FolderRecord
 from neurocache.web.api import (
     CONFLICT,
+    ApiModel,
     LocalPath,
     RequestModel,
     endpoint,
@@ -25,7 +25,7 @@ class NewFolder(RequestModel):
     collection: str | None = Field(None, description="A collection's id or name.")
 
 
-class FolderList(BaseModel):
+class FolderList(ApiModel):
     folders: list[FolderRecord]
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from neurocache.access.records import KeyRecord, Scope
-from neurocache.web.api import PageQuery, RequestModel, endpoint
+from neurocache.web.api import ApiModel, PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub
 
 bp = Blueprint("keys", __name__, url_prefix="/api/v1/keys")
@@ -31,12 +31,12 @@ class CreatedKey(KeyRecord):
     secret: str = Field(description="The key itself (`nc_...`): shown this once, never again.")
 
 
-class KeyList(BaseModel):
+class KeyList(ApiModel):
     keys: list[KeyRecord]
     next_cursor: str | None
 
 
-class OneKey(BaseModel):
+class OneKey(ApiModel):
     key: KeyRecord
 
 

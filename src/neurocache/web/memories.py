@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint
-from pydantic import BaseModel, Field, RootModel
+from pydantic import Field, RootModel
 
 from neurocache.errors import InvalidInput, NotFound
 from neurocache.store.graph import MAX_DEPTH
 from neurocache.store.records import EdgeRecord, MemoryRecord, Neighbourhood
-from neurocache.web.api import CONFLICT, QueryModel, RequestModel, endpoint
+from neurocache.web.api import CONFLICT, ApiModel, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
 bp = Blueprint("memories", __name__, url_prefix="/api/v1")
@@ -57,7 +57,7 @@ class NewMemories(
     """One memory, or a list of them (written in one transaction)."""
 
 
-class MemoriesOut(BaseModel):
+class MemoriesOut(ApiModel):
     memories: list[MemoryRecord]
 
 

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import ConfigDict, Field, RootModel
 
 from neurocache.errors import Forbidden, InvalidInput, NeurocacheError, NotFound, Unauthorized
 from neurocache.knowledge.projects import (
@@ -45,7 +45,7 @@ from neurocache.llm.records import ModelRecord
 from neurocache.search.records import SearchResult
 from neurocache.search.service import Filters
 from neurocache.settings import Settings
-from neurocache.web.api import INT64, QueryModel, RequestModel, endpoint
+from neurocache.web.api import INT64, ApiModel, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
 bp = Blueprint("memory_cache", __name__, url_prefix="/api/v1")
@@ -164,13 +164,13 @@ class ProjectPrompt(RequestModel):
 
 
 # ---- what it answers (Memory Cache's shapes)
-class Outcome(BaseModel):
+class Outcome(ApiModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["ok", "success", "error"]
     message: str | None = None
 
 
-class ProjectList(BaseModel):
+class ProjectList(ApiModel):
     model_config = ConfigDict(extra="forbid")
     projects: list[ProjectRecord]
 
@@ -195,7 +195,7 @@ class FileListAnswer(RootModel[list[str] | Outcome]):
     pass
 
 
-class IngestionStatus(BaseModel):
+class IngestionStatus(ApiModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["ok"]
     isIngesting: bool
@@ -206,7 +206,7 @@ class IngestionStatusAnswer(RootModel[IngestionStatus | Outcome]):
     pass
 
 
-class Ingested(BaseModel):
+class Ingested(ApiModel):
     model_config = ConfigDict(extra="forbid")
     num_files: int
     num_fragments: int
@@ -216,7 +216,7 @@ class IngestedAnswer(RootModel[Ingested | Outcome]):
     pass
 
 
-class VectorQueryHit(BaseModel):
+class VectorQueryHit(ApiModel):
     model_config = ConfigDict(extra="forbid")
     file_path: str
     file_content: str
@@ -227,14 +227,14 @@ class VectorQueryAnswer(RootModel[list[VectorQueryHit] | Outcome]):
     pass
 
 
-class RagAnswer(BaseModel):
+class RagAnswer(ApiModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["ok", "error"]
     message: str | None
     response: str | None
 
 
-class WaitingStatus(BaseModel):
+class WaitingStatus(ApiModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["ok"]
     isWaiting: bool

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from flask import Blueprint
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from neurocache.llm.records import ModelFile, ModelRecord
-from neurocache.web.api import CONFLICT, LocalPath, QueryModel, RequestModel, endpoint
+from neurocache.web.api import CONFLICT, ApiModel, LocalPath, QueryModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub, current_principal
 
 bp = Blueprint("models", __name__, url_prefix="/api/v1/models")
@@ -38,7 +38,7 @@ class RegisterModel(RequestModel):
         return self
 
 
-class ModelList(BaseModel):
+class ModelList(ApiModel):
     models: list[ModelRecord]
 
 
@@ -46,7 +46,7 @@ class LogsQuery(QueryModel):
     lines: int = Field(200, ge=1, le=2000)
 
 
-class Logs(BaseModel):
+class Logs(ApiModel):
     lines: list[str]
 
 
@@ -77,7 +77,7 @@ def register_model(body: RegisterModel) -> tuple[ModelRecord, int]:
     ), 201
 
 
-class ModelFiles(BaseModel):
+class ModelFiles(ApiModel):
     files: list[ModelFile]
 
 

@@ -12,25 +12,25 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from flask import Blueprint, Response, stream_with_context
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from neurocache.errors import InvalidInput, NeurocacheError
 from neurocache.records import plain
 from neurocache.replies.completions import last_user_text
-from neurocache.web.api import MAX_TOKENS, MODEL_ERRORS, RequestModel, endpoint
+from neurocache.web.api import MAX_TOKENS, MODEL_ERRORS, ApiModel, RequestModel, endpoint
 from neurocache.web.auth import current_hub, current_principal
 from neurocache.web.errors import openai_error_body
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
 
-class TextPart(BaseModel):
+class TextPart(ApiModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["text"] = Field(description="Local models read text: only text parts.")
     text: str = Field(max_length=1_000_000)
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(ApiModel):
     """OpenAI's message; what a local model cannot take is refused here, with OpenAI's
     400, rather than passed on to fail in the model server."""
 
@@ -53,7 +53,7 @@ class ChatMessage(BaseModel):
         return self
 
 
-class ResponseFormat(BaseModel):
+class ResponseFormat(ApiModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["text", "json_object", "json_schema"]
 
@@ -65,7 +65,7 @@ class MemoryOptions(RequestModel):
     rag: bool = Field(True, description="Add relevant memories to the prompt.")
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(ApiModel):
     """OpenAI's fields; those the local model cannot honour are refused, others ignored."""
 
     model_config = ConfigDict(extra="allow")
@@ -95,7 +95,7 @@ class ChatCompletionRequest(BaseModel):
     neurocache: MemoryOptions | None = None
 
 
-class EmbeddingRequest(BaseModel):
+class EmbeddingRequest(ApiModel):
     model_config = ConfigDict(extra="allow")
     input: str | list[str] = Field(description="A text or up to 2048 texts.")
     model: str | None = None

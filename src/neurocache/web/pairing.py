@@ -6,16 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from neurocache.web.api import RequestModel, endpoint
+from neurocache.web.api import ApiModel, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub
 from neurocache.web.keys import CreatedKey
 
 bp = Blueprint("pairing", __name__, url_prefix="/api/v1/pairings")
 
 
-class PairingCode(BaseModel):
+class PairingCode(ApiModel):
     code: str = Field(description="Shown to the person, typed into the extension: `ABCD-EFGH`.")
     expires_in_s: float
     scopes: list[str]

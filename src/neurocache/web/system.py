@@ -5,36 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, render_template
-from pydantic import BaseModel
 
 from neurocache import __version__
 from neurocache.errors import Conflict
 from neurocache.search.records import IndexStatus
-from neurocache.web.api import CONFLICT, endpoint
+from neurocache.web.api import CONFLICT, ApiModel, endpoint
 from neurocache.web.auth import current_hub
 from neurocache.web.openapi import openapi_document
 
 bp = Blueprint("system", __name__, url_prefix="/api/v1", template_folder="templates")
 
 
-class Health(BaseModel):
+class Health(ApiModel):
     status: str
     version: str
 
 
-class StoreStatus(BaseModel):
+class StoreStatus(ApiModel):
     backend: str
     schema_revision: str | None
     size_bytes: int | None
     memories: int
 
 
-class ProcessStatus(BaseModel):
+class ProcessStatus(ApiModel):
     pid: int  # which hub process answered (several serve one team hub)
     id: str  # host:pid:random, as it claims background work
 
 
-class Status(BaseModel):
+class Status(ApiModel):
     version: str
     data_dir: str
     uptime_s: float

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from neurocache.access.records import UserRecord
-from neurocache.web.api import CONFLICT, PageQuery, RequestModel, endpoint
+from neurocache.web.api import CONFLICT, ApiModel, PageQuery, RequestModel, endpoint
 from neurocache.web.auth import current_actor, current_hub
 from neurocache.web.keys import CreatedKey, NewKey
 
@@ -25,7 +25,7 @@ class NewUser(RequestModel):
     display_name: str | None = Field(None, max_length=200)
 
 
-class UserList(BaseModel):
+class UserList(ApiModel):
     users: list[UserRecord]
     next_cursor: str | None
 
