@@ -20,24 +20,6 @@ from neurocache.store.audit import Actor, AuditLog
 from neurocache.store.database import managed_by_models
 from neurocache.store.tables import Base, Edge, Memory
 from tests.support.hub import bearer, make_key
-from tests.support.postgres import fresh_database, postgres_bin_dir, postgres_server
-
-
-@pytest.fixture(scope="module")
-def server_url():
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip(
-            "PostgreSQL binaries not installed (`make test` installs the postgresql package)"
-        )
-    with postgres_server(bin_dir) as url:
-        yield url
-
-
-@pytest.fixture
-def database_url(server_url):
-    """A fresh, empty database per test."""
-    return fresh_database(server_url)
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """`neurocache backup [FILE]` and `neurocache restore FILE`: a consistent snapshot of a data
-dir, taken while its hub runs, and its restoration into an empty or new data dir.
-
-SQLite stores only: for PostgreSQL, `pg_dump`/`pg_restore` are the tools (both commands
-say so and exit 1)."""
+dir and its store, taken while its hubs run, and its restoration into an empty or new data
+dir (and, for a PostgreSQL store, an empty database: `--database-url`)."""
 
 from __future__ import annotations
 
@@ -10,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.engine import make_url
 
 from neurocache.errors import NeurocacheError
-from neurocache.operations.backup import create_backup, default_name, sqlite_path
+from neurocache.operations.backup import backed_up_store, create_backup, default_name
 from neurocache.operations.records import BackupManifest, BackupModel
 from neurocache.operations.restore import restore_backup
 from neurocache.settings import Settings
@@ -40,15 +39,17 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @settings_options
     def restore(file: Path, **kwargs: Any) -> None:
-        """Restore the backup FILE into an empty or new data dir (--data-dir DIR)."""
+        """Restore the backup FILE into an empty or new data dir (--data-dir DIR); a
+        PostgreSQL store's backup also into an empty database (--database-url URL)."""
         settings, _ = settings_from(kwargs)
-        _check_restorable(settings)
+        database_url = _restore_target(settings)
         try:
-            manifest = restore_backup(file, settings.data_dir)
+            manifest = restore_backup(file, settings.data_dir, database_url)
         except (NeurocacheError, OSError) as exc:
             raise click.ClickException(_message(exc)) from exc
+        into = f" and {_shown(database_url)}" if database_url else ""
         click.echo(
-            f"Restored {_summary(manifest)} into {settings.data_dir} "
+            f"Restored {_summary(manifest)} into {settings.data_dir}{into} "
             f"(backup of {manifest.created_at})."
         )
         _report_models(manifest.models)
@@ -64,17 +65,25 @@ def backup_target(file: Path | None) -> Path:
     return file / default_name() if file.is_dir() else file
 
 
-def _check_restorable(settings: Settings) -> None:
-    """A restore writes the SQLite store into the data dir: a store elsewhere is refused."""
+def _restore_target(settings: Settings) -> str | None:
+    """The PostgreSQL database to restore into, or None for the data dir's SQLite store
+    (a SQLite store elsewhere is refused: a restore writes it into the data dir)."""
     try:
-        database = sqlite_path(settings)
+        store = backed_up_store(settings)
     except NeurocacheError as exc:
         raise click.ClickException(exc.message) from exc
-    if database != settings.data_dir / "neurocache.db":
+    if isinstance(store, str):
+        return store
+    if store != settings.data_dir / "neurocache.db":
         raise click.ClickException(
-            f"the store is set to {database}, outside the data dir: "
+            f"the store is set to {store}, outside the data dir: "
             "unset database_url to restore into a data dir"
         )
+    return None
+
+
+def _shown(database_url: str) -> str:
+    return make_url(database_url).render_as_string(hide_password=True)
 
 
 def _report_models(models: list[BackupModel]) -> None:

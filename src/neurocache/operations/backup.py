@@ -2,7 +2,8 @@
 the captured pages (`blobs/`), `config.toml` and a `manifest.json` that says what it holds.
 
 Taken while the hub runs and writes: SQLite's online backup copies the store inside one
-read transaction, so the copy holds whole transactions only. Model files are not copied
+read transaction, so the copy holds whole transactions only; a PostgreSQL store is dumped
+by `pg_dump` from one snapshot (`postgres_backup.py`). Model files are not copied
 (they are large and can be downloaded again); the manifest lists the models. Neither is
 the owner's login token: a backup may be kept on another disk, and a restored hub makes a
 new token (API keys live in the store and keep working)."""
@@ -26,7 +27,13 @@ from sqlalchemy.engine import make_url
 
 from neurocache import __version__
 from neurocache.errors import NeurocacheError, NotFound
-from neurocache.operations.records import BackupDatabase, BackupManifest, BackupModel
+from neurocache.operations import postgres_backup
+from neurocache.operations.records import (
+    BackupDatabase,
+    BackupManifest,
+    BackupModel,
+    StoreContents,
+)
 from neurocache.settings import CONFIG_FILE_NAME, Settings
 from neurocache.store.tables import Base
 
@@ -41,19 +48,35 @@ class BackupUnsupported(NeurocacheError):
     code = "unsupported"
 
 
-def sqlite_path(settings: Settings) -> Path:
-    """The store's file; a server database is backed up with its own tools."""
+def backed_up_store(settings: Settings) -> Path | str:
+    """The SQLite store's file, or a PostgreSQL store's URL; another store is refused."""
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "postgresql":
+        return settings.effective_database_url
+    return _sqlite_path(settings)
+
+
+def _sqlite_path(settings: Settings) -> Path:
     url = make_url(settings.effective_database_url)
     if url.get_backend_name() != "sqlite":
         raise BackupUnsupported(
-            f"the store is {url.get_backend_name()}: back it up with its own tool "
-            "(PostgreSQL: `pg_dump --format=custom`, restored with `pg_restore`), and copy "
+            f"the store is {url.get_backend_name()}: back it up with its own tool and copy "
             "config.toml and blobs/ from the data dir; the vector index is rebuilt from the "
-            "store. `neurocache backup` and `restore` handle SQLite stores only."
+            "store. `neurocache backup` and `restore` handle SQLite and PostgreSQL stores."
         )
     if not url.database or url.database == ":memory:":
         raise BackupUnsupported("an in-memory store cannot be backed up")
     return Path(url.database)
+
+
+def check_backup_tools(settings: Settings) -> None:
+    """Raises what would stop a backup before its store is read: a PostgreSQL store's
+    backups need a `pg_dump` (its version is checked against the server's when used)."""
+    if isinstance(backed_up_store(settings), str):
+        try:
+            postgres_backup.find_program("pg_dump")
+        except postgres_backup.PostgresToolMissing as exc:
+            raise BackupUnsupported(exc.message) from exc
 
 
 def default_name(now: datetime | None = None, prefix: str = "neurocache-backup") -> str:
@@ -63,9 +86,9 @@ def default_name(now: datetime | None = None, prefix: str = "neurocache-backup")
 
 def create_backup(settings: Settings, target: Path) -> BackupManifest:
     """Writes the archive to `target` atomically (temp name, then rename); its manifest."""
-    database = sqlite_path(settings)
-    if not database.is_file():
-        raise NotFound(f"no store at {database}: nothing to back up")
+    store = backed_up_store(settings)
+    if isinstance(store, Path) and not store.is_file():
+        raise NotFound(f"no store at {store}: nothing to back up")
     target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     # Staged beside the target, not in /tmp: often a small RAM disk, and not the disk
@@ -76,8 +99,8 @@ def create_backup(settings: Settings, target: Path) -> BackupManifest:
         # topped up at start from the vectors newer than its fingerprint, while one newer
         # than the store could hold a reused rowid's vector that nothing would correct.
         indexes = _copy_indexes(settings.data_dir / INDEXES, staging / INDEXES)
-        _snapshot(database, staging / DATABASE)
-        manifest = _manifest(staging / DATABASE, indexes)
+        contents = _copy_store(store, staging)
+        manifest = _manifest(staging / contents.file, contents, indexes)
         _write_archive(
             target, manifest, staging, _blobs(settings.data_dir / BLOBS), settings.config_file
         )
@@ -102,6 +125,16 @@ def _copy_indexes(source: Path, copy: Path) -> list[str]:
     return sorted(copied)
 
 
+def _copy_store(store: Path | str, staging: Path) -> StoreContents:
+    if isinstance(store, str):
+        try:
+            return postgres_backup.dump_store(store, staging / postgres_backup.DUMP)
+        except postgres_backup.PostgresToolMissing as exc:
+            raise BackupUnsupported(exc.message) from exc
+    _snapshot(store, staging / DATABASE)
+    return _sqlite_contents(staging / DATABASE)
+
+
 def _snapshot(source: Path, copy: Path) -> None:
     """SQLite's online backup in one step: one read transaction, so one committed state,
     while the hub goes on writing (WAL lets it)."""
@@ -124,22 +157,32 @@ def _blobs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".tmp"))
 
 
-def _manifest(database: Path, indexes: list[str]) -> BackupManifest:
+def _sqlite_contents(database: Path) -> StoreContents:
     with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
         db.row_factory = sqlite3.Row
-        return BackupManifest(
-            format_version=FORMAT_VERSION,
-            hub_version=__version__,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        return StoreContents(
             store="sqlite",
+            file=DATABASE,
             schema_revision=_revision(db),
-            database=BackupDatabase(
-                file=DATABASE, size=database.stat().st_size, sha256=file_sha256(database)
-            ),
-            indexes=indexes,
             counts=_counts(db),
             models=_models(db),
         )
+
+
+def _manifest(copy: Path, contents: StoreContents, indexes: list[str]) -> BackupManifest:
+    return BackupManifest(
+        format_version=FORMAT_VERSION,
+        hub_version=__version__,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        store=contents.store,
+        schema_revision=contents.schema_revision,
+        database=BackupDatabase(
+            file=contents.file, size=copy.stat().st_size, sha256=file_sha256(copy)
+        ),
+        indexes=indexes,
+        counts=contents.counts,
+        models=contents.models,
+    )
 
 
 def _revision(db: sqlite3.Connection) -> str | None:
@@ -183,7 +226,7 @@ def _write_archive(
         with os.fdopen(fd, "wb") as handle:
             with tarfile.open(fileobj=handle, mode="w:gz", compresslevel=6) as tar:
                 _add_bytes(tar, MANIFEST, json.dumps(manifest.plain(), indent=2).encode())
-                for name, path in _members(staging, blobs, config):
+                for name, path in _members(manifest, staging, blobs, config):
                     tar.add(path, arcname=name, recursive=False, filter=_anonymous)
             handle.flush()
             os.fsync(handle.fileno())
@@ -193,8 +236,10 @@ def _write_archive(
         raise
 
 
-def _members(staging: Path, blobs: list[Path], config: Path) -> Iterator[tuple[str, Path]]:
-    yield DATABASE, staging / DATABASE
+def _members(
+    manifest: BackupManifest, staging: Path, blobs: list[Path], config: Path
+) -> Iterator[tuple[str, Path]]:
+    yield manifest.database.file, staging / manifest.database.file
     if config.is_file():
         yield CONFIG_FILE_NAME, config
     for index in sorted((staging / INDEXES).glob("*")):

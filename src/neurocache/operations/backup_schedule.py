@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from neurocache.events import Publish, publish_nowhere
-from neurocache.operations.backup import BackupUnsupported, create_backup, sqlite_path
+from neurocache.operations.backup import BackupUnsupported, check_backup_tools, create_backup
 from neurocache.runtime.periodic_claims import OwnTurns
 from neurocache.settings import Settings, ensure_private_dir
 from neurocache.threads import Threads
@@ -90,7 +90,7 @@ class ScheduledBackups:
 
     def _supported(self) -> bool:
         try:
-            sqlite_path(self.settings)
+            check_backup_tools(self.settings)
         except BackupUnsupported as exc:
             log.warning("scheduled backups are off: %s", exc.message)
             return False

@@ -40,6 +40,16 @@ class BackupModel(Record):
     remote_model: str | None = None
 
 
+class StoreContents(Record):
+    """What a backup's copy of the store holds, read from that copy's own state."""
+
+    store: Literal["sqlite", "postgresql"]
+    file: str
+    schema_revision: str | None
+    counts: dict[str, int]
+    models: list[BackupModel]
+
+
 class BackupManifest(Record):
     """A backup's `manifest.json`: what it holds. Model files are not in a backup, so
     `models` is what a restored hub may have to download again."""

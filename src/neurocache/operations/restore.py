@@ -1,9 +1,11 @@
-"""Restoring a backup (see `operations/backup.py`) into an empty or new data dir.
+"""Restoring a backup (see `operations/backup.py`) into an empty or new data dir, and a
+PostgreSQL store's backup also into an empty database.
 
 Nothing is written to the data dir until the whole archive has been read and checked: it is
 unpacked into a private folder beside the target, checked there (manifest, format version,
-the store's checksum, `PRAGMA integrity_check`, a schema this hub knows), and only then
-renamed into place. A refused or failed restore leaves the target as it found it."""
+the store's checksum, `PRAGMA integrity_check` or `pg_restore --list`, a schema this hub
+knows), and only then renamed into place. A PostgreSQL dump is loaded in one transaction
+before that rename. A refused or failed restore leaves the targets as it found them."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from neurocache.errors import Conflict, NeurocacheError
+from neurocache.operations import postgres_backup
 from neurocache.operations.backup import DATABASE, FORMAT_VERSION, MANIFEST, file_sha256
 from neurocache.operations.records import BackupManifest
 from neurocache.store.database import alembic_config
@@ -30,10 +33,11 @@ from neurocache.store.database import alembic_config
 KNOWN_FORMATS = frozenset({FORMAT_VERSION})
 # Every name a backup may hold: plain relative names, so none can point outside the target.
 MEMBER_NAME = re.compile(
-    r"(manifest\.json|neurocache\.db|config\.toml"
+    r"(manifest\.json|neurocache\.db|neurocache\.pgdump|config\.toml"
     r"|(indexes|blobs)/[A-Za-z0-9][A-Za-z0-9._-]*)"
 )
 FOLDERS = frozenset({"indexes", "blobs"})
+STORE_FILES = {"sqlite": DATABASE, "postgresql": postgres_backup.DUMP}
 READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError)
 
 
@@ -46,16 +50,22 @@ class RestoreRefused(Conflict):
     pass
 
 
-def restore_backup(archive: Path, data_dir: Path) -> BackupManifest:
-    """Unpacks, checks and moves the backup into `data_dir`; its manifest."""
+def restore_backup(
+    archive: Path, data_dir: Path, database_url: str | None = None
+) -> BackupManifest:
+    """Unpacks, checks and moves the backup into `data_dir` (a PostgreSQL store's into
+    the empty database at `database_url`); its manifest."""
     check_empty(data_dir)
+    if database_url is not None:
+        postgres_backup.check_empty_database(database_url)
     with ExitStack() as stack:
         with _reading(archive):
             _check_stream(archive)
             tar = stack.enter_context(tarfile.open(archive, mode="r:gz"))
             members = checked_members(tar)
             manifest = read_manifest(tar, members)
-        _install(tar, members, manifest, data_dir)
+            check_store_file(manifest, members, database_url)
+        _install(tar, members, manifest, data_dir, database_url)
     return manifest
 
 
@@ -76,8 +86,37 @@ def _check_stream(archive: Path) -> None:
             pass
 
 
+def check_store_file(
+    manifest: BackupManifest, members: list[tarfile.TarInfo], database_url: str | None
+) -> None:
+    """The manifest's store is the one its archive holds, and the one asked for: a SQLite
+    store goes into the data dir, a PostgreSQL one into a database."""
+    expected = STORE_FILES.get(manifest.store)
+    if expected is None or manifest.database.file != expected:
+        raise InvalidBackup(
+            f"the backup's manifest names a {manifest.store} store in "
+            f"{manifest.database.file!r}, which no backup holds: refused"
+        )
+    if expected not in {m.name for m in members}:
+        raise InvalidBackup(f"the backup has no {expected}: refused")
+    if manifest.store == "postgresql" and database_url is None:
+        raise RestoreRefused(
+            "this backup holds a PostgreSQL store: restore it with --database-url "
+            "postgresql+psycopg://USER@HOST/DATABASE (an empty database), nothing was changed"
+        )
+    if manifest.store == "sqlite" and database_url is not None:
+        raise RestoreRefused(
+            "this backup holds a SQLite store, which is restored into the data dir: "
+            "leave database_url unset (nothing was changed)"
+        )
+
+
 def _install(
-    tar: tarfile.TarFile, members: list[tarfile.TarInfo], manifest: BackupManifest, data_dir: Path
+    tar: tarfile.TarFile,
+    members: list[tarfile.TarInfo],
+    manifest: BackupManifest,
+    data_dir: Path,
+    database_url: str | None,
 ) -> None:
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(
@@ -85,7 +124,10 @@ def _install(
     )  # mode 0700, like the hub's
     try:
         _unpack(tar, members, staging)
-        verify_store(staging / DATABASE, manifest)
+        if database_url is None:
+            verify_store(staging / DATABASE, manifest)
+        else:
+            _load_dump(staging / postgres_backup.DUMP, manifest, database_url)
         _move_into_place(staging, data_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -112,9 +154,8 @@ def checked_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
             raise InvalidBackup(f"the backup holds {member.name!r}, which no backup holds: refused")
     if len(set(names)) != len(names):
         raise InvalidBackup("the backup names a file twice: refused")
-    for needed in (MANIFEST, DATABASE):
-        if needed not in names:
-            raise InvalidBackup(f"the backup has no {needed}: refused")
+    if MANIFEST not in names:
+        raise InvalidBackup(f"the backup has no {MANIFEST}: refused")
     return [m for m in members if m.isfile()]
 
 
@@ -175,6 +216,22 @@ def verify_store(database: Path, manifest: BackupManifest) -> None:
     if problems != ["ok"]:
         raise InvalidBackup(f"the backup's store is damaged: {'; '.join(problems[:5])}")
     _check_revision(revision[0] if revision else None)
+
+
+def _load_dump(dump: Path, manifest: BackupManifest, database_url: str) -> None:
+    """Checked (checksum, readable, a schema this hub knows), loaded, and then no part of
+    the data dir: the store lives in the database."""
+    if file_sha256(dump) != manifest.database.sha256:
+        raise InvalidBackup("the backup's store does not match its manifest's checksum")
+    try:
+        postgres_backup.check_dump(dump)
+    except postgres_backup.PostgresToolMissing:
+        raise
+    except NeurocacheError as exc:
+        raise InvalidBackup(exc.message) from exc
+    _check_revision(manifest.schema_revision)
+    postgres_backup.restore_store(dump, database_url)
+    dump.unlink()
 
 
 def _check_revision(revision: str | None) -> None:
