@@ -11,8 +11,17 @@ embedding happens in the background), 20% channel messages. Meanwhile C Socket.I
 processes directly, and a probe message every 0.25 s measures fan-out latency across
 processes. Rate limits are lifted for the run (NEUROCACHE_RATE_LIMIT_*=0).
 
+The light workload is the same without what embedding costs (CPU that every process on
+the machine shares): 60% full-text search (`"mode": "fulltext"`, no query to embed), 20%
+reads of a channel's messages, 20% channel messages. It measures how the hubs' own work —
+HTTP, auth, the store's round trips, fan-out — spreads over processes.
+
+Each workload's row also says where the machine's CPU went meanwhile (% of all cores):
+the hub processes, PostgreSQL, Redis and HAProxy, this client, the rest. A workload that
+leaves no CPU idle cannot go faster with more hub processes on the same machine.
+
     python bench/cluster.py [--hubs 1 2] [--seconds 20] [--workers 8] [--clients 200]
-                            [--vectors 100000] [--skip-mixed] [--skip-vectors]
+                            [--vectors 100000] [--skip-mixed] [--skip-light] [--skip-vectors]
 
 Prints tables and writes bench/results/cluster.json.
 """
@@ -42,6 +51,11 @@ from realtime import crowd_process
 from socketio_clients import percentile, start_server
 
 HERE = Path(__file__).resolve().parent
+CPU_GROUPS = {
+    "postgres": ("postgres",),  # first: its backends name their database, "neurocache"
+    "hubs": ("neurocache",),
+    "redis+haproxy": ("redis", "haproxy"),
+}
 NO_LIMITS = {
     "NEUROCACHE_RATE_LIMIT_PER_MINUTE": "0",
     "NEUROCACHE_RATE_LIMIT_GENERATE_PER_MINUTE": "0",
@@ -98,6 +112,42 @@ class Cluster(Target):
         self.process.wait(120)
 
 
+# ---- where the CPU goes
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far, per group of this machine's processes (Linux), with the
+    exited children each live process has reaped (PostgreSQL's ended backends)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue  # /proc/self is this process again
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue  # not a process, or gone meanwhile
+        times = stat.rsplit(")", 1)[1].split()[11:15]  # utime stime cutime cstime
+        group = "bench client" if entry.name == str(os.getpid()) else _group(command)
+        used[group] = used.get(group, 0.0) + sum(map(int, times)) / tick
+    return used
+
+
+def _group(command: str) -> str:
+    for group, words in CPU_GROUPS.items():
+        if any(word in command for word in words):
+            return group
+    return "other"
+
+
+def cpu_shares(before: dict[str, float], after: dict[str, float], elapsed: float) -> dict:
+    """Each group's share of the machine's CPU (all cores) over `elapsed` seconds, in %."""
+    capacity = elapsed * (os.cpu_count() or 1)
+    return {
+        f"cpu_{group}_pct": round(100 * (after.get(group, 0) - before.get(group, 0)) / capacity)
+        for group in [*CPU_GROUPS, "bench client", "other"]
+    }
+
+
 # ---- the mixed workload
 def seed(target: Target) -> str:
     """A few documents to search and a channel; the channel's id."""
@@ -121,24 +171,32 @@ def seed(target: Target) -> str:
 
 
 def one_request(
-    session: requests.Session, target: Target, channel_id: str, rng: random.Random
+    session: requests.Session, target: Target, channel_id: str, rng: random.Random, light: bool
 ) -> tuple[str, int]:
     draw, words = rng.random(), " ".join(rng.choices(WORDS, k=3))
+    messages = f"/api/v1/channels/{channel_id}/messages"
     if draw < 0.6:
-        kind, path, body = "search", "/api/v1/search", {"query": words}
+        body = {"query": words, "mode": "fulltext"} if light else {"query": words}
+        kind, path = "search", "/api/v1/search"
+    elif draw < 0.8 and light:
+        url = f"{target.url}{messages}?limit=20"
+        return "read", session.get(url, timeout=60).status_code
     elif draw < 0.8:
         kind, path, body = "write", "/api/v1/documents", {"title": words, "text": words * 4}
     else:
         kind, path, body = (
             "message",
-            f"/api/v1/channels/{channel_id}/messages",
+            messages,
             {"content": json.dumps({"t": time.time(), "w": words})},
         )
     return kind, session.post(target.url + path, json=body, timeout=60).status_code
 
 
-def workload(target: Target, channel_id: str, workers: int, seconds: float) -> dict[str, Any]:
-    latencies: dict[str, list[float]] = {"search": [], "write": [], "message": []}
+def workload(
+    target: Target, channel_id: str, workers: int, seconds: float, light: bool = False
+) -> dict[str, Any]:
+    kinds = ["search", "read" if light else "write", "message"]
+    latencies: dict[str, list[float]] = {kind: [] for kind in kinds}
     errors, lock = [0], threading.Lock()
     deadline = time.monotonic() + seconds
 
@@ -148,14 +206,14 @@ def workload(target: Target, channel_id: str, workers: int, seconds: float) -> d
             session.headers["Authorization"] = f"Bearer {target.token}"
             while time.monotonic() < deadline:
                 began = time.perf_counter()
-                kind, status = one_request(session, target, channel_id, rng)
+                kind, status = one_request(session, target, channel_id, rng, light)
                 took = 1000 * (time.perf_counter() - began)
                 with lock:
                     latencies[kind].append(took)
                     errors[0] += status >= 400
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), cpu_seconds()
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -166,7 +224,7 @@ def workload(target: Target, channel_id: str, workers: int, seconds: float) -> d
     for kind, values in latencies.items():
         row[f"{kind}_p50_ms"] = round(statistics.median(values), 1) if values else None
         row[f"{kind}_p99_ms"] = round(percentile(values, 0.99), 1) if values else None
-    return row
+    return row | cpu_shares(cpu_before, cpu_seconds(), elapsed)
 
 
 def fan_out(target: Target, channel_id: str, clients: int, probes: int) -> dict[str, Any]:
@@ -218,9 +276,13 @@ def fan_out(target: Target, channel_id: str, clients: int, probes: int) -> dict[
     }
 
 
-def mixed(hubs: list[int], seconds: float, workers: int, clients: int) -> list[dict]:
+def mixed(
+    hubs: list[int], seconds: float, workers: int, clients: int, light: bool
+) -> tuple[list[dict], list[dict]]:
+    """Per target: the mixed workload with fan-out, then (if `light`) the light one."""
     os.environ.update(NO_LIMITS)
-    rows = []
+    rows: list[dict] = []
+    light_rows: list[dict] = []
     for make in [lambda f: SingleHub(f), *[lambda f, n=n: Cluster(f, n) for n in hubs]]:
         with tempfile.TemporaryDirectory() as folder:
             os.chmod(folder, 0o755)  # as root, PostgreSQL runs as `postgres`
@@ -231,9 +293,17 @@ def mixed(hubs: list[int], seconds: float, workers: int, clients: int) -> list[d
                 row.update(fan_out(target, channel_id, clients, probes=20))
                 rows.append(row)
                 print_table([row])
+                if light:
+                    measured = workload(target, channel_id, workers, seconds, light=True)
+                    light_rows.append({"target": target.name, **measured})
+                    print_table(light_rows[-1:])
             finally:
                 target.stop()
-    single = rows[0]["requests_s"]
+    return _against_single(rows), _against_single(light_rows)
+
+
+def _against_single(rows: list[dict]) -> list[dict]:
+    single = rows[0]["requests_s"] if rows else 0
     for row in rows:
         row["vs_single"] = round(row["requests_s"] / single, 2) if single else None
     return rows
@@ -351,12 +421,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--skip-mixed", action="store_true")
+    parser.add_argument("--skip-light", action="store_true")
     parser.add_argument("--skip-vectors", action="store_true")
     options = parser.parse_args()
     results: dict[str, Any] = {"cpus": os.cpu_count(), "options": vars(options)}
     if not options.skip_mixed:
-        results["mixed"] = mixed(options.hubs, options.seconds, options.workers, options.clients)
+        results["mixed"], results["light"] = mixed(
+            options.hubs, options.seconds, options.workers, options.clients, not options.skip_light
+        )
         print_table(results["mixed"], "Mixed workload (60% search, 20% writes, 20% messages)")
+        if results["light"]:
+            title = "Light workload (60% full-text search, 20% reads, 20% messages)"
+            print_table(results["light"], title)
     if not options.skip_vectors:
         results["vectors"] = vectors(options.vectors)
         print_table(results["vectors"], f"Vector search at {options.vectors} vectors (384-d)")
