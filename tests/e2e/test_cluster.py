@@ -20,7 +20,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
+from tests.support.postgres import fresh_database
 from tests.support.proc import alive, descendants
 from tests.support.sockets import Member
 from tests.support.tiny_gguf import write_tiny_llama
@@ -267,6 +270,38 @@ def test_an_agents_reply_in_a_channel_is_written_once_and_reaches_both_hubs(clus
     finally:
         watcher.close()
         api(cluster, a, "POST", f"/api/v1/models/{model_id}/stop")
+
+
+def test_the_teams_store_is_backed_up_while_the_hubs_run_and_restores_elsewhere(cluster, tmp_path):
+    """`neurocache backup` with what the JSON line names, then a restore into a new
+    database on the same server: the store's documents come back with the data dir."""
+    posted = api(
+        cluster,
+        cluster["url"],
+        "POST",
+        "/api/v1/documents",
+        json={"title": "Lighthouse", "text": "The lighthouse keeper logs every passing ship."},
+    )
+    assert posted.status_code == 202, posted.text
+    store = ["--database-url", cluster["database_url"], "--data-dir", cluster["data_dir"]]
+    archive = tmp_path / "team.tar.gz"
+    made = neurocache("backup", str(archive), *store)
+    assert made.returncode == 0, made.stderr
+    target_url = fresh_database(cluster["database_url"])
+    into = ["--database-url", target_url, "--data-dir", str(tmp_path / "restored")]
+    restored = neurocache("restore", str(archive), *into)
+    assert restored.returncode == 0, restored.stderr
+    engine = create_engine(target_url, poolclass=NullPool)
+    with engine.connect() as connection:
+        titles = connection.execute(text("SELECT title FROM documents")).scalars().all()
+    engine.dispose()
+    assert "Lighthouse" in titles
+
+
+def neurocache(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "neurocache", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_a_hub_killed_mid_ingestion_loses_and_doubles_nothing(cluster):

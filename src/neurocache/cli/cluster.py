@@ -38,7 +38,7 @@ def register(main: click.Group) -> None:
         "--json",
         "as_json",
         is_flag=True,
-        help='One line: {"url", "hubs": [...], "key", "pids": {...}}.',
+        help='One line: {"url", "hubs": [...], "key", "pids": {...}, "database_url", "data_dir"}.',
     )
     def up(hubs: int, data_dir: Path, as_json: bool) -> None:
         """Start PostgreSQL (with pgvector), Redis, HUBS hub processes (gunicorn) and
@@ -69,4 +69,5 @@ def _announce(view: dict[str, Any], as_json: bool) -> None:
     for url in view["hubs"]:
         click.echo(f"  hub process: {url}")
     click.echo(f"Admin key (shown once): {view['key']}")
+    click.echo(f"Store: {view['database_url']}, data dir {view['data_dir']}")
     click.echo("Ctrl-C or SIGTERM stops every process.")

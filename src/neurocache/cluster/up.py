@@ -126,6 +126,9 @@ class Cluster:
             "hubs": [f"http://127.0.0.1:{hub.port}" for hub in self.hub_services],
             "key": self.key,
             "pids": {s.name: s.pid for s in services if s is not None},
+            # what `neurocache backup` (or any command) needs to reach this team's store
+            "database_url": self.postgres.url if self.postgres else None,
+            "data_dir": str(self.data_dir),
         }
 
 
