@@ -395,7 +395,7 @@ def _pgvector_row(data: np.ndarray, asked: np.ndarray, truth: np.ndarray) -> lis
                 db.execute("CREATE INDEX ON v USING hnsw (e vector_cosine_ops)")
                 built = time.perf_counter() - began
                 rows_out = []
-                for ef in (40, 100, 200):
+                for ef in (40, 100, 200, 400, 800):
                     db.execute(f"SET hnsw.ef_search = {ef}")
                     times, found = [], []
                     for query in asked:

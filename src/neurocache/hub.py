@@ -162,7 +162,9 @@ class Hub:
             settings.data_dir / "indexes",
             settings.embedder,
             lambda: self.embedder,
-            IndexPolicy(settings.vector_exact_limit, settings.vector_nprobe),
+            IndexPolicy(
+                settings.vector_exact_limit, settings.vector_nprobe, settings.vector_ef_search
+            ),
             settings.index_save_interval_s,
             Weights(reranked=settings.rerank_candidates),
             embed_context=settings.embed_turn_context,

@@ -205,6 +205,13 @@ class Settings(BaseSettings):
     vector_nprobe: int = Field(
         64, ge=1, le=4096, description="Lists an inverted-list vector search visits."
     )
+    vector_ef_search: int = Field(
+        400,
+        ge=10,
+        le=1000,
+        description="Candidates a pgvector (HNSW) search keeps: more is slower and finds "
+        "more of the true nearest neighbours.",
+    )
     index_save_interval_s: float = Field(
         60.0, ge=0, description="Least time between two saves of the vector index to disk."
     )

@@ -9,6 +9,7 @@ from itertools import pairwise
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 from neurocache.access.keys import ApiKeys
@@ -157,3 +158,28 @@ def timed(scan, spans: list[tuple[float, float]]):
             spans.append((start, time.monotonic()))
 
     return scan_timed
+
+
+def test_a_pgvector_search_keeps_the_candidates_its_setting_says(tmp_path, database_url):
+    """`vector_ef_search` reaches PostgreSQL as `hnsw.ef_search`, in the search's own
+    transaction (SET LOCAL: no other statement on the pooled connection is affected)."""
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        vector_backend="pgvector",
+        vector_ef_search=500,
+    )
+    hub = hub_of(create_app(settings, testing=True))
+    try:
+        note = hub.graph.create(
+            Actor("test"), kind="note", content="Owls hunt at dusk.", metadata={}
+        )
+        hub.knowledge.remember([note.id], [note.content])
+        assert hub.jobs.wait_idle(60)
+        statements: list[str] = []
+        event.listen(hub.db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        found = hub.search.search("When do owls hunt?", k=3, mode="vector")
+        assert found and "Owls" in found[0].text
+        assert "SET LOCAL hnsw.ef_search = 500" in statements
+    finally:
+        hub.close()

@@ -249,7 +249,12 @@ class SearchService:
         with self._lock:
             if self._index is None:
                 self._index = (
-                    PgVectorIndex(self.db, self.embedder_name, self.get_embedder().dimension)
+                    PgVectorIndex(
+                        self.db,
+                        self.embedder_name,
+                        self.get_embedder().dimension,
+                        ef_search=self.policy.ef_search,
+                    )
                     if self.in_postgresql
                     else self._load_checked()
                 )

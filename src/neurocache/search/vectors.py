@@ -29,6 +29,7 @@ class IndexPolicy:
 
     exact_limit: int = 50_000
     nprobe: int = 64
+    ef_search: int = 400  # pgvector's HNSW: candidates kept per search
 
     def kind_for(self, count: int) -> str:
         return INVERTED if count > self.exact_limit else EXACT
