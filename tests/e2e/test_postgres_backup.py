@@ -19,7 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from neurocache.app import create_app, hub_of
 from neurocache.cli.main import main
-from neurocache.errors import Conflict
+from neurocache.errors import Conflict, Unavailable
 from neurocache.hub import Hub
 from neurocache.llm.reembed import count_stale
 from neurocache.operations import postgres_backup
@@ -216,7 +216,11 @@ def test_scheduled_backups_run_on_a_postgres_store(filled, tmp_path, server_url)
 
 
 def test_the_commands_back_up_and_restore_a_postgres_store(filled, tmp_path, server_url, runner):
-    source = ["--database-url", filled.effective_database_url, "--data-dir", str(filled.data_dir)]
+    """The restored hub is told where its store is: in the hint, and over a config.toml
+    that still names the backed-up store."""
+    config = filled.data_dir / "config.toml"
+    config.write_text(f'database_url = "{filled.effective_database_url}"\nchat_sources = 4\n')
+    source = ["--data-dir", str(filled.data_dir)]  # the store: config.toml's
     made = runner.invoke(main, ["backup", str(tmp_path / "cli.tar.gz"), *source])
     assert made.exit_code == 0, made.output
     assert "2 documents" in made.output
@@ -225,6 +229,8 @@ def test_the_commands_back_up_and_restore_a_postgres_store(filled, tmp_path, ser
     restored = runner.invoke(main, ["restore", str(tmp_path / "cli.tar.gz"), *into])
     assert restored.exit_code == 0, restored.output
     assert "2 documents" in restored.output and "/t_" in restored.output
+    assert f"--database-url {target_url}" in restored.output
+    assert "sets database_url to" in restored.output and "the backed-up store" in restored.output
     again = runner.invoke(main, ["restore", str(tmp_path / "cli.tar.gz"), *into])
     assert again.exit_code == 1 and "not empty" in again.output
 
@@ -236,3 +242,63 @@ def test_an_unreachable_store_or_missing_programs_are_said_plainly(tmp_path, run
     assert not (tmp_path / "b.tar.gz").exists()
     with pytest.raises(postgres_backup.PostgresToolMissing, match="PostgreSQL 99 or newer"):
         postgres_backup.find_program("pg_dump", 99)
+
+
+def admin_execute(database_url: str, *statements: str) -> None:
+    engine = create_engine(database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def test_a_table_in_any_schema_makes_a_database_not_empty(archive, tmp_path, server_url):
+    target_url = fresh_database(server_url)
+    admin_execute(target_url, "CREATE SCHEMA elsewhere", "CREATE TABLE elsewhere.kept (x int)")
+    with pytest.raises(Conflict, match=r"not empty \(it holds elsewhere\.kept\)"):
+        restore_backup(archive, tmp_path / "t", target_url)
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_database_owner_restores_where_the_administrator_made_the_extension(
+    archive, tmp_path, server_url
+):
+    """Hosted PostgreSQL: the hub's user owns its database but not `vector`, which an
+    administrator made; a restore neither makes the extension again nor comments on it.
+    Without the extension, the same user's restore fails whole, and changes nothing."""
+    without = fresh_database(server_url)
+    name = without.rsplit("/", 1)[1]
+    admin_execute(
+        server_url,
+        f"CREATE ROLE {name}_owner LOGIN",
+        f"ALTER DATABASE {name} OWNER TO {name}_owner",
+    )
+    as_owner = without.replace("//neurocache@", f"//{name}_owner@")
+    with pytest.raises(Unavailable, match="pg_restore failed"):
+        restore_backup(archive, tmp_path / "t", as_owner)
+    assert not (tmp_path / "t").exists() and table_counts(without) == {}
+
+    admin_execute(without, "CREATE EXTENSION vector")
+    restored = restore_backup(archive, tmp_path / "t", as_owner)
+    assert table_counts(without)["documents"] == restored.counts["documents"] == 2
+
+
+def test_a_backup_outlasts_idle_timeouts_and_ignores_the_callers_pg_variables(
+    filled, tmp_path, server_url, monkeypatch
+):
+    """The exporting transaction waits while pg_dump works: a server's idle timeout
+    must not end it; and pg_dump reaches the hub's server, not the one PG* names."""
+    name = filled.effective_database_url.rsplit("/", 1)[1]
+    admin_execute(
+        server_url, f"ALTER DATABASE {name} SET idle_in_transaction_session_timeout = '10ms'"
+    )
+    monkeypatch.setenv("PGHOST", "192.0.2.1")  # a documentation address: nothing there
+    monkeypatch.setenv("PGPORT", "1")
+    monkeypatch.setenv("PGDATABASE", "nowhere")
+    manifest = create_backup(filled, tmp_path / "patient.tar.gz")
+    target_url = fresh_database(server_url)
+    monkeypatch.delenv("PGHOST")
+    restore_backup(tmp_path / "patient.tar.gz", tmp_path / "r", target_url)
+    assert table_counts(target_url)["documents"] == manifest.counts["documents"] == 2

@@ -4,6 +4,7 @@ dir (and, for a PostgreSQL store, an empty database: `--database-url`)."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from neurocache.errors import NeurocacheError
 from neurocache.operations.backup import backed_up_store, create_backup, default_name
 from neurocache.operations.records import BackupManifest, BackupModel
 from neurocache.operations.restore import restore_backup
-from neurocache.settings import Settings
+from neurocache.settings import CONFIG_FILE_NAME, Settings
 
 
 def register(main: click.Group, settings_options: Any, settings_from: Any) -> None:
@@ -53,10 +54,13 @@ def register(main: click.Group, settings_options: Any, settings_from: Any) -> No
             f"(backup of {manifest.created_at})."
         )
         _report_models(manifest.models)
+        store = f" --database-url {_shown(database_url)}" if database_url else ""
         click.echo(
             "API keys keep working; the owner's login link is new: "
-            f"`neurocache serve --data-dir {settings.data_dir}` prints it."
+            f"`neurocache serve --data-dir {settings.data_dir}{store}` prints it."
         )
+        if database_url:
+            _warn_of_the_old_store(settings.data_dir, database_url)
 
 
 def backup_target(file: Path | None) -> Path:
@@ -80,6 +84,20 @@ def _restore_target(settings: Settings) -> str | None:
             "unset database_url to restore into a data dir"
         )
     return None
+
+
+def _warn_of_the_old_store(data_dir: Path, database_url: str) -> None:
+    """A restored config.toml may still name the backed-up store: say so, since a hub
+    started with only this data dir would use that store and not the restored one."""
+    try:
+        named = tomllib.loads((data_dir / CONFIG_FILE_NAME).read_text()).get("database_url")
+    except (OSError, tomllib.TOMLDecodeError):
+        return
+    if isinstance(named, str) and named != database_url:
+        click.echo(
+            f"Note: {data_dir / CONFIG_FILE_NAME} sets database_url to {_shown(named)}, the "
+            "backed-up store: pass --database-url (or edit that line) to use the restored one."
+        )
 
 
 def _shown(database_url: str) -> str:

@@ -8,8 +8,10 @@ the same transaction, so they describe exactly what the dump holds, however busy
 
 The programs: a `pg_dump` refuses a server newer than itself, so the newest one found — on
 PATH, in /usr/lib/postgresql/*/bin, in the `pgserver` package — that is at least the
-server's major version. Credentials go to them as libpq's environment variables, never on a
-command line (which other users of the machine can read)."""
+server's major version. They connect with the parameters of the hub's own live connection
+(so both reach the same server, whatever the URL or the PG* environment says), the password
+in libpq's environment, never on a command line (which other users of the machine can
+read)."""
 
 from __future__ import annotations
 
@@ -18,13 +20,15 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import Connection, create_engine, inspect, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from neurocache.errors import Conflict, NeurocacheError, Unavailable
@@ -33,6 +37,18 @@ from neurocache.store.tables import Base
 
 DUMP = "neurocache.pgdump"
 VERSION = re.compile(r"\(PostgreSQL\) (\d+)")
+# a dump's entries that make an extension or comment on it (`pg_restore --list`)
+EXTENSION_ENTRY = re.compile(r"^\d+; \d+ \d+ (?:EXTENSION - |COMMENT - EXTENSION )(\S+)")
+# what an empty database may hold: no relation of its own outside the system schemas
+USER_RELATIONS = """
+SELECT n.nspname || '.' || c.relname FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1 LIMIT 6
+"""
 
 
 class PostgresToolMissing(NeurocacheError):
@@ -80,36 +96,26 @@ def _major(program: Path) -> int:
     return int(matched[1]) if matched else -1
 
 
-def libpq_environment(url: URL) -> dict[str, str]:
-    """The connection as libpq reads it from the environment (the caller's PG* variables
-    dropped: only this URL's connection counts)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    values = {
-        "PGHOST": url.host or _query(url, "host"),
-        "PGPORT": str(url.port) if url.port else _query(url, "port"),
-        "PGUSER": url.username,
-        "PGPASSWORD": url.password,
-        "PGDATABASE": url.database,
-        "PGSSLMODE": _query(url, "sslmode"),
-    }
-    return environment | {k: str(v) for k, v in values.items() if v}
+def _libpq_target(connection: Connection) -> tuple[str, dict[str, str]]:
+    """The live connection's parameters as a conninfo string for `--dbname` (without the
+    password) and the environment that carries the password."""
+    info = connection.connection.dbapi_connection.info  # type: ignore[union-attr]
+    environment = dict(os.environ)
+    if info.password:
+        environment["PGPASSWORD"] = info.password
+    return make_conninfo(**info.get_parameters()), environment
 
 
-def _query(url: URL, key: str) -> str | None:
-    value = url.query.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _run(command: list[str | Path], url: URL, what: str) -> None:
+def _run(command: list[str | Path], environment: dict[str, str], what: str) -> None:
     done = subprocess.run(
         [str(part) for part in command],
-        env=libpq_environment(url),
+        env=environment,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
-        raise NeurocacheError(f"{what} failed: {done.stderr.strip()[-600:]}")
+        raise Unavailable(f"{what} failed: {done.stderr.strip()[:600]}")
 
 
 # ---- backup
@@ -128,30 +134,47 @@ def _connection(database_url: str) -> Iterator[Connection]:
     try:
         with connection:
             yield connection
+    except SQLAlchemyError as exc:  # the server went away, a timeout, a lost snapshot
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise Unavailable(f"the PostgreSQL store failed while it was read: {reason}") from exc
     finally:
         engine.dispose()
 
 
 def dump_store(database_url: str, out: Path) -> StoreContents:
     """The store dumped to `out`; what the dump holds, read in the dump's own snapshot."""
-    url = make_url(database_url)
     with _connection(database_url) as connection:
+        major = server_major(connection)
+        conninfo, environment = _libpq_target(connection)
+        connection.rollback()  # the dump's own transaction begins below, at its isolation
+        pg_dump = find_program("pg_dump", major)  # outside a transaction: it takes a while
         connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        # the transaction stays idle while pg_dump works: a server's timeout must not end it
+        connection.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
         snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
-        pg_dump = find_program("pg_dump", server_major(connection))
-        # the snapshot lives as long as this transaction: pg_dump runs inside it
-        _run(
-            [pg_dump, "--format=custom", f"--snapshot={snapshot}", "--no-password", "-f", out],
-            url,
-            "pg_dump",
-        )
-        return StoreContents(
+        contents = StoreContents(
             store="postgresql",
             file=DUMP,
             schema_revision=_revision(connection),
             counts=_counts(connection),
             models=_models(connection),
         )
+        # the snapshot lives as long as this transaction: pg_dump runs inside it
+        _run(
+            [
+                pg_dump,
+                "--format=custom",
+                f"--snapshot={snapshot}",
+                "--no-password",
+                "--file",
+                str(out),
+                "--dbname",
+                conninfo,
+            ],
+            environment,
+            "pg_dump",
+        )
+        return contents
 
 
 def server_major(connection: Connection) -> int:
@@ -188,38 +211,66 @@ def check_dump(dump: Path) -> None:
         [str(pg_restore), "--list", str(dump)], capture_output=True, text=True, timeout=300
     )
     if done.returncode != 0:
-        raise NeurocacheError(f"the backup's PostgreSQL dump is unreadable: {done.stderr[-400:]}")
+        raise NeurocacheError(f"the backup's PostgreSQL dump is unreadable: {done.stderr[:400]}")
 
 
 def check_empty_database(database_url: str) -> None:
     with _connection(database_url) as connection:
-        tables = inspect(connection).get_table_names()
-    if tables:
+        _check_empty(connection, database_url)
+
+
+def _check_empty(connection: Connection, database_url: str) -> None:
+    """Any table, view or sequence of its own, in any schema (an extension's are not)."""
+    held = connection.execute(text(USER_RELATIONS)).scalars().all()
+    if held:
         raise Conflict(
-            f"the database {make_url(database_url).database!r} holds tables "
-            f"({', '.join(sorted(tables)[:5])}…): a backup is restored only into an empty "
-            "database (nothing was changed)"
+            f"the database {make_url(database_url).database!r} is not empty (it holds "
+            f"{', '.join(held[:5])}{'…' if len(held) > 5 else ''}): a backup is restored "
+            "only into an empty database (nothing was changed)"
         )
 
 
 def restore_store(dump: Path, database_url: str) -> None:
-    """The dump loaded into the empty database in one transaction: all of it, or nothing."""
-    check_empty_database(database_url)
-    url = make_url(database_url)
+    """The dump loaded into the empty database in one transaction: all of it, or nothing.
+    An extension the database has already (made by its administrator, as hosted
+    PostgreSQL does) is neither made again nor commented on: only its owner may."""
     with _connection(database_url) as connection:
-        pg_restore = find_program("pg_restore", server_major(connection))
-    _run(
-        [
-            pg_restore,
-            "--no-owner",  # the restoring user owns what it makes
-            "--no-privileges",
-            "--exit-on-error",
-            "--single-transaction",
-            "--no-password",
-            "--dbname",
-            url.database or "",
-            dump,
-        ],
-        url,
-        "pg_restore",
+        _check_empty(connection, database_url)
+        major = server_major(connection)
+        conninfo, environment = _libpq_target(connection)
+        present = set(connection.execute(text("SELECT extname FROM pg_extension")).scalars())
+    pg_restore = find_program("pg_restore", major)
+    with tempfile.TemporaryDirectory(prefix=".neurocache-restore-", dir=dump.parent) as temp:
+        entries = Path(temp) / "entries.list"
+        entries.write_text(_entries_to_restore(pg_restore, dump, present))
+        _run(
+            [
+                pg_restore,
+                "--no-owner",  # the restoring user owns what it makes
+                "--no-privileges",
+                "--exit-on-error",
+                "--single-transaction",
+                "--no-password",
+                "--use-list",
+                entries,
+                "--dbname",
+                conninfo,
+                dump,
+            ],
+            environment,
+            "pg_restore",
+        )
+
+
+def _entries_to_restore(pg_restore: Path, dump: Path, present: set[str]) -> str:
+    listed = subprocess.run(
+        [str(pg_restore), "--list", str(dump)], capture_output=True, text=True, timeout=300
     )
+    if listed.returncode != 0:
+        raise Unavailable(f"pg_restore could not list the dump: {listed.stderr[:400]}")
+    kept = [
+        line
+        for line in listed.stdout.splitlines()
+        if not ((found := EXTENSION_ENTRY.match(line)) and found[1] in present)
+    ]
+    return "\n".join(kept) + "\n"

@@ -127,11 +127,29 @@ def _install(
         if database_url is None:
             verify_store(staging / DATABASE, manifest)
         else:
-            _load_dump(staging / postgres_backup.DUMP, manifest, database_url)
+            verify_dump(staging / postgres_backup.DUMP, manifest)
+        existed = data_dir.exists()
         _move_into_place(staging, data_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if database_url is not None:
+        _load_dump(data_dir, database_url, existed)
+
+
+def _load_dump(data_dir: Path, database_url: str, existed: bool) -> None:
+    """The data dir is in place first (its rename is what can still be refused), then
+    the store is loaded in one transaction; if that fails, the data dir goes again, so
+    both targets are as they were and the restore can be tried again."""
+    dump = data_dir / postgres_backup.DUMP
+    try:
+        postgres_backup.restore_store(dump, database_url)
+    except BaseException:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if existed:
+            data_dir.mkdir(mode=0o700)
+        raise
+    dump.unlink()  # no part of a data dir: the store lives in the database
 
 
 def check_empty(data_dir: Path) -> None:
@@ -218,9 +236,8 @@ def verify_store(database: Path, manifest: BackupManifest) -> None:
     _check_revision(revision[0] if revision else None)
 
 
-def _load_dump(dump: Path, manifest: BackupManifest, database_url: str) -> None:
-    """Checked (checksum, readable, a schema this hub knows), loaded, and then no part of
-    the data dir: the store lives in the database."""
+def verify_dump(dump: Path, manifest: BackupManifest) -> None:
+    """The checksum, a dump pg_restore reads, a schema this hub knows."""
     if file_sha256(dump) != manifest.database.sha256:
         raise InvalidBackup("the backup's store does not match its manifest's checksum")
     try:
@@ -230,8 +247,6 @@ def _load_dump(dump: Path, manifest: BackupManifest, database_url: str) -> None:
     except NeurocacheError as exc:
         raise InvalidBackup(exc.message) from exc
     _check_revision(manifest.schema_revision)
-    postgres_backup.restore_store(dump, database_url)
-    dump.unlink()
 
 
 def _check_revision(revision: str | None) -> None:
