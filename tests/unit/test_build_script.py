@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from build_scripts.build import DIST, binary_name, output_of, variant_problem
@@ -39,3 +42,24 @@ def test_a_variant_needs_its_own_llama_cpp_build():
     assert "found: cuda" in variant_problem("rocm", {"cuda"}, True, "linux")
     assert "reports no GPU offload" in variant_problem("cuda", {"cuda"}, False, "linux")
     assert "no cuda binary for macOS" in variant_problem("cuda", {"cuda"}, True, "darwin")
+
+
+def test_the_hub_imports_without_the_postgresql_drivers_the_binary_leaves_out():
+    """The binary has no psycopg (neurocache.spec's excludes): nothing the hub imports
+    at start may need it (a PostgreSQL backup once imported it at module level, and the
+    binary failed to start)."""
+    blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in DRIVERS)
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; {blocked}; import neurocache.cli.main, neurocache.app",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 0, started.stderr[-2000:]
+
+
+DRIVERS = ("psycopg", "psycopg_binary", "psycopg2")

@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from psycopg.conninfo import make_conninfo
 from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -99,6 +98,8 @@ def _major(program: Path) -> int:
 def _libpq_target(connection: Connection) -> tuple[str, dict[str, str]]:
     """The live connection's parameters as a conninfo string for `--dbname` (without the
     password) and the environment that carries the password."""
+    from psycopg.conninfo import make_conninfo  # on use: the binary has no psycopg
+
     info = connection.connection.dbapi_connection.info  # type: ignore[union-attr]
     environment = dict(os.environ)
     if info.password:
