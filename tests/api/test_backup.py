@@ -21,29 +21,21 @@ from neurocache.app import create_app, hub_of
 from neurocache.cli.main import main
 from neurocache.errors import Conflict
 from neurocache.hub import Hub
-from neurocache.llm.reembed import count_stale
 from neurocache.operations.backup import BackupUnsupported, create_backup, file_sha256
 from neurocache.operations.backup_schedule import ScheduledBackups, scheduled_name
 from neurocache.operations.restore import InvalidBackup, RestoreRefused, restore_backup
 from neurocache.settings import Settings
 from neurocache.store.audit import Actor
+from tests.support.backups import fill, settled
 from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import wait_for
 
 ACTOR = Actor("test")
-PAGE = "<html><head><title>Herons</title></head><body><p>The grey heron waits.</p></body></html>"
 
 
 def started(data_dir: Path, **values) -> Hub:
     hub = Hub(Settings(data_dir=data_dir, **values))
     hub.start_background_work()
-    return hub
-
-
-def settled(hub: Hub) -> Hub:
-    """Every job done, every memory embedded and in the index."""
-    assert hub.jobs.wait_idle(60)
-    assert wait_for(lambda: count_stale(hub.db, "builtin") == 0, 60)
     return hub
 
 
@@ -55,23 +47,9 @@ def filled(tmp_path: Path) -> Path:
     (data / "config.toml").write_text("chat_sources = 4\n")
     hub = started(data)
     try:
-        geo = hub.knowledge.create_collection("geo", "rivers", ACTOR)
-        hub.knowledge.add_text(
-            title="Danube",
-            body="The Danube flows through Vienna.",
-            fmt="text",
-            actor=ACTOR,
-            collection="geo",
-        )
-        hub.knowledge.add_capture({"url": "https://example.org/herons", "html": PAGE}, ACTOR)
-        note = hub.graph.create(
-            ACTOR, kind="note", content="The kettle whistles at dawn.", metadata={}
-        )
-        hub.knowledge.remember([note.id], [note.content])
+        fill(hub, ACTOR)
         hub.models.register_local(str(write_tiny_llama(tmp_path / "tiny.gguf")), ACTOR)
-        hub.keys.create("script", ["read"], ACTOR)
         settled(hub)
-        assert geo.name == "geo"
     finally:
         hub.close()
     return data

@@ -21,7 +21,6 @@ from neurocache.app import create_app, hub_of
 from neurocache.cli.main import main
 from neurocache.errors import Conflict, Unavailable
 from neurocache.hub import Hub
-from neurocache.llm.reembed import count_stale
 from neurocache.operations import postgres_backup
 from neurocache.operations.backup import create_backup
 from neurocache.operations.backup_schedule import ScheduledBackups
@@ -30,23 +29,17 @@ from neurocache.settings import Settings
 from neurocache.store import Database
 from neurocache.store.audit import Actor
 from neurocache.store.tables import Memory
+from tests.support.backups import fill, settled
 from tests.support.postgres import fresh_database
 from tests.support.waiting import wait_for
 
 ACTOR = Actor("test")
-PAGE = "<html><head><title>Herons</title></head><body><p>The grey heron waits.</p></body></html>"
 
 
 def team_settings(data_dir: Path, database_url: str, **values) -> Settings:
     return Settings(
         data_dir=data_dir, database_url=database_url, vector_backend="pgvector", **values
     )
-
-
-def settled(hub: Hub) -> Hub:
-    assert hub.jobs.wait_idle(60)
-    assert wait_for(lambda: count_stale(hub.db, "builtin") == 0, 60)
-    return hub
 
 
 def table_counts(database_url: str) -> dict[str, int]:
@@ -72,18 +65,7 @@ def filled(tmp_path: Path, database_url: str) -> Settings:
     hub = Hub(settings)
     hub.start_background_work()
     try:
-        hub.knowledge.create_collection("geo", "rivers", ACTOR)
-        hub.knowledge.add_text(
-            title="Danube",
-            body="The Danube flows through Vienna.",
-            fmt="text",
-            actor=ACTOR,
-            collection="geo",
-        )
-        hub.knowledge.add_capture({"url": "https://example.org/herons", "html": PAGE}, ACTOR)
-        note = hub.graph.create(ACTOR, kind="note", content="The kettle whistles.", metadata={})
-        hub.knowledge.remember([note.id], [note.content])
-        hub.keys.create("script", ["read"], ACTOR)
+        fill(hub, ACTOR)
         settled(hub)
     finally:
         hub.close()

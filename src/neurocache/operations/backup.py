@@ -204,8 +204,7 @@ def _models(db: sqlite3.Connection) -> list[BackupModel]:
         rows = db.execute("SELECT * FROM models ORDER BY id").fetchall()
     except sqlite3.OperationalError:
         return []
-    listed = BackupModel.model_fields  # the columns a manifest shows; the others stay out
-    return [BackupModel(**{k: v for k, v in dict(row).items() if k in listed}) for row in rows]
+    return [BackupModel.from_row(dict(row)) for row in rows]
 
 
 def file_sha256(path: Path) -> str:

@@ -84,7 +84,7 @@ class ScheduledBackups:
         return max(0.0, min(self.interval_s - elapsed, self.interval_s))
 
     def start(self) -> None:
-        if self.interval_s <= 0 or self._thread is not None or not self._supported():
+        if self.interval_s <= 0 or self._thread is not None:
             return
         self._thread = self.threads.start("backups", self._loop)
 
@@ -102,6 +102,8 @@ class ScheduledBackups:
             self._thread.join(timeout=60)  # a backup under way finishes (its file is whole)
 
     def _loop(self) -> None:
+        if not self._supported():  # here, not in start: finding pg_dump runs programs
+            return
         wait = self.due_in()
         while not self._stop.wait(self.claims.wake_s(wait)):
             with self.claims.turn("backups", self.interval_s) as mine:

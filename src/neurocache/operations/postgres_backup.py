@@ -197,8 +197,7 @@ def _models(connection: Connection) -> list[BackupModel]:
     if not inspect(connection).has_table("models"):
         return []
     rows = connection.execute(text("SELECT * FROM models ORDER BY id")).mappings()
-    listed = BackupModel.model_fields
-    return [BackupModel(**{k: v for k, v in row.items() if k in listed}) for row in rows]
+    return [BackupModel.from_row(dict(row)) for row in rows]
 
 
 # ---- restore

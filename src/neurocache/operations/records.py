@@ -6,7 +6,8 @@ since another hub's version wrote it), and an export's answer is that file."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -38,6 +39,11 @@ class BackupModel(Record):
     state: str | None = None
     base_url: str | None = None
     remote_model: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> BackupModel:
+        """From a `models` row of any schema: the columns a manifest lists, no others."""
+        return cls(**{k: v for k, v in row.items() if k in cls.model_fields})
 
 
 class StoreContents(Record):
